@@ -1,0 +1,28 @@
+"""Onward: durable workflows on one machine, rebuilt by history replay after any crash."""
+
+from . import activity, workflow
+from .client import Engine, RunHandle
+from .errors import (
+    ActivityError,
+    ApplicationError,
+    BadInput,
+    ChildWorkflowError,
+    NonDeterminismError,
+    NotFound,
+    OnwardError,
+    RunStillOpen,
+    StoreError,
+    WorkflowFailed,
+)
+from .retry import RetryPolicy
+
+try:
+    from .hookspecs import hookimpl
+except ImportError:  # pragma: no cover - during bootstrapping only
+    hookimpl = None  # type: ignore[assignment]
+
+__all__ = [
+    "ActivityError", "ApplicationError", "BadInput", "ChildWorkflowError", "Engine",
+    "NonDeterminismError", "NotFound", "OnwardError", "RetryPolicy", "RunHandle",
+    "RunStillOpen", "StoreError", "WorkflowFailed", "activity", "hookimpl", "workflow",
+]

@@ -1,0 +1,119 @@
+"""Authoring API for activities: ``@activity.defn``, ``activity.info()``, ``activity.heartbeat()``.
+
+Activities are the calls to the outside world. They may be ``def`` (run in a thread pool)
+or ``async def`` (run on the worker's activity event loop).
+"""
+
+from __future__ import annotations
+
+import contextvars
+import inspect
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar, overload
+
+from .errors import OnwardError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+ATTRIBUTE = "__onward_activity__"
+
+
+@dataclass
+class ActivityDefinition:
+    """An activity function with its registered name and optional rate limits."""
+
+    name: str
+    fn: Callable[..., Any]
+    is_async: bool
+    max_concurrent: int | None = None
+    max_per_second: float | None = None
+    provider: str = ""
+    provider_version: str = ""
+
+
+@dataclass
+class ActivityInfo:
+    """What an activity attempt knows about itself (``activity.info()``)."""
+
+    activity: str
+    attempt: int
+    workflow_id: str
+    run_id: str
+    activity_id: int
+    idempotency_key: str
+    heartbeat_details: Any = None
+    provider: str = ""
+    provider_version: str = ""
+    _heartbeat: Callable[[Any], None] | None = field(default=None, repr=False)
+    _cancelled: threading.Event = field(default_factory=threading.Event, repr=False)
+
+    @property
+    def is_cancelled(self) -> bool:
+        """True once the engine has given up on this attempt (timed out or cancelled)."""
+        return self._cancelled.is_set()
+
+
+_current: contextvars.ContextVar[ActivityInfo | None] = contextvars.ContextVar(
+    "onward_activity_info", default=None
+)
+
+
+@overload
+def defn(fn: F) -> F: ...
+@overload
+def defn(
+    *, name: str | None = None, max_concurrent: int | None = None,
+    max_per_second: float | None = None,
+) -> Callable[[F], F]: ...
+def defn(
+    fn: F | None = None,
+    *,
+    name: str | None = None,
+    max_concurrent: int | None = None,
+    max_per_second: float | None = None,
+) -> F | Callable[[F], F]:
+    """Mark a function as an activity; ``name`` defaults to the function's name.
+
+    ``max_concurrent`` and ``max_per_second`` limit attempts across every worker
+    sharing the database, to protect the provider behind the activity.
+    """
+
+    def mark(func: F) -> F:
+        setattr(func, ATTRIBUTE, ActivityDefinition(
+            name=name or func.__name__,
+            fn=func,
+            is_async=inspect.iscoroutinefunction(func),
+            max_concurrent=max_concurrent,
+            max_per_second=max_per_second,
+        ))
+        return func
+
+    return mark(fn) if fn is not None else mark
+
+
+def definition_of(obj: Any) -> ActivityDefinition | None:
+    """The activity definition attached to ``obj`` by ``@activity.defn``, if any."""
+    return getattr(obj, ATTRIBUTE, None)
+
+
+def info() -> ActivityInfo:
+    """Info about the running attempt: attempt number, ids and the idempotency key."""
+    current = _current.get()
+    if current is None:
+        raise OnwardError("activity.info() was called outside an activity attempt")
+    return current
+
+
+def heartbeat(details: Any = None) -> None:
+    """Tell the engine this attempt is alive; ``details`` are kept for the next attempt."""
+    current = info()
+    current.heartbeat_details = details
+    if current._heartbeat is not None:
+        current._heartbeat(details)
+
+
+def set_current(value: ActivityInfo | None) -> contextvars.Token[ActivityInfo | None]:
+    """Install the info of the attempt about to run (engine use)."""
+    return _current.set(value)

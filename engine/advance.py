@@ -1,0 +1,331 @@
+"""Workflow tasks: advance a run's code over its new events and persist what it asks for.
+
+A workflow task runs inside the caller's write transaction, so the events it reads, the
+commands it appends, the queue rows it adds and the run's new status commit together or
+not at all. Nothing else can interleave, so workflow tasks need no leases.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import history, payloads
+from .events import Event, iso
+from .history import RunRow
+from .instance import Activation, Command, WorkflowInfo, WorkflowInstance, WorkflowTaskError
+from .store.base import Tx
+
+
+@dataclass
+class NewActivity:
+    """An activity task created by a workflow task (a candidate for eager dispatch)."""
+
+    run_id: str
+    ref: int
+    name: str
+
+
+@dataclass
+class AdvanceOutcome:
+    """What advancing one run produced."""
+
+    activities: list[NewActivity] = field(default_factory=list)
+    closed: bool = False
+    stuck: bool = False
+    woke: list[str] = field(default_factory=list)
+
+
+class InstanceCache:
+    """Running workflow instances by run id, least recently used evicted first."""
+
+    def __init__(self, capacity: int = 2000) -> None:
+        self.capacity = capacity
+        self._items: collections.OrderedDict[str, WorkflowInstance] = collections.OrderedDict()
+        self.hits = 0
+        self.misses = 0
+
+    def get(self, run_id: str) -> WorkflowInstance | None:
+        instance = self._items.get(run_id)
+        if instance is not None:
+            self._items.move_to_end(run_id)
+        return instance
+
+    def put(self, run_id: str, instance: WorkflowInstance) -> None:
+        self._items[run_id] = instance
+        self._items.move_to_end(run_id)
+        while len(self._items) > self.capacity:
+            _, old = self._items.popitem(last=False)
+            old.loop.close()
+
+    def evict(self, run_id: str) -> None:
+        instance = self._items.pop(run_id, None)
+        if instance is not None:
+            instance.loop.close()
+
+    def clear(self) -> None:
+        for run_id in list(self._items):
+            self.evict(run_id)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+def _step_text(command: Command) -> str:
+    attrs = command.attrs
+    if command.type == "ActivityScheduled":
+        return f"activity {attrs['name']}"
+    if command.type == "TimerStarted":
+        return f"timer until {iso(attrs['fire_at'])}"
+    if command.type == "ManualTaskCreated":
+        who = f" for {attrs['assignee']}" if attrs.get("assignee") else ""
+        return f"task {attrs['kind']}{who}"
+    if command.type == "ChildWorkflowStarted":
+        return f"child {attrs['workflow']}"
+    return ""
+
+
+class Advancer:
+    """Runs workflow tasks for one engine: loads or reuses instances, persists commands."""
+
+    def __init__(self, *, workflows: Callable[[str], Any], clock: Callable[[], float],
+                 new_id: Callable[[str], str], cache: InstanceCache) -> None:
+        self.workflows = workflows
+        self.clock = clock
+        self.new_id = new_id
+        self.cache = cache
+        self.eager: Callable[[str], bool] = lambda name: False
+
+    # -- building instances -------------------------------------------------------------
+    @staticmethod
+    def info_for(run: RunRow) -> WorkflowInfo:
+        return WorkflowInfo(
+            workflow_id=run.workflow_id, run_id=run.run_id, workflow_type=run.workflow,
+            start_time=run.started, parent_id=run.parent_id, parent_run_id=run.parent_run_id,
+            continued_from=run.continued_from)
+
+    def advance(self, tx: Tx, run: RunRow) -> AdvanceOutcome:
+        """Deliver the run's new events to its code and persist the resulting commands."""
+        outcome = AdvanceOutcome()
+        if not run.is_open or run.paused:
+            return outcome
+        definition = self.workflows(run.workflow)
+        if definition is None:
+            return outcome
+        instance = self.cache.get(run.run_id)
+        if instance is None or instance.cursor > run.last_seq or instance.fn is not definition.fn:
+            self.cache.evict(run.run_id)
+            instance = WorkflowInstance(definition.fn, self.info_for(run))
+            self.cache.misses += 1
+        else:
+            self.cache.hits += 1
+        events = history.load_events(tx, run.run_id, after=instance.cursor)
+        try:
+            activation = instance.activate(events)
+        except WorkflowTaskError as failure:
+            self.cache.evict(run.run_id)
+            self.hold(tx, run, failure)
+            outcome.stuck = True
+            return outcome
+        run.wf_pending = 0
+        self.persist(tx, run, activation, outcome)
+        if run.stuck:
+            run.stuck, run.stuck_reason = 0, None
+        history.save_run_state(tx, run)
+        if instance.closed or not run.is_open:
+            self.cache.evict(run.run_id)
+            outcome.closed = True
+        else:
+            self.cache.put(run.run_id, instance)
+        return outcome
+
+    def hold(self, tx: Tx, run: RunRow, failure: WorkflowTaskError) -> None:
+        """Mark a run stuck with a WorkflowTaskFailed event (not repeated if unchanged)."""
+        message = str(failure)
+        now = self.clock()
+        if run.stuck_reason != message:
+            history.append(tx, run, "WorkflowTaskFailed",
+                           {"kind": failure.kind, "message": message, **failure.details}, now)
+        run.stuck, run.stuck_reason, run.wf_pending = 1, message, 0
+        run.step = "stuck: " + message.splitlines()[0][:200]
+        history.save_run_state(tx, run)
+
+    # -- persisting commands -----------------------------------------------------------
+    def persist(self, tx: Tx, run: RunRow, activation: Activation,
+                outcome: AdvanceOutcome) -> None:
+        now = self.clock()
+        for kind, ref in activation.cancels:
+            self.cancel_pending(tx, run, kind, ref, now)
+        for command in activation.commands:
+            handler = getattr(self, "_on_" + command.type)
+            handler(tx, run, command, now, outcome)
+            text = _step_text(command)
+            if text:
+                run.step = text
+
+    def _append(self, tx: Tx, run: RunRow, command: Command, now: float) -> Event:
+        return history.append(tx, run, command.type, command.attrs, now, seq=command.seq)
+
+    def _on_ActivityScheduled(self, tx: Tx, run: RunRow, command: Command, now: float,
+                              outcome: AdvanceOutcome) -> None:
+        self._append(tx, run, command, now)
+        attrs = command.attrs
+        options = {k: attrs.get(k) for k in ("retry", "start_to_close", "schedule_to_close",
+                                             "heartbeat")}
+        close = attrs.get("schedule_to_close")
+        tx.execute(
+            "INSERT INTO activity_tasks (run_id, ref, name, args, options, attempt, due, "
+            "scheduled, close_deadline) VALUES (?,?,?,?,?,1,?,?,?)",
+            (run.run_id, command.seq, attrs["name"], payloads.dumps(attrs["args"]),
+             json.dumps(options), now, now, now + close if close else None))
+        outcome.activities.append(NewActivity(run.run_id, command.seq, attrs["name"]))
+
+    def _on_TimerStarted(self, tx: Tx, run: RunRow, command: Command, now: float,
+                         outcome: AdvanceOutcome) -> None:
+        self._append(tx, run, command, now)
+        tx.execute("INSERT INTO timers (run_id, ref, fire_at, kind) VALUES (?,?,?,?)",
+                   (run.run_id, command.seq, command.attrs["fire_at"], "timer"))
+
+    def _on_ManualTaskCreated(self, tx: Tx, run: RunRow, command: Command, now: float,
+                              outcome: AdvanceOutcome) -> None:
+        attrs = command.attrs
+        attrs["task_id"] = task_id = self.new_id("task")
+        self._append(tx, run, command, now)
+        tx.execute(
+            "INSERT INTO manual_tasks (task_id, run_id, workflow_id, workflow, ref, kind, "
+            "assignee, instructions, data, created, deadline, status) "
+            "VALUES (?,?,?,?,?,?,?,?,?,?,?,'open')",
+            (task_id, run.run_id, run.workflow_id, run.workflow, command.seq, attrs["kind"],
+             attrs.get("assignee"), attrs.get("instructions") or "",
+             payloads.dumps(attrs.get("data")), now, attrs.get("deadline")))
+        if attrs.get("deadline") is not None:
+            tx.execute("INSERT INTO timers (run_id, ref, fire_at, kind) VALUES (?,?,?,?)",
+                       (run.run_id, command.seq, attrs["deadline"], "task"))
+
+    def _on_ChildWorkflowStarted(self, tx: Tx, run: RunRow, command: Command, now: float,
+                                 outcome: AdvanceOutcome) -> None:
+        attrs = command.attrs
+        child_id = attrs.get("child_id") or f"{run.workflow_id}/{command.seq}"
+        attrs["child_id"] = child_id
+        existing = history.current_run(tx, child_id)
+        if existing is not None:
+            attrs["child_run_id"] = None
+            self._append(tx, run, command, now)
+            history.append(tx, run, "ChildWorkflowFailed", {
+                "ref": command.seq, "child_id": child_id, "workflow": attrs["workflow"],
+                "status": "failed", "error": {"type": "AlreadyStarted",
+                                              "message": f"id {child_id} already has a run"}},
+                now, wake=True)
+            return
+        child_run_id = self.new_id("run")
+        attrs["child_run_id"] = child_run_id
+        self._append(tx, run, command, now)
+        history.insert_run(tx, run_id=child_run_id, workflow_id=child_id,
+                           workflow=attrs["workflow"], args=attrs["args"], now=now,
+                           parent=(run.run_id, run.workflow_id, command.seq))
+        outcome.woke.append(child_run_id)
+
+    def _on_MarkerRecorded(self, tx: Tx, run: RunRow, command: Command, now: float,
+                           outcome: AdvanceOutcome) -> None:
+        self._append(tx, run, command, now)
+
+    def _on_WorkflowCompleted(self, tx: Tx, run: RunRow, command: Command, now: float,
+                              outcome: AdvanceOutcome) -> None:
+        self._append(tx, run, command, now)
+        run.result = payloads.dumps(command.attrs.get("result"))
+        self.close(tx, run, "completed", now)
+
+    def _on_WorkflowFailed(self, tx: Tx, run: RunRow, command: Command, now: float,
+                           outcome: AdvanceOutcome) -> None:
+        self._append(tx, run, command, now)
+        run.error = json.dumps(command.attrs.get("error"))
+        self.close(tx, run, "failed", now)
+
+    def _on_WorkflowCanceled(self, tx: Tx, run: RunRow, command: Command, now: float,
+                             outcome: AdvanceOutcome) -> None:
+        self._append(tx, run, command, now)
+        run.error = json.dumps({"type": "CanceledError", "message": "the run was canceled"})
+        self.close(tx, run, "canceled", now)
+
+    def _on_WorkflowContinuedAsNew(self, tx: Tx, run: RunRow, command: Command, now: float,
+                                   outcome: AdvanceOutcome) -> None:
+        new_run_id = self.new_id("run")
+        command.attrs["new_run_id"] = new_run_id
+        self._append(tx, run, command, now)
+        parent = (run.parent_run_id, run.parent_id, run.parent_ref) if run.parent_run_id \
+            else None
+        self.close(tx, run, "continued_as_new", now, notify_parent=False)
+        history.save_run_state(tx, run)
+        history.insert_run(tx, run_id=new_run_id, workflow_id=run.workflow_id,
+                           workflow=run.workflow, args=command.attrs.get("input") or [],
+                           now=now, parent=parent,  # type: ignore[arg-type]
+                           continued_from=run.run_id)
+        outcome.woke.append(new_run_id)
+
+    # -- closing -------------------------------------------------------------------------
+    def close(self, tx: Tx, run: RunRow, status: str, now: float, *,
+              notify_parent: bool = True) -> None:
+        """Close ``run``: clear its queues, end open tasks and children, tell its parent."""
+        run.status, run.closed, run.updated = status, now, now
+        run.wf_pending, run.stuck, run.retrying = 0, 0, 0
+        run.step = status
+        tx.execute("DELETE FROM activity_tasks WHERE run_id = ?", (run.run_id,))
+        tx.execute("DELETE FROM timers WHERE run_id = ?", (run.run_id,))
+        tx.execute("UPDATE manual_tasks SET status = 'canceled', completed_at = ? "
+                   "WHERE run_id = ? AND status = 'open'", (now, run.run_id))
+        self.cache.evict(run.run_id)
+        children = tx.execute(
+            "SELECT run_id FROM runs WHERE parent_run_id = ? AND status = 'running'",
+            (run.run_id,))
+        for (child_run_id,) in children:
+            child = history.get_run(tx, child_run_id, lock=True)
+            if child is not None and child.is_open:
+                history.append(tx, child, "WorkflowTerminated",
+                               {"reason": f"parent {run.workflow_id} closed ({status})"}, now)
+                child.error = json.dumps({"type": "Terminated",
+                                          "message": "parent closed"})
+                self.close(tx, child, "terminated", now, notify_parent=False)
+                history.save_run_state(tx, child)
+        if notify_parent and run.parent_run_id:
+            self.notify_parent(tx, run, status, now)
+
+    def notify_parent(self, tx: Tx, run: RunRow, status: str, now: float) -> None:
+        parent = history.get_run(tx, run.parent_run_id or "", lock=True)
+        if parent is None or not parent.is_open:
+            return
+        base = {"ref": run.parent_ref, "child_id": run.workflow_id,
+                "child_run_id": run.run_id, "workflow": run.workflow}
+        if status == "completed":
+            history.append(tx, parent, "ChildWorkflowCompleted",
+                           {**base, "result": payloads.loads(run.result)}, now, wake=True)
+        else:
+            error = json.loads(run.error) if run.error else {"message": status}
+            history.append(tx, parent, "ChildWorkflowFailed",
+                           {**base, "status": status, "error": error}, now, wake=True)
+        history.save_run_state(tx, parent)
+
+    def cancel_pending(self, tx: Tx, run: RunRow, kind: str, ref: int, now: float) -> None:
+        """Withdraw a pending activity, timer, task or child the code stopped waiting for."""
+        if kind == "activity":
+            tx.execute("DELETE FROM activity_tasks WHERE run_id = ? AND ref = ?",
+                       (run.run_id, ref))
+        elif kind == "timer":
+            tx.execute("DELETE FROM timers WHERE run_id = ? AND ref = ?", (run.run_id, ref))
+        elif kind == "task":
+            tx.execute("UPDATE manual_tasks SET status = 'canceled', completed_at = ? "
+                       "WHERE run_id = ? AND ref = ? AND status = 'open'",
+                       (now, run.run_id, ref))
+            tx.execute("DELETE FROM timers WHERE run_id = ? AND ref = ?", (run.run_id, ref))
+        elif kind == "child":
+            child_run_id = tx.scalar(
+                "SELECT run_id FROM runs WHERE parent_run_id = ? AND parent_ref = ? "
+                "AND status = 'running'", (run.run_id, ref))
+            if child_run_id:
+                child = history.get_run(tx, child_run_id, lock=True)
+                if child is not None:
+                    history.append(tx, child, "CancelRequested",
+                                   {"reason": "parent canceled"}, now, wake=True)
+                    history.save_run_state(tx, child)

@@ -1,0 +1,239 @@
+"""Activity attempts in the store: claiming, completing, failing, retrying, timing out.
+
+Every outcome is fenced: it applies only while the activity task row still names the
+same owner and attempt. A worker that was presumed dead, or whose attempt timed out,
+finds its late result rejected, so no activity completes twice.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from . import history, payloads
+from .events import iso
+from .history import RunRow
+from .retry import RetryPolicy
+from .store.base import Tx
+
+CLAIM_COLUMNS = "a.run_id, a.ref, a.name, a.args, a.options, a.attempt, a.heartbeat_details"
+
+
+@dataclass
+class Attempt:
+    """One claimed activity attempt, as handed to the executor."""
+
+    run_id: str
+    ref: int
+    name: str
+    args: list[Any]
+    options: dict[str, Any]
+    attempt: int
+    heartbeat_details: Any
+    workflow_id: str = ""
+
+    @property
+    def idempotency_key(self) -> str:
+        return f"{self.run_id}-{self.ref}"
+
+
+def _attempt_from_row(row: tuple[Any, ...], workflow_id: str) -> Attempt:
+    run_id, ref, name, args, options, attempt, details = row
+    return Attempt(run_id, ref, name, json.loads(args), json.loads(options), attempt,
+                   json.loads(details) if details else None, workflow_id)
+
+
+def _lease_columns(options: dict[str, Any], now: float) -> tuple[float, float | None]:
+    start_to_close = options.get("start_to_close") or 300.0
+    heartbeat = options.get("heartbeat")
+    return now + start_to_close, (now + heartbeat if heartbeat else None)
+
+
+def claim(tx: Tx, owner: str, names: list[str], limit: int, now: float,
+          limits: dict[str, tuple[int | None, float | None]]) -> list[Attempt]:
+    """Take up to ``limit`` ready attempts of the named activities for ``owner``.
+
+    ``limits`` maps an activity name to (max concurrent, max starts per second), honoured
+    across every worker on the database: attempts held back wait in the queue.
+    """
+    if limit <= 0 or not names:
+        return []
+    marks = ",".join("?" * len(names))
+    rows = tx.execute(
+        f"SELECT {CLAIM_COLUMNS}, r.workflow_id FROM activity_tasks a "
+        "JOIN runs r ON r.run_id = a.run_id "
+        f"WHERE a.owner IS NULL AND a.due <= ? AND r.paused = 0 AND a.name IN ({marks}) "
+        f"ORDER BY a.due LIMIT ?" + tx.skip_locked,
+        (now, *names, limit * 2 if limits else limit))
+    claimed: list[Attempt] = []
+    budget: dict[str, int] = {}
+    for row in rows:
+        if len(claimed) >= limit:
+            break
+        name = row[2]
+        if name in limits:
+            if name not in budget:
+                budget[name] = allowance(tx, name, limits[name], now)
+            if budget[name] <= 0:
+                continue
+            budget[name] -= 1
+            take_rate_slot(tx, name, now)
+        attempt = _attempt_from_row(row[:7], row[7])
+        mark_started(tx, attempt, owner, now)
+        claimed.append(attempt)
+    return claimed
+
+
+def mark_started(tx: Tx, attempt: Attempt, owner: str, now: float) -> None:
+    """Record ``owner`` as running ``attempt`` with its start-to-close and heartbeat deadlines."""
+    deadline, heartbeat_deadline = _lease_columns(attempt.options, now)
+    tx.execute("UPDATE activity_tasks SET owner = ?, attempt_started = ?, "
+               "attempt_deadline = ?, heartbeat_deadline = ? WHERE run_id = ? AND ref = ?",
+               (owner, now, deadline, heartbeat_deadline, attempt.run_id, attempt.ref))
+
+
+def claim_one(tx: Tx, owner: str, run: RunRow, ref: int, now: float) -> Attempt | None:
+    """Claim the activity a workflow task just scheduled (eager dispatch)."""
+    row = tx.one(f"SELECT {CLAIM_COLUMNS} FROM activity_tasks a WHERE a.run_id = ? AND "
+                 "a.ref = ? AND a.owner IS NULL", (run.run_id, ref))
+    if row is None:
+        return None
+    attempt = _attempt_from_row(row, run.workflow_id)
+    mark_started(tx, attempt, owner, now)
+    return attempt
+
+
+def allowance(tx: Tx, name: str, limit: tuple[int | None, float | None], now: float) -> int:
+    """How many more attempts of ``name`` may start now under its limits."""
+    max_concurrent, per_second = limit
+    free = 1 << 30
+    if max_concurrent:
+        running = tx.scalar("SELECT count(*) FROM activity_tasks WHERE name = ? AND "
+                            "owner IS NOT NULL", (name,))
+        free = min(free, max_concurrent - running)
+    if per_second:
+        row = tx.one("SELECT window_start, started FROM rate_limits WHERE name = ?", (name,))
+        if row is not None and now - row[0] < 1.0:
+            free = min(free, int(per_second) - row[1])
+        else:
+            free = min(free, max(1, int(per_second)))
+    return free
+
+
+def take_rate_slot(tx: Tx, name: str, now: float) -> None:
+    """Count one start of ``name`` in the current one-second window."""
+    row = tx.one("SELECT window_start FROM rate_limits WHERE name = ?", (name,))
+    if row is None:
+        tx.execute("INSERT INTO rate_limits (name, window_start, started) VALUES (?,?,1)",
+                   (name, now))
+    elif now - row[0] >= 1.0:
+        tx.execute("UPDATE rate_limits SET window_start = ?, started = 1 WHERE name = ?",
+                   (now, name))
+    else:
+        tx.execute("UPDATE rate_limits SET started = started + 1 WHERE name = ?", (name,))
+
+
+def _fenced_row(tx: Tx, run_id: str, ref: int, owner: str | None,
+                attempt: int) -> tuple[Any, ...] | None:
+    if owner is None:
+        return tx.one("SELECT name, options, close_deadline FROM activity_tasks "
+                      "WHERE run_id = ? AND ref = ? AND attempt = ?", (run_id, ref, attempt))
+    return tx.one("SELECT name, options, close_deadline FROM activity_tasks WHERE run_id = ? "
+                  "AND ref = ? AND owner = ? AND attempt = ?", (run_id, ref, owner, attempt))
+
+
+def complete(tx: Tx, run_id: str, ref: int, owner: str, attempt: int, result: Any,
+             provider: tuple[str, str], now: float) -> RunRow | None:
+    """Record a successful attempt; the run (now due a workflow task), or None if fenced."""
+    row = _fenced_row(tx, run_id, ref, owner, attempt)
+    if row is None:
+        return None
+    tx.execute("DELETE FROM activity_tasks WHERE run_id = ? AND ref = ?", (run_id, ref))
+    run = history.get_run(tx, run_id, lock=True)
+    if run is None or not run.is_open:
+        return None
+    history.append(tx, run, "ActivityCompleted", {
+        "ref": ref, "name": row[0], "attempt": attempt, "result": result,
+        "provider": provider[0], "provider_version": provider[1]}, now, wake=True)
+    run.retrying = 0
+    return run
+
+
+def fail(tx: Tx, run_id: str, ref: int, owner: str | None, attempt: int,
+         error: dict[str, Any], provider: tuple[str, str], now: float, *,
+         retry_now: bool = False, timeout: bool = False, final: bool = False
+         ) -> RunRow | None:
+    """Record a failed attempt and schedule the next one under the retry policy.
+
+    Returns the run when the activity failed for good (ActivityFailed: a workflow task is
+    due), the run as well when only a retry was scheduled, or None when fenced.
+    """
+    row = _fenced_row(tx, run_id, ref, owner, attempt)
+    if row is None:
+        return None
+    name, options_text, close_deadline = row
+    options = json.loads(options_text)
+    policy = RetryPolicy.from_json(options.get("retry"))
+    run = history.get_run(tx, run_id, lock=True)
+    if run is None or not run.is_open:
+        tx.execute("DELETE FROM activity_tasks WHERE run_id = ? AND ref = ?", (run_id, ref))
+        return None
+    retryable = not (final or error.get("non_retryable")
+                     or error.get("type") in policy.non_retryable_error_types)
+    next_time = now if retry_now else now + policy.interval_after(attempt)
+    if retryable and not policy.allows_another(attempt):
+        retryable = False
+    if retryable and close_deadline is not None and next_time >= close_deadline:
+        retryable, timeout = False, True
+    attrs = {"ref": ref, "name": name, "attempt": attempt, "error": error,
+             "next_retry": iso(next_time) if retryable else None,
+             "provider": provider[0], "provider_version": provider[1]}
+    history.append(tx, run, "ActivityAttemptFailed", attrs, now)
+    if retryable:
+        tx.execute("UPDATE activity_tasks SET attempt = ?, owner = NULL, due = ?, "
+                   "attempt_started = NULL, attempt_deadline = NULL, "
+                   "heartbeat_deadline = NULL, last_failure = ? WHERE run_id = ? AND ref = ?",
+                   (attempt + 1, next_time, payloads.dumps(error), run_id, ref))
+        run.retrying = 1
+        run.step = f"activity {name}: attempt {attempt} failed, retry at {iso(next_time)}"
+    else:
+        tx.execute("DELETE FROM activity_tasks WHERE run_id = ? AND ref = ?", (run_id, ref))
+        history.append(tx, run, "ActivityFailed", {
+            "ref": ref, "name": name, "attempts": attempt, "error": error,
+            "timeout": timeout}, now, wake=True)
+        run.retrying = 0
+    return run
+
+
+def record_heartbeat(tx: Tx, run_id: str, ref: int, owner: str, attempt: int,
+                     details: Any, now: float) -> bool:
+    """Extend the attempt's heartbeat deadline; False if the attempt is no longer ours."""
+    row = tx.one("SELECT options FROM activity_tasks WHERE run_id = ? AND ref = ? AND "
+                 "owner = ? AND attempt = ?", (run_id, ref, owner, attempt))
+    if row is None:
+        return False
+    heartbeat = json.loads(row[0]).get("heartbeat")
+    tx.execute("UPDATE activity_tasks SET heartbeat_details = ?, heartbeat_deadline = ? "
+               "WHERE run_id = ? AND ref = ?",
+               (payloads.dumps(details), now + heartbeat if heartbeat else None, run_id, ref))
+    return True
+
+
+def expired(tx: Tx, now: float, limit: int = 100) -> list[tuple[str, int, str | None, int, str]]:
+    """Attempts past a deadline: (run_id, ref, owner, attempt, which timeout)."""
+    rows = tx.execute(
+        "SELECT run_id, ref, owner, attempt, attempt_deadline, heartbeat_deadline, "
+        "close_deadline FROM activity_tasks WHERE (owner IS NOT NULL AND (attempt_deadline "
+        "<= ? OR heartbeat_deadline <= ?)) OR close_deadline <= ? LIMIT ?",
+        (now, now, now, limit))
+    found = []
+    for run_id, ref, owner, attempt, deadline, beat, close in rows:
+        if close is not None and close <= now:
+            which = "ScheduleToClose"
+        elif beat is not None and beat <= now:
+            which = "Heartbeat"
+        else:
+            which = "StartToClose"
+        found.append((run_id, ref, owner, attempt, which))
+    return found

@@ -1,0 +1,381 @@
+"""The Python client: ``Engine`` opens a store and starts, inspects and steers runs.
+
+The CLI and the console are thin layers over this. An engine is an ordinary object: two
+engines on two databases can live side by side in one process.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from . import history, payloads, views
+from .advance import Advancer, InstanceCache
+from .errors import (
+    BadInput,
+    NotFound,
+    RunStillOpen,
+    UnknownWorkflow,
+    WorkflowFailed,
+)
+from .events import Event
+from .history import RunRow
+from .instance import WorkflowInstance, WorkflowTaskError
+from .registry import Registry
+from .store.base import Store, Tx
+
+
+def default_clock() -> Callable[[], float]:
+    """Wall-clock time, shifted by ``$ONWARD_TIME_SHIFT`` seconds (a hook for tests)."""
+    shift = float(os.environ.get("ONWARD_TIME_SHIFT", "0") or 0)
+    if not shift:
+        return time.time
+    return lambda: time.time() + shift
+
+
+def open_store(db: str | os.PathLike[str], *, create: bool = True,
+               synchronous: str = "FULL") -> Store:
+    """The store for a database path or URL (``postgresql://…`` or a SQLite file)."""
+    text = str(db)
+    if text.startswith(("postgresql://", "postgres://")):
+        from .store.postgres import PostgresStore
+        return PostgresStore(text, create=create)
+    from .store.sqlite import SqliteStore
+    return SqliteStore(text, create=create, synchronous=synchronous)
+
+
+class RunHandle:
+    """A workflow id (following its newest run) with a way to wait for its result."""
+
+    def __init__(self, engine: Engine, workflow_id: str, run_id: str, *, created: bool = True
+                 ) -> None:
+        self.engine = engine
+        self.id = workflow_id
+        self.run_id = run_id
+        self.created = created
+
+    def __repr__(self) -> str:
+        return f"RunHandle(id={self.id!r}, run_id={self.run_id!r})"
+
+    def status(self) -> str:
+        """The status of the id's newest run."""
+        return str(self.engine.show(self.id, history=False)["status"])
+
+    def result(self, timeout: float | None = None) -> Any:
+        """Block until the run closes; its result, or WorkflowFailed (RunStillOpen on timeout)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            with self.engine.store.read() as tx:
+                run = history.current_run(tx, self.id)
+            if run is None:
+                raise NotFound(f"no run with id {self.id}")
+            if run.status == "completed":
+                return payloads.loads(run.result)
+            if run.status not in ("running", "continued_as_new"):
+                error = json.loads(run.error) if run.error else {}
+                raise WorkflowFailed(
+                    f"run {self.id} {run.status}: {error.get('message', '')}",
+                    status=run.status, error=error)
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                raise RunStillOpen(f"run {self.id} is still {run.status}"
+                                   + (" (stuck)" if run.stuck else ""))
+            self.engine.wait_for_change(0.05 if remaining is None else min(0.05, remaining))
+
+
+class Engine:
+    """An Onward database plus the code (flows and providers) that can run against it."""
+
+    def __init__(
+        self,
+        db: str | os.PathLike[str] = "onward.db",
+        *,
+        flows: Iterable[str] = (),
+        plugins: Iterable[str | os.PathLike[str]] = (),
+        entry_points: bool = False,
+        clock: Callable[[], float] | None = None,
+        synchronous: str = "FULL",
+        lease_ttl: float = 5.0,
+        create: bool = True,
+        ids: Callable[[str], str] | None = None,
+        cache_size: int = 2000,
+    ) -> None:
+        self.store = open_store(db, create=create, synchronous=synchronous)
+        self.clock = clock or default_clock()
+        self.lease_ttl = lease_ttl
+        self._ids = ids
+        try:
+            self.registry = Registry(flows, [Path(p) for p in plugins],
+                                     entry_points=entry_points, clock=self.clock)
+        except BaseException:
+            self.store.close()
+            raise
+        self.cache = InstanceCache(cache_size)
+        self.advancer = Advancer(workflows=self.registry.workflow, clock=self.clock,
+                                 new_id=self.new_id, cache=self.cache)
+        self._changed = threading.Condition()
+        self._generation = 0
+        self._listeners: list[Callable[[], None]] = []
+        self._workers: list[Any] = []
+
+    # -- plumbing ---------------------------------------------------------------------------
+    def new_id(self, kind: str) -> str:
+        """A fresh id: ``run`` ids are 32 hex digits, others carry their kind as a prefix."""
+        if self._ids is not None:
+            return self._ids(kind)
+        if kind == "run":
+            return uuid.uuid4().hex
+        return f"{kind}-{uuid.uuid4().hex[:12]}"
+
+    def _notify(self) -> None:
+        with self._changed:
+            self._generation += 1
+            self._changed.notify_all()
+
+    def _wrote(self) -> None:
+        self._notify()
+        for listener in list(self._listeners):
+            listener()
+
+    def _add_listener(self, fn: Callable[[], None]) -> None:
+        self._listeners.append(fn)
+
+    def _remove_listener(self, fn: Callable[[], None]) -> None:
+        if fn in self._listeners:
+            self._listeners.remove(fn)
+
+    def wait_for_change(self, timeout: float) -> None:
+        """Wait until this process or another commits something, or ``timeout`` passes."""
+        if self._workers:
+            with self._changed:
+                generation = self._generation
+                self._changed.wait_for(lambda: self._generation != generation, timeout)
+        else:
+            self.store.wait_for_change(timeout)
+
+    def close(self) -> None:
+        """Stop in-process workers and close the store."""
+        for worker in list(self._workers):
+            worker.stop()
+        self.registry.close()
+        self.store.close()
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def worker(self, concurrency: int = 8, **options: Any) -> Iterator[Any]:
+        """Run an in-process worker (the same code as ``onward worker``) for the block."""
+        from .worker import Worker
+        w = Worker(self, concurrency=concurrency, **options).start()
+        self._workers.append(w)
+        try:
+            yield w
+        finally:
+            self._workers.remove(w)
+            w.stop()
+
+    def _find(self, tx: Tx, ident: str, *, lock: bool = False) -> RunRow:
+        run = history.current_run(tx, ident, lock=lock) or history.get_run(tx, ident, lock=lock)
+        if run is None:
+            raise NotFound(f"no run with id {ident!r}; `onward list` shows the runs")
+        return run
+
+    # -- starting ---------------------------------------------------------------------------
+    def start(self, workflow: str | Callable[..., Any], *args: Any, id: str | None = None,  # noqa: A002
+              rerun: bool = False) -> RunHandle:
+        """Start a run; an id runs once (an existing id returns its run, starting nothing)."""
+        from .workflow import definition_of
+        name = workflow if isinstance(workflow, str) else getattr(
+            definition_of(workflow), "name", None)
+        if not name:
+            raise BadInput(f"{workflow!r} is not a workflow")
+        arg_list = payloads.check(list(args), "workflow input")
+        if id is not None and (not isinstance(id, str) or not id.strip() or len(id) > 200):
+            raise BadInput("a workflow id must be a non-empty string of at most 200 characters")
+        workflow_id = id or f"{name}-{uuid.uuid4().hex[:12]}"
+        now = self.clock()
+        with self.store.write() as tx:
+            self._check_workflow(tx, name)
+            existing = history.current_run(tx, workflow_id, lock=True)
+            if existing is not None:
+                if not rerun:
+                    return RunHandle(self, workflow_id, existing.run_id, created=False)
+                if existing.is_open:
+                    raise BadInput(f"run {workflow_id} is still {existing.status}; --rerun "
+                                   "needs its last run to have closed")
+            run_id = self.new_id("run")
+            history.insert_run(tx, run_id=run_id, workflow_id=workflow_id, workflow=name,
+                               args=arg_list, now=now)
+        self._wrote()
+        return RunHandle(self, workflow_id, run_id)
+
+    def _check_workflow(self, tx: Tx, name: str) -> None:
+        if self.registry.has_code:
+            if self.registry.workflow(name) is None:
+                known = ", ".join(self.registry.workflow_names()) or "none"
+                raise UnknownWorkflow(f"unknown workflow {name!r} (known: {known})")
+            return
+        if tx.scalar("SELECT 1 FROM workflow_types WHERE name = ?", (name,)) is None:
+            known = ", ".join(r[0] for r in tx.execute(
+                "SELECT name FROM workflow_types ORDER BY name")) or "none registered yet"
+            raise UnknownWorkflow(f"unknown workflow {name!r} (known: {known}); pass --flows "
+                                  "or start a worker that has it")
+
+    def handle(self, ident: str) -> RunHandle:
+        """A handle on an existing run by workflow id or run id."""
+        with self.store.read() as tx:
+            run = self._find(tx, ident)
+        return RunHandle(self, run.workflow_id, run.run_id, created=False)
+
+    # -- reading ------------------------------------------------------------------------------
+    def show(self, ident: str, *, history: bool = True) -> dict[str, Any]:
+        """Status, input, result, error, links and history of a run (``onward show --json``)."""
+        with self.store.read() as tx:
+            run = self._find(tx, ident)
+            return views.show(tx, run, with_history=history, now=self.clock())
+
+    def list(self, status: str | None = None, *, search: str | None = None,
+             limit: int | None = None, offset: int = 0, all_runs: bool = False,
+             order: str = "updated") -> list[dict[str, Any]]:
+        """Runs, newest change first; ``status`` may be a status or a filter (stuck, ...)."""
+        with self.store.read() as tx:
+            return views.list_runs(tx, status=status, search=search, limit=limit,
+                                   offset=offset, all_runs=all_runs, order=order,
+                                   now=self.clock())
+
+    def counts(self) -> dict[str, int]:
+        """How many current runs are in each status and filter."""
+        with self.store.read() as tx:
+            return views.counts(tx, self.clock())
+
+    def tasks(self, status: str = "open") -> list[dict[str, Any]]:
+        """Manual tasks (open ones by default), oldest first."""
+        with self.store.read() as tx:
+            return views.tasks(tx, status, self.clock())
+
+    def history(self, ident: str, after: int = 0) -> list[dict[str, Any]]:
+        """A run's events after ``after`` as JSON objects."""
+        with self.store.read() as tx:
+            run = self._find(tx, ident)
+            return [e.to_json() for e in history.load_events(tx, run.run_id, after)]
+
+    def workflow_types(self) -> list[str]:
+        """Workflow types this engine can start (its code, else those workers registered)."""
+        if self.registry.has_code:
+            return list(self.registry.workflow_names())
+        with self.store.read() as tx:
+            return [r[0] for r in tx.execute("SELECT name FROM workflow_types ORDER BY name")]
+
+    def change_token(self) -> Any:
+        """Changes whenever anything commits (for live views)."""
+        return self.store.change_token()
+
+    def query(self, ident: str, name: str, *args: Any) -> Any:
+        """Answer a query from the run's replayed state; writes nothing."""
+        with self.store.read() as tx:
+            run = self._find(tx, ident)
+            events = history.load_events(tx, run.run_id)
+        instance = self._replay(run, events)
+        return instance.query(name, list(args))
+
+    def _replay(self, run: RunRow, events: list[Event]) -> WorkflowInstance:
+        definition = self.registry.workflow(run.workflow)
+        if definition is None:
+            raise UnknownWorkflow(f"no code for workflow {run.workflow!r}: pass --flows with "
+                                  "the module that defines it")
+        instance = WorkflowInstance(definition.fn, Advancer.info_for(run))
+        try:
+            instance.activate(events)
+        except WorkflowTaskError as err:
+            raise BadInput(f"run {run.workflow_id} cannot be replayed: {err}") from None
+        finally:
+            instance.loop.close()
+        return instance
+
+    # -- steering -----------------------------------------------------------------------------
+    def _open_run(self, tx: Tx, ident: str, action: str) -> RunRow:
+        run = self._find(tx, ident, lock=True)
+        if not run.is_open:
+            raise BadInput(f"cannot {action} run {run.workflow_id}: it has {run.status}")
+        return run
+
+    def signal(self, ident: str, name: str, payload: Any = None) -> None:
+        """Send a signal; it is buffered until the workflow waits for ``name``."""
+        if not isinstance(name, str) or not name:
+            raise BadInput("a signal needs a name")
+        payload = payloads.check(payload, f"payload of signal {name}")
+        with self.store.write() as tx:
+            run = self._open_run(tx, ident, "signal")
+            history.append(tx, run, "SignalReceived", {"name": name, "payload": payload},
+                           self.clock(), wake=True)
+            history.save_run_state(tx, run)
+        self._wrote()
+
+    def cancel(self, ident: str) -> None:
+        """Ask a run to cancel: CancelledError is raised at its current await."""
+        with self.store.write() as tx:
+            run = self._open_run(tx, ident, "cancel")
+            history.append(tx, run, "CancelRequested", {}, self.clock(), wake=True)
+            history.save_run_state(tx, run)
+        self._wrote()
+
+    def terminate(self, ident: str, reason: str = "") -> None:
+        """Stop a run at once, running no more of its code."""
+        now = self.clock()
+        with self.store.write() as tx:
+            run = self._open_run(tx, ident, "terminate")
+            history.append(tx, run, "WorkflowTerminated", {"reason": reason}, now)
+            run.error = json.dumps({"type": "Terminated",
+                                    "message": reason or "terminated by an operator"})
+            self.advancer.close(tx, run, "terminated", now)
+            history.save_run_state(tx, run)
+        self._wrote()
+
+    def complete_task(self, task_id: str, result: Any = None, *, by: str | None = None) -> None:
+        """Complete an open manual task; the first answer stands."""
+        result = payloads.check(result, "task result")
+        self._close_task(task_id, "completed", {"result": result, "by": by}, by=by,
+                         result=payloads.dumps(result))
+
+    def fail_task(self, task_id: str, reason: str = "", *, by: str | None = None) -> None:
+        """Fail an open manual task; the workflow sees an ApplicationError with ``reason``."""
+        self._close_task(task_id, "failed", {"reason": reason, "by": by}, by=by,
+                         reason=reason)
+
+    def _close_task(self, task_id: str, status: str, attrs: dict[str, Any], *,
+                    by: str | None, result: str | None = None, reason: str | None = None
+                    ) -> None:
+        now = self.clock()
+        with self.store.write() as tx:
+            row = tx.one("SELECT run_id, ref, kind, status, completed_by FROM manual_tasks "
+                         "WHERE task_id = ?" + tx.for_update, (task_id,))
+            if row is None:
+                raise NotFound(f"no manual task {task_id!r}; `onward tasks` lists open ones")
+            run_id, ref, kind, current, done_by = row
+            if current != "open":
+                who = f" by {done_by}" if done_by else ""
+                raise BadInput(f"task {task_id} is already {current}{who}; the first answer "
+                               "stands")
+            run = history.get_run(tx, run_id, lock=True)
+            if run is None or not run.is_open:
+                raise BadInput(f"task {task_id}'s run has ended")
+            tx.execute("UPDATE manual_tasks SET status = ?, result = ?, reason = ?, "
+                       "completed_by = ?, completed_at = ? WHERE task_id = ?",
+                       (status, result, reason, by, now, task_id))
+            tx.execute("DELETE FROM timers WHERE run_id = ? AND ref = ?", (run_id, ref))
+            event = "ManualTaskCompleted" if status == "completed" else "ManualTaskFailed"
+            history.append(tx, run, event, {"ref": ref, "task_id": task_id, "kind": kind,
+                                            **attrs}, now, wake=True)
+            history.save_run_state(tx, run)
+        self._wrote()

@@ -1,0 +1,54 @@
+"""History events: the record a run is rebuilt from."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+# Events the workflow code causes; replay matches them, in order, against the code's calls.
+COMMAND_TYPES = frozenset({
+    "ActivityScheduled", "TimerStarted", "ChildWorkflowStarted", "ManualTaskCreated",
+    "MarkerRecorded", "WorkflowCompleted", "WorkflowFailed", "WorkflowCanceled",
+    "WorkflowContinuedAsNew",
+})
+
+# Events that close a run.
+CLOSING_TYPES = frozenset({
+    "WorkflowCompleted", "WorkflowFailed", "WorkflowCanceled", "WorkflowTerminated",
+    "WorkflowContinuedAsNew",
+})
+
+# Events the code never sees (bookkeeping shown to people only).
+INFORMATIONAL_TYPES = frozenset({"ActivityAttemptFailed", "WorkflowTaskFailed"})
+
+ALL_TYPES = (
+    "WorkflowStarted", "WorkflowCompleted", "WorkflowFailed", "WorkflowCanceled",
+    "WorkflowTerminated", "WorkflowContinuedAsNew", "CancelRequested", "WorkflowTaskFailed",
+    "ActivityScheduled", "ActivityAttemptFailed", "ActivityCompleted", "ActivityFailed",
+    "TimerStarted", "TimerFired", "SignalReceived", "ManualTaskCreated",
+    "ManualTaskCompleted", "ManualTaskFailed", "ManualTaskTimedOut", "ChildWorkflowStarted",
+    "ChildWorkflowCompleted", "ChildWorkflowFailed", "MarkerRecorded",
+)
+
+
+@dataclass(slots=True)
+class Event:
+    """One entry of a run's history."""
+
+    seq: int
+    type: str
+    time: float
+    attrs: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        """The event as in ``onward show --json``."""
+        return {"seq": self.seq, "type": self.type, "time": iso(self.time),
+                "attrs": self.attrs}
+
+
+def iso(ts: float | None) -> str | None:
+    """Epoch seconds as ISO-8601 in UTC with its offset."""
+    if ts is None:
+        return None
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds")

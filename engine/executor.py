@@ -1,0 +1,166 @@
+"""Runs activity attempts: sync functions in a thread pool, async ones on an event loop.
+
+Each attempt ends as an :class:`Outcome` put on a queue the worker drains; the worker
+records it in the store (fenced), so an attempt the engine has given up on cannot
+complete its activity.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import queue
+import threading
+import traceback
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import activity as activity_api
+from . import payloads
+from .activity import ActivityDefinition, ActivityInfo
+from .attempts import Attempt
+from .errors import ApplicationError, OnwardError
+
+
+@dataclass
+class Outcome:
+    """How an attempt ended: a result, or an error as stored in history."""
+
+    attempt: Attempt
+    ok: bool
+    result: Any = None
+    error: dict[str, Any] = field(default_factory=dict)
+    provider: tuple[str, str] = ("", "")
+
+
+def error_dict(exc: BaseException) -> dict[str, Any]:
+    """An attempt's exception as it is recorded in ActivityAttemptFailed."""
+    err: dict[str, Any] = {
+        "type": getattr(exc, "type", None) if isinstance(exc, ApplicationError)
+        else type(exc).__name__,
+        "message": str(exc) or type(exc).__name__,
+        "traceback": "".join(traceback.format_exception(exc)),
+    }
+    if isinstance(exc, ApplicationError) and exc.non_retryable:
+        err["non_retryable"] = True
+    return err
+
+
+class ActivityExecutor:
+    """Runs attempts and reports outcomes; knows nothing of the store."""
+
+    def __init__(self, concurrency: int, lookup: Callable[[str], ActivityDefinition | None],
+                 outcomes: queue.SimpleQueue[Outcome], wake: Callable[[], None],
+                 heartbeat: Callable[[Attempt, Any], None]) -> None:
+        self.lookup = lookup
+        self.outcomes = outcomes
+        self.wake = wake
+        self.heartbeat = heartbeat
+        self.running: dict[tuple[str, int], ActivityInfo] = {}
+        self._lock = threading.Lock()
+        self._threads = ThreadPoolExecutor(max_workers=max(2, concurrency * 2),
+                                           thread_name_prefix="onward-activity")
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread: threading.Thread | None = None
+
+    @property
+    def busy(self) -> int:
+        """Attempts currently running."""
+        return len(self.running)
+
+    def submit(self, attempt: Attempt) -> None:
+        """Start ``attempt`` now."""
+        definition = self.lookup(attempt.name)
+        if definition is None:
+            self._report(Outcome(attempt, False, error={
+                "type": "ProviderMissing",
+                "message": f"no provider for activity {attempt.name}: add or fix the plugin "
+                           "that offers it; the attempt is retried"}))
+            return
+        info = ActivityInfo(
+            activity=attempt.name, attempt=attempt.attempt, workflow_id=attempt.workflow_id,
+            run_id=attempt.run_id, activity_id=attempt.ref,
+            idempotency_key=attempt.idempotency_key,
+            heartbeat_details=attempt.heartbeat_details, provider=definition.provider,
+            provider_version=definition.provider_version,
+            _heartbeat=lambda details: self.heartbeat(attempt, details))
+        with self._lock:
+            self.running[(attempt.run_id, attempt.ref)] = info
+        if definition.is_async:
+            future = asyncio.run_coroutine_threadsafe(
+                self._run_async(definition, attempt, info), self._async_loop())
+            future.add_done_callback(lambda f: None)
+        else:
+            self._threads.submit(self._run_sync, definition, attempt, info)
+
+    def abandon(self, run_id: str, ref: int) -> None:
+        """Stop counting an attempt the engine gave up on; its late result is fenced."""
+        with self._lock:
+            info = self.running.pop((run_id, ref), None)
+        if info is not None:
+            info._cancelled.set()
+
+    def _finish(self, definition: ActivityDefinition, attempt: Attempt, ok: bool,
+                value: Any = None, exc: BaseException | None = None) -> None:
+        provider = (definition.provider, definition.provider_version)
+        if ok:
+            try:
+                value = payloads.check(value, f"the result of activity {attempt.name}")
+            except OnwardError as err:
+                ok, exc = False, err
+        if ok:
+            outcome = Outcome(attempt, True, result=value, provider=provider)
+        else:
+            assert exc is not None
+            error = error_dict(exc)
+            if isinstance(exc, OnwardError):
+                error["non_retryable"] = True
+            outcome = Outcome(attempt, False, error=error, provider=provider)
+        self._report(outcome)
+
+    def _report(self, outcome: Outcome) -> None:
+        with self._lock:
+            info = self.running.pop((outcome.attempt.run_id, outcome.attempt.ref), None)
+        if info is not None and info.is_cancelled:
+            return
+        self.outcomes.put(outcome)
+        self.wake()
+
+    def _run_sync(self, definition: ActivityDefinition, attempt: Attempt,
+                  info: ActivityInfo) -> None:
+        token = activity_api.set_current(info)
+        try:
+            value = definition.fn(*attempt.args)
+        except BaseException as exc:  # noqa: BLE001 - every failure becomes an outcome
+            self._finish(definition, attempt, False, exc=exc)
+        else:
+            self._finish(definition, attempt, True, value)
+        finally:
+            activity_api._current.reset(token)
+
+    async def _run_async(self, definition: ActivityDefinition, attempt: Attempt,
+                         info: ActivityInfo) -> None:
+        activity_api.set_current(info)
+        try:
+            value = await definition.fn(*attempt.args)
+        except BaseException as exc:  # noqa: BLE001 - every failure becomes an outcome
+            self._finish(definition, attempt, False, exc=exc)
+        else:
+            self._finish(definition, attempt, True, value)
+
+    def _async_loop(self) -> asyncio.AbstractEventLoop:
+        with self._lock:
+            if self._loop is None:
+                self._loop = asyncio.new_event_loop()
+                self._loop_thread = threading.Thread(
+                    target=self._loop.run_forever, name="onward-async-activities",
+                    daemon=True)
+                self._loop_thread.start()
+            return self._loop
+
+    def shutdown(self, wait: bool) -> None:
+        """Stop taking attempts; with ``wait``, let running ones finish."""
+        self._threads.shutdown(wait=wait, cancel_futures=not wait)
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._loop.stop)

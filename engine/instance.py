@@ -1,0 +1,397 @@
+"""A running workflow: its coroutine on a deterministic loop, fed events from history.
+
+``WorkflowInstance.activate(events)`` delivers the events that follow the instance's cursor,
+one at a time in history order, running the loop until quiet after each. Every command
+the code issues is matched, in order, against the command events already in history; a
+command beyond the end of history is new and is returned for the worker to persist. The
+same path serves a cached instance (a short tail) and a replay from scratch (the whole
+history), so both give the same commands.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import linecache
+import random
+import sys
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import payloads
+from .errors import (
+    ActivityError,
+    ApplicationError,
+    ChildWorkflowError,
+    NonDeterminismError,
+    OnwardError,
+)
+from .events import COMMAND_TYPES, INFORMATIONAL_TYPES, Event
+from .loop import DeterministicLoop
+
+_ENGINE_DIR = str(Path(__file__).resolve().parent)
+
+
+@dataclass
+class WorkflowInfo:
+    """What workflow code knows about its run (``workflow.info()``)."""
+
+    workflow_id: str
+    run_id: str
+    workflow_type: str
+    start_time: float
+    parent_id: str | None = None
+    parent_run_id: str | None = None
+    continued_from: str | None = None
+
+
+@dataclass
+class Command:
+    """A new history event requested by the code, with its future (if any)."""
+
+    type: str
+    attrs: dict[str, Any]
+    seq: int = 0
+    source: str = ""
+
+
+@dataclass
+class Activation:
+    """What one activation produced: new commands and side effects to cancel."""
+
+    commands: list[Command] = field(default_factory=list)
+    cancels: list[tuple[str, int]] = field(default_factory=list)
+
+
+class ContinueAsNew(BaseException):  # noqa: N818 - a control-flow signal, not an error
+    """Raised by ``workflow.continue_as_new`` to end the run and start a fresh one."""
+
+    def __init__(self, args: list[Any]) -> None:
+        super().__init__("continue as new")
+        self.args_list = args
+
+
+class _Diverged(BaseException):  # noqa: N818 - unwinds workflow code past `except Exception`
+    """Stops workflow code once its activation has failed (non-determinism)."""
+
+
+class WorkflowTaskError(OnwardError):
+    """The workflow code could not advance: a bug or non-determinism. The run is held."""
+
+    def __init__(self, message: str, *, kind: str, details: dict[str, Any]) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.details = details
+
+
+def _source_line() -> str:
+    """``file:line  code`` of the innermost workflow-code frame calling into the engine."""
+    frame = sys._getframe(2)
+    while frame is not None and frame.f_code.co_filename.startswith(_ENGINE_DIR):
+        frame = frame.f_back  # type: ignore[assignment]
+    if frame is None:
+        return ""
+    filename, lineno = frame.f_code.co_filename, frame.f_lineno
+    code = linecache.getline(filename, lineno).strip()
+    return f"{Path(filename).name}:{lineno}  {code}"
+
+
+def _describe(event_type: str, attrs: dict[str, Any]) -> str:
+    key = _command_key(event_type, attrs)
+    return f"{event_type} {key!r}" if key else event_type
+
+
+def _command_key(event_type: str, attrs: dict[str, Any]) -> str:
+    if event_type == "ActivityScheduled":
+        return str(attrs.get("name", ""))
+    if event_type == "ChildWorkflowStarted":
+        return str(attrs.get("workflow", ""))
+    if event_type == "ManualTaskCreated":
+        return str(attrs.get("kind", ""))
+    if event_type == "MarkerRecorded":
+        return str(attrs.get("patch_id") or attrs.get("name", ""))
+    return ""
+
+
+def error_json(exc: BaseException) -> dict[str, Any]:
+    """A failure as stored in history: type, message, traceback and any details."""
+    err: dict[str, Any] = {
+        "type": getattr(exc, "type", None) or type(exc).__name__,
+        "message": str(exc) or type(exc).__name__,
+        "traceback": "".join(traceback.format_exception(exc)),
+    }
+    if isinstance(exc, ApplicationError) and exc.non_retryable:
+        err["non_retryable"] = True
+    if isinstance(exc, ApplicationError) and exc.details:
+        try:
+            payloads.dumps(exc.details)
+            err["details"] = exc.details
+        except OnwardError:
+            pass
+    return err
+
+
+class WorkflowInstance:
+    """One run's workflow code, advanced by history events."""
+
+    def __init__(self, fn: Callable[..., Any], info: WorkflowInfo, *, last_seq: int = 0) -> None:
+        self.fn = fn
+        self.info = info
+        self.cursor = 0                     # last history seq delivered
+        self.next_seq = last_seq + 1
+        self.now = info.start_time
+        self.loop = DeterministicLoop(lambda: self.now)
+        self.loop.owner = self
+        self.random = random.Random(info.run_id)
+        self.query_handlers: dict[str, Callable[..., Any]] = {}
+        self.closed = False
+        self.cancel_requested = False
+        self._main: asyncio.Task[Any] | None = None
+        self._recorded: collections.deque[Event] = collections.deque()
+        self._pending: dict[int, tuple[str, asyncio.Future[Any]]] = {}
+        self._signal_buffer: dict[str, collections.deque[Any]] = {}
+        self._signal_waiters: dict[str, collections.deque[asyncio.Future[Any]]] = {}
+        self._activation: Activation | None = None
+        self._failure: BaseException | None = None
+
+    # -- driving ----------------------------------------------------------------------
+    @property
+    def replaying(self) -> bool:
+        """True while the code is re-issuing commands that history already holds."""
+        return bool(self._recorded)
+
+    def activate(self, events: list[Event]) -> Activation:
+        """Deliver ``events`` (all seq > cursor, in order); return the new commands.
+
+        Raises :class:`WorkflowTaskError` when the code fails or diverges from history.
+        """
+        activation = Activation()
+        self._activation = activation
+        for event in events:
+            if event.type in COMMAND_TYPES:
+                self._recorded.append(event)
+            if event.seq >= self.next_seq:
+                self.next_seq = event.seq + 1
+        try:
+            for event in events:
+                self.cursor = event.seq
+                if event.type in COMMAND_TYPES or event.type in INFORMATIONAL_TYPES:
+                    continue
+                self.now = event.time
+                self._deliver(event)
+                self.loop.run_until_quiet()
+                self._raise_failure()
+            self._raise_failure()
+            if self._recorded and not self.closed:
+                extra = self._recorded[0]
+                self._nondeterminism(
+                    extra.seq,
+                    f"history has {_describe(extra.type, extra.attrs)} at event {extra.seq} "
+                    "but the code did not ask for it",
+                    recorded=_describe(extra.type, extra.attrs), requested="nothing",
+                    source="",
+                )
+                self._raise_failure()
+        finally:
+            self._activation = None
+        self.cursor = self.next_seq - 1  # the new commands will be stored with these seqs
+        return activation
+
+    def _raise_failure(self) -> None:
+        if self._failure is not None:
+            failure, self._failure = self._failure, None
+            if isinstance(failure, WorkflowTaskError):
+                raise failure
+            raise WorkflowTaskError(
+                f"workflow code raised {type(failure).__name__}: {failure}",
+                kind="error", details={"error": error_json(failure)},
+            )
+
+    def _deliver(self, event: Event) -> None:
+        kind, attrs = event.type, event.attrs
+        if kind == "WorkflowStarted":
+            args = attrs.get("input") or []
+            self._main = self.loop.create_task(self.fn(*args), name="main")
+            self._main.add_done_callback(self._main_done)
+        elif kind == "CancelRequested":
+            self.cancel_requested = True
+            if self._main is not None and not self._main.done():
+                self._main.cancel()
+        elif kind == "SignalReceived":
+            name = attrs.get("name", "")
+            waiters = self._signal_waiters.get(name)
+            while waiters:
+                waiter = waiters.popleft()
+                if not waiter.done():
+                    waiter.set_result(attrs.get("payload"))
+                    return
+            self._signal_buffer.setdefault(name, collections.deque()).append(attrs.get("payload"))
+        else:
+            self._resolve(kind, attrs)
+
+    def _resolve(self, kind: str, attrs: dict[str, Any]) -> None:
+        ref = attrs.get("ref")
+        if ref is None or ref not in self._pending:
+            return
+        _, future = self._pending.pop(ref)
+        if future.done():
+            return
+        if kind in ("ActivityCompleted", "ManualTaskCompleted", "ChildWorkflowCompleted",
+                    "TimerFired"):
+            future.set_result(attrs.get("result"))
+        elif kind == "ActivityFailed":
+            err = attrs.get("error") or {}
+            future.set_exception(ActivityError(
+                f"activity {attrs.get('name', '')} failed: {err.get('message', '')}",
+                activity=attrs.get("name", ""), cause_type=err.get("type", ""),
+                attempts=attrs.get("attempts", 0), timeout=bool(attrs.get("timeout")),
+            ))
+        elif kind == "ManualTaskFailed":
+            future.set_exception(ApplicationError(
+                attrs.get("reason") or "manual task failed", type="ManualTaskFailed",
+                non_retryable=True))
+        elif kind == "ManualTaskTimedOut":
+            future.set_exception(TimeoutError(f"manual task {attrs.get('kind', '')} timed out"))
+        elif kind == "ChildWorkflowFailed":
+            err = attrs.get("error") or {}
+            future.set_exception(ChildWorkflowError(
+                f"child workflow {attrs.get('child_id', '')} {attrs.get('status', 'failed')}: "
+                f"{err.get('message', '')}",
+                workflow=attrs.get("workflow", ""), child_id=attrs.get("child_id", ""),
+                status=attrs.get("status", "failed")))
+
+    def _main_done(self, task: asyncio.Task[Any]) -> None:
+        if self._failure is not None:
+            return
+        if task.cancelled():
+            self._command("WorkflowCanceled", {}, source="")
+            self.closed = True
+            return
+        exc = task.exception()
+        if exc is None:
+            try:
+                result = payloads.check(task.result(), "the workflow's result")
+            except OnwardError as err:
+                self._fail_task(err)
+                return
+            self._command("WorkflowCompleted", {"result": result}, source="")
+        elif isinstance(exc, ContinueAsNew):
+            self._command("WorkflowContinuedAsNew", {"input": exc.args_list}, source="")
+        elif isinstance(exc, asyncio.CancelledError):
+            self._command("WorkflowCanceled", {}, source="")
+        elif isinstance(exc, (ApplicationError, TimeoutError)):
+            self._command("WorkflowFailed", {"error": error_json(exc)}, source="")
+        else:
+            self._fail_task(exc)
+            return
+        self.closed = True
+
+    def _fail_task(self, exc: BaseException) -> None:
+        if self._failure is None:
+            self._failure = exc
+
+    def _nondeterminism(self, seq: int, message: str, **details: Any) -> None:
+        err = NonDeterminismError(message)
+        self._fail_task(WorkflowTaskError(
+            message, kind="nondeterminism", details={"seq": seq, **details,
+                                                     "error": error_json(err)}))
+
+    # -- commands ---------------------------------------------------------------------
+    def _command(self, event_type: str, attrs: dict[str, Any], *, source: str) -> int:
+        """Match a command against history, or record it as new; returns its seq."""
+        if self._failure is not None:
+            raise _Diverged()
+        recorded = self._recorded
+        while recorded and recorded[0].type == "MarkerRecorded" and event_type != \
+                "MarkerRecorded" and recorded[0].attrs.get("patch_id"):
+            recorded.popleft()  # a patch marker whose patched() call was removed
+        if recorded:
+            event = recorded.popleft()
+            if event.type != event_type or _command_key(event.type, event.attrs) != \
+                    _command_key(event_type, attrs):
+                wanted = _describe(event_type, attrs)
+                self._nondeterminism(
+                    event.seq,
+                    f"event {event.seq}: history has {_describe(event.type, event.attrs)} "
+                    f"but the code asked for {wanted}" + (f" at {source}" if source else ""),
+                    recorded=_describe(event.type, event.attrs), requested=wanted,
+                    source=source)
+                raise _Diverged()
+            return event.seq
+        if self._activation is None:
+            raise OnwardError("workflow code issued a command outside an activation")
+        seq = self.next_seq
+        self.next_seq += 1
+        self._activation.commands.append(Command(event_type, attrs, seq, source))
+        return seq
+
+    def _await_ref(self, kind: str, seq: int) -> asyncio.Future[Any]:
+        future = self.loop.create_future()
+        self._pending[seq] = (kind, future)
+        future.add_done_callback(lambda f: self._on_done(kind, seq, f))
+        return future
+
+    def _on_done(self, kind: str, seq: int, future: asyncio.Future[Any]) -> None:
+        if future.cancelled():
+            self._pending.pop(seq, None)
+            if self._activation is not None and not self.closed:
+                self._activation.cancels.append((kind, seq))
+
+    def schedule_activity(self, name: str, args: list[Any], options: dict[str, Any]
+                          ) -> asyncio.Future[Any]:
+        source = _source_line()
+        attrs = {"name": name, "args": payloads.check(args, f"arguments of activity {name}"),
+                 **options}
+        seq = self._command("ActivityScheduled", attrs, source=source)
+        return self._await_ref("activity", seq)
+
+    def start_timer(self, seconds: float, purpose: str = "sleep") -> tuple[int, asyncio.Future[Any]]:
+        source = _source_line()
+        attrs = {"seconds": seconds, "fire_at": self.now + seconds, "purpose": purpose}
+        seq = self._command("TimerStarted", attrs, source=source)
+        return seq, self._await_ref("timer", seq)
+
+    def create_manual_task(self, attrs: dict[str, Any]) -> asyncio.Future[Any]:
+        source = _source_line()
+        seq = self._command("ManualTaskCreated", attrs, source=source)
+        return self._await_ref("task", seq)
+
+    def start_child(self, workflow: str, args: list[Any], child_id: str | None
+                    ) -> asyncio.Future[Any]:
+        source = _source_line()
+        attrs = {"workflow": workflow, "args": payloads.check(args, "child arguments"),
+                 "child_id": child_id}
+        seq = self._command("ChildWorkflowStarted", attrs, source=source)
+        return self._await_ref("child", seq)
+
+    def signal_future(self, name: str) -> asyncio.Future[Any]:
+        future = self.loop.create_future()
+        buffered = self._signal_buffer.get(name)
+        if buffered:
+            future.set_result(buffered.popleft())
+        else:
+            self._signal_waiters.setdefault(name, collections.deque()).append(future)
+        return future
+
+    def patched(self, patch_id: str, *, deprecated: bool = False) -> bool:
+        recorded = self._recorded
+        for event in recorded:
+            if event.type != "MarkerRecorded" or not event.attrs.get("patch_id"):
+                break
+            if event.attrs.get("patch_id") == patch_id:
+                recorded.remove(event)
+                return True
+        if recorded:
+            return deprecated
+        self._command("MarkerRecorded", {"patch_id": patch_id}, source=_source_line())
+        return True
+
+    def query(self, name: str, args: list[Any]) -> Any:
+        handler = self.query_handlers.get(name)
+        if handler is None:
+            known = ", ".join(sorted(self.query_handlers)) or "none"
+            raise OnwardError(f"run {self.info.workflow_id} has no query {name!r} (known: {known})")
+        return payloads.check(handler(*args), f"the result of query {name}")

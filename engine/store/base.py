@@ -1,0 +1,83 @@
+"""The narrow interface every store backend offers: connections, transactions, changes.
+
+The engine's SQL (``engine.history``) is written once, with ``?`` placeholders and
+portable SQL; a backend supplies connections, transactions and savepoints, the schema and
+its migrations, and a cheap way to notice that another process committed.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager
+from typing import Any
+
+Row = tuple[Any, ...]
+
+
+class Tx(abc.ABC):
+    """An open transaction on one connection."""
+
+    dialect: str = ""
+    for_update: str = ""
+    """Suffix that locks selected rows for the transaction (``FOR UPDATE`` where supported)."""
+    skip_locked: str = ""
+    """Suffix that claims rows no other transaction holds (``FOR UPDATE SKIP LOCKED``)."""
+
+    @abc.abstractmethod
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        """Run one statement; all result rows."""
+
+    def one(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
+        """The first row of a statement's result, or None."""
+        rows = self.execute(sql, params)
+        return rows[0] if rows else None
+
+    def scalar(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        """The first column of the first row, or None."""
+        row = self.one(sql, params)
+        return row[0] if row else None
+
+    @abc.abstractmethod
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        """Run one statement once per parameter row."""
+
+    @abc.abstractmethod
+    def savepoint(self) -> AbstractContextManager[None]:
+        """A nested transaction: rolled back alone if its block raises."""
+
+
+class Store(abc.ABC):
+    """A database holding runs, histories, queues and tasks."""
+
+    url: str
+    dialect: str
+    commits: int
+
+    @abc.abstractmethod
+    def write(self) -> AbstractContextManager[Tx]:
+        """A write transaction (exclusive of other writers where the backend needs it)."""
+
+    @abc.abstractmethod
+    def read(self) -> AbstractContextManager[Tx]:
+        """A read-only snapshot."""
+
+    @abc.abstractmethod
+    def change_token(self) -> Any:
+        """A value that differs after any other connection has committed."""
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Close every connection."""
+
+    def wait_for_change(self, timeout: float) -> None:  # pragma: no cover - overridden
+        """Block until another connection commits or ``timeout`` passes."""
+        import time
+        time.sleep(timeout)
+
+    def check_integrity(self) -> str:
+        """'ok', or what the database's own check reports."""
+        return "ok"
+
+    def iter_chunks(self) -> Iterator[Any]:  # pragma: no cover - optional
+        yield from ()

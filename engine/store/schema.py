@@ -1,0 +1,131 @@
+"""The schema, as numbered migrations applied in order inside one transaction."""
+
+from __future__ import annotations
+
+APPLICATION_ID = 0x4F4E5744  # "ONWD": marks a SQLite file as an Onward database
+
+# Each entry upgrades the schema from version i to i + 1. Types are written so that the
+# same statements work on SQLite and, with the substitutions in ``ddl_for``, PostgreSQL.
+MIGRATIONS: list[list[str]] = [
+    [
+        """CREATE TABLE runs (
+            run_id TEXT PRIMARY KEY,
+            workflow_id TEXT NOT NULL,
+            workflow TEXT NOT NULL,
+            status TEXT NOT NULL,
+            input TEXT,
+            result TEXT,
+            error TEXT,
+            started REAL NOT NULL,
+            updated REAL NOT NULL,
+            closed REAL,
+            last_seq INTEGER NOT NULL DEFAULT 0,
+            wf_pending INTEGER NOT NULL DEFAULT 0,
+            stuck INTEGER NOT NULL DEFAULT 0,
+            stuck_reason TEXT,
+            paused INTEGER NOT NULL DEFAULT 0,
+            retrying INTEGER NOT NULL DEFAULT 0,
+            parent_run_id TEXT,
+            parent_id TEXT,
+            parent_ref INTEGER,
+            continued_from TEXT,
+            reset_from TEXT,
+            reset_to TEXT,
+            is_current INTEGER NOT NULL DEFAULT 1,
+            step TEXT
+        )""",
+        "CREATE INDEX runs_pending ON runs(updated) WHERE wf_pending = 1",
+        "CREATE INDEX runs_by_id ON runs(workflow_id, started)",
+        "CREATE UNIQUE INDEX runs_current ON runs(workflow_id) WHERE is_current = 1",
+        "CREATE INDEX runs_by_status ON runs(status, updated)",
+        "CREATE INDEX runs_by_update ON runs(updated)",
+        "CREATE INDEX runs_by_parent ON runs(parent_run_id) WHERE parent_run_id IS NOT NULL",
+        """CREATE TABLE events (
+            run_id TEXT NOT NULL,
+            seq INTEGER NOT NULL,
+            type TEXT NOT NULL,
+            time REAL NOT NULL,
+            attrs TEXT NOT NULL,
+            PRIMARY KEY (run_id, seq)
+        ) WITHOUT ROWID""",
+        """CREATE TABLE activity_tasks (
+            run_id TEXT NOT NULL,
+            ref INTEGER NOT NULL,
+            name TEXT NOT NULL,
+            args TEXT NOT NULL,
+            options TEXT NOT NULL,
+            attempt INTEGER NOT NULL,
+            due REAL NOT NULL,
+            scheduled REAL NOT NULL,
+            owner TEXT,
+            attempt_started REAL,
+            attempt_deadline REAL,
+            heartbeat_deadline REAL,
+            close_deadline REAL,
+            heartbeat_details TEXT,
+            last_failure TEXT,
+            PRIMARY KEY (run_id, ref)
+        )""",
+        "CREATE INDEX activity_ready ON activity_tasks(due) WHERE owner IS NULL",
+        "CREATE INDEX activity_owned ON activity_tasks(owner) WHERE owner IS NOT NULL",
+        """CREATE TABLE timers (
+            run_id TEXT NOT NULL,
+            ref INTEGER NOT NULL,
+            fire_at REAL NOT NULL,
+            kind TEXT NOT NULL,
+            PRIMARY KEY (run_id, ref)
+        )""",
+        "CREATE INDEX timers_due ON timers(fire_at)",
+        """CREATE TABLE manual_tasks (
+            task_id TEXT PRIMARY KEY,
+            run_id TEXT NOT NULL,
+            workflow_id TEXT NOT NULL,
+            workflow TEXT NOT NULL,
+            ref INTEGER NOT NULL,
+            kind TEXT NOT NULL,
+            assignee TEXT,
+            instructions TEXT NOT NULL DEFAULT '',
+            data TEXT,
+            created REAL NOT NULL,
+            deadline REAL,
+            status TEXT NOT NULL,
+            result TEXT,
+            reason TEXT,
+            completed_by TEXT,
+            completed_at REAL
+        )""",
+        "CREATE INDEX manual_tasks_open ON manual_tasks(status, deadline)",
+        "CREATE INDEX manual_tasks_run ON manual_tasks(run_id)",
+        """CREATE TABLE workers (
+            worker_id TEXT PRIMARY KEY,
+            host TEXT NOT NULL,
+            pid INTEGER NOT NULL,
+            pid_start TEXT NOT NULL,
+            started REAL NOT NULL,
+            heartbeat REAL NOT NULL,
+            lease_ttl REAL NOT NULL,
+            concurrency INTEGER NOT NULL,
+            info TEXT NOT NULL DEFAULT '{}'
+        )""",
+        """CREATE TABLE workflow_types (
+            name TEXT PRIMARY KEY,
+            registered REAL NOT NULL
+        )""",
+        """CREATE TABLE provider_log (
+            id INTEGER PRIMARY KEY,
+            time REAL NOT NULL,
+            worker_id TEXT,
+            provider TEXT NOT NULL,
+            version TEXT,
+            action TEXT NOT NULL,
+            message TEXT NOT NULL DEFAULT ''
+        )""",
+        """CREATE TABLE rate_limits (
+            name TEXT PRIMARY KEY,
+            window_start REAL NOT NULL,
+            started INTEGER NOT NULL
+        )""",
+    ],
+]
+
+SCHEMA_VERSION = len(MIGRATIONS)

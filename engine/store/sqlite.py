@@ -1,0 +1,247 @@
+"""The embedded store: one SQLite file through APSW, in WAL mode, fsynced on every commit.
+
+Connections come from a small pool, each set up the same way (busy timeout, WAL,
+``synchronous``, foreign keys). Writers take the lock up front with ``BEGIN IMMEDIATE`` so a
+transaction never fails half way on a lock upgrade.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import apsw
+
+from ..errors import DatabaseCorrupt, DatabaseMissing, StoreError
+from .base import Row, Store, Tx
+from .schema import APPLICATION_ID, MIGRATIONS, SCHEMA_VERSION
+
+BUSY_TIMEOUT_MS = 15_000
+SYNCHRONOUS_MODES = ("OFF", "NORMAL", "FULL", "EXTRA")
+
+
+def _wrap(err: apsw.Error, path: str) -> StoreError:
+    """A one-line, actionable message for an SQLite error."""
+    if isinstance(err, apsw.NotADBError | apsw.CorruptError):
+        return DatabaseCorrupt(f"{path} is corrupt or not an SQLite database ({err}); "
+                               "restore it from a backup or point --db elsewhere")
+    if isinstance(err, apsw.FullError):
+        return StoreError(f"{path}: the disk or database is full; free space and the "
+                          "work resumes")
+    if isinstance(err, apsw.BusyError):
+        return StoreError(f"{path} stayed locked by another process for "
+                          f"{BUSY_TIMEOUT_MS // 1000}s")
+    if isinstance(err, apsw.ReadOnlyError | apsw.CantOpenError | apsw.PermissionsError):
+        return StoreError(f"cannot open {path} for writing: {err}")
+    return StoreError(f"{path}: {err}")
+
+
+class SqliteTx(Tx):
+    """A transaction on one APSW connection."""
+
+    dialect = "sqlite"
+
+    def __init__(self, conn: apsw.Connection, path: str) -> None:
+        self.conn = conn
+        self.path = path
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        try:
+            return self.conn.execute(sql, params).fetchall()
+        except apsw.Error as err:
+            if isinstance(err, apsw.ConstraintError | apsw.SQLError):
+                raise
+            raise _wrap(err, self.path) from err
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        try:
+            self.conn.executemany(sql, rows)
+        except apsw.Error as err:
+            if isinstance(err, apsw.ConstraintError | apsw.SQLError):
+                raise
+            raise _wrap(err, self.path) from err
+
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        with self.conn:  # APSW: a SAVEPOINT inside an open transaction
+            yield
+
+
+class SqliteStore(Store):
+    """An Onward database in one SQLite file."""
+
+    dialect = "sqlite"
+
+    def __init__(self, path: str | os.PathLike[str], *, create: bool = True,
+                 synchronous: str = "FULL") -> None:
+        text = str(path)
+        if text.startswith("sqlite:///"):
+            text = text[len("sqlite:///"):]
+        self.path = text
+        self.url = text
+        self.synchronous = synchronous.upper()
+        if self.synchronous not in SYNCHRONOUS_MODES:
+            raise StoreError(f"synchronous must be one of {', '.join(SYNCHRONOUS_MODES)}")
+        self.commits = 0
+        self._pool: list[apsw.Connection] = []
+        self._lock = threading.Lock()
+        self._watch: apsw.Connection | None = None
+        file = Path(self.path)
+        if not file.exists():
+            if not create:
+                raise DatabaseMissing(f"no database at {self.path}: start a worker or the "
+                                      "console to create one, or give --db")
+            if not file.parent.exists():
+                raise StoreError(f"cannot create {self.path}: folder {file.parent} "
+                                 "does not exist")
+            fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+            os.close(fd)
+        elif file.is_dir():
+            raise DatabaseCorrupt(f"{self.path} is a folder, not a database file")
+        conn = self._connect()
+        try:
+            self._migrate(conn, create)
+        except BaseException:
+            conn.close()
+            raise
+        self._pool.append(conn)
+
+    # -- connections ------------------------------------------------------------------
+    def _connect(self) -> apsw.Connection:
+        try:
+            conn = apsw.Connection(self.path, flags=apsw.SQLITE_OPEN_READWRITE)
+            conn.set_busy_timeout(BUSY_TIMEOUT_MS)
+            mode = conn.execute("PRAGMA journal_mode").fetchall()[0][0]
+            if mode != "wal":
+                conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute(f"PRAGMA synchronous={self.synchronous}")
+            conn.execute("PRAGMA foreign_keys=ON")
+            conn.set_commit_hook(self._count_commit)
+        except apsw.Error as err:
+            raise _wrap(err, self.path) from err
+        return conn
+
+    def _count_commit(self) -> bool:
+        self.commits += 1
+        return False  # False lets the commit proceed
+
+    def _migrate(self, conn: apsw.Connection, create: bool) -> None:
+        try:
+            version = conn.execute("PRAGMA user_version").fetchall()[0][0]
+            app_id = conn.execute("PRAGMA application_id").fetchall()[0][0]
+            tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchall()[0][0]
+        except apsw.Error as err:
+            raise _wrap(err, self.path) from err
+        if tables and app_id != APPLICATION_ID:
+            raise DatabaseCorrupt(f"{self.path} is an SQLite database but not an Onward one; "
+                                  "point --db at an Onward database or a new file")
+        if version > SCHEMA_VERSION:
+            raise StoreError(f"{self.path} has schema version {version}, newer than this "
+                             f"Onward ({SCHEMA_VERSION}); upgrade Onward")
+        if version == SCHEMA_VERSION:
+            return
+        if not create and version == 0:
+            raise DatabaseMissing(f"{self.path} is empty: start a worker or the console "
+                                  "to set it up")
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                version = conn.execute("PRAGMA user_version").fetchall()[0][0]
+                for step in MIGRATIONS[version:]:
+                    for statement in step:
+                        conn.execute(statement)
+                conn.execute(f"PRAGMA application_id={APPLICATION_ID}")
+                conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        except apsw.Error as err:
+            raise _wrap(err, self.path) from err
+
+    @contextmanager
+    def _connection(self) -> Iterator[apsw.Connection]:
+        with self._lock:
+            conn = self._pool.pop() if self._pool else None
+        if conn is None:
+            conn = self._connect()
+        try:
+            yield conn
+        finally:
+            with self._lock:
+                self._pool.append(conn)
+
+    # -- transactions -------------------------------------------------------------------
+    @contextmanager
+    def write(self) -> Iterator[Tx]:
+        with self._connection() as conn:
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            except apsw.Error as err:
+                raise _wrap(err, self.path) from err
+            try:
+                yield SqliteTx(conn, self.path)
+            except BaseException:
+                if not conn.in_transaction:
+                    raise
+                try:
+                    conn.execute("ROLLBACK")
+                except apsw.Error:
+                    pass
+                raise
+            try:
+                conn.execute("COMMIT")
+            except apsw.Error as err:
+                try:
+                    conn.execute("ROLLBACK")
+                except apsw.Error:
+                    pass
+                raise _wrap(err, self.path) from err
+
+    @contextmanager
+    def read(self) -> Iterator[Tx]:
+        with self._connection() as conn:
+            try:
+                conn.execute("BEGIN")
+            except apsw.Error as err:
+                raise _wrap(err, self.path) from err
+            try:
+                yield SqliteTx(conn, self.path)
+            finally:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+
+    def change_token(self) -> Any:
+        if self._watch is None:
+            self._watch = self._connect()
+        try:
+            return self._watch.execute("PRAGMA data_version").fetchall()[0][0]
+        except apsw.Error as err:
+            raise _wrap(err, self.path) from err
+
+    def wait_for_change(self, timeout: float) -> None:
+        token = self.change_token()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            time.sleep(0.005)
+            if self.change_token() != token:
+                return
+
+    def check_integrity(self) -> str:
+        with self.read() as tx:
+            rows = tx.execute("PRAGMA quick_check")
+        return "ok" if rows == [("ok",)] else "; ".join(r[0] for r in rows[:5])
+
+    def close(self) -> None:
+        with self._lock:
+            for conn in self._pool:
+                conn.close()
+            self._pool.clear()
+            if self._watch is not None:
+                self._watch.close()
+                self._watch = None

@@ -1,0 +1,411 @@
+"""The worker: one dispatcher thread that turns the store's queues into progress.
+
+Each turn of the dispatcher is one write transaction that records finished attempts,
+fires due timers, runs the workflow tasks they make due (on cached instances), takes
+over work from dead workers, and claims new attempts; attempts start only after that
+transaction is durable. Many runs' steps share one commit when the worker is busy.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import socket
+import threading
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from . import attempts, history
+from .advance import AdvanceOutcome
+from .attempts import Attempt
+from .errors import StoreError
+from .executor import ActivityExecutor, Outcome
+from .history import RunRow
+from .store.base import Tx
+
+if TYPE_CHECKING:
+    from .client import Engine
+
+log = logging.getLogger("onward.worker")
+
+MAINTENANCE_INTERVAL = 0.25
+BATCH = 200
+
+
+def _boot_id() -> str:
+    try:
+        with open("/proc/sys/kernel/random/boot_id") as f:
+            return f.read().strip()[:8]
+    except OSError:
+        return ""
+
+
+HOST = f"{socket.gethostname()}:{_boot_id()}"
+
+
+def process_start(pid: int) -> str | None:
+    """A token that changes when ``pid`` is reused (its start time), or None if it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            stat = f.read()
+    except FileNotFoundError:
+        return None
+    except OSError:
+        stat = ""
+    if stat:
+        fields = stat.rsplit(")", 1)[-1].split()
+        if len(fields) > 19 and fields[0] != "Z":
+            return fields[19]
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:
+        pass
+    return "?"
+
+
+class Worker:
+    """Runs workflow tasks and activity attempts for one engine until stopped."""
+
+    def __init__(self, engine: Engine, *, concurrency: int = 8, lease_ttl: float | None = None,
+                 poll_interval: float = 0.02, worker_id: str | None = None) -> None:
+        self.engine = engine
+        self.store = engine.store
+        self.clock = engine.clock
+        self.concurrency = max(1, concurrency)
+        self.lease_ttl = lease_ttl if lease_ttl is not None else engine.lease_ttl
+        self.poll_interval = poll_interval
+        self.worker_id = worker_id or engine.new_id("worker")
+        self.outcomes: queue.SimpleQueue[Outcome] = queue.SimpleQueue()
+        self._heartbeats: dict[tuple[str, int], tuple[Attempt, Any]] = {}
+        self._hb_lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._draining = False
+        self._thread: threading.Thread | None = None
+        self._next_due = 0.0
+        self._next_maintenance = 0.0
+        self._next_reap = 0.0
+        self._next_heartbeat = 0.0
+        self._token: Any = None
+        self._retry_stuck = True
+        self.executor = ActivityExecutor(
+            self.concurrency, engine.registry.activity, self.outcomes, self.wake,
+            self._on_heartbeat)
+        self.ticks = 0
+        self.error: str | None = None
+
+    # -- lifecycle ------------------------------------------------------------------------
+    def start(self) -> Worker:
+        """Register with the store, recover what dead workers left, and begin working."""
+        now = self.clock()
+        with self.store.write() as tx:
+            self._register(tx, now)
+            history.register_workflow_types(tx, self.engine.registry.workflow_names(), now)
+            self._reap(tx, now)
+        self.engine._add_listener(self.wake)
+        self._thread = threading.Thread(target=self._run, name="onward-dispatcher",
+                                        daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self, grace: float = 10.0) -> None:
+        """Stop claiming work, let running attempts finish (up to ``grace`` s), deregister."""
+        if self._thread is None:
+            return
+        self._draining = True
+        deadline = time.monotonic() + grace
+        while self.executor.busy and time.monotonic() < deadline:
+            self.wake()
+            time.sleep(0.01)
+        self._stopping.set()
+        self.wake()
+        self._thread.join()
+        self._thread = None
+        self.engine._remove_listener(self.wake)
+        self.executor.shutdown(wait=False)
+        try:
+            with self.store.write() as tx:
+                self._apply_outcomes(tx, self._drain(), self.clock(), [], set())
+                self._release(tx, self.clock())
+        except StoreError as err:
+            log.warning("worker %s could not deregister: %s", self.worker_id, err)
+
+    def wake(self) -> None:
+        """Ask the dispatcher to look at the store now."""
+        self._wake.set()
+
+    def retry_stuck_runs(self) -> None:
+        """Retry stuck runs on the next turn (after new code was loaded)."""
+        self._retry_stuck = True
+        self.wake()
+
+    def _register(self, tx: Tx, now: float) -> None:
+        tx.execute(
+            "INSERT INTO workers (worker_id, host, pid, pid_start, started, heartbeat, "
+            "lease_ttl, concurrency) VALUES (?,?,?,?,?,?,?,?) ON CONFLICT (worker_id) DO "
+            "UPDATE SET heartbeat = excluded.heartbeat",
+            (self.worker_id, HOST, os.getpid(), process_start(os.getpid()) or "?", now, now,
+             self.lease_ttl, self.concurrency))
+
+    def _release(self, tx: Tx, now: float) -> None:
+        """Hand back attempts still running at shutdown, so others retry them at once."""
+        self._lose_attempts_of(tx, self.worker_id, "worker stopped", now)
+        tx.execute("DELETE FROM workers WHERE worker_id = ?", (self.worker_id,))
+
+    # -- the dispatcher ---------------------------------------------------------------------
+    def _run(self) -> None:
+        backoff = 0.0
+        while not self._stopping.is_set():
+            try:
+                did = self._tick()
+                backoff = 0.0
+                self.error = None
+            except StoreError as err:
+                backoff = min(max(backoff * 2, 0.1), 5.0)
+                self.error = str(err)
+                log.warning("worker %s: %s; retrying in %.1fs", self.worker_id, err, backoff)
+                self._wake.wait(backoff)
+                self._wake.clear()
+                continue
+            except Exception:  # noqa: BLE001 - the dispatcher must survive and report
+                log.exception("worker %s: unexpected error", self.worker_id)
+                backoff = min(max(backoff * 2, 0.1), 5.0)
+                self._wake.wait(backoff)
+                self._wake.clear()
+                continue
+            if not did:
+                self._wake.wait(self.poll_interval)
+                self._wake.clear()
+
+    def _drain(self) -> list[Outcome]:
+        items = []
+        while len(items) < 1024:
+            try:
+                items.append(self.outcomes.get_nowait())
+            except queue.Empty:
+                break
+        return items
+
+    def _tick(self) -> bool:
+        now = self.clock()
+        outcomes = self._drain()
+        with self._hb_lock:
+            beats, self._heartbeats = self._heartbeats, {}
+        maintenance = now >= self._next_maintenance
+        token = self.store.change_token()
+        changed = token != self._token or self._wake_requested()
+        if not (outcomes or beats or maintenance or changed or now >= self._next_due):
+            return False
+        self._token = token
+        self.ticks += 1
+        dispatch: list[Attempt] = []
+        touched: set[str] = set()
+        try:
+            with self.store.write() as tx:
+                self._apply_outcomes(tx, outcomes, now, dispatch, touched)
+                for attempt, details in beats.values():
+                    if not attempts.record_heartbeat(tx, attempt.run_id, attempt.ref,
+                                                     self.worker_id, attempt.attempt,
+                                                     details, now):
+                        self.executor.abandon(attempt.run_id, attempt.ref)
+                if self._retry_stuck:
+                    self._mark_stuck_pending(tx)
+                self._fire_timers(tx, now, dispatch, touched)
+                self._advance_pending(tx, dispatch, touched)
+                if maintenance:
+                    self._maintain(tx, now, dispatch, touched)
+                if not self._draining:
+                    free = self.concurrency - self.executor.busy - len(dispatch)
+                    dispatch.extend(attempts.claim(
+                        tx, self.worker_id, self.engine.registry.activity_names(), free, now,
+                        self.engine.registry.limits()))
+                self._next_due = self._compute_next_due(tx, now)
+        except BaseException:
+            for run_id in touched:
+                self.engine.cache.evict(run_id)
+            for outcome in outcomes:
+                self.outcomes.put(outcome)
+            raise
+        self._retry_stuck = False
+        for attempt in dispatch:
+            self.executor.submit(attempt)
+        self.engine._notify()
+        return bool(outcomes or dispatch or touched)
+
+    def _wake_requested(self) -> bool:
+        if self._wake.is_set():
+            self._wake.clear()
+            return True
+        return False
+
+    def _on_heartbeat(self, attempt: Attempt, details: Any) -> None:
+        with self._hb_lock:
+            self._heartbeats[(attempt.run_id, attempt.ref)] = (attempt, details)
+        self.wake()
+
+    # -- steps of a turn ----------------------------------------------------------------
+    def _advance(self, tx: Tx, run: RunRow, dispatch: list[Attempt], touched: set[str]) -> None:
+        """Run the workflow task of ``run`` and dispatch the activities it schedules eagerly."""
+        touched.add(run.run_id)
+        outcome: AdvanceOutcome = self.engine.advancer.advance(tx, run)
+        if outcome.activities and not self._draining:
+            limits = self.engine.registry.limits()
+            now = self.clock()
+            for new in outcome.activities:
+                if self.concurrency - self.executor.busy - len(dispatch) <= 0:
+                    break
+                if new.name in limits or self.engine.registry.activity(new.name) is None:
+                    continue
+                attempt = attempts.claim_one(tx, self.worker_id, run, new.ref, now)
+                if attempt is not None:
+                    dispatch.append(attempt)
+
+    def _apply_outcomes(self, tx: Tx, outcomes: list[Outcome], now: float,
+                        dispatch: list[Attempt], touched: set[str]) -> None:
+        for outcome in outcomes:
+            attempt = outcome.attempt
+            with tx.savepoint():
+                if outcome.ok:
+                    run = attempts.complete(tx, attempt.run_id, attempt.ref, self.worker_id,
+                                            attempt.attempt, outcome.result, outcome.provider,
+                                            now)
+                else:
+                    run = attempts.fail(tx, attempt.run_id, attempt.ref, self.worker_id,
+                                        attempt.attempt, outcome.error, outcome.provider, now)
+                if run is not None:
+                    self._settle(tx, run, dispatch, touched)
+
+    def _settle(self, tx: Tx, run: RunRow, dispatch: list[Attempt], touched: set[str]) -> None:
+        if run.wf_pending and not run.paused:
+            self._advance(tx, run, dispatch, touched)
+        else:
+            history.save_run_state(tx, run)
+
+    def _fire_timers(self, tx: Tx, now: float, dispatch: list[Attempt],
+                     touched: set[str]) -> None:
+        due = tx.execute("SELECT run_id, ref, kind FROM timers WHERE fire_at <= ? "
+                         "ORDER BY fire_at LIMIT ?", (now, BATCH))
+        for run_id, ref, kind in due:
+            tx.execute("DELETE FROM timers WHERE run_id = ? AND ref = ?", (run_id, ref))
+            run = history.get_run(tx, run_id, lock=True)
+            if run is None or not run.is_open:
+                continue
+            if kind == "task":
+                row = tx.one("SELECT task_id, kind FROM manual_tasks WHERE run_id = ? AND "
+                             "ref = ? AND status = 'open'", (run_id, ref))
+                if row is None:
+                    continue
+                tx.execute("UPDATE manual_tasks SET status = 'timed_out', completed_at = ? "
+                           "WHERE task_id = ?", (now, row[0]))
+                history.append(tx, run, "ManualTaskTimedOut",
+                               {"ref": ref, "task_id": row[0], "kind": row[1]}, now, wake=True)
+            else:
+                history.append(tx, run, "TimerFired", {"ref": ref}, now, wake=True)
+            self._settle(tx, run, dispatch, touched)
+
+    def _advance_pending(self, tx: Tx, dispatch: list[Attempt], touched: set[str]) -> None:
+        names = self.engine.registry.workflow_names()
+        if not names:
+            return
+        marks = ",".join("?" * len(names))
+        rows = tx.execute(
+            "SELECT run_id FROM runs WHERE wf_pending = 1 AND paused = 0 AND status = "
+            f"'running' AND workflow IN ({marks}) ORDER BY updated LIMIT ?" + tx.skip_locked,
+            (*names, BATCH))
+        for (run_id,) in rows:
+            if run_id in touched:
+                continue
+            run = history.get_run(tx, run_id, lock=True)
+            if run is not None and run.wf_pending:
+                with tx.savepoint():
+                    self._advance(tx, run, dispatch, touched)
+
+    def _mark_stuck_pending(self, tx: Tx) -> None:
+        names = self.engine.registry.workflow_names()
+        if names:
+            marks = ",".join("?" * len(names))
+            tx.execute(f"UPDATE runs SET wf_pending = 1 WHERE stuck = 1 AND status = "
+                       f"'running' AND workflow IN ({marks})", names)
+
+    def _maintain(self, tx: Tx, now: float, dispatch: list[Attempt], touched: set[str]) -> None:
+        self._next_maintenance = now + MAINTENANCE_INTERVAL
+        for run_id, ref, owner, attempt, which in attempts.expired(tx, now):
+            if owner == self.worker_id:
+                self.executor.abandon(run_id, ref)
+            error = {"type": f"{which}Timeout",
+                     "message": f"{which.lower().replace('toclose', '-to-close')} "
+                                "timeout passed"}
+            run = attempts.fail(tx, run_id, ref, owner, attempt, error, ("", ""), now,
+                                timeout=True, final=which == "ScheduleToClose")
+            if run is not None:
+                self._settle(tx, run, dispatch, touched)
+        if now >= self._next_heartbeat:
+            self._next_heartbeat = now + self.lease_ttl / 3
+            alive = tx.execute("UPDATE workers SET heartbeat = ? WHERE worker_id = ? "
+                               "RETURNING worker_id", (now, self.worker_id))
+            if not alive:
+                log.warning("worker %s was presumed dead; rejoining", self.worker_id)
+                self._register(tx, now)
+        if now >= self._next_reap:
+            self._next_reap = now + 1.0
+            self._reap(tx, now, dispatch, touched)
+
+    def _reap(self, tx: Tx, now: float, dispatch: list[Attempt] | None = None,
+              touched: set[str] | None = None) -> None:
+        """Take over from workers that died: same host by process check, others by lease."""
+        rows = tx.execute("SELECT worker_id, host, pid, pid_start, heartbeat, lease_ttl "
+                          "FROM workers WHERE worker_id <> ?", (self.worker_id,))
+        for worker_id, host, pid, pid_start, beat, ttl in rows:
+            if host == HOST:
+                start = process_start(pid)
+                dead = start is None or (start != pid_start and pid_start != "?")
+                reason = f"worker {worker_id} (pid {pid}) exited"
+            else:
+                dead = now - beat > ttl
+                reason = f"worker {worker_id} on {host.split(':')[0]} missed its lease"
+            if not dead:
+                continue
+            log.info("taking over from %s", reason)
+            runs = self._lose_attempts_of(tx, worker_id, reason, now)
+            tx.execute("DELETE FROM workers WHERE worker_id = ?", (worker_id,))
+            for run in runs:
+                if dispatch is not None and touched is not None:
+                    self._settle(tx, run, dispatch, touched)
+                else:
+                    history.save_run_state(tx, run)
+
+    def _lose_attempts_of(self, tx: Tx, worker_id: str, reason: str, now: float) -> list[RunRow]:
+        runs = []
+        owned = tx.execute("SELECT run_id, ref, attempt FROM activity_tasks WHERE owner = ?",
+                           (worker_id,))
+        for run_id, ref, attempt in owned:
+            run = attempts.fail(tx, run_id, ref, worker_id, attempt,
+                                {"type": "WorkerLost", "message": f"worker lost: {reason}"},
+                                ("", ""), now, retry_now=True)
+            if run is not None:
+                runs.append(run)
+        if worker_id == self.worker_id:
+            for run in runs:
+                history.save_run_state(tx, run)
+            return []
+        return runs
+
+    def _compute_next_due(self, tx: Tx, now: float) -> float:
+        timer = tx.scalar("SELECT min(fire_at) FROM timers")
+        ready = tx.scalar("SELECT min(due) FROM activity_tasks WHERE owner IS NULL AND due > ?",
+                          (now,))
+        candidates = [t for t in (timer, ready) if t is not None]
+        if self.engine.registry.limits():
+            candidates.append(now + 0.2)
+        return min(candidates) if candidates else now + 3600.0
+
+
+def run_until(stop: Callable[[], bool], worker: Worker, interval: float = 0.2) -> None:
+    """Block the calling thread while ``worker`` runs, until ``stop()`` is true."""
+    while not stop():
+        time.sleep(interval)

@@ -1,0 +1,216 @@
+"""Authoring API for workflows: ``@workflow.defn`` and the deterministic calls inside them.
+
+Every call here is recorded in the run's history (or read back from it on replay), so
+workflow code must reach the outside world only through these calls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar, overload
+
+from . import business, payloads
+from .activity import definition_of as activity_definition_of
+from .errors import OnwardError
+from .instance import ContinueAsNew, WorkflowInfo, WorkflowInstance
+from .loop import DeterministicLoop
+from .retry import RetryPolicy, seconds
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+ATTRIBUTE = "__onward_workflow__"
+DEFAULT_START_TO_CLOSE = 300.0
+
+__all__ = [
+    "WorkflowDefinition", "WorkflowInfo", "business_days", "continue_as_new", "defn",
+    "deprecate_patch", "execute_activity", "execute_child", "info", "manual_task", "now",
+    "patched", "random", "set_query_handler", "sleep", "uuid4", "wait_signal",
+]
+
+
+@dataclass
+class WorkflowDefinition:
+    """A workflow coroutine function with its registered name."""
+
+    name: str
+    fn: Callable[..., Any]
+    provider: str = ""
+
+
+@overload
+def defn(fn: F) -> F: ...
+@overload
+def defn(*, name: str | None = None) -> Callable[[F], F]: ...
+def defn(fn: F | None = None, *, name: str | None = None) -> F | Callable[[F], F]:
+    """Mark an ``async def`` as a workflow; ``name`` defaults to the function's name."""
+
+    def mark(func: F) -> F:
+        if not inspect.iscoroutinefunction(func):
+            raise OnwardError(f"workflow {func.__qualname__} must be an async def")
+        setattr(func, ATTRIBUTE, WorkflowDefinition(name or func.__name__, func))
+        return func
+
+    return mark(fn) if fn is not None else mark
+
+
+def definition_of(obj: Any) -> WorkflowDefinition | None:
+    """The workflow definition attached to ``obj`` by ``@workflow.defn``, if any."""
+    return getattr(obj, ATTRIBUTE, None)
+
+
+def _instance() -> WorkflowInstance:
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        loop = None
+    if not isinstance(loop, DeterministicLoop):
+        raise OnwardError("this workflow call can only be made inside workflow code")
+    instance: WorkflowInstance = loop.owner
+    return instance
+
+
+def _name_of(name_or_fn: str | Callable[..., Any], what: str) -> str:
+    if isinstance(name_or_fn, str):
+        return name_or_fn
+    if what == "activity":
+        defn_ = activity_definition_of(name_or_fn)
+    else:
+        defn_ = definition_of(name_or_fn)  # type: ignore[assignment]
+    if defn_ is None:
+        raise OnwardError(f"{name_or_fn!r} is not a registered {what}; "
+                          f"decorate it with @{what}.defn or pass its name")
+    return defn_.name
+
+
+async def execute_activity(
+    activity: str | Callable[..., Any],
+    *args: Any,
+    retry: RetryPolicy | None = None,
+    start_to_close_timeout: float | timedelta | None = None,
+    schedule_to_close_timeout: float | timedelta | None = None,
+    heartbeat_timeout: float | timedelta | None = None,
+) -> Any:
+    """Run an activity under a retry policy; its result, or ``ActivityError`` at the end."""
+    inst = _instance()
+    name = _name_of(activity, "activity")
+    options = {
+        "retry": (retry or RetryPolicy()).to_json(),
+        "start_to_close": seconds(start_to_close_timeout) or DEFAULT_START_TO_CLOSE,
+        "schedule_to_close": seconds(schedule_to_close_timeout),
+        "heartbeat": seconds(heartbeat_timeout),
+    }
+    return await inst.schedule_activity(name, list(args), options)
+
+
+async def sleep(duration: float | timedelta) -> None:
+    """A durable timer: survives restarts and fires once."""
+    inst = _instance()
+    secs = seconds(duration) or 0.0
+    if secs <= 0:
+        await asyncio.sleep(0)
+        return
+    _, timer = inst.start_timer(secs)
+    await timer
+
+
+async def _with_timeout(inst: WorkflowInstance, future: asyncio.Future[Any],
+                        timeout: float, purpose: str) -> Any:
+    _, timer = inst.start_timer(timeout, purpose=purpose)
+    await asyncio.wait({future, timer}, return_when=asyncio.FIRST_COMPLETED)
+    if future.done():
+        timer.cancel()
+        return future.result()
+    future.cancel()
+    raise TimeoutError(f"{purpose} timed out after {timeout:g}s")
+
+
+async def wait_signal(name: str, timeout: float | timedelta | None = None) -> Any:
+    """The next payload sent to this run under ``name``; ``TimeoutError`` after ``timeout``."""
+    inst = _instance()
+    future = inst.signal_future(name)
+    secs = seconds(timeout)
+    if future.done() or secs is None:
+        return await future
+    return await _with_timeout(inst, future, secs, f"signal {name}")
+
+
+async def manual_task(
+    kind: str,
+    *,
+    data: Any = None,
+    assignee: str | None = None,
+    instructions: str = "",
+    timeout: float | timedelta | None = None,
+) -> Any:
+    """A task for a person, shown in the console's inbox; returns their result.
+
+    Raises ``TimeoutError`` when ``timeout`` passes first (the task is then closed), and
+    ``ApplicationError`` if the operator fails the task.
+    """
+    inst = _instance()
+    secs = seconds(timeout)
+    attrs = {
+        "kind": kind, "assignee": assignee, "instructions": instructions,
+        "data": payloads.check(data, f"data of manual task {kind}"),
+        "deadline": inst.now + secs if secs is not None else None,
+    }
+    return await inst.create_manual_task(attrs)
+
+
+async def execute_child(workflow: str | Callable[..., Any], *args: Any,
+                        id: str | None = None) -> Any:  # noqa: A002 - the contract's name
+    """Run a child workflow with its own id and history; its result or ChildWorkflowError."""
+    inst = _instance()
+    return await inst.start_child(_name_of(workflow, "workflow"), list(args), id)
+
+
+def continue_as_new(*args: Any) -> None:
+    """End this run and start a fresh run of the same id (a new history) with ``args``."""
+    _instance()
+    raise ContinueAsNew(payloads.check(list(args), "continue-as-new arguments"))
+
+
+def patched(patch_id: str) -> bool:
+    """True in runs that reach this point with the patch (new runs and patched histories)."""
+    return _instance().patched(patch_id)
+
+
+def deprecate_patch(patch_id: str) -> None:
+    """Mark a patch whose old branch is gone; histories with or without it still replay."""
+    _instance().patched(patch_id, deprecated=True)
+
+
+def now() -> datetime:
+    """The workflow's deterministic time: when the event being handled was recorded."""
+    return datetime.fromtimestamp(_instance().now, UTC)
+
+
+def random() -> float:
+    """A deterministic random float in [0, 1), seeded by the run."""
+    return _instance().random.random()
+
+
+def uuid4() -> uuid.UUID:
+    """A deterministic UUID, the same on every replay of this run."""
+    return uuid.UUID(int=_instance().random.getrandbits(128), version=4)
+
+
+def info() -> WorkflowInfo:
+    """Ids, type and start time of the running workflow."""
+    return _instance().info
+
+
+def set_query_handler(name: str, fn: Callable[..., Any]) -> None:
+    """Answer ``onward query ID name`` with ``fn(*args)``; it must only read state."""
+    _instance().query_handlers[name] = fn
+
+
+def business_days(days: int, holidays: tuple[str, ...] = ()) -> timedelta:
+    """How long from now until ``days`` business days have passed (weekends skipped)."""
+    start = now()
+    return business.add_business_days(start, days, holidays) - start
