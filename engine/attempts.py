@@ -32,16 +32,19 @@ class Attempt:
     attempt: int
     heartbeat_details: Any
     workflow_id: str = ""
+    lineage: str = ""
 
     @property
     def idempotency_key(self) -> str:
-        return f"{self.run_id}-{self.ref}"
+        """Stable across retries, crashes and worker moves, and across the runs that
+        ``retry`` and ``reset`` derive from one original run (a ``--rerun`` starts afresh)."""
+        return f"{self.lineage or self.run_id}-{self.ref}"
 
 
-def _attempt_from_row(row: tuple[Any, ...], workflow_id: str) -> Attempt:
+def _attempt_from_row(row: tuple[Any, ...], workflow_id: str, lineage: str) -> Attempt:
     run_id, ref, name, args, options, attempt, details = row
     return Attempt(run_id, ref, name, json.loads(args), json.loads(options), attempt,
-                   json.loads(details) if details else None, workflow_id)
+                   json.loads(details) if details else None, workflow_id, lineage)
 
 
 def _lease_columns(options: dict[str, Any], now: float) -> tuple[float, float | None]:
@@ -61,7 +64,7 @@ def claim(tx: Tx, owner: str, names: list[str], limit: int, now: float,
         return []
     marks = ",".join("?" * len(names))
     rows = tx.execute(
-        f"SELECT {CLAIM_COLUMNS}, r.workflow_id FROM activity_tasks a "
+        f"SELECT {CLAIM_COLUMNS}, r.workflow_id, r.lineage FROM activity_tasks a "
         "JOIN runs r ON r.run_id = a.run_id "
         f"WHERE a.owner IS NULL AND a.due <= ? AND r.paused = 0 AND a.name IN ({marks}) "
         f"ORDER BY a.due LIMIT ?" + tx.skip_locked,
@@ -79,7 +82,7 @@ def claim(tx: Tx, owner: str, names: list[str], limit: int, now: float,
                 continue
             budget[name] -= 1
             take_rate_slot(tx, name, now)
-        attempt = _attempt_from_row(row[:7], row[7])
+        attempt = _attempt_from_row(row[:7], row[7], row[8])
         mark_started(tx, attempt, owner, now)
         claimed.append(attempt)
     return claimed
@@ -99,7 +102,7 @@ def claim_one(tx: Tx, owner: str, run: RunRow, ref: int, now: float) -> Attempt 
                  "a.ref = ? AND a.owner IS NULL", (run.run_id, ref))
     if row is None:
         return None
-    attempt = _attempt_from_row(row, run.workflow_id)
+    attempt = _attempt_from_row(row, run.workflow_id, run.lineage)
     mark_started(tx, attempt, owner, now)
     return attempt
 
@@ -228,7 +231,7 @@ def expired(tx: Tx, now: float, limit: int = 100) -> list[tuple[str, int, str | 
         "<= ? OR heartbeat_deadline <= ?)) OR close_deadline <= ? LIMIT ?",
         (now, now, now, limit))
     found = []
-    for run_id, ref, owner, attempt, deadline, beat, close in rows:
+    for run_id, ref, owner, attempt, _deadline, beat, close in rows:
         if close is not None and close <= now:
             which = "ScheduleToClose"
         elif beat is not None and beat <= now:

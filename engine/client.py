@@ -379,3 +379,46 @@ class Engine:
                                             **attrs}, now, wake=True)
             history.save_run_state(tx, run)
         self._wrote()
+
+    # -- repair -----------------------------------------------------------------------------
+    def retry(self, ident: str) -> str:
+        """Retry a failed run from just before its failed step, a stuck run's workflow task,
+        or a backing-off activity now; says what it did."""
+        from . import repair
+        return repair.retry(self, ident)
+
+    def pause(self, ident: str) -> str:
+        """Hold a run: no new attempts or workflow tasks until ``resume``."""
+        from . import repair
+        return repair.set_paused(self, ident, True)
+
+    def resume(self, ident: str) -> str:
+        """Let a paused run go."""
+        from . import repair
+        return repair.set_paused(self, ident, False)
+
+    def reset(self, ident: str, event: int, *, reapply_signals: bool = True) -> RunHandle:
+        """A new run of ``ident`` whose history is kept up to ``event``, then today's code."""
+        from . import repair
+        return repair.reset_run(self, ident, event, reapply_signals=reapply_signals)
+
+    def replay(self, ids: Iterable[str] | None = None, *, all_runs: bool = False
+               ) -> list[dict[str, Any]]:
+        """Replay stored histories against this engine's code; one report per run."""
+        from . import repair
+        return repair.replay_check(self, list(ids) if ids else None, all_runs=all_runs)
+
+    # -- providers --------------------------------------------------------------------------
+    def providers(self) -> list[dict[str, Any]]:
+        """Loaded providers: name, source, version, activities, errors."""
+        manager = self.registry.providers
+        if manager is None:
+            return []
+        return [dict(p.__dict__) for p in manager.providers()]
+
+    def provider_log(self) -> list[dict[str, Any]]:
+        """Provider loads, reloads and errors, oldest first."""
+        manager = self.registry.providers
+        if manager is None:
+            return []
+        return [dict(e.__dict__) for e in manager.log()]

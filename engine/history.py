@@ -13,7 +13,7 @@ from .store.base import Tx
 RUN_COLUMNS = (
     "run_id, workflow_id, workflow, status, input, result, error, started, updated, closed, "
     "last_seq, wf_pending, stuck, stuck_reason, paused, retrying, parent_run_id, parent_id, "
-    "parent_ref, continued_from, reset_from, reset_to, is_current, step"
+    "parent_ref, continued_from, reset_from, reset_to, is_current, step, lineage"
 )
 
 OPEN = "running"
@@ -48,6 +48,7 @@ class RunRow:
     reset_to: str | None
     is_current: int
     step: str | None
+    lineage: str
 
     @property
     def is_open(self) -> bool:
@@ -80,7 +81,8 @@ def find_run(tx: Tx, ident: str) -> RunRow | None:
 def insert_run(tx: Tx, *, run_id: str, workflow_id: str, workflow: str, args: list[Any],
                now: float, parent: tuple[str, str, int] | None = None,
                continued_from: str | None = None, reset_from: str | None = None,
-               start_attrs: dict[str, Any] | None = None) -> None:
+               start_attrs: dict[str, Any] | None = None, lineage: str | None = None,
+               first_event: bool = True) -> None:
     """Create a run with its WorkflowStarted event, due for its first workflow task."""
     tx.execute("UPDATE runs SET is_current = 0 WHERE workflow_id = ? AND is_current = 1",
                (workflow_id,))
@@ -89,9 +91,12 @@ def insert_run(tx: Tx, *, run_id: str, workflow_id: str, workflow: str, args: li
     tx.execute(
         "INSERT INTO runs (run_id, workflow_id, workflow, status, input, started, updated, "
         "last_seq, wf_pending, parent_run_id, parent_id, parent_ref, continued_from, "
-        "reset_from, is_current, step) VALUES (?,?,?,?,?,?,?,1,1,?,?,?,?,?,1,'starting')",
+        "reset_from, is_current, step, lineage) "
+        "VALUES (?,?,?,?,?,?,?,1,1,?,?,?,?,?,1,'starting',?)",
         (run_id, workflow_id, workflow, OPEN, input_text, now, now, parent_run_id,
-         parent_id, parent_ref, continued_from, reset_from))
+         parent_id, parent_ref, continued_from, reset_from, lineage or run_id))
+    if not first_event:
+        return
     attrs: dict[str, Any] = {"workflow": workflow, "input": args, "workflow_id": workflow_id}
     if parent:
         attrs["parent_run_id"], attrs["parent_id"] = parent_run_id, parent_id

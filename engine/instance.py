@@ -348,7 +348,8 @@ class WorkflowInstance:
         seq = self._command("ActivityScheduled", attrs, source=source)
         return self._await_ref("activity", seq)
 
-    def start_timer(self, seconds: float, purpose: str = "sleep") -> tuple[int, asyncio.Future[Any]]:
+    def start_timer(self, seconds: float, purpose: str = "sleep"
+                    ) -> tuple[int, asyncio.Future[Any]]:
         source = _source_line()
         attrs = {"seconds": seconds, "fire_at": self.now + seconds, "purpose": purpose}
         seq = self._command("TimerStarted", attrs, source=source)

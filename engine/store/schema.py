@@ -32,7 +32,8 @@ MIGRATIONS: list[list[str]] = [
             reset_from TEXT,
             reset_to TEXT,
             is_current INTEGER NOT NULL DEFAULT 1,
-            step TEXT
+            step TEXT,
+            lineage TEXT NOT NULL
         )""",
         "CREATE INDEX runs_pending ON runs(updated) WHERE wf_pending = 1",
         "CREATE INDEX runs_by_id ON runs(workflow_id, started)",

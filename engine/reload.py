@@ -1,0 +1,128 @@
+"""Live code reload for a running worker: providers swap themselves; flows are checked first.
+
+A changed flows module is loaded afresh and swapped in only after the runs in flight that
+use it replay cleanly against the new code. If any would break, the old code keeps
+serving and the runs are named. Stuck runs are retried after a successful reload.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from . import history
+from .errors import BadInput
+from .registry import FlowsModule, import_file
+from .repair import replay_one
+
+if TYPE_CHECKING:
+    from .client import Engine
+    from .worker import Worker
+
+log = logging.getLogger("onward.reload")
+
+
+def reload_flows_file(engine: Engine, path: str) -> tuple[bool, str]:
+    """Reload one flows file after a replay check; (swapped, message)."""
+    old = next((f for f in engine.registry.flows if f.path and
+                Path(f.path).resolve() == Path(path).resolve()), None)
+    if old is None:
+        return False, f"{path} is not a loaded flows module"
+    try:
+        new = FlowsModule(old.spec, import_file(path), path)
+    except BadInput as err:
+        return False, f"kept the previous code: {err}"
+    names = set(old.workflows) | set(new.workflows)
+    broken = []
+    with engine.store.read() as tx:
+        marks = ",".join("?" * len(names)) or "''"
+        rows = tx.execute(f"SELECT {history.RUN_COLUMNS} FROM runs WHERE status = 'running' "
+                          f"AND workflow IN ({marks})", list(names))
+        for row in rows:
+            run = history.RunRow(*row)
+            definition = new.workflows.get(run.workflow)
+            if definition is None:
+                broken.append(f"{run.workflow_id} (workflow {run.workflow} removed)")
+                continue
+            events = history.load_events(tx, run.run_id)
+            probe = _ProbeEngine(engine, definition)
+            result = replay_one(probe, run, events)  # type: ignore[arg-type]
+            if result.ok is False and not run.stuck:
+                broken.append(f"{run.workflow_id} ({result.error})")
+    if broken:
+        return False, ("kept the previous code: the new code would break "
+                       + "; ".join(broken[:10]))
+    engine.registry.replace_flows(old, new)
+    engine.cache.clear()
+    return True, f"reloaded {Path(path).name} (version {new.version})"
+
+
+class _ProbeEngine:
+    """Just enough of an Engine for ``replay_one`` to try one new definition."""
+
+    def __init__(self, engine: Engine, definition: Any) -> None:
+        self.advancer = engine.advancer
+        self.registry = self
+        self._definition = definition
+
+    def workflow(self, name: str) -> Any:
+        return self._definition
+
+
+class CodeWatcher:
+    """Watches flows files and plugin folders of an engine in a background thread."""
+
+    def __init__(self, engine: Engine, worker: Worker | None,
+                 notify: Callable[[str, bool], None] | None = None) -> None:
+        self.engine = engine
+        self.worker = worker
+        self.notify = notify or (lambda message, ok: log.info(message))
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> CodeWatcher:
+        paths = sorted({str(Path(f.path).resolve()) for f in self.engine.registry.flows
+                        if f.path})
+        providers = self.engine.registry.providers
+        if providers is not None:
+            providers.add_listener(self._on_provider)
+            providers.start_watching()
+        if paths:
+            self._thread = threading.Thread(target=self._watch, args=(paths,), daemon=True,
+                                            name="onward-flows-watch")
+            self._thread.start()
+        return self
+
+    def _on_provider(self, entry: Any) -> None:
+        ok = entry.action != "failed"
+        self.notify(f"provider {entry.provider} {entry.action} "
+                    f"({entry.version}) {entry.message}".strip(), ok)
+        if ok and self.worker is not None:
+            self.worker.retry_stuck_runs()
+
+    def _watch(self, paths: list[str]) -> None:
+        import watchfiles
+        for changes in watchfiles.watch(*paths, stop_event=self._stop, debounce=200,
+                                        raise_interrupt=False):
+            for _, changed in changes:
+                if not changed.endswith(".py") or not Path(changed).exists():
+                    continue
+                ok, message = reload_flows_file(self.engine, changed)
+                self.notify(message, ok)
+                if ok and self.worker is not None:
+                    self.worker.retry_stuck_runs()
+
+    def stop(self) -> None:
+        self._stop.set()
+        providers = self.engine.registry.providers
+        if providers is not None:
+            providers.stop_watching()
+
+
+def watch_code(engine: Engine, worker: Worker | None,
+               notify: Callable[[str, bool], None] | None = None) -> CodeWatcher:
+    """Start watching the engine's flows and providers for changes."""
+    return CodeWatcher(engine, worker, notify).start()
