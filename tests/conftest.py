@@ -1,0 +1,42 @@
+"""Fixtures shared by every test folder."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from engine import Engine
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A private folder for the sample providers' state (bank ledger, printer, outbox)."""
+    folder = tmp_path / "provider-data"
+    folder.mkdir()
+    monkeypatch.setenv("ONWARD_DATA", str(folder))
+    return folder
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    """A fresh database file path."""
+    return tmp_path / "onward.db"
+
+
+@pytest.fixture
+def make_engine(db_path: Path) -> Iterator[object]:
+    """Build engines on the test's database; all are closed at the end."""
+    engines: list[Engine] = []
+
+    def make(**kwargs: object) -> Engine:
+        kwargs.setdefault("db", db_path)
+        db = kwargs.pop("db")
+        eng = Engine(db, **kwargs)  # type: ignore[arg-type]
+        engines.append(eng)
+        return eng
+
+    yield make
+    for eng in engines:
+        eng.close()
