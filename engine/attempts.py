@@ -160,6 +160,7 @@ def complete(tx: Tx, run_id: str, ref: int, owner: str, attempt: int, result: An
         "ref": ref, "name": row[0], "attempt": attempt, "result": result,
         "provider": provider[0], "provider_version": provider[1]}, now, wake=True)
     run.retrying = 0
+    history.save_run_state(tx, run)
     return run
 
 
@@ -206,6 +207,7 @@ def fail(tx: Tx, run_id: str, ref: int, owner: str | None, attempt: int,
             "ref": ref, "name": name, "attempts": attempt, "error": error,
             "timeout": timeout}, now, wake=True)
         run.retrying = 0
+    history.save_run_state(tx, run)
     return run
 
 

@@ -37,7 +37,7 @@ __all__ = [
 
 
 @hookspec
-def onward_activities() -> list[Any]:
+def onward_activities() -> list[Any] | None:
     """Return the activities this provider offers.
 
     :return: a list (or tuple) of functions decorated with ``@activity.defn``, sync or
@@ -55,7 +55,7 @@ def onward_activities() -> list[Any]:
 
 
 @hookspec
-def onward_workflows() -> list[Any]:
+def onward_workflows() -> list[Any] | None:
     """Return the workflows this provider offers.
 
     :return: a list (or tuple) of ``async def`` functions decorated with
@@ -73,8 +73,8 @@ def onward_event(event: dict[str, Any]) -> None:
     """Observe an event the engine has just recorded.
 
     :param event: a dict with the keys ``run_id``, ``workflow_id``, ``workflow``,
-        ``seq``, ``type`` (for example ``"ActivityCompleted"``), ``time`` (epoch
-        seconds) and ``attrs`` (the event's attributes). Treat it as read-only.
+        ``seq``, ``type`` (for example ``"ActivityCompleted"``), ``time`` (when it was
+        recorded) and ``attrs`` (the event's attributes). Treat it as read-only.
 
     Called after the event's transaction has committed, on an engine thread, once per
     event and per observing provider. Keep it quick: the engine waits for it. The
@@ -84,7 +84,7 @@ def onward_event(event: dict[str, Any]) -> None:
 
 
 @hookspec
-def onward_provider_info() -> dict[str, Any]:
+def onward_provider_info() -> dict[str, Any] | None:
     """Describe this provider (optional).
 
     :return: a dict with any of these keys:

@@ -118,7 +118,8 @@ class ProviderManager:
         self._import_timeout = import_timeout
         self._pm = pluggy.PluginManager(hookspecs.PROJECT)
         self._pm.add_hookspecs(hookspecs)
-        self._lock = threading.RLock()
+        self._lock = threading.RLock()  # serialises loads and reloads
+        self._log_lock = threading.Lock()  # guards the log; never held while plugin code runs
         self._providers: dict[str, _Provider] = {}
         self._counter = itertools.count(1)
         # Published snapshots: replaced whole, never mutated, so readers need no lock.
@@ -152,7 +153,8 @@ class ProviderManager:
 
     def log(self) -> list[ProviderLogEntry]:
         """The most recent load, reload, failure and removal entries, oldest first."""
-        return list(self._log)
+        with self._log_lock:
+            return list(self._log)
 
     def add_listener(self, fn: Callable[[ProviderLogEntry], None]) -> None:
         """Call ``fn(entry)`` for every new log entry (from the thread that made it)."""
@@ -367,8 +369,9 @@ class ProviderManager:
                         f"{other.info.source}; rename the file or declare another name")
             for kind, mine, taken in (("activity", candidate.activities, theirs.activities),
                                       ("workflow", candidate.workflows, theirs.workflows)):
-                for item in sorted(mine.keys() & taken.keys()):
-                    return (f"{source}: {kind} {item!r} is already provided by "
+                common = sorted(mine.keys() & taken.keys())
+                if common:
+                    return (f"{source}: {kind} {common[0]!r} is already provided by "
                             f"{other.info.source}; rename one of them or remove one provider")
         return None
 
@@ -447,25 +450,26 @@ class ProviderManager:
         provider = self._providers.get(key)
         file = key if provider is not None and provider.is_file else None
         message = f"onward_event observer raised {_describe(err, file)}; event not affected"
-        logger.warning("provider %s: %s", key, message)
         if provider is None or provider.info.version in provider.observer_failures:
-            return  # logged once per provider version, so a bad observer cannot flood the log
+            # in the provider log once per version, so a bad observer cannot flood it
+            logger.warning("provider %s: %s", key, message)
+            return
         provider.observer_failures.add(provider.info.version)
-        with self._lock:
-            self._record(provider.info.name, provider.info.version, "failed", message)
+        self._record(provider.info.name, provider.info.version, "failed", message)
 
     def _record(self, provider: str, version: str, action: str,
                 message: str) -> ProviderLogEntry:
         entry = ProviderLogEntry(self._clock(), provider, version, action, message)
         (logger.warning if action == "failed" else logger.info)(
             "provider %s %s: %s", provider, action, message)
-        self._log.append(entry)
-        self._pending.append(entry)
+        with self._log_lock:
+            self._log.append(entry)
+            self._pending.append(entry)
         return entry
 
     def _flush(self) -> None:
-        """Tell listeners about new entries, outside the manager's lock."""
-        with self._lock:
+        """Tell listeners about new entries, outside the load lock."""
+        with self._log_lock:
             pending, self._pending = self._pending, []
         for entry in pending:
             for listener in list(self._listeners):
@@ -521,9 +525,8 @@ class ProviderManager:
                     except Exception:
                         logger.exception("reloading %s failed", path)
         except Exception as err:
-            with self._lock:
-                self._record("watcher", "", "failed",
-                             f"watching {', '.join(map(str, dirs))} stopped: {err}")
+            self._record("watcher", "", "failed",
+                         f"watching {', '.join(map(str, dirs))} stopped: {err}")
             self._flush()
         finally:
             ready.set()
@@ -591,6 +594,7 @@ def _describe(err: BaseException, file: str | None) -> str:
     frames = [f for f in traceback.extract_tb(err.__traceback__)
               if not f.filename.startswith("<frozen")]
     inside = [f for f in frames if file is not None and f.filename == file]
-    frame = (inside or frames or [None])[-1]
+    candidates = inside or frames
+    frame = candidates[-1] if candidates else None
     where = f"{frame.filename}:{frame.lineno}" if frame is not None else (file or "?")
     return f"{where}: {type(err).__name__}: {err}"

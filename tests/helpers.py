@@ -68,10 +68,13 @@ class WorkerProcess:
         for p in plugins:
             args += ["--plugins", str(p)]
         args += extra or []
+        if log is None:
+            import tempfile
+            log = Path(tempfile.mkstemp(prefix="onward-worker-", suffix=".log")[1])
         self.log_path = log
-        out = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115
-        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=out,
-                                     env=env or env_for())
+        with open(log, "ab") as out:
+            self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=out,
+                                         env=env or env_for())
         self._ready = False
 
     @property
@@ -84,7 +87,8 @@ class WorkerProcess:
         deadline = time.monotonic() + timeout
         line = self.proc.stdout.readline()
         if not line.startswith(b"worker ") or time.monotonic() > deadline:
-            raise AssertionError(f"worker did not start: {line!r} (exit {self.proc.poll()})")
+            raise AssertionError(f"worker did not start: {line!r} (exit {self.proc.poll()}): "
+                                 f"{self.log_path.read_text()[-2000:]}")
         self._ready = True
         return self
 
@@ -101,7 +105,7 @@ class WorkerProcess:
         return self.proc.wait(timeout=timeout)
 
     def __enter__(self) -> WorkerProcess:
-        return self.wait_ready()
+        return self if self._ready else self.wait_ready()
 
     def __exit__(self, *exc: object) -> None:
         if self.proc.poll() is None:

@@ -41,7 +41,10 @@ def step(label: str, value: int) -> int:
     """A durable step: logs its execution and returns value + 1."""
     info = activity.info()
     _gate(label)
+    delay = float(os.environ.get("ONWARD_TEST_STEP_DELAY", "0"))
+    time.sleep(delay / 2)
     _log("step", info.idempotency_key, label=label, attempt=info.attempt)
+    time.sleep(delay / 2)  # a crash here: executed, but not yet recorded
     return value + 1
 
 
