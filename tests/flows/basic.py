@@ -93,7 +93,6 @@ def hang(seconds: float) -> str:
 
 @activity.defn(name="beating")
 def beating(seconds: float) -> str:
-    info = activity.info()
     end = time.monotonic() + seconds
     while time.monotonic() < end:
         activity.heartbeat({"left": end - time.monotonic()})
@@ -233,16 +232,16 @@ async def wall_clock() -> None:
 
 
 @workflow.defn(name="heartbeats")
-async def heartbeats(run_for: float, timeout: float, beat: bool) -> str:
+async def heartbeats(run_for: float, limit: float, beat: bool) -> str:
     return await workflow.execute_activity(
-        "beating" if beat else "hang", run_for, heartbeat_timeout=timeout,
+        "beating" if beat else "hang", run_for, heartbeat_timeout=limit,
         retry=RetryPolicy(maximum_attempts=1))
 
 
 @workflow.defn(name="times_out")
-async def times_out(run_for: float, timeout: float) -> str:
+async def times_out(run_for: float, limit: float) -> str:
     return await workflow.execute_activity(
-        "hang", run_for, start_to_close_timeout=timeout,
+        "hang", run_for, start_to_close_timeout=limit,
         retry=RetryPolicy(initial_interval=0.01, maximum_attempts=2))
 
 
