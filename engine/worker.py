@@ -42,7 +42,9 @@ def _boot_id() -> str:
         return ""
 
 
-HOST = f"{socket.gethostname()}:{_boot_id()}"
+# Which machine a worker runs on: same-host workers are checked by process liveness, others
+# by lease expiry. ``$ONWARD_HOST_ID`` overrides it (containers, network-namespace tests).
+HOST = os.environ.get("ONWARD_HOST_ID") or f"{socket.gethostname()}:{_boot_id()}"
 
 
 def process_start(pid: int) -> str | None:
