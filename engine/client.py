@@ -408,6 +408,12 @@ class Engine:
         from . import repair
         return repair.replay_check(self, list(ids) if ids else None, all_runs=all_runs)
 
+    def replay_history(self, exported: dict[str, Any]) -> dict[str, Any]:
+        """Replay an exported history (the ``show`` dict, e.g. a JSON fixture) against this
+        engine's code; ``ok`` False with the divergence if the code would break it."""
+        from . import repair
+        return repair.replay_exported(self, exported).to_json()
+
     # -- providers --------------------------------------------------------------------------
     def providers(self) -> list[dict[str, Any]]:
         """Loaded providers: name, source, version, activities, errors."""

@@ -243,6 +243,30 @@ def replay_one(engine: Engine, run: RunRow, events: list[Event]) -> ReplayResult
     return result
 
 
+def _epoch(text: str) -> float:
+    from datetime import datetime
+    return datetime.fromisoformat(text).timestamp()
+
+
+def replay_exported(engine: Engine, data: dict[str, Any]) -> ReplayResult:
+    """Replay an exported history (``onward show --json``) against the engine's code."""
+    try:
+        events = [Event(int(e["seq"]), str(e["type"]), _epoch(e["time"]), dict(e["attrs"]))
+                  for e in data["history"]]
+        run = RunRow(
+            run_id=data["run_id"], workflow_id=data["id"], workflow=data["workflow"],
+            status=data.get("status", "running"), input=None, result=None, error=None,
+            started=events[0].time if events else 0.0, updated=0.0, closed=None,
+            last_seq=events[-1].seq if events else 0, wf_pending=0, stuck=0,
+            stuck_reason=None, paused=0, retrying=0, parent_run_id=None,
+            parent_id=(data.get("parent") or {}).get("id"), parent_ref=None,
+            continued_from=data.get("continued_from"), reset_from=None, reset_to=None,
+            is_current=1, step=None, lineage=data["run_id"])
+    except (KeyError, TypeError, ValueError, IndexError) as err:
+        raise BadInput(f"not an exported Onward history: missing or bad {err}") from None
+    return replay_one(engine, run, events)
+
+
 def replay_check(engine: Engine, ids: list[str] | None, *, all_runs: bool = False,
                  sample: int = 200) -> list[dict[str, Any]]:
     """Replay open runs and a sample of closed ones (or ``ids``, or every run)."""
