@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import history, payloads
+from . import attempts, history, payloads
 from .events import Event, iso
 from .history import RunRow
 from .instance import Activation, Command, WorkflowInfo, WorkflowInstance, WorkflowTaskError
@@ -34,6 +34,8 @@ class AdvanceOutcome:
     """What advancing one run produced."""
 
     activities: list[NewActivity] = field(default_factory=list)
+    claimed: list[Any] = field(default_factory=list)
+    """Attempts claimed for the calling worker as they were scheduled (eager dispatch)."""
     closed: bool = False
     stuck: bool = False
     woke: list[str] = field(default_factory=list)
@@ -97,7 +99,9 @@ class Advancer:
         self.clock = clock
         self.new_id = new_id
         self.cache = cache
-        self.eager: Callable[[str], bool] = lambda name: False
+        self._eager: Callable[[str], str | None] | None = None
+        self.woke_others = False
+        """Set when a workflow task made other work due (a child, a parent, a new run)."""
 
     # -- building instances -------------------------------------------------------------
     @staticmethod
@@ -107,13 +111,17 @@ class Advancer:
             start_time=run.started, parent_id=run.parent_id, parent_run_id=run.parent_run_id,
             continued_from=run.continued_from)
 
-    def advance(self, tx: Tx, run: RunRow) -> AdvanceOutcome:
-        """Deliver the run's new events to its code and persist the resulting commands."""
+    def advance(self, tx: Tx, run: RunRow,
+                eager: Callable[[str], str | None] | None = None) -> AdvanceOutcome:
+        """Deliver the run's new events to its code and persist the resulting commands.
+
+        ``eager(activity_name)`` may return a worker id to claim a scheduled activity for
+        at once (in the same insert), sparing a round trip through the queue.
+        """
         outcome = AdvanceOutcome()
-        if not run.is_open or run.paused:
-            return outcome
         definition = self.workflows(run.workflow)
-        if definition is None:
+        if not run.is_open or run.paused or definition is None:
+            history.save_run_state(tx, run)
             return outcome
         instance = self.cache.get(run.run_id)
         if instance is None or instance.cursor > run.last_seq or instance.fn is not definition.fn:
@@ -122,16 +130,25 @@ class Advancer:
             self.cache.misses += 1
         else:
             self.cache.hits += 1
-        events = history.load_events(tx, run.run_id, after=instance.cursor)
+        fresh = run.fresh
+        if fresh and instance.cursor == run.loaded_seq and fresh[0].seq == run.loaded_seq + 1:
+            events = list(fresh)  # just appended in this transaction: no need to read back
+        else:
+            events = history.load_events(tx, run.run_id, after=instance.cursor)
+        self._eager = eager
         try:
             activation = instance.activate(events)
         except WorkflowTaskError as failure:
+            self._eager = None
             self.cache.evict(run.run_id)
             self.hold(tx, run, failure)
             outcome.stuck = True
             return outcome
         run.wf_pending = 0
         self.persist(tx, run, activation, outcome)
+        self._eager = None
+        run.fresh.clear()
+        run.loaded_seq = run.last_seq
         if run.stuck:
             run.stuck, run.stuck_reason = 0, None
         history.save_run_state(tx, run)
@@ -176,12 +193,23 @@ class Advancer:
         options = {k: attrs.get(k) for k in ("retry", "start_to_close", "schedule_to_close",
                                              "heartbeat")}
         close = attrs.get("schedule_to_close")
+        owner = self._eager(attrs["name"]) if self._eager is not None else None
+        deadline = heartbeat = started = None
+        if owner is not None:
+            started = now
+            deadline, heartbeat = attempts.lease_columns(options, now)
         tx.execute(
             "INSERT INTO activity_tasks (run_id, ref, name, args, options, attempt, due, "
-            "scheduled, close_deadline) VALUES (?,?,?,?,?,1,?,?,?)",
+            "scheduled, close_deadline, owner, attempt_started, attempt_deadline, "
+            "heartbeat_deadline) VALUES (?,?,?,?,?,1,?,?,?,?,?,?,?)",
             (run.run_id, command.seq, attrs["name"], payloads.dumps(attrs["args"]),
-             json.dumps(options), now, now, now + close if close else None))
+             json.dumps(options), now, now, now + close if close else None, owner, started,
+             deadline, heartbeat))
         outcome.activities.append(NewActivity(run.run_id, command.seq, attrs["name"]))
+        if owner is not None:
+            outcome.claimed.append(attempts.Attempt(
+                run.run_id, command.seq, attrs["name"], attrs["args"], options, 1, None,
+                run.workflow_id, run.lineage))
 
     def _on_TimerStarted(self, tx: Tx, run: RunRow, command: Command, now: float,
                          outcome: AdvanceOutcome) -> None:
@@ -219,6 +247,7 @@ class Advancer:
                 "status": "failed", "error": {"type": "AlreadyStarted",
                                               "message": f"id {child_id} already has a run"}},
                 now, wake=True)
+            self.woke_others = True
             return
         child_run_id = self.new_id("run")
         attrs["child_run_id"] = child_run_id
@@ -227,6 +256,7 @@ class Advancer:
                            workflow=attrs["workflow"], args=attrs["args"], now=now,
                            parent=(run.run_id, run.workflow_id, command.seq))
         outcome.woke.append(child_run_id)
+        self.woke_others = True
 
     def _on_MarkerRecorded(self, tx: Tx, run: RunRow, command: Command, now: float,
                            outcome: AdvanceOutcome) -> None:
@@ -264,6 +294,7 @@ class Advancer:
                            now=now, parent=parent,  # type: ignore[arg-type]
                            continued_from=run.run_id)
         outcome.woke.append(new_run_id)
+        self.woke_others = True
 
     # -- closing -------------------------------------------------------------------------
     def close(self, tx: Tx, run: RunRow, status: str, now: float, *,
@@ -306,6 +337,7 @@ class Advancer:
             history.append(tx, parent, "ChildWorkflowFailed",
                            {**base, "status": status, "error": error}, now, wake=True)
         history.save_run_state(tx, parent)
+        self.woke_others = True
 
     def cancel_pending(self, tx: Tx, run: RunRow, kind: str, ref: int, now: float) -> None:
         """Withdraw a pending activity, timer, task or child the code stopped waiting for."""
@@ -329,3 +361,4 @@ class Advancer:
                     history.append(tx, child, "CancelRequested",
                                    {"reason": "parent canceled"}, now, wake=True)
                     history.save_run_state(tx, child)
+                    self.woke_others = True

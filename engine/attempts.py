@@ -47,7 +47,8 @@ def _attempt_from_row(row: tuple[Any, ...], workflow_id: str, lineage: str) -> A
                    json.loads(details) if details else None, workflow_id, lineage)
 
 
-def _lease_columns(options: dict[str, Any], now: float) -> tuple[float, float | None]:
+def lease_columns(options: dict[str, Any], now: float) -> tuple[float, float | None]:
+    """The start-to-close and heartbeat deadlines of an attempt starting at ``now``."""
     start_to_close = options.get("start_to_close") or 300.0
     heartbeat = options.get("heartbeat")
     return now + start_to_close, (now + heartbeat if heartbeat else None)
@@ -90,7 +91,7 @@ def claim(tx: Tx, owner: str, names: list[str], limit: int, now: float,
 
 def mark_started(tx: Tx, attempt: Attempt, owner: str, now: float) -> None:
     """Record ``owner`` as running ``attempt`` with its start-to-close and heartbeat deadlines."""
-    deadline, heartbeat_deadline = _lease_columns(attempt.options, now)
+    deadline, heartbeat_deadline = lease_columns(attempt.options, now)
     tx.execute("UPDATE activity_tasks SET owner = ?, attempt_started = ?, "
                "attempt_deadline = ?, heartbeat_deadline = ? WHERE run_id = ? AND ref = ?",
                (owner, now, deadline, heartbeat_deadline, attempt.run_id, attempt.ref))
@@ -147,7 +148,7 @@ def _fenced_row(tx: Tx, run_id: str, ref: int, owner: str | None,
 
 
 def complete(tx: Tx, run_id: str, ref: int, owner: str, attempt: int, result: Any,
-             provider: tuple[str, str], now: float) -> RunRow | None:
+             provider: tuple[str, str], now: float, *, save: bool = True) -> RunRow | None:
     """Record a successful attempt; the run (now due a workflow task), or None if fenced."""
     row = _fenced_row(tx, run_id, ref, owner, attempt)
     if row is None:
@@ -160,14 +161,15 @@ def complete(tx: Tx, run_id: str, ref: int, owner: str, attempt: int, result: An
         "ref": ref, "name": row[0], "attempt": attempt, "result": result,
         "provider": provider[0], "provider_version": provider[1]}, now, wake=True)
     run.retrying = 0
-    history.save_run_state(tx, run)
+    if save:
+        history.save_run_state(tx, run)
     return run
 
 
 def fail(tx: Tx, run_id: str, ref: int, owner: str | None, attempt: int,
          error: dict[str, Any], provider: tuple[str, str], now: float, *,
-         retry_now: bool = False, timeout: bool = False, final: bool = False
-         ) -> RunRow | None:
+         retry_now: bool = False, timeout: bool = False, final: bool = False,
+         save: bool = True) -> RunRow | None:
     """Record a failed attempt and schedule the next one under the retry policy.
 
     Returns the run when the activity failed for good (ActivityFailed: a workflow task is
@@ -207,7 +209,8 @@ def fail(tx: Tx, run_id: str, ref: int, owner: str | None, attempt: int,
             "ref": ref, "name": name, "attempts": attempt, "error": error,
             "timeout": timeout}, now, wake=True)
         run.retrying = 0
-    history.save_run_state(tx, run)
+    if save:
+        history.save_run_state(tx, run)
     return run
 
 

@@ -6,6 +6,7 @@ engines on two databases can live side by side in one process.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import threading
@@ -124,6 +125,8 @@ class Engine:
         self._generation = 0
         self._listeners: list[Callable[[], None]] = []
         self._workers: list[Any] = []
+        self.advance_lock = threading.Lock()
+        """Held while workflow instances of this engine are advanced (they are not shared)."""
 
     # -- plumbing ---------------------------------------------------------------------------
     def new_id(self, kind: str) -> str:
@@ -205,18 +208,32 @@ class Engine:
             raise BadInput("a workflow id must be a non-empty string of at most 200 characters")
         workflow_id = id or f"{name}-{uuid.uuid4().hex[:12]}"
         now = self.clock()
-        with self.store.write() as tx:
-            self._check_workflow(tx, name)
-            existing = history.current_run(tx, workflow_id, lock=True)
-            if existing is not None:
-                if not rerun:
-                    return RunHandle(self, workflow_id, existing.run_id, created=False)
-                if existing.is_open:
-                    raise BadInput(f"run {workflow_id} is still {existing.status}; --rerun "
-                                   "needs its last run to have closed")
-            run_id = self.new_id("run")
-            history.insert_run(tx, run_id=run_id, workflow_id=workflow_id, workflow=name,
-                               args=arg_list, now=now)
+        local = self._workers[0] if self._workers else None
+        if local is not None and self.registry.workflow(name) is None:
+            local = None
+        eager: list[Any] = []
+        with self.advance_lock if local is not None else contextlib.nullcontext():
+            try:
+                with self.store.write() as tx:
+                    self._check_workflow(tx, name)
+                    existing = history.current_run(tx, workflow_id, lock=True)
+                    if existing is not None:
+                        if not rerun:
+                            return RunHandle(self, workflow_id, existing.run_id, created=False)
+                        if existing.is_open:
+                            raise BadInput(f"run {workflow_id} is still {existing.status}; "
+                                           "--rerun needs its last run to have closed")
+                    run_id = self.new_id("run")
+                    history.insert_run(tx, run_id=run_id, workflow_id=workflow_id,
+                                       workflow=name, args=arg_list, now=now)
+                    if local is not None:  # eager start: the first workflow task rides along
+                        eager = local.start_inline(tx, run_id)
+            except BaseException:
+                if local is not None:
+                    self.cache.clear()
+                raise
+        if local is not None:
+            local.dispatch(eager)
         self._wrote()
         return RunHandle(self, workflow_id, run_id)
 

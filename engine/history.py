@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from . import payloads
@@ -49,6 +49,13 @@ class RunRow:
     is_current: int
     step: str | None
     lineage: str
+    fresh: list[Event] = field(default_factory=list, repr=False)
+    """Events appended in this transaction since the row was read (newest last)."""
+    loaded_seq: int = -1
+
+    def __post_init__(self) -> None:
+        if self.loaded_seq < 0:
+            self.loaded_seq = self.last_seq
 
     @property
     def is_open(self) -> bool:
@@ -124,7 +131,9 @@ def append(tx: Tx, run: RunRow, event_type: str, attrs: dict[str, Any], now: flo
     run.updated = now
     if wake:
         run.wf_pending = 1
-    return Event(seq, event_type, now, attrs)
+    event = Event(seq, event_type, now, attrs)
+    run.fresh.append(event)
+    return event
 
 
 def save_run_state(tx: Tx, run: RunRow) -> None:

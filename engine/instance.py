@@ -55,7 +55,7 @@ class Command:
     type: str
     attrs: dict[str, Any]
     seq: int = 0
-    source: str = ""
+    source: Any = ""
 
 
 @dataclass
@@ -87,16 +87,32 @@ class WorkflowTaskError(OnwardError):
         self.details = details
 
 
-def _source_line() -> str:
-    """``file:line  code`` of the innermost workflow-code frame calling into the engine."""
+class SourceLine:
+    """Where workflow code issued a command; formatted (with the code line) only if read."""
+
+    __slots__ = ("filename", "lineno")
+
+    def __init__(self, filename: str, lineno: int) -> None:
+        self.filename, self.lineno = filename, lineno
+
+    def __str__(self) -> str:
+        if not self.filename:
+            return ""
+        code = linecache.getline(self.filename, self.lineno).strip()
+        return f"{Path(self.filename).name}:{self.lineno}  {code}"
+
+    def __bool__(self) -> bool:
+        return bool(self.filename)
+
+
+def _source_line() -> SourceLine:
+    """The innermost workflow-code frame calling into the engine."""
     frame = sys._getframe(2)
     while frame is not None and frame.f_code.co_filename.startswith(_ENGINE_DIR):
         frame = frame.f_back  # type: ignore[assignment]
     if frame is None:
-        return ""
-    filename, lineno = frame.f_code.co_filename, frame.f_lineno
-    code = linecache.getline(filename, lineno).strip()
-    return f"{Path(filename).name}:{lineno}  {code}"
+        return SourceLine("", 0)
+    return SourceLine(frame.f_code.co_filename, frame.f_lineno)
 
 
 def _describe(event_type: str, attrs: dict[str, Any]) -> str:
@@ -300,7 +316,7 @@ class WorkflowInstance:
                                                      "error": error_json(err)}))
 
     # -- commands ---------------------------------------------------------------------
-    def _command(self, event_type: str, attrs: dict[str, Any], *, source: str) -> int:
+    def _command(self, event_type: str, attrs: dict[str, Any], *, source: Any) -> int:
         """Match a command against history, or record it as new; returns its seq."""
         if self._failure is not None:
             raise _Diverged()
@@ -313,6 +329,7 @@ class WorkflowInstance:
             if event.type != event_type or _command_key(event.type, event.attrs) != \
                     _command_key(event_type, attrs):
                 wanted = _describe(event_type, attrs)
+                source = str(source)
                 self._nondeterminism(
                     event.seq,
                     f"event {event.seq}: history has {_describe(event.type, event.attrs)} "

@@ -77,6 +77,7 @@ class Worker:
                  poll_interval: float = 0.02, worker_id: str | None = None) -> None:
         self.engine = engine
         self.store = engine.store
+        self.session = engine.store.session()
         self.clock = engine.clock
         self.concurrency = max(1, concurrency)
         self.lease_ttl = lease_ttl if lease_ttl is not None else engine.lease_ttl
@@ -94,6 +95,9 @@ class Worker:
         self._next_reap = 0.0
         self._next_heartbeat = 0.0
         self._token: Any = None
+        self._backlog = False
+        self._queued = False
+        """Ready attempts may be waiting for room in this worker (claim on the next turn)."""
         self._retry_stuck = True
         self.executor = ActivityExecutor(
             self.concurrency, engine.registry.activity, self.outcomes, self.wake,
@@ -105,7 +109,7 @@ class Worker:
     def start(self) -> Worker:
         """Register with the store, recover what dead workers left, and begin working."""
         now = self.clock()
-        with self.store.write() as tx:
+        with self.session.write() as tx:
             self._register(tx, now)
             history.register_workflow_types(tx, self.engine.registry.workflow_names(), now)
             self._reap(tx, now)
@@ -131,11 +135,12 @@ class Worker:
         self.engine._remove_listener(self.wake)
         self.executor.shutdown(wait=False)
         try:
-            with self.store.write() as tx:
+            with self.session.write() as tx:
                 self._apply_outcomes(tx, self._drain(), self.clock(), [], set())
                 self._release(tx, self.clock())
         except StoreError as err:
             log.warning("worker %s could not deregister: %s", self.worker_id, err)
+        self.session.close()
 
     def wake(self) -> None:
         """Ask the dispatcher to look at the store now."""
@@ -199,16 +204,20 @@ class Worker:
         with self._hb_lock:
             beats, self._heartbeats = self._heartbeats, {}
         maintenance = now >= self._next_maintenance
-        token = self.store.change_token()
-        changed = token != self._token or self._wake_requested()
+        token = self.session.change_token()
+        changed = token != self._token or self._wake_requested() or self._backlog
         if not (outcomes or beats or maintenance or changed or now >= self._next_due):
             return False
         self._token = token
+        self._backlog = False
+        if not (outcomes or beats or maintenance or self._retry_stuck) and \
+                not self._work_visible(now):
+            return False  # woken by news that needs no write (e.g. a run started eagerly)
         self.ticks += 1
         dispatch: list[Attempt] = []
         touched: set[str] = set()
         try:
-            with self.store.write() as tx:
+            with self.engine.advance_lock, self.session.write() as tx:
                 self._apply_outcomes(tx, outcomes, now, dispatch, touched)
                 for attempt, details in beats.values():
                     if not attempts.record_heartbeat(tx, attempt.run_id, attempt.ref,
@@ -217,16 +226,22 @@ class Worker:
                         self.executor.abandon(attempt.run_id, attempt.ref)
                 if self._retry_stuck:
                     self._mark_stuck_pending(tx)
-                self._fire_timers(tx, now, dispatch, touched)
-                self._advance_pending(tx, dispatch, touched)
+                scan = changed or maintenance or now >= self._next_due
+                if scan:
+                    self._fire_timers(tx, now, dispatch, touched)
+                    self._advance_pending(tx, dispatch, touched)
                 if maintenance:
                     self._maintain(tx, now, dispatch, touched)
-                if not self._draining:
-                    free = self.concurrency - self.executor.busy - len(dispatch)
-                    dispatch.extend(attempts.claim(
+                free = self.concurrency - self.executor.busy - len(dispatch)
+                if not self._draining and free > 0 and (scan or self._queued):
+                    claimed = attempts.claim(
                         tx, self.worker_id, self.engine.registry.activity_names(), free, now,
-                        self.engine.registry.limits()))
-                self._next_due = self._compute_next_due(tx, now)
+                        self.engine.registry.limits())
+                    dispatch.extend(claimed)
+                    self._queued = len(claimed) == free
+                    self._backlog = self._backlog or self._queued
+                if scan or touched:
+                    self._next_due = self._compute_next_due(tx, now)
         except BaseException:
             for run_id in touched:
                 self.engine.cache.evict(run_id)
@@ -234,10 +249,46 @@ class Worker:
                 self.outcomes.put(outcome)
             raise
         self._retry_stuck = False
-        for attempt in dispatch:
-            self.executor.submit(attempt)
+        self.dispatch(dispatch)
         self.engine._notify()
         return bool(outcomes or dispatch or touched)
+
+    def dispatch(self, claimed: list[Attempt]) -> None:
+        """Start attempts claimed in a transaction that has now committed."""
+        for attempt in claimed:
+            self.executor.submit(attempt)
+
+    def start_inline(self, tx: Tx, run_id: str) -> list[Attempt]:
+        """Run a new run's first workflow task inside the transaction that starts it.
+
+        The caller holds ``engine.advance_lock`` and dispatches the returned attempts after
+        its commit. Saves a commit and a round trip per run (an eager start)."""
+        run = history.get_run(tx, run_id)
+        if run is None or self._draining:
+            return []
+        claimed: list[Attempt] = []
+        self._advance(tx, run, claimed, set())
+        return claimed
+
+    def _work_visible(self, now: float) -> bool:
+        """A cheap read-only look for due work, before taking the write lock."""
+        registry = self.engine.registry
+        workflows, activities = registry.workflow_names(), registry.activity_names()
+        with self.session.read() as tx:
+            if tx.one("SELECT 1 FROM timers WHERE fire_at <= ? LIMIT 1", (now,)):
+                return True
+            if workflows and tx.one(
+                    "SELECT 1 FROM runs WHERE wf_pending = 1 AND paused = 0 AND status = "
+                    f"'running' AND workflow IN ({','.join('?' * len(workflows))}) LIMIT 1",
+                    workflows):
+                return True
+            free = self.concurrency - self.executor.busy
+            if free > 0 and activities and tx.one(
+                    "SELECT 1 FROM activity_tasks a JOIN runs r ON r.run_id = a.run_id "
+                    "WHERE a.owner IS NULL AND a.due <= ? AND r.paused = 0 AND a.name IN "
+                    f"({','.join('?' * len(activities))}) LIMIT 1", (now, *activities)):
+                return True
+        return False
 
     def _wake_requested(self) -> bool:
         if self._wake.is_set():
@@ -252,20 +303,27 @@ class Worker:
 
     # -- steps of a turn ----------------------------------------------------------------
     def _advance(self, tx: Tx, run: RunRow, dispatch: list[Attempt], touched: set[str]) -> None:
-        """Run the workflow task of ``run`` and dispatch the activities it schedules eagerly."""
+        """Run the workflow task of ``run``, claiming what it schedules when we have room."""
         touched.add(run.run_id)
-        outcome: AdvanceOutcome = self.engine.advancer.advance(tx, run)
-        if outcome.activities and not self._draining:
-            limits = self.engine.registry.limits()
-            now = self.clock()
-            for new in outcome.activities:
-                if self.concurrency - self.executor.busy - len(dispatch) <= 0:
-                    break
-                if new.name in limits or self.engine.registry.activity(new.name) is None:
-                    continue
-                attempt = attempts.claim_one(tx, self.worker_id, run, new.ref, now)
-                if attempt is not None:
-                    dispatch.append(attempt)
+        registry = self.engine.registry
+        limits = registry.limits()
+        room = [self.concurrency - self.executor.busy - len(dispatch)]
+
+        def eager(name: str) -> str | None:
+            if room[0] <= 0 or name in limits:
+                self._queued = True
+            if self._draining or room[0] <= 0 or name in limits or \
+                    registry.activity(name) is None:
+                return None
+            room[0] -= 1
+            return self.worker_id
+
+        advancer = self.engine.advancer
+        outcome: AdvanceOutcome = advancer.advance(tx, run, eager)
+        dispatch.extend(outcome.claimed)
+        if advancer.woke_others or run.wf_pending:
+            advancer.woke_others = False
+            self._backlog = True
 
     def _apply_outcomes(self, tx: Tx, outcomes: list[Outcome], now: float,
                         dispatch: list[Attempt], touched: set[str]) -> None:
@@ -275,10 +333,11 @@ class Worker:
                 if outcome.ok:
                     run = attempts.complete(tx, attempt.run_id, attempt.ref, self.worker_id,
                                             attempt.attempt, outcome.result, outcome.provider,
-                                            now)
+                                            now, save=False)
                 else:
                     run = attempts.fail(tx, attempt.run_id, attempt.ref, self.worker_id,
-                                        attempt.attempt, outcome.error, outcome.provider, now)
+                                        attempt.attempt, outcome.error, outcome.provider, now,
+                                        save=False)
                 if run is not None:
                     self._settle(tx, run, dispatch, touched)
 

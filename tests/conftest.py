@@ -8,6 +8,14 @@ from pathlib import Path
 import pytest
 
 from engine import Engine
+from tests.helpers import kill_leftover_workers
+
+
+@pytest.fixture(autouse=True)
+def _no_leftover_workers() -> Iterator[None]:
+    """Worker subprocesses never outlive the test that started them."""
+    yield
+    kill_leftover_workers()
 
 
 @pytest.fixture

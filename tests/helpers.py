@@ -54,6 +54,18 @@ def cli_json(*args: str, **kwargs: Any) -> Any:
     return json.loads(done.stdout)
 
 
+LIVE_WORKERS: list[WorkerProcess] = []
+
+
+def kill_leftover_workers() -> None:
+    """SIGKILL every worker process a test started and did not stop (teardown)."""
+    while LIVE_WORKERS:
+        worker = LIVE_WORKERS.pop()
+        if worker.proc.poll() is None:
+            worker.proc.kill()
+            worker.proc.wait(timeout=10)
+
+
 class WorkerProcess:
     """``onward worker`` in a subprocess that tests can SIGKILL."""
 
@@ -75,6 +87,7 @@ class WorkerProcess:
         with open(log, "ab") as out:
             self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=out,
                                          env=env or env_for())
+        LIVE_WORKERS.append(self)
         self._ready = False
 
     @property

@@ -75,9 +75,33 @@ class Store(abc.ABC):
         import time
         time.sleep(timeout)
 
+    def session(self) -> Any:
+        """An object with ``write()``, ``read()``, ``change_token()`` and ``close()`` for one
+        worker; backends may pin a connection so its own commits do not look like news."""
+        return _SharedSession(self)
+
     def check_integrity(self) -> str:
         """'ok', or what the database's own check reports."""
         return "ok"
 
     def iter_chunks(self) -> Iterator[Any]:  # pragma: no cover - optional
         yield from ()
+
+
+class _SharedSession:
+    """The default session: the store's own pool."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def write(self) -> AbstractContextManager[Tx]:
+        return self.store.write()
+
+    def read(self) -> AbstractContextManager[Tx]:
+        return self.store.read()
+
+    def change_token(self) -> Any:
+        return self.store.change_token()
+
+    def close(self) -> None:
+        pass

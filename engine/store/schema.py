@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 APPLICATION_ID = 0x4F4E5744  # "ONWD": marks a SQLite file as an Onward database
 
 # Each entry upgrades the schema from version i to i + 1. Types are written so that the
@@ -130,3 +132,22 @@ MIGRATIONS: list[list[str]] = [
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def ddl_for(dialect: str) -> list[list[str]]:
+    """``MIGRATIONS`` in the DDL of ``dialect``: SQLite's as written, PostgreSQL's translated.
+
+    PostgreSQL gets DOUBLE PRECISION for REAL (so floats round-trip exactly), a BIGSERIAL
+    key where SQLite has an ``INTEGER PRIMARY KEY`` rowid alias, and no ``WITHOUT ROWID``.
+    """
+    if dialect == "sqlite":
+        return MIGRATIONS
+    if dialect != "postgresql":
+        raise ValueError(f"no DDL for dialect {dialect!r}")
+    return [[_postgres(statement) for statement in step] for step in MIGRATIONS]
+
+
+def _postgres(statement: str) -> str:
+    statement = re.sub(r"\bREAL\b", "DOUBLE PRECISION", statement)
+    statement = re.sub(r"\bINTEGER PRIMARY KEY\b", "BIGSERIAL PRIMARY KEY", statement)
+    return re.sub(r"\)\s*WITHOUT ROWID\s*$", ")", statement)

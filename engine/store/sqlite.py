@@ -165,7 +165,11 @@ class SqliteStore(Store):
             raise _wrap(err, self.path) from err
 
     @contextmanager
-    def _connection(self) -> Iterator[apsw.Connection]:
+    def _connection(self, pinned: apsw.Connection | None = None
+                    ) -> Iterator[apsw.Connection]:
+        if pinned is not None:
+            yield pinned
+            return
         with self._lock:
             conn = self._pool.pop() if self._pool else None
         if conn is None:
@@ -178,8 +182,8 @@ class SqliteStore(Store):
 
     # -- transactions -------------------------------------------------------------------
     @contextmanager
-    def write(self) -> Iterator[Tx]:
-        with self._connection() as conn:
+    def write(self, _pinned: apsw.Connection | None = None) -> Iterator[Tx]:
+        with self._connection(_pinned) as conn:
             try:
                 conn.execute("BEGIN IMMEDIATE")
             except apsw.Error as err:
@@ -204,8 +208,8 @@ class SqliteStore(Store):
                 raise _wrap(err, self.path) from err
 
     @contextmanager
-    def read(self) -> Iterator[Tx]:
-        with self._connection() as conn:
+    def read(self, _pinned: apsw.Connection | None = None) -> Iterator[Tx]:
+        with self._connection(_pinned) as conn:
             try:
                 conn.execute("BEGIN")
             except apsw.Error as err:
@@ -232,6 +236,10 @@ class SqliteStore(Store):
             if self.change_token() != token:
                 return
 
+    def session(self) -> SqliteSession:
+        """A dedicated connection for one worker: its change token ignores its own commits."""
+        return SqliteSession(self, self._connect())
+
     def check_integrity(self) -> str:
         with self.read() as tx:
             rows = tx.execute("PRAGMA quick_check")
@@ -245,3 +253,37 @@ class SqliteStore(Store):
             if self._watch is not None:
                 self._watch.close()
                 self._watch = None
+
+
+class SqliteSession:
+    """One pinned connection: ``write``/``read``/``change_token`` as on the store.
+
+    ``PRAGMA data_version`` on a connection changes only when *other* connections commit,
+    so a worker polling its own session wakes for others' work, never for its own.
+    """
+
+    def __init__(self, store: SqliteStore, conn: apsw.Connection) -> None:
+        self.store = store
+        self.conn = conn
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def write(self) -> Iterator[Tx]:
+        with self._lock, self.store.write(self.conn) as tx:
+            yield tx
+
+    @contextmanager
+    def read(self) -> Iterator[Tx]:
+        with self._lock, self.store.read(self.conn) as tx:
+            yield tx
+
+    def change_token(self) -> Any:
+        with self._lock:
+            try:
+                return self.conn.execute("PRAGMA data_version").fetchall()[0][0]
+            except apsw.Error as err:
+                raise _wrap(err, self.store.path) from err
+
+    def close(self) -> None:
+        with self._lock:
+            self.conn.close()

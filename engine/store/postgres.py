@@ -1,0 +1,495 @@
+"""The shared store: PostgreSQL through psycopg 3, for workers on many machines.
+
+The engine's SQL is written once with ``?`` placeholders; here each statement is translated
+to psycopg's ``%s`` once and cached. Writers run at READ COMMITTED and lock what they change
+(``Tx.for_update``) or claim what nobody holds (``Tx.skip_locked``); readers get a
+REPEATABLE READ READ ONLY snapshot. Every write transaction that changed something ends
+with a NOTIFY, which a dedicated listening connection turns into ``change_token()`` values,
+so idle workers wake at once instead of polling.
+
+Connections come from a psycopg_pool pool. Each one carries keepalives, a TCP user timeout
+and a server-side idle-in-transaction timeout, so a worker cut off from the network fails
+its calls in seconds and the locks it held are released (its leases then expire and other
+workers take its work over; its late results are fenced).
+
+The schema lives in the first schema of the connection's ``search_path`` (``?options=
+-csearch_path%3Dname`` in the URL; ``public`` by default), its version in the table
+``onward_schema``; migrations run step by step in one transaction under an advisory lock,
+so starters racing on a new database do not trip over each other.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import re
+import select
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, NoReturn
+
+import psycopg
+from psycopg import pq, sql
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from psycopg_pool import ConnectionPool, PoolTimeout
+
+from ..errors import BadInput, DatabaseCorrupt, DatabaseMissing, StoreError
+from .base import Row, Store, Tx
+from .schema import APPLICATION_ID, SCHEMA_VERSION, ddl_for
+
+log = logging.getLogger("onward.store.postgres")
+
+# libpq settings added to the URL unless it sets them: fail fast on a dead network.
+CONNECTION_DEFAULTS = {
+    "connect_timeout": "5",
+    "keepalives": "1",
+    "keepalives_idle": "5",
+    "keepalives_interval": "2",
+    "keepalives_count": "3",
+    "tcp_user_timeout": "10000",  # ms unacknowledged before the kernel gives up
+    "application_name": "onward",
+}
+# Server settings (``-c`` in ``options``) added unless the URL sets them: a client that
+# vanished inside a transaction must not hold its row locks for long.
+SESSION_DEFAULTS = {"idle_in_transaction_session_timeout": "10000"}
+POOL_MAX = 20
+POOL_TIMEOUT = 15.0
+LISTEN_RETRY = 2.0
+FALLBACK_POLL = 0.25  # change_token granularity while the listening connection is down
+OUR_TABLES = ("runs", "events", "activity_tasks", "timers", "manual_tasks", "workers",
+              "workflow_types", "provider_log", "rate_limits")
+
+_JOIN = re.compile(r"\bJOIN\b", re.IGNORECASE)
+_LOCKING = re.compile(r"\bFOR UPDATE\b(?!\s+OF\b)", re.IGNORECASE)
+_FIRST_TABLE = re.compile(r"\bFROM\s+(\w+)(?:\s+(?:AS\s+)?(\w+))?", re.IGNORECASE)
+_NOT_ALIASES = {"JOIN", "INNER", "LEFT", "RIGHT", "FULL", "CROSS", "NATURAL", "WHERE",
+                "ORDER", "GROUP", "LIMIT", "FOR", "ON", "USING"}
+
+
+@functools.lru_cache(maxsize=4096)
+def translate(text: str) -> tuple[str, bool]:
+    """The psycopg form of one engine statement, and whether it only reads.
+
+    ``?`` becomes ``%s`` (a literal ``%`` is escaped). A row-locking clause on a join
+    locks only the rows of the first table in FROM (``FOR UPDATE OF a``): the claim query
+    locks the activity tasks it takes, not the runs it joins to read.
+    """
+    query = text.replace("%", "%%").replace("?", "%s")
+    if _JOIN.search(query) and _LOCKING.search(query):
+        first = _FIRST_TABLE.search(query)
+        if first:
+            alias = first.group(2)
+            if not alias or alias.upper() in _NOT_ALIASES:
+                alias = first.group(1)
+            query = _LOCKING.sub(f"FOR UPDATE OF {alias}", query)
+    return query, query.lstrip()[:6].upper() == "SELECT"
+
+
+def _first_line(err: BaseException) -> str:
+    return (str(err).strip().splitlines() or [type(err).__name__])[0]
+
+
+def _raise(err: psycopg.Error, where: str) -> NoReturn:
+    """Raise the engine's error for ``err`` (a programming error is raised unchanged)."""
+    wrapped = _wrap(err, where)
+    if wrapped is err:
+        raise err
+    raise wrapped from err
+
+
+def _wrap(err: psycopg.Error, where: str) -> BaseException:
+    """The engine's error for a psycopg error; programming errors are returned unchanged."""
+    if isinstance(err, psycopg.errors.TransactionRollback):
+        return StoreError(f"{where}: a concurrent transaction got in the way "
+                          f"({_first_line(err)}); the work is retried")
+    if isinstance(err, psycopg.IntegrityError):
+        return StoreError(f"{where}: a concurrent change conflicts with this one "
+                          f"({_first_line(err)}); try again")
+    if isinstance(err, psycopg.errors.DiskFull):
+        return StoreError(f"{where}: the server's disk is full; free space and the work "
+                          "resumes")
+    if isinstance(err, psycopg.OperationalError | psycopg.InterfaceError |
+                  psycopg.InternalError):
+        return StoreError(f"{where}: {_first_line(err)}")
+    return err
+
+
+class PostgresTx(Tx):
+    """A transaction on one pooled connection."""
+
+    dialect = "postgresql"
+
+    def __init__(self, conn: psycopg.Connection[Any], where: str, *, locking: bool) -> None:
+        self.conn = conn
+        self.where = where
+        self.dirty = False
+        # A read-only snapshot cannot lock rows, and has no need to.
+        self.for_update = " FOR UPDATE" if locking else ""
+        self.skip_locked = " FOR UPDATE SKIP LOCKED" if locking else ""
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        query, reads = translate(sql)
+        try:
+            cur = self.conn.execute(query, tuple(params))
+            rows = cur.fetchall() if cur.description is not None else []
+        except psycopg.Error as err:
+            _raise(err, self.where)
+        if not reads and cur.rowcount > 0:
+            self.dirty = True
+        return rows
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        if not rows:
+            return
+        query, _ = translate(sql)
+        try:
+            with self.conn.cursor() as cur:
+                cur.executemany(query, rows)
+        except psycopg.Error as err:
+            _raise(err, self.where)
+        self.dirty = True
+
+    def stream(self, sql: str, params: Sequence[Any] = (), size: int = 2000
+               ) -> Iterator[Row]:
+        """The rows of a query read through a server-side cursor, ``size`` at a time."""
+        query, _ = translate(sql)
+        try:
+            with self.conn.cursor(name="onward_stream") as cur:
+                cur.itersize = size
+                cur.execute(query, tuple(params))
+                yield from cur
+        except psycopg.Error as err:
+            _raise(err, self.where)
+
+    def copy_rows(self, table: str, columns: Sequence[str], rows: Iterator[Sequence[Any]]
+                  ) -> int:
+        """Bulk-load ``rows`` into ``table`` with COPY (used by ``onward migrate``)."""
+        statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
+            sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, columns)))
+        count = 0
+        try:
+            with self.conn.cursor() as cur, cur.copy(statement) as copy:
+                for row in rows:
+                    copy.write_row(row)
+                    count += 1
+        except psycopg.Error as err:
+            _raise(err, self.where)
+        self.dirty = self.dirty or count > 0
+        return count
+
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        try:
+            with self.conn.transaction():  # inside our BEGIN: SAVEPOINT ... RELEASE
+                yield
+        except psycopg.Error as err:
+            _raise(err, self.where)
+
+
+class PostgresStore(Store):
+    """An Onward database in a PostgreSQL schema, shared by workers on many machines."""
+
+    dialect = "postgresql"
+
+    def __init__(self, url: str, *, create: bool = True, pool_size: int = POOL_MAX) -> None:
+        self.url = url
+        self.commits = 0
+        self._count_lock = threading.Lock()
+        try:
+            params = conninfo_to_dict(url)
+        except psycopg.Error as err:
+            raise BadInput(f"not a PostgreSQL URL: {_first_line(err)}") from None
+        self.where = describe(params)
+        self._conninfo = _with_defaults(url, params)
+        conn = self._connect(params)
+        try:
+            self.schema = self._migrate(conn, create)
+        finally:
+            conn.close()
+        self.where = describe(params, self.schema)
+        channel = f"onward:{self.schema}"[:63]
+        self._notify_commit = (sql.SQL("NOTIFY {}; COMMIT").format(sql.Identifier(channel))
+                               .as_string())
+        self._listen_sql = sql.SQL("LISTEN {}").format(sql.Identifier(channel)).as_string()
+        self._pool = ConnectionPool(
+            self._conninfo, kwargs={"autocommit": True}, min_size=1,
+            max_size=max(2, pool_size), timeout=POOL_TIMEOUT, open=False,
+            name=f"onward-{self.schema}")
+        self._pool.open(wait=False)
+        # change notification: a listening connection, read by one thread
+        self._changes = 0
+        self._listening = False
+        self._changed = threading.Condition()
+        self._listener: threading.Thread | None = None
+        self._listen_conn: psycopg.Connection[Any] | None = None
+        self._stop_r, self._stop_w = -1, -1
+        self._closed = False
+
+    # -- connecting and the schema ------------------------------------------------------
+    def _connect(self, params: dict[str, Any]) -> psycopg.Connection[Any]:
+        try:
+            return psycopg.connect(self._conninfo, autocommit=True)
+        except psycopg.OperationalError as err:
+            raise _open_error(err, params) from None
+
+    def _migrate(self, conn: psycopg.Connection[Any], create: bool) -> str:
+        try:
+            schema = conn.execute("SELECT current_schema()").fetchone()[0]  # type: ignore[index]
+            target = schema or _first_schema(conn)
+            version = _schema_version(conn, target) if schema else None
+            if version == SCHEMA_VERSION:
+                return target
+            if version is not None and version > SCHEMA_VERSION:
+                raise StoreError(f"{self.where} has schema version {version}, newer than "
+                                 f"this Onward ({SCHEMA_VERSION}); upgrade Onward")
+            if not create:
+                raise DatabaseMissing(f"{describe(conninfo_to_dict(self.url), target)} "
+                                      "holds no Onward database: start a worker or the "
+                                      "console to set it up")
+            with conn.transaction():
+                conn.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))",
+                             (APPLICATION_ID, target))
+                if not conn.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s",
+                                    (target,)).fetchone():
+                    conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(target)))
+                version = _schema_version(conn, target)
+                if version is None:
+                    clash = conn.execute(
+                        "SELECT table_name FROM information_schema.tables WHERE "
+                        "table_schema = %s AND table_name = ANY(%s) ORDER BY 1",
+                        (target, list(OUR_TABLES))).fetchall()
+                    if clash:
+                        raise DatabaseCorrupt(
+                            f"schema {target} already has tables named like Onward's "
+                            f"({', '.join(r[0] for r in clash)}) but is not an Onward "
+                            "database; point --db at another schema "
+                            "(?options=-csearch_path%3Dname)")
+                    conn.execute("CREATE TABLE onward_schema (version INTEGER NOT NULL, "
+                                 "application BIGINT NOT NULL)")
+                    conn.execute("INSERT INTO onward_schema VALUES (0, %s)",
+                                 (APPLICATION_ID,))
+                    version = 0
+                for step in ddl_for("postgresql")[version:]:
+                    for statement in step:
+                        conn.execute(statement)
+                conn.execute("UPDATE onward_schema SET version = %s", (SCHEMA_VERSION,))
+            return target
+        except psycopg.Error as err:
+            if _wrap(err, self.where) is err:
+                raise StoreError(f"{self.where}: cannot set up the schema: "
+                                 f"{_first_line(err)}") from err
+            _raise(err, self.where)
+
+    # -- transactions ---------------------------------------------------------------------
+    @contextmanager
+    def _transaction(self, begin: str) -> Iterator[psycopg.Connection[Any]]:
+        """A pooled connection inside ``begin``; a stale connection is replaced once."""
+        for attempt in (1, 2):
+            try:
+                conn = self._pool.getconn()
+            except PoolTimeout as err:
+                raise StoreError(f"{self.where}: no connection within {POOL_TIMEOUT:.0f}s "
+                                 f"({_first_line(err)}); is the server up?") from None
+            try:
+                conn.execute(begin)
+                break
+            except psycopg.Error as err:
+                self._pool.putconn(conn)  # a broken connection is discarded by the pool
+                if attempt == 2 or not conn.broken:
+                    _raise(err, self.where)
+        try:
+            yield conn
+        finally:
+            if conn.info.transaction_status != pq.TransactionStatus.IDLE and not conn.broken:
+                try:
+                    conn.execute("ROLLBACK")
+                except psycopg.Error:
+                    pass
+            self._pool.putconn(conn)
+
+    @contextmanager
+    def write(self) -> Iterator[Tx]:
+        with self._transaction("BEGIN ISOLATION LEVEL READ COMMITTED") as conn:
+            tx = PostgresTx(conn, self.where, locking=True)
+            yield tx
+            if conn.info.transaction_status == pq.TransactionStatus.INERROR:
+                raise StoreError(f"{self.where}: the transaction was aborted by an earlier "
+                                 "error and rolled back")
+            try:
+                conn.execute(self._notify_commit if tx.dirty else "COMMIT")
+            except psycopg.Error as err:
+                _raise(err, self.where)
+            with self._count_lock:
+                self.commits += 1
+
+    @contextmanager
+    def read(self) -> Iterator[Tx]:
+        with self._transaction("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY") as conn:
+            yield PostgresTx(conn, self.where, locking=False)
+
+    def check_integrity(self) -> str:
+        with self.read() as tx:
+            tx.execute("SELECT 1 FROM onward_schema")
+        return "ok"
+
+    # -- noticing other processes' commits --------------------------------------------------
+    def change_token(self) -> Any:
+        self._ensure_listener()
+        if self._listening:
+            return self._changes
+        return (self._changes, int(time.monotonic() / FALLBACK_POLL))
+
+    def wait_for_change(self, timeout: float) -> None:
+        self._ensure_listener()
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            start = self._changes
+            while self._changes == start and not self._closed:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return
+                self._changed.wait(remaining if self._listening
+                                   else min(remaining, FALLBACK_POLL))
+                if not self._listening:
+                    return
+
+    def _bump(self) -> None:
+        with self._changed:
+            self._changes += 1
+            self._changed.notify_all()
+
+    def _ensure_listener(self) -> None:
+        if self._listener is not None or self._closed:
+            return
+        with self._changed:
+            if self._listener is not None:
+                return
+            self._stop_r, self._stop_w = os.pipe()
+            try:
+                self._listen_conn = self._open_listener()
+                self._listening = True
+            except psycopg.Error as err:
+                log.warning("%s: cannot listen for changes (%s); polling", self.where,
+                            _first_line(err))
+            self._listener = threading.Thread(target=self._listen_loop,
+                                              name="onward-pg-listen", daemon=True)
+            self._listener.start()
+
+    def _open_listener(self) -> psycopg.Connection[Any]:
+        conn = psycopg.connect(self._conninfo, autocommit=True)
+        try:
+            conn.execute(self._listen_sql)
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def _listen_loop(self) -> None:
+        conn = self._listen_conn
+        while True:
+            if conn is None:
+                ready, _, _ = select.select([self._stop_r], [], [], LISTEN_RETRY)
+                if ready:
+                    break
+                try:
+                    conn = self._open_listener()
+                except psycopg.Error:
+                    continue
+                self._listen_conn = conn
+                self._listening = True
+                self._bump()  # what happened while we were deaf
+                continue
+            ready, _, _ = select.select([conn.pgconn.socket, self._stop_r], [], [], 30.0)
+            if self._stop_r in ready:
+                break
+            if not ready:
+                continue
+            try:
+                conn.pgconn.consume_input()
+                seen = 0
+                while conn.pgconn.notifies() is not None:
+                    seen += 1
+            except psycopg.Error as err:
+                log.warning("%s: lost the listening connection (%s); reconnecting",
+                            self.where, _first_line(err))
+                self._listening = False
+                self._bump()
+                conn.close()
+                conn = self._listen_conn = None
+                continue
+            if seen:
+                self._bump()
+        if conn is not None:
+            conn.close()
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._listening = False
+        if self._listener is not None:
+            os.write(self._stop_w, b"x")
+            self._listener.join(timeout=5)
+            os.close(self._stop_r)
+            os.close(self._stop_w)
+        self._bump()
+        self._pool.close(timeout=5)
+
+
+# -- helpers ------------------------------------------------------------------------------
+def describe(params: dict[str, Any], schema: str | None = None) -> str:
+    """``PostgreSQL user@host:port/db (schema s)``, never with the password."""
+    host = params.get("host") or params.get("hostaddr") or "localhost"
+    text = (f"PostgreSQL {params.get('user') or os.environ.get('PGUSER') or 'default user'}@"
+            f"{host}:{params.get('port') or 5432}/{params.get('dbname') or '?'}")
+    return f"{text} (schema {schema})" if schema and schema != "public" else text
+
+
+def _with_defaults(url: str, params: dict[str, Any]) -> str:
+    extra = {k: v for k, v in CONNECTION_DEFAULTS.items() if k not in params}
+    options = str(params.get("options") or "")
+    added = " ".join(f"-c {k}={v}" for k, v in SESSION_DEFAULTS.items() if k not in options)
+    if added:
+        extra["options"] = f"{options} {added}".strip()
+    return make_conninfo(url, **extra)
+
+
+def _open_error(err: psycopg.OperationalError, params: dict[str, Any]) -> StoreError:
+    text = _first_line(err)
+    where = describe(params)
+    dbname = params.get("dbname") or "?"
+    if "does not exist" in text and "database" in text:
+        return DatabaseMissing(f"{where}: database {dbname} does not exist; create it "
+                               f"(createdb {dbname}) or fix --db")
+    if "password" in text or "authentication" in text or "role" in text:
+        return DatabaseMissing(f"{where}: the server refused the login ({text}); fix the "
+                               "user or password in --db, or pg_hba.conf")
+    return DatabaseMissing(f"{where}: PostgreSQL is not reachable ({text}); start it "
+                           "(e.g. `pg_ctlcluster 15 main start`) or fix the --db URL")
+
+
+def _first_schema(conn: psycopg.Connection[Any]) -> str:
+    """The schema ``search_path`` names first (which need not exist yet)."""
+    path = conn.execute("SHOW search_path").fetchone()[0]  # type: ignore[index]
+    for item in str(path).split(","):
+        name = item.strip()
+        if name and name != '"$user"':
+            return name[1:-1].replace('""', '"') if name.startswith('"') else name
+    return "public"
+
+
+def _schema_version(conn: psycopg.Connection[Any], schema: str) -> int | None:
+    """The Onward schema version in ``schema``, None when it holds no version table."""
+    found = conn.execute("SELECT to_regclass(format('%%I.onward_schema', %s::text))",
+                         (schema,)).fetchone()
+    if found is None or found[0] is None:
+        return None
+    row = conn.execute(sql.SQL("SELECT version, application FROM {}.onward_schema")
+                       .format(sql.Identifier(schema))).fetchone()
+    if row is None or row[1] != APPLICATION_ID:
+        raise DatabaseCorrupt(f"schema {schema} has an onward_schema table that Onward did "
+                              "not write; point --db at another schema")
+    return int(row[0])
