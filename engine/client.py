@@ -147,6 +147,18 @@ class Engine:
         for listener in list(self._listeners):
             listener()
 
+    def _publish(self, tx: Tx) -> None:
+        """Tell ``onward_event`` observers about the events ``tx`` committed."""
+        manager = self.registry.providers
+        published = getattr(tx, "published", None)
+        if not published or manager is None or not manager.has_observers():
+            return
+        for run, event in published:
+            manager.notify_event({
+                "run_id": run.run_id, "workflow_id": run.workflow_id,
+                "workflow": run.workflow, "seq": event.seq, "type": event.type,
+                "time": event.time, "attrs": event.attrs})
+
     def _add_listener(self, fn: Callable[[], None]) -> None:
         self._listeners.append(fn)
 
@@ -439,9 +451,24 @@ class Engine:
             return []
         return [dict(p.__dict__) for p in manager.providers()]
 
-    def provider_log(self) -> list[dict[str, Any]]:
-        """Provider loads, reloads and errors, oldest first."""
+    def provider_log(self, *, stored: bool = False) -> list[dict[str, Any]]:
+        """Provider loads, reloads and errors, oldest first: this engine's own, or with
+        ``stored`` those every worker on the database recorded."""
+        if stored:
+            with self.store.read() as tx:
+                rows = tx.execute("SELECT time, worker_id, provider, version, action, message "
+                                  "FROM provider_log ORDER BY id")
+            return [{"time": t, "worker": w, "provider": p, "version": v, "action": a,
+                     "message": m} for t, w, p, v, a, m in rows]
         manager = self.registry.providers
         if manager is None:
             return []
         return [dict(e.__dict__) for e in manager.log()]
+
+    def record_provider_event(self, entry: Any, worker_id: str | None = None) -> None:
+        """Keep a provider log entry in the database, for operators of other processes."""
+        with self.store.write() as tx:
+            tx.execute("INSERT INTO provider_log (time, worker_id, provider, version, action, "
+                       "message) VALUES (?,?,?,?,?,?)",
+                       (entry.time, worker_id, entry.provider, entry.version, entry.action,
+                        entry.message))

@@ -133,6 +133,9 @@ def append(tx: Tx, run: RunRow, event_type: str, attrs: dict[str, Any], now: flo
         run.wf_pending = 1
     event = Event(seq, event_type, now, attrs)
     run.fresh.append(event)
+    published = getattr(tx, "published", None)
+    if published is not None:
+        published.append((run, event))
     return event
 
 

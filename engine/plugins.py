@@ -435,6 +435,10 @@ class ProviderManager:
 
     # ----------------------------------------------------------------- events and log
 
+    def has_observers(self) -> bool:
+        """True when some provider implements ``onward_event``."""
+        return bool(self._pm.hook.onward_event.get_hookimpls())
+
     def notify_event(self, event: dict[str, Any]) -> None:
         """Pass an engine event to every ``onward_event`` observer, each guarded."""
         for impl in self._pm.hook.onward_event.get_hookimpls():

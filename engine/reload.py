@@ -98,6 +98,11 @@ class CodeWatcher:
 
     def _on_provider(self, entry: Any) -> None:
         ok = entry.action != "failed"
+        try:
+            self.engine.record_provider_event(
+                entry, self.worker.worker_id if self.worker is not None else None)
+        except Exception as err:  # noqa: BLE001 - the log is a convenience, never fatal
+            log.warning("could not record provider event: %s", err)
         self.notify(f"provider {entry.provider} {entry.action} "
                     f"({entry.version}) {entry.message}".strip(), ok)
         if ok and self.worker is not None:

@@ -8,6 +8,7 @@ transaction is durable. Many runs' steps share one commit when the worker is bus
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import queue
@@ -96,6 +97,8 @@ class Worker:
         self._next_heartbeat = 0.0
         self._token: Any = None
         self._backlog = False
+        self._orphans: list[str] = []
+        self._advertised: list[str] = []
         self._queued = False
         """Ready attempts may be waiting for room in this worker (claim on the next turn)."""
         self._retry_stuck = True
@@ -154,10 +157,35 @@ class Worker:
     def _register(self, tx: Tx, now: float) -> None:
         tx.execute(
             "INSERT INTO workers (worker_id, host, pid, pid_start, started, heartbeat, "
-            "lease_ttl, concurrency) VALUES (?,?,?,?,?,?,?,?) ON CONFLICT (worker_id) DO "
-            "UPDATE SET heartbeat = excluded.heartbeat",
+            "lease_ttl, concurrency, info) VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT (worker_id) "
+            "DO UPDATE SET heartbeat = excluded.heartbeat, info = excluded.info",
             (self.worker_id, HOST, os.getpid(), process_start(os.getpid()) or "?", now, now,
-             self.lease_ttl, self.concurrency))
+             self.lease_ttl, self.concurrency, self._advertisement()))
+        self._advertised = self.engine.registry.activity_names()
+
+    def _advertisement(self) -> str:
+        return json.dumps({"activities": self.engine.registry.activity_names()})
+
+    def _find_orphans(self, tx: Tx, now: float) -> None:
+        """Ready activities that no live worker offers: claim them so their attempts fail
+        visibly ("no provider") and retry until a provider appears."""
+        if self._advertised != self.engine.registry.activity_names():
+            tx.execute("UPDATE workers SET info = ? WHERE worker_id = ?",
+                       (self._advertisement(), self.worker_id))
+            self._advertised = self.engine.registry.activity_names()
+        waiting = {r[0] for r in tx.execute(
+            "SELECT DISTINCT name FROM activity_tasks WHERE owner IS NULL AND due <= ?",
+            (now,))}
+        if not waiting:
+            self._orphans = []
+            return
+        offered: set[str] = set()
+        for (info,) in tx.execute("SELECT info FROM workers"):
+            try:
+                offered.update(json.loads(info).get("activities", []))
+            except (ValueError, AttributeError):
+                continue
+        self._orphans = sorted(waiting - offered)
 
     def _release(self, tx: Tx, now: float) -> None:
         """Hand back attempts still running at shutdown, so others retry them at once."""
@@ -235,7 +263,8 @@ class Worker:
                 free = self.concurrency - self.executor.busy - len(dispatch)
                 if not self._draining and free > 0 and (scan or self._queued):
                     claimed = attempts.claim(
-                        tx, self.worker_id, self.engine.registry.activity_names(), free, now,
+                        tx, self.worker_id,
+                        self.engine.registry.activity_names() + self._orphans, free, now,
                         self.engine.registry.limits())
                     dispatch.extend(claimed)
                     self._queued = len(claimed) == free
@@ -250,6 +279,7 @@ class Worker:
             raise
         self._retry_stuck = False
         self.dispatch(dispatch)
+        self.engine._publish(tx)
         self.engine._notify()
         return bool(outcomes or dispatch or touched)
 
@@ -415,6 +445,7 @@ class Worker:
         if now >= self._next_reap:
             self._next_reap = now + 1.0
             self._reap(tx, now, dispatch, touched)
+            self._find_orphans(tx, now)
 
     def _reap(self, tx: Tx, now: float, dispatch: list[Attempt] | None = None,
               touched: set[str] | None = None) -> None:

@@ -102,6 +102,8 @@ def _raise(err: psycopg.Error, where: str) -> NoReturn:
 
 def _wrap(err: psycopg.Error, where: str) -> BaseException:
     """The engine's error for a psycopg error; programming errors are returned unchanged."""
+    if isinstance(err, psycopg.errors.ReadOnlySqlTransaction):
+        return err  # a write inside read(): a bug to fix, not a condition to retry
     if isinstance(err, psycopg.errors.TransactionRollback):
         return StoreError(f"{where}: a concurrent transaction got in the way "
                           f"({_first_line(err)}); the work is retried")
@@ -126,6 +128,7 @@ class PostgresTx(Tx):
         self.conn = conn
         self.where = where
         self.dirty = False
+        self.published: list[Any] = []  # (run, event) pairs for ``onward_event`` observers
         # A read-only snapshot cannot lock rows, and has no need to.
         self.for_update = " FOR UPDATE" if locking else ""
         self.skip_locked = " FOR UPDATE SKIP LOCKED" if locking else ""
@@ -221,6 +224,7 @@ class PostgresStore(Store):
         self._pool.open(wait=False)
         # change notification: a listening connection, read by one thread
         self._changes = 0
+        self._own: dict[int, int] = {}  # session backend pid -> notifications it sent
         self._listening = False
         self._changed = threading.Condition()
         self._listener: threading.Thread | None = None
@@ -284,22 +288,33 @@ class PostgresStore(Store):
             _raise(err, self.where)
 
     # -- transactions ---------------------------------------------------------------------
+    def _getconn(self) -> psycopg.Connection[Any]:
+        try:
+            return self._pool.getconn()
+        except PoolTimeout as err:
+            raise StoreError(f"{self.where}: no connection within {POOL_TIMEOUT:.0f}s "
+                             f"({_first_line(err)}); is the server up?") from None
+
     @contextmanager
-    def _transaction(self, begin: str) -> Iterator[psycopg.Connection[Any]]:
-        """A pooled connection inside ``begin``; a stale connection is replaced once."""
+    def _transaction(self, begin: str, session: PostgresSession | None = None
+                     ) -> Iterator[psycopg.Connection[Any]]:
+        """A connection (pooled, or the session's) inside ``begin``.
+
+        A connection that died while idle (server restart, network cut) is replaced once:
+        nothing has run on it yet, so trying again is safe."""
+        get = self._getconn if session is None else session._get
+        put = self._pool.putconn if session is None else session._put
         for attempt in (1, 2):
-            try:
-                conn = self._pool.getconn()
-            except PoolTimeout as err:
-                raise StoreError(f"{self.where}: no connection within {POOL_TIMEOUT:.0f}s "
-                                 f"({_first_line(err)}); is the server up?") from None
+            conn = get()
             try:
                 conn.execute(begin)
                 break
             except psycopg.Error as err:
-                self._pool.putconn(conn)  # a broken connection is discarded by the pool
-                if attempt == 2 or not conn.broken:
+                put(conn)  # a broken connection is discarded
+                if attempt == 2 or not isinstance(err, psycopg.OperationalError):
                     _raise(err, self.where)
+                if session is None:
+                    self._pool.check()  # the rest of the pool is likely stale too
         try:
             yield conn
         finally:
@@ -308,11 +323,11 @@ class PostgresStore(Store):
                     conn.execute("ROLLBACK")
                 except psycopg.Error:
                     pass
-            self._pool.putconn(conn)
+            put(conn)
 
     @contextmanager
-    def write(self) -> Iterator[Tx]:
-        with self._transaction("BEGIN ISOLATION LEVEL READ COMMITTED") as conn:
+    def write(self, session: PostgresSession | None = None) -> Iterator[Tx]:
+        with self._transaction("BEGIN ISOLATION LEVEL READ COMMITTED", session) as conn:
             tx = PostgresTx(conn, self.where, locking=True)
             yield tx
             if conn.info.transaction_status == pq.TransactionStatus.INERROR:
@@ -326,9 +341,14 @@ class PostgresStore(Store):
                 self.commits += 1
 
     @contextmanager
-    def read(self) -> Iterator[Tx]:
-        with self._transaction("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY") as conn:
+    def read(self, session: PostgresSession | None = None) -> Iterator[Tx]:
+        begin = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
+        with self._transaction(begin, session) as conn:
             yield PostgresTx(conn, self.where, locking=False)
+
+    def session(self) -> PostgresSession:
+        """A dedicated connection for one worker: its change token ignores its own commits."""
+        return PostgresSession(self)
 
     def check_integrity(self) -> str:
         with self.read() as tx:
@@ -337,10 +357,15 @@ class PostgresStore(Store):
 
     # -- noticing other processes' commits --------------------------------------------------
     def change_token(self) -> Any:
+        return self._token()
+
+    def _token(self, own_pid: int = 0) -> Any:
         self._ensure_listener()
+        with self._changed:
+            changes = self._changes - self._own.get(own_pid, 0)
         if self._listening:
-            return self._changes
-        return (self._changes, int(time.monotonic() / FALLBACK_POLL))
+            return changes
+        return (changes, int(time.monotonic() / FALLBACK_POLL))
 
     def wait_for_change(self, timeout: float) -> None:
         self._ensure_listener()
@@ -356,10 +381,20 @@ class PostgresStore(Store):
                 if not self._listening:
                     return
 
-    def _bump(self) -> None:
+    def _bump(self, senders: Sequence[int] = ()) -> None:
         with self._changed:
-            self._changes += 1
+            self._changes += max(1, len(senders))
+            for pid in senders:
+                if pid in self._own:
+                    self._own[pid] += 1
             self._changed.notify_all()
+
+    def _track(self, pid: int, on: bool) -> None:
+        with self._changed:
+            if on:
+                self._own.setdefault(pid, 0)
+            else:
+                self._own.pop(pid, None)
 
     def _ensure_listener(self) -> None:
         if self._listener is not None or self._closed:
@@ -409,9 +444,9 @@ class PostgresStore(Store):
                 continue
             try:
                 conn.pgconn.consume_input()
-                seen = 0
-                while conn.pgconn.notifies() is not None:
-                    seen += 1
+                senders = []
+                while (note := conn.pgconn.notifies()) is not None:
+                    senders.append(note.be_pid)
             except psycopg.Error as err:
                 log.warning("%s: lost the listening connection (%s); reconnecting",
                             self.where, _first_line(err))
@@ -420,8 +455,8 @@ class PostgresStore(Store):
                 conn.close()
                 conn = self._listen_conn = None
                 continue
-            if seen:
-                self._bump()
+            if senders:
+                self._bump(senders)
         if conn is not None:
             conn.close()
 
@@ -437,6 +472,54 @@ class PostgresStore(Store):
             os.close(self._stop_w)
         self._bump()
         self._pool.close(timeout=5)
+
+
+class PostgresSession:
+    """One pinned connection for one worker: ``write``/``read``/``change_token`` as on the
+    store, except that the token ignores this connection's own commits (PostgreSQL names
+    the sending backend of each notification)."""
+
+    def __init__(self, store: PostgresStore) -> None:
+        self.store = store
+        self._conn: psycopg.Connection[Any] | None = None
+        self._pid = 0
+        self._lock = threading.RLock()
+
+    def _get(self) -> psycopg.Connection[Any]:
+        if self._conn is None or self._conn.closed:
+            try:
+                self._conn = psycopg.connect(self.store._conninfo, autocommit=True)
+            except psycopg.Error as err:
+                _raise(err, self.store.where)
+            self._pid = self._conn.info.backend_pid
+            self.store._track(self._pid, True)
+        return self._conn
+
+    def _put(self, conn: psycopg.Connection[Any]) -> None:
+        if conn.broken or conn.closed:
+            self.store._track(self._pid, False)
+            conn.close()
+            self._conn = None
+
+    @contextmanager
+    def write(self) -> Iterator[Tx]:
+        with self._lock, self.store.write(self) as tx:
+            yield tx
+
+    @contextmanager
+    def read(self) -> Iterator[Tx]:
+        with self._lock, self.store.read(self) as tx:
+            yield tx
+
+    def change_token(self) -> Any:
+        return self.store._token(self._pid)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self.store._track(self._pid, False)
+                self._conn.close()
+                self._conn = None
 
 
 # -- helpers ------------------------------------------------------------------------------

@@ -49,6 +49,7 @@ class SqliteTx(Tx):
     def __init__(self, conn: apsw.Connection, path: str) -> None:
         self.conn = conn
         self.path = path
+        self.published: list[Any] = []
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         try:

@@ -1,0 +1,157 @@
+"""Providers swapped live under a running worker process, and flows reloaded after a check."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from engine import Engine
+from tests.helpers import REPO, WorkerProcess, env_for, wait_until
+
+pytestmark = pytest.mark.slow
+
+FLOW = '''
+from engine import RetryPolicy, workflow
+
+@workflow.defn(name="uses_provider")
+async def uses_provider(n: int) -> str:
+    return await workflow.execute_activity(
+        "swap.work", n, retry=RetryPolicy(initial_interval=0.05, maximum_interval=0.2))
+'''
+
+BROKEN_PROVIDER = '''
+from engine import activity, hookimpl
+
+@activity.defn(name="swap.work")
+def work(n):
+    raise RuntimeError("provider v1 is broken")
+
+@hookimpl
+def onward_activities():
+    return [work]
+'''
+
+FIXED_PROVIDER = '''
+from engine import activity, hookimpl
+
+@activity.defn(name="swap.work")
+def work(n):
+    return f"v2 did {n}"
+
+@hookimpl
+def onward_activities():
+    return [work]
+'''
+
+SLOW_PROVIDER = '''
+import time
+from pathlib import Path
+from engine import activity, hookimpl
+
+@activity.defn(name="swap.work")
+def work(n):
+    Path(__import__("os").environ["SWAP_MARK"]).touch()
+    time.sleep(1.0)
+    return f"slow v1 did {n}"
+
+@hookimpl
+def onward_activities():
+    return [work]
+'''
+
+
+@pytest.fixture
+def setup(tmp_path: Path) -> tuple[Path, Path, Path]:
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    flows = tmp_path / "flows.py"
+    flows.write_text(FLOW)
+    return plugins, flows, tmp_path / "onward.db"
+
+
+def attempts(eng: Engine, ident: str) -> list[dict[str, object]]:
+    return [e["attrs"] for e in eng.show(ident)["history"]
+            if e["type"] in ("ActivityAttemptFailed", "ActivityCompleted")]
+
+
+def test_a_fixed_provider_file_heals_retrying_runs_without_restart(
+        setup: tuple[Path, Path, Path]) -> None:
+    plugins, flows, db = setup
+    (plugins / "swap.py").write_text(BROKEN_PROVIDER)
+    eng = Engine(db, flows=[str(flows)])
+    with WorkerProcess(db, flows=[flows], plugins=[plugins], env=env_for()) as worker:
+        eng.start("uses_provider", 7, id="heal")
+        wait_until(lambda: len(attempts(eng, "heal")) >= 2, message="failing attempts")
+        (plugins / "swap.py").write_text("this is not python (")
+        failed_before = len(attempts(eng, "heal"))
+        wait_until(lambda: len(attempts(eng, "heal")) >= failed_before + 2,
+                   message="the broken edit keeps the old version serving")
+        assert {a["error"]["message"] for a in attempts(eng, "heal")} == {  # type: ignore[index]
+            "provider v1 is broken"}
+        (plugins / "swap.py").write_text(FIXED_PROVIDER)
+        assert eng.handle("heal").result(timeout=30) == "v2 did 7"
+        assert worker.proc.poll() is None
+    seen = attempts(eng, "heal")
+    versions = [a["provider_version"] for a in seen]
+    assert seen[-1]["provider"] == "swap"
+    assert len(set(versions)) == 2 and versions[0] != versions[-1]
+
+
+def test_in_flight_attempt_finishes_on_the_old_code(setup: tuple[Path, Path, Path],
+                                                    tmp_path: Path) -> None:
+    plugins, flows, db = setup
+    (plugins / "swap.py").write_text(SLOW_PROVIDER)
+    mark = tmp_path / "started"
+    eng = Engine(db, flows=[str(flows)])
+    with WorkerProcess(db, flows=[flows], plugins=[plugins], env=env_for(SWAP_MARK=str(mark))):
+        eng.start("uses_provider", 1, id="inflight")
+        wait_until(mark.exists, message="slow attempt started")
+        (plugins / "swap.py").write_text(FIXED_PROVIDER)
+        assert eng.handle("inflight").result(timeout=30) == "slow v1 did 1"
+        eng.start("uses_provider", 2, id="after")
+        assert eng.handle("after").result(timeout=30) == "v2 did 2"
+    assert len(attempts(eng, "inflight")) == 1
+
+
+def test_deleting_a_provider_fails_attempts_until_one_appears(
+        setup: tuple[Path, Path, Path]) -> None:
+    plugins, flows, db = setup
+    (plugins / "swap.py").write_text(FIXED_PROVIDER)
+    eng = Engine(db, flows=[str(flows)])
+    with WorkerProcess(db, flows=[flows], plugins=[plugins], env=env_for()) as worker:
+        assert eng.start("uses_provider", 1, id="one").result(timeout=30) == "v2 did 1"
+        (plugins / "swap.py").unlink()
+        wait_until(lambda: any(e["action"] == "removed"
+                               for e in eng.provider_log(stored=True)),
+                   message="the worker noticed the provider is gone")
+        eng.start("uses_provider", 2, id="two")
+        wait_until(lambda: any("no provider for activity swap.work" in
+                               json.dumps(a) for a in attempts(eng, "two")),
+                   message="attempts fail with 'no provider'")
+        (plugins / "swap2.py").write_text(FIXED_PROVIDER)
+        assert eng.handle("two").result(timeout=30) == "v2 did 2"
+        assert worker.proc.poll() is None
+
+
+def test_event_observer_hook_sees_the_workers_events(tmp_path: Path) -> None:
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    seen = tmp_path / "seen.jsonl"
+    (plugins / "observer.py").write_text(f'''
+import json
+from engine import hookimpl
+
+@hookimpl
+def onward_event(event):
+    with open({str(seen)!r}, "a") as f:
+        f.write(json.dumps({{"type": event["type"], "id": event["workflow_id"]}}) + "\\n")
+''')
+    eng = Engine(tmp_path / "o.db", flows=[str(REPO / "tests" / "flows" / "basic.py")],
+                 plugins=[plugins])
+    with eng.worker():
+        eng.start("three_steps", 1, id="watched").result(timeout=10)
+    eng.close()
+    types = [json.loads(line)["type"] for line in seen.read_text().splitlines()]
+    assert "ActivityCompleted" in types and types[-1] == "WorkflowCompleted"
