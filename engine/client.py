@@ -6,6 +6,7 @@ engines on two databases can live side by side in one process.
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import json
 import os
@@ -31,6 +32,8 @@ from .history import RunRow
 from .instance import WorkflowInstance, WorkflowTaskError
 from .registry import Registry
 from .store.base import Store, Tx
+
+JsonList = list[dict[str, Any]]
 
 
 def default_clock() -> Callable[[], float]:
@@ -276,7 +279,7 @@ class Engine:
 
     def list(self, status: str | None = None, *, search: str | None = None,
              limit: int | None = None, offset: int = 0, all_runs: bool = False,
-             order: str = "updated") -> list[dict[str, Any]]:
+             order: str = "updated") -> JsonList:
         """Runs, newest change first; ``status`` may be a status or a filter (stuck, ...)."""
         with self.store.read() as tx:
             return views.list_runs(tx, status=status, search=search, limit=limit,
@@ -288,18 +291,18 @@ class Engine:
         with self.store.read() as tx:
             return views.counts(tx, self.clock())
 
-    def tasks(self, status: str = "open") -> list[dict[str, Any]]:
+    def tasks(self, status: str = "open") -> JsonList:
         """Manual tasks (open ones by default), oldest first."""
         with self.store.read() as tx:
             return views.tasks(tx, status, self.clock())
 
-    def history(self, ident: str, after: int = 0) -> list[dict[str, Any]]:
+    def history(self, ident: str, after: int = 0) -> JsonList:
         """A run's events after ``after`` as JSON objects."""
         with self.store.read() as tx:
             run = self._find(tx, ident)
             return [e.to_json() for e in history.load_events(tx, run.run_id, after)]
 
-    def workflow_types(self) -> list[str]:
+    def workflow_types(self) -> builtins.list[str]:
         """Workflow types this engine can start (its code, else those workers registered)."""
         if self.registry.has_code:
             return list(self.registry.workflow_names())
@@ -318,7 +321,7 @@ class Engine:
         instance = self._replay(run, events)
         return instance.query(name, list(args))
 
-    def _replay(self, run: RunRow, events: list[Event]) -> WorkflowInstance:
+    def _replay(self, run: RunRow, events: builtins.list[Event]) -> WorkflowInstance:
         definition = self.registry.workflow(run.workflow)
         if definition is None:
             raise UnknownWorkflow(f"no code for workflow {run.workflow!r}: pass --flows with "
@@ -432,7 +435,7 @@ class Engine:
         return repair.reset_run(self, ident, event, reapply_signals=reapply_signals)
 
     def replay(self, ids: Iterable[str] | None = None, *, all_runs: bool = False
-               ) -> list[dict[str, Any]]:
+               ) -> JsonList:
         """Replay stored histories against this engine's code; one report per run."""
         from . import repair
         return repair.replay_check(self, list(ids) if ids else None, all_runs=all_runs)
@@ -444,14 +447,14 @@ class Engine:
         return repair.replay_exported(self, exported).to_json()
 
     # -- providers --------------------------------------------------------------------------
-    def providers(self) -> list[dict[str, Any]]:
+    def providers(self) -> JsonList:
         """Loaded providers: name, source, version, activities, errors."""
         manager = self.registry.providers
         if manager is None:
             return []
         return [dict(p.__dict__) for p in manager.providers()]
 
-    def provider_log(self, *, stored: bool = False) -> list[dict[str, Any]]:
+    def provider_log(self, *, stored: bool = False) -> JsonList:
         """Provider loads, reloads and errors, oldest first: this engine's own, or with
         ``stored`` those every worker on the database recorded."""
         if stored:

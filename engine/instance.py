@@ -159,7 +159,7 @@ class WorkflowInstance:
         self.cursor = 0                     # last history seq delivered
         self.next_seq = last_seq + 1
         self.now = info.start_time
-        self.loop = DeterministicLoop(lambda: self.now)
+        self.loop = DeterministicLoop(lambda: self.now)  # type: ignore[abstract]
         self.loop.owner = self
         self.random = random.Random(info.run_id)
         self.query_handlers: dict[str, Callable[..., Any]] = {}

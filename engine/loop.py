@@ -18,7 +18,11 @@ from .errors import OnwardError
 
 
 class DeterministicLoop(asyncio.AbstractEventLoop):
-    """Runs ready callbacks in FIFO order on demand; refuses wall-clock scheduling."""
+    """Runs ready callbacks in FIFO order on demand; refuses wall-clock scheduling.
+
+    Only the methods that tasks, futures, ``gather`` and ``wait`` use are provided; the
+    I/O parts of the loop API stay abstract on purpose (workflows do no I/O).
+    """
 
     def __init__(self, now: Callable[[], float]) -> None:
         self._ready: collections.deque[asyncio.Handle] = collections.deque()
@@ -51,21 +55,22 @@ class DeterministicLoop(asyncio.AbstractEventLoop):
             asyncio._set_running_loop(previous)
 
     # -- the parts of the loop API that tasks and futures use -------------------------
-    def call_soon(self, callback: Callable[..., Any], *args: Any,
+    def call_soon(self, callback: Callable[..., Any], *args: Any,  # type: ignore[override]
                   context: contextvars.Context | None = None) -> asyncio.Handle:
         handle = asyncio.Handle(callback, args, self, context)
         self._ready.append(handle)
         return handle
 
-    def call_later(self, delay: float, callback: Callable[..., Any], *args: Any,
-                   context: contextvars.Context | None = None) -> asyncio.TimerHandle:
+    def call_later(self, delay: float, callback: Callable[..., Any],  # type: ignore[override]
+                   *args: Any, context: contextvars.Context | None = None
+                   ) -> asyncio.TimerHandle:
         raise OnwardError(
             "workflow code used asyncio's wall clock (asyncio.sleep or a timeout=); "
             "use workflow.sleep() or the timeout= of workflow calls instead"
         )
 
-    def call_at(self, when: float, callback: Callable[..., Any], *args: Any,
-                context: contextvars.Context | None = None) -> asyncio.TimerHandle:
+    def call_at(self, when: float, callback: Callable[..., Any],  # type: ignore[override]
+                *args: Any, context: contextvars.Context | None = None) -> asyncio.TimerHandle:
         return self.call_later(0, callback)
 
     def time(self) -> float:

@@ -127,8 +127,8 @@ class Registry:
         for spec in flows:
             self.flows.extend(load_flows(str(spec)))
         self.providers: Any = None
-        dirs = [Path(d) for d in plugin_dirs]
-        for folder in dirs:
+        dirs: list[str | Path] = [Path(d) for d in plugin_dirs]
+        for folder in map(Path, dirs):
             if not folder.is_dir():
                 raise BadInput(f"--plugins {folder}: no such folder")
         if dirs or entry_points:

@@ -218,7 +218,7 @@ class Worker:
                 self._wake.clear()
 
     def _drain(self) -> list[Outcome]:
-        items = []
+        items: list[Outcome] = []
         while len(items) < 1024:
             try:
                 items.append(self.outcomes.get_nowait())

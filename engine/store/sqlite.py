@@ -25,6 +25,11 @@ BUSY_TIMEOUT_MS = 15_000
 SYNCHRONOUS_MODES = ("OFF", "NORMAL", "FULL", "EXTRA")
 
 
+def _pragma_int(conn: apsw.Connection, sql: str) -> int:
+    value: Any = conn.execute(sql).fetchall()[0][0]
+    return int(value)
+
+
 def _wrap(err: apsw.Error, path: str) -> StoreError:
     """A one-line, actionable message for an SQLite error."""
     if isinstance(err, apsw.NotADBError | apsw.CorruptError):
@@ -133,9 +138,9 @@ class SqliteStore(Store):
 
     def _migrate(self, conn: apsw.Connection, create: bool) -> None:
         try:
-            version = conn.execute("PRAGMA user_version").fetchall()[0][0]
-            app_id = conn.execute("PRAGMA application_id").fetchall()[0][0]
-            tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchall()[0][0]
+            version = _pragma_int(conn, "PRAGMA user_version")
+            app_id = _pragma_int(conn, "PRAGMA application_id")
+            tables = _pragma_int(conn, "SELECT count(*) FROM sqlite_master")
         except apsw.Error as err:
             raise _wrap(err, self.path) from err
         if tables and app_id != APPLICATION_ID:
@@ -152,7 +157,7 @@ class SqliteStore(Store):
         try:
             conn.execute("BEGIN IMMEDIATE")
             try:
-                version = conn.execute("PRAGMA user_version").fetchall()[0][0]
+                version = _pragma_int(conn, "PRAGMA user_version")
                 for step in MIGRATIONS[version:]:
                     for statement in step:
                         conn.execute(statement)
