@@ -203,7 +203,7 @@ class Advancer:
             "scheduled, close_deadline, owner, attempt_started, attempt_deadline, "
             "heartbeat_deadline) VALUES (?,?,?,?,?,1,?,?,?,?,?,?,?)",
             (run.run_id, command.seq, attrs["name"], payloads.dumps(attrs["args"]),
-             json.dumps(options), now, now, now + close if close else None, owner, started,
+             payloads.encode(options), now, now, now + close if close else None, owner, started,
              deadline, heartbeat))
         outcome.activities.append(NewActivity(run.run_id, command.seq, attrs["name"]))
         if owner is not None:

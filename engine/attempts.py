@@ -150,10 +150,10 @@ def _fenced_row(tx: Tx, run_id: str, ref: int, owner: str | None,
 def complete(tx: Tx, run_id: str, ref: int, owner: str, attempt: int, result: Any,
              provider: tuple[str, str], now: float, *, save: bool = True) -> RunRow | None:
     """Record a successful attempt; the run (now due a workflow task), or None if fenced."""
-    row = _fenced_row(tx, run_id, ref, owner, attempt)
+    row = tx.one("DELETE FROM activity_tasks WHERE run_id = ? AND ref = ? AND owner = ? AND "
+                 "attempt = ? RETURNING name", (run_id, ref, owner, attempt))
     if row is None:
         return None
-    tx.execute("DELETE FROM activity_tasks WHERE run_id = ? AND ref = ?", (run_id, ref))
     run = history.get_run(tx, run_id, lock=True)
     if run is None or not run.is_open:
         return None

@@ -118,7 +118,7 @@ def insert_run(tx: Tx, *, run_id: str, workflow_id: str, workflow: str, args: li
 
 
 def _attrs_json(attrs: dict[str, Any]) -> str:
-    return json.dumps(attrs, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    return payloads.encode(attrs)
 
 
 def append(tx: Tx, run: RunRow, event_type: str, attrs: dict[str, Any], now: float,

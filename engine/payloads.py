@@ -10,11 +10,20 @@ from .errors import PayloadError
 MAX_PAYLOAD_BYTES = 2 * 1024 * 1024
 """The largest encoded payload (input, result, signal, task data) the engine accepts."""
 
+# One encoder, built once: json.dumps with options builds a new encoder on every call.
+_ENCODE = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
+_DECODE = json.JSONDecoder().decode
+
+
+def encode(value: Any) -> str:
+    """Compact JSON for values already known to be JSON (engine bookkeeping)."""
+    return _ENCODE(value)
+
 
 def dumps(value: Any, what: str = "payload") -> str:
     """Encode ``value`` as compact JSON; PayloadError if it is not JSON or too large."""
     try:
-        text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+        text = _ENCODE(value)
     except (TypeError, ValueError) as err:
         raise PayloadError(f"{what} is not JSON: {err}") from None
     if len(text) > MAX_PAYLOAD_BYTES and len(text.encode()) > MAX_PAYLOAD_BYTES:
@@ -39,4 +48,4 @@ def check(value: Any, what: str = "payload") -> Any:
     """``value`` as it will read back from the store (tuples become lists, and so on)."""
     if value is None or isinstance(value, (str, bool, int)) and not isinstance(value, float):
         return value
-    return json.loads(dumps(value, what))
+    return _DECODE(dumps(value, what))

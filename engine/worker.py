@@ -8,6 +8,7 @@ transaction is durable. Many runs' steps share one commit when the worker is bus
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -357,9 +358,10 @@ class Worker:
 
     def _apply_outcomes(self, tx: Tx, outcomes: list[Outcome], now: float,
                         dispatch: list[Attempt], touched: set[str]) -> None:
+        isolate = len(outcomes) > 1
         for outcome in outcomes:
             attempt = outcome.attempt
-            with tx.savepoint():
+            with tx.savepoint() if isolate else contextlib.nullcontext():
                 if outcome.ok:
                     run = attempts.complete(tx, attempt.run_id, attempt.ref, self.worker_id,
                                             attempt.attempt, outcome.result, outcome.provider,

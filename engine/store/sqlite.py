@@ -22,6 +22,7 @@ from .base import Row, Store, Tx
 from .schema import APPLICATION_ID, MIGRATIONS, SCHEMA_VERSION
 
 BUSY_TIMEOUT_MS = 15_000
+CACHE_KIB = 64 * 1024  # page cache per connection: hot histories stay in memory
 SYNCHRONOUS_MODES = ("OFF", "NORMAL", "FULL", "EXTRA")
 
 
@@ -127,6 +128,7 @@ class SqliteStore(Store):
                 conn.execute("PRAGMA journal_mode=WAL")
             conn.execute(f"PRAGMA synchronous={self.synchronous}")
             conn.execute("PRAGMA foreign_keys=ON")
+            conn.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
             conn.set_commit_hook(self._count_commit)
         except apsw.Error as err:
             raise _wrap(err, self.path) from err
