@@ -25,6 +25,8 @@ DEFAULT_PLUGINS = REPO / "plugins"
 DEFAULT_FLOWS = REPO / "sample_flows"
 
 READ_ONLY = {"list", "show", "result", "tasks", "query", "replay"}
+CREATES = {"start", "worker", "console"}
+"""Only these create a missing database; every other command says it is missing."""
 RUNS_CODE = {"console", "worker"}
 
 
@@ -181,7 +183,7 @@ def _print(data: Any) -> None:
 def _open(args: argparse.Namespace) -> Any:
     from .client import Engine
     command = args.command
-    create = command not in READ_ONLY
+    create = command in CREATES
     flows = list(getattr(args, "flows", []) or [])
     plugins = list(getattr(args, "plugins", []) or [])
     if command in RUNS_CODE:

@@ -36,7 +36,9 @@ def test_every_design_command_is_listed_in_help() -> None:
 
 
 def test_read_commands_on_a_missing_database_say_so(capsys, db: str) -> None:  # type: ignore[no-untyped-def]
-    for command in (["list"], ["show", "x"], ["result", "x"], ["tasks"], ["replay"]):
+    for command in (["list"], ["show", "x"], ["result", "x"], ["tasks"], ["replay"],
+                    ["signal", "x", "go"], ["cancel", "x"], ["retry", "x"], ["pause", "x"],
+                    ["task", "complete", "t"]):
         code, out, err = run(capsys, *command, "--db", db)
         assert code == 2 and "no database at" in err and err.count("\n") == 1
     assert not Path(db).exists()
