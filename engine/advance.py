@@ -313,6 +313,17 @@ class Advancer:
             (run.run_id,))
         for (child_run_id,) in children:
             child = history.get_run(tx, child_run_id, lock=True)
+            if child is not None and child.is_open and status == "canceled":
+                # A canceled parent asks its children to cancel (they may compensate).
+                asked = tx.scalar("SELECT 1 FROM events WHERE run_id = ? AND type = "
+                                  "'CancelRequested' LIMIT 1", (child.run_id,))
+                if not asked:
+                    history.append(tx, child, "CancelRequested",
+                                   {"reason": f"parent {run.workflow_id} canceled"}, now,
+                                   wake=True)
+                    history.save_run_state(tx, child)
+                    self.woke_others = True
+                continue
             if child is not None and child.is_open:
                 history.append(tx, child, "WorkflowTerminated",
                                {"reason": f"parent {run.workflow_id} closed ({status})"}, now)

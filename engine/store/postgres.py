@@ -550,7 +550,7 @@ def _open_error(err: psycopg.OperationalError, params: dict[str, Any]) -> StoreE
     if "password" in text or "authentication" in text or "role" in text:
         return DatabaseMissing(f"{where}: the server refused the login ({text}); fix the "
                                "user or password in --db, or pg_hba.conf")
-    return DatabaseMissing(f"{where}: PostgreSQL is not reachable ({text}); start it "
+    return DatabaseMissing(f"{where}: the server is not reachable ({text}); start it "
                            "(e.g. `pg_ctlcluster 15 main start`) or fix the --db URL")
 
 
@@ -560,7 +560,7 @@ def _first_schema(conn: psycopg.Connection[Any]) -> str:
     for item in str(path).split(","):
         name = item.strip()
         if name and name != '"$user"':
-            return name[1:-1].replace('""', '"') if name.startswith('"') else name
+            return name[1:-1].replace('""', '"') if name.startswith('"') else name.lower()
     return "public"
 
 

@@ -257,3 +257,8 @@ async def gated(start: int) -> int:
 @workflow.defn(name="non_json_activity")
 async def non_json_activity() -> object:
     return await workflow.execute_activity("not_json")
+
+
+@workflow.defn(name="waiting_parent")
+async def waiting_parent() -> object:
+    return await workflow.execute_child("saga", id="the-child")

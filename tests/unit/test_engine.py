@@ -322,3 +322,17 @@ def test_two_engines_side_by_side(tmp_path: Path) -> None:
 
 def test_database_file_is_private(db_path: Path, eng: Engine) -> None:
     assert db_path.stat().st_mode & 0o777 == 0o600
+
+
+def test_cancelling_the_parent_cancels_its_child(eng: Engine, log: Path) -> None:
+    with eng.worker():
+        parent = eng.start("waiting_parent", id="mom")
+        wait_until(lambda: "TimerStarted" in types(eng, "the-child"), message="child sleeping")
+        eng.cancel("mom")
+        with pytest.raises(WorkflowFailed) as err:
+            parent.result(timeout=10)
+        assert err.value.status == "canceled"
+        with pytest.raises(WorkflowFailed) as child_err:
+            eng.handle("the-child").result(timeout=10)
+    assert child_err.value.status == "canceled"
+    assert [e["label"] for e in executions(log)] == ["book", "compensate"]
