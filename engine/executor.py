@@ -56,6 +56,8 @@ class ActivityExecutor:
         self.lookup = lookup
         self.outcomes = outcomes
         self.wake = wake
+        self.settle_inline: Callable[[Outcome], bool] | None = None
+        """Optional: record an outcome at once in the finishing thread (True if done)."""
         self.heartbeat = heartbeat
         self.running: dict[tuple[str, int], ActivityInfo] = {}
         self._lock = threading.Lock()
@@ -123,6 +125,8 @@ class ActivityExecutor:
         with self._lock:
             info = self.running.pop((outcome.attempt.run_id, outcome.attempt.ref), None)
         if info is not None and info.is_cancelled:
+            return
+        if self.settle_inline is not None and self.settle_inline(outcome):
             return
         self.outcomes.put(outcome)
         self.wake()

@@ -106,6 +106,8 @@ class Worker:
         self.executor = ActivityExecutor(
             self.concurrency, engine.registry.activity, self.outcomes, self.wake,
             self._on_heartbeat)
+        self.executor.settle_inline = self._settle_inline
+        self.inline_settled = 0
         self.ticks = 0
         self.error: str | None = None
 
@@ -283,6 +285,37 @@ class Worker:
         self.engine._publish(tx)
         self.engine._notify()
         return bool(outcomes or dispatch or touched)
+
+    def _settle_inline(self, outcome: Outcome) -> bool:
+        """Record an outcome in the thread that produced it, when nothing else is waiting.
+
+        When the worker is quiet this spares the hand-off to the dispatcher (a sequential
+        workflow then runs step after step without waiting on another thread); when it is
+        busy, outcomes queue up and the dispatcher commits them together (group commit).
+        """
+        if self._draining or self._thread is None or not self.outcomes.empty():
+            return False
+        lock = self.engine.advance_lock
+        if not lock.acquire(blocking=False):
+            return False
+        dispatch: list[Attempt] = []
+        touched: set[str] = set()
+        try:
+            with self.engine.store.write() as tx:
+                self._apply_outcomes(tx, [outcome], self.clock(), dispatch, touched)
+        except Exception:  # noqa: BLE001 - the dispatcher retries it the ordinary way
+            for run_id in touched:
+                self.engine.cache.evict(run_id)
+            return False
+        finally:
+            lock.release()
+        self.inline_settled += 1
+        self.dispatch(dispatch)
+        self.engine._publish(tx)
+        self.engine._notify()
+        if self._backlog or self._queued:
+            self.wake()
+        return True
 
     def dispatch(self, claimed: list[Attempt]) -> None:
         """Start attempts claimed in a transaction that has now committed."""
