@@ -45,8 +45,12 @@ def default_clock() -> Callable[[], float]:
 
 
 def open_store(db: str | os.PathLike[str], *, create: bool = True,
-               synchronous: str = "FULL") -> Store:
-    """The store for a database path or URL (``postgresql://…`` or a SQLite file)."""
+               synchronous: str | None = None) -> Store:
+    """The store for a database path or URL (``postgresql://…`` or a SQLite file).
+
+    SQLite's ``synchronous`` is FULL unless given, or set by ``$ONWARD_SYNCHRONOUS``.
+    """
+    synchronous = synchronous or os.environ.get("ONWARD_SYNCHRONOUS") or "FULL"
     text = str(db)
     if text.startswith(("postgresql://", "postgres://")):
         from .store.postgres import PostgresStore
@@ -105,7 +109,7 @@ class Engine:
         plugins: Iterable[str | os.PathLike[str]] = (),
         entry_points: bool = False,
         clock: Callable[[], float] | None = None,
-        synchronous: str = "FULL",
+        synchronous: str | None = None,
         lease_ttl: float = 5.0,
         create: bool = True,
         ids: Callable[[str], str] | None = None,
