@@ -90,6 +90,43 @@ def _step_text(command: Command) -> str:
     return ""
 
 
+def queue_activity(tx: Tx, run: RunRow, ref: int, attrs: dict[str, Any], now: float,
+                   owner: str | None = None) -> attempts.Attempt | None:
+    """Queue the first attempt of an ActivityScheduled event; claimed for ``owner`` if given."""
+    options = {k: attrs.get(k) for k in ("retry", "start_to_close", "schedule_to_close",
+                                         "heartbeat")}
+    close = attrs.get("schedule_to_close")
+    deadline = heartbeat = started = None
+    if owner is not None:
+        started = now
+        deadline, heartbeat = attempts.lease_columns(options, now)
+    tx.execute(
+        "INSERT INTO activity_tasks (run_id, ref, name, args, options, attempt, due, "
+        "scheduled, close_deadline, owner, attempt_started, attempt_deadline, "
+        "heartbeat_deadline) VALUES (?,?,?,?,?,1,?,?,?,?,?,?,?)",
+        (run.run_id, ref, attrs["name"], payloads.dumps(attrs["args"]),
+         payloads.encode(options), now, now, now + close if close else None, owner, started,
+         deadline, heartbeat))
+    if owner is None:
+        return None
+    return attempts.Attempt(run.run_id, ref, attrs["name"], attrs["args"], options, 1, None,
+                            run.workflow_id, run.lineage)
+
+
+def open_manual_task(tx: Tx, run: RunRow, ref: int, attrs: dict[str, Any], now: float) -> None:
+    """The task row (and its deadline timer) of a ManualTaskCreated event."""
+    tx.execute(
+        "INSERT INTO manual_tasks (task_id, run_id, workflow_id, workflow, ref, kind, "
+        "assignee, instructions, data, created, deadline, status) "
+        "VALUES (?,?,?,?,?,?,?,?,?,?,?,'open')",
+        (attrs["task_id"], run.run_id, run.workflow_id, run.workflow, ref, attrs["kind"],
+         attrs.get("assignee"), attrs.get("instructions") or "",
+         payloads.dumps(attrs.get("data")), now, attrs.get("deadline")))
+    if attrs.get("deadline") is not None:
+        tx.execute("INSERT INTO timers (run_id, ref, fire_at, kind) VALUES (?,?,?,'task')",
+                   (run.run_id, ref, attrs["deadline"]))
+
+
 class Advancer:
     """Runs workflow tasks for one engine: loads or reuses instances, persists commands."""
 
@@ -189,27 +226,12 @@ class Advancer:
     def _on_ActivityScheduled(self, tx: Tx, run: RunRow, command: Command, now: float,
                               outcome: AdvanceOutcome) -> None:
         self._append(tx, run, command, now)
-        attrs = command.attrs
-        options = {k: attrs.get(k) for k in ("retry", "start_to_close", "schedule_to_close",
-                                             "heartbeat")}
-        close = attrs.get("schedule_to_close")
-        owner = self._eager(attrs["name"]) if self._eager is not None else None
-        deadline = heartbeat = started = None
-        if owner is not None:
-            started = now
-            deadline, heartbeat = attempts.lease_columns(options, now)
-        tx.execute(
-            "INSERT INTO activity_tasks (run_id, ref, name, args, options, attempt, due, "
-            "scheduled, close_deadline, owner, attempt_started, attempt_deadline, "
-            "heartbeat_deadline) VALUES (?,?,?,?,?,1,?,?,?,?,?,?,?)",
-            (run.run_id, command.seq, attrs["name"], payloads.dumps(attrs["args"]),
-             payloads.encode(options), now, now, now + close if close else None, owner, started,
-             deadline, heartbeat))
-        outcome.activities.append(NewActivity(run.run_id, command.seq, attrs["name"]))
-        if owner is not None:
-            outcome.claimed.append(attempts.Attempt(
-                run.run_id, command.seq, attrs["name"], attrs["args"], options, 1, None,
-                run.workflow_id, run.lineage))
+        name = command.attrs["name"]
+        owner = self._eager(name) if self._eager is not None else None
+        attempt = queue_activity(tx, run, command.seq, command.attrs, now, owner)
+        outcome.activities.append(NewActivity(run.run_id, command.seq, name))
+        if attempt is not None:
+            outcome.claimed.append(attempt)
 
     def _on_TimerStarted(self, tx: Tx, run: RunRow, command: Command, now: float,
                          outcome: AdvanceOutcome) -> None:
@@ -219,19 +241,9 @@ class Advancer:
 
     def _on_ManualTaskCreated(self, tx: Tx, run: RunRow, command: Command, now: float,
                               outcome: AdvanceOutcome) -> None:
-        attrs = command.attrs
-        attrs["task_id"] = task_id = self.new_id("task")
+        command.attrs["task_id"] = self.new_id("task")
         self._append(tx, run, command, now)
-        tx.execute(
-            "INSERT INTO manual_tasks (task_id, run_id, workflow_id, workflow, ref, kind, "
-            "assignee, instructions, data, created, deadline, status) "
-            "VALUES (?,?,?,?,?,?,?,?,?,?,?,'open')",
-            (task_id, run.run_id, run.workflow_id, run.workflow, command.seq, attrs["kind"],
-             attrs.get("assignee"), attrs.get("instructions") or "",
-             payloads.dumps(attrs.get("data")), now, attrs.get("deadline")))
-        if attrs.get("deadline") is not None:
-            tx.execute("INSERT INTO timers (run_id, ref, fire_at, kind) VALUES (?,?,?,?)",
-                       (run.run_id, command.seq, attrs["deadline"], "task"))
+        open_manual_task(tx, run, command.seq, command.attrs, now)
 
     def _on_ChildWorkflowStarted(self, tx: Tx, run: RunRow, command: Command, now: float,
                                  outcome: AdvanceOutcome) -> None:

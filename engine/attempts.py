@@ -97,17 +97,6 @@ def mark_started(tx: Tx, attempt: Attempt, owner: str, now: float) -> None:
                (owner, now, deadline, heartbeat_deadline, attempt.run_id, attempt.ref))
 
 
-def claim_one(tx: Tx, owner: str, run: RunRow, ref: int, now: float) -> Attempt | None:
-    """Claim the activity a workflow task just scheduled (eager dispatch)."""
-    row = tx.one(f"SELECT {CLAIM_COLUMNS} FROM activity_tasks a WHERE a.run_id = ? AND "
-                 "a.ref = ? AND a.owner IS NULL", (run.run_id, ref))
-    if row is None:
-        return None
-    attempt = _attempt_from_row(row, run.workflow_id, run.lineage)
-    mark_started(tx, attempt, owner, now)
-    return attempt
-
-
 def allowance(tx: Tx, name: str, limit: tuple[int | None, float | None], now: float) -> int:
     """How many more attempts of ``name`` may start now under its limits."""
     max_concurrent, per_second = limit

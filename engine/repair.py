@@ -11,7 +11,8 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from . import history, payloads
+from . import history
+from .advance import open_manual_task, queue_activity
 from .errors import BadInput
 from .events import COMMAND_TYPES, Event
 from .history import RunRow
@@ -134,29 +135,15 @@ def reset(engine: Engine, tx: Tx, run: RunRow, seq: int, *, reason: str,
 
 
 def _recreate_pending(engine: Engine, tx: Tx, run: RunRow, event: Event, now: float) -> None:
+    """Queue again what a kept command was still waiting for at the cut."""
     attrs = event.attrs
     if event.type == "ActivityScheduled":
-        options = {k: attrs.get(k) for k in ("retry", "start_to_close", "schedule_to_close",
-                                             "heartbeat")}
-        close = attrs.get("schedule_to_close")
-        tx.execute("INSERT INTO activity_tasks (run_id, ref, name, args, options, attempt, "
-                   "due, scheduled, close_deadline) VALUES (?,?,?,?,?,1,?,?,?)",
-                   (run.run_id, event.seq, attrs["name"], payloads.dumps(attrs["args"]),
-                    json.dumps(options), now, now, now + close if close else None))
+        queue_activity(tx, run, event.seq, attrs, now)
     elif event.type == "TimerStarted":
         tx.execute("INSERT INTO timers (run_id, ref, fire_at, kind) VALUES (?,?,?,'timer')",
                    (run.run_id, event.seq, attrs["fire_at"]))
     elif event.type == "ManualTaskCreated":
-        tx.execute(
-            "INSERT INTO manual_tasks (task_id, run_id, workflow_id, workflow, ref, kind, "
-            "assignee, instructions, data, created, deadline, status) "
-            "VALUES (?,?,?,?,?,?,?,?,?,?,?,'open')",
-            (attrs["task_id"], run.run_id, run.workflow_id, run.workflow, event.seq,
-             attrs["kind"], attrs.get("assignee"), attrs.get("instructions") or "",
-             payloads.dumps(attrs.get("data")), now, attrs.get("deadline")))
-        if attrs.get("deadline") is not None:
-            tx.execute("INSERT INTO timers (run_id, ref, fire_at, kind) VALUES (?,?,?,'task')",
-                       (run.run_id, event.seq, attrs["deadline"]))
+        open_manual_task(tx, run, event.seq, attrs, now)
     elif event.type == "ChildWorkflowStarted":
         raise BadInput(f"event {event.seq} started child {attrs.get('child_id')} that had not "
                        "finished at the cut; cut before it")

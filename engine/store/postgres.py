@@ -104,9 +104,9 @@ def _wrap(err: psycopg.Error, where: str) -> BaseException:
     """The engine's error for a psycopg error; programming errors are returned unchanged."""
     if isinstance(err, psycopg.errors.ReadOnlySqlTransaction):
         return err  # a write inside read(): a bug to fix, not a condition to retry
-    if isinstance(err, psycopg.errors.TransactionRollback):
-        return StoreError(f"{where}: a concurrent transaction got in the way "
-                          f"({_first_line(err)}); the work is retried")
+    if isinstance(err, psycopg.errors.TransactionRollback | psycopg.errors.DeadlockDetected):
+        return StoreError(f"{where}: rolled back because a concurrent transaction got in "
+                          f"the way ({_first_line(err)}); nothing changed, try again")
     if isinstance(err, psycopg.IntegrityError):
         return StoreError(f"{where}: a concurrent change conflicts with this one "
                           f"({_first_line(err)}); try again")
