@@ -231,12 +231,13 @@ class Worker:
 
     def _tick(self) -> bool:
         now = self.clock()
+        woken = self._wake_requested()  # before draining: a later wake means new outcomes
         outcomes = self._drain()
         with self._hb_lock:
             beats, self._heartbeats = self._heartbeats, {}
         maintenance = now >= self._next_maintenance
         token = self.session.change_token()
-        changed = token != self._token or self._wake_requested() or self._backlog
+        changed = token != self._token or woken or self._backlog
         if not (outcomes or beats or maintenance or changed or now >= self._next_due):
             return False
         self._token = token

@@ -1,0 +1,139 @@
+"""The same three-step workflow on DBOS Transact with a SQLite system database.
+
+DBOS keeps process-wide state, so ``python -m bench`` runs each phase in its own child
+process and reads one JSON line from its stdout:
+
+    python -m bench.dbos_bench seq --db PATH --n N
+        N workflows one after another (call, wait for the result), in this process.
+    python -m bench.dbos_bench enqueue --db PATH --n N [--concurrency 32] [--poll 0.01]
+        register queue "bench" and enqueue N workflows while listening to no queue.
+    python -m bench.dbos_bench drain --db PATH --n N
+        launch DBOS listening to "bench" and time until all N workflows succeeded.
+
+DBOS runs with its own SQLite settings (it sets a busy timeout and IMMEDIATE
+transactions, and leaves the journal mode and synchronous level at SQLite's defaults);
+the JSON reports which were in effect.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sqlite3
+import sys
+import time
+
+from dbos import DBOS, DBOSConfig
+
+QUEUE = "bench"
+
+
+@DBOS.step()
+def step(label: str, value: int) -> int:
+    return value + 1
+
+
+@DBOS.workflow()
+def three_steps(start: int) -> int:
+    a = step("a", start)
+    b = step("b", a)
+    return step("c", b)
+
+
+def _configure(db: str) -> None:
+    config: DBOSConfig = {
+        "name": "onward-bench",
+        "system_database_url": f"sqlite:///{db}",
+        "application_version": "onward-bench-1",
+        "log_level": "WARNING",
+    }
+    DBOS(config=config)
+
+
+def _sqlite_settings(db: str) -> dict[str, object]:
+    conn = sqlite3.connect(db)
+    try:
+        return {"journal_mode": conn.execute("PRAGMA journal_mode").fetchone()[0],
+                "synchronous": conn.execute("PRAGMA synchronous").fetchone()[0]}
+    finally:
+        conn.close()
+
+
+def _succeeded(conn: sqlite3.Connection) -> int:
+    return int(conn.execute(
+        "SELECT count(*) FROM workflow_status WHERE status = 'SUCCESS'").fetchone()[0])
+
+
+def seq(db: str, n: int) -> dict[str, object]:
+    _configure(db)
+    DBOS.launch()
+    try:
+        assert three_steps(-1) == 2  # warm up: same in every run
+        start = time.perf_counter()
+        for i in range(n):
+            assert three_steps(i) == i + 3
+        elapsed = time.perf_counter() - start
+    finally:
+        DBOS.destroy()
+    return {"workflows": n, "seconds": elapsed, "sqlite": _sqlite_settings(db)}
+
+
+def enqueue(db: str, n: int, concurrency: int, poll: float) -> dict[str, object]:
+    _configure(db)
+    DBOS.listen_queues([])
+    DBOS.launch()
+    try:
+        queue = DBOS.register_queue(QUEUE, worker_concurrency=concurrency,
+                                    polling_interval_sec=poll)
+        start = time.perf_counter()
+        for i in range(n):
+            queue.enqueue(three_steps, i)
+        elapsed = time.perf_counter() - start
+    finally:
+        DBOS.destroy()
+    return {"workflows": n, "enqueue_seconds": elapsed, "concurrency": concurrency,
+            "polling_interval_sec": poll}
+
+
+def drain(db: str, n: int, timeout: float) -> dict[str, object]:
+    watch = sqlite3.connect(db, timeout=30)
+    before = _succeeded(watch)
+    _configure(db)
+    DBOS.listen_queues([QUEUE])
+    start = time.perf_counter()
+    DBOS.launch()
+    try:
+        deadline = start + timeout
+        while _succeeded(watch) - before < n:
+            if time.perf_counter() > deadline:
+                raise SystemExit(f"DBOS drained {_succeeded(watch) - before} of {n} "
+                                 f"workflows in {timeout:.0f}s")
+            time.sleep(0.01)
+        elapsed = time.perf_counter() - start
+    finally:
+        DBOS.destroy()
+        watch.close()
+    return {"workflows": n, "seconds": elapsed, "sqlite": _sqlite_settings(db)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.dbos_bench")
+    parser.add_argument("mode", choices=["seq", "enqueue", "drain"])
+    parser.add_argument("--db", required=True)
+    parser.add_argument("--n", type=int, required=True)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--poll", type=float, default=0.01)
+    parser.add_argument("--timeout", type=float, default=600.0)
+    args = parser.parse_args(argv)
+    if args.mode == "seq":
+        out = seq(args.db, args.n)
+    elif args.mode == "enqueue":
+        out = enqueue(args.db, args.n, args.concurrency, args.poll)
+    else:
+        out = drain(args.db, args.n, args.timeout)
+    print(json.dumps(out), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
