@@ -101,6 +101,14 @@ def allowance(tx: Tx, name: str, limit: tuple[int | None, float | None], now: fl
     """How many more attempts of ``name`` may start now under its limits."""
     max_concurrent, per_second = limit
     free = 1 << 30
+    # Lock the limit's row so concurrent claimers on other connections count in turn.
+    tx.execute("INSERT INTO rate_limits (name, window_start, started) VALUES (?, 0, 0) "
+               "ON CONFLICT (name) DO NOTHING", (name,))
+    tx.execute("SELECT name FROM rate_limits WHERE name = ?" + tx.for_update, (name,))
+    # Workers claim a limited activity one at a time: they queue on its rate_limits row.
+    tx.execute("INSERT INTO rate_limits (name, window_start, started) VALUES (?, 0, 0) "
+               "ON CONFLICT (name) DO NOTHING", (name,))
+    tx.execute("SELECT name FROM rate_limits WHERE name = ?" + tx.for_update, (name,))
     if max_concurrent:
         running = tx.scalar("SELECT count(*) FROM activity_tasks WHERE name = ? AND "
                             "owner IS NOT NULL", (name,))
@@ -131,9 +139,11 @@ def _fenced_row(tx: Tx, run_id: str, ref: int, owner: str | None,
                 attempt: int) -> tuple[Any, ...] | None:
     if owner is None:
         return tx.one("SELECT name, options, close_deadline FROM activity_tasks "
-                      "WHERE run_id = ? AND ref = ? AND attempt = ?", (run_id, ref, attempt))
+                      "WHERE run_id = ? AND ref = ? AND attempt = ?" + tx.for_update,
+                      (run_id, ref, attempt))
     return tx.one("SELECT name, options, close_deadline FROM activity_tasks WHERE run_id = ? "
-                  "AND ref = ? AND owner = ? AND attempt = ?", (run_id, ref, owner, attempt))
+                  "AND ref = ? AND owner = ? AND attempt = ?" + tx.for_update,
+                  (run_id, ref, owner, attempt))
 
 
 def complete(tx: Tx, run_id: str, ref: int, owner: str, attempt: int, result: Any,

@@ -416,10 +416,12 @@ class Worker:
     def _fire_timers(self, tx: Tx, now: float, dispatch: list[Attempt],
                      touched: set[str]) -> None:
         due = tx.execute("SELECT run_id, ref, kind FROM timers WHERE fire_at <= ? "
-                         "ORDER BY fire_at LIMIT ?", (now, BATCH))
+                         "ORDER BY fire_at LIMIT ?" + tx.skip_locked, (now, BATCH))
         for run_id, ref, kind in due:
-            tx.execute("DELETE FROM timers WHERE run_id = ? AND ref = ?", (run_id, ref))
             run = history.get_run(tx, run_id, lock=True)
+            if not tx.execute("DELETE FROM timers WHERE run_id = ? AND ref = ? RETURNING ref",
+                              (run_id, ref)):
+                continue  # another worker fired it first
             if run is None or not run.is_open:
                 continue
             if kind == "task":

@@ -5,7 +5,9 @@ to psycopg's ``%s`` once and cached. Writers run at READ COMMITTED and lock what
 (``Tx.for_update``) or claim what nobody holds (``Tx.skip_locked``); readers get a
 REPEATABLE READ READ ONLY snapshot. Every write transaction that changed something ends
 with a NOTIFY, which a dedicated listening connection turns into ``change_token()`` values,
-so idle workers wake at once instead of polling.
+so idle workers wake at once instead of polling. A worker's ``session()`` pins one
+connection and, since PostgreSQL names the backend that sent each notification, its token
+ignores the worker's own commits.
 
 Connections come from a psycopg_pool pool. Each one carries keepalives, a TCP user timeout
 and a server-side idle-in-transaction timeout, so a worker cut off from the network fails
@@ -241,15 +243,15 @@ class PostgresStore(Store):
 
     def _migrate(self, conn: psycopg.Connection[Any], create: bool) -> str:
         try:
+            target = _first_schema(conn)
             schema = conn.execute("SELECT current_schema()").fetchone()[0]  # type: ignore[index]
-            target = schema or _first_schema(conn)
-            version = _schema_version(conn, target) if schema else None
+            version = _schema_version(conn, target) if schema == target else None
             if version == SCHEMA_VERSION:
                 return target
             if version is not None and version > SCHEMA_VERSION:
                 raise StoreError(f"{self.where} has schema version {version}, newer than "
                                  f"this Onward ({SCHEMA_VERSION}); upgrade Onward")
-            if not create:
+            if not create and not version:
                 raise DatabaseMissing(f"{describe(conninfo_to_dict(self.url), target)} "
                                       "holds no Onward database: start a worker or the "
                                       "console to set it up")
@@ -555,11 +557,18 @@ def _open_error(err: psycopg.OperationalError, params: dict[str, Any]) -> StoreE
 
 
 def _first_schema(conn: psycopg.Connection[Any]) -> str:
-    """The schema ``search_path`` names first (which need not exist yet)."""
-    path = conn.execute("SHOW search_path").fetchone()[0]  # type: ignore[index]
+    """The schema ``search_path`` names first, which need not exist yet (``"$user"``
+    counts only when a schema of the user's name exists, as in PostgreSQL)."""
+    path, user = conn.execute("SELECT current_setting('search_path'), current_user"
+                              ).fetchone()  # type: ignore[misc]
     for item in str(path).split(","):
         name = item.strip()
-        if name and name != '"$user"':
+        if name in ('"$user"', "$user"):
+            if conn.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s",
+                            (user,)).fetchone():
+                return str(user)
+            continue
+        if name:
             return name[1:-1].replace('""', '"') if name.startswith('"') else name.lower()
     return "public"
 
