@@ -173,6 +173,7 @@ class Advancer:
         else:
             events = history.load_events(tx, run.run_id, after=instance.cursor)
         self._eager = eager
+        instance.waiting_for = ""
         try:
             activation = instance.activate(events)
         except WorkflowTaskError as failure:
@@ -183,6 +184,8 @@ class Advancer:
             return outcome
         run.wf_pending = 0
         self.persist(tx, run, activation, outcome)
+        if instance.waiting_for and not activation.commands:
+            run.step = instance.waiting_for
         self._eager = None
         run.fresh.clear()
         run.loaded_seq = run.last_seq

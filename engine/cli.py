@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import os
 import signal
 import sys
@@ -38,7 +39,9 @@ class Parser(argparse.ArgumentParser):
     """argparse that reports mistakes as one line with exit status 2."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        raise UsageError(f"{self.prog}: {message}")
+        where = self.prog.removeprefix("onward").strip()
+        text = " ".join(message.split())  # arguments echoed back stay on one line
+        raise UsageError(f"{where}: {text}" if where else text)
 
 
 def _common(p: argparse.ArgumentParser, *, code: bool = False, as_json: bool = False) -> None:
@@ -245,6 +248,8 @@ def _cmd_show(eng: Any, args: argparse.Namespace) -> int:
 
 
 def _cmd_result(eng: Any, args: argparse.Namespace) -> int:
+    if not math.isfinite(args.wait) or args.wait < 0:
+        raise BadInput("--wait must be a number of seconds, 0 or more")
     handle = eng.handle(args.id)
     try:
         value = handle.result(timeout=max(args.wait, 0.0))
@@ -264,7 +269,13 @@ def _cmd_result(eng: Any, args: argparse.Namespace) -> int:
     return 0
 
 
+TASK_STATUSES = ("open", "completed", "failed", "timed_out", "canceled", "all")
+
+
 def _cmd_tasks(eng: Any, args: argparse.Namespace) -> int:
+    if args.status not in TASK_STATUSES:
+        raise BadInput(f"unknown task status {args.status!r}; use one of "
+                       f"{', '.join(TASK_STATUSES)}")
     tasks = eng.tasks(args.status)
     if args.json:
         _print(tasks)
@@ -382,7 +393,13 @@ COMMANDS: dict[str, Callable[[Any, argparse.Namespace], int]] = {
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one ``onward`` command; returns its exit status."""
     try:
-        args = build_parser().parse_args(argv)
+        arguments = list(sys.argv[1:] if argv is None else argv)
+        for position, argument in enumerate(arguments, 1):
+            try:
+                argument.encode("utf-8")
+            except UnicodeEncodeError:
+                raise BadInput(f"argument {position} is not valid UTF-8 text") from None
+        args = build_parser().parse_args(arguments)
         if args.command == "migrate":
             return _cmd_migrate(args)
         eng = _open(args)

@@ -27,7 +27,7 @@ from .errors import (
     UnknownWorkflow,
     WorkflowFailed,
 )
-from .events import Event
+from .events import Event, iso
 from .history import RunRow
 from .instance import WorkflowInstance, WorkflowTaskError
 from .registry import Registry
@@ -115,15 +115,16 @@ class Engine:
         ids: Callable[[str], str] | None = None,
         cache_size: int = 2000,
     ) -> None:
-        self.store = open_store(db, create=create, synchronous=synchronous)
         self.clock = clock or default_clock()
         self.lease_ttl = lease_ttl
         self._ids = ids
+        # Code first: a bad --flows or --plugins path must not leave a new database behind.
+        self.registry = Registry(flows, [Path(p) for p in plugins],
+                                 entry_points=entry_points, clock=self.clock)
         try:
-            self.registry = Registry(flows, [Path(p) for p in plugins],
-                                     entry_points=entry_points, clock=self.clock)
+            self.store = open_store(db, create=create, synchronous=synchronous)
         except BaseException:
-            self.store.close()
+            self.registry.close()
             raise
         self.cache = InstanceCache(cache_size)
         self.advancer = Advancer(workflows=self.registry.workflow, clock=self.clock,
@@ -350,6 +351,7 @@ class Engine:
         """Send a signal; it is buffered until the workflow waits for ``name``."""
         if not isinstance(name, str) or not name:
             raise BadInput("a signal needs a name")
+        payloads.text(name, "the signal name", limit=200)
         payload = payloads.check(payload, f"payload of signal {name}")
         with self.store.write() as tx:
             run = self._open_run(tx, ident, "signal")
@@ -368,6 +370,7 @@ class Engine:
 
     def terminate(self, ident: str, reason: str = "") -> None:
         """Stop a run at once, running no more of its code."""
+        payloads.text(reason, "the reason")
         now = self.clock()
         with self.store.write() as tx:
             run = self._open_run(tx, ident, "terminate")
@@ -380,12 +383,15 @@ class Engine:
 
     def complete_task(self, task_id: str, result: Any = None, *, by: str | None = None) -> None:
         """Complete an open manual task; the first answer stands."""
+        if by is not None:
+            payloads.text(by, "--by", limit=200)
         result = payloads.check(result, "task result")
         self._close_task(task_id, "completed", {"result": result, "by": by}, by=by,
                          result=payloads.dumps(result))
 
     def fail_task(self, task_id: str, reason: str = "", *, by: str | None = None) -> None:
         """Fail an open manual task; the workflow sees an ApplicationError with ``reason``."""
+        payloads.text(reason, "the reason")
         self._close_task(task_id, "failed", {"reason": reason, "by": by}, by=by,
                          reason=reason)
 
@@ -456,7 +462,7 @@ class Engine:
         manager = self.registry.providers
         if manager is None:
             return []
-        return [dict(p.__dict__) for p in manager.providers()]
+        return [{**p.__dict__, "loaded_at": iso(p.loaded_at)} for p in manager.providers()]
 
     def provider_log(self, *, stored: bool = False) -> JsonList:
         """Provider loads, reloads and errors, oldest first: this engine's own, or with
@@ -465,12 +471,12 @@ class Engine:
             with self.store.read() as tx:
                 rows = tx.execute("SELECT time, worker_id, provider, version, action, message "
                                   "FROM provider_log ORDER BY id")
-            return [{"time": t, "worker": w, "provider": p, "version": v, "action": a,
+            return [{"time": iso(t), "worker": w, "provider": p, "version": v, "action": a,
                      "message": m} for t, w, p, v, a, m in rows]
         manager = self.registry.providers
         if manager is None:
             return []
-        return [dict(e.__dict__) for e in manager.log()]
+        return [{**e.__dict__, "time": iso(e.time)} for e in manager.log()]
 
     def record_provider_event(self, entry: Any, worker_id: str | None = None) -> None:
         """Keep a provider log entry in the database, for operators of other processes."""

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import queue
 import threading
-import traceback
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -21,6 +20,7 @@ from . import payloads
 from .activity import ActivityDefinition, ActivityInfo
 from .attempts import Attempt
 from .errors import ApplicationError, OnwardError
+from .instance import safe_str, safe_traceback
 
 
 @dataclass
@@ -36,11 +36,11 @@ class Outcome:
 
 def error_dict(exc: BaseException) -> dict[str, Any]:
     """An attempt's exception as it is recorded in ActivityAttemptFailed."""
+    kind = getattr(exc, "type", None) if isinstance(exc, ApplicationError) else None
     err: dict[str, Any] = {
-        "type": getattr(exc, "type", None) if isinstance(exc, ApplicationError)
-        else type(exc).__name__,
-        "message": str(exc) or type(exc).__name__,
-        "traceback": "".join(traceback.format_exception(exc)),
+        "type": kind if isinstance(kind, str) else type(exc).__name__,
+        "message": safe_str(exc)[:10_000],
+        "traceback": safe_traceback(exc)[-20_000:],
     }
     if isinstance(exc, ApplicationError) and exc.non_retryable:
         err["non_retryable"] = True

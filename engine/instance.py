@@ -27,6 +27,7 @@ from .errors import (
     ApplicationError,
     ChildWorkflowError,
     NonDeterminismError,
+    NotFound,
     OnwardError,
 )
 from .events import COMMAND_TYPES, INFORMATIONAL_TYPES, Event
@@ -132,12 +133,29 @@ def _command_key(event_type: str, attrs: dict[str, Any]) -> str:
     return ""
 
 
+def safe_str(exc: BaseException) -> str:
+    """``str(exc)``, or a stand-in when the exception cannot even print itself."""
+    try:
+        return str(exc) or type(exc).__name__
+    except Exception:  # noqa: BLE001 - a broken __str__ must not hide the failure
+        return f"<{type(exc).__name__} whose message cannot be printed>"
+
+
+def safe_traceback(exc: BaseException) -> str:
+    """The formatted traceback of ``exc``, surviving a broken ``__str__``."""
+    try:
+        return "".join(traceback.format_exception(exc))
+    except Exception:  # noqa: BLE001
+        return f"{type(exc).__name__}: {safe_str(exc)}"
+
+
 def error_json(exc: BaseException) -> dict[str, Any]:
     """A failure as stored in history: type, message, traceback and any details."""
+    kind = getattr(exc, "type", None)
     err: dict[str, Any] = {
-        "type": getattr(exc, "type", None) or type(exc).__name__,
-        "message": str(exc) or type(exc).__name__,
-        "traceback": "".join(traceback.format_exception(exc)),
+        "type": kind if isinstance(kind, str) else type(exc).__name__,
+        "message": safe_str(exc)[:10_000],
+        "traceback": safe_traceback(exc)[-20_000:],
     }
     if isinstance(exc, ApplicationError) and exc.non_retryable:
         err["non_retryable"] = True
@@ -172,6 +190,8 @@ class WorkflowInstance:
         self._signal_waiters: dict[str, collections.deque[asyncio.Future[Any]]] = {}
         self._activation: Activation | None = None
         self._failure: BaseException | None = None
+        self.waiting_for = ""
+        """What the code waits on that no command describes (a signal), for people."""
 
     # -- driving ----------------------------------------------------------------------
     @property
@@ -197,8 +217,12 @@ class WorkflowInstance:
                 if event.type in COMMAND_TYPES or event.type in INFORMATIONAL_TYPES:
                     continue
                 self.now = event.time
-                self._deliver(event)
-                self.loop.run_until_quiet()
+                try:
+                    self._deliver(event)
+                    self.loop.run_until_quiet()
+                except (SystemExit, KeyboardInterrupt, GeneratorExit) as exc:
+                    # asyncio lets these escape a task; workflow code raising them is a bug
+                    self._fail_task(exc)
                 self._raise_failure()
             self._raise_failure()
             if self._recorded and not self.closed:
@@ -222,7 +246,7 @@ class WorkflowInstance:
             if isinstance(failure, WorkflowTaskError):
                 raise failure
             raise WorkflowTaskError(
-                f"workflow code raised {type(failure).__name__}: {failure}",
+                f"workflow code raised {type(failure).__name__}: {safe_str(failure)[:2000]}",
                 kind="error", details={"error": error_json(failure)},
             )
 
@@ -392,6 +416,7 @@ class WorkflowInstance:
             future.set_result(buffered.popleft())
         else:
             self._signal_waiters.setdefault(name, collections.deque()).append(future)
+            self.waiting_for = f"waiting for signal {name}"
         return future
 
     def patched(self, patch_id: str, *, deprecated: bool = False) -> bool:
@@ -411,5 +436,5 @@ class WorkflowInstance:
         handler = self.query_handlers.get(name)
         if handler is None:
             known = ", ".join(sorted(self.query_handlers)) or "none"
-            raise OnwardError(f"run {self.info.workflow_id} has no query {name!r} (known: {known})")
+            raise NotFound(f"run {self.info.workflow_id} has no query {name!r} (known: {known})")
         return payloads.check(handler(*args), f"the result of query {name}")

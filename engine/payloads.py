@@ -20,32 +20,66 @@ def encode(value: Any) -> str:
     return _ENCODE(value)
 
 
+MAX_TEXT_CHARS = 10_000
+"""The longest free text (reasons, signal names, operator names) the engine records."""
+
+
+def _size(text: str) -> int:
+    return len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
+
+
 def dumps(value: Any, what: str = "payload") -> str:
     """Encode ``value`` as compact JSON; PayloadError if it is not JSON or too large."""
     try:
         text = _ENCODE(value)
     except (TypeError, ValueError) as err:
         raise PayloadError(f"{what} is not JSON: {err}") from None
-    if len(text) > MAX_PAYLOAD_BYTES and len(text.encode()) > MAX_PAYLOAD_BYTES:
+    except RecursionError:
+        raise PayloadError(f"{what} is nested too deeply to be JSON") from None
+    if len(text) > MAX_PAYLOAD_BYTES // 4 and _size(text) > MAX_PAYLOAD_BYTES:
         raise PayloadError(
-            f"{what} is {len(text.encode())} bytes of JSON; the limit is {MAX_PAYLOAD_BYTES}")
+            f"{what} is {_size(text)} bytes of JSON; the limit is {MAX_PAYLOAD_BYTES}")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise PayloadError(f"{what} is not valid UTF-8 text") from None
     return text
+
+
+def text(value: Any, what: str, *, limit: int = MAX_TEXT_CHARS) -> str:
+    """Free text to record (a reason, a name): a string of at most ``limit`` characters."""
+    if not isinstance(value, str):
+        raise PayloadError(f"{what} must be text, not {type(value).__name__}")
+    if len(value) > limit:
+        raise PayloadError(f"{what} is {len(value)} characters; the limit is {limit}")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise PayloadError(f"{what} is not valid UTF-8 text") from None
+    return value
 
 
 def loads(text: str | None, what: str = "payload") -> Any:
     """Decode JSON text; PayloadError with the position if it is malformed."""
     if text is None:
         return None
-    if len(text) > MAX_PAYLOAD_BYTES:
+    if len(text) > MAX_PAYLOAD_BYTES // 4 and _size(text) > MAX_PAYLOAD_BYTES:
         raise PayloadError(f"{what} is longer than the {MAX_PAYLOAD_BYTES}-byte limit")
     try:
         return json.loads(text)
     except ValueError as err:
         raise PayloadError(f"{what} is not valid JSON: {err}") from None
+    except RecursionError:
+        raise PayloadError(f"{what} is nested too deeply") from None
 
 
 def check(value: Any, what: str = "payload") -> Any:
     """``value`` as it will read back from the store (tuples become lists, and so on)."""
-    if value is None or isinstance(value, (str, bool, int)) and not isinstance(value, float):
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        dumps(value, what)  # size and encoding checks
+        return value
+    if isinstance(value, int):
         return value
     return _DECODE(dumps(value, what))

@@ -160,6 +160,11 @@ class ProviderManager:
         """Call ``fn(entry)`` for every new log entry (from the thread that made it)."""
         self._listeners.append(fn)
 
+    def remove_listener(self, fn: Callable[[ProviderLogEntry], None]) -> None:
+        """Stop calling ``fn``."""
+        if fn in self._listeners:
+            self._listeners.remove(fn)
+
     # ----------------------------------------------------------------- loading
 
     def load(self) -> None:
@@ -288,8 +293,8 @@ class ProviderManager:
             if clash:
                 raise PluginError(clash)
         except BaseException as err:  # noqa: B036 - plugin code may raise anything, even SystemExit
-            if isinstance(err, KeyboardInterrupt):
-                raise
+            # Even KeyboardInterrupt: the import ran in a loader thread, so it came from the
+            # plugin, not from the operator's Ctrl-C.
             return self._fail(key, name, source, version, _describe(err, file))
         old = self._providers.get(key)
         if old is not None and old.serving is not None:

@@ -124,6 +124,7 @@ class CodeWatcher:
         self._stop.set()
         providers = self.engine.registry.providers
         if providers is not None:
+            providers.remove_listener(self._on_provider)
             providers.stop_watching()
 
 

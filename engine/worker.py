@@ -25,6 +25,7 @@ from .attempts import Attempt
 from .errors import StoreError
 from .executor import ActivityExecutor, Outcome
 from .history import RunRow
+from .instance import WorkflowTaskError, safe_str, safe_traceback
 from .store.base import Tx
 
 if TYPE_CHECKING:
@@ -114,6 +115,11 @@ class Worker:
     # -- lifecycle ------------------------------------------------------------------------
     def start(self) -> Worker:
         """Register with the store, recover what dead workers left, and begin working."""
+        verdict = self.store.check_integrity()
+        if verdict != "ok":
+            from .errors import DatabaseCorrupt
+            raise DatabaseCorrupt(f"{self.store.url} fails its integrity check ({verdict}); "
+                                  "restore it from a backup")
         now = self.clock()
         with self.session.write() as tx:
             self._register(tx, now)
@@ -210,7 +216,7 @@ class Worker:
                 self._wake.wait(backoff)
                 self._wake.clear()
                 continue
-            except Exception:  # noqa: BLE001 - the dispatcher must survive and report
+            except BaseException:  # noqa: BLE001 - the dispatcher must survive and report
                 log.exception("worker %s: unexpected error", self.worker_id)
                 backoff = min(max(backoff * 2, 0.1), 5.0)
                 self._wake.wait(backoff)
@@ -384,11 +390,35 @@ class Worker:
             return self.worker_id
 
         advancer = self.engine.advancer
-        outcome: AdvanceOutcome = advancer.advance(tx, run, eager)
+        try:
+            with tx.savepoint():  # a failure here is this run's alone: others go on
+                outcome: AdvanceOutcome = advancer.advance(tx, run, eager)
+        except StoreError:
+            raise
+        except Exception as err:  # noqa: BLE001 - held and reported, never fatal
+            self._hold_broken(tx, run, err)
+            return
         dispatch.extend(outcome.claimed)
         if advancer.woke_others or run.wf_pending:
             advancer.woke_others = False
             self._backlog = True
+
+    def _hold_broken(self, tx: Tx, run: RunRow, err: Exception) -> None:
+        """Hold a run whose workflow task could not even be recorded (say, a result too
+        large to store): its savepoint is rolled back and the run is marked stuck."""
+        self.engine.cache.evict(run.run_id)
+        log.warning("run %s held: %s: %s", run.workflow_id, type(err).__name__,
+                    safe_str(err))
+        fresh = history.get_run(tx, run.run_id)
+        if fresh is None:
+            return
+        fresh.last_seq = int(tx.scalar("SELECT max(seq) FROM events WHERE run_id = ?",
+                                       (run.run_id,)) or 0)
+        self.engine.advancer.hold(tx, fresh, WorkflowTaskError(
+            f"the workflow task could not be recorded: {type(err).__name__}: "
+            f"{safe_str(err)[:2000]}", kind="engine",
+            details={"error": {"type": type(err).__name__, "message": safe_str(err)[:10_000],
+                               "traceback": safe_traceback(err)[-20_000:]}}))
 
     def _apply_outcomes(self, tx: Tx, outcomes: list[Outcome], now: float,
                         dispatch: list[Attempt], touched: set[str]) -> None:

@@ -110,29 +110,38 @@ class SqliteStore(Store):
             os.close(fd)
         elif file.is_dir():
             raise DatabaseCorrupt(f"{self.path} is a folder, not a database file")
-        conn = self._connect()
+        conn = self._connect(configure=False)  # look before changing anything in the file
         try:
             self._migrate(conn, create)
+            self._configure(conn)
+        except apsw.Error as err:
+            conn.close()
+            raise _wrap(err, self.path) from err
         except BaseException:
             conn.close()
             raise
         self._pool.append(conn)
 
     # -- connections ------------------------------------------------------------------
-    def _connect(self) -> apsw.Connection:
+    def _connect(self, *, configure: bool = True) -> apsw.Connection:
         try:
             conn = apsw.Connection(self.path, flags=apsw.SQLITE_OPEN_READWRITE)
             conn.set_busy_timeout(BUSY_TIMEOUT_MS)
-            mode = conn.execute("PRAGMA journal_mode").fetchall()[0][0]
-            if mode != "wal":
-                conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute(f"PRAGMA synchronous={self.synchronous}")
-            conn.execute("PRAGMA foreign_keys=ON")
-            conn.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
-            conn.set_commit_hook(self._count_commit)
+            if configure:
+                self._configure(conn)
         except apsw.Error as err:
             raise _wrap(err, self.path) from err
         return conn
+
+    def _configure(self, conn: apsw.Connection) -> None:
+        """WAL, the chosen ``synchronous``, foreign keys, a large page cache, commit count."""
+        mode = conn.execute("PRAGMA journal_mode").fetchall()[0][0]
+        if mode != "wal":
+            conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute(f"PRAGMA synchronous={self.synchronous}")
+        conn.execute("PRAGMA foreign_keys=ON")
+        conn.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
+        conn.set_commit_hook(self._count_commit)
 
     def _count_commit(self) -> bool:
         self.commits += 1

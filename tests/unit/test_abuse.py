@@ -190,9 +190,6 @@ def test_malformed_json_is_refused_and_changes_nothing(world: World, text: str, 
         refused(world, capsys, [*argv, text])
 
 
-@pytest.mark.xfail(strict=True, reason="engine bug: payloads.loads catches ValueError only; "
-                   "deeply nested JSON raises RecursionError, which escapes cli.main as a "
-                   "traceback")
 @pytest.mark.parametrize("which", range(len(JSON_OPTIONS)))
 def test_deeply_nested_json_is_refused(scratch: World, which: int,
                                        capsys: pytest.CaptureFixture[str]) -> None:
@@ -226,8 +223,6 @@ def test_wrong_types_for_numeric_options(world: World, which: int, value: str,
     refused(world, capsys, [*argv[:-1], f"{argv[-1]}={value}"], says="invalid")
 
 
-@pytest.mark.xfail(strict=True, reason="engine bug: `onward result ID --wait nan` accepts NaN; "
-                   "RunHandle.result never reaches its deadline and waits forever")
 def test_not_a_number_wait_is_refused(scratch: World,
                                       capsys: pytest.CaptureFixture[str]) -> None:
     import threading
@@ -269,31 +264,21 @@ def test_unknown_ids_and_names_are_refused(world: World, ident: str, which: int,
     refused(world, capsys, build(ident), says=says)
 
 
-@pytest.mark.xfail(strict=True, reason="engine bug: an unknown query name raises OnwardError "
-                   "(exit 1) from WorkflowInstance.query, not NotFound/BadInput (exit 2)")
 def test_unknown_query_name_is_bad_input(scratch: World,
                                          capsys: pytest.CaptureFixture[str]) -> None:
     refused(scratch, capsys, ["query", "waiting", "no-such-query", "--flows", FLOWS])
 
 
-@pytest.mark.xfail(strict=True, reason="engine bug: `onward tasks --status bogus` lists nothing "
-                   "and exits 0, where `onward list --status bogus` is refused with exit 2")
 def test_unknown_task_status_is_refused(scratch: World,
                                         capsys: pytest.CaptureFixture[str]) -> None:
     refused(scratch, capsys, ["tasks", "--status", "bogus"])
 
 
-@pytest.mark.xfail(strict=True, reason="engine bug: argparse's usage errors echo arguments "
-                   "verbatim (`unrecognized arguments: a<newline>b`), so a line break in an "
-                   "argument splits the one-line error; the engine's own messages use repr()")
 def test_usage_errors_stay_on_one_line(scratch: World,
                                        capsys: pytest.CaptureFixture[str]) -> None:
     refused(scratch, capsys, ["list", "first\nsecond"])
 
 
-@pytest.mark.xfail(strict=True, reason="engine bug: an argument that is not valid UTF-8 (bytes "
-                   "from the shell arrive as surrogate escapes) raises UnicodeEncodeError from "
-                   "APSW, a traceback instead of a one-line error")
 @pytest.mark.parametrize("argv", [["show", "run-\udcff"], ["signal", "waiting", "g\udcffo"],
                                   ["start", "quick", "--id", "\udcff", "--flows", FLOWS]])
 def test_arguments_that_are_not_utf8_are_refused(scratch: World, argv: list[str],
@@ -301,9 +286,6 @@ def test_arguments_that_are_not_utf8_are_refused(scratch: World, argv: list[str]
     refused(scratch, capsys, argv)
 
 
-@pytest.mark.xfail(strict=True, reason="engine bug: Engine.__init__ opens (and creates) the "
-                   "store before loading --flows/--plugins, so a command refused for a bad "
-                   "--flows path still leaves a new database file behind")
 @pytest.mark.parametrize("option", ["--flows", "--plugins"])
 def test_bad_code_paths_create_no_database(tmp_path: Path, option: str,
                                            capsys: pytest.CaptureFixture[str]) -> None:
@@ -332,9 +314,6 @@ def test_payloads_over_the_limit_are_refused(world: World, shape: str, which: in
     assert str(MAX_PAYLOAD_BYTES) in err
 
 
-@pytest.mark.xfail(strict=True, reason="engine bug: payloads.dumps tests `len(text) > MAX and "
-                   "len(text.encode()) > MAX`, so non-ASCII JSON of up to 2 Mi characters (up "
-                   "to 8 MiB of UTF-8) passes the 2 MiB limit")
 @pytest.mark.parametrize("which", [0, 2, 3])
 def test_multibyte_payloads_over_the_limit_are_refused(scratch: World, which: int,
                                                        capsys: pytest.CaptureFixture[str]
@@ -342,8 +321,6 @@ def test_multibyte_payloads_over_the_limit_are_refused(scratch: World, which: in
     refused(scratch, capsys, [*JSON_OPTIONS[which](scratch), HUGE_JSON["multibyte"]])
 
 
-@pytest.mark.xfail(strict=True, reason="engine bug: free-text fields (terminate --reason, task "
-                   "fail --reason, signal names) have no size limit, so megabytes go into history")
 @pytest.mark.parametrize("argv", [["terminate", "waiting", "--reason", "r" * OVER],
                                   ["task", "fail", "TASK", "--reason", "r" * OVER],
                                   ["signal", "waiting", "n" * OVER]])
@@ -427,9 +404,6 @@ def test_api_refuses_unknown_workflows_and_bad_signal_names(world: World, api: E
     api_refused(world, lambda: api.complete_task(world.task_id, "x" * OVER), "task result")
 
 
-@pytest.mark.xfail(strict=True, reason="engine bug: payloads.check returns a str unchecked, so "
-                   "a string payload over MAX_PAYLOAD_BYTES passes Engine.signal (and activity "
-                   "and workflow results) into history")
 def test_huge_string_payloads_are_refused(scratch: World) -> None:
     eng = Engine(scratch.db, flows=[FLOWS])
     try:
@@ -506,9 +480,6 @@ def test_activities_raising_odd_exceptions_fail_their_attempt_cleanly(running: E
     healthy(running, "activities")
 
 
-@pytest.mark.xfail(strict=True, reason="engine bug: an activity exception whose str() raises "
-                   "breaks ActivityExecutor._finish (error_dict) in the pool thread; the outcome "
-                   "is lost and the attempt hangs until its start-to-close timeout")
 def test_activity_exception_with_unprintable_message_fails_promptly(db_path: Path) -> None:
     from engine.worker import Worker
     CASES["activity raises"] += 1
@@ -534,8 +505,6 @@ def test_activity_results_that_are_not_json_fail_clearly(running: Engine) -> Non
         assert "JSON" in failed[0]["attrs"]["error"]["message"]
 
 
-@pytest.mark.xfail(strict=True, reason="engine bug: payloads.check skips the size check for "
-                   "str values, so an activity's 2 MiB + 1 string result is stored as completed")
 def test_activity_result_over_the_limit_fails_clearly(running: Engine) -> None:
     CASES["activity returns"] += 1
     assert running.start("bad_activity_value", "huge", id="val-huge").result(
@@ -571,9 +540,6 @@ def test_workflow_results_that_are_not_json_hold_the_run(running: Engine) -> Non
     healthy(running, "results")
 
 
-@pytest.mark.xfail(strict=True, reason="engine bug: SystemExit/KeyboardInterrupt raised by "
-                   "workflow code escape Worker._run (it catches Exception only) and end the "
-                   "dispatcher thread: the worker silently stops serving every run")
 @pytest.mark.parametrize("kind", ["system_exit"])  # KeyboardInterrupt too, but it would
 # also reach pytest through threading.excepthook
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
@@ -585,10 +551,6 @@ def test_workflow_raising_system_exit_does_not_stop_the_worker(running: Engine,
     assert running.show(f"wf-{kind}")["stuck"]
 
 
-@pytest.mark.xfail(strict=True, reason="engine bug: an exception escaping one run's workflow "
-                   "task (str() of the error raises; a >2 MiB string result fails "
-                   "payloads.dumps in _on_WorkflowCompleted) aborts the whole dispatcher "
-                   "transaction, every turn: one run stalls every other run on the worker")
 @pytest.mark.parametrize(("workflow", "kind"), [("odd_raise", "unprintable"),
                                                 ("odd_result", "huge")])
 def test_one_poisoned_run_does_not_stall_the_others(running: Engine, workflow: str,
@@ -673,9 +635,6 @@ def test_broken_providers_are_contained_and_the_rest_are_served(
         eng.close()
 
 
-@pytest.mark.xfail(strict=True, reason="engine bug: ProviderManager._install re-raises a "
-                   "KeyboardInterrupt raised by plugin code at import (it runs in a loader "
-                   "thread, so it is never the operator's Ctrl-C): engine start is aborted")
 def test_a_provider_raising_keyboard_interrupt_at_import_is_contained(tmp_path: Path) -> None:
     from engine.plugins import ProviderManager
     (tmp_path / "a_good.py").write_text(GOOD_PROVIDER)

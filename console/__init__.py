@@ -1,0 +1,1 @@
+"""The Onward operations console: a Textual app over the engine's public API."""

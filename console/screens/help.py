@@ -1,0 +1,74 @@
+"""The help screen: every key binding (read from the screens themselves) and the symbols."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical, VerticalScroll
+from textual.content import Content
+from textual.screen import ModalScreen
+from textual.widgets import Label, Static
+
+from ..widgets.format import STATUS_LOOK
+
+INTRO = """\
+Onward runs durable workflows; this console watches and steers them. Everything here is
+live: the tables refresh as runs move on. [b]ctrl+p[/b] opens the command palette, which
+lists every action of the screen you are on. Dialogs: [b]ctrl+s[/b] submits, [b]esc[/b] cancels.
+"""
+
+KEY_NAMES = {"slash": "/", "question_mark": "?", "escape": "esc", "enter": "enter"}
+
+
+def _key(binding: Binding) -> str:
+    if binding.key_display:
+        return binding.key_display
+    return ", ".join(KEY_NAMES.get(k, k) for k in binding.key.split(","))
+
+
+def bindings_content(title: str, bindings: Iterable[BindingType]) -> Content | None:
+    """A titled two-column list of the bindings that have a description."""
+    rows = [(_key(b), b.description + (f" ({b.tooltip})" if b.tooltip else ""))
+            for b in bindings if isinstance(b, Binding) and b.description]
+    if not rows:
+        return None
+    lines = [Content.styled(title, "bold $text-primary")]
+    lines += [Content.assemble((f"  {key:<10}", "bold $text-accent"), description)
+              for key, description in rows]
+    return Content("\n").join(lines)
+
+
+def symbols_content() -> Content:
+    lines = [Content.styled("Status symbols", "bold $text-primary")]
+    lines += [Content.assemble((f"  {symbol:<10}", f"bold ${var}"), label)
+              for symbol, label, var in STATUS_LOOK.values()]
+    return Content("\n").join(lines)
+
+
+class HelpScreen(ModalScreen[None]):
+    """Keys per screen, generated from their BINDINGS so it never goes out of date."""
+
+    CSS_PATH = "modals.tcss"
+    BINDINGS = [Binding("escape,question_mark", "close", "Close", id="help.close")]
+
+    def __init__(self, sections: Sequence[tuple[str, Iterable[BindingType]]]) -> None:
+        super().__init__()
+        self._sections = sections
+
+    def compose(self) -> ComposeResult:
+        parts = [Content.from_markup(INTRO)]
+        parts += [part for title, bindings in self._sections
+                  if (part := bindings_content(title, bindings)) is not None]
+        parts.append(symbols_content())
+        with Vertical(classes="dialog -wide -tall", id="help"):
+            yield Label("Help — keys and symbols (esc closes)", classes="dialog-title")
+            with VerticalScroll(id="help-scroll"):
+                yield Static(Content("\n\n").join(parts), id="help-text")
+
+    def on_mount(self) -> None:
+        self.query_one("#help-scroll").focus()
+
+    def action_close(self) -> None:
+        self.dismiss()

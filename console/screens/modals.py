@@ -1,0 +1,255 @@
+"""Dialogs: confirmations, forms with JSON validation, and bulk results."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.content import Content
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label, Select, Static
+
+from ..widgets.fitted_table import FittedTable
+from ..widgets.format import pretty_json
+from ..widgets.json_editor import JsonEditor
+from ..widgets.status import theme_colours
+
+
+class Dialog(ModalScreen[Any]):
+    """A centred dialog box; escape cancels (dismisses with None)."""
+
+    CSS_PATH = "modals.tcss"
+    BINDINGS = [Binding("escape", "cancel", "Cancel", id="dialog.cancel")]
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+    @on(Button.Pressed, "#cancel")
+    def _cancel_pressed(self) -> None:
+        self.dismiss(None)
+
+
+class ConfirmModal(Dialog):
+    """Ask before doing something; optionally ask for a reason. Returns {"reason": ...}."""
+
+    BINDINGS = [Binding("ctrl+s", "confirm", "Confirm", id="dialog.confirm")]
+
+    def __init__(self, title: str, body: str | Content, *, confirm: str = "Confirm",
+                 danger: bool = False, reason: str | None = None,
+                 reason_label: str = "Reason") -> None:
+        super().__init__()
+        self._title = title
+        self._body = body
+        self._confirm = confirm
+        self._danger = danger
+        self._reason = reason
+        self._reason_label = reason_label
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog -danger" if self._danger else "dialog"):
+            yield Label(self._title, classes="dialog-title", markup=False)
+            yield Static(self._body, classes="dialog-body", markup=False)
+            if self._reason is not None:
+                yield Label(self._reason_label, classes="field-label")
+                yield Input(self._reason, placeholder=self._reason_label.lower(), id="reason")
+            with Horizontal(classes="buttons"):
+                yield Button(self._confirm, variant="error" if self._danger else "primary",
+                             id="confirm")
+                yield Button("Cancel", id="cancel")
+
+    def on_mount(self) -> None:
+        if self._reason is not None:
+            self.query_one("#reason", Input).focus()
+        else:
+            self.query_one("#confirm", Button).focus()
+
+    @on(Button.Pressed, "#confirm")
+    @on(Input.Submitted, "#reason")
+    def action_confirm(self) -> None:
+        reason = self.query_one("#reason", Input).value if self._reason is not None else None
+        self.dismiss({"reason": reason})
+
+
+class SignalModal(Dialog):
+    """Send a signal: a name and a JSON payload (validated). Returns {"name", "payload"}."""
+
+    BINDINGS = [Binding("ctrl+s", "send", "Send", id="dialog.send")]
+
+    def __init__(self, ident: str) -> None:
+        super().__init__()
+        self._ident = ident
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Label(f"Signal {self._ident}", classes="dialog-title", markup=False)
+            yield Label("Signal name", classes="field-label")
+            yield Input(placeholder="e.g. approve", id="name")
+            yield Label("Payload (JSON; empty sends null)", classes="field-label")
+            yield JsonEditor("", empty_note="empty: the payload is null", id="payload")
+            yield Static("", classes="dialog-error", markup=False)
+            with Horizontal(classes="buttons"):
+                yield Button("Send", variant="primary", id="send")
+                yield Button("Cancel", id="cancel")
+
+    @on(Input.Submitted, "#name")
+    def _name_done(self) -> None:
+        self.query_one(JsonEditor).focus_editor()
+
+    @on(Button.Pressed, "#send")
+    def action_send(self) -> None:
+        name = self.query_one("#name", Input).value.strip()
+        ok, payload = self.query_one(JsonEditor).parsed()
+        error = self.query_one(".dialog-error", Static)
+        if not name:
+            error.update("A signal needs a name.")
+            self.query_one("#name", Input).focus()
+            return
+        if not ok:
+            error.update(f"The payload is not valid JSON: {payload}")
+            self.query_one(JsonEditor).focus_editor()
+            return
+        self.dismiss({"name": name, "payload": payload})
+
+
+class StartModal(Dialog):
+    """Start a workflow: type, JSON input (a list = positional args), optional id."""
+
+    BINDINGS = [Binding("ctrl+s", "start", "Start", id="dialog.start")]
+
+    def __init__(self, workflow_types: list[str], *, workflow: str | None = None,
+                 input_text: str = "", ident: str = "", title: str = "Start a workflow"
+                 ) -> None:
+        super().__init__()
+        self._types = workflow_types
+        self._workflow = workflow if workflow in workflow_types else None
+        self._input = input_text
+        self._ident = ident
+        self._title = title
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog -wide"):
+            yield Label(self._title, classes="dialog-title", markup=False)
+            yield Label("Workflow", classes="field-label")
+            yield Select([(t, t) for t in self._types], prompt="choose a workflow type",
+                         value=self._workflow or Select.NULL, id="workflow")
+            yield Label("Input (JSON: a list gives positional arguments, anything else is "
+                        "one argument; empty: none)", classes="field-label")
+            yield JsonEditor(self._input, empty_note="empty: the workflow gets no arguments",
+                             id="input")
+            yield Label("Workflow id (optional; an id runs once)", classes="field-label")
+            yield Input(self._ident, placeholder="generated when empty", id="ident")
+            yield Static("", classes="dialog-error", markup=False)
+            with Horizontal(classes="buttons"):
+                yield Button("Start", variant="primary", id="start")
+                yield Button("Cancel", id="cancel")
+
+    def on_mount(self) -> None:
+        if not self._types:
+            self.query_one(".dialog-error", Static).update(
+                "No workflow types are registered: pass --flows or --plugins with workflows.")
+        if self._workflow:
+            self.query_one(JsonEditor).focus_editor()
+        else:
+            self.query_one("#workflow", Select).focus()
+
+    @on(Button.Pressed, "#start")
+    @on(Input.Submitted, "#ident")
+    def action_start(self) -> None:
+        workflow = self.query_one("#workflow", Select).value
+        ok, value = self.query_one(JsonEditor).parsed()
+        error = self.query_one(".dialog-error", Static)
+        if workflow is Select.NULL or not isinstance(workflow, str):
+            error.update("Choose a workflow type.")
+            self.query_one("#workflow", Select).focus()
+            return
+        if not ok:
+            error.update(f"The input is not valid JSON: {value}")
+            self.query_one(JsonEditor).focus_editor()
+            return
+        ident = self.query_one("#ident", Input).value.strip() or None
+        self.dismiss({"workflow": workflow, "input": value, "id": ident})
+
+
+class CompleteTaskModal(Dialog):
+    """Complete a manual task with a JSON result (validated). Returns {"result": value}."""
+
+    BINDINGS = [Binding("ctrl+s", "complete", "Complete", id="dialog.complete")]
+
+    def __init__(self, task: dict[str, Any], *, default: str = "true") -> None:
+        super().__init__()
+        self.task_info = task
+        self._default = default
+
+    def compose(self) -> ComposeResult:
+        task = self.task_info
+        who = f" for {task['assignee']}" if task.get("assignee") else ""
+        with Vertical(classes="dialog -wide"):
+            yield Label(f"Complete {task.get('kind')}{who} ({task.get('id')})",
+                        classes="dialog-title", markup=False)
+            if task.get("instructions"):
+                yield Static(str(task["instructions"]), classes="dialog-body", markup=False)
+            yield Label("Task data", classes="field-label")
+            yield Static(pretty_json(task.get("data")), classes="task-data", markup=False)
+            yield Label("Result (JSON; the workflow receives it; ctrl+s completes)",
+                        classes="field-label")
+            yield JsonEditor(self._default, allow_empty=False, id="result")
+            yield Static("", classes="dialog-error", markup=False)
+            with Horizontal(classes="buttons"):
+                yield Button("Complete", variant="success", id="complete")
+                yield Button("Cancel", id="cancel")
+
+    def on_mount(self) -> None:
+        self.query_one(JsonEditor).focus_editor()
+
+    @on(Button.Pressed, "#complete")
+    def action_complete(self) -> None:
+        ok, value = self.query_one(JsonEditor).parsed()
+        if not ok:
+            self.query_one(".dialog-error", Static).update(
+                f"Not completed: the result is not valid JSON ({value}).")
+            return
+        self.dismiss({"result": value})
+
+
+class ResultsTable(FittedTable):
+    COLUMNS = (("id", "Run", 24), ("ok", "Outcome", 9), ("message", "Message", None))
+
+
+class ResultsModal(Dialog):
+    """What a bulk action did to each run: id → ok or error."""
+
+    BINDINGS = [Binding("enter", "cancel", "Close", id="dialog.close")]
+
+    def __init__(self, title: str, results: list[tuple[str, bool, str]]) -> None:
+        super().__init__()
+        self._title = title
+        self._results = results
+
+    def compose(self) -> ComposeResult:
+        ok = sum(1 for _, good, _ in self._results if good)
+        with Vertical(classes="dialog -wide -tall"):
+            yield Label(self._title, classes="dialog-title", markup=False)
+            yield Static(Content.assemble(
+                (f"{ok} ok", "$text-success bold"), ", ",
+                (f"{len(self._results) - ok} failed", "$text-error bold" if ok <
+                 len(self._results) else "bold"),
+                f" of {len(self._results)}"), classes="dialog-body")
+            yield ResultsTable(id="results")
+            with Horizontal(classes="buttons"):
+                yield Button("Close", variant="primary", id="cancel")
+
+    def on_mount(self) -> None:
+        table = self.query_one(ResultsTable)
+        colours = theme_colours(self.app)
+        rows = []
+        for ident, good, message in self._results:
+            outcome = (Text("✓ ok", style=colours["text-success"]) if good else
+                       Text("✗ error", style=colours["text-error"]))
+            rows.append((None, [Text(ident, overflow="ellipsis", no_wrap=True), outcome,
+                                Text(message, overflow="ellipsis", no_wrap=True)]))
+        table.set_rows(rows)
+        table.focus()

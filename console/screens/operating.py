@@ -1,0 +1,94 @@
+"""The operator's flow shared by screens: confirm in a dialog, act in a thread, report."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from textual.content import Content
+from textual.screen import Screen
+from textual.worker import get_current_worker
+
+from ..messages import OperationDone
+from ..operations import OPERATIONS, perform_many
+from .modals import ConfirmModal, SignalModal
+
+if TYPE_CHECKING:
+    from ..app import OnwardApp
+
+
+class Operating(Screen[None]):
+    """Mixed into screens that act on runs. Work runs on the app, so it outlives the screen;
+    the app turns OperationDone into a toast (one run) or a results dialog (bulk)."""
+
+    @property
+    def onward(self) -> OnwardApp:
+        return self.app  # type: ignore[return-value]
+
+    def ask_operation(self, name: str, ident: str, params: dict[str, Any] | None = None,
+                      *, detail: str = "") -> None:
+        """Confirm one operation on one run, then run it."""
+        op = OPERATIONS[name]
+        body = Content.assemble((op.explain, ""), *(("\n\n", (detail, "bold")) if detail
+                                                     else ()))
+        title = f"{op.title} {ident}?"
+
+        def answered(answer: dict[str, Any] | None) -> None:
+            if answer is None:
+                return
+            chosen = dict(params or {})
+            if op.asks_reason:
+                chosen["reason"] = answer.get("reason") or ""
+            self.run_operation(name, [ident], chosen)
+
+        self.app.push_screen(
+            ConfirmModal(title, body, confirm=op.title, danger=op.danger,
+                         reason="" if op.asks_reason else None,
+                         reason_label="Reason (recorded in the history)"),
+            answered)
+
+    def ask_signal(self, ident: str) -> None:
+        def answered(answer: dict[str, Any] | None) -> None:
+            if answer is not None:
+                self.run_operation("signal", [ident], answer)
+        self.app.push_screen(SignalModal(ident), answered)
+
+    def ask_bulk(self, name: str, idents: list[str], described: str) -> None:
+        """Confirm one operation on many runs (with the count), then run it on each."""
+        op = OPERATIONS[name]
+        if not idents:
+            self.app.notify(f"No runs to {op.title.lower()}: {described} is empty.",
+                            severity="warning")
+            return
+        preview = ", ".join(idents[:8]) + (f" and {len(idents) - 8} more" if len(idents) > 8
+                                           else "")
+        body = Content.assemble(
+            (f"{len(idents)} run(s)", "bold"), f" — {described}:\n", (preview, "$text-muted"),
+            "\n\n", op.explain)
+
+        def answered(answer: dict[str, Any] | None) -> None:
+            if answer is None:
+                return
+            chosen = {"reason": answer.get("reason") or ""} if op.asks_reason else {}
+            self.run_operation(name, idents, chosen, bulk=True)
+
+        self.app.push_screen(
+            ConfirmModal(f"{op.title} {len(idents)} run(s)?", body,
+                         confirm=f"{op.title} {len(idents)}", danger=True,
+                         reason="" if op.asks_reason else None,
+                         reason_label="Reason (recorded in each history)"),
+            answered)
+
+    def run_operation(self, name: str, idents: list[str], params: dict[str, Any],
+                      *, bulk: bool = False) -> None:
+        """Run an operation in a thread worker owned by the app; report with a message."""
+        app = self.onward
+        engine = app.engine
+
+        def job() -> None:
+            worker = get_current_worker()
+            results = perform_many(engine, name, idents, params,
+                                   cancelled=lambda: worker.is_cancelled)
+            app.post_message(OperationDone(name, results, bulk))
+
+        app.run_worker(job, name=f"{name} {len(idents)} run(s)", group="operations",
+                       thread=True, exit_on_error=False)

@@ -1,0 +1,263 @@
+"""One run: summary, timeline of its history, the raw event, pending work, related runs.
+
+Live (by workflow id, following its newest run, or pinned to a run id) or offline: an
+exported history opened with ``--history``, shown read-only with no store calls.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.widgets import DataTable, Footer, Header, TabbedContent, TabPane
+
+from ..messages import OpenRun
+from ..operations import export_history
+from ..widgets.format import clock_time, error_text, pretty_json
+from ..widgets.json_view import JsonView
+from ..widgets.pending import PendingView
+from ..widgets.run_summary import RunSummary
+from ..widgets.status import status_text
+from ..widgets.timeline import Timeline
+from .live import LiveScreen
+
+OPERATING_ACTIONS = {"operate", "toggle_pause", "reset", "signal", "run_again", "replay",
+                     "export"}
+
+
+class RunDetailScreen(LiveScreen):
+    """Everything about one run, and the operator's actions on it."""
+
+    BINDINGS = [
+        Binding("escape", "back", "Back", id="detail.back"),
+        Binding("r", "operate('retry')", "Retry", id="detail.retry"),
+        Binding("p", "toggle_pause", "Pause/resume", key_display="p", id="detail.pause"),
+        Binding("b", "reset", "Reset", tooltip="reset to the selected event", id="detail.reset"),
+        Binding("c", "operate('cancel')", "Cancel", id="detail.cancel"),
+        Binding("t", "operate('terminate')", "Terminate", id="detail.terminate"),
+        Binding("g", "signal", "Signal", id="detail.signal"),
+        Binding("a", "run_again", "Run again", id="detail.run_again"),
+        Binding("v", "replay", "Replay check", id="detail.replay"),
+        Binding("e", "export", "Export", id="detail.export"),
+        Binding("h", "tab('timeline')", "Timeline", show=False, id="detail.tab_timeline"),
+        Binding("i", "tab('io')", "Input & result", show=False, id="detail.tab_io"),
+        Binding("w", "tab('pending')", "Pending work", show=False, id="detail.tab_pending"),
+        Binding("l", "tab('related')", "Related runs", show=False, id="detail.tab_related"),
+    ]
+
+    def __init__(self, ident: str | None = None, *, offline: dict[str, Any] | None = None
+                 ) -> None:
+        super().__init__(id="detail")
+        self.offline = offline
+        self.ident = str(offline["id"]) if offline is not None else str(ident)
+        self.run: dict[str, Any] = {}
+        self._related: list[str] = []
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield RunSummary("loading…", id="summary")
+        with TabbedContent(initial="timeline", id="tabs"):
+            with TabPane("Timeline", id="timeline"):
+                with Vertical():
+                    yield Timeline(id="history")
+                    yield JsonView(empty="select an event", id="event")
+            with TabPane("Input & result", id="io"):
+                with Horizontal():
+                    yield JsonView(id="input")
+                    yield JsonView(empty="no result yet", id="outcome")
+            with TabPane("Pending", id="pending"):
+                yield PendingView(id="pending-view")
+            with TabPane("Related", id="related"):
+                with Vertical():
+                    yield DataTable(cursor_type="row", zebra_stripes=True, id="related-table")
+        yield Footer(compact=True)
+
+    def on_mount(self) -> None:
+        self.sub_title = self.ident
+        self.query_one("#event", JsonView).border_title = "Event"
+        self.query_one("#input", JsonView).border_title = "Input"
+        self.query_one("#outcome", JsonView).border_title = "Result"
+        table = self.query_one("#related-table", DataTable)
+        for key, label in (("relation", "Relation"), ("id", "ID"), ("run", "Run"),
+                           ("workflow", "Workflow"), ("status", "Status"),
+                           ("started", "Started")):
+            table.add_column(label, key=key)
+        self.query_one(Timeline).focus()
+
+    # -- loading -----------------------------------------------------------------------------
+    def load_params(self) -> dict[str, Any]:
+        return {"ident": self.ident, "run_id": self.run.get("run_id"),
+                "after": self.query_one(Timeline).last_seq}
+
+    def fetch(self, params: dict[str, Any]) -> Any:
+        summary = self.engine.show(params["ident"], history=False)
+        if params["run_id"] and summary["run_id"] == params["run_id"]:
+            return summary, self.engine.history(summary["run_id"], after=params["after"]), False
+        full = self.engine.show(summary["run_id"])
+        return full, full.get("history") or [], True
+
+    def show(self, data: Any) -> None:
+        run, events, replace = data
+        self._apply(run, events, replace=replace)
+
+    def reload(self) -> None:
+        if self.offline is None:
+            super().reload()
+        else:  # no store: (re)draw the exported history, e.g. after a theme change
+            self._apply(self.offline, self.offline.get("history") or [], replace=True)
+
+    def _apply(self, run: dict[str, Any], events: list[dict[str, Any]], *, replace: bool
+               ) -> None:
+        now = self.now()
+        self.run = run
+        self.sub_title = f"{run.get('id')} · {run.get('workflow')}"
+        self.query_one(RunSummary).show_run(run, now, offline=self.offline is not None)
+        timeline = self.query_one(Timeline)
+        if replace:
+            timeline.set_events(events, self.colours(), now)
+        elif events:
+            timeline.add_events(events, self.colours(), now)
+        self.query_one("#input", JsonView).show(run.get("input"))
+        outcome = self.query_one("#outcome", JsonView)
+        if run.get("error"):
+            error = run["error"]
+            outcome.border_title = "Error"
+            text = error_text(error)
+            if isinstance(error, dict) and error.get("traceback"):
+                text += "\n\n" + str(error["traceback"])
+            outcome.show_text(text)
+        elif run.get("status") == "completed":
+            outcome.border_title = "Result"
+            outcome.show(run.get("result"))
+        else:
+            outcome.border_title = "Result"
+            outcome.show(None, empty=f"no result: the run is {run.get('status')}")
+        self.query_one(PendingView).show_pending(run.get("pending"), now)
+        self._show_related(run, now)
+        selected = timeline.current_event()
+        if selected is not None:
+            self._show_event(selected)
+
+    def _show_related(self, run: dict[str, Any], now: float) -> None:
+        table = self.query_one("#related-table", DataTable)
+        colours = self.colours()
+        selected = table.cursor_row
+        table.clear()
+        self._related = []
+
+        def add(relation: str, ident: str, run_id: str, workflow: str, status_run: dict[str, Any],
+                started: str | None, target: str) -> None:
+            table.add_row(Text(relation), Text(ident), Text(run_id[:12]), Text(workflow),
+                          status_text(status_run, colours), Text(clock_time(started, now)))
+            self._related.append(target)
+
+        parent = run.get("parent")
+        if parent:
+            add("parent", str(parent.get("id")), str(parent.get("run_id") or ""), "",
+                {"status": ""}, None, str(parent.get("run_id") or parent.get("id")))
+        for child in run.get("children") or []:
+            add("child", str(child["id"]), str(child["run_id"]), str(child.get("workflow", "")),
+                child, None, str(child["run_id"]))
+        for other in run.get("runs") or []:
+            if other["run_id"] == run.get("run_id"):
+                relation = "this run"
+            elif other["run_id"] == run.get("reset_from"):
+                relation = "reset from"
+            elif other["run_id"] == run.get("reset_to"):
+                relation = "reset to"
+            elif other["run_id"] == run.get("continued_from"):
+                relation = "continued from"
+            else:
+                relation = "newest run" if other.get("current") else "earlier run"
+            add(relation, str(run.get("id")), str(other["run_id"]), str(run.get("workflow")),
+                other, other.get("started"), str(other["run_id"]))
+        if self._related:
+            table.move_cursor(row=min(selected, len(self._related) - 1), animate=False)
+
+    def tick(self) -> None:
+        if self.run:
+            now = self.now()
+            self.query_one(RunSummary).show_run(self.run, now, offline=self.offline is not None)
+            self.query_one(PendingView).show_pending(self.run.get("pending"), now)
+
+    # -- selection ----------------------------------------------------------------------------
+    @on(Timeline.RowHighlighted, "#history")
+    def _event_highlighted(self) -> None:
+        event = self.query_one(Timeline).current_event()
+        if event is not None:
+            self._show_event(event)
+
+    def _show_event(self, event: dict[str, Any]) -> None:
+        view = self.query_one("#event", JsonView)
+        view.border_title = f"Event {event.get('seq')} · {event.get('type')}"
+        view.show(event)
+
+    @on(DataTable.RowSelected, "#related-table")
+    def _related_selected(self, event: DataTable.RowSelected) -> None:
+        if self.offline is not None:
+            self.notify("Offline history: related runs are not in the file.",
+                        severity="warning")
+            return
+        if 0 <= event.cursor_row < len(self._related):
+            target = self._related[event.cursor_row]
+            if target != self.run.get("run_id"):
+                self.post_message(OpenRun(target))
+
+    def action_tab(self, tab: str) -> None:
+        self.query_one(TabbedContent).active = tab
+        focus = {"timeline": "#history", "related": "#related-table", "io": "#input",
+                 "pending": "#pending-view"}[tab]
+        self.query_one(focus).focus()
+
+    # -- actions -----------------------------------------------------------------------------
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in OPERATING_ACTIONS and self.offline is not None:
+            return False
+        return True
+
+    def action_back(self) -> None:
+        if len(self.app.screen_stack) > 1:
+            self.dismiss()
+        else:
+            self.app.exit()
+
+    def action_operate(self, name: str) -> None:
+        self.ask_operation(name, self.ident)
+
+    def action_toggle_pause(self) -> None:
+        self.ask_operation("resume" if self.run.get("paused") else "pause", self.ident)
+
+    def action_signal(self) -> None:
+        self.ask_signal(self.ident)
+
+    def action_reset(self) -> None:
+        event = self.query_one(Timeline).current_event()
+        if event is None:
+            self.notify("Select an event in the timeline to reset to.", severity="warning")
+            return
+        seq = int(event["seq"])
+        self.ask_operation("reset", self.ident, {"seq": seq},
+                           detail=f"Keep events 1–{seq} (up to {event.get('type')}); the new "
+                                  "run replays them and continues from there.")
+
+    def action_run_again(self) -> None:
+        if not self.run:
+            return
+        self.onward.action_start_workflow(str(self.run.get("workflow")),
+                                          pretty_json(self.run.get("input")), again=self.ident)
+
+    def action_replay(self) -> None:
+        self.run_operation("replay", [self.ident], {})
+
+    def action_export(self) -> None:
+        self._export(self.ident)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="export")
+    def _export(self, ident: str) -> None:
+        path = export_history(self.engine.show(ident))
+        self.app.notify(f"Exported the history of {ident} to {path}", title="Exported",
+                        markup=False)

@@ -1,0 +1,67 @@
+"""A DataTable with fixed-width columns and one flexible column that takes the rest."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+from textual import events
+from textual.widgets import DataTable
+
+Column = tuple[str, str, int | None]  # key, label, width (None: the flexible column)
+
+
+class FittedTable(DataTable[Any]):
+    """Long cells are cut with an ellipsis instead of pushing columns off screen.
+
+    Subclasses set ``COLUMNS``. Rows given to ``set_rows`` are kept so they can be laid
+    out again when the table is resized; subclasses that manage rows themselves override
+    ``refill``.
+    """
+
+    COLUMNS: ClassVar[tuple[Column, ...]] = ()
+    MIN_FLEX = 12
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("cursor_type", "row")
+        kwargs.setdefault("zebra_stripes", True)
+        super().__init__(**kwargs)
+        self._flex_width = -1
+        self._kept: list[tuple[str | None, Sequence[Any]]] = []
+
+    def fit_columns(self) -> bool:
+        """(Re)create the columns for the current width; True if they changed."""
+        fixed = sum(w for _, _, w in self.COLUMNS if w) + 2 * len(self.COLUMNS) + 2
+        flex = max(self.MIN_FLEX, self.size.width - fixed)
+        if flex == self._flex_width and self.columns:
+            return False
+        self._flex_width = flex
+        self.clear(columns=True)
+        for key, label, width in self.COLUMNS:
+            self.add_column(label, key=key, width=width or flex)
+        return True
+
+    def on_resize(self, event: events.Resize) -> None:
+        if self.fit_columns():
+            self.refill()
+
+    def refill(self) -> None:
+        """Lay the kept rows out again after the columns changed."""
+        self.set_rows(self._kept)
+
+    def set_rows(self, rows: Sequence[tuple[str | None, Sequence[Any]]]) -> None:
+        """Replace every row, keeping the cursor on the same key (or index) if possible."""
+        if not self.columns:
+            self.fit_columns()
+        keys = [key for key, _ in rows]
+        current = self._kept[self.cursor_row][0] if 0 <= self.cursor_row < len(
+            self._kept) else None
+        index = self.cursor_row
+        self._kept = list(rows)
+        self.clear()
+        for key, cells in rows:
+            self.add_row(*cells, key=key)
+        if current is not None and current in keys:
+            self.move_cursor(row=keys.index(current), animate=False)
+        elif rows:
+            self.move_cursor(row=min(index, len(rows) - 1), animate=False)

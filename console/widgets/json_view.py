@@ -1,0 +1,43 @@
+"""A scrolling, highlighted view of one JSON value."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from rich.json import JSON
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import VerticalScroll
+from textual.widgets import Static
+
+
+class JsonView(VerticalScroll):
+    """Shows a JSON value (or a plain message) and scrolls when it is long."""
+
+    DEFAULT_CLASSES = "json-view"
+
+    def __init__(self, value: Any = None, *, empty: str = "", **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._value = value
+        self._empty = empty
+
+    def compose(self) -> ComposeResult:
+        yield Static(self._renderable(self._value), classes="json-body")
+
+    def show(self, value: Any, *, empty: str | None = None) -> None:
+        """Replace the value shown."""
+        if empty is not None:
+            self._empty = empty
+        self._value = value
+        self.query_one(".json-body", Static).update(self._renderable(value))
+
+    def show_text(self, text: str, style: str = "") -> None:
+        """Show plain text (a traceback, a message) instead of JSON."""
+        self._value = None
+        self.query_one(".json-body", Static).update(Text(text, style=style))
+
+    def _renderable(self, value: Any) -> Any:
+        if value is None and self._empty:
+            return Text(self._empty, style="italic")
+        return JSON(json.dumps(value, ensure_ascii=False, default=str), indent=2)

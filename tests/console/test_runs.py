@@ -1,0 +1,166 @@
+"""The runs screen: live table, filters, search, sorting, paging, row and bulk actions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from console.app import OnwardApp
+from console.screens.modals import ConfirmModal, ResultsModal
+from console.screens.runs import PAGE, RunsScreen
+from console.widgets.counts_bar import CountsBar
+from console.widgets.runs_table import RunsTable
+
+from .conftest import FLOWS, statuses, top, wait_for
+
+pytestmark = pytest.mark.anyio
+SIZE = (120, 40)
+
+
+def _table(app: OnwardApp) -> RunsTable:
+    return app.screen.query_one(RunsTable)
+
+
+def _ids(app: OnwardApp) -> list[str]:
+    return list(_table(app)._ids)
+
+
+async def test_new_runs_appear_live_and_filters_narrow_the_table(make_engine: Any,
+                                                                 workdir: Path) -> None:
+    engine = make_engine(flows=[FLOWS])
+    app = OnwardApp(engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: top(app).loads >= 1, "the first load")
+        assert _ids(app) == []
+        engine.start("fragile", "no-such-fix", 100, id="charge-1")
+        engine.start("waiter", "launch", id="launch-1")
+        engine.start("approval", {"what": "desk", "manager": "kim"}, id="desk-1")
+        await wait_for(pilot, lambda: sorted(_ids(app)) == ["charge-1", "desk-1", "launch-1"],
+                       "the three new runs to appear without any key press")
+        await wait_for(pilot, lambda: statuses(engine)["charge-1"]["status"] == "failed",
+                       "the charge to fail")
+
+        app.screen.query_one("#counts").focus()  # any focus; the filter keys are global
+        await pilot.press("f")
+        await pilot.press(*"fail", "enter")
+        await wait_for(pilot, lambda: _ids(app) == ["charge-1"], "only the failed run listed")
+        assert top(app).status_filter == "failed"
+
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: len(_ids(app)) == 3, "all runs back after escape")
+
+        bar = app.screen.query_one(CountsBar)
+        start = next(start for start, _, name in bar._spans if name == "waiting")
+        await pilot.click(CountsBar, offset=(1 + start + 2, 0))  # 1: the bar's left padding
+        await wait_for(pilot, lambda: _ids(app) == ["desk-1"], "only the run waiting on kim")
+
+
+async def test_search_and_sort(make_engine: Any, workdir: Path) -> None:
+    engine = make_engine(flows=[FLOWS])
+    for ident in ("b-launch", "a-launch", "c-desk"):
+        engine.start("waiter", ident, id=ident)
+    app = OnwardApp(engine, worker=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: len(_ids(app)) == 3, "three runs")
+        assert _ids(app) == ["c-desk", "a-launch", "b-launch"]  # newest first
+        await pilot.press("slash", *"launch")
+        await wait_for(pilot, lambda: sorted(_ids(app)) == ["a-launch", "b-launch"],
+                       "the search to keep the launches")
+        await pilot.press("enter")  # back to the table
+        assert isinstance(app.focused, RunsTable)
+        await pilot.press("s", "s")  # newest first -> last change -> id
+        await wait_for(pilot, lambda: _ids(app) == ["a-launch", "b-launch"], "sorted by id")
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: _ids(app) == ["a-launch", "b-launch", "c-desk"],
+                       "search cleared, still sorted by id")
+
+
+async def test_cancel_a_run_from_the_table(make_engine: Any, workdir: Path) -> None:
+    engine = make_engine(flows=[FLOWS])
+    engine.start("waiter", "launch", id="launch-1")
+    app = OnwardApp(engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: _ids(app) == ["launch-1"], "the run listed")
+        await pilot.press("c")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal), "the confirmation")
+        await pilot.press("enter")  # the confirm button has focus
+        await wait_for(pilot, lambda: statuses(engine)["launch-1"]["status"] == "canceled",
+                       "the run to be canceled by the worker")
+        await wait_for(pilot, lambda: "canceled" in str(_table(app).current_run()),
+                       "the table to show it canceled")
+        assert any("cancel requested for launch-1" in text for _, text in app.notices)
+
+
+async def test_escape_in_the_confirmation_does_nothing(make_engine: Any, workdir: Path
+                                                        ) -> None:
+    engine = make_engine(flows=[FLOWS])
+    engine.start("waiter", "launch", id="launch-1")
+    app = OnwardApp(engine, worker=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: _ids(app) == ["launch-1"], "the run listed")
+        await pilot.press("t")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal), "the confirmation")
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: isinstance(app.screen, RunsScreen), "back on the runs")
+        assert statuses(engine)["launch-1"]["status"] == "running"
+
+
+async def test_bulk_retry_of_every_failed_run(make_engine: Any, workdir: Path) -> None:
+    """The operator fixes the cause, filters to failed runs and retries them all at once."""
+    engine = make_engine(flows=[FLOWS])
+    for n in range(3):
+        engine.start("fragile", "card-ok", 100 + n, id=f"charge-{n}")
+    engine.start("waiter", "launch", id="launch-1")
+    app = OnwardApp(engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: sum(r["status"] == "failed"
+                                          for r in statuses(engine).values()) == 3,
+                       "three failed charges")
+        top(app).action_set_filter("failed")
+        await wait_for(pilot, lambda: len(_ids(app)) == 3, "the failed runs listed")
+        (workdir / "card-ok").touch()  # the fix
+        await pilot.press("R")
+        modal = await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal)
+                               and app.screen, "the bulk confirmation")
+        assert "3 run(s)" in modal._title
+        await pilot.press("enter")
+        results = await wait_for(pilot, lambda: isinstance(app.screen, ResultsModal)
+                                 and app.screen, "the results dialog")
+        assert sorted(ident for ident, ok, _ in results._results if ok) == [
+            "charge-0", "charge-1", "charge-2"]
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: all(statuses(engine)[f"charge-{n}"]["status"] ==
+                                          "completed" for n in range(3)),
+                       "every retried charge to complete")
+        assert statuses(engine)["launch-1"]["status"] == "running"  # outside the filter
+
+
+async def test_rows_load_in_pages(make_engine: Any, workdir: Path) -> None:
+    engine = make_engine(flows=[FLOWS], synchronous="NORMAL")
+    for n in range(PAGE + 50):
+        engine.start("waiter", f"w{n}", id=f"w-{n:04d}")
+    app = OnwardApp(engine, worker=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: len(_ids(app)) == PAGE, "the first page")
+        await pilot.press("end")
+        await wait_for(pilot, lambda: len(_ids(app)) == PAGE + 50,
+                       "the next page once the cursor nears the end")
+
+
+async def test_pause_then_resume_from_the_table(make_engine: Any, workdir: Path) -> None:
+    engine = make_engine(flows=[FLOWS])
+    engine.start("waiter", "launch", id="launch-1")
+    app = OnwardApp(engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: _ids(app) == ["launch-1"], "the run listed")
+        for paused in (True, False):
+            await pilot.press("p")
+            modal = await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal)
+                                   and app.screen, "the confirmation")
+            assert modal._confirm == ("Pause" if paused else "Resume")
+            await pilot.press("enter")
+            await wait_for(pilot, lambda p=paused: statuses(engine)["launch-1"]["paused"] is p
+                           and bool((_table(app).current_run() or {}).get("paused")) is p,
+                           f"paused={paused} in the store and the table")
