@@ -108,11 +108,6 @@ class OnwardApp(App[int]):
     def _boot(self) -> None:
         """Seed the demo, start the in-process worker and the code watcher (all may block)."""
         try:
-            if self.demo:
-                started = seed_demo(self.engine)
-                if started:
-                    self.notify(f"Demo: started {', '.join(started)}", title="Demo",
-                                markup=False)
             if self.with_worker:
                 with self._lifecycle:
                     if self._stop.is_set():
@@ -120,6 +115,13 @@ class OnwardApp(App[int]):
                     self.engine_worker = EngineWorker(self.engine,
                                                       concurrency=self.concurrency).start()
                     self.engine._workers.append(self.engine_worker)
+            if self.demo:
+                started = seed_demo(self.engine, live=self.with_worker)
+                if started:
+                    self.notify(f"Demo: started {', '.join(started)}. The bank is down "
+                                "(delete onward-data/bank.outage to end it) and the "
+                                "printer is jammed (see the tasks inbox).", title="Demo",
+                                markup=False, timeout=12)
             if self.watch_code:
                 watcher = watch_code(self.engine, self.engine_worker, notify=self._code_notice)
                 with self._lifecycle:
