@@ -9,7 +9,7 @@ import pytest
 
 from console.app import OnwardApp
 from console.commands import ConsoleCommands
-from console.demo import DEMO, seed_demo
+from console.demo import seed_demo
 from console.screens.help import HelpScreen
 from console.screens.modals import StartModal
 from console.widgets.json_editor import JsonEditor
@@ -63,16 +63,22 @@ async def test_help_theme_and_palette(make_engine: Any, workdir: Path) -> None:
         await wait_for(pilot, lambda: not isinstance(app.screen, HelpScreen), "help closed")
 
 
-def test_demo_seeds_what_exists_and_only_once(make_engine: Any, workdir: Path,
-                                             data_dir: Path) -> None:
+def test_demo_plays_the_instructive_states_once(make_engine: Any, workdir: Path,
+                                                data_dir: Path) -> None:
     engine = make_engine(flows=[str(REPO / "sample_flows")], plugins=[REPO / "plugins"])
-    known = set(engine.workflow_types())
-    if not known & set(DEMO):
-        pytest.skip("the sample flows are not there yet")
-    started = seed_demo(engine)
-    expected = [ident for name, runs in DEMO.items() if name in known for ident, _ in runs]
-    assert started == expected
-    assert seed_demo(engine) == []  # an id runs once
+    with engine.worker():
+        started = seed_demo(engine)
+        assert started == ["claim-1001", "order-2001", "order-2002", "claim-1002",
+                           "claim-1003", "claim-1004"]
+        status = {r["id"]: r for r in engine.list()}
+        assert status["claim-1001"]["status"] == "completed"
+        assert status["order-2001"]["status"] == "completed"
+        assert status["order-2002"]["status"] == "failed"
+        assert status["claim-1002"]["retrying"]
+        kinds = {(t["id"], t["kind"]) for t in engine.tasks()}
+        assert kinds == {("claim-1003", "fix_printer"), ("claim-1004", "approve")}
+        assert (data_dir / "bank.outage").exists() and (data_dir / "printer.jammed").exists()
+        assert seed_demo(engine) == []  # an id runs once
 
 
 def test_demo_skips_unknown_workflows(make_engine: Any, workdir: Path) -> None:
