@@ -309,7 +309,8 @@ class Worker:
         touched: set[str] = set()
         try:
             with self.engine.store.write() as tx:
-                self._apply_outcomes(tx, [outcome], self.clock(), dispatch, touched)
+                self._apply_outcomes(tx, [outcome], self.clock(), dispatch, touched,
+                                     isolate_runs=False)
         except Exception:  # noqa: BLE001 - the dispatcher retries it the ordinary way
             for run_id in touched:
                 self.engine.cache.evict(run_id)
@@ -373,7 +374,8 @@ class Worker:
         self.wake()
 
     # -- steps of a turn ----------------------------------------------------------------
-    def _advance(self, tx: Tx, run: RunRow, dispatch: list[Attempt], touched: set[str]) -> None:
+    def _advance(self, tx: Tx, run: RunRow, dispatch: list[Attempt], touched: set[str],
+                 isolate: bool = True) -> None:
         """Run the workflow task of ``run``, claiming what it schedules when we have room."""
         touched.add(run.run_id)
         registry = self.engine.registry
@@ -390,14 +392,17 @@ class Worker:
             return self.worker_id
 
         advancer = self.engine.advancer
-        try:
-            with tx.savepoint():  # a failure here is this run's alone: others go on
-                outcome: AdvanceOutcome = advancer.advance(tx, run, eager)
-        except StoreError:
-            raise
-        except Exception as err:  # noqa: BLE001 - held and reported, never fatal
-            self._hold_broken(tx, run, err)
-            return
+        if not isolate:  # the caller rolls everything back and retries isolated on failure
+            outcome: AdvanceOutcome = advancer.advance(tx, run, eager)
+        else:
+            try:
+                with tx.savepoint():  # a failure here is this run's alone: others go on
+                    outcome = advancer.advance(tx, run, eager)
+            except StoreError:
+                raise
+            except Exception as err:  # noqa: BLE001 - held and reported, never fatal
+                self._hold_broken(tx, run, err)
+                return
         dispatch.extend(outcome.claimed)
         if advancer.woke_others or run.wf_pending:
             advancer.woke_others = False
@@ -421,7 +426,8 @@ class Worker:
                                "traceback": safe_traceback(err)[-20_000:]}}))
 
     def _apply_outcomes(self, tx: Tx, outcomes: list[Outcome], now: float,
-                        dispatch: list[Attempt], touched: set[str]) -> None:
+                        dispatch: list[Attempt], touched: set[str],
+                        isolate_runs: bool = True) -> None:
         isolate = len(outcomes) > 1
         for outcome in outcomes:
             attempt = outcome.attempt
@@ -435,11 +441,12 @@ class Worker:
                                         attempt.attempt, outcome.error, outcome.provider, now,
                                         save=False)
                 if run is not None:
-                    self._settle(tx, run, dispatch, touched)
+                    self._settle(tx, run, dispatch, touched, isolate_runs)
 
-    def _settle(self, tx: Tx, run: RunRow, dispatch: list[Attempt], touched: set[str]) -> None:
+    def _settle(self, tx: Tx, run: RunRow, dispatch: list[Attempt], touched: set[str],
+                isolate: bool = True) -> None:
         if run.wf_pending and not run.paused:
-            self._advance(tx, run, dispatch, touched)
+            self._advance(tx, run, dispatch, touched, isolate)
         else:
             history.save_run_state(tx, run)
 
