@@ -254,7 +254,9 @@ class Engine:
                 raise
         if local is not None:
             local.dispatch(eager)
-        self._wrote()
+            self._notify()  # the local worker already ran the first workflow task
+        else:
+            self._wrote()
         return RunHandle(self, workflow_id, run_id)
 
     def _check_workflow(self, tx: Tx, name: str) -> None:
