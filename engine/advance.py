@@ -139,6 +139,8 @@ class Advancer:
         self._eager: Callable[[str], str | None] | None = None
         self.woke_others = False
         """Set when a workflow task made other work due (a child, a parent, a new run)."""
+        self.closes = 0
+        """How many runs this engine has closed (waiters for results watch it)."""
 
     # -- building instances -------------------------------------------------------------
     @staticmethod
@@ -315,6 +317,7 @@ class Advancer:
     def close(self, tx: Tx, run: RunRow, status: str, now: float, *,
               notify_parent: bool = True) -> None:
         """Close ``run``: clear its queues, end open tasks and children, tell its parent."""
+        self.closes += 1
         run.status, run.closed, run.updated = status, now, now
         run.wf_pending, run.stuck, run.retrying = 0, 0, 0
         run.step = status

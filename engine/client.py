@@ -95,7 +95,7 @@ class RunHandle:
             if remaining is not None and remaining <= 0:
                 raise RunStillOpen(f"run {self.id} is still {run.status}"
                                    + (" (stuck)" if run.stuck else ""))
-            self.engine.wait_for_change(0.05 if remaining is None else min(0.05, remaining))
+            self.engine.wait_for_close(0.05 if remaining is None else min(0.05, remaining))
 
 
 class Engine:
@@ -131,6 +131,8 @@ class Engine:
                                  new_id=self.new_id, cache=self.cache)
         self._changed = threading.Condition()
         self._generation = 0
+        self._closed = threading.Condition()
+        self._closes_seen = 0
         self._listeners: list[Callable[[], None]] = []
         self._workers: list[Any] = []
         self.advance_lock = threading.Lock()
@@ -149,6 +151,19 @@ class Engine:
         with self._changed:
             self._generation += 1
             self._changed.notify_all()
+        if self.advancer.closes != self._closes_seen:
+            with self._closed:
+                self._closes_seen = self.advancer.closes
+                self._closed.notify_all()
+
+    def wait_for_close(self, timeout: float) -> None:
+        """Wait until a run closes (in this process) or anything commits elsewhere."""
+        if self._workers:
+            with self._closed:
+                seen = self._closes_seen
+                self._closed.wait_for(lambda: self._closes_seen != seen, timeout)
+        else:
+            self.store.wait_for_change(timeout)
 
     def _wrote(self) -> None:
         self._notify()
