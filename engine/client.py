@@ -389,7 +389,8 @@ class Engine:
         """Stop a run at once, running no more of its code."""
         payloads.text(reason, "the reason")
         now = self.clock()
-        with self.store.write() as tx:
+        # closing a run touches the instance cache, which the local worker also uses
+        with self.advance_lock, self.store.write() as tx:
             run = self._open_run(tx, ident, "terminate")
             history.append(tx, run, "WorkflowTerminated", {"reason": reason}, now)
             run.error = json.dumps({"type": "Terminated",

@@ -55,8 +55,9 @@ def reload_flows_file(engine: Engine, path: str) -> tuple[bool, str]:
     if broken:
         return False, ("kept the previous code: the new code would break "
                        + "; ".join(broken[:10]))
-    engine.registry.replace_flows(old, new)
-    engine.cache.clear()
+    with engine.advance_lock:  # the worker's cached instances run the old code: drop them
+        engine.registry.replace_flows(old, new)
+        engine.cache.clear()
     return True, f"reloaded {Path(path).name} (version {new.version})"
 
 

@@ -152,7 +152,7 @@ def _recreate_pending(engine: Engine, tx: Tx, run: RunRow, event: Event, now: fl
 def retry(engine: Engine, ident: str) -> str:
     """Retry a run now: see ``onward retry``. Returns what was done, in words."""
     now = engine.clock()
-    with engine.store.write() as tx:
+    with engine.advance_lock, engine.store.write() as tx:
         run = engine._find(tx, ident, lock=True)
         if run.status == "failed":
             events = history.load_events(tx, run.run_id)
@@ -204,7 +204,7 @@ def reset_run(engine: Engine, ident: str, seq: int, *, reapply_signals: bool = T
               ) -> RunHandle:
     """``onward reset``: a new run of the id from its history up to ``seq``."""
     from .client import RunHandle
-    with engine.store.write() as tx:
+    with engine.advance_lock, engine.store.write() as tx:
         run = engine._find(tx, ident, lock=True)
         new_run_id = reset(engine, tx, run, seq, reason="reset",
                            reapply_signals=reapply_signals)
