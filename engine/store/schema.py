@@ -129,6 +129,51 @@ MIGRATIONS: list[list[str]] = [
             started INTEGER NOT NULL
         )""",
     ],
+    # 2: lighter indexes on hot rows. Every step updates its run's `updated`, so an index
+    # on it costs a page per commit; the lists sort a few thousand rows without one, and
+    # running attempts are few enough to find by owner without an index.
+    [
+        "DROP INDEX runs_by_update",
+        "DROP INDEX runs_by_status",
+        "CREATE INDEX runs_by_status ON runs(status)",
+        "DROP INDEX activity_owned",
+        # queue tables keyed by (run_id, ref) keep their rows in that one B-tree
+        """CREATE TABLE activity_tasks_v2 (
+            run_id TEXT NOT NULL,
+            ref INTEGER NOT NULL,
+            name TEXT NOT NULL,
+            args TEXT NOT NULL,
+            options TEXT NOT NULL,
+            attempt INTEGER NOT NULL,
+            due REAL NOT NULL,
+            scheduled REAL NOT NULL,
+            owner TEXT,
+            attempt_started REAL,
+            attempt_deadline REAL,
+            heartbeat_deadline REAL,
+            close_deadline REAL,
+            heartbeat_details TEXT,
+            last_failure TEXT,
+            PRIMARY KEY (run_id, ref)
+        ) WITHOUT ROWID""",
+        "INSERT INTO activity_tasks_v2 SELECT run_id, ref, name, args, options, attempt, due, "
+        "scheduled, owner, attempt_started, attempt_deadline, heartbeat_deadline, "
+        "close_deadline, heartbeat_details, last_failure FROM activity_tasks",
+        "DROP TABLE activity_tasks",
+        "ALTER TABLE activity_tasks_v2 RENAME TO activity_tasks",
+        "CREATE INDEX activity_ready ON activity_tasks(due) WHERE owner IS NULL",
+        """CREATE TABLE timers_v2 (
+            run_id TEXT NOT NULL,
+            ref INTEGER NOT NULL,
+            fire_at REAL NOT NULL,
+            kind TEXT NOT NULL,
+            PRIMARY KEY (run_id, ref)
+        ) WITHOUT ROWID""",
+        "INSERT INTO timers_v2 SELECT run_id, ref, fire_at, kind FROM timers",
+        "DROP TABLE timers",
+        "ALTER TABLE timers_v2 RENAME TO timers",
+        "CREATE INDEX timers_due ON timers(fire_at)",
+    ],
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
