@@ -13,6 +13,10 @@ Sections (run in this order, so that later lines can show ratios to earlier ones
   replay             rebuild a 10,000-event history; the replay check over many histories
   recovery           kill -9 mid-activity: a new worker process, a running second worker
   memory             peak RSS of a worker process holding runs that wait on manual tasks
+  postgres           the PostgreSQL store: drained by 1, 2 and 4 worker processes, recovery,
+                     DBOS on PostgreSQL (skipped when the server is unreachable; $ONWARD_PG_URL)
+  console            the runs screen's store reads on 10,000 runs / 1,000,000 events, and the
+                     real console under Textual's Pilot (first rows, cursor keys)
 
 Ratios are to the 1-row commit rate measured on the same disk ("× limit") and to DBOS's
 figure for the same shape of work ("× DBOS").
@@ -39,7 +43,7 @@ from .common import REPO, SCRATCH, BenchError, kill_children, remove_dir, run_ch
 from .limit import commit_rate, commit_windows
 
 SECTIONS = ("limit", "dbos", "onward-seq", "onward-concurrent", "replay", "recovery",
-            "memory")
+            "memory", "postgres", "console")
 MIB = 1024 * 1024
 
 
@@ -52,12 +56,16 @@ class Sizes:
     waiting: int
     limit_seconds: float
     probe: tuple[int, int]
+    pg: int
+    console_runs: int
+    console_reps: int
 
 
 FULL = Sizes(seq=500, concurrent=2000, activities=5000, histories=10_000, waiting=10_000,
-             limit_seconds=2.0, probe=(20, 120))
+             limit_seconds=2.0, probe=(20, 120), pg=2000, console_runs=10_000,
+             console_reps=20)
 QUICK = Sizes(seq=50, concurrent=200, activities=1000, histories=1000, waiting=1000,
-              limit_seconds=1.0, probe=(5, 25))
+              limit_seconds=1.0, probe=(5, 25), pg=200, console_runs=1000, console_reps=10)
 
 
 @dataclass
@@ -358,10 +366,102 @@ def section_memory(rep: Report, tmp: Path, sizes: Sizes) -> None:
                   f"{fig['all_waiting_seconds']:.1f}s"))
 
 
+def section_postgres(rep: Report, tmp: Path, sizes: Sizes) -> None:
+    from . import pg_bench as pg
+    reason = pg.unavailable()
+    if reason:
+        rep.figures["postgres"] = None
+        rep.note(f"skipped: {reason}")
+        return
+    rep.note(f"PostgreSQL {pg.server_version()} at {pg.BASE_URL}; a fresh schema per "
+             "measurement, dropped afterwards")
+    fig: dict[str, Any] = {"server": pg.server_version(), "throughput": {}}
+    rep.figures["postgres"] = fig
+    base = None
+    for procs in (1, 2, 4):
+        t = pg.throughput(tmp, sizes.pg, procs)
+        fig["throughput"][procs] = t
+        if procs == 1:
+            base = t["workflows_per_s"]
+            rep.note(f"started {sizes.pg} runs in {t['start_seconds']:.1f}s "
+                     f"({t['starts_per_s']:.0f}/s, one commit each), then drained")
+        rep.add(Row("postgres", f"{procs} worker process{'es' if procs > 1 else ''} ×32 "
+                    f"({sizes.pg}): wf/s", t["workflows_per_s"], "wf/s",
+                    vs_dbos=ratio(t["steps_per_s"], _dbos(rep, "concurrent")),
+                    note=f"{ratio(t['workflows_per_s'], base):.2f}× 1 worker; "
+                         f"{t['workflows_per_s_incl_process_start']:.0f} wf/s counting "
+                         f"interpreter start"))
+        rep.add(Row("postgres", f"{procs} worker process{'es' if procs > 1 else ''}: steps/s",
+                    t["steps_per_s"], "steps/s"))
+    restart = pg.recovery_restart(tmp)
+    takeover = pg.recovery_takeover(tmp)
+    fig["recovery"] = {"restart": restart, "takeover": takeover}
+    reg = restart["registered_after_seconds"]
+    rep.add(Row("postgres", "kill -9 mid-activity, new worker: to completion",
+                restart["seconds"], "s",
+                note="incl. interpreter start" + (
+                    f"; the new worker registered after {reg:.2f}s" if reg is not None else "")))
+    rep.add(Row("postgres", "kill -9, running 2nd worker takes over", takeover["seconds"],
+                "s", target="≤ 5 s (lease TTL)", ok=takeover["seconds"] <= 5.0))
+    _dbos_postgres(rep, fig, sizes, base)
+
+
+def _dbos_postgres(rep: Report, fig: dict[str, Any], sizes: Sizes, base: float | None) -> None:
+    from . import pg_bench as pg
+    if importlib.util.find_spec("dbos") is None:
+        rep.note("DBOS on PostgreSQL skipped: `import dbos` fails")
+        return
+    py = [sys.executable, "-m", "bench.dbos_pg_bench"]
+    with pg.fresh_database() as url:
+        enq = _dbos_json(run_child([*py, "enqueue", "--url", url, "--n", str(sizes.pg),
+                                    "--concurrency", "32", "--poll", "0.01"], timeout=600),
+                         "enqueue (PostgreSQL)")
+        drain = _dbos_json(run_child([*py, "drain", "--url", url, "--n", str(sizes.pg)],
+                                     timeout=900), "drain (PostgreSQL)")
+    wf = drain["workflows"] / drain["seconds"]
+    fig["dbos"] = {**drain, "enqueue_seconds": enq["enqueue_seconds"],
+                   "workflows_per_s": wf, "steps_per_s": 3 * wf}
+    rep.add(Row("postgres", f"DBOS on PostgreSQL, 1 process, queue 32 ({sizes.pg}): wf/s",
+                wf, "wf/s", note=f"fresh database; enqueued first in "
+                f"{enq['enqueue_seconds']:.1f}s; timed from launch; Onward 1 worker is "
+                f"{ratio(base, wf) or 0:.2f}× this"))
+
+
+def section_console(rep: Report, tmp: Path, sizes: Sizes) -> None:
+    from . import console_bench as cb
+    db = tmp / "console.db"
+    built = cb.build(db, sizes.console_runs)
+    rep.note(f"built {built['runs']:,} runs / {built['events']:,} events "
+             f"({built['db_bytes'] / MIB:.0f} MiB): {cb.TEMPLATES} real long_history runs in "
+             f"{built['template_seconds']:.1f}s, SQL copies in {built['clone_seconds']:.1f}s; "
+             f"{cb.RETRYING} copies marked running+retrying")
+    reads = cb.reads(db, sizes.console_reps)
+    rep.figures["console"] = {"database": built, "reads": reads}
+    for label, r in reads.items():
+        rows = f"{r['rows']} rows; " if "rows" in r else ""
+        rep.add(Row("console", label, r["median_ms"], "ms median", target="≤ 100 ms",
+                    ok=r["max_ms"] <= 100,
+                    note=f"{rows}max {r['max_ms']:.1f} ms over {r['reps']}"))
+    p = cb.pilot(db)
+    rep.figures["console"]["pilot"] = p
+    rep.add(Row("console", "app start → runs table shows 200 rows", p["first_rows_seconds"]
+                * 1000, "ms", note="OnwardApp(eng, worker=False).run_test(size=(120, 40))"))
+    rep.add(Row("console", f"pilot.press('down') ×{p['keys']}: per key", p["key_median_ms"],
+                "ms median",
+                note=f"includes Pilot's own idle waits; max {p['key_max_ms']:.0f}, mean {p['key_mean_ms']:.0f}; cursor moved "
+                     f"{p['cursor_moved']}; an unbound key costs {p['noop_key_median_ms']:.0f} "
+                     f"ms median in Pilot (its idle waits)"))
+    rep.add(Row("console", "key event posted → cursor moved", p["direct_median_ms"],
+                "ms median", target="≤ 50 ms", ok=p["direct_median_ms"] <= 50,
+                note=f"max {p['direct_max_ms']:.1f} ms; without Pilot's waits, repaint "
+                     "excluded"))
+
+
 RUNNERS: dict[str, Callable[[Report, Path, Sizes], None]] = {
     "limit": section_limit, "dbos": section_dbos, "onward-seq": section_seq,
     "onward-concurrent": section_concurrent, "replay": section_replay,
     "recovery": section_recovery, "memory": section_memory,
+    "postgres": section_postgres, "console": section_console,
 }
 
 

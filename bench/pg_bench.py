@@ -1,0 +1,202 @@
+"""The postgres section: the PostgreSQL store with 1, 2 and 4 worker processes, recovery.
+
+Each measurement gets a fresh schema (``onward_bench_<random>`` in the URL's search_path,
+as tests/pg.py does) that is dropped afterwards. ``$ONWARD_PG_URL`` names the server
+(default ``postgresql://postgres@127.0.0.1:5432/test``).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from .common import BenchError, WorkerProc
+from .onward_bench import _gated_env, _hold, _wait_completed, _wait_gate
+
+BASE_URL = os.environ.get("ONWARD_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+def unavailable() -> str | None:
+    """Why PostgreSQL cannot be used here, or None."""
+    try:
+        import psycopg
+    except ImportError:
+        return "psycopg is not installed (pip install -e '.[postgres]')"
+    try:
+        with psycopg.connect(BASE_URL, connect_timeout=3) as conn:
+            conn.execute("SELECT 1")
+    except psycopg.Error as err:
+        return f"PostgreSQL not reachable at {BASE_URL}: {str(err).strip().splitlines()[0]}"
+    return None
+
+
+def server_version() -> str:
+    import psycopg
+    with psycopg.connect(BASE_URL, connect_timeout=3) as conn:
+        row = conn.execute("SHOW server_version").fetchone()
+        sync = conn.execute("SHOW synchronous_commit").fetchone()
+        fsync = conn.execute("SHOW fsync").fetchone()
+    return f"{row[0] if row else '?'} (synchronous_commit={sync[0] if sync else '?'}, " \
+           f"fsync={fsync[0] if fsync else '?'})"
+
+
+def _url_for(schema: str) -> str:
+    joiner = "&" if "?" in BASE_URL else "?"
+    return f"{BASE_URL}{joiner}options=-csearch_path%3D{schema}&application_name={schema}"
+
+
+def _drop_schema(schema: str) -> None:
+    import psycopg
+    with psycopg.connect(BASE_URL, autocommit=True, connect_timeout=5) as conn:
+        conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                     "WHERE application_name = %s AND pid <> pg_backend_pid()", (schema,))
+        conn.execute("SET lock_timeout = '10s'")
+        conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+@contextmanager
+def fresh_schema() -> Iterator[str]:
+    """A URL on a new schema (created by the first store opened), dropped afterwards."""
+    schema = f"onward_bench_{uuid.uuid4().hex[:12]}"
+    try:
+        yield _url_for(schema)
+    finally:
+        _drop_schema(schema)
+
+
+def _engine(url: str) -> Any:
+    from engine import Engine
+
+    from .common import BASIC_FLOWS
+    return Engine(url, flows=[str(BASIC_FLOWS)])
+
+
+def throughput(tmp: Path, n: int, processes: int, concurrency: int = 32) -> dict[str, Any]:
+    """Start ``n`` three_steps runs, then drain them with ``processes`` worker processes.
+
+    Timed from the first worker's registration (``workers.started``) to all completed,
+    and also from launching the processes.
+    """
+    with fresh_schema() as url, _engine(url) as eng:
+        t0 = time.perf_counter()
+        for i in range(n):
+            eng.start("three_steps", i)
+        start_s = time.perf_counter() - t0
+        launched_wall = time.time()
+        launched = time.perf_counter()
+        workers = [WorkerProc(url, tmp / f"pg-{processes}-worker-{k}.log",  # type: ignore[arg-type]
+                              concurrency=concurrency) for k in range(processes)]
+        try:
+            end = _wait_completed(eng, n, timeout=max(180.0, n / 5), interval=0.05)
+            end_wall = time.time()
+            with eng.store.read() as tx:
+                first = tx.scalar("SELECT min(started) FROM workers")
+                per_worker = tx.execute("SELECT count(*) FROM workers")
+        except BenchError as err:
+            raise BenchError(f"{err}; worker log: {workers[0].tail(600)}") from None
+        finally:
+            for w in workers:
+                w.stop()
+        registered = per_worker[0][0] if per_worker else 0
+    with_start = end - launched
+    if first is None or not launched_wall <= float(first) <= end_wall:
+        first = launched_wall
+    elapsed = end_wall - float(first)
+    return {"workflows": n, "processes": processes, "concurrency": concurrency,
+            "start_seconds": start_s, "starts_per_s": n / start_s,
+            "seconds": elapsed, "workflows_per_s": n / elapsed, "steps_per_s": 3 * n / elapsed,
+            "seconds_incl_process_start": with_start,
+            "workflows_per_s_incl_process_start": n / with_start,
+            "workers_registered": registered}
+
+
+def recovery_restart(tmp: Path) -> dict[str, Any]:
+    """kill -9 a worker inside an activity; time a new worker process to finish the run."""
+    gates = tmp / "pg-gates-restart"
+    gates.mkdir()
+    env = _gated_env(gates)
+    with fresh_schema() as url, _engine(url) as eng:
+        _hold(gates, "gate3")
+        handle = eng.start("gated", 1, id="recover-me")
+        first = WorkerProc(url, tmp / "pg-recovery-a.log", concurrency=4,  # type: ignore[arg-type]
+                           env=env)
+        try:
+            _wait_gate(gates, "gate3", [first])
+        finally:
+            first.kill()
+        (gates / "gate3").unlink()
+        launched_wall = time.time()
+        start = time.perf_counter()
+        second = WorkerProc(url, tmp / "pg-recovery-b.log", concurrency=4,  # type: ignore[arg-type]
+                            env=env)
+        try:
+            result = handle.result(timeout=60)
+            elapsed = time.perf_counter() - start
+            with eng.store.read() as tx:
+                registered = tx.scalar("SELECT started FROM workers WHERE pid = ?",
+                                       (second.pid,))
+        finally:
+            second.stop()
+        if result != 4:
+            raise BenchError(f"gated(1) returned {result!r}")
+        lost = [e for e in eng.show("recover-me")["history"]
+                if e["type"] == "ActivityAttemptFailed"]
+    return {"seconds": elapsed, "attempts_failed": len(lost),
+            "registered_after_seconds": None if registered is None
+            else float(registered) - launched_wall}
+
+
+def recovery_takeover(tmp: Path) -> dict[str, Any]:
+    """Two workers; kill -9 the one running the attempt; time until the other finishes it."""
+    gates = tmp / "pg-gates-takeover"
+    gates.mkdir()
+    env = _gated_env(gates)
+    with fresh_schema() as url, _engine(url) as eng:
+        workers = [WorkerProc(url, tmp / f"pg-takeover-{k}.log",  # type: ignore[arg-type]
+                              concurrency=4, env=env) for k in range(2)]
+        try:
+            for w in workers:
+                w.wait_ready()
+            _hold(gates, "gate3")
+            handle = eng.start("gated", 1, id="take-me-over")
+            _wait_gate(gates, "gate3", workers)
+            pending = eng.show("take-me-over", history=False)["pending"]["activities"]
+            owner = pending[0]["worker"] if pending else None
+            if owner is None:
+                raise BenchError(f"no running attempt found: {pending}")
+            with eng.store.read() as tx:
+                pid = tx.scalar("SELECT pid FROM workers WHERE worker_id = ?", (owner,))
+            holder = next((w for w in workers if w.pid == pid), None)
+            if holder is None:
+                raise BenchError(f"attempt held by {owner} (pid {pid}), not one of ours")
+            start = time.perf_counter()
+            holder.kill()
+            (gates / "gate3").unlink()
+            result = handle.result(timeout=60)
+            elapsed = time.perf_counter() - start
+        finally:
+            for w in workers:
+                w.stop()
+        if result != 4:
+            raise BenchError(f"gated(1) returned {result!r}")
+    return {"seconds": elapsed}
+
+
+# -- DBOS on PostgreSQL -------------------------------------------------------------------
+@contextmanager
+def fresh_database() -> Iterator[str]:
+    """A URL naming a new database on the same server (DBOS creates it), dropped after."""
+    import psycopg
+    name = f"onward_bench_dbos_{uuid.uuid4().hex[:10]}"
+    base, _, query = BASE_URL.partition("?")
+    url = base.rsplit("/", 1)[0] + "/" + name + (f"?{query}" if query else "")
+    try:
+        yield url
+    finally:
+        with psycopg.connect(BASE_URL, autocommit=True, connect_timeout=5) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
