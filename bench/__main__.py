@@ -448,7 +448,8 @@ def section_console(rep: Report, tmp: Path, sizes: Sizes) -> None:
                 * 1000, "ms", note="OnwardApp(eng, worker=False).run_test(size=(120, 40))"))
     rep.add(Row("console", f"pilot.press('down') ×{p['keys']}: per key", p["key_median_ms"],
                 "ms median",
-                note=f"includes Pilot's own idle waits; max {p['key_max_ms']:.0f}, mean {p['key_mean_ms']:.0f}; cursor moved "
+                note=f"includes Pilot's own idle waits; max {p['key_max_ms']:.0f}, "
+                     f"mean {p['key_mean_ms']:.0f}; cursor moved "
                      f"{p['cursor_moved']}; an unbound key costs {p['noop_key_median_ms']:.0f} "
                      f"ms median in Pilot (its idle waits)"))
     rep.add(Row("console", "key event posted → cursor moved", p["direct_median_ms"],
