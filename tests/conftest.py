@@ -9,7 +9,7 @@ import pytest
 
 from engine import Engine
 from tests.helpers import kill_leftover_workers
-from tests.pg import any_db, pg_url  # noqa: F401 - fixtures: a database of each kind
+from tests.pg import any_db, more_dbs, pg_url  # noqa: F401 - fixtures: a database of each kind
 
 
 @pytest.fixture(autouse=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -77,3 +77,22 @@ def any_db(request: pytest.FixtureRequest, tmp_path: Path) -> str | Path:
     if request.param == "sqlite":
         return tmp_path / "onward.db"
     return str(request.getfixturevalue("pg_url"))
+
+
+@pytest.fixture
+def more_dbs(any_db: str | Path, tmp_path: Path) -> Iterator[Callable[[str], str | Path]]:
+    """More databases of ``any_db``'s kind: ``more_dbs("name")`` is a fresh SQLite file or
+    PostgreSQL schema (dropped afterwards), for tests that compare two databases."""
+    schemas: list[str] = []
+
+    def make(name: str) -> str | Path:
+        if isinstance(any_db, Path):
+            return tmp_path / f"{name}.db"
+        schemas.append(f"onward_test_{uuid.uuid4().hex[:12]}")
+        return url_for(schemas[-1])
+
+    try:
+        yield make
+    finally:
+        for schema in schemas:
+            drop_schema(schema)

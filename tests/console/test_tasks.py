@@ -29,8 +29,10 @@ async def _inbox(pilot: Any, app: OnwardApp, rows: int) -> TasksScreen:
     return inbox
 
 
-async def test_complete_a_task_and_the_run_moves_on(make_engine: Any, workdir: Path) -> None:
-    engine = make_engine(flows=[FLOWS])
+async def test_complete_a_task_and_the_run_moves_on(make_engine: Any, workdir: Path,
+                                                    any_db: Path | str) -> None:
+    """Also on PostgreSQL: the console works the same on either store."""
+    engine = make_engine(db=any_db, flows=[FLOWS])
     engine.start("approval", {"what": "desk", "manager": "kim"}, id="desk-1")
     app = OnwardApp(engine)
     async with app.run_test(size=SIZE) as pilot:

@@ -65,13 +65,13 @@ def approve(ident: str, db: str, env: dict[str, str]) -> None:
     assert done.returncode == 0, done.stderr
 
 
-def test_bank_closes_patch_and_retry_pay_once(tmp_path: Path) -> None:
+def test_bank_closes_patch_and_retry_pay_once(tmp_path: Path, any_db: Path | str) -> None:
     flows, plugins, data = tmp_path / "flows", tmp_path / "plugins", tmp_path / "data"
     flows.mkdir()
     data.mkdir()
     shutil.copy(REPO / "sample_flows" / "reimbursement.py", flows / "reimbursement.py")
     shutil.copytree(REPO / "plugins", plugins, ignore=shutil.ignore_patterns("__pycache__"))
-    db = str(tmp_path / "onward.db")
+    db = str(any_db)
     env = env_for(data)
     worker = WorkerProcess(db, flows=[flows], plugins=[plugins], env=env).wait_ready()
 

@@ -31,7 +31,13 @@ def env(tmp_path: Path) -> dict[str, str]:
 
 
 @pytest.fixture
-def client(db_path: Path) -> Engine:
+def db_path(any_db: Path | str) -> Path | str:
+    """Every crash test on an SQLite file and on a PostgreSQL schema."""
+    return any_db
+
+
+@pytest.fixture
+def client(db_path: Path | str) -> Engine:
     eng = Engine(db_path, flows=[str(FLOWS)])
     yield eng
     eng.close()
@@ -44,7 +50,7 @@ def executions(env: dict[str, str]) -> list[dict[str, object]]:
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
-def worker(db: Path, env: dict[str, str], **kw: object) -> WorkerProcess:
+def worker(db: Path | str, env: dict[str, str], **kw: object) -> WorkerProcess:
     return WorkerProcess(db, flows=[FLOWS], env=env, **kw).wait_ready()  # type: ignore[arg-type]
 
 
@@ -76,7 +82,7 @@ def assert_nothing_repeated(client: Engine, env: dict[str, str], ids: list[str])
             assert len(attempts) <= len(events), f"{key}: unrecorded executions"
 
 
-def test_kill_during_an_activity_resumes_without_repeating(client: Engine, db_path: Path,
+def test_kill_during_an_activity_resumes_without_repeating(client: Engine, db_path: Path | str,
                                                            env: dict[str, str]) -> None:
     gates = Path(env["ONWARD_TEST_GATES"])
     (gates / "gate2").touch()
@@ -94,7 +100,7 @@ def test_kill_during_an_activity_resumes_without_repeating(client: Engine, db_pa
     assert_nothing_repeated(client, env, ["g"])
 
 
-def test_kill_at_random_moments_many_times(client: Engine, db_path: Path,
+def test_kill_at_random_moments_many_times(client: Engine, db_path: Path | str,
                                            env: dict[str, str]) -> None:
     rng = random.Random(7)
     env = dict(env, ONWARD_TEST_STEP_DELAY="0.02")
@@ -120,7 +126,7 @@ def test_kill_at_random_moments_many_times(client: Engine, db_path: Path,
     assert_nothing_repeated(client, env, ids)
 
 
-def test_timer_due_while_down_fires_once(client: Engine, db_path: Path,
+def test_timer_due_while_down_fires_once(client: Engine, db_path: Path | str,
                                          env: dict[str, str]) -> None:
     w = worker(db_path, env)
     client.start("sleeper", 30, id="nap")
@@ -134,7 +140,7 @@ def test_timer_due_while_down_fires_once(client: Engine, db_path: Path,
     assert len(fired) == 1
 
 
-def test_two_and_three_workers_share_one_database(client: Engine, db_path: Path,
+def test_two_and_three_workers_share_one_database(client: Engine, db_path: Path | str,
                                                   env: dict[str, str]) -> None:
     env = dict(env, ONWARD_TEST_STEP_DELAY="0.01")
     ids = [f"m{i}" for i in range(60)]
@@ -153,7 +159,7 @@ def test_two_and_three_workers_share_one_database(client: Engine, db_path: Path,
     assert len(pids) >= 2, "work should spread over the workers"
 
 
-def test_running_worker_takes_over_from_a_killed_one(client: Engine, db_path: Path,
+def test_running_worker_takes_over_from_a_killed_one(client: Engine, db_path: Path | str,
                                                      env: dict[str, str]) -> None:
     gates = Path(env["ONWARD_TEST_GATES"])
     (gates / "gate1").touch()
@@ -180,7 +186,7 @@ def test_running_worker_takes_over_from_a_killed_one(client: Engine, db_path: Pa
     assert "exited" in lost[0]["attrs"]["error"]["message"]
 
 
-def test_sigterm_lets_running_attempts_finish(client: Engine, db_path: Path,
+def test_sigterm_lets_running_attempts_finish(client: Engine, db_path: Path | str,
                                               env: dict[str, str]) -> None:
     gates = Path(env["ONWARD_TEST_GATES"])
     (gates / "gate1").touch()

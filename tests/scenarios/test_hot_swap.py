@@ -63,12 +63,12 @@ def onward_activities():
 
 
 @pytest.fixture
-def setup(tmp_path: Path) -> tuple[Path, Path, Path]:
+def setup(tmp_path: Path, any_db: Path | str) -> tuple[Path, Path, Path | str]:
     plugins = tmp_path / "plugins"
     plugins.mkdir()
     flows = tmp_path / "flows.py"
     flows.write_text(FLOW)
-    return plugins, flows, tmp_path / "onward.db"
+    return plugins, flows, any_db
 
 
 def attempts(eng: Engine, ident: str) -> list[dict[str, object]]:
@@ -77,7 +77,7 @@ def attempts(eng: Engine, ident: str) -> list[dict[str, object]]:
 
 
 def test_a_fixed_provider_file_heals_retrying_runs_without_restart(
-        setup: tuple[Path, Path, Path]) -> None:
+        setup: tuple[Path, Path, Path | str]) -> None:
     plugins, flows, db = setup
     (plugins / "swap.py").write_text(BROKEN_PROVIDER)
     eng = Engine(db, flows=[str(flows)])
@@ -99,7 +99,7 @@ def test_a_fixed_provider_file_heals_retrying_runs_without_restart(
     assert len(set(versions)) == 2 and versions[0] != versions[-1]
 
 
-def test_in_flight_attempt_finishes_on_the_old_code(setup: tuple[Path, Path, Path],
+def test_in_flight_attempt_finishes_on_the_old_code(setup: tuple[Path, Path, Path | str],
                                                     tmp_path: Path) -> None:
     plugins, flows, db = setup
     (plugins / "swap.py").write_text(SLOW_PROVIDER)
@@ -116,7 +116,7 @@ def test_in_flight_attempt_finishes_on_the_old_code(setup: tuple[Path, Path, Pat
 
 
 def test_deleting_a_provider_fails_attempts_until_one_appears(
-        setup: tuple[Path, Path, Path]) -> None:
+        setup: tuple[Path, Path, Path | str]) -> None:
     plugins, flows, db = setup
     (plugins / "swap.py").write_text(FIXED_PROVIDER)
     eng = Engine(db, flows=[str(flows)])
@@ -135,7 +135,8 @@ def test_deleting_a_provider_fails_attempts_until_one_appears(
         assert worker.proc.poll() is None
 
 
-def test_event_observer_hook_sees_the_workers_events(tmp_path: Path) -> None:
+def test_event_observer_hook_sees_the_workers_events(tmp_path: Path,
+                                                     any_db: Path | str) -> None:
     plugins = tmp_path / "plugins"
     plugins.mkdir()
     seen = tmp_path / "seen.jsonl"
@@ -148,7 +149,7 @@ def onward_event(event):
     with open({str(seen)!r}, "a") as f:
         f.write(json.dumps({{"type": event["type"], "id": event["workflow_id"]}}) + "\\n")
 ''')
-    eng = Engine(tmp_path / "o.db", flows=[str(REPO / "tests" / "flows" / "basic.py")],
+    eng = Engine(any_db, flows=[str(REPO / "tests" / "flows" / "basic.py")],
                  plugins=[plugins])
     with eng.worker():
         eng.start("three_steps", 1, id="watched").result(timeout=10)

@@ -63,9 +63,9 @@ def setup(tmp_path: Path) -> tuple[Path, Path, Path, dict[str, str]]:
     return plugins, flows, log, env
 
 
-def test_max_concurrent_across_two_workers(setup, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_max_concurrent_across_two_workers(setup, any_db: Path | str) -> None:  # type: ignore[no-untyped-def]
     plugins, flows, log, env = setup
-    db = tmp_path / "l.db"
+    db = any_db
     eng = Engine(db, flows=[str(flows)])
     with WorkerProcess(db, flows=[flows], plugins=[plugins], env=env, concurrency=4), \
             WorkerProcess(db, flows=[flows], plugins=[plugins], env=env, concurrency=4):
@@ -79,9 +79,9 @@ def test_max_concurrent_across_two_workers(setup, tmp_path: Path) -> None:  # ty
     eng.close()
 
 
-def test_max_per_second_spreads_starts(setup, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_max_per_second_spreads_starts(setup, any_db: Path | str) -> None:  # type: ignore[no-untyped-def]
     plugins, flows, log, env = setup
-    db = tmp_path / "r.db"
+    db = any_db
     eng = Engine(db, flows=[str(flows)])
     for i in range(10):
         eng.start("limited", i, "limited.rate", id=f"r{i}")

@@ -23,7 +23,14 @@ def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> str:
+def db(any_db: Path | str) -> str:
+    """``--db``: an SQLite file, then a ``postgresql://`` URL on a fresh schema."""
+    return str(any_db)
+
+
+@pytest.fixture
+def sqlite_db(tmp_path: Path) -> str:
+    """For checks of SQLite files themselves (a file that is missing stays missing)."""
     return str(tmp_path / "cli.db")
 
 
@@ -35,7 +42,8 @@ def test_every_design_command_is_listed_in_help() -> None:
         assert command in help_text
 
 
-def test_read_commands_on_a_missing_database_say_so(capsys, db: str) -> None:  # type: ignore[no-untyped-def]
+def test_read_commands_on_a_missing_database_say_so(capsys, sqlite_db: str) -> None:  # type: ignore[no-untyped-def]
+    db = sqlite_db
     for command in (["list"], ["show", "x"], ["result", "x"], ["tasks"], ["replay"],
                     ["signal", "x", "go"], ["cancel", "x"], ["retry", "x"], ["pause", "x"],
                     ["task", "complete", "t"]):

@@ -4,10 +4,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from engine import Engine, attempts
 from tests.helpers import wait_until
 
 FLOWS = str(Path(__file__).resolve().parent.parent / "flows" / "basic.py")
+
+
+@pytest.fixture
+def db_path(any_db: Path | str) -> Path | str:
+    """Both fencing tests on an SQLite file and on a PostgreSQL schema."""
+    return any_db
 
 
 def test_expired_lease_of_another_host_is_taken_over_and_its_result_fenced(

@@ -14,10 +14,11 @@ V2 = Path(__file__).resolve().parent.parent / "flows" / "v2" / "orders.py"
 V3 = Path(__file__).resolve().parent.parent / "flows" / "v3" / "orders.py"
 
 
-def test_breaking_reload_is_refused_naming_runs_and_safe_one_is_taken(tmp_path: Path) -> None:
+def test_breaking_reload_is_refused_naming_runs_and_safe_one_is_taken(
+        tmp_path: Path, any_db: Path | str) -> None:
     flows = tmp_path / "orders.py"
     flows.write_text(V1.read_text())
-    eng = Engine(tmp_path / "r.db", flows=[str(flows)])
+    eng = Engine(any_db, flows=[str(flows)])
     with eng.worker():
         eng.start("order", "o", id="o")
         wait_until(lambda: "ActivityCompleted" in [e["type"] for e in eng.show("o")["history"]],
@@ -36,14 +37,14 @@ def test_breaking_reload_is_refused_naming_runs_and_safe_one_is_taken(tmp_path: 
     eng.close()
 
 
-def test_watcher_reloads_and_retries_stuck_runs(tmp_path: Path) -> None:
+def test_watcher_reloads_and_retries_stuck_runs(tmp_path: Path, any_db: Path | str) -> None:
     flows = tmp_path / "orders.py"
     buggy = V1.read_text().replace(
         'done.append(await workflow.execute_activity("ship", name))',
         'raise KeyError("bug after the signal")')
     assert buggy != V1.read_text()
     flows.write_text(buggy)
-    eng = Engine(tmp_path / "w.db", flows=[str(flows)])
+    eng = Engine(any_db, flows=[str(flows)])
     messages: list[tuple[str, bool]] = []
     swapped = threading.Event()
 

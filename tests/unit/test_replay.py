@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,12 @@ FLOWS = Path(__file__).resolve().parent.parent / "flows"
 BASIC = str(FLOWS / "basic.py")
 V1, V2, V3 = (str(FLOWS / v / "orders.py") for v in ("v1", "v2", "v3"))
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "histories"
+
+
+@pytest.fixture
+def db_path(any_db: Path | str) -> Path | str:
+    """Every replay test on an SQLite file and on a PostgreSQL schema."""
+    return any_db
 
 
 def shape(history: list[dict[str, object]]) -> list[tuple[object, ...]]:
@@ -35,9 +42,10 @@ def run_all(eng: Engine) -> dict[str, list[tuple[object, ...]]]:
     return {i: shape(eng.show(i)["history"]) for i in "abcde"}
 
 
-def test_cached_and_rebuilt_instances_give_the_same_history(tmp_path: Path) -> None:
-    cached = Engine(tmp_path / "cached.db", flows=[BASIC])
-    rebuilt = Engine(tmp_path / "rebuilt.db", flows=[BASIC], cache_size=0)
+def test_cached_and_rebuilt_instances_give_the_same_history(
+        more_dbs: Callable[[str], Path | str]) -> None:
+    cached = Engine(more_dbs("cached"), flows=[BASIC])
+    rebuilt = Engine(more_dbs("rebuilt"), flows=[BASIC], cache_size=0)
     try:
         with_cache = run_all(cached)
         without = run_all(rebuilt)
@@ -76,7 +84,7 @@ def test_bad_export_is_refused(make_engine) -> None:  # type: ignore[no-untyped-
         eng.replay_history({"history": [{"seq": 1}]})
 
 
-def test_non_deterministic_edit_holds_the_run_and_restoring_resumes(db_path: Path) -> None:
+def test_non_deterministic_edit_holds_the_run_and_restoring_resumes(db_path: Path | str) -> None:
     v1 = Engine(db_path, flows=[V1])
     with v1.worker():
         v1.start("order", "o1", id="o1")
@@ -103,7 +111,7 @@ def test_non_deterministic_edit_holds_the_run_and_restoring_resumes(db_path: Pat
 
 
 def test_patched_takes_old_branch_on_old_histories_and_new_branch_on_new_runs(
-        db_path: Path) -> None:
+        db_path: Path | str) -> None:
     v1 = Engine(db_path, flows=[V1])
     with v1.worker():
         v1.start("order", "done", id="done")
@@ -130,7 +138,7 @@ def test_patched_takes_old_branch_on_old_histories_and_new_branch_on_new_runs(
     v3.close()
 
 
-def test_retry_of_a_failed_run_with_patched_code_keeps_completed_steps(db_path: Path) -> None:
+def test_retry_of_a_failed_run_with_patched_code_keeps_completed_steps(db_path: Path | str) -> None:
     v1 = Engine(db_path, flows=[V1])
     with v1.worker():
         h = v1.start("claim", "c1", id="c1")
