@@ -22,8 +22,8 @@ import apsw
 
 from . import attempts
 from .errors import BadInput, StoreError
+from .liveness import HOST, process_start
 from .store.sqlite import BUSY_TIMEOUT_MS, SqliteStore
-from .worker import HOST, process_start
 
 # Copied tables and their primary keys, parents before children.
 TABLES: dict[str, tuple[str, ...]] = {

@@ -13,10 +13,8 @@ import json
 import logging
 import os
 import queue
-import socket
 import threading
 import time
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from . import attempts, history
@@ -26,6 +24,7 @@ from .errors import StoreError
 from .executor import ActivityExecutor, Outcome
 from .history import RunRow
 from .instance import WorkflowTaskError, safe_str, safe_traceback
+from .liveness import HOST, death_of, process_start
 from .store.base import Tx
 
 if TYPE_CHECKING:
@@ -35,42 +34,6 @@ log = logging.getLogger("onward.worker")
 
 MAINTENANCE_INTERVAL = 0.25
 BATCH = 200
-
-
-def _boot_id() -> str:
-    try:
-        with open("/proc/sys/kernel/random/boot_id") as f:
-            return f.read().strip()[:8]
-    except OSError:
-        return ""
-
-
-# Which machine a worker runs on: same-host workers are checked by process liveness, others
-# by lease expiry. ``$ONWARD_HOST_ID`` overrides it (containers, network-namespace tests).
-HOST = os.environ.get("ONWARD_HOST_ID") or f"{socket.gethostname()}:{_boot_id()}"
-
-
-def process_start(pid: int) -> str | None:
-    """A token that changes when ``pid`` is reused (its start time), or None if it is gone."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            stat = f.read()
-    except FileNotFoundError:
-        return None
-    except OSError:
-        stat = ""
-    if stat:
-        fields = stat.rsplit(")", 1)[-1].split()
-        if len(fields) > 19 and fields[0] != "Z":
-            return fields[19]
-        return None
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return None
-    except PermissionError:
-        pass
-    return "?"
 
 
 class Worker:
@@ -528,14 +491,8 @@ class Worker:
         rows = tx.execute("SELECT worker_id, host, pid, pid_start, heartbeat, lease_ttl "
                           "FROM workers WHERE worker_id <> ?", (self.worker_id,))
         for worker_id, host, pid, pid_start, beat, ttl in rows:
-            if host == HOST:
-                start = process_start(pid)
-                dead = start is None or (start != pid_start and pid_start != "?")
-                reason = f"worker {worker_id} (pid {pid}) exited"
-            else:
-                dead = now - beat > ttl
-                reason = f"worker {worker_id} on {host.split(':')[0]} missed its lease"
-            if not dead:
+            reason = death_of(worker_id, host, pid, pid_start, beat, ttl, now)
+            if reason is None:
                 continue
             log.info("taking over from %s", reason)
             runs = self._lose_attempts_of(tx, worker_id, reason, now)
@@ -571,8 +528,3 @@ class Worker:
             candidates.append(now + 0.2)
         return min(candidates) if candidates else now + 3600.0
 
-
-def run_until(stop: Callable[[], bool], worker: Worker, interval: float = 0.2) -> None:
-    """Block the calling thread while ``worker`` runs, until ``stop()`` is true."""
-    while not stop():
-        time.sleep(interval)

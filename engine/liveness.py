@@ -1,0 +1,60 @@
+"""Is a worker alive? Same-host workers by their process, others by their lease.
+
+A worker records its host, pid and the pid's start time. On the same host a dead worker is
+noticed at once (its process is gone, or the pid now belongs to another process); on
+another host only its heartbeat can tell, so it is presumed dead once its lease expires.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+
+
+def _boot_id() -> str:
+    try:
+        with open("/proc/sys/kernel/random/boot_id") as f:
+            return f.read().strip()[:8]
+    except OSError:
+        return ""
+
+
+# Which machine a worker runs on: same-host workers are checked by process liveness, others
+# by lease expiry. ``$ONWARD_HOST_ID`` overrides it (containers, network-namespace tests).
+HOST = os.environ.get("ONWARD_HOST_ID") or f"{socket.gethostname()}:{_boot_id()}"
+
+
+def process_start(pid: int) -> str | None:
+    """A token that changes when ``pid`` is reused (its start time), or None if it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            stat = f.read()
+    except FileNotFoundError:
+        return None
+    except OSError:
+        stat = ""
+    if stat:
+        fields = stat.rsplit(")", 1)[-1].split()
+        if len(fields) > 19 and fields[0] != "Z":
+            return fields[19]
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:
+        pass
+    return "?"
+
+
+def death_of(worker_id: str, host: str, pid: int, pid_start: str, heartbeat: float,
+             lease_ttl: float, now: float) -> str | None:
+    """Why the worker described by a ``workers`` row is dead, or None while it is alive."""
+    if host == HOST:
+        start = process_start(pid)
+        if start is None or (start != pid_start and pid_start != "?"):
+            return f"worker {worker_id} (pid {pid}) exited"
+        return None
+    if now - heartbeat > lease_ttl:
+        return f"worker {worker_id} on {host.split(':')[0]} missed its lease"
+    return None
