@@ -41,9 +41,10 @@ def three_steps(start: int) -> int:
 
 
 def _configure(db: str) -> None:
+    """Point DBOS at a SQLite file, or at a database URL (PostgreSQL) given as is."""
     config: DBOSConfig = {
         "name": "onward-bench",
-        "system_database_url": f"sqlite:///{db}",
+        "system_database_url": db if "://" in db else f"sqlite:///{db}",
         "application_version": "onward-bench-1",
         "log_level": "WARNING",
     }

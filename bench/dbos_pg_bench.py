@@ -15,31 +15,10 @@ import json
 import sys
 import time
 
-from dbos import DBOS, DBOSConfig
+from dbos import DBOS
 
-QUEUE = "bench"
-
-
-@DBOS.step()
-def step(label: str, value: int) -> int:
-    return value + 1
-
-
-@DBOS.workflow()
-def three_steps(start: int) -> int:
-    a = step("a", start)
-    b = step("b", a)
-    return step("c", b)
-
-
-def _configure(url: str) -> None:
-    config: DBOSConfig = {
-        "name": "onward-bench",
-        "system_database_url": url,
-        "application_version": "onward-bench-1",
-        "log_level": "WARNING",
-    }
-    DBOS(config=config)
+# The same workflow, step and configuration as the SQLite run (DBOS takes a URL there too).
+from bench.dbos_bench import QUEUE, _configure, three_steps  # noqa: E402
 
 
 def _succeeded(conn: object) -> int:
