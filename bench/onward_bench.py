@@ -274,16 +274,19 @@ def _wait_gate(gates: Path, name: str, workers: list[WorkerProc]) -> None:
     wait_for(entered, 60, f"the activity to reach {name}")
 
 
-def recovery_restart(tmp: Path) -> dict[str, Any]:
-    """kill -9 a worker inside an activity; time a new worker process to finish the run."""
-    db = tmp / "recovery.db"
-    gates = tmp / "gates-restart"
+def recovery_restart(tmp: Path, db: Any = None, tag: str = "") -> dict[str, Any]:
+    """kill -9 a worker inside an activity; time a new worker process to finish the run.
+
+    ``db`` is a SQLite file (default) or a PostgreSQL URL; ``tag`` keeps file names apart.
+    """
+    db = db or tmp / "recovery.db"
+    gates = tmp / f"{tag}gates-restart"
     gates.mkdir()
     env = _gated_env(gates)
     with _engine(db) as eng:
         _hold(gates, "gate3")
         handle = eng.start("gated", 1, id="recover-me")
-        first = WorkerProc(db, tmp / "recovery-a.log", concurrency=4, env=env)
+        first = WorkerProc(db, tmp / f"{tag}recovery-a.log", concurrency=4, env=env)
         try:
             _wait_gate(gates, "gate3", [first])
         finally:
@@ -291,7 +294,7 @@ def recovery_restart(tmp: Path) -> dict[str, Any]:
         (gates / "gate3").unlink()
         launched_wall = time.time()
         start = time.perf_counter()
-        second = WorkerProc(db, tmp / "recovery-b.log", concurrency=4, env=env)
+        second = WorkerProc(db, tmp / f"{tag}recovery-b.log", concurrency=4, env=env)
         try:
             result = handle.result(timeout=60)
             elapsed = time.perf_counter() - start
@@ -309,14 +312,14 @@ def recovery_restart(tmp: Path) -> dict[str, Any]:
             else registered - launched_wall}
 
 
-def recovery_takeover(tmp: Path) -> dict[str, Any]:
+def recovery_takeover(tmp: Path, db: Any = None, tag: str = "") -> dict[str, Any]:
     """Two workers; kill -9 the one running the attempt; time until the other finishes it."""
-    db = tmp / "takeover.db"
-    gates = tmp / "gates-takeover"
+    db = db or tmp / "takeover.db"
+    gates = tmp / f"{tag}gates-takeover"
     gates.mkdir()
     env = _gated_env(gates)
     with _engine(db) as eng:
-        workers = [WorkerProc(db, tmp / f"takeover-{k}.log", concurrency=4, env=env)
+        workers = [WorkerProc(db, tmp / f"{tag}takeover-{k}.log", concurrency=4, env=env)
                    for k in range(2)]
         try:
             for w in workers:

@@ -15,8 +15,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from bench import onward_bench
+
 from .common import BenchError, WorkerProc
-from .onward_bench import _gated_env, _hold, _wait_completed, _wait_gate
+from .onward_bench import _wait_completed
 
 BASE_URL = os.environ.get("ONWARD_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 
@@ -117,74 +119,14 @@ def throughput(tmp: Path, n: int, processes: int, concurrency: int = 32) -> dict
 
 def recovery_restart(tmp: Path) -> dict[str, Any]:
     """kill -9 a worker inside an activity; time a new worker process to finish the run."""
-    gates = tmp / "pg-gates-restart"
-    gates.mkdir()
-    env = _gated_env(gates)
-    with fresh_schema() as url, _engine(url) as eng:
-        _hold(gates, "gate3")
-        handle = eng.start("gated", 1, id="recover-me")
-        first = WorkerProc(url, tmp / "pg-recovery-a.log", concurrency=4,  # type: ignore[arg-type]
-                           env=env)
-        try:
-            _wait_gate(gates, "gate3", [first])
-        finally:
-            first.kill()
-        (gates / "gate3").unlink()
-        launched_wall = time.time()
-        start = time.perf_counter()
-        second = WorkerProc(url, tmp / "pg-recovery-b.log", concurrency=4,  # type: ignore[arg-type]
-                            env=env)
-        try:
-            result = handle.result(timeout=60)
-            elapsed = time.perf_counter() - start
-            with eng.store.read() as tx:
-                registered = tx.scalar("SELECT started FROM workers WHERE pid = ?",
-                                       (second.pid,))
-        finally:
-            second.stop()
-        if result != 4:
-            raise BenchError(f"gated(1) returned {result!r}")
-        lost = [e for e in eng.show("recover-me")["history"]
-                if e["type"] == "ActivityAttemptFailed"]
-    return {"seconds": elapsed, "attempts_failed": len(lost),
-            "registered_after_seconds": None if registered is None
-            else float(registered) - launched_wall}
+    with fresh_schema() as url:
+        return onward_bench.recovery_restart(tmp, db=url, tag="pg-")
 
 
 def recovery_takeover(tmp: Path) -> dict[str, Any]:
     """Two workers; kill -9 the one running the attempt; time until the other finishes it."""
-    gates = tmp / "pg-gates-takeover"
-    gates.mkdir()
-    env = _gated_env(gates)
-    with fresh_schema() as url, _engine(url) as eng:
-        workers = [WorkerProc(url, tmp / f"pg-takeover-{k}.log",  # type: ignore[arg-type]
-                              concurrency=4, env=env) for k in range(2)]
-        try:
-            for w in workers:
-                w.wait_ready()
-            _hold(gates, "gate3")
-            handle = eng.start("gated", 1, id="take-me-over")
-            _wait_gate(gates, "gate3", workers)
-            pending = eng.show("take-me-over", history=False)["pending"]["activities"]
-            owner = pending[0]["worker"] if pending else None
-            if owner is None:
-                raise BenchError(f"no running attempt found: {pending}")
-            with eng.store.read() as tx:
-                pid = tx.scalar("SELECT pid FROM workers WHERE worker_id = ?", (owner,))
-            holder = next((w for w in workers if w.pid == pid), None)
-            if holder is None:
-                raise BenchError(f"attempt held by {owner} (pid {pid}), not one of ours")
-            start = time.perf_counter()
-            holder.kill()
-            (gates / "gate3").unlink()
-            result = handle.result(timeout=60)
-            elapsed = time.perf_counter() - start
-        finally:
-            for w in workers:
-                w.stop()
-        if result != 4:
-            raise BenchError(f"gated(1) returned {result!r}")
-    return {"seconds": elapsed}
+    with fresh_schema() as url:
+        return onward_bench.recovery_takeover(tmp, db=url, tag="pg-")
 
 
 # -- DBOS on PostgreSQL -------------------------------------------------------------------
