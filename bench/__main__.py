@@ -411,12 +411,12 @@ def _dbos_postgres(rep: Report, fig: dict[str, Any], sizes: Sizes, base: float |
     if importlib.util.find_spec("dbos") is None:
         rep.note("DBOS on PostgreSQL skipped: `import dbos` fails")
         return
-    py = [sys.executable, "-m", "bench.dbos_pg_bench"]
+    py = [sys.executable, "-m", "bench.dbos_bench"]
     with pg.fresh_database() as url:
-        enq = _dbos_json(run_child([*py, "enqueue", "--url", url, "--n", str(sizes.pg),
+        enq = _dbos_json(run_child([*py, "enqueue", "--db", url, "--n", str(sizes.pg),
                                     "--concurrency", "32", "--poll", "0.01"], timeout=600),
                          "enqueue (PostgreSQL)")
-        drain = _dbos_json(run_child([*py, "drain", "--url", url, "--n", str(sizes.pg)],
+        drain = _dbos_json(run_child([*py, "drain", "--db", url, "--n", str(sizes.pg)],
                                      timeout=900), "drain (PostgreSQL)")
     wf = drain["workflows"] / drain["seconds"]
     fig["dbos"] = {**drain, "enqueue_seconds": enq["enqueue_seconds"],

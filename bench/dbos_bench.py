@@ -1,13 +1,13 @@
-"""The same three-step workflow on DBOS Transact with a SQLite system database.
+"""The same three-step workflow on DBOS Transact, with a SQLite (or PostgreSQL) database.
 
 DBOS keeps process-wide state, so ``python -m bench`` runs each phase in its own child
 process and reads one JSON line from its stdout:
 
     python -m bench.dbos_bench seq --db PATH --n N
         N workflows one after another (call, wait for the result), in this process.
-    python -m bench.dbos_bench enqueue --db PATH --n N [--concurrency 32] [--poll 0.01]
+    python -m bench.dbos_bench enqueue --db PATH_OR_URL --n N [--concurrency 32] [--poll 0.01]
         register queue "bench" and enqueue N workflows while listening to no queue.
-    python -m bench.dbos_bench drain --db PATH --n N
+    python -m bench.dbos_bench drain --db PATH_OR_URL --n N
         launch DBOS listening to "bench" and time until all N workflows succeeded.
 
 DBOS runs with its own SQLite settings (it sets a busy timeout and IMMEDIATE
@@ -22,6 +22,7 @@ import json
 import sqlite3
 import sys
 import time
+from typing import Any
 
 from dbos import DBOS, DBOSConfig
 
@@ -52,6 +53,8 @@ def _configure(db: str) -> None:
 
 
 def _sqlite_settings(db: str) -> dict[str, object]:
+    if "://" in db:
+        return {}
     conn = sqlite3.connect(db)
     try:
         return {"journal_mode": conn.execute("PRAGMA journal_mode").fetchone()[0],
@@ -60,9 +63,19 @@ def _sqlite_settings(db: str) -> dict[str, object]:
         conn.close()
 
 
-def _succeeded(conn: sqlite3.Connection) -> int:
+def _watch(db: str) -> Any:
+    """A connection to count finished workflows: sqlite3, or psycopg for a URL."""
+    if "://" in db:
+        import psycopg
+        return psycopg.connect(db, autocommit=True)
+    return sqlite3.connect(db, timeout=30)
+
+
+def _succeeded(conn: Any) -> int:
+    table = "workflow_status" if isinstance(conn, sqlite3.Connection) else \
+        "dbos.workflow_status"
     return int(conn.execute(
-        "SELECT count(*) FROM workflow_status WHERE status = 'SUCCESS'").fetchone()[0])
+        f"SELECT count(*) FROM {table} WHERE status = 'SUCCESS'").fetchone()[0])
 
 
 def seq(db: str, n: int) -> dict[str, object]:
@@ -97,7 +110,7 @@ def enqueue(db: str, n: int, concurrency: int, poll: float) -> dict[str, object]
 
 
 def drain(db: str, n: int, timeout: float) -> dict[str, object]:
-    watch = sqlite3.connect(db, timeout=30)
+    watch = _watch(db)
     before = _succeeded(watch)
     _configure(db)
     DBOS.listen_queues([QUEUE])
@@ -120,7 +133,7 @@ def drain(db: str, n: int, timeout: float) -> dict[str, object]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.dbos_bench")
     parser.add_argument("mode", choices=["seq", "enqueue", "drain"])
-    parser.add_argument("--db", required=True)
+    parser.add_argument("--db", required=True, help="a SQLite file or a database URL")
     parser.add_argument("--n", type=int, required=True)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--poll", type=float, default=0.01)
