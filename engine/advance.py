@@ -21,24 +21,11 @@ from .store.base import Tx
 
 
 @dataclass
-class NewActivity:
-    """An activity task created by a workflow task (a candidate for eager dispatch)."""
-
-    run_id: str
-    ref: int
-    name: str
-
-
-@dataclass
 class AdvanceOutcome:
-    """What advancing one run produced."""
+    """What advancing one run produced for the worker that advanced it."""
 
-    activities: list[NewActivity] = field(default_factory=list)
     claimed: list[Any] = field(default_factory=list)
     """Attempts claimed for the calling worker as they were scheduled (eager dispatch)."""
-    closed: bool = False
-    stuck: bool = False
-    woke: list[str] = field(default_factory=list)
 
 
 class InstanceCache:
@@ -182,7 +169,6 @@ class Advancer:
             self._eager = None
             self.cache.evict(run.run_id)
             self.hold(tx, run, failure)
-            outcome.stuck = True
             return outcome
         run.wf_pending = 0
         self.persist(tx, run, activation, outcome)
@@ -196,7 +182,6 @@ class Advancer:
         history.save_run_state(tx, run)
         if instance.closed or not run.is_open:
             self.cache.evict(run.run_id)
-            outcome.closed = True
         else:
             self.cache.put(run.run_id, instance)
         return outcome
@@ -234,7 +219,6 @@ class Advancer:
         name = command.attrs["name"]
         owner = self._eager(name) if self._eager is not None else None
         attempt = queue_activity(tx, run, command.seq, command.attrs, now, owner)
-        outcome.activities.append(NewActivity(run.run_id, command.seq, name))
         if attempt is not None:
             outcome.claimed.append(attempt)
 
@@ -272,7 +256,6 @@ class Advancer:
         history.insert_run(tx, run_id=child_run_id, workflow_id=child_id,
                            workflow=attrs["workflow"], args=attrs["args"], now=now,
                            parent=(run.run_id, run.workflow_id, command.seq))
-        outcome.woke.append(child_run_id)
         self.woke_others = True
 
     def _on_MarkerRecorded(self, tx: Tx, run: RunRow, command: Command, now: float,
@@ -310,7 +293,6 @@ class Advancer:
                            workflow=run.workflow, args=command.attrs.get("input") or [],
                            now=now, parent=parent,  # type: ignore[arg-type]
                            continued_from=run.run_id)
-        outcome.woke.append(new_run_id)
         self.woke_others = True
 
     # -- closing -------------------------------------------------------------------------
