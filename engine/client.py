@@ -247,6 +247,7 @@ class Engine:
         if local is not None and self.registry.workflow(name) is None:
             local = None
         eager: list[Any] = []
+        run_id = ""
         with self.advance_lock if local is not None else contextlib.nullcontext():
             try:
                 with self.store.write() as tx:
@@ -264,8 +265,8 @@ class Engine:
                     if local is not None:  # eager start: the first workflow task rides along
                         eager = local.start_inline(tx, run_id)
             except BaseException:
-                if local is not None:
-                    self.cache.clear()
+                if run_id:  # its instance may have run ahead of a transaction that failed
+                    self.cache.evict(run_id)
                 raise
         if local is not None:
             local.dispatch(eager)
