@@ -59,6 +59,9 @@ def show(tx: Tx, run: RunRow, *, with_history: bool, now: float) -> dict[str, An
         "activities": [
             {"ref": ref, "name": name, "attempt": attempt, "due": iso(due),
              "running": owner is not None, "worker": owner,
+             "state": "running" if owner is not None else (
+                 "queued (waiting for a worker or a provider limit)" if due <= now
+                 else "backing off until the next attempt"),
              "last_failure": _json_or_none(failure)}
             for ref, name, attempt, due, owner, failure in tx.execute(
                 "SELECT ref, name, attempt, due, owner, last_failure FROM activity_tasks "

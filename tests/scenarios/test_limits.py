@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from engine import Engine
-from tests.helpers import WorkerProcess, env_for
+from tests.helpers import WorkerProcess, env_for, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -71,6 +71,12 @@ def test_max_concurrent_across_two_workers(setup, any_db: Path | str) -> None:  
             WorkerProcess(db, flows=[flows], plugins=[plugins], env=env, concurrency=4):
         for i in range(12):
             eng.start("limited", i, "limited.call", id=f"c{i}")
+
+        def held() -> bool:
+            return any(a["state"].startswith("queued")
+                       for i in range(12)
+                       for a in eng.show(f"c{i}", history=False)["pending"]["activities"])
+        wait_until(held, message="attempts held back by the limit show as queued")
         for i in range(12):
             assert eng.handle(f"c{i}").result(timeout=60) == i
     seen = [json.loads(line)["running"] for line in log.read_text().splitlines()]
