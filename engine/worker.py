@@ -497,27 +497,23 @@ class Worker:
             log.info("taking over from %s", reason)
             runs = self._lose_attempts_of(tx, worker_id, reason, now)
             tx.execute("DELETE FROM workers WHERE worker_id = ?", (worker_id,))
-            for run in runs:
-                if dispatch is not None and touched is not None:
+            if dispatch is not None and touched is not None:
+                for run in runs:
                     self._settle(tx, run, dispatch, touched)
-                else:
-                    history.save_run_state(tx, run)
 
     def _lose_attempts_of(self, tx: Tx, worker_id: str, reason: str, now: float) -> list[RunRow]:
-        runs = []
+        """Record every attempt ``worker_id`` held as lost (retried at once); the runs
+        touched, each read once after all its attempts were recorded."""
+        lost: dict[str, None] = {}
         owned = tx.execute("SELECT run_id, ref, attempt FROM activity_tasks WHERE owner = ?",
                            (worker_id,))
         for run_id, ref, attempt in owned:
-            run = attempts.fail(tx, run_id, ref, worker_id, attempt,
-                                {"type": "WorkerLost", "message": f"worker lost: {reason}"},
-                                ("", ""), now, retry_now=True)
-            if run is not None:
-                runs.append(run)
-        if worker_id == self.worker_id:
-            for run in runs:
-                history.save_run_state(tx, run)
-            return []
-        return runs
+            if attempts.fail(tx, run_id, ref, worker_id, attempt,
+                             {"type": "WorkerLost", "message": f"worker lost: {reason}"},
+                             ("", ""), now, retry_now=True) is not None:
+                lost[run_id] = None
+        runs = (history.get_run(tx, run_id) for run_id in lost)
+        return [run for run in runs if run is not None]
 
     def _compute_next_due(self, tx: Tx, now: float) -> float:
         timer = tx.scalar("SELECT min(fire_at) FROM timers")

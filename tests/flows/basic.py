@@ -264,3 +264,11 @@ async def non_json_activity() -> object:
 @workflow.defn(name="waiting_parent")
 async def waiting_parent() -> object:
     return await workflow.execute_child("saga", id="the-child")
+
+
+@workflow.defn(name="fan_out_once")
+async def fan_out_once(n: int) -> list[int]:
+    """``n`` activities at once, each allowed a single attempt."""
+    return list(await asyncio.gather(
+        *(workflow.execute_activity("step", f"o{i}", i, retry=RetryPolicy(maximum_attempts=1))
+          for i in range(n))))

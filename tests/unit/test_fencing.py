@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from engine import Engine, attempts
+from engine import Engine, WorkflowFailed, attempts
 from tests.helpers import wait_until
 
 FLOWS = str(Path(__file__).resolve().parent.parent / "flows" / "basic.py")
@@ -63,3 +63,23 @@ def test_a_live_worker_on_another_host_keeps_its_lease(make_engine) -> None:  # 
         pending = eng.show("held")["pending"]["activities"]
         assert pending[0]["worker"] == "busy" and pending[0]["running"]
     assert "ActivityAttemptFailed" not in [e["type"] for e in eng.show("held")["history"]]
+
+
+def test_a_dead_worker_holding_several_attempts_of_one_run(make_engine) -> None:  # type: ignore[no-untyped-def]
+    eng: Engine = make_engine(flows=[FLOWS])
+    eng.start("fan_out_once", 3, id="many")
+    now = eng.clock()
+    with eng.store.write() as tx:
+        tx.execute("INSERT INTO workers (worker_id, host, pid, pid_start, started, heartbeat, "
+                   "lease_ttl, concurrency) VALUES ('gone', 'elsewhere:1', 1, '1', ?, ?, 2, 3)",
+                   (now - 60, now - 60))
+        run = eng._find(tx, "many")
+        eng.advancer.advance(tx, run, lambda name: "gone")
+    with eng.worker():
+        with pytest.raises(WorkflowFailed):
+            eng.handle("many").result(timeout=10)
+    history = eng.show("many")["history"]
+    assert [e["seq"] for e in history] == list(range(1, len(history) + 1))
+    assert sum(e["type"] == "ActivityFailed" for e in history) == 3
+    with eng.store.read() as tx:
+        assert tx.scalar("SELECT last_seq FROM runs WHERE workflow_id = 'many'") == len(history)
