@@ -147,6 +147,8 @@ class Advancer:
         outcome = AdvanceOutcome()
         definition = self.workflows(run.workflow)
         if not run.is_open or run.paused or definition is None:
+            if not run.is_open:
+                run.wf_pending = 0  # only open runs wait for workflow tasks
             history.save_run_state(tx, run)
             return outcome
         instance = self.cache.get(run.run_id)
@@ -308,10 +310,11 @@ class Advancer:
         tx.execute("UPDATE manual_tasks SET status = 'canceled', completed_at = ? "
                    "WHERE run_id = ? AND status = 'open'", (now, run.run_id))
         self.cache.evict(run.run_id)
-        children = tx.execute(
-            "SELECT run_id FROM runs WHERE parent_run_id = ? AND status = 'running'",
-            (run.run_id,))
-        for (child_run_id,) in children:
+        children = tx.execute("SELECT run_id, status FROM runs WHERE parent_run_id = ?",
+                              (run.run_id,))
+        for child_run_id, child_status in children:
+            if child_status != history.OPEN:
+                continue
             child = history.get_run(tx, child_run_id, lock=True)
             if child is not None and child.is_open and status == "canceled":
                 # A canceled parent asks its children to cancel (they may compensate).
@@ -363,9 +366,9 @@ class Advancer:
                        (now, run.run_id, ref))
             tx.execute("DELETE FROM timers WHERE run_id = ? AND ref = ?", (run.run_id, ref))
         elif kind == "child":
-            child_run_id = tx.scalar(
-                "SELECT run_id FROM runs WHERE parent_run_id = ? AND parent_ref = ? "
-                "AND status = 'running'", (run.run_id, ref))
+            child = tx.one("SELECT run_id, status FROM runs WHERE parent_run_id = ? AND "
+                           "parent_ref = ?", (run.run_id, ref))
+            child_run_id = child[0] if child and child[1] == history.OPEN else None
             if child_run_id:
                 child = history.get_run(tx, child_run_id, lock=True)
                 if child is not None:

@@ -44,6 +44,14 @@ def default_clock() -> Callable[[], float]:
     return lambda: time.time() + shift
 
 
+def time_ordered_id() -> str:
+    """32 hex digits: milliseconds since the epoch, then 80 random bits (UUIDv7's layout).
+
+    Runs started close together get neighbouring keys, so their rows and events share
+    B-tree pages and a busy commit writes fewer pages than with random ids."""
+    return f"{time.time_ns() // 1_000_000:012x}{os.urandom(10).hex()}"
+
+
 def open_store(db: str | os.PathLike[str], *, create: bool = True,
                synchronous: str | None = None) -> Store:
     """The store for a database path or URL (``postgresql://…`` or a SQLite file).
@@ -144,7 +152,7 @@ class Engine:
         if self._ids is not None:
             return self._ids(kind)
         if kind == "run":
-            return uuid.uuid4().hex
+            return time_ordered_id()
         return f"{kind}-{uuid.uuid4().hex[:12]}"
 
     def _notify(self) -> None:

@@ -313,8 +313,8 @@ class Worker:
             if tx.one("SELECT 1 FROM timers WHERE fire_at <= ? LIMIT 1", (now,)):
                 return True
             if workflows and tx.one(
-                    "SELECT 1 FROM runs WHERE wf_pending = 1 AND paused = 0 AND status = "
-                    f"'running' AND workflow IN ({','.join('?' * len(workflows))}) LIMIT 1",
+                    "SELECT 1 FROM runs WHERE wf_pending = 1 AND paused = 0 "
+                    f"AND workflow IN ({','.join('?' * len(workflows))}) LIMIT 1",
                     workflows):
                 return True
             free = self.concurrency - self.executor.busy
@@ -443,8 +443,8 @@ class Worker:
             return
         marks = ",".join("?" * len(names))
         rows = tx.execute(
-            "SELECT run_id FROM runs WHERE wf_pending = 1 AND paused = 0 AND status = "
-            f"'running' AND workflow IN ({marks}) ORDER BY updated LIMIT ?" + tx.skip_locked,
+            "SELECT run_id FROM runs WHERE wf_pending = 1 AND paused = 0 "
+            f"AND workflow IN ({marks}) ORDER BY updated LIMIT ?" + tx.skip_locked,
             (*names, BATCH))
         for (run_id,) in rows:
             if run_id in touched:
