@@ -11,7 +11,6 @@ import asyncio
 import queue
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -61,8 +60,7 @@ class ActivityExecutor:
         self.heartbeat = heartbeat
         self.running: dict[tuple[str, int], ActivityInfo] = {}
         self._lock = threading.Lock()
-        self._threads = ThreadPoolExecutor(max_workers=max(2, concurrency * 2),
-                                           thread_name_prefix="onward-activity")
+        self._pool = _ThreadPool(max(2, concurrency * 2), self._run_sync)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread: threading.Thread | None = None
 
@@ -94,7 +92,7 @@ class ActivityExecutor:
                 self._run_async(definition, attempt, info), self._async_loop())
             future.add_done_callback(lambda f: None)
         else:
-            self._threads.submit(self._run_sync, definition, attempt, info)
+            self._pool.submit((definition, attempt, info))
 
     def abandon(self, run_id: str, ref: int) -> None:
         """Stop counting an attempt the engine gave up on; its late result is fenced."""
@@ -165,6 +163,81 @@ class ActivityExecutor:
 
     def shutdown(self, wait: bool) -> None:
         """Stop taking attempts; with ``wait``, let running ones finish."""
-        self._threads.shutdown(wait=wait, cancel_futures=not wait)
+        self._pool.shutdown(wait=wait)
         if self._loop is not None:
             self._loop.call_soon_threadsafe(self._loop.stop)
+
+
+Job = tuple[ActivityDefinition, Attempt, ActivityInfo]
+
+
+class _ThreadPool:
+    """Threads that run sync attempts, started as needed up to ``size``.
+
+    A job submitted from one of the pool's own threads while it records its previous
+    outcome (the next step of the same run, typically) is kept for that thread to run
+    next: a sequential workflow then goes step after step without a thread hand-off.
+    """
+
+    def __init__(self, size: int, run: Callable[[ActivityDefinition, Attempt, ActivityInfo],
+                                                  None]) -> None:
+        self.size = size
+        self.run = run
+        self._jobs: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
+        self._threads: list[threading.Thread] = []
+        self._idle = 0
+        self._lock = threading.Lock()
+        self._local = threading.local()
+        self._closed = False
+
+    def submit(self, job: Job) -> None:
+        local = self._local
+        if getattr(local, "settling", False) and local.next is None:
+            local.next = job
+            return
+        with self._lock:
+            if self._closed:
+                return
+            if self._idle == 0 and len(self._threads) < self.size:
+                thread = threading.Thread(target=self._serve, daemon=True,
+                                          name=f"onward-activity_{len(self._threads)}")
+                self._threads.append(thread)
+                thread.start()
+        self._jobs.put(job)
+
+    def _serve(self) -> None:
+        local = self._local
+        local.settling, local.next = False, None
+        while True:
+            with self._lock:
+                self._idle += 1
+            job = self._jobs.get()
+            with self._lock:
+                self._idle -= 1
+            while job is not None:
+                local.settling = True
+                try:
+                    self.run(*job)
+                finally:
+                    local.settling = False
+                job, local.next = local.next, None
+                if self._closed:
+                    job = None
+            if self._closed:
+                return
+
+    def shutdown(self, wait: bool) -> None:
+        """Stop taking jobs (queued ones are dropped); with ``wait``, join the threads."""
+        with self._lock:
+            self._closed = True
+            threads = list(self._threads)
+        while True:
+            try:
+                self._jobs.get_nowait()
+            except queue.Empty:
+                break
+        for _ in threads:
+            self._jobs.put(None)
+        if wait:
+            for thread in threads:
+                thread.join()

@@ -56,7 +56,6 @@ class Command:
     type: str
     attrs: dict[str, Any]
     seq: int = 0
-    source: Any = ""
 
 
 @dataclass
@@ -340,7 +339,7 @@ class WorkflowInstance:
                                                      "error": error_json(err)}))
 
     # -- commands ---------------------------------------------------------------------
-    def _command(self, event_type: str, attrs: dict[str, Any], *, source: Any) -> int:
+    def _command(self, event_type: str, attrs: dict[str, Any], *, source: Any = None) -> int:
         """Match a command against history, or record it as new; returns its seq."""
         if self._failure is not None:
             raise _Diverged()
@@ -353,7 +352,7 @@ class WorkflowInstance:
             if event.type != event_type or _command_key(event.type, event.attrs) != \
                     _command_key(event_type, attrs):
                 wanted = _describe(event_type, attrs)
-                source = str(source)
+                source = str(_source_line() if source is None else source)
                 self._nondeterminism(
                     event.seq,
                     f"event {event.seq}: history has {_describe(event.type, event.attrs)} "
@@ -366,7 +365,7 @@ class WorkflowInstance:
             raise OnwardError("workflow code issued a command outside an activation")
         seq = self.next_seq
         self.next_seq += 1
-        self._activation.commands.append(Command(event_type, attrs, seq, source))
+        self._activation.commands.append(Command(event_type, attrs, seq))
         return seq
 
     def _await_ref(self, kind: str, seq: int) -> asyncio.Future[Any]:
@@ -383,30 +382,26 @@ class WorkflowInstance:
 
     def schedule_activity(self, name: str, args: list[Any], options: dict[str, Any]
                           ) -> asyncio.Future[Any]:
-        source = _source_line()
         attrs = {"name": name, "args": payloads.check(args, f"arguments of activity {name}"),
                  **options}
-        seq = self._command("ActivityScheduled", attrs, source=source)
+        seq = self._command("ActivityScheduled", attrs)
         return self._await_ref("activity", seq)
 
     def start_timer(self, seconds: float, purpose: str = "sleep"
                     ) -> tuple[int, asyncio.Future[Any]]:
-        source = _source_line()
         attrs = {"seconds": seconds, "fire_at": self.now + seconds, "purpose": purpose}
-        seq = self._command("TimerStarted", attrs, source=source)
+        seq = self._command("TimerStarted", attrs)
         return seq, self._await_ref("timer", seq)
 
     def create_manual_task(self, attrs: dict[str, Any]) -> asyncio.Future[Any]:
-        source = _source_line()
-        seq = self._command("ManualTaskCreated", attrs, source=source)
+        seq = self._command("ManualTaskCreated", attrs)
         return self._await_ref("task", seq)
 
     def start_child(self, workflow: str, args: list[Any], child_id: str | None
                     ) -> asyncio.Future[Any]:
-        source = _source_line()
         attrs = {"workflow": workflow, "args": payloads.check(args, "child arguments"),
                  "child_id": child_id}
-        seq = self._command("ChildWorkflowStarted", attrs, source=source)
+        seq = self._command("ChildWorkflowStarted", attrs)
         return self._await_ref("child", seq)
 
     def signal_future(self, name: str) -> asyncio.Future[Any]:
@@ -429,7 +424,7 @@ class WorkflowInstance:
                 return True
         if recorded:
             return deprecated
-        self._command("MarkerRecorded", {"patch_id": patch_id}, source=_source_line())
+        self._command("MarkerRecorded", {"patch_id": patch_id})
         return True
 
     def query(self, name: str, args: list[Any]) -> Any:

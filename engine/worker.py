@@ -8,7 +8,6 @@ transaction is durable. Many runs' steps share one commit when the worker is bus
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
@@ -391,20 +390,18 @@ class Worker:
     def _apply_outcomes(self, tx: Tx, outcomes: list[Outcome], now: float,
                         dispatch: list[Attempt], touched: set[str],
                         isolate_runs: bool = True) -> None:
-        isolate = len(outcomes) > 1
         for outcome in outcomes:
             attempt = outcome.attempt
-            with tx.savepoint() if isolate else contextlib.nullcontext():
-                if outcome.ok:
-                    run = attempts.complete(tx, attempt.run_id, attempt.ref, self.worker_id,
-                                            attempt.attempt, outcome.result, outcome.provider,
-                                            now, save=False)
-                else:
-                    run = attempts.fail(tx, attempt.run_id, attempt.ref, self.worker_id,
-                                        attempt.attempt, outcome.error, outcome.provider, now,
-                                        save=False)
-                if run is not None:
-                    self._settle(tx, run, dispatch, touched, isolate_runs)
+            if outcome.ok:
+                run = attempts.complete(tx, attempt.run_id, attempt.ref, self.worker_id,
+                                        attempt.attempt, outcome.result, outcome.provider,
+                                        now, save=False)
+            else:
+                run = attempts.fail(tx, attempt.run_id, attempt.ref, self.worker_id,
+                                    attempt.attempt, outcome.error, outcome.provider, now,
+                                    save=False)
+            if run is not None:
+                self._settle(tx, run, dispatch, touched, isolate_runs)
 
     def _settle(self, tx: Tx, run: RunRow, dispatch: list[Attempt], touched: set[str],
                 isolate: bool = True) -> None:

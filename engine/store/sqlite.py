@@ -97,6 +97,7 @@ class SqliteStore(Store):
         self.commits = 0
         self._pool: list[apsw.Connection] = []
         self._lock = threading.Lock()
+        self._writer_lock = threading.Lock()
         self._watch: apsw.Connection | None = None
         file = Path(self.path)
         if not file.exists():
@@ -120,7 +121,10 @@ class SqliteStore(Store):
         except BaseException:
             conn.close()
             raise
-        self._pool.append(conn)
+        self._writer = conn
+        """Every write of this process goes through this one connection: its page cache
+        stays valid from one transaction to the next (another connection's commit would
+        make SQLite drop it)."""
 
     # -- connections ------------------------------------------------------------------
     def _connect(self, *, configure: bool = True) -> apsw.Connection:
@@ -199,30 +203,35 @@ class SqliteStore(Store):
 
     # -- transactions -------------------------------------------------------------------
     @contextmanager
-    def write(self, _pinned: apsw.Connection | None = None) -> Iterator[Tx]:
-        with self._connection(_pinned) as conn:
-            try:
-                conn.execute("BEGIN IMMEDIATE")
-            except apsw.Error as err:
-                raise _wrap(err, self.path) from err
-            try:
-                yield SqliteTx(conn, self.path)
-            except BaseException:
-                if not conn.in_transaction:
-                    raise
-                try:
-                    conn.execute("ROLLBACK")
-                except apsw.Error:
-                    pass
+    def write(self) -> Iterator[Tx]:
+        with self._writer_lock, self._write_on(self._writer) as tx:
+            yield tx
+
+    @contextmanager
+    def _write_on(self, conn: apsw.Connection) -> Iterator[Tx]:
+        """A write transaction on ``conn``; the caller holds the writer lock."""
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except apsw.Error as err:
+            raise _wrap(err, self.path) from err
+        try:
+            yield SqliteTx(conn, self.path)
+        except BaseException:
+            if not conn.in_transaction:
                 raise
             try:
-                conn.execute("COMMIT")
-            except apsw.Error as err:
-                try:
-                    conn.execute("ROLLBACK")
-                except apsw.Error:
-                    pass
-                raise _wrap(err, self.path) from err
+                conn.execute("ROLLBACK")
+            except apsw.Error:
+                pass
+            raise
+        try:
+            conn.execute("COMMIT")
+        except apsw.Error as err:
+            try:
+                conn.execute("ROLLBACK")
+            except apsw.Error:
+                pass
+            raise _wrap(err, self.path) from err
 
     @contextmanager
     def read(self, _pinned: apsw.Connection | None = None) -> Iterator[Tx]:
@@ -254,8 +263,9 @@ class SqliteStore(Store):
                 return
 
     def session(self) -> SqliteSession:
-        """A dedicated connection for one worker: its change token ignores its own commits."""
-        return SqliteSession(self, self._connect())
+        """The process's writer connection for a worker: its change token ignores the
+        commits of this process (which wake the worker directly) and sees all others."""
+        return SqliteSession(self)
 
     def check_integrity(self) -> str:
         with self.read() as tx:
@@ -267,26 +277,29 @@ class SqliteStore(Store):
             for conn in self._pool:
                 conn.close()
             self._pool.clear()
+        with self._writer_lock:
+            self._writer.close()
             if self._watch is not None:
                 self._watch.close()
                 self._watch = None
 
 
 class SqliteSession:
-    """One pinned connection: ``write``/``read``/``change_token`` as on the store.
+    """A worker's view of the store: ``write``/``read``/``change_token`` on the writer.
 
     ``PRAGMA data_version`` on a connection changes only when *other* connections commit,
-    so a worker polling its own session wakes for others' work, never for its own.
+    so a worker polling its session wakes for other processes' work, never for this
+    process's own writes (which wake it directly).
     """
 
-    def __init__(self, store: SqliteStore, conn: apsw.Connection) -> None:
+    def __init__(self, store: SqliteStore) -> None:
         self.store = store
-        self.conn = conn
-        self._lock = threading.Lock()
+        self.conn = store._writer
+        self._lock = store._writer_lock
 
     @contextmanager
     def write(self) -> Iterator[Tx]:
-        with self._lock, self.store.write(self.conn) as tx:
+        with self._lock, self.store._write_on(self.conn) as tx:
             yield tx
 
     @contextmanager
@@ -302,5 +315,4 @@ class SqliteSession:
                 raise _wrap(err, self.store.path) from err
 
     def close(self) -> None:
-        with self._lock:
-            self.conn.close()
+        """Nothing to release: the connection belongs to the store."""
