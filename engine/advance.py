@@ -91,7 +91,7 @@ def queue_activity(tx: Tx, run: RunRow, ref: int, attrs: dict[str, Any], now: fl
         "INSERT INTO activity_tasks (run_id, ref, name, args, options, attempt, due, "
         "scheduled, close_deadline, owner, attempt_started, attempt_deadline, "
         "heartbeat_deadline) VALUES (?,?,?,?,?,1,?,?,?,?,?,?,?)",
-        (run.run_id, ref, attrs["name"], payloads.dumps(attrs["args"]),
+        (run.run_id, ref, attrs["name"], payloads.encode(attrs["args"]),
          payloads.encode(options), now, now, now + close if close else None, owner, started,
          deadline, heartbeat))
     if owner is None:
@@ -128,6 +128,8 @@ class Advancer:
         """Set when a workflow task made other work due (a child, a parent, a new run)."""
         self.closes = 0
         """How many runs this engine has closed (waiters for results watch it)."""
+        self._holds_nothing = False
+        """The run being advanced has no queue rows or children (its instance says so)."""
 
     # -- building instances -------------------------------------------------------------
     @staticmethod
@@ -173,7 +175,9 @@ class Advancer:
             self.hold(tx, run, failure)
             return outcome
         run.wf_pending = 0
+        self._holds_nothing = instance.holds_nothing
         self.persist(tx, run, activation, outcome)
+        self._holds_nothing = False
         if instance.waiting_for and not activation.commands:
             run.step = instance.waiting_for
         self._eager = None
@@ -268,19 +272,19 @@ class Advancer:
                               outcome: AdvanceOutcome) -> None:
         self._append(tx, run, command, now)
         run.result = payloads.dumps(command.attrs.get("result"))
-        self.close(tx, run, "completed", now)
+        self.close(tx, run, "completed", now, holds_nothing=self._holds_nothing)
 
     def _on_WorkflowFailed(self, tx: Tx, run: RunRow, command: Command, now: float,
                            outcome: AdvanceOutcome) -> None:
         self._append(tx, run, command, now)
         run.error = json.dumps(command.attrs.get("error"))
-        self.close(tx, run, "failed", now)
+        self.close(tx, run, "failed", now, holds_nothing=self._holds_nothing)
 
     def _on_WorkflowCanceled(self, tx: Tx, run: RunRow, command: Command, now: float,
                              outcome: AdvanceOutcome) -> None:
         self._append(tx, run, command, now)
         run.error = json.dumps({"type": "CanceledError", "message": "the run was canceled"})
-        self.close(tx, run, "canceled", now)
+        self.close(tx, run, "canceled", now, holds_nothing=self._holds_nothing)
 
     def _on_WorkflowContinuedAsNew(self, tx: Tx, run: RunRow, command: Command, now: float,
                                    outcome: AdvanceOutcome) -> None:
@@ -289,7 +293,8 @@ class Advancer:
         self._append(tx, run, command, now)
         parent = (run.parent_run_id, run.parent_id, run.parent_ref) if run.parent_run_id \
             else None
-        self.close(tx, run, "continued_as_new", now, notify_parent=False)
+        self.close(tx, run, "continued_as_new", now, notify_parent=False,
+                   holds_nothing=self._holds_nothing)
         history.save_run_state(tx, run)
         history.insert_run(tx, run_id=new_run_id, workflow_id=run.workflow_id,
                            workflow=run.workflow, args=command.attrs.get("input") or [],
@@ -299,17 +304,27 @@ class Advancer:
 
     # -- closing -------------------------------------------------------------------------
     def close(self, tx: Tx, run: RunRow, status: str, now: float, *,
-              notify_parent: bool = True) -> None:
-        """Close ``run``: clear its queues, end open tasks and children, tell its parent."""
+              notify_parent: bool = True, holds_nothing: bool = False) -> None:
+        """Close ``run``: clear its queues, end open tasks and children, tell its parent.
+
+        ``holds_nothing``: the run's code had nothing outstanding and started no child,
+        so there is nothing to clear (spares four statements on the common path)."""
         self.closes += 1
         run.status, run.closed, run.updated = status, now, now
         run.wf_pending, run.stuck, run.retrying = 0, 0, 0
         run.step = status
+        self.cache.evict(run.run_id)
+        if not holds_nothing:
+            self._clear_pending(tx, run, status, now)
+        if notify_parent and run.parent_run_id:
+            self.notify_parent(tx, run, status, now)
+
+    def _clear_pending(self, tx: Tx, run: RunRow, status: str, now: float) -> None:
+        """Withdraw a closing run's queue rows and open tasks; end or cancel its children."""
         tx.execute("DELETE FROM activity_tasks WHERE run_id = ?", (run.run_id,))
         tx.execute("DELETE FROM timers WHERE run_id = ?", (run.run_id,))
         tx.execute("UPDATE manual_tasks SET status = 'canceled', completed_at = ? "
                    "WHERE run_id = ? AND status = 'open'", (now, run.run_id))
-        self.cache.evict(run.run_id)
         children = tx.execute("SELECT run_id, status FROM runs WHERE parent_run_id = ?",
                               (run.run_id,))
         for child_run_id, child_status in children:
@@ -334,8 +349,6 @@ class Advancer:
                                           "message": "parent closed"})
                 self.close(tx, child, "terminated", now, notify_parent=False)
                 history.save_run_state(tx, child)
-        if notify_parent and run.parent_run_id:
-            self.notify_parent(tx, run, status, now)
 
     def notify_parent(self, tx: Tx, run: RunRow, status: str, now: float) -> None:
         parent = history.get_run(tx, run.parent_run_id or "", lock=True)

@@ -88,6 +88,7 @@ class RunHandle:
         """Block until the run closes; its result, or WorkflowFailed (RunStillOpen on timeout)."""
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
+            closes = self.engine._closes_seen  # before reading: a close after it wakes us
             with self.engine.store.read() as tx:
                 run = history.current_run(tx, self.id)
             if run is None:
@@ -103,7 +104,8 @@ class RunHandle:
             if remaining is not None and remaining <= 0:
                 raise RunStillOpen(f"run {self.id} is still {run.status}"
                                    + (" (stuck)" if run.stuck else ""))
-            self.engine.wait_for_close(0.05 if remaining is None else min(0.05, remaining))
+            self.engine.wait_for_close(0.05 if remaining is None else min(0.05, remaining),
+                                       closes)
 
 
 class Engine:
@@ -164,11 +166,13 @@ class Engine:
                 self._closes_seen = self.advancer.closes
                 self._closed.notify_all()
 
-    def wait_for_close(self, timeout: float) -> None:
-        """Wait until a run closes (in this process) or anything commits elsewhere."""
+    def wait_for_close(self, timeout: float, seen: int | None = None) -> None:
+        """Wait until a run closes (in this process; after the ``seen``-th close, if given)
+        or anything commits elsewhere."""
         if self._workers:
             with self._closed:
-                seen = self._closes_seen
+                if seen is None:
+                    seen = self._closes_seen
                 self._closed.wait_for(lambda: self._closes_seen != seen, timeout)
         else:
             self.store.wait_for_change(timeout)
@@ -268,10 +272,10 @@ class Engine:
                             raise BadInput(f"run {workflow_id} is still {existing.status}; "
                                            "--rerun needs its last run to have closed")
                     run_id = self.new_id("run")
-                    history.insert_run(tx, run_id=run_id, workflow_id=workflow_id,
-                                       workflow=name, args=arg_list, now=now)
+                    run = history.insert_run(tx, run_id=run_id, workflow_id=workflow_id,
+                                             workflow=name, args=arg_list, now=now)
                     if local is not None:  # eager start: the first workflow task rides along
-                        eager = local.start_inline(tx, run_id)
+                        eager = local.start_inline(tx, run)
             except BaseException:
                 if run_id:  # its instance may have run ahead of a transaction that failed
                     self.cache.evict(run_id)

@@ -89,7 +89,7 @@ def insert_run(tx: Tx, *, run_id: str, workflow_id: str, workflow: str, args: li
                now: float, parent: tuple[str, str, int] | None = None,
                continued_from: str | None = None, reset_from: str | None = None,
                start_attrs: dict[str, Any] | None = None, lineage: str | None = None,
-               first_event: bool = True) -> None:
+               first_event: bool = True) -> RunRow:
     """Create a run with its WorkflowStarted event, due for its first workflow task."""
     tx.execute("UPDATE runs SET is_current = 0 WHERE workflow_id = ? AND is_current = 1",
                (workflow_id,))
@@ -102,8 +102,11 @@ def insert_run(tx: Tx, *, run_id: str, workflow_id: str, workflow: str, args: li
         "VALUES (?,?,?,?,?,?,?,1,1,?,?,?,?,?,1,'starting',?)",
         (run_id, workflow_id, workflow, OPEN, input_text, now, now, parent_run_id,
          parent_id, parent_ref, continued_from, reset_from, lineage or run_id))
+    run = RunRow(run_id, workflow_id, workflow, OPEN, input_text, None, None, now, now, None,
+                 1, 1, 0, None, 0, 0, parent_run_id, parent_id, parent_ref, continued_from,
+                 reset_from, None, 1, "starting", lineage or run_id)
     if not first_event:
-        return
+        return run
     attrs: dict[str, Any] = {"workflow": workflow, "input": args, "workflow_id": workflow_id}
     if parent:
         attrs["parent_run_id"], attrs["parent_id"] = parent_run_id, parent_id
@@ -115,6 +118,9 @@ def insert_run(tx: Tx, *, run_id: str, workflow_id: str, workflow: str, args: li
         attrs.update(start_attrs)
     tx.execute("INSERT INTO events (run_id, seq, type, time, attrs) VALUES (?,?,?,?,?)",
                (run_id, 1, "WorkflowStarted", now, _attrs_json(attrs)))
+    run.loaded_seq = 0
+    run.fresh.append(Event(1, "WorkflowStarted", now, attrs))
+    return run
 
 
 def _attrs_json(attrs: dict[str, Any]) -> str:

@@ -185,6 +185,7 @@ class WorkflowInstance:
         self._main: asyncio.Task[Any] | None = None
         self._recorded: collections.deque[Event] = collections.deque()
         self._pending: dict[int, tuple[str, asyncio.Future[Any]]] = {}
+        self.started_children = False
         self._signal_buffer: dict[str, collections.deque[Any]] = {}
         self._signal_waiters: dict[str, collections.deque[asyncio.Future[Any]]] = {}
         self._activation: Activation | None = None
@@ -197,6 +198,12 @@ class WorkflowInstance:
     def replaying(self) -> bool:
         """True while the code is re-issuing commands that history already holds."""
         return bool(self._recorded)
+
+    @property
+    def holds_nothing(self) -> bool:
+        """No activity, timer, task or child is outstanding, and no child was ever started:
+        closing the run has no queue rows or children to clean up."""
+        return not self._pending and not self.started_children
 
     def activate(self, events: list[Event]) -> Activation:
         """Deliver ``events`` (all seq > cursor, in order); return the new commands.
@@ -402,6 +409,7 @@ class WorkflowInstance:
         attrs = {"workflow": workflow, "args": payloads.check(args, "child arguments"),
                  "child_id": child_id}
         seq = self._command("ChildWorkflowStarted", attrs)
+        self.started_children = True
         return self._await_ref("child", seq)
 
     def signal_future(self, name: str) -> asyncio.Future[Any]:

@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import queue
+import sys
 import threading
 import time
 from typing import TYPE_CHECKING, Any
@@ -97,6 +98,8 @@ class Worker:
         """Stop claiming work, let running attempts finish (up to ``grace`` s), deregister."""
         if self._thread is None:
             return
+        if sys.is_finalizing():
+            return  # threads are frozen mid-step: the next worker reaps this one's attempts
         self._draining = True
         deadline = time.monotonic() + grace
         while self.executor.busy and time.monotonic() < deadline:
@@ -292,13 +295,12 @@ class Worker:
         for attempt in claimed:
             self.executor.submit(attempt)
 
-    def start_inline(self, tx: Tx, run_id: str) -> list[Attempt]:
+    def start_inline(self, tx: Tx, run: RunRow) -> list[Attempt]:
         """Run a new run's first workflow task inside the transaction that starts it.
 
         The caller holds ``engine.advance_lock`` and dispatches the returned attempts after
         its commit. Saves a commit and a round trip per run (an eager start)."""
-        run = history.get_run(tx, run_id)
-        if run is None or self._draining:
+        if self._draining:
             return []
         claimed: list[Attempt] = []
         self._advance(tx, run, claimed, set())
