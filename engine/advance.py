@@ -178,6 +178,8 @@ class Advancer:
         self._holds_nothing = instance.holds_nothing
         self.persist(tx, run, activation, outcome)
         self._holds_nothing = False
+        if not run.is_open:
+            outcome.claimed.clear()  # closing withdrew them: they must not start
         if instance.waiting_for and not activation.commands:
             run.step = instance.waiting_for
         self._eager = None
@@ -325,8 +327,7 @@ class Advancer:
         tx.execute("DELETE FROM timers WHERE run_id = ?", (run.run_id,))
         tx.execute("UPDATE manual_tasks SET status = 'canceled', completed_at = ? "
                    "WHERE run_id = ? AND status = 'open'", (now, run.run_id))
-        children = tx.execute("SELECT run_id, status FROM runs WHERE parent_run_id = ?",
-                              (run.run_id,))
+        children = tx.execute(history.CHILDREN_SQL, (run.run_id,))
         for child_run_id, child_status in children:
             if child_status != history.OPEN:
                 continue

@@ -66,6 +66,20 @@ class RunRow:
         return payloads.loads(self.input) or []
 
 
+def pending_runs_sql(workflow_count: int) -> str:
+    """Open runs due a workflow task, of these workflow types, oldest change first.
+
+    Written to use the partial index ``runs_pending``: closed runs never keep wf_pending
+    set, so the query does not name ``status`` (an index on it would be picked instead)."""
+    marks = ",".join("?" * workflow_count)
+    return ("SELECT run_id FROM runs WHERE wf_pending = 1 AND paused = 0 "
+            f"AND workflow IN ({marks}) ORDER BY updated LIMIT ?")
+
+
+CHILDREN_SQL = "SELECT run_id, status FROM runs WHERE parent_run_id = ?"
+"""A run's children with their status (uses ``runs_by_parent``; filter status in code)."""
+
+
 def get_run(tx: Tx, run_id: str, *, lock: bool = False) -> RunRow | None:
     """The run with this run id."""
     row = tx.one(f"SELECT {RUN_COLUMNS} FROM runs WHERE run_id = ?"

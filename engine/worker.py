@@ -313,10 +313,7 @@ class Worker:
         with self.session.read() as tx:
             if tx.one("SELECT 1 FROM timers WHERE fire_at <= ? LIMIT 1", (now,)):
                 return True
-            if workflows and tx.one(
-                    "SELECT 1 FROM runs WHERE wf_pending = 1 AND paused = 0 "
-                    f"AND workflow IN ({','.join('?' * len(workflows))}) LIMIT 1",
-                    workflows):
+            if workflows and tx.one(history.pending_runs_sql(len(workflows)), (*workflows, 1)):
                 return True
             free = self.concurrency - self.executor.busy
             if free > 0 and activities and tx.one(
@@ -440,11 +437,8 @@ class Worker:
         names = self.engine.registry.workflow_names()
         if not names:
             return
-        marks = ",".join("?" * len(names))
-        rows = tx.execute(
-            "SELECT run_id FROM runs WHERE wf_pending = 1 AND paused = 0 "
-            f"AND workflow IN ({marks}) ORDER BY updated LIMIT ?" + tx.skip_locked,
-            (*names, BATCH))
+        rows = tx.execute(history.pending_runs_sql(len(names)) + tx.skip_locked,
+                          (*names, BATCH))
         for (run_id,) in rows:
             if run_id in touched:
                 continue

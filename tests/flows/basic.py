@@ -110,6 +110,15 @@ async def three_steps(start: int) -> int:
     return await workflow.execute_activity("step", "c", b)
 
 
+@workflow.defn(name="leaves_work")
+async def leaves_work() -> str:
+    """Returns while an activity and a timer it started are still outstanding."""
+    asyncio.ensure_future(workflow.execute_activity("step", "left-behind", 0))
+    asyncio.ensure_future(workflow.sleep(3600))
+    await asyncio.sleep(0)  # let both tasks issue their commands
+    return "done"
+
+
 @workflow.defn(name="fan_out")
 async def fan_out(n: int) -> list[int]:
     """``n`` activities at once with asyncio.gather."""

@@ -1,0 +1,118 @@
+"""The per-step fast path: commits per step, index use, id order, thread reuse.
+
+Counts here are deterministic properties of the engine; timings live in ``bench/``.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import apsw
+import pytest
+
+from engine import Engine, history
+from engine.client import time_ordered_id
+from engine.executor import _ThreadPool
+
+FLOWS = str(Path(__file__).parents[1] / "flows" / "basic.py")
+
+
+def test_a_sequential_workflow_commits_once_per_step_plus_its_start(make_engine) -> None:  # type: ignore[no-untyped-def]
+    eng: Engine = make_engine(flows=[FLOWS])
+    with eng.worker() as worker:
+        eng.start("three_steps", 0).result(timeout=10)  # warm up
+        commits, ticks, inline = eng.store.commits, worker.ticks, worker.inline_settled
+        n = 20
+        for i in range(n):
+            assert eng.start("three_steps", i).result(timeout=10) == i + 3
+        dispatcher_turns = worker.ticks - ticks
+        # Each start is one commit (its first workflow task rides along) and each step one
+        # more, recorded in the thread that ran it; the dispatcher's own turns (upkeep,
+        # or a step it recorded instead) are the only other commits.
+        assert eng.store.commits - commits <= 4 * n + dispatcher_turns
+        assert worker.inline_settled - inline + dispatcher_turns >= 3 * n - dispatcher_turns
+
+
+def test_hot_queries_use_their_indexes(tmp_path: Path) -> None:
+    Engine(tmp_path / "plan.db").close()
+    conn = apsw.Connection(str(tmp_path / "plan.db"))
+    try:
+        def plan(sql: str, params: tuple[object, ...]) -> str:
+            return " ".join(str(row[3]) for row in conn.execute(
+                "EXPLAIN QUERY PLAN " + sql, params))
+
+        pending = plan(history.pending_runs_sql(3), ("a", "b", "c", 10))
+        assert "runs_pending" in pending and "TEMP B-TREE" not in pending, pending
+        children = plan(history.CHILDREN_SQL, ("r",))
+        assert "runs_by_parent" in children, children
+    finally:
+        conn.close()
+
+
+def test_run_ids_are_32_hex_digits_ordered_by_time() -> None:
+    first = time_ordered_id()
+    time.sleep(0.002)  # ids order by the millisecond they were made in
+    later = [time_ordered_id() for _ in range(100)]
+    assert all(len(i) == 32 and int(i, 16) >= 0 for i in [first, *later])
+    assert all(first < i for i in later)
+    assert len(set(later)) == 100  # same millisecond, distinct random tails
+
+
+def test_closing_a_run_withdraws_what_it_left_outstanding(
+        make_engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    log = tmp_path / "executions.log"
+    monkeypatch.setenv("ONWARD_TEST_LOG", str(log))
+    eng: Engine = make_engine(flows=[FLOWS])
+    with eng.worker():
+        handle = eng.start("leaves_work", id="lw")
+        assert handle.result(timeout=10) == "done"
+    with eng.store.read() as tx:
+        for table in ("activity_tasks", "timers"):
+            assert tx.scalar(f"SELECT count(*) FROM {table} WHERE run_id = ?",
+                             (handle.run_id,)) == 0
+    scheduled = [e["type"] for e in eng.show("lw")["history"]]
+    assert "ActivityScheduled" in scheduled and "TimerStarted" in scheduled
+    assert not log.exists() or log.read_text() == ""  # the activity never started
+
+
+def test_a_step_submitted_while_recording_runs_next_in_the_same_thread() -> None:
+    ran: list[tuple[str, str]] = []
+    done = threading.Event()
+    pool: _ThreadPool
+
+    def run(name: str, follow: str | None, _unused: object) -> None:
+        ran.append((name, threading.current_thread().name))
+        if follow is not None:
+            pool.submit((follow, None, None))  # type: ignore[arg-type]
+        else:
+            done.set()
+
+    pool = _ThreadPool(4, run)  # type: ignore[arg-type]
+    pool.submit(("first", "second", None))  # type: ignore[arg-type]
+    assert done.wait(5)
+    pool.shutdown(wait=True)
+    assert [name for name, _ in ran] == ["first", "second"]
+    assert ran[0][1] == ran[1][1]  # no hand-off to another thread
+
+
+def test_the_pool_drops_queued_jobs_at_shutdown() -> None:
+    started, release = threading.Event(), threading.Event()
+    ran: list[str] = []
+
+    def run(name: str, _a: object, _b: object) -> None:
+        ran.append(name)
+        started.set()
+        release.wait(5)
+
+    pool = _ThreadPool(1, run)  # type: ignore[arg-type]
+    pool.submit(("busy", None, None))  # type: ignore[arg-type]
+    assert started.wait(5)
+    pool.submit(("queued", None, None))  # type: ignore[arg-type]
+    pool.shutdown(wait=False)  # while "busy" still runs: "queued" is dropped
+    release.set()
+    for thread in pool._threads:
+        thread.join(5)
+        assert not thread.is_alive()
+    assert ran == ["busy"]
