@@ -178,7 +178,7 @@ class WorkflowInstance:
         self.now = info.start_time
         self.loop = DeterministicLoop(lambda: self.now)  # type: ignore[abstract]
         self.loop.owner = self
-        self.random = random.Random(info.run_id)
+        self._random: random.Random | None = None
         self.query_handlers: dict[str, Callable[..., Any]] = {}
         self.closed = False
         self.cancel_requested = False
@@ -192,6 +192,14 @@ class WorkflowInstance:
         self._failure: BaseException | None = None
         self.waiting_for = ""
         """What the code waits on that no command describes (a signal), for people."""
+
+    @property
+    def random(self) -> random.Random:
+        """The run's deterministic random source, seeded by its run id (made when first
+        used: seeding hashes the id, and most workflows never draw)."""
+        if self._random is None:
+            self._random = random.Random(self.info.run_id)
+        return self._random
 
     # -- driving ----------------------------------------------------------------------
     @property
