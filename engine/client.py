@@ -253,7 +253,8 @@ class Engine:
         arg_list = payloads.check(list(args), "workflow input")
         if id is not None and (not isinstance(id, str) or not id.strip() or len(id) > 200):
             raise BadInput("a workflow id must be a non-empty string of at most 200 characters")
-        workflow_id = id or f"{name}-{uuid.uuid4().hex[:12]}"
+        fresh_id = id is None  # 64 random bits: no earlier run to look for
+        workflow_id = id or f"{name}-{os.urandom(8).hex()}"
         now = self.clock()
         local = self._workers[0] if self._workers else None
         if local is not None and self.registry.workflow(name) is None:
@@ -264,7 +265,8 @@ class Engine:
             try:
                 with self.store.write() as tx:
                     self._check_workflow(tx, name)
-                    existing = history.current_run(tx, workflow_id, lock=True)
+                    existing = None if fresh_id else history.current_run(
+                        tx, workflow_id, lock=True)
                     if existing is not None:
                         if not rerun:
                             return RunHandle(self, workflow_id, existing.run_id, created=False)
@@ -273,7 +275,8 @@ class Engine:
                                            "--rerun needs its last run to have closed")
                     run_id = self.new_id("run")
                     run = history.insert_run(tx, run_id=run_id, workflow_id=workflow_id,
-                                             workflow=name, args=arg_list, now=now)
+                                             workflow=name, args=arg_list, now=now,
+                                             first_of_id=fresh_id)
                     if local is not None:  # eager start: the first workflow task rides along
                         eager = local.start_inline(tx, run)
             except BaseException:

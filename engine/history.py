@@ -103,10 +103,13 @@ def insert_run(tx: Tx, *, run_id: str, workflow_id: str, workflow: str, args: li
                now: float, parent: tuple[str, str, int] | None = None,
                continued_from: str | None = None, reset_from: str | None = None,
                start_attrs: dict[str, Any] | None = None, lineage: str | None = None,
-               first_event: bool = True) -> RunRow:
-    """Create a run with its WorkflowStarted event, due for its first workflow task."""
-    tx.execute("UPDATE runs SET is_current = 0 WHERE workflow_id = ? AND is_current = 1",
-               (workflow_id,))
+               first_event: bool = True, first_of_id: bool = False) -> RunRow:
+    """Create a run with its WorkflowStarted event, due for its first workflow task.
+
+    ``first_of_id``: the workflow id is new (generated), so no earlier run is current."""
+    if not first_of_id:
+        tx.execute("UPDATE runs SET is_current = 0 WHERE workflow_id = ? AND is_current = 1",
+                   (workflow_id,))
     input_text = payloads.dumps(args, "workflow input")
     parent_run_id, parent_id, parent_ref = parent if parent else (None, None, None)
     tx.execute(
