@@ -180,16 +180,17 @@ class Worker:
                 log.warning("worker %s: %s; retrying in %.1fs", self.worker_id, err, backoff)
                 self._wake.wait(backoff)
                 self._wake.clear()
+                self._backlog = True  # wake-ups were consumed meanwhile: look everywhere
                 continue
             except BaseException:  # noqa: BLE001 - the dispatcher must survive and report
                 log.exception("worker %s: unexpected error", self.worker_id)
                 backoff = min(max(backoff * 2, 0.1), 5.0)
                 self._wake.wait(backoff)
                 self._wake.clear()
+                self._backlog = True  # wake-ups were consumed meanwhile: look everywhere
                 continue
-            if not did:
-                self._wake.wait(self.poll_interval)
-                self._wake.clear()
+            if not did:  # the next turn consumes the wake-up (clearing it here could
+                self._wake.wait(self.poll_interval)  # lose one that came during this turn)
 
     def _drain(self) -> list[Outcome]:
         items: list[Outcome] = []
