@@ -67,6 +67,8 @@ class Worker:
         self._queued = False
         """Ready attempts may be waiting for room in this worker (claim on the next turn)."""
         self._retry_stuck = True
+        self._isolate = False
+        """Give each run's workflow task its own savepoint (after a turn failed without)."""
         self.executor = ActivityExecutor(
             self.concurrency, engine.registry.activity, self.outcomes, self.wake,
             self._on_heartbeat)
@@ -247,12 +249,19 @@ class Worker:
                     self._backlog = self._backlog or self._queued
                 if scan or touched:
                     self._next_due = self._compute_next_due(tx, now)
-        except BaseException:
+        except BaseException as err:
             for run_id in touched:
                 self.engine.cache.evict(run_id)
             for outcome in outcomes:
                 self.outcomes.put(outcome)
+            if not self._isolate and isinstance(err, Exception) and \
+                    not isinstance(err, StoreError):
+                # One run's workflow task failed and took the turn with it: do the turn
+                # again at once, each run in its own savepoint, so only that run is held.
+                self._isolate = self._backlog = True
+                return True
             raise
+        self._isolate = False
         self._retry_stuck = False
         self.dispatch(dispatch)
         self.engine._publish(tx)
@@ -304,7 +313,7 @@ class Worker:
         if self._draining:
             return []
         claimed: list[Attempt] = []
-        self._advance(tx, run, claimed, set())
+        self._advance(tx, run, claimed, set(), isolate=True)  # a failure holds the run
         return claimed
 
     def _work_visible(self, now: float) -> bool:
@@ -337,8 +346,13 @@ class Worker:
 
     # -- steps of a turn ----------------------------------------------------------------
     def _advance(self, tx: Tx, run: RunRow, dispatch: list[Attempt], touched: set[str],
-                 isolate: bool = True) -> None:
-        """Run the workflow task of ``run``, claiming what it schedules when we have room."""
+                 isolate: bool | None = None) -> None:
+        """Run the workflow task of ``run``, claiming what it schedules when we have room.
+
+        Without ``isolate`` (the usual turn) a failure aborts the whole transaction and the
+        caller does the work again isolated: savepoints cost two statements per run."""
+        if isolate is None:
+            isolate = self._isolate
         touched.add(run.run_id)
         registry = self.engine.registry
         limits = registry.limits()
@@ -354,7 +368,7 @@ class Worker:
             return self.worker_id
 
         advancer = self.engine.advancer
-        if not isolate:  # the caller rolls everything back and retries isolated on failure
+        if not isolate:
             outcome: AdvanceOutcome = advancer.advance(tx, run, eager)
         else:
             try:
@@ -389,7 +403,7 @@ class Worker:
 
     def _apply_outcomes(self, tx: Tx, outcomes: list[Outcome], now: float,
                         dispatch: list[Attempt], touched: set[str],
-                        isolate_runs: bool = True) -> None:
+                        isolate_runs: bool | None = None) -> None:
         for outcome in outcomes:
             attempt = outcome.attempt
             if outcome.ok:
@@ -404,7 +418,7 @@ class Worker:
                 self._settle(tx, run, dispatch, touched, isolate_runs)
 
     def _settle(self, tx: Tx, run: RunRow, dispatch: list[Attempt], touched: set[str],
-                isolate: bool = True) -> None:
+                isolate: bool | None = None) -> None:
         if run.wf_pending and not run.paused:
             self._advance(tx, run, dispatch, touched, isolate)
         else:
@@ -445,8 +459,7 @@ class Worker:
                 continue
             run = history.get_run(tx, run_id, lock=True)
             if run is not None and run.wf_pending:
-                with tx.savepoint():
-                    self._advance(tx, run, dispatch, touched)
+                self._advance(tx, run, dispatch, touched)
 
     def _mark_stuck_pending(self, tx: Tx) -> None:
         names = self.engine.registry.workflow_names()

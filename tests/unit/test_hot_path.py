@@ -116,3 +116,33 @@ def test_the_pool_drops_queued_jobs_at_shutdown() -> None:
         thread.join(5)
         assert not thread.is_alive()
     assert ran == ["busy"]
+
+
+def test_a_run_whose_task_cannot_be_recorded_is_held_without_stalling_its_batch(
+        make_engine, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    """Turns run without per-run savepoints; when one run's workflow task fails to be
+    recorded, the turn is done again with each run isolated, and only that run is held."""
+    from engine.advance import Advancer
+    record_completion = Advancer._on_WorkflowCompleted
+
+    def fails_for_poison(self, tx, run, command, now, outcome):  # type: ignore[no-untyped-def]
+        if run.workflow_id == "poison":
+            raise RuntimeError("cannot record this one")
+        return record_completion(self, tx, run, command, now, outcome)
+
+    monkeypatch.setattr(Advancer, "_on_WorkflowCompleted", fails_for_poison)
+    eng: Engine = make_engine(flows=[FLOWS])
+    healthy = [eng.start("three_steps", i, id=f"ok-{i}") for i in range(8)]
+    eng.start("three_steps", 100, id="poison")  # all queued before a worker exists
+    with eng.worker() as worker:
+        assert [h.result(timeout=10) for h in healthy] == [i + 3 for i in range(8)]
+        shown = eng.show("poison")
+        deadline = time.monotonic() + 10
+        while not shown["stuck"] and time.monotonic() < deadline:
+            eng.wait_for_change(0.2)
+            shown = eng.show("poison")
+        assert worker._isolate is False  # back to the fast path after the isolated turn
+    assert shown["status"] == "running" and shown["stuck"]
+    assert "could not be recorded: RuntimeError: cannot record this one" in shown["stuck_reason"]
+    assert [e["type"] for e in shown["history"]][-2:] == ["ActivityCompleted",
+                                                          "WorkflowTaskFailed"]
