@@ -10,7 +10,8 @@ from __future__ import annotations
 import asyncio
 import queue
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -124,8 +125,10 @@ class ActivityExecutor:
             info = self.running.pop((outcome.attempt.run_id, outcome.attempt.ref), None)
         if info is not None and info.is_cancelled:
             return
-        if self.settle_inline is not None and self.settle_inline(outcome):
-            return
+        if self.settle_inline is not None:
+            with self._pool.keep_next():  # the run's next step, if any, runs in this thread
+                if self.settle_inline(outcome):
+                    return
         self.outcomes.put(outcome)
         self.wake()
 
@@ -174,9 +177,10 @@ Job = tuple[ActivityDefinition, Attempt, ActivityInfo]
 class _ThreadPool:
     """Threads that run sync attempts, started as needed up to ``size``.
 
-    A job submitted from one of the pool's own threads while it records its previous
-    outcome (the next step of the same run, typically) is kept for that thread to run
-    next: a sequential workflow then goes step after step without a thread hand-off.
+    A job submitted by one of the pool's threads inside :meth:`keep_next` (while it
+    records the outcome of its last job, which may schedule the run's next step) is kept
+    for that thread to run next: a sequential workflow then goes step after step without
+    a thread hand-off. Jobs submitted anywhere else (activity code included) queue.
     """
 
     def __init__(self, size: int, run: Callable[[ActivityDefinition, Attempt, ActivityInfo],
@@ -190,9 +194,23 @@ class _ThreadPool:
         self._local = threading.local()
         self._closed = False
 
-    def submit(self, job: Job) -> None:
+    @contextmanager
+    def keep_next(self) -> Iterator[None]:
+        """Keep the first job this pool thread submits inside the block for it to run next."""
         local = self._local
-        if getattr(local, "settling", False) and local.next is None:
+        if not hasattr(local, "next"):  # not one of the pool's threads
+            yield
+            return
+        local.keeping = True
+        try:
+            yield
+        finally:
+            local.keeping = False
+
+    def submit(self, job: Job) -> None:
+        """Run ``job`` on a pool thread (this one, next, when inside ``keep_next``)."""
+        local = self._local
+        if getattr(local, "keeping", False) and local.next is None:
             local.next = job
             return
         with self._lock:
@@ -207,7 +225,7 @@ class _ThreadPool:
 
     def _serve(self) -> None:
         local = self._local
-        local.settling, local.next = False, None
+        local.keeping, local.next = False, None
         while True:
             with self._lock:
                 self._idle += 1
@@ -215,11 +233,7 @@ class _ThreadPool:
             with self._lock:
                 self._idle -= 1
             while job is not None:
-                local.settling = True
-                try:
-                    self.run(*job)
-                finally:
-                    local.settling = False
+                self.run(*job)
                 job, local.next = local.next, None
                 if self._closed:
                     job = None
