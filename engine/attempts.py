@@ -20,7 +20,7 @@ from .store.base import Tx
 CLAIM_COLUMNS = "a.run_id, a.ref, a.name, a.args, a.options, a.attempt, a.heartbeat_details"
 
 
-@dataclass
+@dataclass(slots=True)
 class Attempt:
     """One claimed activity attempt, as handed to the executor."""
 

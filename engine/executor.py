@@ -23,7 +23,7 @@ from .errors import ApplicationError, OnwardError
 from .instance import safe_str, safe_traceback
 
 
-@dataclass
+@dataclass(slots=True)
 class Outcome:
     """How an attempt ended: a result, or an error as stored in history."""
 

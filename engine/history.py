@@ -20,7 +20,7 @@ OPEN = "running"
 CLOSED_STATUSES = ("completed", "failed", "canceled", "terminated", "continued_as_new")
 
 
-@dataclass
+@dataclass(slots=True)
 class RunRow:
     """One run as stored."""
 
