@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextvars
 import inspect
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, overload
@@ -47,12 +46,12 @@ class ActivityInfo:
     provider: str = ""
     provider_version: str = ""
     _heartbeat: Callable[[Any], None] | None = field(default=None, repr=False)
-    _cancelled: threading.Event = field(default_factory=threading.Event, repr=False)
+    _cancelled: bool = field(default=False, repr=False)
 
     @property
     def is_cancelled(self) -> bool:
         """True once the engine has given up on this attempt (timed out or cancelled)."""
-        return self._cancelled.is_set()
+        return self._cancelled
 
 
 _current: contextvars.ContextVar[ActivityInfo | None] = contextvars.ContextVar(

@@ -100,7 +100,7 @@ class ActivityExecutor:
         with self._lock:
             info = self.running.pop((run_id, ref), None)
         if info is not None:
-            info._cancelled.set()
+            info._cancelled = True
 
     def _finish(self, definition: ActivityDefinition, attempt: Attempt, ok: bool,
                 value: Any = None, exc: BaseException | None = None) -> None:
