@@ -82,4 +82,16 @@ def check(value: Any, what: str = "payload") -> Any:
         return value
     if isinstance(value, int):
         return value
+    if type(value) is list and len(value) <= 64 and all(map(_reads_back_as_is, value)):
+        return list(value)  # the common case of activity arguments: no need to encode
     return _DECODE(dumps(value, what))
+
+
+def _reads_back_as_is(item: Any) -> bool:
+    """True for small values that JSON gives back unchanged (and cannot be too large)."""
+    kind = type(item)
+    if kind is str:
+        return len(item) <= 1024 and item.isascii()
+    if kind is int:
+        return -(1 << 63) <= item < (1 << 63)
+    return item is None or kind is bool

@@ -5,6 +5,7 @@ Counts here are deterministic properties of the engine; timings live in ``bench/
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from pathlib import Path
@@ -154,3 +155,21 @@ def test_a_run_whose_task_cannot_be_recorded_is_held_without_stalling_its_batch(
     assert "could not be recorded: RuntimeError: cannot record this one" in shown["stuck_reason"]
     assert [e["type"] for e in shown["history"]][-2:] == ["ActivityCompleted",
                                                           "WorkflowTaskFailed"]
+
+
+@pytest.mark.parametrize("value", [
+    [], [1, "a", None, True, False, -5], ["é", 1.5, [1, 2], {"k": "v"}], [2**70],
+    ["x" * 2000], list(range(100))])
+def test_checked_arguments_read_back_as_json_would_give_them(value: list[object]) -> None:
+    from engine import payloads
+    checked = payloads.check(value, "arguments")
+    assert checked == json.loads(json.dumps(value)) and checked is not value
+
+
+def test_checked_arguments_refuse_what_json_cannot_hold() -> None:
+    from engine import payloads
+    from engine.errors import PayloadError
+    with pytest.raises(PayloadError, match="not JSON"):
+        payloads.check([10 ** 5000], "arguments")
+    with pytest.raises(PayloadError, match="not JSON"):
+        payloads.check([float("nan")], "arguments")
