@@ -380,11 +380,10 @@ class Advancer:
                        (now, run.run_id, ref))
             tx.execute("DELETE FROM timers WHERE run_id = ? AND ref = ?", (run.run_id, ref))
         elif kind == "child":
-            child = tx.one("SELECT run_id, status FROM runs WHERE parent_run_id = ? AND "
-                           "parent_ref = ?", (run.run_id, ref))
-            child_run_id = child[0] if child and child[1] == history.OPEN else None
-            if child_run_id:
-                child = history.get_run(tx, child_run_id, lock=True)
+            row = tx.one("SELECT run_id, status FROM runs WHERE parent_run_id = ? AND "
+                         "parent_ref = ?", (run.run_id, ref))
+            if row is not None and row[1] == history.OPEN:
+                child = history.get_run(tx, row[0], lock=True)
                 if child is not None:
                     history.append(tx, child, "CancelRequested",
                                    {"reason": "parent canceled"}, now, wake=True)

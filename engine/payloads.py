@@ -93,5 +93,5 @@ def _reads_back_as_is(item: Any) -> bool:
     if kind is str:
         return len(item) <= 1024 and item.isascii()
     if kind is int:
-        return -(1 << 63) <= item < (1 << 63)
+        return bool(-(1 << 63) <= item < (1 << 63))
     return item is None or kind is bool
