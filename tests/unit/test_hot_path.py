@@ -33,7 +33,8 @@ def test_a_sequential_workflow_commits_once_per_step_plus_its_start(make_engine)
         # more, recorded in the thread that ran it; the dispatcher's own turns (upkeep,
         # or a step it recorded instead) are the only other commits.
         assert eng.store.commits - commits <= 4 * n + dispatcher_turns
-        assert worker.inline_settled - inline + dispatcher_turns >= 3 * n - dispatcher_turns
+        # One workflow in flight: a dispatcher turn records at most one of its steps.
+        assert worker.inline_settled - inline >= 3 * n - dispatcher_turns
 
 
 def test_hot_queries_use_their_indexes(tmp_path: Path) -> None:
