@@ -1,8 +1,9 @@
 """The embedded store: one SQLite file through APSW, in WAL mode, fsynced on every commit.
 
-Connections come from a small pool, each set up the same way (busy timeout, WAL,
-``synchronous``, foreign keys). Writers take the lock up front with ``BEGIN IMMEDIATE`` so a
-transaction never fails half way on a lock upgrade.
+Every connection is set up the same way (busy timeout, WAL, ``synchronous``, foreign keys).
+All writes of a process go through one connection, in turn, so its page cache stays valid
+from one transaction to the next; reads come from a small pool. Writers take the lock up
+front with ``BEGIN IMMEDIATE`` so a transaction never fails half way on a lock upgrade.
 """
 
 from __future__ import annotations
