@@ -284,8 +284,7 @@ class Worker:
         touched: set[str] = set()
         try:
             with self.engine.store.write() as tx:
-                self._apply_outcomes(tx, [outcome], self.clock(), dispatch, touched,
-                                     isolate_runs=False)
+                self._apply_outcomes(tx, [outcome], self.clock(), dispatch, touched)
         except Exception:  # noqa: BLE001 - the dispatcher retries it the ordinary way
             for run_id in touched:
                 self.engine.cache.evict(run_id)
@@ -402,8 +401,7 @@ class Worker:
                                "traceback": safe_traceback(err)[-20_000:]}}))
 
     def _apply_outcomes(self, tx: Tx, outcomes: list[Outcome], now: float,
-                        dispatch: list[Attempt], touched: set[str],
-                        isolate_runs: bool | None = None) -> None:
+                        dispatch: list[Attempt], touched: set[str]) -> None:
         for outcome in outcomes:
             attempt = outcome.attempt
             if outcome.ok:
@@ -415,12 +413,11 @@ class Worker:
                                     attempt.attempt, outcome.error, outcome.provider, now,
                                     save=False)
             if run is not None:
-                self._settle(tx, run, dispatch, touched, isolate_runs)
+                self._settle(tx, run, dispatch, touched)
 
-    def _settle(self, tx: Tx, run: RunRow, dispatch: list[Attempt], touched: set[str],
-                isolate: bool | None = None) -> None:
+    def _settle(self, tx: Tx, run: RunRow, dispatch: list[Attempt], touched: set[str]) -> None:
         if run.wf_pending and not run.paused:
-            self._advance(tx, run, dispatch, touched, isolate)
+            self._advance(tx, run, dispatch, touched)
         else:
             history.save_run_state(tx, run)
 

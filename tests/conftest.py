@@ -20,6 +20,14 @@ def _no_leftover_workers() -> Iterator[None]:
 
 
 @pytest.fixture
+def log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The file test activities log each execution to (``$ONWARD_TEST_LOG``)."""
+    path = tmp_path / "executions.jsonl"
+    monkeypatch.setenv("ONWARD_TEST_LOG", str(path))
+    return path
+
+
+@pytest.fixture
 def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A private folder for the sample providers' state (bank ledger, printer, outbox)."""
     folder = tmp_path / "provider-data"

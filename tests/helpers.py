@@ -15,6 +15,13 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 
 
+def executions(log: Path) -> list[dict[str, Any]]:
+    """The lines test activities appended to ``log`` (``$ONWARD_TEST_LOG``), one per run."""
+    if not log.exists():
+        return []
+    return [json.loads(line) for line in log.read_text().splitlines()]
+
+
 def wait_until(predicate: Callable[[], Any], timeout: float = 20.0, message: str = "",
                interval: float = 0.02) -> Any:
     """Poll ``predicate`` until it returns something truthy; fail clearly after ``timeout``."""

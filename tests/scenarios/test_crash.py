@@ -8,7 +8,6 @@ attempt cut by a crash is recorded as "worker lost" and retried under the same k
 from __future__ import annotations
 
 import collections
-import json
 import random
 from pathlib import Path
 
@@ -16,6 +15,7 @@ import pytest
 
 from engine import Engine
 from tests.helpers import REPO, WorkerProcess, env_for, wait_until
+from tests.helpers import executions as read_log
 
 pytestmark = pytest.mark.slow
 
@@ -44,10 +44,7 @@ def client(db_path: Path | str) -> Engine:
 
 
 def executions(env: dict[str, str]) -> list[dict[str, object]]:
-    path = Path(env["ONWARD_TEST_LOG"])
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines()]
+    return read_log(Path(env["ONWARD_TEST_LOG"]))
 
 
 def worker(db: Path | str, env: dict[str, str], **kw: object) -> WorkerProcess:

@@ -14,7 +14,6 @@
 from __future__ import annotations
 
 import collections
-import json
 import os
 import signal
 import subprocess
@@ -29,6 +28,7 @@ import pytest
 
 from engine import Engine
 from tests.helpers import REPO, WorkerProcess, cli, env_for, wait_until
+from tests.helpers import executions as read_log
 
 pytestmark = pytest.mark.slow
 
@@ -42,10 +42,7 @@ def env(tmp_path: Path) -> dict[str, str]:
 
 
 def executions(env: dict[str, str], kind: str | None = None) -> list[dict[str, Any]]:
-    path = Path(env["ONWARD_TEST_LOG"])
-    if not path.exists():
-        return []
-    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    lines = read_log(Path(env["ONWARD_TEST_LOG"]))
     return [line for line in lines if kind is None or line["kind"] == kind]
 
 

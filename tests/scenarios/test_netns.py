@@ -13,7 +13,6 @@ Executions are counted in the ``$ONWARD_TEST_LOG`` file that tests/flows/basic.p
 from __future__ import annotations
 
 import collections
-import json
 import os
 import shutil
 import signal
@@ -29,7 +28,7 @@ from urllib.parse import quote
 import pytest
 
 from engine import Engine
-from tests.helpers import REPO, env_for, wait_until
+from tests.helpers import REPO, env_for, executions, wait_until
 from tests.pg import BASE_URL, pg_url, unavailable  # noqa: F401 - a fixture
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
@@ -225,10 +224,6 @@ def cluster(hosts: list[Host], pg_url: str, tmp_path: Path  # noqa: F811
         for worker in workers:
             worker.stop()
         client.close()
-
-
-def executions(log: Path) -> list[dict[str, object]]:
-    return [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
 
 
 def owned_by(client: Engine, worker_id: str) -> int:

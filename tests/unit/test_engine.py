@@ -2,29 +2,15 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 
 from engine import BadInput, Engine, NotFound, RunStillOpen, WorkflowFailed
 from engine.errors import UnknownWorkflow
-from tests.helpers import wait_until
+from tests.helpers import executions, wait_until
 
 FLOWS = str(Path(__file__).resolve().parent.parent / "flows" / "basic.py")
-
-
-@pytest.fixture
-def log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    path = tmp_path / "executions.jsonl"
-    monkeypatch.setenv("ONWARD_TEST_LOG", str(path))
-    return path
-
-
-def executions(log: Path) -> list[dict[str, object]]:
-    if not log.exists():
-        return []
-    return [json.loads(line) for line in log.read_text().splitlines()]
 
 
 @pytest.fixture

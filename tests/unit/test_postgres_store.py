@@ -7,7 +7,6 @@ message where no PostgreSQL server is reachable.
 from __future__ import annotations
 
 import collections
-import json
 import threading
 import time
 import uuid
@@ -23,25 +22,12 @@ from engine.errors import BadInput, DatabaseCorrupt, DatabaseMissing, StoreError
 from engine.migrate import migrate  # noqa: E402
 from engine.store.postgres import PostgresStore, translate  # noqa: E402
 from engine.store.schema import SCHEMA_VERSION  # noqa: E402
-from tests.helpers import REPO, WorkerProcess, env_for, wait_until  # noqa: E402
+from tests.helpers import REPO, WorkerProcess, env_for, executions, wait_until  # noqa: E402
 from tests.pg import BASE_URL, drop_schema, pg_url, url_for  # noqa: E402, F401 - a fixture
 
 pytestmark = pytest.mark.postgres
 
 FLOWS = str(REPO / "tests" / "flows" / "basic.py")
-
-
-@pytest.fixture
-def log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    path = tmp_path / "executions.jsonl"
-    monkeypatch.setenv("ONWARD_TEST_LOG", str(path))
-    return path
-
-
-def executions(log: Path) -> list[dict[str, object]]:
-    if not log.exists():
-        return []
-    return [json.loads(line) for line in log.read_text().splitlines()]
 
 
 @pytest.fixture
@@ -317,7 +303,7 @@ def test_two_worker_processes_share_the_database(pg_url: str, tmp_path: Path) ->
                 expected = i + 3 if i % 2 else [1, 2, 3]
                 assert client.handle(ident).result(timeout=30) == expected, ident
             pids = {a.pid, b.pid}
-        lines = [json.loads(x) for x in Path(env["ONWARD_TEST_LOG"]).read_text().splitlines()]
+        lines = executions(Path(env["ONWARD_TEST_LOG"]))
         keys = collections.Counter(line["key"] for line in lines)
         assert len(keys) == 15 * 3 + 15 * 3 and set(keys.values()) == {1}
         assert {line["pid"] for line in lines} == pids, "both workers should have worked"
@@ -346,8 +332,7 @@ def test_kill_9_worker_is_taken_over_at_once(pg_url: str, tmp_path: Path) -> Non
         with WorkerProcess(pg_url, flows=[FLOWS], env=env):
             assert client.handle("g").result(timeout=30) == 4
         assert time.monotonic() - started < 15  # a dead local worker is noticed at once
-        labels = [json.loads(x)["label"] for x in
-                  Path(env["ONWARD_TEST_LOG"]).read_text().splitlines()]
+        labels = [line["label"] for line in executions(Path(env["ONWARD_TEST_LOG"]))]
         assert sorted(labels) == ["gate1", "gate2", "gate3"]
         lost = [e for e in client.show("g")["history"] if e["type"] == "ActivityAttemptFailed"]
         assert len(lost) == 1 and lost[0]["attrs"]["error"]["type"] == "WorkerLost"
