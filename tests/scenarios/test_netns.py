@@ -23,6 +23,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import pytest
@@ -275,18 +276,26 @@ def check_nothing_lost_or_done_twice(client: Engine, log: Path, ids: list[str],
     return lost
 
 
+def start_and_wait_for_leases(hosts: list[Host], cluster: dict[str, object], prefix: str,
+                              first: int, chosen: int) -> tuple[Engine, Path, list[Any], list[str]]:
+    """A worker on every host, 12 three_steps runs started, and host ``chosen`` holding
+    leases on some of their attempts. Returns the client, the log, the workers, the ids."""
+    client: Engine = cluster["client"]  # type: ignore[assignment]
+    log: Path = cluster["log"]  # type: ignore[assignment]
+    workers = [cluster["start"](host) for host in hosts]  # type: ignore[operator]
+    ids = [f"{prefix}{i}" for i in range(12)]
+    for n, ident in enumerate(ids):
+        client.start("three_steps", first + n, id=ident)
+    worker = workers[chosen]
+    wait_until(lambda: owned_by(client, worker.worker_id), timeout=20,
+               message=f"{worker.host.ns} holding leases")
+    return client, log, workers, ids
+
+
 def test_a_host_that_dies_is_taken_over_after_its_lease(hosts: list[Host],
                                                        cluster: dict[str, object]) -> None:
-    client: Engine = cluster["client"]  # type: ignore[assignment]
-    start = cluster["start"]
-    log: Path = cluster["log"]  # type: ignore[assignment]
-    workers = [start(host) for host in hosts]  # type: ignore[operator]
-    ids = [f"die{i}" for i in range(12)]
-    for n, ident in enumerate(ids):
-        client.start("three_steps", 100 + n, id=ident)
+    client, log, workers, ids = start_and_wait_for_leases(hosts, cluster, "die", 100, 0)
     victim = workers[0]
-    wait_until(lambda: owned_by(client, victim.worker_id), timeout=20,
-               message=f"{victim.host.ns} holding leases")
     victim.host.kill_everything()
     killed_at = time.monotonic()
     lost = check_nothing_lost_or_done_twice(client, log, ids, 100)
@@ -301,16 +310,8 @@ def test_a_host_that_dies_is_taken_over_after_its_lease(hosts: list[Host],
 
 def test_a_cut_off_host_is_fenced_and_rejoins(hosts: list[Host],
                                              cluster: dict[str, object]) -> None:
-    client: Engine = cluster["client"]  # type: ignore[assignment]
-    start = cluster["start"]
-    log: Path = cluster["log"]  # type: ignore[assignment]
-    workers = [start(host) for host in hosts]  # type: ignore[operator]
-    ids = [f"cut{i}" for i in range(12)]
-    for n, ident in enumerate(ids):
-        client.start("three_steps", 200 + n, id=ident)
+    client, log, workers, ids = start_and_wait_for_leases(hosts, cluster, "cut", 200, 1)
     island = workers[1]
-    wait_until(lambda: owned_by(client, island.worker_id), timeout=20,
-               message=f"{island.host.ns} holding leases")
     island.host.link(False)
     cut_at = time.monotonic()
     try:
