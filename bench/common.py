@@ -17,6 +17,8 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 BASIC_FLOWS = REPO / "tests" / "flows" / "basic.py"
 BENCH_FLOWS = REPO / "bench" / "flows.py"
+THROUGHPUT_WORKFLOW = "plain_three_steps"
+"""The throughput sections' workflow (in BENCH_FLOWS): three trivial steps, as DBOS runs."""
 SCRATCH = REPO / ".bench-tmp"
 
 

@@ -18,3 +18,17 @@ async def long_history(n: int) -> int:
     for i in range(n):
         total += await workflow.execute_activity("bench_step", i)
     return total
+
+
+@activity.defn(name="plain_step")
+def plain_step(label: str, value: int) -> int:
+    """The benchmarks' durable step: no test hooks, like the DBOS step it is compared with."""
+    return value + 1
+
+
+@workflow.defn(name="plain_three_steps")
+async def plain_three_steps(start: int) -> int:
+    """Three activities in a row (the throughput sections' workflow)."""
+    a = await workflow.execute_activity("plain_step", "a", start)
+    b = await workflow.execute_activity("plain_step", "b", a)
+    return await workflow.execute_activity("plain_step", "c", b)

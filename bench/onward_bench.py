@@ -16,6 +16,7 @@ from typing import Any
 from .common import (
     BASIC_FLOWS,
     BENCH_FLOWS,
+    THROUGHPUT_WORKFLOW,
     BenchError,
     WorkerProc,
     child_env,
@@ -60,17 +61,17 @@ def _brief(counts: dict[str, int]) -> str:
 
 # -- onward-seq ---------------------------------------------------------------------------
 def sequential(tmp: Path, n: int, probe: tuple[int, int] | None) -> dict[str, Any]:
-    """``n`` three_steps runs one after another (start, then result) on an in-process worker."""
+    """``n`` three-step runs one after another (start, then result) on an in-process worker."""
     db = tmp / "seq.db"
-    with _engine(db) as eng, eng.worker(concurrency=8):
+    with _engine(db, BENCH_FLOWS) as eng, eng.worker(concurrency=8):
         for i in range(5):  # warm-up: imports, caches, the WAL file
-            eng.start("three_steps", -i).result(timeout=60)
+            eng.start(THROUGHPUT_WORKFLOW, -i).result(timeout=60)
         commits0 = eng.store.commits
         start = time.perf_counter()
         for i in range(n):
-            result = eng.start("three_steps", i).result(timeout=60)
+            result = eng.start(THROUGHPUT_WORKFLOW, i).result(timeout=60)
             if result != i + 3:
-                raise BenchError(f"three_steps({i}) returned {result!r}")
+                raise BenchError(f"{THROUGHPUT_WORKFLOW}({i}) returned {result!r}")
         elapsed = time.perf_counter() - start
         commits = eng.store.commits - commits0
         with eng.store.read() as tx:
@@ -108,8 +109,8 @@ def fsyncs_per_unit(tmp: Path, what: str, sizes: tuple[int, int]) -> tuple[float
 def concurrent_inprocess(tmp: Path, n: int, concurrency: int = 32) -> dict[str, Any]:
     """Start ``n`` runs, then drain them with one in-process worker."""
     db = tmp / "conc-inproc.db"
-    with _engine(db) as eng:
-        started = _start_many(eng, "three_steps", n)
+    with _engine(db, BENCH_FLOWS) as eng:
+        started = _start_many(eng, THROUGHPUT_WORKFLOW, n)
         commits0 = eng.store.commits
         start = time.perf_counter()
         with eng.worker(concurrency=concurrency):
@@ -130,12 +131,12 @@ def concurrent_processes(tmp: Path, n: int, processes: int = 2, concurrency: int
     the time from launching the processes is reported too.
     """
     db = tmp / "conc-procs.db"
-    with _engine(db) as eng:
-        _start_many(eng, "three_steps", n)
+    with _engine(db, BENCH_FLOWS) as eng:
+        _start_many(eng, THROUGHPUT_WORKFLOW, n)
         launched_wall = time.time()
         launched = time.perf_counter()
-        workers = [WorkerProc(db, tmp / f"conc-worker-{k}.log", concurrency=concurrency)
-                   for k in range(processes)]
+        workers = [WorkerProc(db, tmp / f"conc-worker-{k}.log", flows=(BENCH_FLOWS,),
+                              concurrency=concurrency) for k in range(processes)]
         try:
             end = _wait_completed(eng, n, timeout=max(120.0, n / 5), interval=0.02)
             end_wall = time.time()

@@ -17,7 +17,7 @@ from typing import Any
 
 from bench import onward_bench
 
-from .common import BenchError, WorkerProc
+from .common import BASIC_FLOWS, BENCH_FLOWS, THROUGHPUT_WORKFLOW, BenchError, WorkerProc
 from .onward_bench import _wait_completed
 
 BASE_URL = os.environ.get("ONWARD_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
@@ -74,12 +74,11 @@ def fresh_schema() -> Iterator[str]:
 def _engine(url: str) -> Any:
     from engine import Engine
 
-    from .common import BASIC_FLOWS
-    return Engine(url, flows=[str(BASIC_FLOWS)])
+    return Engine(url, flows=[str(BASIC_FLOWS), str(BENCH_FLOWS)])
 
 
 def throughput(tmp: Path, n: int, processes: int, concurrency: int = 32) -> dict[str, Any]:
-    """Start ``n`` three_steps runs, then drain them with ``processes`` worker processes.
+    """Start ``n`` three-step runs, then drain them with ``processes`` worker processes.
 
     Timed from the first worker's registration (``workers.started``) to all completed,
     and also from launching the processes.
@@ -87,12 +86,13 @@ def throughput(tmp: Path, n: int, processes: int, concurrency: int = 32) -> dict
     with fresh_schema() as url, _engine(url) as eng:
         t0 = time.perf_counter()
         for i in range(n):
-            eng.start("three_steps", i)
+            eng.start(THROUGHPUT_WORKFLOW, i)
         start_s = time.perf_counter() - t0
         launched_wall = time.time()
         launched = time.perf_counter()
         workers = [WorkerProc(url, tmp / f"pg-{processes}-worker-{k}.log",  # type: ignore[arg-type]
-                              concurrency=concurrency) for k in range(processes)]
+                              flows=(BENCH_FLOWS,), concurrency=concurrency)
+                   for k in range(processes)]
         try:
             end = _wait_completed(eng, n, timeout=max(180.0, n / 5), interval=0.05)
             end_wall = time.time()

@@ -5,7 +5,7 @@ values of ``--n`` and divides the difference in fsyncs by the difference in unit
 setup (schema, worker registration, interpreter start) cancels out.
 
     python -m bench.probe limit --db PATH --n N        N one-row write transactions
-    python -m bench.probe onward-seq --db PATH --n N   N three_steps workflows, one by one
+    python -m bench.probe onward-seq --db PATH --n N   N three-step workflows, one by one
 """
 
 from __future__ import annotations
@@ -28,11 +28,11 @@ def probe_limit(db: str, n: int) -> None:
 def probe_onward_seq(db: str, n: int) -> None:
     from engine import Engine
 
-    from .common import BASIC_FLOWS
-    with Engine(db, flows=[str(BASIC_FLOWS)]) as eng, eng.worker(concurrency=8):
-        eng.start("three_steps", -1).result(timeout=60)  # warm: same in every probe
+    from .common import BENCH_FLOWS, THROUGHPUT_WORKFLOW
+    with Engine(db, flows=[str(BENCH_FLOWS)]) as eng, eng.worker(concurrency=8):
+        eng.start(THROUGHPUT_WORKFLOW, -1).result(timeout=60)  # warm: same in every probe
         for i in range(n):
-            assert eng.start("three_steps", i).result(timeout=60) == i + 3
+            assert eng.start(THROUGHPUT_WORKFLOW, i).result(timeout=60) == i + 3
 
 
 def main(argv: list[str] | None = None) -> int:
