@@ -104,7 +104,8 @@ def beating(seconds: float) -> str:
 
 @workflow.defn(name="three_steps")
 async def three_steps(start: int) -> int:
-    """Three activities in a row: the shape the benchmarks and crash tests use."""
+    """Three activities in a row: the shape the crash tests use (the benchmarks run the same
+    shape without test hooks: plain_three_steps in bench/flows.py)."""
     a = await workflow.execute_activity("step", "a", start)
     b = await workflow.execute_activity("step", "b", a)
     return await workflow.execute_activity("step", "c", b)
