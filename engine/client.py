@@ -76,6 +76,10 @@ class RunHandle:
         self.id = workflow_id
         self.run_id = run_id
         self.created = created
+        self._closes_at_start: int | None = None
+        """The engine's close count before the start, when this process's worker took the
+        run: ``result`` then waits for a close before its first read (a workflow task run
+        here announces its close; a read before one would find the run still open)."""
 
     def __repr__(self) -> str:
         return f"RunHandle(id={self.id!r}, run_id={self.run_id!r})"
@@ -87,6 +91,9 @@ class RunHandle:
     def result(self, timeout: float | None = None) -> Any:
         """Block until the run closes; its result, or WorkflowFailed (RunStillOpen on timeout)."""
         deadline = None if timeout is None else time.monotonic() + timeout
+        if self._closes_at_start is not None:
+            seen, self._closes_at_start = self._closes_at_start, None
+            self.engine.wait_for_close(0.05 if timeout is None else min(0.05, timeout), seen)
         while True:
             closes = self.engine._closes_seen  # before reading: a close after it wakes us
             with self.engine.store.read() as tx:
@@ -259,6 +266,7 @@ class Engine:
         local = self._workers[0] if self._workers else None
         if local is not None and self.registry.workflow(name) is None:
             local = None
+        closes_at_start = self._closes_seen
         eager: list[Any] = []
         run_id = ""
         with self.advance_lock if local is not None else contextlib.nullcontext():
@@ -283,12 +291,14 @@ class Engine:
                 if run_id:  # its instance may have run ahead of a transaction that failed
                     self.cache.evict(run_id)
                 raise
+        handle = RunHandle(self, workflow_id, run_id)
         if local is not None:
             local.dispatch(eager)
             self._notify()  # the local worker already ran the first workflow task
+            handle._closes_at_start = closes_at_start
         else:
             self._wrote()
-        return RunHandle(self, workflow_id, run_id)
+        return handle
 
     def _check_workflow(self, tx: Tx, name: str) -> None:
         if self.registry.has_code:

@@ -38,6 +38,26 @@ def test_a_sequential_workflow_commits_once_per_step_plus_its_start(make_engine)
         assert worker.inline_settled - inline >= 3 * n - dispatcher_turns
 
 
+def test_result_of_a_run_this_process_runs_reads_the_store_once(make_engine) -> None:  # type: ignore[no-untyped-def]
+    eng: Engine = make_engine(flows=[FLOWS])
+    reads = [0]
+    real_read = eng.store.read
+
+    def counting_read():  # type: ignore[no-untyped-def]
+        reads[0] += 1
+        return real_read()
+
+    with eng.worker():
+        eng.start("three_steps", 0).result(timeout=10)  # warm up
+        eng.store.read = counting_read  # type: ignore[method-assign]
+        for i in range(5):
+            handle = eng.start("three_steps", i)
+            before = reads[0]
+            assert handle.result(timeout=10) == i + 3
+            # it waited for the close this process announced, then read the result once
+            assert reads[0] - before == 1
+
+
 def test_hot_queries_use_their_indexes(tmp_path: Path) -> None:
     Engine(tmp_path / "plan.db").close()
     conn = apsw.Connection(str(tmp_path / "plan.db"))
