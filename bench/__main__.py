@@ -97,6 +97,12 @@ def fmt(value: float | None) -> str:
     return f"{value:.3f}"
 
 
+def fmt_ratio(value: float) -> str:
+    """Two decimals, or three where two would round a miss up to its target (0.997 → 1.00)."""
+    two = f"{value:.2f}"
+    return f"{value:.3f}" if float(two) != value and round(value, 2) in (0.5, 1.0) else two
+
+
 def ratio(a: float | None, b: float | None) -> float | None:
     if a is None or not b:
         return None
@@ -113,7 +119,7 @@ class Report:
         self.rows.append(row)
         parts = [f"  {row.label:<44} {fmt(row.value):>10} {row.unit:<12}"]
         if row.vs_limit is not None:
-            parts.append(f"{row.vs_limit:6.2f}× limit")
+            parts.append(f"{fmt_ratio(row.vs_limit):>6}× limit")
         if row.vs_dbos is not None:
             parts.append(f"{row.vs_dbos:6.2f}× DBOS")
         if row.target:
@@ -130,7 +136,7 @@ class Report:
         head = ("section", "figure", "value", "unit", "×limit", "×DBOS", "target", "")
         lines = [head] + [
             (r.section, r.label, fmt(r.value), r.unit,
-             "" if r.vs_limit is None else f"{r.vs_limit:.2f}",
+             "" if r.vs_limit is None else fmt_ratio(r.vs_limit),
              "" if r.vs_dbos is None else f"{r.vs_dbos:.2f}", r.target,
              "" if not r.target else {True: "ok", False: "MISS", None: "?"}[r.ok])
             for r in self.rows]
