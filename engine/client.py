@@ -91,8 +91,8 @@ class RunHandle:
     def result(self, timeout: float | None = None) -> Any:
         """Block until the run closes; its result, or WorkflowFailed (RunStillOpen on timeout)."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        if self._closes_at_start is not None:
-            seen, self._closes_at_start = self._closes_at_start, None
+        seen, self._closes_at_start = self._closes_at_start, None
+        if seen is not None and self.engine._workers:  # (a stopped worker announces nothing)
             self.engine.wait_for_close(0.05 if timeout is None else min(0.05, timeout), seen)
         while True:
             closes = self.engine._closes_seen  # before reading: a close after it wakes us

@@ -58,6 +58,17 @@ def test_result_of_a_run_this_process_runs_reads_the_store_once(make_engine) -> 
             assert reads[0] - before == 1
 
 
+def test_result_after_the_worker_stopped_reads_without_waiting(make_engine) -> None:  # type: ignore[no-untyped-def]
+    eng: Engine = make_engine(flows=[FLOWS])
+    with eng.worker():
+        handle = eng.start("three_steps", 1)
+        wait_until(lambda: eng.counts()["completed"] == 1)
+    waits = []
+    eng.wait_for_close = lambda *args: waits.append(args)  # type: ignore[method-assign]
+    assert handle.result(timeout=10) == 4
+    assert waits == []  # no close can be announced any more: it read at once
+
+
 def test_hot_queries_use_their_indexes(tmp_path: Path) -> None:
     Engine(tmp_path / "plan.db").close()
     conn = apsw.Connection(str(tmp_path / "plan.db"))
