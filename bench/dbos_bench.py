@@ -78,6 +78,18 @@ def _succeeded(conn: Any) -> int:
         f"SELECT count(*) FROM {table} WHERE status = 'SUCCESS'").fetchone()[0])
 
 
+def use_wal(db: str) -> None:
+    """Put a new SQLite file in WAL mode before DBOS creates its tables (the mode is kept
+    in the file; DBOS leaves it alone)."""
+    conn = sqlite3.connect(db)
+    try:
+        mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+    finally:
+        conn.close()
+    if str(mode).lower() != "wal":
+        raise SystemExit(f"could not put {db} in WAL mode (got {mode})")
+
+
 def seq(db: str, n: int) -> dict[str, object]:
     _configure(db)
     DBOS.launch()
@@ -138,7 +150,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--poll", type=float, default=0.01)
     parser.add_argument("--timeout", type=float, default=600.0)
+    parser.add_argument("--wal", action="store_true",
+                        help="put a new SQLite file in WAL mode first (as set by hand)")
     args = parser.parse_args(argv)
+    if args.wal and "://" not in args.db:
+        use_wal(args.db)
     if args.mode == "seq":
         out = seq(args.db, args.n)
     elif args.mode == "enqueue":
