@@ -124,37 +124,48 @@ def concurrent_inprocess(tmp: Path, n: int, concurrency: int = 32) -> dict[str, 
 
 def concurrent_processes(tmp: Path, n: int, processes: int = 2, concurrency: int = 32
                          ) -> dict[str, Any]:
-    """Start ``n`` runs, then drain them with ``processes`` ``onward worker`` processes.
+    """Start ``n`` runs, then drain them with ``processes`` ``onward worker`` processes."""
+    db = tmp / "conc-procs.db"
+    with _engine(db, BENCH_FLOWS) as eng:
+        _start_many(eng, THROUGHPUT_WORKFLOW, n)
+        return drain_by_processes(eng, db, tmp, "conc", n, processes, concurrency,
+                                  timeout=max(120.0, n / 5), interval=0.02)
+
+
+def drain_by_processes(eng: Any, db: Path | str, tmp: Path, tag: str, n: int, processes: int,
+                       concurrency: int, *, timeout: float, interval: float) -> dict[str, Any]:
+    """Launch ``processes`` worker processes on ``db`` and wait until ``n`` runs completed.
 
     The drain is timed from the first worker's registration (the ``workers.started``
     column, written just before its dispatcher begins) to the moment all have completed;
     the time from launching the processes is reported too.
     """
-    db = tmp / "conc-procs.db"
-    with _engine(db, BENCH_FLOWS) as eng:
-        _start_many(eng, THROUGHPUT_WORKFLOW, n)
-        launched_wall = time.time()
-        launched = time.perf_counter()
-        workers = [WorkerProc(db, tmp / f"conc-worker-{k}.log", flows=(BENCH_FLOWS,),
-                              concurrency=concurrency) for k in range(processes)]
-        try:
-            end = _wait_completed(eng, n, timeout=max(120.0, n / 5), interval=0.02)
-            end_wall = time.time()
-            with eng.store.read() as tx:
-                first = tx.scalar("SELECT min(started) FROM workers")
-        except BenchError as err:
-            raise BenchError(f"{err}; worker log: {workers[0].tail(600)}") from None
-        finally:
-            for w in workers:
-                w.stop()
+    launched_wall = time.time()
+    launched = time.perf_counter()
+    workers = [WorkerProc(db, tmp / f"{tag}-worker-{k}.log",  # type: ignore[arg-type]
+                          flows=(BENCH_FLOWS,), concurrency=concurrency)
+               for k in range(processes)]
+    try:
+        end = _wait_completed(eng, n, timeout=timeout, interval=interval)
+        end_wall = time.time()
+        with eng.store.read() as tx:
+            first = tx.scalar("SELECT min(started) FROM workers")
+            registered = tx.scalar("SELECT count(*) FROM workers")
+    except BenchError as err:
+        raise BenchError(f"{err}; worker log: {workers[0].tail(600)}") from None
+    finally:
+        for w in workers:
+            w.stop()
     with_start = end - launched
-    if first is None or not launched_wall <= first <= end_wall:
-        first = launched_wall
-    elapsed = end_wall - first
+    began = launched_wall if first is None or not launched_wall <= float(first) <= end_wall \
+        else float(first)
+    elapsed = end_wall - began
     return {"workflows": n, "processes": processes, "concurrency": concurrency,
             "seconds": elapsed, "workflows_per_s": n / elapsed, "steps_per_s": 3 * n / elapsed,
             "seconds_incl_process_start": with_start,
-            "steps_per_s_incl_process_start": 3 * n / with_start}
+            "workflows_per_s_incl_process_start": n / with_start,
+            "steps_per_s_incl_process_start": 3 * n / with_start,
+            "workers_registered": registered}
 
 
 # -- replay -----------------------------------------------------------------------------

@@ -17,8 +17,7 @@ from typing import Any
 
 from bench import onward_bench
 
-from .common import BASIC_FLOWS, BENCH_FLOWS, THROUGHPUT_WORKFLOW, BenchError, WorkerProc
-from .onward_bench import _wait_completed
+from .common import BASIC_FLOWS, BENCH_FLOWS, THROUGHPUT_WORKFLOW
 
 BASE_URL = os.environ.get("ONWARD_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 
@@ -78,43 +77,16 @@ def _engine(url: str) -> Any:
 
 
 def throughput(tmp: Path, n: int, processes: int, concurrency: int = 32) -> dict[str, Any]:
-    """Start ``n`` three-step runs, then drain them with ``processes`` worker processes.
-
-    Timed from the first worker's registration (``workers.started``) to all completed,
-    and also from launching the processes.
-    """
+    """Start ``n`` three-step runs, then drain them with ``processes`` worker processes."""
     with fresh_schema() as url, _engine(url) as eng:
         t0 = time.perf_counter()
         for i in range(n):
             eng.start(THROUGHPUT_WORKFLOW, i)
         start_s = time.perf_counter() - t0
-        launched_wall = time.time()
-        launched = time.perf_counter()
-        workers = [WorkerProc(url, tmp / f"pg-{processes}-worker-{k}.log",  # type: ignore[arg-type]
-                              flows=(BENCH_FLOWS,), concurrency=concurrency)
-                   for k in range(processes)]
-        try:
-            end = _wait_completed(eng, n, timeout=max(180.0, n / 5), interval=0.05)
-            end_wall = time.time()
-            with eng.store.read() as tx:
-                first = tx.scalar("SELECT min(started) FROM workers")
-                per_worker = tx.execute("SELECT count(*) FROM workers")
-        except BenchError as err:
-            raise BenchError(f"{err}; worker log: {workers[0].tail(600)}") from None
-        finally:
-            for w in workers:
-                w.stop()
-        registered = per_worker[0][0] if per_worker else 0
-    with_start = end - launched
-    if first is None or not launched_wall <= float(first) <= end_wall:
-        first = launched_wall
-    elapsed = end_wall - float(first)
-    return {"workflows": n, "processes": processes, "concurrency": concurrency,
-            "start_seconds": start_s, "starts_per_s": n / start_s,
-            "seconds": elapsed, "workflows_per_s": n / elapsed, "steps_per_s": 3 * n / elapsed,
-            "seconds_incl_process_start": with_start,
-            "workflows_per_s_incl_process_start": n / with_start,
-            "workers_registered": registered}
+        drained = onward_bench.drain_by_processes(
+            eng, url, tmp, f"pg-{processes}", n, processes, concurrency,
+            timeout=max(180.0, n / 5), interval=0.05)
+    return {**drained, "start_seconds": start_s, "starts_per_s": n / start_s}
 
 
 def recovery_restart(tmp: Path) -> dict[str, Any]:
