@@ -8,14 +8,15 @@ serving and the runs are named. Stuck runs are retried after a successful reload
 from __future__ import annotations
 
 import logging
+import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import history
 from .errors import BadInput
-from .registry import FlowsModule, import_file
+from .registry import FlowsModule
 from .repair import replay_one
 
 if TYPE_CHECKING:
@@ -26,15 +27,42 @@ log = logging.getLogger("onward.reload")
 
 
 def reload_flows_file(engine: Engine, path: str) -> tuple[bool, str]:
-    """Reload one flows file after a replay check; (swapped, message)."""
-    old = next((f for f in engine.registry.flows if f.path and
-                Path(f.path).resolve() == Path(path).resolve()), None)
-    if old is None:
-        return False, f"{path} is not a loaded flows module"
+    """Reload the flows modules loaded from ``path`` (their own file or a module of the
+    user's they import), each after a replay check; (all swapped, message)."""
+    return reload_flows_files(engine, [path])
+
+
+def reload_flows_files(engine: Engine, paths: Iterable[str]) -> tuple[bool, str]:
+    """Reload, once each, the flows modules loaded from any of ``paths``."""
+    changed = {os.path.realpath(p) for p in paths}
+    affected = [f for f in engine.registry.flows if changed & set(f.files)]
+    if not affected:
+        return False, f"{', '.join(sorted(changed))} is not a loaded flows module"
+    results = [_reload_one(engine, old) for old in affected]
+    return all(ok for ok, _ in results), "; ".join(message for _, message in results)
+
+
+def _reload_one(engine: Engine, old: FlowsModule) -> tuple[bool, str]:
+    """Load ``old`` afresh and swap it in if nothing would break; (swapped, message)."""
     try:
-        new = FlowsModule(old.spec, import_file(path), path)
+        new = old.reload()
     except BadInput as err:
         return False, f"kept the previous code: {err}"
+    with engine.registry.sources_lock():
+        problem = engine.registry.clash_of(new, replacing=old)
+        broken = [] if problem else _would_break(engine, old, new)
+        if problem or broken:
+            new.put_back()
+            return False, ("kept the previous code: "
+                           + (problem or "the new code would break " + "; ".join(broken[:10])))
+        with engine.advance_lock:  # the worker's cached instances run the old code: drop them
+            engine.registry.replace_flows(old, new)
+            engine.cache.clear()
+    return True, f"reloaded {Path(old.source).name} (version {new.version})"
+
+
+def _would_break(engine: Engine, old: FlowsModule, new: FlowsModule) -> list[str]:
+    """The running runs of ``old``'s workflows that ``new`` could not replay."""
     names = set(old.workflows) | set(new.workflows)
     broken = []
     with engine.store.read() as tx:
@@ -52,13 +80,7 @@ def reload_flows_file(engine: Engine, path: str) -> tuple[bool, str]:
             result = replay_one(probe, run, events)  # type: ignore[arg-type]
             if result.ok is False and not run.stuck:
                 broken.append(f"{run.workflow_id} ({result.error})")
-    if broken:
-        return False, ("kept the previous code: the new code would break "
-                       + "; ".join(broken[:10]))
-    with engine.advance_lock:  # the worker's cached instances run the old code: drop them
-        engine.registry.replace_flows(old, new)
-        engine.cache.clear()
-    return True, f"reloaded {Path(path).name} (version {new.version})"
+    return broken
 
 
 class _ProbeEngine:
@@ -85,8 +107,7 @@ class CodeWatcher:
         self._thread: threading.Thread | None = None
 
     def start(self) -> CodeWatcher:
-        paths = sorted({str(Path(f.path).resolve()) for f in self.engine.registry.flows
-                        if f.path})
+        paths = sorted({file for f in self.engine.registry.flows for file in f.files})
         providers = self.engine.registry.providers
         if providers is not None:
             providers.add_listener(self._on_provider)
@@ -113,13 +134,13 @@ class CodeWatcher:
         import watchfiles
         for changes in watchfiles.watch(*paths, stop_event=self._stop, debounce=200,
                                         raise_interrupt=False):
-            for _, changed in changes:
-                if not changed.endswith(".py") or not Path(changed).exists():
-                    continue
-                ok, message = reload_flows_file(self.engine, changed)
-                self.notify(message, ok)
-                if ok and self.worker is not None:
-                    self.worker.retry_stuck_runs()
+            changed = [p for _, p in changes if p.endswith(".py") and Path(p).exists()]
+            if not changed:
+                continue
+            ok, message = reload_flows_files(self.engine, changed)
+            self.notify(message, ok)
+            if ok and self.worker is not None:
+                self.worker.retry_stuck_runs()
 
     def stop(self) -> None:
         self._stop.set()

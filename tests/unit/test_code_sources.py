@@ -27,7 +27,7 @@ from engine import Engine
 from engine.cli import _open, build_parser, main
 from engine.errors import BadInput
 from engine.reload import reload_flows_file, watch_code
-from tests.helpers import cli, env_for, wait_until
+from tests.helpers import cli, env_for
 
 _unique = itertools.count()
 
@@ -212,11 +212,14 @@ def test_no_command_loads_demo_code_unless_it_is_console_demo(
     monkeypatch.delenv("ONWARD_FLOWS", raising=False)
     monkeypatch.chdir(tmp_path)
     write(tmp_path / "app.py", USERS_APP)
+    Engine(tmp_path / "onward.db").close()  # the read-only commands need one
     db = ["--db", str(tmp_path / "onward.db")]
 
     assert _registry_for([*argv, *db]) == ([], [])
     workflows, activities = _registry_for([*argv, *db, "--flows", "app.py"])
     assert (workflows, activities) == (["pay"], ["bank.deposit"])
+    monkeypatch.setenv("ONWARD_FLOWS", "app.py")  # the documented default for --flows
+    assert _registry_for([*argv, *db]) == (["pay"], ["bank.deposit"])
 
 
 def test_console_demo_loads_the_demo_providers_and_sample_flows(tmp_path: Path) -> None:
@@ -447,3 +450,36 @@ def test_editing_the_sibling_activities_module_reloads_the_flows(
     finally:
         eng.close()
         sys.modules.pop("activities", None)
+
+
+@pytest.mark.parametrize("form", ["package folder", "dotted module", "file in a package"])
+def test_editing_a_packages_activities_module_reloads_its_flows(
+        tmp_path: Path, form: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    monkeypatch.setattr(sys, "dont_write_bytecode", False)  # as on most machines: a .pyc
+    name, folder, workflow = _package(tmp_path, "relative")
+    spec = {"package folder": str(folder), "dotted module": f"{name}.workflows",
+            "file in a package": str(folder / "workflows.py")}[form]
+    if form == "dotted module":
+        monkeypatch.syspath_prepend(str(tmp_path))
+    eng = Engine(tmp_path / "onward.db", flows=[spec])
+    try:
+        with eng.worker():
+            eng.start(workflow, "jug", id="before")
+            assert eng.handle("before").result(timeout=20) == "packed jug"
+            # same second, same size: only a fresh compile can tell the edit apart
+            write(folder / "activities.py", ACTIVITIES.replace('"packed "', '"PACKED "'))
+            ok, message = reload_flows_file(eng, str(folder / "activities.py"))
+            assert ok, message
+            eng.start(workflow, "jug", id="after")
+            assert eng.handle("after").result(timeout=20) == "PACKED jug"
+            # a broken sibling keeps the previous code serving
+            write(folder / "activities.py", "def broken(:\n")
+            ok, message = reload_flows_file(eng, str(folder / "activities.py"))
+            assert not ok and "SyntaxError" in message, message
+            eng.start(workflow, "jug", id="still")
+            assert eng.handle("still").result(timeout=20) == "PACKED jug"
+    finally:
+        eng.close()
+        for module in [m for m in sys.modules if m == name or m.startswith(name + ".")]:
+            sys.modules.pop(module)
