@@ -52,7 +52,7 @@ def _library_dirs() -> list[str]:
 def _is_users_file(file: str | None) -> bool:
     """True for a Python file of the user's: not the standard library, an installed
     package or the engine itself."""
-    if not file or not file.endswith(".py"):
+    if not isinstance(file, str) or not file.endswith(".py"):
         return False
     real = os.path.realpath(file)
     return not any(real == d or real.startswith(d + os.sep) for d in _library_dirs())
@@ -125,7 +125,7 @@ class FlowsModule:
         """Modules this load took out of ``sys.modules`` (see :meth:`put_back`)."""
         self._loader = loader
         defining: set[str] = set()
-        for value in list(vars(module).values()):
+        for value in self._exposed():
             wf = workflow_definition_of(value)
             act = activity_definition_of(value)
             if (wf is None and act is None) or not self._exposes(value):
@@ -148,6 +148,17 @@ class FlowsModule:
             {os.path.realpath(f) for f in files if f is not None and _is_users_file(f)}
             | ({os.path.realpath(path)} if path else set()))
         """Every file whose change reloads this module (its own and its user modules)."""
+
+    def _exposed(self) -> list[Any]:
+        """The module's values, and those of the user's modules it imports whole
+        (``import activities`` exposes what ``activities`` defines)."""
+        values = list(vars(self.module).values())
+        for value in list(values):
+            if (isinstance(value, ModuleType) and value is not self.module
+                    and _is_users_file(getattr(value, "__file__", None))):
+                values += [v for v in vars(value).values()
+                           if getattr(v, "__module__", None) == value.__name__]
+        return values
 
     def _exposes(self, value: Any) -> bool:
         """Own definitions, and those imported from the user's modules (not libraries)."""
@@ -306,14 +317,13 @@ class Registry:
                  *, entry_points: bool = False, clock: Callable[[], float] | None = None
                  ) -> None:
         self.flows: list[FlowsModule] = []
+        self.providers: Any = None
         for spec in flows:
             for module in load_flows(str(spec)):
-                problem = clash(module.source, module.activities, module.workflows,
-                                self.flows_offers())
+                problem = self.clash_of([module])
                 if problem:
                     raise BadInput(problem)
                 self.flows.append(module)
-        self.providers: Any = None
         dirs: list[str | Path] = [Path(d) for d in plugin_dirs]
         for folder in map(Path, dirs):
             if not folder.is_dir():
@@ -341,16 +351,24 @@ class Registry:
         lock: contextlib.AbstractContextManager[Any] = self.providers.loading()
         return lock
 
-    def flows_offers(self, *, but: FlowsModule | None = None) -> list[Offers]:
-        """What each loaded flows module offers (except ``but``)."""
-        return [(f.source, f.activities, f.workflows) for f in self.flows if f is not but]
+    def flows_offers(self, *, but: Iterable[FlowsModule] = ()) -> list[Offers]:
+        """What each loaded flows module offers (except those in ``but``)."""
+        skip = [id(f) for f in but]
+        return [(f.source, f.activities, f.workflows) for f in self.flows if id(f) not in skip]
 
-    def clash_of(self, new: FlowsModule, replacing: FlowsModule | None = None) -> str | None:
-        """Why ``new`` (in place of ``replacing``) cannot join the other sources, if so."""
+    def clash_of(self, news: list[FlowsModule], replacing: Iterable[FlowsModule] = ()
+                 ) -> str | None:
+        """Why the modules ``news`` (in place of ``replacing``) cannot join the other
+        sources or each other, if they cannot: a name offered twice with different code."""
         others = self.flows_offers(but=replacing)
         if self.providers is not None:
             others += self.providers.offers()
-        return clash(new.source, new.activities, new.workflows, others)
+        for index, new in enumerate(news):
+            later = [(n.source, n.activities, n.workflows) for n in news[index + 1:]]
+            problem = clash(new.source, new.activities, new.workflows, [*others, *later])
+            if problem:
+                return problem
+        return None
 
     def refresh(self) -> None:
         """Rebuild the name tables (after a provider or flows reload)."""

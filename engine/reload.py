@@ -33,45 +33,53 @@ def reload_flows_file(engine: Engine, path: str) -> tuple[bool, str]:
 
 
 def reload_flows_files(engine: Engine, paths: Iterable[str]) -> tuple[bool, str]:
-    """Reload, once each, the flows modules loaded from any of ``paths``."""
+    """Reload, together, every flows module loaded from any of ``paths``: all are swapped
+    in, or (one fails to load, offers another source's name or would break a running run)
+    none is and the previous code keeps serving; (swapped, message)."""
     changed = {os.path.realpath(p) for p in paths}
     affected = [f for f in engine.registry.flows if changed & set(f.files)]
     if not affected:
         return False, f"{', '.join(sorted(changed))} is not a loaded flows module"
-    results = [_reload_one(engine, old) for old in affected]
-    return all(ok for ok, _ in results), "; ".join(message for _, message in results)
-
-
-def _reload_one(engine: Engine, old: FlowsModule) -> tuple[bool, str]:
-    """Load ``old`` afresh and swap it in if nothing would break; (swapped, message)."""
+    loaded: list[FlowsModule] = []
     try:
-        new = old.reload()
+        for old in affected:
+            loaded.append(old.reload())
     except BadInput as err:
+        _put_back(loaded)
         return False, f"kept the previous code: {err}"
     with engine.registry.sources_lock():
-        problem = engine.registry.clash_of(new, replacing=old)
-        broken = [] if problem else _would_break(engine, old, new)
+        problem = engine.registry.clash_of(loaded, replacing=affected)
+        broken = [] if problem else _would_break(engine, affected, loaded)
         if problem or broken:
-            new.put_back()
+            _put_back(loaded)
             return False, ("kept the previous code: "
                            + (problem or "the new code would break " + "; ".join(broken[:10])))
         with engine.advance_lock:  # the worker's cached instances run the old code: drop them
-            engine.registry.replace_flows(old, new)
+            for old, new in zip(affected, loaded, strict=True):
+                engine.registry.replace_flows(old, new)
             engine.cache.clear()
-    return True, f"reloaded {Path(old.source).name} (version {new.version})"
+    return True, "reloaded " + ", ".join(f"{Path(new.source).name} (version {new.version})"
+                                         for new in loaded)
 
 
-def _would_break(engine: Engine, old: FlowsModule, new: FlowsModule) -> list[str]:
-    """The running runs of ``old``'s workflows that ``new`` could not replay."""
-    names = set(old.workflows) | set(new.workflows)
+def _put_back(loaded: list[FlowsModule]) -> None:
+    for new in reversed(loaded):  # the earliest reload displaced the modules that served
+        new.put_back()
+
+
+def _would_break(engine: Engine, olds: list[FlowsModule], news: list[FlowsModule]
+                 ) -> list[str]:
+    """The running runs of the old modules' workflows that the new ones could not replay."""
+    workflows = {name: wf for new in news for name, wf in new.workflows.items()}
+    names = {name for old in olds for name in old.workflows} | set(workflows)
     broken = []
     with engine.store.read() as tx:
         marks = ",".join("?" * len(names)) or "''"
         rows = tx.execute(f"SELECT {history.RUN_COLUMNS} FROM runs WHERE status = 'running' "
-                          f"AND workflow IN ({marks})", list(names))
+                          f"AND workflow IN ({marks})", sorted(names))
         for row in rows:
             run = history.RunRow(*row)
-            definition = new.workflows.get(run.workflow)
+            definition = workflows.get(run.workflow)
             if definition is None:
                 broken.append(f"{run.workflow_id} (workflow {run.workflow} removed)")
                 continue

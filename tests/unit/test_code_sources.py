@@ -26,7 +26,7 @@ import pytest
 from engine import Engine
 from engine.cli import _open, build_parser, main
 from engine.errors import BadInput
-from engine.reload import reload_flows_file, watch_code
+from engine.reload import reload_flows_file, reload_flows_files, watch_code
 from tests.helpers import cli, env_for
 
 _unique = itertools.count()
@@ -370,22 +370,25 @@ def _package(tmp_path: Path, style: str) -> tuple[str, Path, str]:
     folder = tmp_path / name
     write(folder / "__init__.py", "")
     write(folder / "activities.py", ACTIVITIES)
-    line = ("from .activities import pack" if style != "absolute"
-            else f"from {name}.activities import pack")
+    line = {"relative": "from .activities import pack",
+            "absolute": f"from {name}.activities import pack",
+            "module": f"from {name} import activities\npack = 'shop.pack'"}[style]
     workflow = f"ship_{name}"
     write(folder / "workflows.py", WORKFLOWS.format(import_line=line, workflow=workflow))
     return name, folder, workflow
 
 
 @pytest.mark.parametrize("form", ["package folder", "dotted module", "file in a package",
-                                  "file in a package, absolute import"])
+                                  "file in a package, absolute import",
+                                  "dotted module, module import"])
 def test_flows_in_a_package_register_activities_imported_from_a_sibling(
         tmp_path: Path, form: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(sys, "path", list(sys.path))
-    name, folder, workflow = _package(tmp_path, "absolute" if "absolute" in form else "relative")
+    style = form.split(", ")[1].split()[0] if ", " in form else "relative"
+    name, folder, workflow = _package(tmp_path, style)
     if form == "package folder":
         spec = str(folder)
-    elif form == "dotted module":
+    elif form.startswith("dotted module"):
         monkeypatch.syspath_prepend(str(tmp_path))
         spec = f"{name}.workflows"
     else:
@@ -479,6 +482,33 @@ def test_editing_a_packages_activities_module_reloads_its_flows(
             assert not ok and "SyntaxError" in message, message
             eng.start(workflow, "jug", id="still")
             assert eng.handle("still").result(timeout=20) == "PACKED jug"
+    finally:
+        eng.close()
+        for module in [m for m in sys.modules if m == name or m.startswith(name + ".")]:
+            sys.modules.pop(module)
+
+
+def test_moving_an_activity_between_two_flows_modules_reloads_them_together(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    name, folder, workflow = _package(tmp_path, "relative")
+    local = ACTIVITIES.replace("from engine import activity", "from engine import activity, "
+                               "workflow") + WORKFLOWS.format(import_line="", workflow=workflow)
+    write(folder / "workflows.py", local.replace("from engine import workflow\n", ""))
+    write(folder / "activities.py", "")
+    eng = Engine(tmp_path / "onward.db", flows=[str(folder)])
+    try:
+        assert eng.registry.activity_names() == ["shop.pack"]
+        # the activity moves to activities.py, which workflows.py now imports it from
+        write(folder / "activities.py", ACTIVITIES.replace('"packed "', '"moved "'))
+        write(folder / "workflows.py", WORKFLOWS.format(
+            import_line="from .activities import pack", workflow=workflow))
+        ok, message = reload_flows_files(eng, [str(folder / "activities.py"),
+                                               str(folder / "workflows.py")])
+        assert ok, message
+        with eng.worker():
+            eng.start(workflow, "pan", id="moved")
+            assert eng.handle("moved").result(timeout=20) == "moved pan"
     finally:
         eng.close()
         for module in [m for m in sys.modules if m == name or m.startswith(name + ".")]:
