@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import hashlib
 import importlib
 import importlib.util
@@ -42,11 +43,12 @@ Offers = tuple[str, dict[str, ActivityDefinition], dict[str, WorkflowDefinition]
 ENGINE_DIR = os.path.realpath(os.path.dirname(os.path.abspath(__file__)))
 
 
-def _library_dirs() -> list[str]:
+@functools.cache
+def _library_dirs() -> tuple[str, ...]:
     """Where installed libraries and the standard library live (not the user's code)."""
     names = ("stdlib", "platstdlib", "purelib", "platlib")
     paths = {os.path.realpath(p) for p in (sysconfig.get_path(n) for n in names) if p}
-    return sorted(paths | {ENGINE_DIR})
+    return tuple(sorted(paths | {ENGINE_DIR}))
 
 
 def _is_users_file(file: str | None) -> bool:
@@ -132,7 +134,8 @@ class FlowsModule:
                 continue
             where = origin(value)
             file = where[0] if where else path
-            provider = Path(file).stem if file else spec
+            own = getattr(value, "__module__", None) == module.__name__
+            provider = (Path(path).stem if path else spec) if own else Path(file or spec).stem
             defining.add(getattr(value, "__module__", "") or "")
             if wf is not None:
                 self._add(self.workflows, "workflow", dataclasses.replace(wf, provider=provider))

@@ -22,6 +22,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from engine import Engine
 from engine.cli import _open, build_parser, main
@@ -293,8 +295,9 @@ def test_cli_refuses_a_name_offered_twice_in_one_line_with_exit_2(
     assert not (tmp_path / "onward.db").exists()
 
 
-def test_entry_point_and_plugin_file_offering_one_name_refuse_to_start(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("file_kind", ["plugin", "flows"])
+def test_an_entry_point_and_a_file_offering_one_name_refuse_to_start(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, file_kind: str) -> None:
     site = tmp_path / "site"
     info = site / "fake_onward_dup-0.1.dist-info"
     write(info / "METADATA", "Metadata-Version: 2.1\nName: fake-onward-dup\nVersion: 0.1\n")
@@ -302,14 +305,74 @@ def test_entry_point_and_plugin_file_offering_one_name_refuse_to_start(
     write(site / "fake_onward_dup_mod.py", provider("ep", activity="bank.deposit"))
     monkeypatch.syspath_prepend(str(site))
     try:
-        plugin = write(tmp_path / "plugins" / "mine.py", provider("mine", activity="bank.deposit"))
+        if file_kind == "plugin":
+            file = write(tmp_path / "plugins" / "mine.py",
+                         provider("mine", activity="bank.deposit"))
+            code: dict[str, Any] = {"plugins": [file.parent]}
+        else:
+            file = write(tmp_path / "app.py", flows_file("app", activity="bank.deposit"))
+            code = {"flows": [str(file)]}
         with pytest.raises(BadInput) as caught:
-            Engine(tmp_path / "onward.db", plugins=[plugin.parent], entry_points=True).close()
+            Engine(tmp_path / "onward.db", entry_points=True, **code).close()
         message = str(caught.value)
-        assert "entry point fake-onward-dup:dup" in message and str(plugin) in message
+        assert "entry point fake-onward-dup:dup" in message and str(file) in message
         assert "'bank.deposit'" in message
     finally:
         sys.modules.pop("fake_onward_dup_mod", None)
+
+
+def _offering(label: str, names: list[str], kind: str) -> str:
+    """A provider or flows file whose activities ``names`` each return ``label``."""
+    lines = ["from engine import activity, hookimpl"]
+    for index, name in enumerate(names):
+        lines += [f"@activity.defn(name={name!r})", f"def act{index}():",
+                  f"    return {label!r}"]
+    if kind == "plugin":
+        lines += ["@hookimpl", "def onward_activities():",
+                  f"    return [{', '.join(f'act{i}' for i in range(len(names)))}]"]
+    return "\n".join(lines) + "\n"
+
+
+SOURCE = st.tuples(st.sampled_from(["plugin", "flows"]),
+                   st.lists(st.sampled_from(["x.a", "x.b", "x.c", "x.d"]), unique=True,
+                            max_size=3))
+
+
+@settings(max_examples=30, deadline=None, database=None)
+@given(sources=st.lists(SOURCE, min_size=1, max_size=4))
+def test_an_engine_starts_exactly_when_every_name_has_one_source(
+        sources: list[tuple[str, list[str]]]) -> None:
+    import tempfile
+    with tempfile.TemporaryDirectory() as scratch:
+        root = Path(scratch)
+        files: list[Path] = []
+        for index, (kind, names) in enumerate(sources):
+            folder = root / ("plugins" if kind == "plugin" else "flows")
+            files.append(write(folder / f"src{index}.py",
+                               _offering(f"src{index}", names, kind)))
+        flows = [str(f) for f, (kind, _) in zip(files, sources, strict=True) if kind == "flows"]
+        plugins = [root / "plugins"] if (root / "plugins").exists() else []
+        owners: dict[str, list[Path]] = {}
+        for file, (_, names) in zip(files, sources, strict=True):
+            for name in names:
+                owners.setdefault(name, []).append(file)
+        twice = {name for name, where in owners.items() if len(where) > 1}
+        try:
+            eng = Engine(root / "onward.db", flows=flows, plugins=plugins)
+        except BadInput as err:
+            message = str(err)
+            assert twice, f"refused without a name offered twice: {message}"
+            assert "\n" not in message
+            name = next(n for n in twice if repr(n) in message)
+            assert sum(str(f) in message for f in owners[name]) == 2, message
+            return
+        try:
+            assert not twice, f"{sorted(twice)} offered twice, yet the engine started"
+            assert eng.registry.activity_names() == sorted(owners)
+            for name, (file,) in owners.items():
+                assert eng.registry.activity(name).fn() == file.stem  # type: ignore[union-attr]
+        finally:
+            eng.close()
 
 
 def test_reloads_that_would_offer_another_sources_name_are_refused_and_reported(
@@ -399,6 +462,8 @@ def test_flows_in_a_package_register_activities_imported_from_a_sibling(
         with eng.worker():
             eng.start(workflow, "kettle", id="s")
             assert eng.handle("s").result(timeout=20) == "packed kettle"
+        (done,) = [e for e in eng.show("s")["history"] if e["type"] == "ActivityCompleted"]
+        assert done["attrs"]["provider"] == "activities"  # the module that defines it
     finally:
         eng.close()
         for module in [m for m in sys.modules if m == name or m.startswith(name + ".")]:
