@@ -53,7 +53,8 @@ def _common(p: argparse.ArgumentParser, *, code: bool = False, as_json: bool = F
     if code:
         p.add_argument("--flows", action="append", default=[], metavar="PATH",
                        help="workflow module file, package folder or dotted module "
-                            "(repeatable)")
+                            "(repeatable; default $ONWARD_FLOWS, several separated by "
+                            f"{os.pathsep!r})")
         p.add_argument("--plugins", action="append", default=[], metavar="DIR",
                        help="provider plugin folder (repeatable)")
     if as_json:
@@ -70,7 +71,8 @@ def build_parser() -> Parser:
     _common(p, code=True)
     p.add_argument("--no-worker", action="store_true", help="watch only; run no worker")
     p.add_argument("--demo", action="store_true",
-                   help="start the sample flows in instructive states")
+                   help="load the demo's providers and sample flows and start them in "
+                        "instructive states (nothing else loads demo code)")
     p.add_argument("--history", metavar="FILE", help="open an exported history read-only")
     p.add_argument("--concurrency", type=int, default=8)
 

@@ -289,10 +289,12 @@ def test_cli_refuses_a_name_offered_twice_in_one_line_with_exit_2(
     argv += [x for f in kwargs.get("flows", []) for x in ("--flows", str(f))]
     argv += [x for p in kwargs.get("plugins", []) for x in ("--plugins", str(p))]
 
-    assert main(argv) == 2
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and all(p.name in err for p in named), err
-    assert not (tmp_path / "onward.db").exists()
+    for command in ("start", "worker"):
+        argv[:2] = [command, "pay"] if command == "start" else [command, "--no-watch"]
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and all(p.name in err for p in named), err
+        assert not (tmp_path / "onward.db").exists()
 
 
 @pytest.mark.parametrize("file_kind", ["plugin", "flows"])
