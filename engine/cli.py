@@ -22,13 +22,15 @@ from . import payloads
 from .errors import BadInput, OnwardError, RunStillOpen, WorkflowFailed
 
 REPO = Path(__file__).resolve().parent.parent
-DEFAULT_PLUGINS = REPO / "plugins"
-DEFAULT_FLOWS = REPO / "sample_flows"
+DEMO_PLUGINS = REPO / "plugins"
+DEMO_FLOWS = REPO / "sample_flows"
+"""The demo's providers and sample flows: loaded by ``console --demo`` only."""
 
 READ_ONLY = {"list", "show", "result", "tasks", "query", "replay"}
 CREATES = {"start", "worker", "console"}
 """Only these create a missing database; every other command says it is missing."""
 RUNS_CODE = {"console", "worker"}
+"""These also load the providers installed under the entry-point group ``onward``."""
 
 
 class UsageError(BadInput):
@@ -51,7 +53,8 @@ def _common(p: argparse.ArgumentParser, *, code: bool = False, as_json: bool = F
     if code:
         p.add_argument("--flows", action="append", default=[], metavar="PATH",
                        help="workflow module file, package folder or dotted module "
-                            "(repeatable)")
+                            "(repeatable; default $ONWARD_FLOWS, several separated by "
+                            f"{os.pathsep!r})")
         p.add_argument("--plugins", action="append", default=[], metavar="DIR",
                        help="provider plugin folder (repeatable)")
     if as_json:
@@ -68,7 +71,8 @@ def build_parser() -> Parser:
     _common(p, code=True)
     p.add_argument("--no-worker", action="store_true", help="watch only; run no worker")
     p.add_argument("--demo", action="store_true",
-                   help="start the sample flows in instructive states")
+                   help="load the demo's providers and sample flows and start them in "
+                        "instructive states (nothing else loads demo code)")
     p.add_argument("--history", metavar="FILE", help="open an exported history read-only")
     p.add_argument("--concurrency", type=int, default=8)
 
@@ -183,17 +187,25 @@ def _print(data: Any) -> None:
     print(json.dumps(data, indent=2, ensure_ascii=False))
 
 
+def code_for(args: argparse.Namespace) -> tuple[list[str], list[str]]:
+    """The flows and plugin folders a command runs: exactly those named (``--flows``, else
+    ``$ONWARD_FLOWS``; ``--plugins``), plus the demo's for ``console --demo`` only."""
+    flows = list(getattr(args, "flows", []) or [])
+    if not flows and os.environ.get("ONWARD_FLOWS"):
+        flows = [f for f in os.environ["ONWARD_FLOWS"].split(os.pathsep) if f]
+    plugins = [str(p) for p in getattr(args, "plugins", []) or []]
+    if args.command == "console" and getattr(args, "demo", False):
+        named = {str(Path(p).resolve()) for p in [*flows, *plugins] if Path(p).exists()}
+        flows += [str(DEMO_FLOWS)] if str(DEMO_FLOWS) not in named else []
+        plugins += [str(DEMO_PLUGINS)] if str(DEMO_PLUGINS) not in named else []
+    return flows, plugins
+
+
 def _open(args: argparse.Namespace) -> Any:
     from .client import Engine
     command = args.command
     create = command in CREATES
-    flows = list(getattr(args, "flows", []) or [])
-    plugins = list(getattr(args, "plugins", []) or [])
-    if command in RUNS_CODE:
-        if not flows and DEFAULT_FLOWS.is_dir():
-            flows = [str(DEFAULT_FLOWS)]
-        if not plugins and DEFAULT_PLUGINS.is_dir():
-            plugins = [str(DEFAULT_PLUGINS)]
+    flows, plugins = code_for(args)
     return Engine(args.db, flows=flows, plugins=plugins, create=create,
                   entry_points=command in RUNS_CODE,
                   lease_ttl=getattr(args, "lease_ttl", 5.0))

@@ -36,6 +36,7 @@ from . import hookspecs
 from .activity import ActivityDefinition
 from .activity import definition_of as activity_definition_of
 from .errors import PluginError
+from .registry import Offers, clash
 from .workflow import WorkflowDefinition
 from .workflow import definition_of as workflow_definition_of
 
@@ -50,6 +51,10 @@ ENTRY_POINT = "entry point "
 IN_PROCESS = "in-process "
 LOG_SIZE = 1000
 WATCH_TIMEOUT_MS = 200  # how often the watcher wakes to notice stop_watching()
+
+
+class _Clash(PluginError):
+    """A provider offers a name another source offers (with different code)."""
 
 
 @dataclass
@@ -111,7 +116,12 @@ class ProviderManager:
         entry_points: bool = True,
         clock: Callable[[], float] = time.time,
         import_timeout: float = 10.0,
+        others: Callable[[], list[Offers]] | None = None,
     ) -> None:
+        """``others`` tells what other sources (flows modules) offer: a provider offering
+        one of their names with different code is refused, as between providers."""
+        self._others = others or list
+        self._conflicts: dict[str, str] = {}  # provider key -> why it clashed (not serving)
         self._dirs = [Path(d).resolve() for d in dirs]
         self._entry_points = entry_points
         self._clock = clock
@@ -150,6 +160,21 @@ class ProviderManager:
     def providers(self) -> list[ProviderInfo]:
         """Every provider found, serving or failed, in load order."""
         return list(self._infos)
+
+    def offers(self) -> list[Offers]:
+        """(source, activities, workflows) of every serving provider."""
+        return [(p.info.source, p.serving.activities, p.serving.workflows)
+                for p in self._providers.values() if p.serving is not None]
+
+    def loading(self) -> threading.RLock:
+        """The lock held while providers load or reload (hold it to keep them still)."""
+        return self._lock
+
+    def conflicts(self) -> list[str]:
+        """Why a provider's latest load was refused: it offers a name that another
+        source offers with different code (at start: that provider is not serving)."""
+        with self._lock:
+            return list(self._conflicts.values())
 
     def log(self) -> list[ProviderLogEntry]:
         """The most recent load, reload, failure and removal entries, oldest first."""
@@ -288,14 +313,18 @@ class ProviderManager:
             version = candidate.version
             clash = self._clash(key, source, candidate)
             registered_as = self._pm.get_name(candidate.plugin)
-            if registered_as not in (None, key):
-                clash = f"{source}: this plugin object is already registered as {registered_as}"
             if clash:
-                raise PluginError(clash)
+                raise _Clash(clash)
+            if registered_as not in (None, key):
+                raise PluginError(f"{source}: this plugin object is already registered as "
+                                  f"{registered_as}")
         except BaseException as err:  # noqa: B036 - plugin code may raise anything, even SystemExit
             # Even KeyboardInterrupt: the import ran in a loader thread, so it came from the
             # plugin, not from the operator's Ctrl-C.
+            if isinstance(err, _Clash):
+                self._conflicts[key] = str(err)
             return self._fail(key, name, source, version, _describe(err, file))
+        self._conflicts.pop(key, None)
         old = self._providers.get(key)
         if old is not None and old.serving is not None:
             self._pm.unregister(name=key)
@@ -364,20 +393,20 @@ class ProviderManager:
         return _Candidate(name, version, content, plugin, activities, workflows)
 
     def _clash(self, key: str, source: str, candidate: _Candidate) -> str | None:
-        """Why ``candidate`` cannot join the providers already serving, if it cannot."""
-        for other in self._providers.values():
-            if other.key == key or other.serving is None:
-                continue
-            theirs = other.serving
-            if theirs.name == candidate.name:
+        """Why ``candidate`` cannot join the providers already serving and the other
+        sources, if it cannot: a name offered with different code, or its provider name."""
+        serving = [p for p in self._providers.values()
+                   if p.key != key and p.serving is not None]
+        offers = [(p.info.source, p.serving.activities, p.serving.workflows)
+                  for p in serving if p.serving is not None]
+        problem = clash(source, candidate.activities, candidate.workflows,
+                        [*offers, *self._others()])
+        if problem:
+            return problem
+        for other in serving:
+            if other.serving is not None and other.serving.name == candidate.name:
                 return (f"{source}: provider name {candidate.name!r} is already used by "
                         f"{other.info.source}; rename the file or declare another name")
-            for kind, mine, taken in (("activity", candidate.activities, theirs.activities),
-                                      ("workflow", candidate.workflows, theirs.workflows)):
-                common = sorted(mine.keys() & taken.keys())
-                if common:
-                    return (f"{source}: {kind} {common[0]!r} is already provided by "
-                            f"{other.info.source}; rename one of them or remove one provider")
         return None
 
     def _fail(self, key: str, name: str, source: str, version: str,
@@ -395,6 +424,7 @@ class ProviderManager:
         return self._record(name, version, "failed", message)
 
     def _remove(self, key: str) -> ProviderLogEntry:
+        self._conflicts.pop(key, None)
         old = self._providers.pop(key)
         if old.serving is not None:
             self._pm.unregister(name=key)

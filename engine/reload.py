@@ -8,14 +8,15 @@ serving and the runs are named. Stuck runs are retried after a successful reload
 from __future__ import annotations
 
 import logging
+import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import history
 from .errors import BadInput
-from .registry import FlowsModule, import_file
+from .registry import FlowsModule
 from .repair import replay_one
 
 if TYPE_CHECKING:
@@ -26,24 +27,59 @@ log = logging.getLogger("onward.reload")
 
 
 def reload_flows_file(engine: Engine, path: str) -> tuple[bool, str]:
-    """Reload one flows file after a replay check; (swapped, message)."""
-    old = next((f for f in engine.registry.flows if f.path and
-                Path(f.path).resolve() == Path(path).resolve()), None)
-    if old is None:
-        return False, f"{path} is not a loaded flows module"
+    """Reload the flows modules loaded from ``path`` (their own file or a module of the
+    user's they import), each after a replay check; (all swapped, message)."""
+    return reload_flows_files(engine, [path])
+
+
+def reload_flows_files(engine: Engine, paths: Iterable[str]) -> tuple[bool, str]:
+    """Reload, together, every flows module loaded from any of ``paths``: all are swapped
+    in, or (one fails to load, offers another source's name or would break a running run)
+    none is and the previous code keeps serving; (swapped, message)."""
+    changed = {os.path.realpath(p) for p in paths}
+    affected = [f for f in engine.registry.flows if changed & set(f.files)]
+    if not affected:
+        return False, f"{', '.join(sorted(changed))} is not a loaded flows module"
+    loaded: list[FlowsModule] = []
     try:
-        new = FlowsModule(old.spec, import_file(path), path)
+        for old in affected:
+            loaded.append(old.reload())
     except BadInput as err:
+        _put_back(loaded)
         return False, f"kept the previous code: {err}"
-    names = set(old.workflows) | set(new.workflows)
+    with engine.registry.sources_lock():
+        problem = engine.registry.clash_of(loaded, replacing=affected)
+        broken = [] if problem else _would_break(engine, affected, loaded)
+        if problem or broken:
+            _put_back(loaded)
+            return False, ("kept the previous code: "
+                           + (problem or "the new code would break " + "; ".join(broken[:10])))
+        with engine.advance_lock:  # the worker's cached instances run the old code: drop them
+            for old, new in zip(affected, loaded, strict=True):
+                engine.registry.replace_flows(old, new)
+            engine.cache.clear()
+    return True, "reloaded " + ", ".join(f"{Path(new.source).name} (version {new.version})"
+                                         for new in loaded)
+
+
+def _put_back(loaded: list[FlowsModule]) -> None:
+    for new in reversed(loaded):  # the earliest reload displaced the modules that served
+        new.put_back()
+
+
+def _would_break(engine: Engine, olds: list[FlowsModule], news: list[FlowsModule]
+                 ) -> list[str]:
+    """The running runs of the old modules' workflows that the new ones could not replay."""
+    workflows = {name: wf for new in news for name, wf in new.workflows.items()}
+    names = {name for old in olds for name in old.workflows} | set(workflows)
     broken = []
     with engine.store.read() as tx:
         marks = ",".join("?" * len(names)) or "''"
         rows = tx.execute(f"SELECT {history.RUN_COLUMNS} FROM runs WHERE status = 'running' "
-                          f"AND workflow IN ({marks})", list(names))
+                          f"AND workflow IN ({marks})", sorted(names))
         for row in rows:
             run = history.RunRow(*row)
-            definition = new.workflows.get(run.workflow)
+            definition = workflows.get(run.workflow)
             if definition is None:
                 broken.append(f"{run.workflow_id} (workflow {run.workflow} removed)")
                 continue
@@ -52,13 +88,7 @@ def reload_flows_file(engine: Engine, path: str) -> tuple[bool, str]:
             result = replay_one(probe, run, events)  # type: ignore[arg-type]
             if result.ok is False and not run.stuck:
                 broken.append(f"{run.workflow_id} ({result.error})")
-    if broken:
-        return False, ("kept the previous code: the new code would break "
-                       + "; ".join(broken[:10]))
-    with engine.advance_lock:  # the worker's cached instances run the old code: drop them
-        engine.registry.replace_flows(old, new)
-        engine.cache.clear()
-    return True, f"reloaded {Path(path).name} (version {new.version})"
+    return broken
 
 
 class _ProbeEngine:
@@ -85,8 +115,7 @@ class CodeWatcher:
         self._thread: threading.Thread | None = None
 
     def start(self) -> CodeWatcher:
-        paths = sorted({str(Path(f.path).resolve()) for f in self.engine.registry.flows
-                        if f.path})
+        paths = sorted({file for f in self.engine.registry.flows for file in f.files})
         providers = self.engine.registry.providers
         if providers is not None:
             providers.add_listener(self._on_provider)
@@ -113,13 +142,13 @@ class CodeWatcher:
         import watchfiles
         for changes in watchfiles.watch(*paths, stop_event=self._stop, debounce=200,
                                         raise_interrupt=False):
-            for _, changed in changes:
-                if not changed.endswith(".py") or not Path(changed).exists():
-                    continue
-                ok, message = reload_flows_file(self.engine, changed)
-                self.notify(message, ok)
-                if ok and self.worker is not None:
-                    self.worker.retry_stuck_runs()
+            changed = [p for _, p in changes if p.endswith(".py") and Path(p).exists()]
+            if not changed:
+                continue
+            ok, message = reload_flows_files(self.engine, changed)
+            self.notify(message, ok)
+            if ok and self.worker is not None:
+                self.worker.retry_stuck_runs()
 
     def stop(self) -> None:
         self._stop.set()

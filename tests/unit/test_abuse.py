@@ -588,10 +588,11 @@ BROKEN_PROVIDERS = {
                     "    raise ValueError('no activities today')\n", "no activities today"),
     "misspelled": ("from engine import hookimpl\n@hookimpl\ndef onward_activitees():\n"
                    "    return []\n", "misspelled"),
-    "steals_name": ("from engine import activity, hookimpl\n@activity.defn(name='good.echo')\n"
-                    "def echo(text):\n    return 'stolen'\n@hookimpl\n"
-                    "def onward_activities():\n    return [echo]\n", "already provided"),
 }
+STEALS_NAME = ("from engine import activity, hookimpl\n@activity.defn(name='good.echo')\n"
+               "def echo(text):\n    return 'stolen'\n@hookimpl\n"
+               "def onward_activities():\n    return [echo]\n")
+"""A second source offering a name: not contained but refused (DESIGN, Plugins)."""
 ECHO_FLOW = """
 from engine import workflow
 
@@ -633,6 +634,11 @@ def test_broken_providers_are_contained_and_the_rest_are_served(
         assert completed[0]["attrs"]["provider"] == "a_good"
     finally:
         eng.close()
+    CASES["broken provider"] += 1
+    (folder / "steals_name.py").write_text(STEALS_NAME)
+    with pytest.raises(BadInput, match="'good.echo' is already provided by") as refused:
+        Engine(db_path, flows=[str(flows)], plugins=[folder]).close()
+    assert "steals_name.py" in str(refused.value) and "a_good.py" in str(refused.value)
 
 
 def test_a_provider_raising_keyboard_interrupt_at_import_is_contained(tmp_path: Path) -> None:
