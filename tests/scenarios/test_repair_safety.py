@@ -80,8 +80,10 @@ def test_retry_of_a_failed_pizza_saga_keeps_the_refund_unless_the_operator_conse
         code, outcome = onward.result("o-9")
     assert (code, outcome["status"]) == (0, "delivered")
     assert kitchen.pizzas_baked("o-9", data_dir) == 1
-    assert kitchen.net_charged("o-9", data_dir) == 1150  # the kept charge, not charged again
-    assert [r["status"] for r in onward.runs("o-9")] == ["failed", "completed"]
+    # The charge was kept from history (not taken again) and the refund really happened:
+    # the free pizza the operator was warned about and accepted.
+    assert kitchen.net_charged("o-9", data_dir) == 0
+    assert sorted(r["status"] for r in onward.runs("o-9")) == ["completed", "failed"]
 
 
 def test_retry_and_reset_by_an_old_run_id_are_refused_naming_the_current_run(
