@@ -43,10 +43,23 @@ def _child(eng: Engine, ident: str, index: int) -> Any:
     return [handle.run_id, handle.created]
 
 
+def _rerun_or_retry(eng: Engine, ident: str, index: int) -> Any:
+    return _rerun(eng, ident, index) if index == 0 else _retry(eng, ident, index)
+
+
+def _child_or_start(eng: Engine, ident: str, index: int) -> Any:
+    if index == 0:
+        return _child(eng, ident, index)
+    handle = eng.start("waits_for_go", id=ident)
+    return [handle.run_id, handle.created]
+
+
 ACTIONS: dict[str, Callable[[Engine, str, int], Any]] = {
     "start": _start, "rerun": _rerun, "retry": _retry, "reset": _reset, "child": _child,
+    "rerun_or_retry": _rerun_or_retry, "child_or_start": _child_or_start,
 }
-WITH_WORKER = {"child"}
+"""Per process index: the mixed actions set one path against another."""
+WITH_WORKER = {"child", "child_or_start"}
 """Actions run with an in-process worker, so a start runs the first workflow task in its
 own transaction (the parent's child start then races the other process's)."""
 
@@ -96,7 +109,8 @@ def race(db: str | Path, action: str, ids: list[str], tmp: Path, processes: int 
             proc.kill()
             raise AssertionError(f"a {action} racer did not finish within 120 s")
     reports = []
-    for out in outs:
+    for proc, out in zip(procs, outs, strict=True):
+        assert out.exists(), f"a {action} racer exited {proc.exitcode} without reporting"
         rows = json.loads(out.read_text())
         crashed = [r for r in rows if r[0] == "crash"]
         assert not crashed, crashed[0][2]

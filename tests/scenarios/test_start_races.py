@@ -179,6 +179,43 @@ def test_concurrent_child_starts_of_one_id_make_one_child(any_db: Path | str,
     assert len(refused) == len(ids) and all("already has an open run" in r for r in refused)
 
 
+def test_a_rerun_racing_a_retry_of_one_failed_run_makes_one_new_run(any_db: Path | str,
+                                                                    tmp_path: Path) -> None:
+    ids = IDS[:20]
+    _failed_runs(any_db, ids)
+    rerun, retry = race(any_db, "rerun_or_retry", ids, tmp_path)
+    eng = Engine(any_db, flows=[FLOWS])
+    try:
+        runs = runs_by_id(eng)
+    finally:
+        eng.close()
+    for ident in ids:
+        assert [r["status"] for r in runs[ident]] == ["failed", "running"], runs[ident]
+        new_run = runs[ident][1]["run_id"]
+        if rerun[ident] == ["ok", [new_run, True]]:  # the rerun made it
+            assert retry[ident][0] == "BadInput" and "nothing to retry" in retry[ident][1]
+        else:  # the retry made it; the rerun was handed its run, or looked too late
+            assert retry[ident] == ["ok", f"retrying {ident}: new run {new_run} continues "
+                                    "from event 1 with today's code"], retry[ident]
+            assert rerun[ident] in (["ok", [new_run, False]], [
+                "BadInput", f"run {ident} is still running; --rerun needs its last run to "
+                "have closed"]), rerun[ident]
+
+
+def test_a_child_start_racing_a_start_of_its_id_makes_one_run(any_db: Path | str,
+                                                              tmp_path: Path) -> None:
+    ids = [f"kid-{i}" for i in range(12)]
+    parents, starts = race(any_db, "child_or_start", ids, tmp_path)
+    eng = Engine(any_db, flows=[FLOWS])
+    try:
+        runs = runs_by_id(eng)
+        for kid in ids:
+            assert len(runs[kid]) == 1 and len(runs[f"{kid}-parent-0"]) == 1, runs[kid]
+            assert starts[kid] == ["ok", [runs[kid][0]["run_id"], starts[kid][1][1]]]
+    finally:
+        eng.close()
+
+
 def test_starts_and_signals_racing_continue_as_new_always_find_the_current_run(
         any_db: Path | str) -> None:
     """A run that continues as new over and over, while another engine starts and signals
