@@ -14,9 +14,13 @@ import threading
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from engine import Engine, OnwardError
 from tests.helpers import executions, wait_until
 from tests.scenarios.racing import FLOWS, race
+
+pytestmark = pytest.mark.slow
 
 IDS = [f"id-{i}" for i in range(30)]
 
