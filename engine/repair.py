@@ -89,11 +89,18 @@ def failed_step_cut(events: list[Event]) -> int:
 
 
 def completed_after(events: list[Event], cut: int) -> list[dict[str, Any]]:
-    """Activities whose completion a cut at ``cut`` would discard: work that really
-    happened, which the new run would do again."""
-    return [{"seq": e.seq, "ref": e.attrs.get("ref"), "name": e.attrs.get("name"),
-             "result": e.attrs.get("result")}
-            for e in events if e.seq > cut and e.type == "ActivityCompleted"]
+    """Completions a cut at ``cut`` would discard: work that really happened, which the new
+    run would do again. Activities, and child workflows (named ``child workflow ID``),
+    whose own activities a new child run would repeat."""
+    found = []
+    for e in events:
+        if e.seq <= cut or e.type not in ("ActivityCompleted", "ChildWorkflowCompleted"):
+            continue
+        name = e.attrs.get("name") if e.type == "ActivityCompleted" else \
+            f"child workflow {e.attrs.get('child_id')}"
+        found.append({"seq": e.seq, "ref": e.attrs.get("ref"), "name": name,
+                      "result": e.attrs.get("result")})
+    return found
 
 
 def refuse_discarding(action: str, events: list[Event], cut: int) -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from engine import Engine, WorkflowFailed
+from engine.errors import WouldDiscardCompleted
 
 FLOWS = str(Path(__file__).resolve().parent.parent / "flows" / "races.py")
 
@@ -46,7 +47,9 @@ def test_a_child_id_is_reused_when_the_parent_is_reset(eng: Engine, fixed: str |
     with eng.worker():
         with pytest.raises(WorkflowFailed, match="after-child failed"):
             eng.start("parent_then_fail", fixed, id="p").result(timeout=20)
-        eng.reset("p", 1)  # before the child started: the new run starts it again
+        with pytest.raises(WouldDiscardCompleted, match=f"child workflow {fixed or 'p/2'} "):
+            eng.reset("p", 1)
+        eng.reset("p", 1, discard_completed=True)  # the new run starts the child again
         with pytest.raises(WorkflowFailed, match="after-child failed"):
             eng.handle("p").result(timeout=20)
     assert child_runs(eng, fixed or "p/2") == ["completed", "completed"]

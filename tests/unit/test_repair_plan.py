@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import collections
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -99,3 +100,41 @@ def test_retry_and_reset_act_on_the_current_run_only(eng: Engine) -> None:
             attempt()
     assert len(eng.show("x")["runs"]) == 2
     assert eng.repair_plan(current)["run_id"] == current
+
+
+def name_of(event: dict[str, Any]) -> str:
+    attrs = event["attrs"]
+    return str(attrs.get("name") or f"child workflow {attrs['child_id']}")
+
+
+def test_every_cut_of_every_history_is_planned_and_guarded_alike(eng: Engine) -> None:
+    """For each event of a few histories, the plan names exactly the completions after the
+    cut (activities and child workflows), and a reset there without consent is refused
+    listing the same ones, or refused as a bad cut for the same reason the plan gives;
+    nothing is ever written."""
+    with eng.worker():
+        eng.start("two_steps", "t", id="done").result(timeout=10)
+        for workflow, ident, args in (("small_saga", "saga", ["saga"]),
+                                      ("parent_then_fail", "parent", [None])):
+            with pytest.raises(WorkflowFailed):
+                eng.start(workflow, *args, id=ident).result(timeout=10)
+    for ident in ("done", "saga", "parent"):
+        history = eng.show(ident)["history"]
+        for seq in range(0, len(history) + 2):
+            try:
+                plan = eng.repair_plan(ident, seq)
+            except BadInput as refused:
+                with pytest.raises(BadInput) as again:
+                    eng.reset(ident, seq)
+                assert str(again.value) == str(refused)
+                continue
+            completed = [{"seq": e["seq"], "ref": e["attrs"]["ref"], "name": name_of(e),
+                          "result": e["attrs"]["result"]} for e in history if e["seq"] > seq
+                         and e["type"] in ("ActivityCompleted", "ChildWorkflowCompleted")]
+            assert plan["discarded_completed"] == completed
+            assert plan["kept"] + len(plan["discarded"]) == len(history)
+            if completed:
+                with pytest.raises(WouldDiscardCompleted) as would:
+                    eng.reset(ident, seq)
+                assert would.value.completed == completed
+        assert len(eng.show(ident)["runs"]) == 1
