@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from engine import Engine, WorkflowFailed
-from engine.errors import WouldDiscardCompleted
+from engine import Engine, WorkflowFailed, WouldDiscardCompleted
 
 FLOWS = str(Path(__file__).resolve().parent.parent / "flows" / "races.py")
 

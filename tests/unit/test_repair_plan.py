@@ -9,8 +9,7 @@ from typing import Any
 
 import pytest
 
-from engine import BadInput, Engine, WorkflowFailed
-from engine.errors import NotCurrentRun, WouldDiscardCompleted
+from engine import BadInput, Engine, NotCurrentRun, WorkflowFailed, WouldDiscardCompleted
 from tests.helpers import executions
 
 FLOWS = str(Path(__file__).resolve().parent.parent / "flows" / "races.py")
