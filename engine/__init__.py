@@ -8,11 +8,13 @@ from .errors import (
     BadInput,
     ChildWorkflowError,
     NonDeterminismError,
+    NotCurrentRun,
     NotFound,
     OnwardError,
     RunStillOpen,
     StoreError,
     WorkflowFailed,
+    WouldDiscardCompleted,
 )
 from .retry import RetryPolicy
 
@@ -23,6 +25,7 @@ except ImportError:  # pragma: no cover - during bootstrapping only
 
 __all__ = [
     "ActivityError", "ApplicationError", "BadInput", "ChildWorkflowError", "Engine",
-    "NonDeterminismError", "NotFound", "OnwardError", "RetryPolicy", "RunHandle",
-    "RunStillOpen", "StoreError", "WorkflowFailed", "activity", "hookimpl", "workflow",
+    "NonDeterminismError", "NotCurrentRun", "NotFound", "OnwardError", "RetryPolicy",
+    "RunHandle", "RunStillOpen", "StoreError", "WorkflowFailed", "WouldDiscardCompleted",
+    "activity", "hookimpl", "workflow",
 ]

@@ -247,14 +247,16 @@ class Advancer:
         attrs = command.attrs
         child_id = attrs.get("child_id") or f"{run.workflow_id}/{command.seq}"
         attrs["child_id"] = child_id
+        tx.lock_workflow_id(child_id)  # as a start does: one creator of the id at a time
         existing = history.current_run(tx, child_id)
-        if existing is not None:
+        if existing is not None and existing.is_open:  # a closed one's id may be reused
             attrs["child_run_id"] = None
             self._append(tx, run, command, now)
             history.append(tx, run, "ChildWorkflowFailed", {
                 "ref": command.seq, "child_id": child_id, "workflow": attrs["workflow"],
-                "status": "failed", "error": {"type": "AlreadyStarted",
-                                              "message": f"id {child_id} already has a run"}},
+                "status": "failed", "error": {
+                    "type": "AlreadyStarted",
+                    "message": f"id {child_id} already has an open run"}},
                 now, wake=True)
             self.woke_others = True
             return

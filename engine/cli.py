@@ -150,6 +150,8 @@ def build_parser() -> Parser:
                        "for a run waiting out an activity backoff: attempt now")
     _common(p, code=True)
     p.add_argument("id")
+    p.add_argument("--discard-completed", action="store_true",
+                   help="accept that activities completed after the cut run again")
 
     p = sub.add_parser("pause", help="hold a run: no new attempts or workflow tasks")
     _common(p)
@@ -166,6 +168,8 @@ def build_parser() -> Parser:
     p.add_argument("--event", type=int, required=True, metavar="SEQ")
     p.add_argument("--no-signals", action="store_true",
                    help="drop signals received after the cut instead of re-applying them")
+    p.add_argument("--discard-completed", action="store_true",
+                   help="accept that activities completed after the cut run again")
 
     p = sub.add_parser("replay", help="replay stored histories against today's code; exit 1 "
                        "naming each run that would break (a deploy gate)")
@@ -336,9 +340,19 @@ def _simple(action: str) -> Callable[[Any, argparse.Namespace], int]:
     return run
 
 
+def _cmd_retry(eng: Any, args: argparse.Namespace) -> int:
+    print(eng.retry(args.id, discard_completed=args.discard_completed))
+    return 0
+
+
 def _cmd_reset(eng: Any, args: argparse.Namespace) -> int:
-    handle = eng.reset(args.id, args.event, reapply_signals=not args.no_signals)
-    print(f"reset {args.id}: new run {handle.run_id} continues from event {args.event}")
+    handle = eng.reset(args.id, args.event, reapply_signals=not args.no_signals,
+                       discard_completed=args.discard_completed)
+    if handle.created:
+        print(f"reset {args.id}: new run {handle.run_id} continues from event {args.event}")
+    else:
+        print(f"{args.id} was already reset to event {args.event} a moment ago: new run "
+              f"{handle.run_id}")
     return 0
 
 
@@ -396,7 +410,7 @@ COMMANDS: dict[str, Callable[[Any, argparse.Namespace], int]] = {
     "start": _cmd_start, "list": _cmd_list, "show": _cmd_show, "result": _cmd_result,
     "tasks": _cmd_tasks, "task": _cmd_task, "query": _cmd_query,
     "signal": _simple("signal"), "cancel": _simple("cancel"),
-    "terminate": _simple("terminate"), "retry": _simple("retry"),
+    "terminate": _simple("terminate"), "retry": _cmd_retry,
     "pause": _simple("pause"), "resume": _simple("resume"), "reset": _cmd_reset,
     "replay": _cmd_replay, "worker": _cmd_worker, "console": _cmd_console,
 }

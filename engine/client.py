@@ -243,7 +243,9 @@ class Engine:
             w.stop()
 
     def _find(self, tx: Tx, ident: str, *, lock: bool = False) -> RunRow:
-        run = history.current_run(tx, ident, lock=lock) or history.get_run(tx, ident, lock=lock)
+        """The run ``ident`` names (a workflow id's current run, or a run id), locked if
+        asked; NotFound if there is none."""
+        run = history.find_run(tx, ident, lock=lock)
         if run is None:
             raise NotFound(f"no run with id {ident!r}; `onward list` shows the runs")
         return run
@@ -251,7 +253,10 @@ class Engine:
     # -- starting ---------------------------------------------------------------------------
     def start(self, workflow: str | Callable[..., Any], *args: Any, id: str | None = None,  # noqa: A002
               rerun: bool = False) -> RunHandle:
-        """Start a run; an id runs once (an existing id returns its run, starting nothing)."""
+        """Start a run; an id runs once (an existing id returns its run, starting nothing).
+
+        ``rerun``: start a new run of an id whose last run has closed. Two processes doing
+        either at once make one run: the second gets the first's (``created`` False)."""
         from .workflow import definition_of
         name = workflow if isinstance(workflow, str) else getattr(
             definition_of(workflow), "name", None)
@@ -267,16 +272,20 @@ class Engine:
         if local is not None and self.registry.workflow(name) is None:
             local = None
         closes_at_start = self._closes_seen
+        was_open = rerun and not fresh_id and self._is_open(workflow_id)
         eager: list[Any] = []
         run_id = ""
         with self.advance_lock if local is not None else contextlib.nullcontext():
             try:
                 with self.store.write() as tx:
                     self._check_workflow(tx, name)
-                    existing = None if fresh_id else history.current_run(
-                        tx, workflow_id, lock=True)
+                    existing = None
+                    if not fresh_id:
+                        tx.lock_workflow_id(workflow_id)  # starts of one id, one at a time
+                        existing = history.current_run(tx, workflow_id)
                     if existing is not None:
-                        if not rerun:
+                        if not rerun or (existing.is_open and not was_open):
+                            # the id exists; or another rerun got in first: one new run
                             return RunHandle(self, workflow_id, existing.run_id, created=False)
                         if existing.is_open:
                             raise BadInput(f"run {workflow_id} is still {existing.status}; "
@@ -299,6 +308,13 @@ class Engine:
         else:
             self._wrote()
         return handle
+
+    def _is_open(self, workflow_id: str) -> bool:
+        """Whether the id's current run is open, as last committed (read before a rerun
+        waits for its turn: an open run found after the wait was started meanwhile)."""
+        with self.store.read() as tx:
+            run = history.current_run(tx, workflow_id)
+        return run is not None and run.is_open
 
     def _check_workflow(self, tx: Tx, name: str) -> None:
         if self.registry.has_code:
@@ -467,11 +483,26 @@ class Engine:
         self._wrote()
 
     # -- repair -----------------------------------------------------------------------------
-    def retry(self, ident: str) -> str:
+    def retry(self, ident: str, *, discard_completed: bool = False) -> str:
         """Retry a failed run from just before its failed step, a stuck run's workflow task,
-        or a backing-off activity now; says what it did."""
+        or a backing-off activity now; says what it did.
+
+        Acts on ``ident``'s current run only (NotCurrentRun for an older run's id). A cut
+        that would discard completed activities raises WouldDiscardCompleted, listing
+        them, unless ``discard_completed``. Two callers at once make one new run."""
         from . import repair
-        return repair.retry(self, ident)
+        return repair.retry(self, ident, discard_completed=discard_completed)
+
+    def repair_plan(self, ident: str, event: int | None = None) -> dict[str, Any]:
+        """What a repair of ``ident``'s current run would keep and discard, changing
+        nothing: the cut ``retry`` would use (``event`` None; BadInput unless the run
+        failed) or a ``reset`` to ``event``.
+
+        Returns ``{"id", "run_id", "action": "retry"|"reset", "cut", "kept"`` (events kept)
+        ``, "discarded": [{"seq", "type"}], "discarded_completed": [{"seq", "ref", "name",
+        "result"}]}``; the last lists activities that completed after the cut."""
+        from . import repair
+        return repair.repair_plan(self, ident, event)
 
     def pause(self, ident: str) -> str:
         """Hold a run: no new attempts or workflow tasks until ``resume``."""
@@ -483,10 +514,15 @@ class Engine:
         from . import repair
         return repair.set_paused(self, ident, False)
 
-    def reset(self, ident: str, event: int, *, reapply_signals: bool = True) -> RunHandle:
-        """A new run of ``ident`` whose history is kept up to ``event``, then today's code."""
+    def reset(self, ident: str, event: int, *, discard_completed: bool = False,
+              reapply_signals: bool = True) -> RunHandle:
+        """A new run of ``ident`` whose history is kept up to ``event``, then today's code.
+
+        As ``retry``: the current run only, WouldDiscardCompleted unless
+        ``discard_completed``, and two callers at once make one new run."""
         from . import repair
-        return repair.reset_run(self, ident, event, reapply_signals=reapply_signals)
+        return repair.reset_run(self, ident, event, reapply_signals=reapply_signals,
+                                discard_completed=discard_completed)
 
     def replay(self, ids: Iterable[str] | None = None, *, all_runs: bool = False
                ) -> JsonList:

@@ -21,6 +21,19 @@ class UnknownWorkflow(NotFound):
     """A workflow type that no flows module or worker has registered."""
 
 
+class NotCurrentRun(BadInput):
+    """A repair named an older run of an id: retry and reset act on its current run only."""
+
+
+class WouldDiscardCompleted(BadInput):
+    """A retry or reset would cut away activities that completed (side effects that really
+    happened); ``completed`` lists them. Pass ``discard_completed=True`` to accept."""
+
+    def __init__(self, message: str, completed: list[dict[str, Any]]) -> None:
+        super().__init__(message)
+        self.completed = completed
+
+
 class StoreError(OnwardError):
     """The database is missing, corrupt, full or otherwise unusable."""
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import payloads
+from .errors import StoreError
 from .events import Event
 from .store.base import Tx
 
@@ -87,16 +88,32 @@ def get_run(tx: Tx, run_id: str, *, lock: bool = False) -> RunRow | None:
     return RunRow(*row) if row else None
 
 
+LOOKUP_ROUNDS = 20
+"""How often a locking lookup follows an id whose current run changed while it waited."""
+
+
 def current_run(tx: Tx, workflow_id: str, *, lock: bool = False) -> RunRow | None:
-    """The latest run of a workflow id."""
-    row = tx.one(f"SELECT {RUN_COLUMNS} FROM runs WHERE workflow_id = ? AND is_current = 1"
-                 + (tx.for_update if lock else ""), (workflow_id,))
-    return RunRow(*row) if row else None
+    """The latest run of a workflow id; with ``lock``, locked until the transaction ends.
+
+    The row is found first and then locked by its run id. (Locking by ``is_current = 1``
+    would, on PostgreSQL, wait for a transaction that replaces the current run, such as a
+    continue-as-new, and then find the old row no longer current and return nothing.)
+    If the run stopped being current while we waited, the id is looked up again."""
+    for _ in range(LOOKUP_ROUNDS):
+        row = tx.one(f"SELECT {RUN_COLUMNS} FROM runs WHERE workflow_id = ? AND is_current = 1",
+                     (workflow_id,))
+        if row is None or not lock:
+            return RunRow(*row) if row else None
+        run = get_run(tx, row[0], lock=True)
+        if run is not None and run.is_current:
+            return run
+    raise StoreError(f"the current run of {workflow_id} kept changing while it was being "
+                     "locked; try again")
 
 
-def find_run(tx: Tx, ident: str) -> RunRow | None:
+def find_run(tx: Tx, ident: str, *, lock: bool = False) -> RunRow | None:
     """A run by workflow id (its latest run) or by run id."""
-    return current_run(tx, ident) or get_run(tx, ident)
+    return current_run(tx, ident, lock=lock) or get_run(tx, ident, lock=lock)
 
 
 def insert_run(tx: Tx, *, run_id: str, workflow_id: str, workflow: str, args: list[Any],
@@ -106,7 +123,9 @@ def insert_run(tx: Tx, *, run_id: str, workflow_id: str, workflow: str, args: li
                first_event: bool = True, first_of_id: bool = False) -> RunRow:
     """Create a run with its WorkflowStarted event, due for its first workflow task.
 
-    ``first_of_id``: the workflow id is new (generated), so no earlier run is current."""
+    The caller holds ``tx.lock_workflow_id`` and has found no open run of the id (the index
+    ``runs_open`` refuses a second one). ``first_of_id``: the workflow id is new
+    (generated), so no earlier run is current."""
     if not first_of_id:
         tx.execute("UPDATE runs SET is_current = 0 WHERE workflow_id = ? AND is_current = 1",
                    (workflow_id,))

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import history
 from .advance import open_manual_task, queue_activity
-from .errors import BadInput
+from .errors import BadInput, NotCurrentRun, NotFound, WouldDiscardCompleted
 from .events import COMMAND_TYPES, Event
 from .history import RunRow
 from .instance import WorkflowInstance, WorkflowTaskError
@@ -88,11 +88,40 @@ def failed_step_cut(events: list[Event]) -> int:
     return 1
 
 
+def completed_after(events: list[Event], cut: int) -> list[dict[str, Any]]:
+    """Completions a cut at ``cut`` would discard: work that really happened, which the new
+    run would do again. Activities, and child workflows (named ``child workflow ID``),
+    whose own activities a new child run would repeat."""
+    found = []
+    for e in events:
+        if e.seq <= cut or e.type not in ("ActivityCompleted", "ChildWorkflowCompleted"):
+            continue
+        name = e.attrs.get("name") if e.type == "ActivityCompleted" else \
+            f"child workflow {e.attrs.get('child_id')}"
+        found.append({"seq": e.seq, "ref": e.attrs.get("ref"), "name": name,
+                      "result": e.attrs.get("result")})
+    return found
+
+
+def refuse_discarding(action: str, events: list[Event], cut: int) -> None:
+    """WouldDiscardCompleted, naming them, if a cut at ``cut`` discards completed work."""
+    completed = completed_after(events, cut)
+    if completed:
+        names = ", ".join(f"{c['name']} (event {c['seq']})" for c in completed)
+        raise WouldDiscardCompleted(f"{action} would discard completed activities: {names}; "
+                                    "pass --discard-completed to accept", completed)
+
+
 def reset(engine: Engine, tx: Tx, run: RunRow, seq: int, *, reason: str,
-          reapply_signals: bool = True) -> str:
-    """Create the new run of ``run``'s id from its history up to ``seq``; its run id."""
+          reapply_signals: bool = True, discard_completed: bool = False) -> str:
+    """Create the new run of ``run``'s id from its history up to ``seq``; its run id.
+
+    Refuses (WouldDiscardCompleted, before writing anything) a cut after which activities
+    completed, unless ``discard_completed``."""
     events = history.load_events(tx, run.run_id)
     check_cut(events, seq)
+    if not discard_completed:
+        refuse_discarding(reason, events, seq)
     now = engine.clock()
     kept = [e for e in events if e.seq <= seq]
     later_signals = [e for e in events if e.seq > seq and e.type == "SignalReceived"]
@@ -149,37 +178,100 @@ def _recreate_pending(engine: Engine, tx: Tx, run: RunRow, event: Event, now: fl
                        "finished at the cut; cut before it")
 
 
-def retry(engine: Engine, ident: str) -> str:
-    """Retry a run now: see ``onward retry``. Returns what was done, in words."""
+def current_only(tx: Tx, ident: str) -> RunRow:
+    """The run a repair acts on: ``ident``'s current run (by workflow id, or the run id of
+    the current run). The run id of an older run is refused, naming the current one."""
+    run = history.current_run(tx, ident) or history.get_run(tx, ident)
+    if run is None:
+        raise NotFound(f"no run with id {ident!r}; `onward list` shows the runs")
+    if not run.is_current:
+        current = history.current_run(tx, run.workflow_id)
+        assert current is not None
+        raise NotCurrentRun(f"run {ident} is not the current run of {run.workflow_id}; its "
+                            f"current run is {current.run_id} ({current.status}): act on "
+                            f"{run.workflow_id}")
+    return run
+
+
+def _take_turn(tx: Tx, seen: RunRow) -> RunRow:
+    """Wait for this id's turn (other repairs and starts of it) and lock its current run,
+    which may no longer be ``seen``, the run the caller looked at before waiting."""
+    tx.lock_workflow_id(seen.workflow_id)
+    run = history.current_run(tx, seen.workflow_id, lock=True)
+    assert run is not None  # runs are never deleted
+    return run
+
+
+def _look(engine: Engine, ident: str) -> RunRow:
+    with engine.store.read() as tx:
+        return current_only(tx, ident)
+
+
+def retry(engine: Engine, ident: str, *, discard_completed: bool = False) -> str:
+    """Retry a run now: see ``onward retry``. Returns what was done, in words.
+
+    A failed run gets a new run from just before its failed step (refused if that would
+    discard completed activities, unless ``discard_completed``). When another caller
+    retried the same run a moment before, says so and starts nothing."""
+    seen = _look(engine, ident)
     now = engine.clock()
     with engine.advance_lock, engine.store.write() as tx:
-        run = engine._find(tx, ident, lock=True)
+        run = _take_turn(tx, seen)
+        if run.run_id != seen.run_id and run.reset_from == seen.run_id:
+            return (f"{run.workflow_id} was already retried a moment ago: new run "
+                    f"{run.run_id}")
         if run.status == "failed":
             events = history.load_events(tx, run.run_id)
             cut = failed_step_cut(events)
-            new_run_id = reset(engine, tx, run, cut, reason="retry")
+            new_run_id = reset(engine, tx, run, cut, reason="retry",
+                               discard_completed=discard_completed)
             message = (f"retrying {run.workflow_id}: new run {new_run_id} continues from "
                        f"event {cut} with today's code")
         elif run.is_open:
-            done = []
-            if run.stuck:
-                run.wf_pending, run.stuck_reason = 1, None
-                done.append("workflow task retried")
-            hurried = tx.execute("UPDATE activity_tasks SET due = ? WHERE run_id = ? AND "
-                                 "owner IS NULL AND due > ? RETURNING ref", (now, run.run_id, now))
-            if hurried:
-                done.append(f"{len(hurried)} activity attempt(s) start now")
-            if not done:
-                raise BadInput(f"run {run.workflow_id} is not failed, stuck or waiting out a "
-                               "retry backoff: nothing to retry")
-            run.updated = now
-            history.save_run_state(tx, run)
-            message = f"{run.workflow_id}: " + ", ".join(done)
+            message = _hurry(tx, run, now)
         else:
             raise BadInput(f"run {run.workflow_id} has {run.status}; only failed, stuck or "
                            "retrying runs can be retried (use --rerun to start it afresh)")
     engine._wrote()
     return message
+
+
+def _hurry(tx: Tx, run: RunRow, now: float) -> str:
+    """Retry a stuck run's workflow task and start backing-off attempts now."""
+    done = []
+    if run.stuck:
+        run.wf_pending, run.stuck_reason = 1, None
+        done.append("workflow task retried")
+    hurried = tx.execute("UPDATE activity_tasks SET due = ? WHERE run_id = ? AND "
+                         "owner IS NULL AND due > ? RETURNING ref", (now, run.run_id, now))
+    if hurried:
+        done.append(f"{len(hurried)} activity attempt(s) start now")
+    if not done:
+        made = f", retried from {run.reset_from}" if run.reset_from else ""
+        raise BadInput(f"run {run.workflow_id} (run {run.run_id}{made}) is not failed, stuck "
+                       "or waiting out a retry backoff: nothing to retry")
+    run.updated = now
+    history.save_run_state(tx, run)
+    return f"{run.workflow_id}: " + ", ".join(done)
+
+
+def repair_plan(engine: Engine, ident: str, event: int | None = None) -> dict[str, Any]:
+    """What ``retry`` (``event`` None) or ``reset`` to ``event`` would keep and discard."""
+    with engine.store.read() as tx:
+        run = current_only(tx, ident)
+        events = history.load_events(tx, run.run_id)
+    if event is None:
+        if run.status != "failed":
+            raise BadInput(f"retry of {run.workflow_id} cuts no history: only a failed run "
+                           f"restarts from a cut (it is {run.status})")
+        cut, action = failed_step_cut(events), "retry"
+    else:
+        check_cut(events, event)
+        cut, action = event, "reset"
+    return {"id": run.workflow_id, "run_id": run.run_id, "action": action, "cut": cut,
+            "kept": sum(1 for e in events if e.seq <= cut),
+            "discarded": [{"seq": e.seq, "type": e.type} for e in events if e.seq > cut],
+            "discarded_completed": completed_after(events, cut)}
 
 
 def set_paused(engine: Engine, ident: str, paused: bool) -> str:
@@ -200,14 +292,26 @@ def set_paused(engine: Engine, ident: str, paused: bool) -> str:
     return f"{'paused' if paused else 'resumed'} {run.workflow_id}"
 
 
-def reset_run(engine: Engine, ident: str, seq: int, *, reapply_signals: bool = True
-              ) -> RunHandle:
-    """``onward reset``: a new run of the id from its history up to ``seq``."""
+def reset_run(engine: Engine, ident: str, seq: int, *, reapply_signals: bool = True,
+              discard_completed: bool = False) -> RunHandle:
+    """``onward reset``: a new run of the id from its history up to ``seq``.
+
+    When another caller reset the same run to the same event a moment before, returns
+    that new run (``created`` False) instead of making a second one."""
     from .client import RunHandle
+    seen = _look(engine, ident)
     with engine.advance_lock, engine.store.write() as tx:
-        run = engine._find(tx, ident, lock=True)
+        run = _take_turn(tx, seen)
+        if run.run_id != seen.run_id:
+            first = history.load_events(tx, run.run_id, upto=1)
+            if run.reset_from == seen.run_id and first and \
+                    first[0].attrs.get("reset_event") == seq:
+                return RunHandle(engine, run.workflow_id, run.run_id, created=False)
+            raise BadInput(f"run {run.workflow_id} changed while waiting to reset it: its "
+                           f"current run is now {run.run_id} ({run.status}); look again")
         new_run_id = reset(engine, tx, run, seq, reason="reset",
-                           reapply_signals=reapply_signals)
+                           reapply_signals=reapply_signals,
+                           discard_completed=discard_completed)
     engine._wrote()
     return RunHandle(engine, run.workflow_id, new_run_id)
 

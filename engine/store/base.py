@@ -46,6 +46,14 @@ class Tx(abc.ABC):
     def savepoint(self) -> AbstractContextManager[None]:
         """A nested transaction: rolled back alone if its block raises."""
 
+    @abc.abstractmethod
+    def lock_workflow_id(self, workflow_id: str) -> None:
+        """Hold back, until this transaction ends, every other transaction that creates a
+        run of ``workflow_id`` (start, rerun, retry, reset, child start).
+
+        Taken before the id is looked up, so the lookup sees what the previous holder
+        committed. A backend whose writers are serialised anyway does nothing."""
+
 
 class Store(abc.ABC):
     """A database holding runs, histories, queues and tasks."""

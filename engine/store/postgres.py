@@ -57,6 +57,9 @@ CONNECTION_DEFAULTS = {
 # Server settings (``-c`` in ``options``) added unless the URL sets them: a client that
 # vanished inside a transaction must not hold its row locks for long.
 SESSION_DEFAULTS = {"idle_in_transaction_session_timeout": "10000"}
+WORKFLOW_ID_LOCKS = APPLICATION_ID + 1
+"""The first key of the advisory locks that serialise run creation per workflow id (the
+schema migration's lock uses ``APPLICATION_ID``)."""
 POOL_MAX = 20
 POOL_TIMEOUT = 15.0
 LISTEN_RETRY = 2.0
@@ -184,6 +187,14 @@ class PostgresTx(Tx):
             _raise(err, self.where)
         self.dirty = self.dirty or count > 0
         return count
+
+    def lock_workflow_id(self, workflow_id: str) -> None:
+        """A transaction-scoped advisory lock on the id's hash. A row lock cannot do this
+        job: there is no row to lock before an id's first run, and at READ COMMITTED a
+        waiter on the current run's row finds it no longer current once it gets the lock.
+        (Two ids with one hash merely wait for each other.)"""
+        self.execute("SELECT pg_advisory_xact_lock(?, hashtext(?))",
+                     (WORKFLOW_ID_LOCKS, workflow_id))
 
     @contextmanager
     def savepoint(self) -> Iterator[None]:

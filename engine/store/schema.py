@@ -6,6 +6,17 @@ import re
 
 APPLICATION_ID = 0x4F4E5744  # "ONWD": marks a SQLite file as an Onward database
 
+_SECOND_OPEN = (
+    "status = 'running' AND EXISTS (SELECT 1 FROM runs AS other WHERE "
+    "other.workflow_id = runs.workflow_id AND other.status = 'running' AND "
+    "other.run_id <> runs.run_id AND (other.is_current > runs.is_current OR "
+    "(other.is_current = runs.is_current AND (other.started > runs.started OR "
+    "(other.started = runs.started AND other.run_id > runs.run_id)))))")
+"""An open run of an id that has a preferred open run: the current one, else the newest."""
+_SECOND_OPEN_REASON = ('{"reason": "a second open run of this id (left by a concurrent '
+                       'start before schema version 3); the other run goes on"}')
+_SECOND_OPEN_ERROR = '{"type": "Terminated", "message": "a second open run of its id"}'
+
 # Each entry upgrades the schema from version i to i + 1. Types are written so that the
 # same statements work on SQLite and, with the substitutions in ``ddl_for``, PostgreSQL.
 MIGRATIONS: list[list[str]] = [
@@ -173,6 +184,25 @@ MIGRATIONS: list[list[str]] = [
         "DROP TABLE timers",
         "ALTER TABLE timers_v2 RENAME TO timers",
         "CREATE INDEX timers_due ON timers(fire_at)",
+    ],
+    # 3: at most one open run per workflow id, enforced by the database itself. Earlier
+    # versions could leave two open runs of one id after concurrent starts on PostgreSQL;
+    # of those, the current one (else the newest) stays open and the others are
+    # terminated, with their queue rows withdrawn, before the index is built.
+    [
+        f"INSERT INTO events (run_id, seq, type, time, attrs) SELECT run_id, last_seq + 1, "
+        f"'WorkflowTerminated', updated, '{_SECOND_OPEN_REASON}' FROM runs WHERE "
+        f"{_SECOND_OPEN}",
+        f"DELETE FROM activity_tasks WHERE run_id IN (SELECT run_id FROM runs WHERE "
+        f"{_SECOND_OPEN})",
+        f"DELETE FROM timers WHERE run_id IN (SELECT run_id FROM runs WHERE {_SECOND_OPEN})",
+        f"UPDATE manual_tasks SET status = 'canceled', completed_at = (SELECT updated FROM "
+        f"runs WHERE runs.run_id = manual_tasks.run_id) WHERE status = 'open' AND run_id IN "
+        f"(SELECT run_id FROM runs WHERE {_SECOND_OPEN})",
+        f"UPDATE runs SET status = 'terminated', closed = updated, last_seq = last_seq + 1, "
+        f"wf_pending = 0, stuck = 0, retrying = 0, step = 'terminated', "
+        f"error = '{_SECOND_OPEN_ERROR}' WHERE {_SECOND_OPEN}",
+        "CREATE UNIQUE INDEX runs_open ON runs(workflow_id) WHERE status = 'running'",
     ],
 ]
 

@@ -74,6 +74,9 @@ class SqliteTx(Tx):
                 raise
             raise _wrap(err, self.path) from err
 
+    def lock_workflow_id(self, workflow_id: str) -> None:
+        """Nothing to do: ``BEGIN IMMEDIATE`` already holds every other writer back."""
+
     @contextmanager
     def savepoint(self) -> Iterator[None]:
         with self.conn:  # APSW: a SAVEPOINT inside an open transaction

@@ -190,7 +190,13 @@ def test_pause_resume_retry_reset_commands(capsys, db: str) -> None:  # type: ig
         eng.handle("p").result(timeout=10)
     code, _, err = run(capsys, "retry", "p", "--db", db)
     assert code == 2 and "only failed" in err
-    code, out, _ = run(capsys, "reset", "p", "--event", "3", "--db", db, "--flows", FLOWS)
+    code, _, err = run(capsys, "reset", "p", "--event", "3", "--db", db, "--flows", FLOWS)
+    assert code == 2 and err.startswith("onward: reset would discard completed activities: "
+                                        "step (event 5), step (event 7); pass "
+                                        "--discard-completed to accept")
+    assert len(eng.show("p")["runs"]) == 1
+    code, out, _ = run(capsys, "reset", "p", "--event", "3", "--discard-completed",
+                       "--db", db, "--flows", FLOWS)
     assert code == 0 and "new run" in out
     with eng.worker():
         assert eng.handle("p").result(timeout=10) == 4

@@ -171,12 +171,12 @@ def test_reset_before_a_manual_task_and_before_a_timer(make_engine) -> None:  # 
         assert h.result(timeout=10) == ["charged r", "first", "shipped r"]
         history = eng.show("r")["history"]
         created = next(e["seq"] for e in history if e["type"] == "ManualTaskCreated")
-        handle = eng.reset("r", created - 1)
+        handle = eng.reset("r", created - 1, discard_completed=True)  # ship runs again
         task = wait_until(lambda: eng.tasks(), message="task asked again after reset")[0]
         eng.complete_task(task["task_id"], "second")
         assert handle.result(timeout=10) == ["charged r", "second", "shipped r"]
         timer = next(e["seq"] for e in eng.show("r")["history"] if e["type"] == "TimerStarted")
-        handle = eng.reset("r", timer - 1)
+        handle = eng.reset("r", timer - 1, discard_completed=True)
         task = wait_until(lambda: eng.tasks(), message="task after timer reset")[0]
         eng.complete_task(task["task_id"], "third")
         assert handle.result(timeout=10) == ["charged r", "third", "shipped r"]
