@@ -90,6 +90,41 @@ def test_an_abandoned_attempt_that_never_got_a_thread_never_starts() -> None:
         executor.shutdown(wait=True)
 
 
+def test_an_abandoned_async_attempt_that_never_reached_the_loop_never_starts() -> None:
+    """The same for async attempts: one given up on while the loop was busy never starts."""
+    release = threading.Event()
+    started: list[int] = []
+
+    def job(ref: int) -> Any:
+        async def run() -> int:
+            started.append(ref)
+            if ref == 1:
+                release.wait(30)  # holds the activity loop (an async activity that blocks)
+            return ref
+        return run
+
+    outcomes: queue.SimpleQueue[Outcome] = queue.SimpleQueue()
+    definitions = {f"job{ref}": ActivityDefinition(f"job{ref}", job(ref), True)
+                   for ref in (1, 99, 100)}
+    executor = ActivityExecutor(1, definitions.get, outcomes, lambda: None,
+                                lambda attempt, details: None)
+    try:
+        executor.submit(_attempt(1))
+        wait_until(lambda: started, 10, "the blocking attempt to start")
+        executor.submit(_attempt(99))
+        executor.submit(_attempt(100))
+        executor.abandon("run-1", 99)
+        release.set()
+        finished: list[int] = []
+        wait_until(lambda: (finished.extend(o.attempt.ref for o in _drain(outcomes)),
+                            100 in finished)[1], 10, "the attempt submitted after it to finish")
+        assert started == [1, 100]
+        assert 99 not in finished
+    finally:
+        release.set()
+        executor.shutdown(wait=True)
+
+
 def _drain(outcomes: queue.SimpleQueue[Outcome]) -> list[Outcome]:
     items = []
     while not outcomes.empty():
