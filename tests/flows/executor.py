@@ -98,6 +98,12 @@ async def bad_option(call: str, kwargs: dict[str, Any]) -> str:
     raise ApplicationError(f"{call}({kwargs}) was accepted")
 
 
+@workflow.defn(name="negative_timeout")
+async def negative_timeout() -> None:
+    """The reported case, not caught: a negative start-to-close timeout."""
+    await workflow.execute_activity("counted", "bad", start_to_close_timeout=-1)
+
+
 class Bank:
     """An activity provider written as a class: its activities are bound methods."""
 

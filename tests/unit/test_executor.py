@@ -289,6 +289,18 @@ def test_a_bad_option_fails_its_await_in_the_workflow_and_runs_nothing(
     assert kinds == {"WorkflowStarted", "WorkflowCompleted"}
 
 
+def test_an_uncaught_bad_option_holds_the_run_with_a_reason_naming_it(eng: Engine) -> None:
+    """Uncaught, the refusal holds the run (a bug in workflow code: fix and reload) and the
+    activity never runs, instead of timing out at once attempt after attempt."""
+    with eng.worker():
+        eng.start("negative_timeout", id="neg")
+        wait_until(lambda: eng.show("neg")["stuck"], 30, "the run to be held")
+    shown = eng.show("neg")
+    assert "execute_activity(start_to_close_timeout=-1)" in shown["stuck_reason"]
+    assert flows_module(eng).COUNTS.get("bad", 0) == 0
+    assert "ActivityScheduled" not in {e["type"] for e in shown["history"]}
+
+
 # -- item 14: bound-method activities -------------------------------------------------------
 
 def test_bound_method_activities_in_a_flows_module_get_their_self(eng: Engine) -> None:
