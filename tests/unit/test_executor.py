@@ -20,8 +20,9 @@ from hypothesis import strategies as st
 
 from engine import BadInput, Engine, RetryPolicy, workflow
 from engine.activity import ActivityDefinition
-from engine.attempts import Attempt
+from engine.attempts import Attempt, lease_columns
 from engine.executor import ActivityExecutor, Outcome
+from engine.retry import MAX_SECONDS, duration
 from tests.helpers import wait_until
 
 FLOWS = str(Path(__file__).resolve().parent.parent / "flows" / "executor.py")
@@ -192,6 +193,17 @@ def test_interval_after_is_finite_bounded_and_never_shrinks(
     assert policy.interval_after(10**30) == pytest.approx(initial if coefficient == 1 else top)
 
 
+def test_a_policy_stored_before_policies_were_checked_still_reads() -> None:
+    """Options stored by an older version (a negative interval, say) never stop the engine:
+    each bad field reads as its default, bad timeouts as none or the default."""
+    policy = RetryPolicy.from_json({"initial_interval": -1, "backoff_coefficient": 0.5,
+                                    "maximum_interval": float("nan"), "maximum_attempts": 3,
+                                    "non_retryable_error_types": ["Fatal"]})
+    assert policy == RetryPolicy(maximum_attempts=3, non_retryable_error_types=("Fatal",))
+    assert lease_columns({"start_to_close": -5, "heartbeat": -1}, 1000.0) == (1300.0, None)
+    assert lease_columns({"start_to_close": 5, "heartbeat": 2}, 1000.0) == (1005.0, 1002.0)
+
+
 # -- item 13: bad options are refused where they are passed ---------------------------------
 
 # Every duration (and retry option) of the authoring API: (call, parameter, what it takes).
@@ -262,6 +274,18 @@ def test_every_bad_option_is_refused_naming_its_parameter(
     message = str(refused.value)
     assert parameter in message and call in message
     assert "\n" not in message
+
+
+@given(value=st.one_of(st.floats(min_value=1e-6, max_value=MAX_SECONDS),
+                       st.integers(min_value=1, max_value=int(MAX_SECONDS)),
+                       st.timedeltas(min_value=timedelta(microseconds=1),
+                                     max_value=timedelta(seconds=MAX_SECONDS))))
+@settings(max_examples=200, deadline=None)
+def test_good_durations_are_accepted_as_given(value: float | int | timedelta) -> None:
+    secs = value.total_seconds() if isinstance(value, timedelta) else float(value)
+    assert duration(value, "timeout", "wait_signal") == secs
+    policy = RetryPolicy(initial_interval=value, maximum_interval=value)
+    assert policy.interval_after(3) == pytest.approx(secs)
 
 
 def test_a_maximum_interval_below_the_initial_one_is_refused() -> None:
