@@ -184,6 +184,9 @@ class _ThreadPool:
 
     A thread is started whenever the attempts waiting outnumber the idle threads, so
     attempts submitted together run side by side (not one after another on one thread).
+    Threads still stuck in an attempt the engine gave up on do not count against
+    ``size``: the worker no longer counts those attempts, so it claims others in their
+    place, and those must start at once, not wait for a thread that may never return.
 
     A job submitted by one of the pool's threads inside :meth:`keep_next` (while it
     records the outcome of its last job, which may schedule the run's next step) is kept
@@ -198,6 +201,8 @@ class _ThreadPool:
         self._jobs: collections.deque[Job] = collections.deque()
         self._threads: list[threading.Thread] = []
         self._idle = 0
+        self._doing: dict[int, ActivityInfo] = {}
+        """The attempt each busy thread runs, by thread id."""
         self._ready = threading.Condition(threading.Lock())
         self._local = threading.local()
         self._closed = False
@@ -225,7 +230,8 @@ class _ThreadPool:
             if self._closed:
                 return
             self._jobs.append(job)
-            if len(self._jobs) > self._idle and len(self._threads) < self.size:
+            abandoned = sum(1 for info in self._doing.values() if info.is_cancelled)
+            if len(self._jobs) > self._idle and len(self._threads) - abandoned < self.size:
                 thread = threading.Thread(target=self._serve, daemon=True,
                                           name=f"onward-activity_{len(self._threads)}")
                 self._threads.append(thread)
@@ -244,9 +250,16 @@ class _ThreadPool:
     def _serve(self) -> None:
         local = self._local
         local.keeping, local.next = False, None
+        me = threading.get_ident()
         job = self._take()
         while job is not None:
-            self.run(*job)
+            with self._ready:
+                self._doing[me] = job[2]
+            try:
+                self.run(*job)
+            finally:
+                with self._ready:
+                    del self._doing[me]
             job, local.next = local.next, None
             if self._closed:
                 return

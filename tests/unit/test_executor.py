@@ -91,6 +91,44 @@ def test_an_abandoned_attempt_that_never_got_a_thread_never_starts() -> None:
         executor.shutdown(wait=True)
 
 
+def test_threads_stuck_in_abandoned_attempts_do_not_hold_up_new_ones() -> None:
+    """Attempts that ignore being given up on keep their threads; the worker claims others
+    in their place (it no longer counts them), and those start at once, not after them."""
+    release = threading.Event()
+    started: list[int] = []
+
+    def job(ref: int) -> Any:
+        def run() -> int:
+            started.append(ref)
+            if ref < 10:
+                release.wait(30)  # a hung call that never checks for cancellation
+            return ref
+        return run
+
+    outcomes: queue.SimpleQueue[Outcome] = queue.SimpleQueue()
+    definitions = {f"job{ref}": ActivityDefinition(f"job{ref}", job(ref), False)
+                   for ref in (1, 2, 3, 4, 11, 12)}
+    executor = ActivityExecutor(1, definitions.get, outcomes, lambda: None,
+                                lambda attempt, details: None)
+    try:
+        for ref in (1, 2):  # every thread the pool may have (concurrency 1: two)
+            executor.submit(_attempt(ref))
+        wait_until(lambda: len(started) == 2, 10, "the first attempts to start")
+        for ref in (1, 2):
+            executor.abandon("run-1", ref)  # timed out: the worker stops counting them
+        assert executor.busy == 0
+        executor.submit(_attempt(11))
+        executor.submit(_attempt(12))
+        finished: list[int] = []
+        wait_until(lambda: (finished.extend(o.attempt.ref for o in _drain(outcomes)),
+                            {11, 12} <= set(finished))[1], 10,
+                   "the attempts claimed in their place to run")
+        assert sorted(started) == [1, 2, 11, 12]
+    finally:
+        release.set()
+        executor.shutdown(wait=True)
+
+
 def test_an_abandoned_async_attempt_that_never_reached_the_loop_never_starts() -> None:
     """The same for async attempts: one given up on while the loop was busy never starts."""
     release = threading.Event()
