@@ -201,7 +201,7 @@ class _ThreadPool:
         self._jobs: collections.deque[Job] = collections.deque()
         self._threads: list[threading.Thread] = []
         self._idle = 0
-        self._doing: dict[int, ActivityInfo] = {}
+        self._doing: dict[int, ActivityInfo | None] = {}
         """The attempt each busy thread runs, by thread id."""
         self._ready = threading.Condition(threading.Lock())
         self._local = threading.local()
@@ -230,7 +230,8 @@ class _ThreadPool:
             if self._closed:
                 return
             self._jobs.append(job)
-            abandoned = sum(1 for info in self._doing.values() if info.is_cancelled)
+            abandoned = sum(1 for info in self._doing.values()
+                            if info is not None and info.is_cancelled)
             if len(self._jobs) > self._idle and len(self._threads) - abandoned < self.size:
                 thread = threading.Thread(target=self._serve, daemon=True,
                                           name=f"onward-activity_{len(self._threads)}")
