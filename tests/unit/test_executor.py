@@ -80,9 +80,7 @@ def test_an_abandoned_attempt_that_never_got_a_thread_never_starts() -> None:
         assert 99 not in started
         executor.abandon("run-1", 99)  # timed out (or fenced, or cancelled) while queued
         release.set()
-        finished: list[int] = []
-        wait_until(lambda: (finished.extend(o.attempt.ref for o in _drain(outcomes)),
-                            100 in finished)[1], 10, "the attempt queued after it to finish")
+        finished = wait_for_outcomes(outcomes, {100}, "the attempt queued after it to finish")
         assert 99 not in started
         assert 99 not in finished
         assert sorted(started) == [*holders, 100]
@@ -119,10 +117,7 @@ def test_threads_stuck_in_abandoned_attempts_do_not_hold_up_new_ones() -> None:
         assert executor.busy == 0
         executor.submit(_attempt(11))
         executor.submit(_attempt(12))
-        finished: list[int] = []
-        wait_until(lambda: (finished.extend(o.attempt.ref for o in _drain(outcomes)),
-                            {11, 12} <= set(finished))[1], 10,
-                   "the attempts claimed in their place to run")
+        wait_for_outcomes(outcomes, {11, 12}, "the attempts claimed in their place to run")
         assert sorted(started) == [1, 2, 11, 12]
     finally:
         release.set()
@@ -154,9 +149,7 @@ def test_an_abandoned_async_attempt_that_never_reached_the_loop_never_starts() -
         executor.submit(_attempt(100))
         executor.abandon("run-1", 99)
         release.set()
-        finished: list[int] = []
-        wait_until(lambda: (finished.extend(o.attempt.ref for o in _drain(outcomes)),
-                            100 in finished)[1], 10, "the attempt submitted after it to finish")
+        finished = wait_for_outcomes(outcomes, {100}, "the attempt submitted after it to finish")
         assert started == [1, 100]
         assert 99 not in finished
     finally:
@@ -164,11 +157,18 @@ def test_an_abandoned_async_attempt_that_never_reached_the_loop_never_starts() -
         executor.shutdown(wait=True)
 
 
-def _drain(outcomes: queue.SimpleQueue[Outcome]) -> list[Outcome]:
-    items = []
-    while not outcomes.empty():
-        items.append(outcomes.get())
-    return items
+def wait_for_outcomes(outcomes: queue.SimpleQueue[Outcome], refs: set[int],
+                      what: str) -> list[int]:
+    """The refs of every outcome reported until those of ``refs`` are all in (bounded)."""
+    finished: list[int] = []
+
+    def arrived() -> bool:
+        while not outcomes.empty():
+            finished.append(outcomes.get().attempt.ref)
+        return refs <= set(finished)
+
+    wait_until(arrived, 10, what)
+    return finished
 
 
 # -- item 11: retries go on for ever --------------------------------------------------------
@@ -292,9 +292,7 @@ def make_call(call: str, parameter: str, value: Any) -> None:
         coroutine = function("counted", "x", **{parameter: value})
     elif call == "sleep":
         coroutine = function(value)
-    elif call == "wait_signal":
-        coroutine = function("never", timeout=value)
-    else:
+    else:  # wait_signal, manual_task
         coroutine = function("never", timeout=value)
     asyncio.run(coroutine)
 
