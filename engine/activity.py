@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextvars
 import inspect
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar, overload
 
 from .errors import OnwardError
@@ -93,8 +93,17 @@ def defn(
 
 
 def definition_of(obj: Any) -> ActivityDefinition | None:
-    """The activity definition attached to ``obj`` by ``@activity.defn``, if any."""
-    return getattr(obj, ATTRIBUTE, None)
+    """The activity definition attached to ``obj`` by ``@activity.defn``, if any.
+
+    For a bound method (``@activity.defn`` on a method, offered as ``instance.method``)
+    the definition calls the bound method, so the activity gets its ``self``.
+    """
+    found = getattr(obj, ATTRIBUTE, None)
+    if not isinstance(found, ActivityDefinition):
+        return None
+    if inspect.ismethod(obj) and found.fn is obj.__func__:
+        return replace(found, fn=obj)
+    return found
 
 
 def info() -> ActivityInfo:

@@ -14,7 +14,7 @@ from typing import Any
 from . import history, payloads
 from .events import iso
 from .history import RunRow
-from .retry import RetryPolicy
+from .retry import RetryPolicy, stored_seconds
 from .store.base import Tx
 
 CLAIM_COLUMNS = "a.run_id, a.ref, a.name, a.args, a.options, a.attempt, a.heartbeat_details"
@@ -49,8 +49,8 @@ def _attempt_from_row(row: tuple[Any, ...], workflow_id: str, lineage: str) -> A
 
 def lease_columns(options: dict[str, Any], now: float) -> tuple[float, float | None]:
     """The start-to-close and heartbeat deadlines of an attempt starting at ``now``."""
-    start_to_close = options.get("start_to_close") or 300.0
-    heartbeat = options.get("heartbeat")
+    start_to_close = stored_seconds(options.get("start_to_close")) or 300.0
+    heartbeat = stored_seconds(options.get("heartbeat"))
     return now + start_to_close, (now + heartbeat if heartbeat else None)
 
 
@@ -220,7 +220,7 @@ def record_heartbeat(tx: Tx, run_id: str, ref: int, owner: str, attempt: int,
                  "owner = ? AND attempt = ?", (run_id, ref, owner, attempt))
     if row is None:
         return False
-    heartbeat = json.loads(row[0]).get("heartbeat")
+    heartbeat = stored_seconds(json.loads(row[0]).get("heartbeat"))
     tx.execute("UPDATE activity_tasks SET heartbeat_details = ?, heartbeat_deadline = ? "
                "WHERE run_id = ? AND ref = ?",
                (payloads.dumps(details), now + heartbeat if heartbeat else None, run_id, ref))

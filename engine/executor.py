@@ -8,6 +8,7 @@ complete its activity.
 from __future__ import annotations
 
 import asyncio
+import collections
 import queue
 import threading
 from collections.abc import Callable, Iterator
@@ -134,6 +135,8 @@ class ActivityExecutor:
 
     def _run_sync(self, definition: ActivityDefinition, attempt: Attempt,
                   info: ActivityInfo) -> None:
+        if info.is_cancelled:
+            return  # given up on while it waited for a thread: it must never start
         token = activity_api.set_current(info)
         try:
             value = definition.fn(*attempt.args)
@@ -146,6 +149,8 @@ class ActivityExecutor:
 
     async def _run_async(self, definition: ActivityDefinition, attempt: Attempt,
                          info: ActivityInfo) -> None:
+        if info.is_cancelled:
+            return  # given up on before the loop got to it: it must never start
         activity_api.set_current(info)
         try:
             value = await definition.fn(*attempt.args)
@@ -175,7 +180,13 @@ Job = tuple[ActivityDefinition, Attempt, ActivityInfo]
 
 
 class _ThreadPool:
-    """Threads that run sync attempts, started as needed up to ``size``.
+    """Threads that run sync attempts, one per waiting attempt, up to ``size`` at once.
+
+    A thread is started whenever the attempts waiting outnumber the idle threads, so
+    attempts submitted together run side by side (not one after another on one thread).
+    Threads still stuck in an attempt the engine gave up on do not count against
+    ``size``: the worker no longer counts those attempts, so it claims others in their
+    place, and those must start at once, not wait for a thread that may never return.
 
     A job submitted by one of the pool's threads inside :meth:`keep_next` (while it
     records the outcome of its last job, which may schedule the run's next step) is kept
@@ -187,10 +198,12 @@ class _ThreadPool:
                                                   None]) -> None:
         self.size = size
         self.run = run
-        self._jobs: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
+        self._jobs: collections.deque[Job] = collections.deque()
         self._threads: list[threading.Thread] = []
         self._idle = 0
-        self._lock = threading.Lock()
+        self._doing: dict[int, ActivityInfo | None] = {}
+        """The attempt each busy thread runs, by thread id."""
+        self._ready = threading.Condition(threading.Lock())
         self._local = threading.local()
         self._closed = False
 
@@ -213,45 +226,54 @@ class _ThreadPool:
         if getattr(local, "keeping", False) and local.next is None:
             local.next = job
             return
-        with self._lock:
+        with self._ready:
             if self._closed:
                 return
-            if self._idle == 0 and len(self._threads) < self.size:
+            self._jobs.append(job)
+            abandoned = sum(1 for info in self._doing.values()
+                            if info is not None and info.is_cancelled)
+            if len(self._jobs) > self._idle and len(self._threads) - abandoned < self.size:
                 thread = threading.Thread(target=self._serve, daemon=True,
                                           name=f"onward-activity_{len(self._threads)}")
                 self._threads.append(thread)
                 thread.start()
-        self._jobs.put(job)
+            self._ready.notify()
+
+    def _take(self) -> Job | None:
+        """The next queued job, waiting for one; None once the pool is shut down."""
+        with self._ready:
+            self._idle += 1
+            while not self._jobs and not self._closed:
+                self._ready.wait()
+            self._idle -= 1
+            return None if self._closed else self._jobs.popleft()
 
     def _serve(self) -> None:
         local = self._local
         local.keeping, local.next = False, None
-        while True:
-            with self._lock:
-                self._idle += 1
-            job = self._jobs.get()
-            with self._lock:
-                self._idle -= 1
-            while job is not None:
+        me = threading.get_ident()
+        job = self._take()
+        while job is not None:
+            with self._ready:
+                self._doing[me] = job[2]
+            try:
                 self.run(*job)
-                job, local.next = local.next, None
-                if self._closed:
-                    job = None
+            finally:
+                with self._ready:
+                    del self._doing[me]
+            job, local.next = local.next, None
             if self._closed:
                 return
+            if job is None:
+                job = self._take()
 
     def shutdown(self, wait: bool) -> None:
         """Stop taking jobs (queued ones are dropped); with ``wait``, join the threads."""
-        with self._lock:
+        with self._ready:
             self._closed = True
+            self._jobs.clear()
             threads = list(self._threads)
-        while True:
-            try:
-                self._jobs.get_nowait()
-            except queue.Empty:
-                break
-        for _ in threads:
-            self._jobs.put(None)
+            self._ready.notify_all()
         if wait:
             for thread in threads:
                 thread.join()

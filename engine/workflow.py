@@ -16,10 +16,11 @@ from typing import Any, TypeVar, overload
 
 from . import business, payloads
 from .activity import definition_of as activity_definition_of
-from .errors import OnwardError
+from .errors import BadInput, OnwardError
 from .instance import ContinueAsNew, WorkflowInfo, WorkflowInstance
 from .loop import DeterministicLoop
-from .retry import RetryPolicy, seconds
+from .retry import RetryPolicy, optional_duration
+from .retry import duration as check_duration
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -87,30 +88,52 @@ def _name_of(name_or_fn: str | Callable[..., Any], what: str) -> str:
     return defn_.name
 
 
+def _retry_option(retry: Any, retry_policy: Any) -> RetryPolicy:
+    """The retry policy of ``execute_activity`` (``retry_policy=``, or its alias ``retry=``)."""
+    if retry is not None and retry_policy is not None:
+        raise BadInput("execute_activity(retry=..., retry_policy=...): give one of them, "
+                       "not both (retry= is an alias of retry_policy=)")
+    policy = retry_policy if retry_policy is not None else retry
+    if policy is None:
+        return RetryPolicy()
+    if not isinstance(policy, RetryPolicy):
+        name = "retry_policy" if retry_policy is not None else "retry"
+        raise BadInput(f"execute_activity({name}={policy!r:.60}): must be a RetryPolicy")
+    return policy
+
+
 async def execute_activity(
     activity: str | Callable[..., Any],
     *args: Any,
-    retry: RetryPolicy | None = None,
+    retry_policy: RetryPolicy | None = None,
     start_to_close_timeout: float | timedelta | None = None,
     schedule_to_close_timeout: float | timedelta | None = None,
     heartbeat_timeout: float | timedelta | None = None,
+    retry: RetryPolicy | None = None,
 ) -> Any:
-    """Run an activity under a retry policy; its result, or ``ActivityError`` at the end."""
+    """Run an activity under a retry policy; its result, or ``ActivityError`` at the end.
+
+    Bad options (a negative, zero, NaN or infinite timeout, say) raise ``BadInput`` here,
+    naming the argument, and nothing is scheduled.
+    """
+    where = "execute_activity"
+    options = {
+        "retry": _retry_option(retry, retry_policy).to_json(),
+        "start_to_close": optional_duration(start_to_close_timeout, "start_to_close_timeout",
+                                            where) or DEFAULT_START_TO_CLOSE,
+        "schedule_to_close": optional_duration(schedule_to_close_timeout,
+                                               "schedule_to_close_timeout", where),
+        "heartbeat": optional_duration(heartbeat_timeout, "heartbeat_timeout", where),
+    }
     inst = _instance()
     name = _name_of(activity, "activity")
-    options = {
-        "retry": (retry or RetryPolicy()).to_json(),
-        "start_to_close": seconds(start_to_close_timeout) or DEFAULT_START_TO_CLOSE,
-        "schedule_to_close": seconds(schedule_to_close_timeout),
-        "heartbeat": seconds(heartbeat_timeout),
-    }
     return await inst.schedule_activity(name, list(args), options)
 
 
 async def sleep(duration: float | timedelta) -> None:
-    """A durable timer: survives restarts and fires once."""
+    """A durable timer: survives restarts and fires once (zero just yields)."""
+    secs = check_duration(duration, "duration", "sleep", zero=True)
     inst = _instance()
-    secs = seconds(duration) or 0.0
     if secs <= 0:
         await asyncio.sleep(0)
         return
@@ -131,9 +154,9 @@ async def _with_timeout(inst: WorkflowInstance, future: asyncio.Future[Any],
 
 async def wait_signal(name: str, timeout: float | timedelta | None = None) -> Any:
     """The next payload sent to this run under ``name``; ``TimeoutError`` after ``timeout``."""
+    secs = optional_duration(timeout, "timeout", "wait_signal")
     inst = _instance()
     future = inst.signal_future(name)
-    secs = seconds(timeout)
     if future.done() or secs is None:
         return await future
     return await _with_timeout(inst, future, secs, f"signal {name}")
@@ -152,8 +175,8 @@ async def manual_task(
     Raises ``TimeoutError`` when ``timeout`` passes first (the task is then closed), and
     ``ApplicationError`` if the operator fails the task.
     """
+    secs = optional_duration(timeout, "timeout", "manual_task")
     inst = _instance()
-    secs = seconds(timeout)
     attrs = {
         "kind": kind, "assignee": assignee, "instructions": instructions,
         "data": payloads.check(data, f"data of manual task {kind}"),
