@@ -298,10 +298,18 @@ class Advancer:
         self.close(tx, run, "continued_as_new", now, notify_parent=False,
                    holds_nothing=self._holds_nothing)
         history.save_run_state(tx, run)
-        history.insert_run(tx, run_id=new_run_id, workflow_id=run.workflow_id,
-                           workflow=run.workflow, args=command.attrs.get("input") or [],
-                           now=now, parent=parent,  # type: ignore[arg-type]
-                           continued_from=run.run_id)
+        new_run = history.insert_run(
+            tx, run_id=new_run_id, workflow_id=run.workflow_id, workflow=run.workflow,
+            args=command.attrs.get("input") or [], now=now,
+            parent=parent,  # type: ignore[arg-type]
+            continued_from=run.run_id)
+        carried = command.attrs.get("signals") or []
+        for signal in carried:  # received but not handled: the new run gets them, in order
+            history.append(tx, new_run, "SignalReceived",
+                           {"name": signal["name"], "payload": signal.get("payload"),
+                            "carried_from": run.run_id}, now)
+        if carried:
+            history.save_run_state(tx, new_run)
         self.woke_others = True
 
     # -- closing -------------------------------------------------------------------------
@@ -334,13 +342,7 @@ class Advancer:
             child = history.get_run(tx, child_run_id, lock=True)
             if child is not None and child.is_open and status == "canceled":
                 # A canceled parent asks its children to cancel (they may compensate).
-                asked = tx.scalar("SELECT 1 FROM events WHERE run_id = ? AND type = "
-                                  "'CancelRequested' LIMIT 1", (child.run_id,))
-                if not asked:
-                    history.append(tx, child, "CancelRequested",
-                                   {"reason": f"parent {run.workflow_id} canceled"}, now,
-                                   wake=True)
-                    history.save_run_state(tx, child)
+                if history.request_cancel(tx, child, f"parent {run.workflow_id} canceled", now):
                     self.woke_others = True
                 continue
             if child is not None and child.is_open:
@@ -384,8 +386,6 @@ class Advancer:
                          "parent_ref = ?", (run.run_id, ref))
             if row is not None and row[1] == history.OPEN:
                 child = history.get_run(tx, row[0], lock=True)
-                if child is not None:
-                    history.append(tx, child, "CancelRequested",
-                                   {"reason": "parent canceled"}, now, wake=True)
-                    history.save_run_state(tx, child)
+                if child is not None and child.is_open and \
+                        history.request_cancel(tx, child, "parent canceled", now):
                     self.woke_others = True

@@ -403,13 +403,20 @@ class Engine:
             history.save_run_state(tx, run)
         self._wrote()
 
-    def cancel(self, ident: str) -> None:
-        """Ask a run to cancel: CancelledError is raised at its current await."""
+    def cancel(self, ident: str) -> str:
+        """Ask a run to cancel: CancelledError is raised at its current await, once.
+
+        A request is a state, not a stream: asking a run that was already asked records
+        nothing, so its compensation (``finally``/``except`` code) runs to completion.
+        Says which of the two happened."""
         with self.store.write() as tx:
             run = self._open_run(tx, ident, "cancel")
-            history.append(tx, run, "CancelRequested", {}, self.clock(), wake=True)
-            history.save_run_state(tx, run)
+            asked = history.request_cancel(tx, run, "", self.clock())
+        if not asked:
+            return (f"run {run.workflow_id} is already canceling (asked before); nothing "
+                    "more recorded, its compensation goes on")
         self._wrote()
+        return f"asked run {run.workflow_id} to cancel"
 
     def terminate(self, ident: str, reason: str = "") -> None:
         """Stop a run at once, running no more of its code."""

@@ -186,7 +186,8 @@ class WorkflowInstance:
         self._recorded: collections.deque[Event] = collections.deque()
         self._pending: dict[int, tuple[str, asyncio.Future[Any]]] = {}
         self.started_children = False
-        self._signal_buffer: dict[str, collections.deque[Any]] = {}
+        self._signal_buffer: dict[str, collections.deque[tuple[int, Any]]] = {}
+        """Signals received but not yet handled: (seq of their event, payload) by name."""
         self._signal_waiters: dict[str, collections.deque[asyncio.Future[Any]]] = {}
         self._activation: Activation | None = None
         self._failure: BaseException | None = None
@@ -239,6 +240,7 @@ class WorkflowInstance:
                     self._fail_task(exc)
                 self._raise_failure()
             self._raise_failure()
+            self._carry_signals(activation)
             if self._recorded and not self.closed:
                 extra = self._recorded[0]
                 self._nondeterminism(
@@ -253,6 +255,21 @@ class WorkflowInstance:
             self._activation = None
         self.cursor = self.next_seq - 1  # the new commands will be stored with these seqs
         return activation
+
+    def unhandled_signals(self) -> list[dict[str, Any]]:
+        """Signals received but not yet taken by ``wait_signal``, in arrival order."""
+        waiting = [(seq, name, payload) for name, buffered in self._signal_buffer.items()
+                   for seq, payload in buffered]
+        return [{"name": name, "payload": payload} for _, name, payload in sorted(waiting)]
+
+    def _carry_signals(self, activation: Activation) -> None:
+        """A continue-as-new issued now takes the signals not yet handled (also those that
+        arrived later in this activation) into the new run."""
+        for command in activation.commands:
+            if command.type == "WorkflowContinuedAsNew":
+                signals = self.unhandled_signals()
+                if signals:
+                    command.attrs["signals"] = signals
 
     def _raise_failure(self) -> None:
         if self._failure is not None:
@@ -271,6 +288,8 @@ class WorkflowInstance:
             self._main = self.loop.create_task(self.fn(*args), name="main")
             self._main.add_done_callback(self._main_done)
         elif kind == "CancelRequested":
+            if self.cancel_requested:
+                return  # a request is a state: a later one (old histories) changes nothing
             self.cancel_requested = True
             if self._main is not None and not self._main.done():
                 self._main.cancel()
@@ -282,7 +301,8 @@ class WorkflowInstance:
                 if not waiter.done():
                     waiter.set_result(attrs.get("payload"))
                     return
-            self._signal_buffer.setdefault(name, collections.deque()).append(attrs.get("payload"))
+            self._signal_buffer.setdefault(name, collections.deque()).append(
+                (event.seq, attrs.get("payload")))
         else:
             self._resolve(kind, attrs)
 
@@ -424,7 +444,7 @@ class WorkflowInstance:
         future = self.loop.create_future()
         buffered = self._signal_buffer.get(name)
         if buffered:
-            future.set_result(buffered.popleft())
+            future.set_result(buffered.popleft()[1])
         else:
             self._signal_waiters.setdefault(name, collections.deque()).append(future)
             self.waiting_for = f"waiting for signal {name}"
