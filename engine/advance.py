@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import attempts, history, payloads
+from .deadline import CodeRunner
 from .events import Event, iso
 from .history import RunRow
 from .instance import Activation, Command, WorkflowInfo, WorkflowInstance, WorkflowTaskError
@@ -26,6 +27,8 @@ class AdvanceOutcome:
 
     claimed: list[Any] = field(default_factory=list)
     """Attempts claimed for the calling worker as they were scheduled (eager dispatch)."""
+    overran: bool = False
+    """The run's code was stopped at its deadline (and the run held stuck)."""
 
 
 class InstanceCache:
@@ -118,8 +121,11 @@ class Advancer:
     """Runs workflow tasks for one engine: loads or reuses instances, persists commands."""
 
     def __init__(self, *, workflows: Callable[[str], Any], clock: Callable[[], float],
-                 new_id: Callable[[str], str], cache: InstanceCache) -> None:
+                 new_id: Callable[[str], str], cache: InstanceCache,
+                 runner: CodeRunner | None = None) -> None:
         self.workflows = workflows
+        self.runner = runner
+        """Runs workflow code under its deadline (None: in the calling thread, no deadline)."""
         self.clock = clock
         self.new_id = new_id
         self.cache = cache
@@ -168,11 +174,15 @@ class Advancer:
         self._eager = eager
         instance.waiting_for = ""
         try:
-            activation = instance.activate(events)
+            if self.runner is not None:
+                activation = self.runner.activate(instance, events)
+            else:
+                activation = instance.activate(events)
         except WorkflowTaskError as failure:
             self._eager = None
             self.cache.evict(run.run_id)
             self.hold(tx, run, failure)
+            outcome.overran = failure.kind == "deadline"
             return outcome
         run.wf_pending = 0
         self._holds_nothing = instance.holds_nothing

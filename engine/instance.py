@@ -15,6 +15,7 @@ import collections
 import linecache
 import random
 import sys
+import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -193,6 +194,8 @@ class WorkflowInstance:
         self._failure: BaseException | None = None
         self.waiting_for = ""
         """What the code waits on that no command describes (a signal), for people."""
+        self.step_started = 0.0
+        """When (monotonic) the code was last handed an event: deadlines count from here."""
 
     @property
     def random(self) -> random.Random:
@@ -232,6 +235,7 @@ class WorkflowInstance:
                 if event.type in COMMAND_TYPES or event.type in INFORMATIONAL_TYPES:
                     continue
                 self.now = event.time
+                self.step_started = time.monotonic()
                 try:
                     self._deliver(event)
                     self.loop.run_until_quiet()
