@@ -73,7 +73,7 @@ class _Job:
         self.result: Activation | None = None
         self.error: BaseException | None = None
         self.done = threading.Event()
-        self.running = True
+        self.running = False
         self.fired = False
         self.where = ""
 
@@ -95,6 +95,7 @@ class _CodeThread:
                 return
             try:
                 try:
+                    self.runner.began(job)
                     job.result = job.instance.activate(job.events)
                 finally:
                     self.runner.finished(job)
@@ -128,14 +129,22 @@ class CodeRunner:
         while not job.done.wait(wait):
             wait = instance.step_started + self.deadline - time.monotonic()
             if wait <= 0:
-                self._stop(code, job)
-                break
+                if self._stop(code, job):
+                    break
+                wait = self.deadline  # not begun yet: its clock starts when it begins
         if job.fired:
             raise _deadline_error(self.deadline, job.where)
         if job.error is not None:
             raise job.error
         assert job.result is not None
         return job.result
+
+    def began(self, job: _Job) -> None:
+        """Called on the workflow thread as an activation begins: from here on it may be
+        stopped, and its first step's time counts from now."""
+        with self._lock:
+            job.instance.step_started = time.monotonic()
+            job.running = True
 
     def finished(self, job: _Job) -> None:
         """Called on the workflow thread as an activation ends: from here on no deadline
@@ -145,20 +154,22 @@ class CodeRunner:
             if job.fired:
                 _set_async_exc(threading.get_ident(), ctypes.py_object())
 
-    def _stop(self, code: _CodeThread, job: _Job) -> None:
-        """Raise WorkflowDeadline in the workflow thread; abandon it if it does not stop."""
+    def _stop(self, code: _CodeThread, job: _Job) -> bool:
+        """Raise WorkflowDeadline in the workflow thread (abandoning the thread if it does
+        not stop); False when the activation is not running (not begun, or just ended)."""
         ident = code.thread.ident or 0
         with self._lock:
             if not job.running:
-                return  # it finished just now, within its last breath
+                return False
             job.fired = True
             job.where = _where(ident)
             _set_async_exc(ident, WorkflowDeadline)
-        if not job.done.wait(max(0.05, min(self.deadline, 1.0))):
+        if not job.done.wait(max(0.5, min(self.deadline, 1.0))):
             self.abandoned += 1
             self._code = None  # the next activation gets a fresh thread
             log.warning("workflow code could not be stopped at its deadline (%s); its "
                         "thread is abandoned", job.where or "where is unknown")
+        return True
 
     def close(self) -> None:
         """Let the workflow thread end (it is a daemon: nothing waits for it)."""

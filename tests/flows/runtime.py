@@ -114,3 +114,26 @@ async def quick(n: int) -> int:
 async def waits() -> object:
     """Waits for a ``go`` signal (something an operator can terminate)."""
     return await workflow.wait_signal("go")
+
+
+@workflow.defn(name="spin_swallowing")
+async def spin_swallowing(seconds: float) -> None:
+    """Never yields for ``seconds``, swallowing whatever is raised in it to stop it."""
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        try:
+            while time.monotonic() < end:
+                pass
+        except BaseException:  # noqa: BLE001, S110 - the point of this workflow
+            pass
+
+
+@workflow.defn(name="busy_steps")
+async def busy_steps(n: int, work: int) -> int:
+    """``n`` recorded steps, with ``work`` iterations of pure-Python arithmetic before each
+    (a short deadline then stops the code at arbitrary points)."""
+    total = 0
+    for i in range(n):
+        total += sum(j * j for j in range(work)) % 7
+        total += int(await workflow.execute_activity("record", i))
+    return total
