@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import attempts, history, payloads
-from .deadline import CodeRunner
+from .deadline import DeadlineWatch
 from .events import Event, iso
 from .history import RunRow
 from .instance import Activation, Command, WorkflowInfo, WorkflowInstance, WorkflowTaskError
@@ -122,10 +122,10 @@ class Advancer:
 
     def __init__(self, *, workflows: Callable[[str], Any], clock: Callable[[], float],
                  new_id: Callable[[str], str], cache: InstanceCache,
-                 runner: CodeRunner | None = None) -> None:
+                 watch: DeadlineWatch | None = None) -> None:
         self.workflows = workflows
-        self.runner = runner
-        """Runs workflow code under its deadline (None: in the calling thread, no deadline)."""
+        self.watch = watch
+        """Stops workflow code at its deadline (None: no deadline)."""
         self.clock = clock
         self.new_id = new_id
         self.cache = cache
@@ -162,7 +162,7 @@ class Advancer:
         instance = self.cache.get(run.run_id)
         if instance is None or instance.cursor > run.last_seq or instance.fn is not definition.fn:
             self.cache.evict(run.run_id)
-            instance = WorkflowInstance(definition.fn, self.info_for(run))
+            instance = WorkflowInstance(definition.fn, self.info_for(run), watch=self.watch)
             self.cache.misses += 1
         else:
             self.cache.hits += 1
@@ -174,10 +174,7 @@ class Advancer:
         self._eager = eager
         instance.waiting_for = ""
         try:
-            if self.runner is not None:
-                activation = self.runner.activate(instance, events)
-            else:
-                activation = instance.activate(events)
+            activation = instance.activate(events)
         except WorkflowTaskError as failure:
             self._eager = None
             self.cache.evict(run.run_id)

@@ -20,7 +20,7 @@ from typing import Any
 
 from . import history, payloads, views
 from .advance import Advancer, InstanceCache
-from .deadline import DEFAULT_DEADLINE, CodeRunner, check_deadline
+from .deadline import DEFAULT_DEADLINE, DeadlineWatch, check_deadline
 from .errors import (
     BadInput,
     NotFound,
@@ -152,7 +152,7 @@ class Engine:
         self.cache = InstanceCache(cache_size)
         self.advancer = Advancer(workflows=self.registry.workflow, clock=self.clock,
                                  new_id=self.new_id, cache=self.cache,
-                                 runner=CodeRunner(deadline))
+                                 watch=DeadlineWatch(deadline))
         self._observers = ObserverFeed(self._deliver_event)
         self._changed = threading.Condition()
         self._generation = 0
@@ -238,8 +238,8 @@ class Engine:
         for worker in list(self._workers):
             worker.stop()
         self._observers.close()
-        if self.advancer.runner is not None:
-            self.advancer.runner.close()
+        if self.advancer.watch is not None:
+            self.advancer.watch.close()
         self.registry.close()
         self.store.close()
 

@@ -2,45 +2,40 @@
 
 Workflow tasks run inside the worker's write transaction, so code that never awaits
 (``while True: pass``) would hold that transaction, and with it every other run, start and
-operator command. :class:`CodeRunner` runs each activation on a thread kept for workflow
-code alone, while the calling thread (which holds the transaction) waits for it. When one
-step of the code (the delivery of one history event) runs past the deadline, the runner
-raises :class:`WorkflowDeadline` in that thread (``PyThreadState_SetAsyncExc``) and the
-activation fails with a :class:`WorkflowTaskError` of kind ``"deadline"``: the caller holds
-the run stuck and goes on. Code that swallows the exception or blocks in a C call is
-abandoned on its thread (a new one serves the next activation); the run is held all the
-same.
+operator command. The deterministic loop arms a :class:`DeadlineWatch` while it runs
+workflow code (one ``run_until_quiet``: the code's response to one history event) and
+takes it off afterwards. A watchdog thread raises :class:`WorkflowDeadline` in a thread
+whose code has run past the deadline (``PyThreadState_SetAsyncExc``); the loop turns that
+into a failed workflow task (kind ``"deadline"``) and the run is held stuck while the
+transaction goes on for the other runs.
 
-Why a thread of its own rather than raising in the caller's thread: an asynchronous
-exception lands at whatever bytecode the target thread runs next. The workflow thread runs
-nothing but activations of instances that a deadline failure discards, so wherever it
-lands it cannot cut through engine code that holds a transaction; and the caller never has
-to trust code it cannot stop. The cost is one hand-off between two threads per workflow
-task. Not covered: a C loop that never releases the GIL (``sum(itertools.count())``)
-freezes the whole process; only killing it helps.
+Where the exception can land: an asynchronous exception is raised at the next bytecode
+boundary of the target thread. It is raised only while the watch is on, under a lock that
+taking the watch off also holds (and which withdraws an exception not yet delivered), so
+it lands in the code the watch covers (workflow code and the loop's own stepping, whose
+state a deadline failure discards) or in the loop's taking off of the watch, which catches
+it. It cannot land in engine code that writes to the store.
+
+Why not a thread of its own for workflow code (which could be abandoned when it cannot be
+stopped): one hand-off between two threads per workflow task cost about a third of the
+in-process concurrent throughput here. The limits of stopping code in-process: code that
+swallows the exception (``except BaseException: pass`` in a loop that never yields) is
+raised at again every deadline but holds its worker until it yields or ends, and a C loop
+that never releases the GIL (``sum(itertools.count())``) freezes the process.
 """
 
 from __future__ import annotations
 
 import ctypes
 import linecache
-import logging
 import math
-import queue
 import sys
 import threading
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .errors import BadInput
-from .instance import WorkflowTaskError
-
-if TYPE_CHECKING:
-    from .events import Event
-    from .instance import Activation, WorkflowInstance
-
-log = logging.getLogger("onward.worker")
 
 DEFAULT_DEADLINE = 2.0
 _ENGINE_DIR = str(Path(__file__).resolve().parent)
@@ -62,120 +57,81 @@ def check_deadline(value: Any, where: str) -> float:
     return float(value)
 
 
-class _Job:
-    """One activation handed to the workflow thread."""
+class Overrun:
+    """One thread's current run of workflow code, as the watchdog sees it."""
 
-    __slots__ = ("instance", "events", "result", "error", "done", "running", "fired", "where")
+    __slots__ = ("due", "fired", "where")
 
-    def __init__(self, instance: WorkflowInstance, events: list[Event]) -> None:
-        self.instance = instance
-        self.events = events
-        self.result: Activation | None = None
-        self.error: BaseException | None = None
-        self.done = threading.Event()
-        self.running = False
-        self.fired = False
+    def __init__(self, due: float) -> None:
+        self.due = due
+        self.fired = 0
         self.where = ""
 
 
-class _CodeThread:
-    """A daemon thread that runs activations from its queue, one at a time."""
-
-    def __init__(self, runner: CodeRunner) -> None:
-        self.jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
-        self.runner = runner
-        self.thread = threading.Thread(target=self._serve, name="onward-workflow-code",
-                                       daemon=True)
-        self.thread.start()
-
-    def _serve(self) -> None:
-        while True:
-            job = self.jobs.get()
-            if job is None:
-                return
-            try:
-                try:
-                    self.runner.began(job)
-                    job.result = job.instance.activate(job.events)
-                finally:
-                    self.runner.finished(job)
-            except BaseException as exc:  # noqa: BLE001 - handed back to the caller
-                job.error = exc
-            job.done.set()
-
-
-class CodeRunner:
-    """Runs workflow activations under a per-step deadline (see the module docstring)."""
+class DeadlineWatch:
+    """Stops workflow code that runs longer than ``deadline`` seconds without yielding."""
 
     def __init__(self, deadline: float = DEFAULT_DEADLINE) -> None:
         self.deadline = check_deadline(deadline, "the workflow-task deadline")
         self._lock = threading.Lock()
-        """Held while an exception is raised in, or cleared from, the workflow thread."""
-        self._code: _CodeThread | None = None
-        self.abandoned = 0
-        """Workflow threads given up on (their code could not be stopped)."""
+        self._on: dict[int, Overrun] = {}
+        self._thread: threading.Thread | None = None
+        self._closed = threading.Event()
+        self.stopped = 0
+        """How many times workflow code was stopped at its deadline."""
 
-    def activate(self, instance: WorkflowInstance, events: list[Event]) -> Activation:
-        """``instance.activate(events)`` on the workflow thread, within the deadline.
-
-        Raises what the activation raises, or a WorkflowTaskError of kind ``deadline``."""
-        code = self._code
-        if code is None or not code.thread.is_alive():
-            code = self._code = _CodeThread(self)
-        job = _Job(instance, events)
-        instance.step_started = time.monotonic()
-        code.jobs.put(job)
-        wait = self.deadline
-        while not job.done.wait(wait):
-            wait = instance.step_started + self.deadline - time.monotonic()
-            if wait <= 0:
-                if self._stop(code, job):
-                    break
-                wait = self.deadline  # not begun yet: its clock starts when it begins
-        if job.fired:
-            raise _deadline_error(self.deadline, job.where)
-        if job.error is not None:
-            raise job.error
-        assert job.result is not None
-        return job.result
-
-    def began(self, job: _Job) -> None:
-        """Called on the workflow thread as an activation begins: from here on it may be
-        stopped, and its first step's time counts from now."""
+    def arm(self) -> None:
+        """Start the clock for the calling thread's workflow code."""
+        if self._thread is None:
+            self._start()
         with self._lock:
-            job.instance.step_started = time.monotonic()
-            job.running = True
+            self._on[threading.get_ident()] = Overrun(time.monotonic() + self.deadline)
 
-    def finished(self, job: _Job) -> None:
-        """Called on the workflow thread as an activation ends: from here on no deadline
-        exception may be raised in it (one already pending is withdrawn)."""
+    def disarm(self) -> Overrun | None:
+        """Stop the clock; the overrun if the code was stopped (an exception raised in it
+        and not yet delivered is withdrawn: none lands after this)."""
+        ident = threading.get_ident()
         with self._lock:
-            job.running = False
-            if job.fired:
-                _set_async_exc(threading.get_ident(), ctypes.py_object())
+            overrun = self._on.pop(ident, None)
+            if overrun is None or not overrun.fired:
+                return None
+            _set_async_exc(ident, ctypes.py_object())
+        return overrun
 
-    def _stop(self, code: _CodeThread, job: _Job) -> bool:
-        """Raise WorkflowDeadline in the workflow thread (abandoning the thread if it does
-        not stop); False when the activation is not running (not begun, or just ended)."""
-        ident = code.thread.ident or 0
+    def message(self, overrun: Overrun) -> str:
+        """The stuck reason for code stopped at its deadline."""
+        text = f"workflow code did not yield within {self.deadline:g} s (deadline)"
+        return text + (f" at {overrun.where}" if overrun.where else "")
+
+    def _start(self) -> None:
         with self._lock:
-            if not job.running:
-                return False
-            job.fired = True
-            job.where = _where(ident)
-            _set_async_exc(ident, WorkflowDeadline)
-        if not job.done.wait(max(0.5, min(self.deadline, 1.0))):
-            self.abandoned += 1
-            self._code = None  # the next activation gets a fresh thread
-            log.warning("workflow code could not be stopped at its deadline (%s); its "
-                        "thread is abandoned", job.where or "where is unknown")
-        return True
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._watch, daemon=True,
+                                                name="onward-deadline")
+                self._thread.start()
+
+    def _watch(self) -> None:
+        interval = max(0.001, min(0.25, self.deadline / 4))
+        while not self._closed.wait(interval):
+            now = time.monotonic()
+            with self._lock:
+                for ident, overrun in self._on.items():
+                    if now >= overrun.due:
+                        self._stop(ident, overrun, now)
+
+    def _stop(self, ident: int, overrun: Overrun, now: float) -> None:
+        """Raise WorkflowDeadline in thread ``ident`` (the caller holds the lock); again
+        every deadline while code that swallowed it goes on."""
+        if not overrun.fired:
+            overrun.where = _where(ident)
+            self.stopped += 1
+        overrun.fired += 1
+        overrun.due = now + self.deadline
+        _set_async_exc(ident, ctypes.py_object(WorkflowDeadline))
 
     def close(self) -> None:
-        """Let the workflow thread end (it is a daemon: nothing waits for it)."""
-        if self._code is not None:
-            self._code.jobs.put(None)
-            self._code = None
+        """End the watchdog thread."""
+        self._closed.set()
 
 
 def _where(ident: int) -> str:
@@ -194,11 +150,3 @@ def _where(ident: int) -> str:
         return ""
     code = linecache.getline(frame.f_code.co_filename, frame.f_lineno).strip()
     return f"{Path(frame.f_code.co_filename).name}:{frame.f_lineno}  {code}".rstrip()
-
-
-def _deadline_error(deadline: float, where: str) -> WorkflowTaskError:
-    message = f"workflow code did not yield within {deadline:g} s (deadline)"
-    if where:
-        message += f" at {where}"
-    return WorkflowTaskError(message, kind="deadline",
-                             details={"deadline": deadline, "where": where})

@@ -15,7 +15,6 @@ import collections
 import linecache
 import random
 import sys
-import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from . import payloads
+from .deadline import DeadlineWatch, Overrun, WorkflowDeadline
 from .errors import (
     ActivityError,
     ApplicationError,
@@ -171,7 +171,8 @@ def error_json(exc: BaseException) -> dict[str, Any]:
 class WorkflowInstance:
     """One run's workflow code, advanced by history events."""
 
-    def __init__(self, fn: Callable[..., Any], info: WorkflowInfo, *, last_seq: int = 0) -> None:
+    def __init__(self, fn: Callable[..., Any], info: WorkflowInfo, *, last_seq: int = 0,
+                 watch: DeadlineWatch | None = None) -> None:
         self.fn = fn
         self.info = info
         self.cursor = 0                     # last history seq delivered
@@ -179,6 +180,7 @@ class WorkflowInstance:
         self.now = info.start_time
         self.loop = DeterministicLoop(lambda: self.now)  # type: ignore[abstract]
         self.loop.owner = self
+        self.loop.watch = watch
         self._random: random.Random | None = None
         self.query_handlers: dict[str, Callable[..., Any]] = {}
         self.closed = False
@@ -194,8 +196,6 @@ class WorkflowInstance:
         self._failure: BaseException | None = None
         self.waiting_for = ""
         """What the code waits on that no command describes (a signal), for people."""
-        self.step_started = 0.0
-        """When (monotonic) the code was last handed an event: deadlines count from here."""
 
     @property
     def random(self) -> random.Random:
@@ -235,13 +235,14 @@ class WorkflowInstance:
                 if event.type in COMMAND_TYPES or event.type in INFORMATIONAL_TYPES:
                     continue
                 self.now = event.time
-                self.step_started = time.monotonic()
                 try:
                     self._deliver(event)
                     self.loop.run_until_quiet()
                 except (SystemExit, KeyboardInterrupt, GeneratorExit) as exc:
                     # asyncio lets these escape a task; workflow code raising them is a bug
                     self._fail_task(exc)
+                except WorkflowDeadline as stop:
+                    self._overran(stop)
                 self._raise_failure()
             self._raise_failure()
             self._carry_signals(activation)
@@ -366,6 +367,16 @@ class WorkflowInstance:
             self._fail_task(exc)
             return
         self.closed = True
+
+    def _overran(self, stop: WorkflowDeadline) -> None:
+        """The code was stopped at its deadline: this failure replaces any other."""
+        watch = self.loop.watch
+        overrun = stop.args[0] if stop.args and isinstance(stop.args[0], Overrun) else None
+        message = watch.message(overrun or Overrun(0.0)) if watch is not None else \
+            "workflow code did not yield within its deadline"
+        self._failure = WorkflowTaskError(message, kind="deadline", details={
+            "deadline": watch.deadline if watch is not None else None,
+            "where": overrun.where if overrun is not None else ""})
 
     def _fail_task(self, exc: BaseException) -> None:
         if self._failure is None:
