@@ -104,3 +104,58 @@ def test_signals_buffered_before_the_run_waits_are_carried_in_arrival_order() ->
     assert commands[0].attrs["signals"] == [
         {"name": "b", "payload": 0}, {"name": "b", "payload": 2}, {"name": "item", "payload": 3},
         {"name": "b", "payload": 4}, {"name": "item", "payload": 5}]
+
+
+@workflow.defn(name="take_some")
+async def take_some(got: list[int], per_run: int, total: int) -> list[int]:
+    for _ in range(per_run):
+        if len(got) == total:
+            return got
+        got = [*got, await workflow.wait_signal("item")]
+    if len(got) == total:
+        return got
+    workflow.continue_as_new(got, per_run, total)
+    return got  # not reached
+
+
+@settings(max_examples=80, deadline=None)
+@given(per_run=st.integers(1, 3), batches=st.lists(st.integers(0, 4), min_size=1, max_size=8),
+       noise=st.lists(st.booleans(), max_size=12))
+def test_every_signal_is_handled_once_in_order_across_continue_as_new(
+        per_run: int, batches: list[int], noise: list[bool]) -> None:
+    """Signals arrive in batches (one activation each) while runs take ``per_run`` each
+    and continue as new; ``other`` signals are never waited for and ride along forever.
+    The runs are chained as the advancer chains them (carried signals first)."""
+    total = sum(batches)
+    sent = iter(range(total))
+    others = iter(range(1000, 2000))
+    extra = iter(noise)
+    h = History(take_some)
+    h.deliver(("WorkflowStarted", {"input": [[], per_run, total]}))
+    sent_others: list[int] = []
+    pending = list(batches)
+    runs = 1
+    while True:
+        closing = [e for e in h.events if e.type in ("WorkflowContinuedAsNew",
+                                                     "WorkflowCompleted")]
+        if closing and closing[-1].type == "WorkflowCompleted":
+            break
+        if closing:  # start the next run as the advancer does
+            attrs = closing[-1].attrs
+            h = History(take_some)
+            h.deliver(("WorkflowStarted", {"input": attrs["input"]}),
+                      *[("SignalReceived", s) for s in attrs.get("signals", [])])
+            runs += 1
+            assert runs <= total + 2
+            continue
+        assert pending, "the run waits for signals that were never sent"
+        batch: list[tuple[str, dict[str, Any]]] = []
+        for _ in range(pending.pop(0)):
+            if next(extra, False):
+                sent_others.append(next(others))
+                batch.append(("SignalReceived", {"name": "other", "payload": sent_others[-1]}))
+            batch.append(("SignalReceived", {"name": "item", "payload": next(sent)}))
+        h.deliver(*batch)
+    result = h.events[-1].attrs["result"]
+    assert result == list(range(total))
+    assert [s["payload"] for s in h.instance.unhandled_signals()] == sent_others
