@@ -7,6 +7,8 @@ cancel again while it runs.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -119,3 +121,16 @@ def test_cancelling_the_parent_of_a_canceling_child_asks_nothing_more(
     assert (failed.value.status, child_failed.value.status) == ("canceled", "canceled")
     assert types(client, "saga-child").count("CancelRequested") == 1
     assert labels(env) == ["book", "compensate"]
+
+
+def test_two_operators_cancelling_at_once_record_one_request(
+        client: Engine, any_db: Path | str, env: dict[str, str]) -> None:
+    client.start("gated_saga", id="race")  # no worker: the run just waits to begin
+    args = [sys.executable, "-m", "engine.cli", "cancel", "race", "--db", str(any_db)]
+    procs = [subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True) for _ in range(4)]
+    outputs = [proc.communicate(timeout=60) for proc in procs]
+    assert [proc.returncode for proc in procs] == [0] * 4, outputs
+    said = sorted("already" in out for out, _ in outputs)
+    assert said == [False, True, True, True]
+    assert types(client, "race").count("CancelRequested") == 1
