@@ -40,9 +40,10 @@ class ObserverFeed:
         try:
             self._queue.put_nowait(event)
         except queue.Full:
-            self.dropped += 1
-            if not self._dropping:
-                self._dropping = True
+            with self._lock:  # (several threads publish)
+                self.dropped += 1
+                first, self._dropping = not self._dropping, True
+            if first:
                 log.warning("onward_event observers are not keeping up (%d events queued): "
                             "dropping events until they catch up", self._queue.maxsize)
             return
