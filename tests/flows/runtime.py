@@ -60,6 +60,20 @@ async def gated_saga() -> str:
     return "finished"
 
 
+@workflow.defn(name="gated_saga_finally")
+async def gated_saga_finally() -> str:
+    """The same saga with its compensation in a ``finally`` block."""
+    await workflow.execute_activity("gated", "book")
+    done = False
+    try:
+        await workflow.sleep(3600)
+        done = True
+    finally:
+        if not done:
+            await workflow.execute_activity("gated", "compensate")
+    return "finished"
+
+
 @workflow.defn(name="gated_saga_parent")
 async def gated_saga_parent() -> str:
     """Waits on a gated_saga child (canceling the parent asks the child to cancel)."""

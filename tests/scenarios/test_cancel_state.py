@@ -50,21 +50,22 @@ def workflow_task_due(client: Engine, ident: str) -> bool:
 
 
 def start_saga_and_hold_its_compensation(client: Engine, env: dict[str, str],
-                                         ident: str) -> Path:
-    """Start a gated_saga, cancel it, and wait until its compensation is running."""
+                                         ident: str, saga: str = "gated_saga") -> Path:
+    """Start a saga, cancel it, and wait until its compensation is running."""
     gates = Path(env["ONWARD_TEST_GATES"])
     (gates / "compensate").touch()
-    client.start("gated_saga", id=ident)
+    client.start(saga, id=ident)
     wait_until(lambda: "TimerStarted" in types(client, ident), message="booked, sleeping")
     assert "asked" in client.cancel(ident)
     wait_until(lambda: (gates / "compensate.entered").exists(), message="compensating")
     return gates / "compensate"
 
 
-def test_a_second_cancel_lets_the_compensation_complete(client: Engine, any_db: Path | str,
-                                                        env: dict[str, str]) -> None:
+@pytest.mark.parametrize("saga", ["gated_saga", "gated_saga_finally"])
+def test_a_second_cancel_lets_the_compensation_complete(
+        client: Engine, any_db: Path | str, env: dict[str, str], saga: str) -> None:
     with WorkerProcess(any_db, flows=[FLOWS], env=env):
-        gate = start_saga_and_hold_its_compensation(client, env, "trip")
+        gate = start_saga_and_hold_its_compensation(client, env, "trip", saga)
         again = client.cancel("trip")
         assert "already" in again
         by_cli = cli("cancel", "trip", "--db", str(any_db), env=env)
