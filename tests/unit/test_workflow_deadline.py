@@ -4,8 +4,11 @@ leaves the engine consistent (issue 14, item 12)."""
 
 from __future__ import annotations
 
+import asyncio
 import math
+import random
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +16,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine import BadInput, Engine
+from engine import BadInput, Engine, workflow
+from engine.deadline import DeadlineWatch
+from engine.events import Event
+from engine.instance import WorkflowInfo, WorkflowInstance, WorkflowTaskError
 from engine.observers import ObserverFeed
 from tests.helpers import cli, wait_until
 
@@ -112,3 +118,38 @@ def test_a_stuck_observer_makes_the_feed_drop_not_block() -> None:
     assert 6 <= feed.dropped <= 7  # one may already be in the observer's hands
     release.set()
     feed.close()
+
+
+@workflow.defn(name="busy_for")
+async def busy_for(seconds: float) -> str:
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        pass
+    return "done"
+
+
+def test_the_stop_never_lands_outside_workflow_code() -> None:
+    """A stress test: code that runs about as long as the deadline, again and again, so
+    the stop comes at every kind of moment (also as the code ends); engine code after
+    each activation never sees it, and every stop holds its activation."""
+    watch = DeadlineWatch(0.002)
+    rng = random.Random(14)
+    held = completed = 0
+    try:
+        for i in range(300):
+            instance = WorkflowInstance(busy_for, WorkflowInfo("w", f"r{i}", "busy_for", 0.0),
+                                        watch=watch)
+            started = Event(1, "WorkflowStarted", 0.0, {"input": [rng.uniform(0, 0.012)]})
+            try:
+                instance.activate([started])
+                completed += 1
+            except WorkflowTaskError as err:
+                assert err.kind == "deadline", err
+                held += 1
+            total = 0
+            for j in range(3000):  # engine code: a stop landing here would escape the test
+                total += j
+            assert asyncio._get_running_loop() is None
+    finally:
+        watch.close()
+    assert held and completed and watch.stopped == held
