@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import attempts, history, payloads
+from .deadline import DeadlineWatch
 from .events import Event, iso
 from .history import RunRow
 from .instance import Activation, Command, WorkflowInfo, WorkflowInstance, WorkflowTaskError
@@ -26,6 +27,8 @@ class AdvanceOutcome:
 
     claimed: list[Any] = field(default_factory=list)
     """Attempts claimed for the calling worker as they were scheduled (eager dispatch)."""
+    overran: bool = False
+    """The run's code was stopped at its deadline (and the run held stuck)."""
 
 
 class InstanceCache:
@@ -118,8 +121,11 @@ class Advancer:
     """Runs workflow tasks for one engine: loads or reuses instances, persists commands."""
 
     def __init__(self, *, workflows: Callable[[str], Any], clock: Callable[[], float],
-                 new_id: Callable[[str], str], cache: InstanceCache) -> None:
+                 new_id: Callable[[str], str], cache: InstanceCache,
+                 watch: DeadlineWatch | None = None) -> None:
         self.workflows = workflows
+        self.watch = watch
+        """Stops workflow code at its deadline (None: no deadline)."""
         self.clock = clock
         self.new_id = new_id
         self.cache = cache
@@ -156,7 +162,7 @@ class Advancer:
         instance = self.cache.get(run.run_id)
         if instance is None or instance.cursor > run.last_seq or instance.fn is not definition.fn:
             self.cache.evict(run.run_id)
-            instance = WorkflowInstance(definition.fn, self.info_for(run))
+            instance = WorkflowInstance(definition.fn, self.info_for(run), watch=self.watch)
             self.cache.misses += 1
         else:
             self.cache.hits += 1
@@ -173,6 +179,7 @@ class Advancer:
             self._eager = None
             self.cache.evict(run.run_id)
             self.hold(tx, run, failure)
+            outcome.overran = failure.kind == "deadline"
             return outcome
         run.wf_pending = 0
         self._holds_nothing = instance.holds_nothing
@@ -300,10 +307,18 @@ class Advancer:
         self.close(tx, run, "continued_as_new", now, notify_parent=False,
                    holds_nothing=self._holds_nothing)
         history.save_run_state(tx, run)
-        history.insert_run(tx, run_id=new_run_id, workflow_id=run.workflow_id,
-                           workflow=run.workflow, args=command.attrs.get("input") or [],
-                           now=now, parent=parent,  # type: ignore[arg-type]
-                           continued_from=run.run_id)
+        new_run = history.insert_run(
+            tx, run_id=new_run_id, workflow_id=run.workflow_id, workflow=run.workflow,
+            args=command.attrs.get("input") or [], now=now,
+            parent=parent,  # type: ignore[arg-type]
+            continued_from=run.run_id)
+        carried = command.attrs.get("signals") or []
+        for signal in carried:  # received but not handled: the new run gets them, in order
+            history.append(tx, new_run, "SignalReceived",
+                           {"name": signal["name"], "payload": signal.get("payload"),
+                            "carried_from": run.run_id}, now)
+        if carried:
+            history.save_run_state(tx, new_run)
         self.woke_others = True
 
     # -- closing -------------------------------------------------------------------------
@@ -336,13 +351,7 @@ class Advancer:
             child = history.get_run(tx, child_run_id, lock=True)
             if child is not None and child.is_open and status == "canceled":
                 # A canceled parent asks its children to cancel (they may compensate).
-                asked = tx.scalar("SELECT 1 FROM events WHERE run_id = ? AND type = "
-                                  "'CancelRequested' LIMIT 1", (child.run_id,))
-                if not asked:
-                    history.append(tx, child, "CancelRequested",
-                                   {"reason": f"parent {run.workflow_id} canceled"}, now,
-                                   wake=True)
-                    history.save_run_state(tx, child)
+                if history.request_cancel(tx, child, f"parent {run.workflow_id} canceled", now):
                     self.woke_others = True
                 continue
             if child is not None and child.is_open:
@@ -386,8 +395,6 @@ class Advancer:
                          "parent_ref = ?", (run.run_id, ref))
             if row is not None and row[1] == history.OPEN:
                 child = history.get_run(tx, row[0], lock=True)
-                if child is not None:
-                    history.append(tx, child, "CancelRequested",
-                                   {"reason": "parent canceled"}, now, wake=True)
-                    history.save_run_state(tx, child)
+                if child is not None and child.is_open and \
+                        history.request_cancel(tx, child, "parent canceled", now):
                     self.woke_others = True

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from . import payloads
+from .deadline import check_deadline
 from .errors import BadInput, OnwardError, RunStillOpen, WorkflowFailed
 
 REPO = Path(__file__).resolve().parent.parent
@@ -83,6 +84,9 @@ def build_parser() -> Parser:
     p.add_argument("--lease-ttl", type=float, default=5.0,
                    help="seconds before another host's silent worker is presumed dead")
     p.add_argument("--no-watch", action="store_true", help="do not reload changed code")
+    p.add_argument("--workflow-deadline", type=float, default=2.0, metavar="SECONDS",
+                   help="stop workflow code that runs this long without yielding and hold "
+                        "its run stuck (default 2)")
 
     p = sub.add_parser("start", help="start a workflow run (an id runs once)")
     _common(p, code=True, as_json=True)
@@ -210,9 +214,11 @@ def _open(args: argparse.Namespace) -> Any:
     command = args.command
     create = command in CREATES
     flows, plugins = code_for(args)
+    deadline = getattr(args, "workflow_deadline", 2.0)
+    check_deadline(deadline, "--workflow-deadline")  # before anything is opened or created
     return Engine(args.db, flows=flows, plugins=plugins, create=create,
                   entry_points=command in RUNS_CODE,
-                  lease_ttl=getattr(args, "lease_ttl", 5.0))
+                  lease_ttl=getattr(args, "lease_ttl", 5.0), workflow_task_deadline=deadline)
 
 
 def _cmd_start(eng: Any, args: argparse.Namespace) -> int:

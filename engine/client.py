@@ -20,6 +20,7 @@ from typing import Any
 
 from . import history, payloads, views
 from .advance import Advancer, InstanceCache
+from .deadline import DEFAULT_DEADLINE, DeadlineWatch, check_deadline
 from .errors import (
     BadInput,
     NotFound,
@@ -30,6 +31,7 @@ from .errors import (
 from .events import Event, iso
 from .history import RunRow
 from .instance import WorkflowInstance, WorkflowTaskError
+from .observers import ObserverFeed
 from .registry import Registry
 from .store.base import Store, Tx
 
@@ -131,7 +133,11 @@ class Engine:
         create: bool = True,
         ids: Callable[[str], str] | None = None,
         cache_size: int = 2000,
+        workflow_task_deadline: float = DEFAULT_DEADLINE,
     ) -> None:
+        """``workflow_task_deadline``: seconds one step of workflow code may run without
+        yielding before it is stopped and its run held stuck (guarantee 6)."""
+        deadline = check_deadline(workflow_task_deadline, "workflow_task_deadline")
         self.clock = clock or default_clock()
         self.lease_ttl = lease_ttl
         self._ids = ids
@@ -145,7 +151,9 @@ class Engine:
             raise
         self.cache = InstanceCache(cache_size)
         self.advancer = Advancer(workflows=self.registry.workflow, clock=self.clock,
-                                 new_id=self.new_id, cache=self.cache)
+                                 new_id=self.new_id, cache=self.cache,
+                                 watch=DeadlineWatch(deadline))
+        self._observers = ObserverFeed(self._deliver_event)
         self._changed = threading.Condition()
         self._generation = 0
         self._closed = threading.Condition()
@@ -190,16 +198,24 @@ class Engine:
             listener()
 
     def _publish(self, tx: Tx) -> None:
-        """Tell ``onward_event`` observers about the events ``tx`` committed."""
+        """Tell ``onward_event`` observers about the events ``tx`` committed.
+
+        Only queues them: the observers run on a thread of their own, so a slow or stuck
+        observer cannot stall the caller (a worker's dispatcher)."""
         manager = self.registry.providers
         published = getattr(tx, "published", None)
         if not published or manager is None or not manager.has_observers():
             return
         for run, event in published:
-            manager.notify_event({
+            self._observers.put({
                 "run_id": run.run_id, "workflow_id": run.workflow_id,
                 "workflow": run.workflow, "seq": event.seq, "type": event.type,
                 "time": event.time, "attrs": event.attrs})
+
+    def _deliver_event(self, event: dict[str, Any]) -> None:
+        manager = self.registry.providers
+        if manager is not None:
+            manager.notify_event(event)
 
     def _add_listener(self, fn: Callable[[], None]) -> None:
         self._listeners.append(fn)
@@ -221,6 +237,9 @@ class Engine:
         """Stop in-process workers and close the store."""
         for worker in list(self._workers):
             worker.stop()
+        self._observers.close()
+        if self.advancer.watch is not None:
+            self.advancer.watch.close()
         self.registry.close()
         self.store.close()
 
@@ -419,13 +438,20 @@ class Engine:
             history.save_run_state(tx, run)
         self._wrote()
 
-    def cancel(self, ident: str) -> None:
-        """Ask a run to cancel: CancelledError is raised at its current await."""
+    def cancel(self, ident: str) -> str:
+        """Ask a run to cancel: CancelledError is raised at its current await, once.
+
+        A request is a state, not a stream: asking a run that was already asked records
+        nothing, so its compensation (``finally``/``except`` code) runs to completion.
+        Says which of the two happened."""
         with self.store.write() as tx:
             run = self._open_run(tx, ident, "cancel")
-            history.append(tx, run, "CancelRequested", {}, self.clock(), wake=True)
-            history.save_run_state(tx, run)
+            asked = history.request_cancel(tx, run, "", self.clock())
+        if not asked:
+            return (f"run {run.workflow_id} is already canceling (asked before); nothing "
+                    "more recorded, its compensation goes on")
         self._wrote()
+        return f"asked run {run.workflow_id} to cancel"
 
     def terminate(self, ident: str, reason: str = "") -> None:
         """Stop a run at once, running no more of its code."""

@@ -181,6 +181,19 @@ def append(tx: Tx, run: RunRow, event_type: str, attrs: dict[str, Any], now: flo
     return event
 
 
+def request_cancel(tx: Tx, run: RunRow, reason: str, now: float) -> bool:
+    """Record a CancelRequested for ``run`` unless it already has one; True if recorded.
+
+    A cancel request is a state, not a stream: asking again must not interrupt the
+    compensation that the first request started."""
+    if tx.scalar("SELECT 1 FROM events WHERE run_id = ? AND type = 'CancelRequested' "
+                 "LIMIT 1", (run.run_id,)) is not None:
+        return False
+    append(tx, run, "CancelRequested", {"reason": reason} if reason else {}, now, wake=True)
+    save_run_state(tx, run)
+    return True
+
+
 def save_run_state(tx: Tx, run: RunRow) -> None:
     """Write back the mutable columns of ``run`` after appends and status changes."""
     tx.execute(

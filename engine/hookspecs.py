@@ -76,10 +76,12 @@ def onward_event(event: dict[str, Any]) -> None:
         ``seq``, ``type`` (for example ``"ActivityCompleted"``), ``time`` (when it was
         recorded) and ``attrs`` (the event's attributes). Treat it as read-only.
 
-    Called after the event's transaction has committed, on an engine thread, once per
-    event and per observing provider. Keep it quick: the engine waits for it. The
-    return value is ignored; an exception is logged and contained (other observers
-    still run, the workflow is not affected). Observers cannot change what happens.
+    Called after the event's transaction has committed, once per event and per observing
+    provider, in commit order, on a thread kept for observers: the engine does not wait
+    for it, so a slow observer stalls no worker. Events wait in a bounded queue (10,000);
+    while it is full, new events are dropped (counted, and a warning logged). The return
+    value is ignored; an exception is logged and contained (other observers still run,
+    the workflow is not affected). Observers cannot change what happens.
     """
 
 

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from . import payloads
+from .deadline import DeadlineWatch, Overrun, WorkflowDeadline
 from .errors import (
     ActivityError,
     ApplicationError,
@@ -170,7 +171,8 @@ def error_json(exc: BaseException) -> dict[str, Any]:
 class WorkflowInstance:
     """One run's workflow code, advanced by history events."""
 
-    def __init__(self, fn: Callable[..., Any], info: WorkflowInfo, *, last_seq: int = 0) -> None:
+    def __init__(self, fn: Callable[..., Any], info: WorkflowInfo, *, last_seq: int = 0,
+                 watch: DeadlineWatch | None = None) -> None:
         self.fn = fn
         self.info = info
         self.cursor = 0                     # last history seq delivered
@@ -178,6 +180,7 @@ class WorkflowInstance:
         self.now = info.start_time
         self.loop = DeterministicLoop(lambda: self.now)  # type: ignore[abstract]
         self.loop.owner = self
+        self.loop.watch = watch
         self._random: random.Random | None = None
         self.query_handlers: dict[str, Callable[..., Any]] = {}
         self.closed = False
@@ -186,7 +189,8 @@ class WorkflowInstance:
         self._recorded: collections.deque[Event] = collections.deque()
         self._pending: dict[int, tuple[str, asyncio.Future[Any]]] = {}
         self.started_children = False
-        self._signal_buffer: dict[str, collections.deque[Any]] = {}
+        self._signal_buffer: dict[str, collections.deque[tuple[int, Any]]] = {}
+        """Signals received but not yet handled: (seq of their event, payload) by name."""
         self._signal_waiters: dict[str, collections.deque[asyncio.Future[Any]]] = {}
         self._activation: Activation | None = None
         self._failure: BaseException | None = None
@@ -237,8 +241,11 @@ class WorkflowInstance:
                 except (SystemExit, KeyboardInterrupt, GeneratorExit) as exc:
                     # asyncio lets these escape a task; workflow code raising them is a bug
                     self._fail_task(exc)
+                except WorkflowDeadline as stop:
+                    self._overran(stop)
                 self._raise_failure()
             self._raise_failure()
+            self._carry_signals(activation)
             if self._recorded and not self.closed:
                 extra = self._recorded[0]
                 self._nondeterminism(
@@ -253,6 +260,21 @@ class WorkflowInstance:
             self._activation = None
         self.cursor = self.next_seq - 1  # the new commands will be stored with these seqs
         return activation
+
+    def unhandled_signals(self) -> list[dict[str, Any]]:
+        """Signals received but not yet taken by ``wait_signal``, in arrival order."""
+        waiting = [(seq, name, payload) for name, buffered in self._signal_buffer.items()
+                   for seq, payload in buffered]
+        return [{"name": name, "payload": payload} for _, name, payload in sorted(waiting)]
+
+    def _carry_signals(self, activation: Activation) -> None:
+        """A continue-as-new issued now takes the signals not yet handled (also those that
+        arrived later in this activation) into the new run."""
+        for command in activation.commands:
+            if command.type == "WorkflowContinuedAsNew":
+                signals = self.unhandled_signals()
+                if signals:
+                    command.attrs["signals"] = signals
 
     def _raise_failure(self) -> None:
         if self._failure is not None:
@@ -271,6 +293,8 @@ class WorkflowInstance:
             self._main = self.loop.create_task(self.fn(*args), name="main")
             self._main.add_done_callback(self._main_done)
         elif kind == "CancelRequested":
+            if self.cancel_requested:
+                return  # a request is a state: a later one (old histories) changes nothing
             self.cancel_requested = True
             if self._main is not None and not self._main.done():
                 self._main.cancel()
@@ -282,7 +306,8 @@ class WorkflowInstance:
                 if not waiter.done():
                     waiter.set_result(attrs.get("payload"))
                     return
-            self._signal_buffer.setdefault(name, collections.deque()).append(attrs.get("payload"))
+            self._signal_buffer.setdefault(name, collections.deque()).append(
+                (event.seq, attrs.get("payload")))
         else:
             self._resolve(kind, attrs)
 
@@ -342,6 +367,16 @@ class WorkflowInstance:
             self._fail_task(exc)
             return
         self.closed = True
+
+    def _overran(self, stop: WorkflowDeadline) -> None:
+        """The code was stopped at its deadline: this failure replaces any other."""
+        watch = self.loop.watch
+        overrun = stop.args[0] if stop.args and isinstance(stop.args[0], Overrun) else None
+        message = watch.message(overrun or Overrun(0.0)) if watch is not None else \
+            "workflow code did not yield within its deadline"
+        self._failure = WorkflowTaskError(message, kind="deadline", details={
+            "deadline": watch.deadline if watch is not None else None,
+            "where": overrun.where if overrun is not None else ""})
 
     def _fail_task(self, exc: BaseException) -> None:
         if self._failure is None:
@@ -424,7 +459,7 @@ class WorkflowInstance:
         future = self.loop.create_future()
         buffered = self._signal_buffer.get(name)
         if buffered:
-            future.set_result(buffered.popleft())
+            future.set_result(buffered.popleft()[1])
         else:
             self._signal_waiters.setdefault(name, collections.deque()).append(future)
             self.waiting_for = f"waiting for signal {name}"

@@ -14,6 +14,7 @@ import contextvars
 from collections.abc import Callable, Coroutine, Generator
 from typing import Any
 
+from .deadline import DeadlineWatch, Overrun, WorkflowDeadline
 from .errors import OnwardError
 
 
@@ -31,6 +32,8 @@ class DeterministicLoop(asyncio.AbstractEventLoop):
         self._closed = False
         self.unhandled: list[dict[str, Any]] = []
         self.owner: Any = None
+        self.watch: DeadlineWatch | None = None
+        """Stops code that runs past the workflow-task deadline (None: no deadline)."""
 
     # -- stepping -------------------------------------------------------------------
     def run_until_quiet(self) -> None:
@@ -40,19 +43,39 @@ class DeterministicLoop(asyncio.AbstractEventLoop):
         through ``asyncio.get_running_loop()``; this is the one place that sets it, and it
         restores whatever loop was running before, so an engine embedded in an asyncio
         program (the console) is not disturbed.
+
+        With a deadline watch, raises WorkflowDeadline (carrying the Overrun) when the code
+        ran past its deadline, wherever in the code the watchdog's exception landed.
         """
         previous = asyncio._get_running_loop()
         asyncio._set_running_loop(self)
         self._running = True
+        watch = self.watch
+        overrun: Overrun | None = None
+        stopped = False
         try:
-            ready = self._ready
-            while ready:
-                handle = ready.popleft()
-                if not handle._cancelled:
-                    handle._run()
+            try:
+                if watch is not None:
+                    watch.arm()
+                ready = self._ready
+                while ready:
+                    handle = ready.popleft()
+                    if not handle._cancelled:
+                        handle._run()
+            except WorkflowDeadline:  # landed in the stepping itself, between callbacks
+                stopped = True
+            finally:
+                try:
+                    if watch is not None:
+                        overrun = watch.disarm()
+                except WorkflowDeadline:  # landed as the watch came off: take it off again
+                    stopped = True
+                    overrun = watch.disarm() if watch is not None else None
         finally:
             self._running = False
             asyncio._set_running_loop(previous)
+        if overrun is not None or stopped:
+            raise WorkflowDeadline(overrun)
 
     # -- the parts of the loop API that tasks and futures use -------------------------
     def call_soon(self, callback: Callable[..., Any], *args: Any,  # type: ignore[override]

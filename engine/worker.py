@@ -34,6 +34,10 @@ log = logging.getLogger("onward.worker")
 
 MAINTENANCE_INTERVAL = 0.25
 BATCH = 200
+OVERRUN_PAUSE = 0.25
+"""After a turn in which workflow code ran into its deadline (holding the write lock that
+long), the dispatcher waits this long before its next turn so that other writers (starts,
+operator commands, other workers) get their turn: SQLite's busy handler polls every 0.1 s."""
 
 
 class Worker:
@@ -69,6 +73,8 @@ class Worker:
         self._retry_stuck = True
         self._isolate = False
         """Give each run's workflow task its own savepoint (after a turn failed without)."""
+        self._overran = False
+        """Workflow code ran into its deadline in this turn: advance no more runs in it."""
         self.executor = ActivityExecutor(
             self.concurrency, engine.registry.activity, self.outcomes, self.wake,
             self._on_heartbeat)
@@ -191,7 +197,10 @@ class Worker:
                 self._wake.clear()
                 self._backlog = True  # wake-ups were consumed meanwhile: look everywhere
                 continue
-            if not did:  # the next turn consumes the wake-up (clearing it here could
+            if self._overran:  # the write lock was held a deadline long: let others in
+                self._stopping.wait(OVERRUN_PAUSE)
+                self._overran = False
+            elif not did:  # the next turn consumes the wake-up (clearing it here could
                 self._wake.wait(self.poll_interval)  # lose one that came during this turn)
 
     def _drain(self) -> list[Outcome]:
@@ -350,6 +359,10 @@ class Worker:
 
         Without ``isolate`` (the usual turn) a failure aborts the whole transaction and the
         caller does the work again isolated: savepoints cost two statements per run."""
+        if self._overran:  # leave it due: the next turn runs it, after others had the lock
+            history.save_run_state(tx, run)
+            self._backlog = True
+            return
         if isolate is None:
             isolate = self._isolate
         touched.add(run.run_id)
@@ -379,6 +392,9 @@ class Worker:
                 self._hold_broken(tx, run, err)
                 return
         dispatch.extend(outcome.claimed)
+        if outcome.overran:
+            self._overran = self._backlog = True
+            log.warning("run %s held: %s", run.workflow_id, run.stuck_reason)
         if advancer.woke_others or run.wf_pending:
             advancer.woke_others = False
             self._backlog = True
