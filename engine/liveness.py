@@ -3,6 +3,10 @@
 A worker records its host, pid and the pid's start time. On the same host a dead worker is
 noticed at once (its process is gone, or the pid now belongs to another process); on
 another host only its heartbeat can tell, so it is presumed dead once its lease expires.
+
+"Same host" means the same kernel (boot id) *and* the same PID namespace: a pid means
+something only in its namespace, so workers in other containers on this machine are judged
+by their lease like workers elsewhere.
 """
 
 from __future__ import annotations
@@ -19,9 +23,24 @@ def _boot_id() -> str:
         return ""
 
 
-# Which machine a worker runs on: same-host workers are checked by process liveness, others
-# by lease expiry. ``$ONWARD_HOST_ID`` overrides it (containers, network-namespace tests).
-HOST = os.environ.get("ONWARD_HOST_ID") or f"{socket.gethostname()}:{_boot_id()}"
+def _pid_namespace() -> str:
+    """This process's PID namespace, when ``/proc`` shows that namespace's processes.
+
+    If ``/proc`` belongs to another namespace (``unshare --pid`` without a fresh proc
+    mount), pids read there are not ours to judge: a name no other process can share
+    makes every worker judge this one, and this one every worker, by lease alone."""
+    try:
+        namespace = os.readlink("/proc/self/ns/pid")
+        own = os.readlink("/proc/self") == str(os.getpid())
+    except OSError:
+        return ""
+    return namespace if own else f"{namespace}/{os.getpid()}-{os.urandom(4).hex()}"
+
+
+# Which process space a worker runs in: workers in the same one are checked by process
+# liveness, others by lease expiry. ``$ONWARD_HOST_ID`` overrides it (network-namespace tests).
+HOST = (os.environ.get("ONWARD_HOST_ID")
+        or f"{socket.gethostname()}:{_boot_id()}:{_pid_namespace()}")
 
 
 def process_start(pid: int) -> str | None:
