@@ -37,11 +37,37 @@ JsonList = list[dict[str, Any]]
 
 
 def default_clock() -> Callable[[], float]:
-    """Wall-clock time, shifted by ``$ONWARD_TIME_SHIFT`` seconds (a hook for tests)."""
+    """This host's wall-clock time, shifted by ``$ONWARD_TIME_SHIFT`` seconds (a hook for
+    tests: a host whose clock is off)."""
     shift = float(os.environ.get("ONWARD_TIME_SHIFT", "0") or 0)
     if not shift:
         return time.time
     return lambda: time.time() + shift
+
+
+CLOCK_TOLERANCE = 0.05
+"""Seconds a new measurement of the server's clock must differ by before it is adopted
+(smaller differences are measurement noise; adopting them would make time jitter)."""
+
+
+class EngineClock:
+    """The engine's time: this host's clock, moved onto the database server's clock where
+    the database has one (PostgreSQL), so that leases, attempt deadlines and timers written
+    by hosts whose clocks disagree still agree with each other."""
+
+    def __init__(self, local: Callable[[], float]) -> None:
+        self.local = local
+        self.offset = 0.0
+        """Seconds added to the local clock (the server's clock minus ours)."""
+
+    def __call__(self) -> float:
+        return self.local() + self.offset
+
+    def follow(self, store: Store) -> None:
+        """Measure the offset to ``store``'s server clock, if it has one, and adopt it."""
+        offset = store.clock_offset(self.local)
+        if offset is not None and abs(offset - self.offset) > CLOCK_TOLERANCE:
+            self.offset = offset
 
 
 def time_ordered_id(random_bytes: int = 10) -> str:
@@ -132,7 +158,7 @@ class Engine:
         ids: Callable[[str], str] | None = None,
         cache_size: int = 2000,
     ) -> None:
-        self.clock = clock or default_clock()
+        self.clock: Callable[[], float] = clock or EngineClock(default_clock())
         self.lease_ttl = lease_ttl
         self._ids = ids
         # Code first: a bad --flows or --plugins path must not leave a new database behind.
@@ -143,6 +169,7 @@ class Engine:
         except BaseException:
             self.registry.close()
             raise
+        self.sync_clock()
         self.cache = InstanceCache(cache_size)
         self.advancer = Advancer(workflows=self.registry.workflow, clock=self.clock,
                                  new_id=self.new_id, cache=self.cache)
@@ -163,6 +190,12 @@ class Engine:
         if kind == "run":
             return time_ordered_id()
         return f"{kind}-{uuid.uuid4().hex[:12]}"
+
+    def sync_clock(self) -> None:
+        """Follow the database server's clock (PostgreSQL decides the time there), unless
+        this engine was given a clock of its own. Workers call this with each heartbeat."""
+        if isinstance(self.clock, EngineClock):
+            self.clock.follow(self.store)
 
     def _notify(self) -> None:
         with self._changed:

@@ -24,7 +24,7 @@ from .errors import StoreError
 from .executor import ActivityExecutor, Outcome
 from .history import RunRow
 from .instance import WorkflowTaskError, safe_str, safe_traceback
-from .liveness import HOST, death_of, process_start
+from .liveness import HOST, LeaseWatch, death_of, process_start
 from .store.base import Tx
 
 if TYPE_CHECKING:
@@ -59,7 +59,11 @@ class Worker:
         self._next_due = 0.0
         self._next_maintenance = 0.0
         self._next_reap = 0.0
+        """When (``time.monotonic()``) to look for dead workers next."""
         self._next_heartbeat = 0.0
+        """When (``time.monotonic()``) to renew this worker's lease next: kept off the
+        engine's clock, which may step when it follows the database server's."""
+        self._leases = LeaseWatch()
         self._token: Any = None
         self._backlog = False
         self._orphans: list[str] = []
@@ -477,25 +481,36 @@ class Worker:
                                 timeout=True, final=which == "ScheduleToClose")
             if run is not None:
                 self._settle(tx, run, dispatch, touched)
-        if now >= self._next_heartbeat:
-            self._next_heartbeat = now + self.lease_ttl / 3
+        beat = time.monotonic()
+        if beat >= self._next_heartbeat:
+            self._next_heartbeat = beat + self.lease_ttl / 3
+            self._sync_clock()
             alive = tx.execute("UPDATE workers SET heartbeat = ? WHERE worker_id = ? "
                                "RETURNING worker_id", (now, self.worker_id))
             if not alive:
                 log.warning("worker %s was presumed dead; rejoining", self.worker_id)
                 self._register(tx, now)
-        if now >= self._next_reap:
-            self._next_reap = now + 1.0
+        if beat >= self._next_reap:
+            self._next_reap = beat + 1.0
             self._reap(tx, now, dispatch, touched)
             self._find_orphans(tx, now)
+
+    def _sync_clock(self) -> None:
+        """Follow the server's clock; a failed reading keeps the last offset."""
+        try:
+            self.engine.sync_clock()
+        except StoreError as err:
+            log.warning("worker %s could not read the server's clock: %s", self.worker_id, err)
 
     def _reap(self, tx: Tx, now: float, dispatch: list[Attempt] | None = None,
               touched: set[str] | None = None) -> None:
         """Take over from workers that died: same host by process check, others by lease."""
         rows = tx.execute("SELECT worker_id, host, pid, pid_start, heartbeat, lease_ttl "
                           "FROM workers WHERE worker_id <> ?", (self.worker_id,))
+        self._leases.keep_only(row[0] for row in rows)
         for worker_id, host, pid, pid_start, beat, ttl in rows:
-            reason = death_of(worker_id, host, pid, pid_start, beat, ttl, now)
+            silent = self._leases.silent_for(worker_id, beat)
+            reason = death_of(worker_id, host, pid, pid_start, silent, ttl)
             if reason is None:
                 continue
             log.info("taking over from %s", reason)

@@ -29,7 +29,7 @@ import re
 import select
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, NoReturn
 
@@ -57,6 +57,7 @@ CONNECTION_DEFAULTS = {
 # Server settings (``-c`` in ``options``) added unless the URL sets them: a client that
 # vanished inside a transaction must not hold its row locks for long.
 SESSION_DEFAULTS = {"idle_in_transaction_session_timeout": "10000"}
+CLOCK_SAMPLES = 3  # readings of the server's clock per measurement of its offset
 POOL_MAX = 20
 POOL_TIMEOUT = 15.0
 LISTEN_RETRY = 2.0
@@ -198,6 +199,8 @@ class PostgresStore(Store):
     """An Onward database in a PostgreSQL schema, shared by workers on many machines."""
 
     dialect = "postgresql"
+
+    _clock_sql = "SELECT extract(epoch FROM clock_timestamp())::float8"
 
     def __init__(self, url: str, *, create: bool = True, pool_size: int = POOL_MAX) -> None:
         self.url = url
@@ -351,6 +354,24 @@ class PostgresStore(Store):
     def session(self) -> PostgresSession:
         """A dedicated connection for one worker: its change token ignores its own commits."""
         return PostgresSession(self)
+
+    def clock_offset(self, local: Callable[[], float]) -> float | None:
+        """Seconds to add to ``local`` to read this server's clock: the best of three
+        readings, each taken as the midpoint of its round trip (the shortest is the surest)."""
+        conn = self._getconn()
+        best: tuple[float, float] | None = None
+        try:
+            for _ in range(CLOCK_SAMPLES):
+                before = local()
+                row = conn.execute(self._clock_sql).fetchone()
+                after = local()
+                if row is not None and (best is None or after - before < best[0]):
+                    best = (after - before, float(row[0]) - (before + after) / 2)
+        except psycopg.Error as err:
+            _raise(err, self.where)
+        finally:
+            self._pool.putconn(conn)
+        return None if best is None else best[1]
 
     def check_integrity(self) -> str:
         with self.read() as tx:

@@ -32,9 +32,9 @@ class PrefixedWorker(WorkerProcess):
     """``onward worker`` run under a wrapper command (``unshare ...``)."""
 
     def __init__(self, prefix: list[str], db: Path | str, env: dict[str, str],
-                 log: Path) -> None:
+                 log: Path, lease: str = LEASE) -> None:
         args = [*prefix, sys.executable, "-m", "engine.cli", "worker", "--db", str(db),
-                "--flows", str(FLOWS), "--concurrency", "2", "--lease-ttl", LEASE,
+                "--flows", str(FLOWS), "--concurrency", "2", "--lease-ttl", lease,
                 "--no-watch"]
         self.log_path = log
         with open(log, "ab") as out:
@@ -51,6 +51,13 @@ def env(tmp_path: Path) -> dict[str, str]:
 @pytest.fixture
 def client(tmp_path: Path) -> Iterator[Engine]:
     eng = Engine(tmp_path / "onward.db", flows=[str(FLOWS)])
+    yield eng
+    eng.close()
+
+
+@pytest.fixture
+def any_client(any_db: Path | str) -> Iterator[Engine]:
+    eng = Engine(any_db, flows=[str(FLOWS)])
     yield eng
     eng.close()
 
@@ -101,3 +108,21 @@ def workers(client: Engine) -> int:
     """How many workers are registered."""
     with client.store.read() as tx:
         return int(tx.scalar("SELECT count(*) FROM workers"))
+
+
+@pytest.mark.parametrize("shift", ["6", "-6"])
+def test_hosts_whose_clocks_are_seconds_apart_never_take_over_live_workers(
+        tmp_path: Path, any_db: Path | str, any_client: Engine, env: dict[str, str],
+        shift: str) -> None:
+    """Two "hosts" (their own host ids, so judged by lease), one clock ``shift`` seconds
+    off, a lease of 5 s: neither takes the other's work, and each payment runs once."""
+    right = PrefixedWorker([], any_db, dict(env, ONWARD_HOST_ID="host-right"),
+                           tmp_path / "right.log", lease="5").wait_ready()
+    skewed = PrefixedWorker([], any_db, dict(env, ONWARD_HOST_ID="host-skewed",
+                                             ONWARD_TIME_SHIFT=shift),
+                            tmp_path / "skewed.log", lease="5").wait_ready()
+    log = Path(env["ONWARD_TEST_LOG"])
+    run_payments(any_client, log, "skew")
+    assert len({line["pid"] for line in executions(log)}) == 2, "both hosts should pay"
+    for worker in (right, skewed):
+        assert "taking over" not in worker.log_path.read_text()
