@@ -323,6 +323,8 @@ class Engine:
             except BaseException:
                 if run_id:  # its instance may have run ahead of a transaction that failed
                     self.cache.evict(run_id)
+                if local is not None:  # the commit may have happened, unacknowledged
+                    local.claims_in_doubt(eager)
                 raise
         handle = RunHandle(self, workflow_id, run_id)
         if local is not None:

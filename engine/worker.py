@@ -15,6 +15,8 @@ import queue
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from . import attempts, history
@@ -68,6 +70,10 @@ class Worker:
         self._backlog = False
         self._orphans: list[str] = []
         self._advertised: list[str] = []
+        self._unsure: list[Attempt] = []
+        """Attempts claimed in a transaction whose commit failed, which may yet have
+        committed (its acknowledgement lost). Kept under ``engine.advance_lock``: the next
+        transaction that may claim settles them first (:meth:`_settle_doubts`)."""
         self._queued = False
         """Ready attempts may be waiting for room in this worker (claim on the next turn)."""
         self._retry_stuck = True
@@ -120,6 +126,8 @@ class Worker:
         try:
             with self.session.write() as tx:
                 self._apply_outcomes(tx, self._drain(), self.clock(), [], set())
+                for attempt in self._unsure:  # claimed but never started: not an attempt
+                    attempts.unclaim(tx, attempt, self.worker_id)
                 self._release(tx, self.clock())
         except StoreError as err:
             log.warning("worker %s could not deregister: %s", self.worker_id, err)
@@ -216,18 +224,21 @@ class Worker:
         maintenance = now >= self._next_maintenance
         token = self.session.change_token()
         changed = token != self._token or woken or self._backlog
-        if not (outcomes or beats or maintenance or changed or now >= self._next_due):
+        if not (outcomes or beats or maintenance or changed or self._unsure or
+                now >= self._next_due):
             return False
         self._token = token
         self._backlog = False
-        if not (outcomes or beats or maintenance or self._retry_stuck) and \
+        if not (outcomes or beats or maintenance or self._retry_stuck or self._unsure) and \
                 not self._work_visible(now):
             return False  # woken by news that needs no write (e.g. a run started eagerly)
         self.ticks += 1
         dispatch: list[Attempt] = []
         touched: set[str] = set()
         try:
-            with self.engine.advance_lock, self.session.write() as tx:
+            with self.engine.advance_lock, self._claims(dispatch), \
+                    self.session.write() as tx:
+                self._settle_doubts(tx, now, dispatch)
                 self._apply_outcomes(tx, outcomes, now, dispatch, touched)
                 for attempt, details in beats.values():
                     if not attempts.record_heartbeat(tx, attempt.run_id, attempt.ref,
@@ -287,8 +298,10 @@ class Worker:
         dispatch: list[Attempt] = []
         touched: set[str] = set()
         try:
-            with self.engine.store.write() as tx:
-                self._apply_outcomes(tx, [outcome], self.clock(), dispatch, touched)
+            with self._claims(dispatch), self.engine.store.write() as tx:
+                now = self.clock()
+                self._settle_doubts(tx, now, dispatch)
+                self._apply_outcomes(tx, [outcome], now, dispatch, touched)
         except Exception:  # noqa: BLE001 - the dispatcher retries it the ordinary way
             for run_id in touched:
                 self.engine.cache.evict(run_id)
@@ -316,8 +329,48 @@ class Worker:
         if self._draining:
             return []
         claimed: list[Attempt] = []
-        self._advance(tx, run, claimed, set(), isolate=True)  # a failure holds the run
+        with self._claims(claimed):
+            self._settle_doubts(tx, self.clock(), claimed)
+            self._advance(tx, run, claimed, set(), isolate=True)  # a failure holds the run
         return claimed
+
+    def claims_in_doubt(self, claimed: list[Attempt]) -> None:
+        """Attempts claimed in a transaction whose commit failed (the caller still holds
+        ``engine.advance_lock``): it may have committed, its acknowledgement lost. The
+        next transaction finds out, and starts those that are this worker's."""
+        if claimed:
+            self._unsure.extend(claimed)
+            self.wake()
+
+    @contextmanager
+    def _claims(self, claimed: list[Attempt]) -> Iterator[None]:
+        """Around a transaction that claims into ``claimed`` (under ``advance_lock``): if
+        it fails, even at its commit, its claims are in doubt."""
+        try:
+            yield
+        except BaseException:
+            self._unsure.extend(claimed)  # (no wake-up: the failed turn backs off first)
+            raise
+
+    def _settle_doubts(self, tx: Tx, now: float, dispatch: list[Attempt]) -> None:
+        """Settle the claims of transactions whose commit failed, before claiming anew.
+
+        Those that committed are this worker's and never started: they are started now,
+        their start-to-close clock running from now (starting beats releasing: the worker
+        had room for them, and a release would need another claim, by someone, later).
+        The others were rolled back and wait, free, like any ready attempt."""
+        if not self._unsure:
+            return
+        started = 0
+        while self._unsure:
+            attempt = self._unsure[-1]
+            if attempts.restart(tx, attempt, self.worker_id, now):
+                dispatch.append(attempt)
+                started += 1
+            self._unsure.pop()
+        if started:
+            log.warning("worker %s: a commit whose acknowledgement was lost had claimed %d "
+                        "attempt(s); starting them now", self.worker_id, started)
 
     def _work_visible(self, now: float) -> bool:
         """A cheap read-only look for due work, before taking the write lock."""
