@@ -328,6 +328,7 @@ class Engine:
                 raise
         handle = RunHandle(self, workflow_id, run_id)
         if local is not None:
+            local.log_failures(tx)
             local.dispatch(eager)
             self._notify()  # the local worker already ran the first workflow task
             handle._closes_at_start = closes_at_start

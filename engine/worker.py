@@ -131,6 +131,8 @@ class Worker:
                 self._release(tx, self.clock())
         except StoreError as err:
             log.warning("worker %s could not deregister: %s", self.worker_id, err)
+        else:
+            self.log_failures(tx)
         self.session.close()
 
     def wake(self) -> None:
@@ -278,6 +280,7 @@ class Worker:
             raise
         self._isolate = False
         self._retry_stuck = False
+        self.log_failures(tx)
         self.dispatch(dispatch)
         self.engine._publish(tx)
         self.engine._notify()
@@ -309,12 +312,30 @@ class Worker:
         finally:
             lock.release()
         self.inline_settled += 1
+        self.log_failures(tx)
         self.dispatch(dispatch)
         self.engine._publish(tx)
         self.engine._notify()
         if self._backlog or self._queued:
             self.wake()
         return True
+
+    def log_failures(self, tx: Tx) -> None:
+        """Log at WARNING the failed and timed-out attempts and the failed and stuck runs
+        that ``tx`` (now committed) recorded, with their ids as fields of each record."""
+        for run, event in getattr(tx, "published", ()):
+            attrs = event.attrs
+            if event.type == "ActivityAttemptFailed":
+                _log_attempt_failed(run, attrs)
+            elif event.type == "WorkflowFailed":
+                error = attrs.get("error") or {}
+                _warn(run, None, None, "run %s (%s, workflow %s) failed: %s: %s",
+                      run.workflow_id, run.run_id, run.workflow, error.get("type", "Error"),
+                      _first_line(error.get("message")))
+            elif event.type == "WorkflowTaskFailed":
+                _warn(run, None, None, "run %s (%s, workflow %s) held stuck: %s",
+                      run.workflow_id, run.run_id, run.workflow,
+                      _first_line(attrs.get("message")))
 
     def dispatch(self, claimed: list[Attempt]) -> None:
         """Start attempts claimed in a transaction that has now committed."""
@@ -443,9 +464,7 @@ class Worker:
     def _hold_broken(self, tx: Tx, run: RunRow, err: Exception) -> None:
         """Hold a run whose workflow task could not even be recorded (say, a result too
         large to store): its savepoint is rolled back and the run is marked stuck."""
-        self.engine.cache.evict(run.run_id)
-        log.warning("run %s held: %s: %s", run.workflow_id, type(err).__name__,
-                    safe_str(err))
+        self.engine.cache.evict(run.run_id)  # (logged once committed: log_failures)
         fresh = history.get_run(tx, run.run_id)
         if fresh is None:
             return
@@ -596,3 +615,26 @@ class Worker:
             candidates.append(now + 0.2)
         return min(candidates) if candidates else now + 3600.0
 
+
+
+def _first_line(text: object, limit: int = 500) -> str:
+    lines = str(text or "").strip().splitlines()
+    return lines[0][:limit] if lines else ""
+
+
+def _warn(run: RunRow, activity: str | None, attempt: int | None, message: str,
+          *args: object) -> None:
+    log.warning(message, *args, extra={"workflow_id": run.workflow_id, "run_id": run.run_id,
+                                       "activity": activity, "attempt": attempt})
+
+
+def _log_attempt_failed(run: RunRow, attrs: dict[str, Any]) -> None:
+    """One failed attempt: what went wrong, and whether and when it is retried."""
+    error = attrs.get("error") or {}
+    kind = str(error.get("type") or "Error")
+    what = (f"timed out ({kind})" if kind.endswith("Timeout")
+            else f"failed: {kind}: {_first_line(error.get('message'))}")
+    retry = f"retry at {attrs['next_retry']}" if attrs.get("next_retry") else "no retry"
+    name, attempt = attrs.get("name"), attrs.get("attempt")
+    _warn(run, name, attempt, "activity %s attempt %s of run %s (%s) %s; %s", name, attempt,
+          run.workflow_id, run.run_id, what, retry)
