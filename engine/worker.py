@@ -59,12 +59,12 @@ class Worker:
         self._draining = False
         self._thread: threading.Thread | None = None
         self._next_due = 0.0
+        # Upkeep is paced by time.monotonic(), not by the engine's clock, which may step
+        # (when it follows the database server's): a step back must not pause heartbeats.
         self._next_maintenance = 0.0
         self._next_reap = 0.0
-        """When (``time.monotonic()``) to look for dead workers next."""
         self._next_heartbeat = 0.0
-        """When (``time.monotonic()``) to renew this worker's lease next: kept off the
-        engine's clock, which may step when it follows the database server's."""
+        self._beat_value = 0.0
         self._leases = LeaseWatch()
         self._token: Any = None
         self._backlog = False
@@ -223,7 +223,7 @@ class Worker:
         outcomes = self._drain()
         with self._hb_lock:
             beats, self._heartbeats = self._heartbeats, {}
-        maintenance = now >= self._next_maintenance
+        maintenance = time.monotonic() >= self._next_maintenance
         token = self.session.change_token()
         changed = token != self._token or woken or self._backlog
         if not (outcomes or beats or maintenance or changed or self._unsure or
@@ -542,7 +542,8 @@ class Worker:
                        f"'running' AND workflow IN ({marks})", names)
 
     def _maintain(self, tx: Tx, now: float, dispatch: list[Attempt], touched: set[str]) -> None:
-        self._next_maintenance = now + MAINTENANCE_INTERVAL
+        beat = time.monotonic()
+        self._next_maintenance = beat + MAINTENANCE_INTERVAL
         for run_id, ref, owner, attempt, which in attempts.expired(tx, now):
             if owner == self.worker_id:
                 self.executor.abandon(run_id, ref)
@@ -553,12 +554,13 @@ class Worker:
                                 timeout=True, final=which == "ScheduleToClose")
             if run is not None:
                 self._settle(tx, run, dispatch, touched)
-        beat = time.monotonic()
         if beat >= self._next_heartbeat:
             self._next_heartbeat = beat + self.lease_ttl / 3
             self._sync_clock()
+            # Others see this worker alive while the value changes (whatever the clock).
+            self._beat_value = max(now, self._beat_value + 0.001)
             alive = tx.execute("UPDATE workers SET heartbeat = ? WHERE worker_id = ? "
-                               "RETURNING worker_id", (now, self.worker_id))
+                               "RETURNING worker_id", (self._beat_value, self.worker_id))
             if not alive:
                 log.warning("worker %s was presumed dead; rejoining", self.worker_id)
                 self._register(tx, now)
