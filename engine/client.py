@@ -328,8 +328,8 @@ class Engine:
                 raise
         handle = RunHandle(self, workflow_id, run_id)
         if local is not None:
-            local.log_failures(tx)
             local.dispatch(eager)
+            local.log_failures(tx)
             self._notify()  # the local worker already ran the first workflow task
             handle._closes_at_start = closes_at_start
         else:

@@ -280,8 +280,8 @@ class Worker:
             raise
         self._isolate = False
         self._retry_stuck = False
-        self.log_failures(tx)
         self.dispatch(dispatch)
+        self.log_failures(tx)
         self.engine._publish(tx)
         self.engine._notify()
         return bool(outcomes or dispatch or touched)
@@ -312,8 +312,8 @@ class Worker:
         finally:
             lock.release()
         self.inline_settled += 1
-        self.log_failures(tx)
         self.dispatch(dispatch)
+        self.log_failures(tx)
         self.engine._publish(tx)
         self.engine._notify()
         if self._backlog or self._queued:
