@@ -63,9 +63,10 @@ class EngineClock:
     def __call__(self) -> float:
         return self.local() + self.offset
 
-    def follow(self, store: Store) -> None:
-        """Measure the offset to ``store``'s server clock, if it has one, and adopt it."""
-        offset = store.clock_offset(self.local)
+    def follow(self, store: Store, *, measure: bool = True) -> None:
+        """Adopt the offset to ``store``'s server clock, if it has one (measured now, or
+        without ``measure`` as last measured)."""
+        offset = store.clock_offset(self.local, measure=measure)
         if offset is not None and abs(offset - self.offset) > CLOCK_TOLERANCE:
             self.offset = offset
 
@@ -169,7 +170,7 @@ class Engine:
         except BaseException:
             self.registry.close()
             raise
-        self.sync_clock()
+        self.sync_clock(measure=False)  # (measured as the store opened)
         self.cache = InstanceCache(cache_size)
         self.advancer = Advancer(workflows=self.registry.workflow, clock=self.clock,
                                  new_id=self.new_id, cache=self.cache)
@@ -191,11 +192,11 @@ class Engine:
             return time_ordered_id()
         return f"{kind}-{uuid.uuid4().hex[:12]}"
 
-    def sync_clock(self) -> None:
+    def sync_clock(self, *, measure: bool = True) -> None:
         """Follow the database server's clock (PostgreSQL decides the time there), unless
         this engine was given a clock of its own. Workers call this with each heartbeat."""
         if isinstance(self.clock, EngineClock):
-            self.clock.follow(self.store)
+            self.clock.follow(self.store, measure=measure)
 
     def _notify(self) -> None:
         with self._changed:

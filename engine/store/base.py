@@ -80,9 +80,11 @@ class Store(abc.ABC):
         worker; backends may pin a connection so its own commits do not look like news."""
         return _SharedSession(self)
 
-    def clock_offset(self, local: Callable[[], float]) -> float | None:
-        """Seconds to add to ``local`` to read the database server's clock, or None where
-        the database has no clock of its own (an SQLite file shares this machine's)."""
+    def clock_offset(self, local: Callable[[], float], *, measure: bool = True
+                     ) -> float | None:
+        """Seconds to add to ``local`` to read the database server's clock (measured now,
+        or without ``measure`` as last measured), or None where the database has no clock
+        of its own (an SQLite file shares this machine's)."""
         return None
 
     def check_integrity(self) -> str:
