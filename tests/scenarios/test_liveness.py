@@ -15,6 +15,8 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import datetime
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -122,11 +124,15 @@ def test_hosts_whose_clocks_are_seconds_apart_never_take_over_live_workers(
                                              ONWARD_TIME_SHIFT=shift),
                             tmp_path / "skewed.log", lease="5").wait_ready()
     log = Path(env["ONWARD_TEST_LOG"])
-    run_payments(any_client, log, "skew")
+    ids = run_payments(any_client, log, "skew")
     if isinstance(any_db, str):  # On PostgreSQL the server's clock decides what is due;
         # on SQLite (one machine, one clock in real life) a worker whose clock is behind
         # sees the work as not yet due, so it may not get to pay at all.
         assert len({line["pid"] for line in executions(log)}) == 2, "both hosts should pay"
+        for ident in ids:  # both hosts wrote the server's time into the history
+            times = [datetime.fromisoformat(e["time"]).timestamp()
+                     for e in any_client.show(ident)["history"]]
+            assert all(b - a > -0.5 for a, b in pairwise(times)), (ident, times)
     for worker in (right, skewed):
         assert "taking over" not in worker.log_path.read_text()
 
