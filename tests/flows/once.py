@@ -9,6 +9,7 @@ attempt left claimed but never started makes its test time out rather than pass.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import time
@@ -50,7 +51,6 @@ async def pay_thrice(amount: int) -> int:
 @workflow.defn(name="pay_once_each")
 async def pay_once_each(n: int) -> list[int]:
     """``n`` payments at once, each at most once."""
-    import asyncio
     return list(await asyncio.gather(*(
         workflow.execute_activity("pay", f"p{i}", i, retry=ONCE, start_to_close_timeout=60)
         for i in range(n))))
