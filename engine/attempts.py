@@ -97,6 +97,25 @@ def mark_started(tx: Tx, attempt: Attempt, owner: str, now: float) -> None:
                (owner, now, deadline, heartbeat_deadline, attempt.run_id, attempt.ref))
 
 
+def restart(tx: Tx, attempt: Attempt, owner: str, now: float) -> bool:
+    """Restart the clocks of an attempt ``owner`` claimed but never started (the commit of
+    its claim went unconfirmed); False if that claim did not commit or was taken away."""
+    deadline, heartbeat_deadline = lease_columns(attempt.options, now)
+    return bool(tx.execute(
+        "UPDATE activity_tasks SET attempt_started = ?, attempt_deadline = ?, "
+        "heartbeat_deadline = ? WHERE run_id = ? AND ref = ? AND owner = ? AND attempt = ? "
+        "RETURNING ref", (now, deadline, heartbeat_deadline, attempt.run_id, attempt.ref,
+                          owner, attempt.attempt)))
+
+
+def unclaim(tx: Tx, attempt: Attempt, owner: str) -> None:
+    """Hand back an attempt ``owner`` claimed but never started, as if never claimed."""
+    tx.execute("UPDATE activity_tasks SET owner = NULL, attempt_started = NULL, "
+               "attempt_deadline = NULL, heartbeat_deadline = NULL WHERE run_id = ? AND "
+               "ref = ? AND owner = ? AND attempt = ?",
+               (attempt.run_id, attempt.ref, owner, attempt.attempt))
+
+
 def allowance(tx: Tx, name: str, limit: tuple[int | None, float | None], now: float) -> int:
     """How many more attempts of ``name`` may start now under its limits."""
     max_concurrent, per_second = limit

@@ -39,11 +39,38 @@ JsonList = list[dict[str, Any]]
 
 
 def default_clock() -> Callable[[], float]:
-    """Wall-clock time, shifted by ``$ONWARD_TIME_SHIFT`` seconds (a hook for tests)."""
+    """This host's wall-clock time, shifted by ``$ONWARD_TIME_SHIFT`` seconds (a hook for
+    tests: a host whose clock is off)."""
     shift = float(os.environ.get("ONWARD_TIME_SHIFT", "0") or 0)
     if not shift:
         return time.time
     return lambda: time.time() + shift
+
+
+CLOCK_TOLERANCE = 0.05
+"""Seconds a new measurement of the server's clock must differ by before it is adopted
+(smaller differences are measurement noise; adopting them would make time jitter)."""
+
+
+class EngineClock:
+    """The engine's time: this host's clock, moved onto the database server's clock where
+    the database has one (PostgreSQL), so that leases, attempt deadlines and timers written
+    by hosts whose clocks disagree still agree with each other."""
+
+    def __init__(self, local: Callable[[], float]) -> None:
+        self.local = local
+        self.offset = 0.0
+        """Seconds added to the local clock (the server's clock minus ours)."""
+
+    def __call__(self) -> float:
+        return self.local() + self.offset
+
+    def follow(self, store: Store, *, measure: bool = True) -> None:
+        """Adopt the offset to ``store``'s server clock, if it has one (measured now, or
+        without ``measure`` as last measured)."""
+        offset = store.clock_offset(self.local, measure=measure)
+        if offset is not None and abs(offset - self.offset) > CLOCK_TOLERANCE:
+            self.offset = offset
 
 
 def time_ordered_id(random_bytes: int = 10) -> str:
@@ -138,7 +165,7 @@ class Engine:
         """``workflow_task_deadline``: seconds one step of workflow code may run without
         yielding before it is stopped and its run held stuck (guarantee 6)."""
         deadline = check_deadline(workflow_task_deadline, "workflow_task_deadline")
-        self.clock = clock or default_clock()
+        self.clock: Callable[[], float] = clock or EngineClock(default_clock())
         self.lease_ttl = lease_ttl
         self._ids = ids
         # Code first: a bad --flows or --plugins path must not leave a new database behind.
@@ -149,6 +176,7 @@ class Engine:
         except BaseException:
             self.registry.close()
             raise
+        self.sync_clock(measure=False)  # (measured as the store opened)
         self.cache = InstanceCache(cache_size)
         self.advancer = Advancer(workflows=self.registry.workflow, clock=self.clock,
                                  new_id=self.new_id, cache=self.cache,
@@ -171,6 +199,12 @@ class Engine:
         if kind == "run":
             return time_ordered_id()
         return f"{kind}-{uuid.uuid4().hex[:12]}"
+
+    def sync_clock(self, *, measure: bool = True) -> None:
+        """Follow the database server's clock (PostgreSQL decides the time there), unless
+        this engine was given a clock of its own. Workers call this with each heartbeat."""
+        if isinstance(self.clock, EngineClock):
+            self.clock.follow(self.store, measure=measure)
 
     def _notify(self) -> None:
         with self._changed:
@@ -318,10 +352,13 @@ class Engine:
             except BaseException:
                 if run_id:  # its instance may have run ahead of a transaction that failed
                     self.cache.evict(run_id)
+                if local is not None:  # the commit may have happened, unacknowledged
+                    local.claims_in_doubt(eager)
                 raise
         handle = RunHandle(self, workflow_id, run_id)
         if local is not None:
             local.dispatch(eager)
+            local.log_failures(tx)
             self._notify()  # the local worker already ran the first workflow task
             handle._closes_at_start = closes_at_start
         else:

@@ -3,12 +3,23 @@
 A worker records its host, pid and the pid's start time. On the same host a dead worker is
 noticed at once (its process is gone, or the pid now belongs to another process); on
 another host only its heartbeat can tell, so it is presumed dead once its lease expires.
+
+A lease is judged without comparing clocks: the heartbeat a worker writes is its own clock's
+reading, so another host cannot subtract it from *its* time. Each reaper instead watches the
+value and presumes the worker dead once it has not changed for longer than the lease, timed
+by the reaper's own monotonic clock (:class:`LeaseWatch`).
+
+"Same host" means the same kernel (boot id) *and* the same PID namespace: a pid means
+something only in its namespace, so workers in other containers on this machine are judged
+by their lease like workers elsewhere.
 """
 
 from __future__ import annotations
 
 import os
 import socket
+import time
+from collections.abc import Callable, Iterable
 
 
 def _boot_id() -> str:
@@ -19,9 +30,24 @@ def _boot_id() -> str:
         return ""
 
 
-# Which machine a worker runs on: same-host workers are checked by process liveness, others
-# by lease expiry. ``$ONWARD_HOST_ID`` overrides it (containers, network-namespace tests).
-HOST = os.environ.get("ONWARD_HOST_ID") or f"{socket.gethostname()}:{_boot_id()}"
+def _pid_namespace() -> str:
+    """This process's PID namespace, when ``/proc`` shows that namespace's processes.
+
+    If ``/proc`` belongs to another namespace (``unshare --pid`` without a fresh proc
+    mount), pids read there are not ours to judge: a name no other process can share
+    makes every worker judge this one, and this one every worker, by lease alone."""
+    try:
+        namespace = os.readlink("/proc/self/ns/pid")
+        own = os.readlink("/proc/self") == str(os.getpid())
+    except OSError:
+        return ""
+    return namespace if own else f"{namespace}/{os.getpid()}-{os.urandom(4).hex()}"
+
+
+# Which process space a worker runs in: workers in the same one are checked by process
+# liveness, others by lease expiry. ``$ONWARD_HOST_ID`` overrides it (network-namespace tests).
+HOST = (os.environ.get("ONWARD_HOST_ID")
+        or f"{socket.gethostname()}:{_boot_id()}:{_pid_namespace()}")
 
 
 def process_start(pid: int) -> str | None:
@@ -47,14 +73,41 @@ def process_start(pid: int) -> str | None:
     return "?"
 
 
-def death_of(worker_id: str, host: str, pid: int, pid_start: str, heartbeat: float,
-             lease_ttl: float, now: float) -> str | None:
-    """Why the worker described by a ``workers`` row is dead, or None while it is alive."""
+class LeaseWatch:
+    """When this process last saw each other worker's heartbeat change, by its own
+    monotonic clock: lease expiry that holds however far apart the hosts' clocks are."""
+
+    def __init__(self, monotonic: Callable[[], float] = time.monotonic) -> None:
+        self._monotonic = monotonic
+        self._seen: dict[str, tuple[float, float]] = {}
+
+    def silent_for(self, worker_id: str, heartbeat: float) -> float:
+        """Seconds since ``worker_id``'s heartbeat was last seen to change (0 at first
+        sight: a worker never watched before gets a whole lease from now)."""
+        now = self._monotonic()
+        seen = self._seen.get(worker_id)
+        if seen is None or seen[0] != heartbeat:
+            self._seen[worker_id] = (heartbeat, now)
+            return 0.0
+        return now - seen[1]
+
+    def keep_only(self, worker_ids: Iterable[str]) -> None:
+        """Forget the workers that are no longer registered."""
+        keep = set(worker_ids)
+        for worker_id in [w for w in self._seen if w not in keep]:
+            del self._seen[worker_id]
+
+
+def death_of(worker_id: str, host: str, pid: int, pid_start: str, silent_for: float,
+             lease_ttl: float) -> str | None:
+    """Why the worker described by a ``workers`` row is dead, or None while it is alive.
+
+    ``silent_for`` is how long its heartbeat has not changed (:meth:`LeaseWatch.silent_for`)."""
     if host == HOST:
         start = process_start(pid)
         if start is None or (start != pid_start and pid_start != "?"):
             return f"worker {worker_id} (pid {pid}) exited"
         return None
-    if now - heartbeat > lease_ttl:
+    if silent_for > lease_ttl:
         return f"worker {worker_id} on {host.split(':')[0]} missed its lease"
     return None

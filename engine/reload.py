@@ -110,7 +110,8 @@ class CodeWatcher:
                  notify: Callable[[str, bool], None] | None = None) -> None:
         self.engine = engine
         self.worker = worker
-        self.notify = notify or (lambda message, ok: log.info(message))
+        self.notify = notify or (lambda message, ok: log.log(
+            logging.INFO if ok else logging.WARNING, message))
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 

@@ -15,6 +15,8 @@ import queue
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from . import attempts, history
@@ -24,7 +26,7 @@ from .errors import StoreError
 from .executor import ActivityExecutor, Outcome
 from .history import RunRow
 from .instance import WorkflowTaskError, safe_str, safe_traceback
-from .liveness import HOST, death_of, process_start
+from .liveness import HOST, LeaseWatch, death_of, process_start
 from .store.base import Tx
 
 if TYPE_CHECKING:
@@ -61,13 +63,21 @@ class Worker:
         self._draining = False
         self._thread: threading.Thread | None = None
         self._next_due = 0.0
+        # Upkeep is paced by time.monotonic(), not by the engine's clock, which may step
+        # (when it follows the database server's): a step back must not pause heartbeats.
         self._next_maintenance = 0.0
         self._next_reap = 0.0
         self._next_heartbeat = 0.0
+        self._beat_value = 0.0
+        self._leases = LeaseWatch()
         self._token: Any = None
         self._backlog = False
         self._orphans: list[str] = []
         self._advertised: list[str] = []
+        self._unsure: list[Attempt] = []
+        """Attempts claimed in a transaction whose commit failed, which may yet have
+        committed (its acknowledgement lost). Kept under ``engine.advance_lock``: the next
+        transaction that may claim settles them first (:meth:`_settle_doubts`)."""
         self._queued = False
         """Ready attempts may be waiting for room in this worker (claim on the next turn)."""
         self._retry_stuck = True
@@ -122,9 +132,13 @@ class Worker:
         try:
             with self.session.write() as tx:
                 self._apply_outcomes(tx, self._drain(), self.clock(), [], set())
+                for attempt in self._unsure:  # claimed but never started: not an attempt
+                    attempts.unclaim(tx, attempt, self.worker_id)
                 self._release(tx, self.clock())
         except StoreError as err:
             log.warning("worker %s could not deregister: %s", self.worker_id, err)
+        else:
+            self.log_failures(tx)
         self.session.close()
 
     def wake(self) -> None:
@@ -218,21 +232,24 @@ class Worker:
         outcomes = self._drain()
         with self._hb_lock:
             beats, self._heartbeats = self._heartbeats, {}
-        maintenance = now >= self._next_maintenance
+        maintenance = time.monotonic() >= self._next_maintenance
         token = self.session.change_token()
         changed = token != self._token or woken or self._backlog
-        if not (outcomes or beats or maintenance or changed or now >= self._next_due):
+        if not (outcomes or beats or maintenance or changed or self._unsure or
+                now >= self._next_due):
             return False
         self._token = token
         self._backlog = False
-        if not (outcomes or beats or maintenance or self._retry_stuck) and \
+        if not (outcomes or beats or maintenance or self._retry_stuck or self._unsure) and \
                 not self._work_visible(now):
             return False  # woken by news that needs no write (e.g. a run started eagerly)
         self.ticks += 1
         dispatch: list[Attempt] = []
         touched: set[str] = set()
         try:
-            with self.engine.advance_lock, self.session.write() as tx:
+            with self.engine.advance_lock, self._claims(dispatch), \
+                    self.session.write() as tx:
+                self._settle_doubts(tx, now, dispatch)
                 self._apply_outcomes(tx, outcomes, now, dispatch, touched)
                 for attempt, details in beats.values():
                     if not attempts.record_heartbeat(tx, attempt.run_id, attempt.ref,
@@ -273,6 +290,7 @@ class Worker:
         self._isolate = False
         self._retry_stuck = False
         self.dispatch(dispatch)
+        self.log_failures(tx)
         self.engine._publish(tx)
         self.engine._notify()
         return bool(outcomes or dispatch or touched)
@@ -292,8 +310,10 @@ class Worker:
         dispatch: list[Attempt] = []
         touched: set[str] = set()
         try:
-            with self.engine.store.write() as tx:
-                self._apply_outcomes(tx, [outcome], self.clock(), dispatch, touched)
+            with self._claims(dispatch), self.engine.store.write() as tx:
+                now = self.clock()
+                self._settle_doubts(tx, now, dispatch)
+                self._apply_outcomes(tx, [outcome], now, dispatch, touched)
         except Exception:  # noqa: BLE001 - the dispatcher retries it the ordinary way
             for run_id in touched:
                 self.engine.cache.evict(run_id)
@@ -302,11 +322,29 @@ class Worker:
             lock.release()
         self.inline_settled += 1
         self.dispatch(dispatch)
+        self.log_failures(tx)
         self.engine._publish(tx)
         self.engine._notify()
         if self._backlog or self._queued:
             self.wake()
         return True
+
+    def log_failures(self, tx: Tx) -> None:
+        """Log at WARNING the failed and timed-out attempts and the failed and stuck runs
+        that ``tx`` (now committed) recorded, with their ids as fields of each record."""
+        for run, event in getattr(tx, "published", ()):
+            attrs = event.attrs
+            if event.type == "ActivityAttemptFailed":
+                _log_attempt_failed(run, attrs)
+            elif event.type == "WorkflowFailed":
+                error = attrs.get("error") or {}
+                _warn(run, None, None, "run %s (%s, workflow %s) failed: %s: %s",
+                      run.workflow_id, run.run_id, run.workflow, error.get("type", "Error"),
+                      _first_line(error.get("message")))
+            elif event.type == "WorkflowTaskFailed":
+                _warn(run, None, None, "run %s (%s, workflow %s) held stuck: %s",
+                      run.workflow_id, run.run_id, run.workflow,
+                      _first_line(attrs.get("message")))
 
     def dispatch(self, claimed: list[Attempt]) -> None:
         """Start attempts claimed in a transaction that has now committed."""
@@ -321,8 +359,48 @@ class Worker:
         if self._draining:
             return []
         claimed: list[Attempt] = []
-        self._advance(tx, run, claimed, set(), isolate=True)  # a failure holds the run
+        with self._claims(claimed):
+            self._settle_doubts(tx, self.clock(), claimed)
+            self._advance(tx, run, claimed, set(), isolate=True)  # a failure holds the run
         return claimed
+
+    def claims_in_doubt(self, claimed: list[Attempt]) -> None:
+        """Attempts claimed in a transaction whose commit failed (the caller still holds
+        ``engine.advance_lock``): it may have committed, its acknowledgement lost. The
+        next transaction finds out, and starts those that are this worker's."""
+        if claimed:
+            self._unsure.extend(claimed)
+            self.wake()
+
+    @contextmanager
+    def _claims(self, claimed: list[Attempt]) -> Iterator[None]:
+        """Around a transaction that claims into ``claimed`` (under ``advance_lock``): if
+        it fails, even at its commit, its claims are in doubt."""
+        try:
+            yield
+        except BaseException:
+            self._unsure.extend(claimed)  # (no wake-up: the failed turn backs off first)
+            raise
+
+    def _settle_doubts(self, tx: Tx, now: float, dispatch: list[Attempt]) -> None:
+        """Settle the claims of transactions whose commit failed, before claiming anew.
+
+        Those that committed are this worker's and never started: they are started now,
+        their start-to-close clock running from now (starting beats releasing: the worker
+        had room for them, and a release would need another claim, by someone, later).
+        The others were rolled back and wait, free, like any ready attempt."""
+        if not self._unsure:
+            return
+        started = 0
+        while self._unsure:
+            attempt = self._unsure[-1]
+            if attempts.restart(tx, attempt, self.worker_id, now):
+                dispatch.append(attempt)
+                started += 1
+            self._unsure.pop()
+        if started:
+            log.warning("worker %s: a commit whose acknowledgement was lost had claimed %d "
+                        "attempt(s); starting them now", self.worker_id, started)
 
     def _work_visible(self, now: float) -> bool:
         """A cheap read-only look for due work, before taking the write lock."""
@@ -402,9 +480,7 @@ class Worker:
     def _hold_broken(self, tx: Tx, run: RunRow, err: Exception) -> None:
         """Hold a run whose workflow task could not even be recorded (say, a result too
         large to store): its savepoint is rolled back and the run is marked stuck."""
-        self.engine.cache.evict(run.run_id)
-        log.warning("run %s held: %s: %s", run.workflow_id, type(err).__name__,
-                    safe_str(err))
+        self.engine.cache.evict(run.run_id)  # (logged once committed: log_failures)
         fresh = history.get_run(tx, run.run_id)
         if fresh is None:
             return
@@ -482,7 +558,8 @@ class Worker:
                        f"'running' AND workflow IN ({marks})", names)
 
     def _maintain(self, tx: Tx, now: float, dispatch: list[Attempt], touched: set[str]) -> None:
-        self._next_maintenance = now + MAINTENANCE_INTERVAL
+        beat = time.monotonic()
+        self._next_maintenance = beat + MAINTENANCE_INTERVAL
         for run_id, ref, owner, attempt, which in attempts.expired(tx, now):
             if owner == self.worker_id:
                 self.executor.abandon(run_id, ref)
@@ -493,25 +570,37 @@ class Worker:
                                 timeout=True, final=which == "ScheduleToClose")
             if run is not None:
                 self._settle(tx, run, dispatch, touched)
-        if now >= self._next_heartbeat:
-            self._next_heartbeat = now + self.lease_ttl / 3
+        if beat >= self._next_heartbeat:
+            self._next_heartbeat = beat + self.lease_ttl / 3
+            self._sync_clock()
+            # Others see this worker alive while the value changes (whatever the clock).
+            self._beat_value = max(now, self._beat_value + 0.001)
             alive = tx.execute("UPDATE workers SET heartbeat = ? WHERE worker_id = ? "
-                               "RETURNING worker_id", (now, self.worker_id))
+                               "RETURNING worker_id", (self._beat_value, self.worker_id))
             if not alive:
                 log.warning("worker %s was presumed dead; rejoining", self.worker_id)
                 self._register(tx, now)
-        if now >= self._next_reap:
-            self._next_reap = now + 1.0
+        if beat >= self._next_reap:
+            self._next_reap = beat + 1.0
             self._reap(tx, now, dispatch, touched)
             self._find_orphans(tx, now)
+
+    def _sync_clock(self) -> None:
+        """Follow the server's clock; a failed reading keeps the last offset."""
+        try:
+            self.engine.sync_clock()
+        except StoreError as err:
+            log.warning("worker %s could not read the server's clock: %s", self.worker_id, err)
 
     def _reap(self, tx: Tx, now: float, dispatch: list[Attempt] | None = None,
               touched: set[str] | None = None) -> None:
         """Take over from workers that died: same host by process check, others by lease."""
         rows = tx.execute("SELECT worker_id, host, pid, pid_start, heartbeat, lease_ttl "
                           "FROM workers WHERE worker_id <> ?", (self.worker_id,))
+        self._leases.keep_only(row[0] for row in rows)
         for worker_id, host, pid, pid_start, beat, ttl in rows:
-            reason = death_of(worker_id, host, pid, pid_start, beat, ttl, now)
+            silent = self._leases.silent_for(worker_id, beat)
+            reason = death_of(worker_id, host, pid, pid_start, silent, ttl)
             if reason is None:
                 continue
             log.info("taking over from %s", reason)
@@ -544,3 +633,26 @@ class Worker:
             candidates.append(now + 0.2)
         return min(candidates) if candidates else now + 3600.0
 
+
+
+def _first_line(text: object, limit: int = 500) -> str:
+    lines = str(text or "").strip().splitlines()
+    return lines[0][:limit] if lines else ""
+
+
+def _warn(run: RunRow, activity: str | None, attempt: int | None, message: str,
+          *args: object) -> None:
+    log.warning(message, *args, extra={"workflow_id": run.workflow_id, "run_id": run.run_id,
+                                       "activity": activity, "attempt": attempt})
+
+
+def _log_attempt_failed(run: RunRow, attrs: dict[str, Any]) -> None:
+    """One failed attempt: what went wrong, and whether and when it is retried."""
+    error = attrs.get("error") or {}
+    kind = str(error.get("type") or "Error")
+    what = (f"timed out ({kind})" if kind.endswith("Timeout")
+            else f"failed: {kind}: {_first_line(error.get('message'))}")
+    retry = f"retry at {attrs['next_retry']}" if attrs.get("next_retry") else "no retry"
+    name, attempt = attrs.get("name"), attrs.get("attempt")
+    _warn(run, name, attempt, "activity %s attempt %s of run %s (%s) %s; %s", name, attempt,
+          run.workflow_id, run.run_id, what, retry)

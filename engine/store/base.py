@@ -8,7 +8,7 @@ its migrations, and a cheap way to notice that another process committed.
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from typing import Any
 
@@ -87,6 +87,13 @@ class Store(abc.ABC):
         """An object with ``write()``, ``read()``, ``change_token()`` and ``close()`` for one
         worker; backends may pin a connection so its own commits do not look like news."""
         return _SharedSession(self)
+
+    def clock_offset(self, local: Callable[[], float], *, measure: bool = True
+                     ) -> float | None:
+        """Seconds to add to ``local`` to read the database server's clock (measured now,
+        or without ``measure`` as last measured), or None where the database has no clock
+        of its own (an SQLite file shares this machine's)."""
+        return None
 
     def check_integrity(self) -> str:
         """'ok', or what the database's own check reports."""

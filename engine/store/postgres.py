@@ -14,6 +14,10 @@ and a server-side idle-in-transaction timeout, so a worker cut off from the netw
 its calls in seconds and the locks it held are released (its leases then expire and other
 workers take its work over; its late results are fenced).
 
+The server's clock decides the time: the store measures its offset to this host's clock
+when it opens (and whenever asked, with each worker heartbeat), and engines on PostgreSQL
+keep their time by it, so hosts whose clocks disagree still agree on deadlines and timers.
+
 The schema lives in the first schema of the connection's ``search_path`` (``?options=
 -csearch_path%3Dname`` in the URL; ``public`` by default), its version in the table
 ``onward_schema``; migrations run step by step in one transaction under an advisory lock,
@@ -29,7 +33,7 @@ import re
 import select
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, NoReturn
 
@@ -60,6 +64,7 @@ SESSION_DEFAULTS = {"idle_in_transaction_session_timeout": "10000"}
 WORKFLOW_ID_LOCKS = APPLICATION_ID + 1
 """The first key of the advisory locks that serialise run creation per workflow id (the
 schema migration's lock uses ``APPLICATION_ID``)."""
+CLOCK_SAMPLES = 3  # readings of the server's clock per measurement of its offset
 POOL_MAX = 20
 POOL_TIMEOUT = 15.0
 LISTEN_RETRY = 2.0
@@ -223,6 +228,9 @@ class PostgresStore(Store):
         conn = self._connect(params)
         try:
             self.schema = self._migrate(conn, create)
+            self._time_offset = _server_offset(conn)
+        except psycopg.Error as err:
+            _raise(err, self.where)
         finally:
             conn.close()
         self.where = describe(params, self.schema)
@@ -362,6 +370,20 @@ class PostgresStore(Store):
     def session(self) -> PostgresSession:
         """A dedicated connection for one worker: its change token ignores its own commits."""
         return PostgresSession(self)
+
+    def clock_offset(self, local: Callable[[], float], *, measure: bool = True
+                     ) -> float | None:
+        """Seconds to add to ``local`` to read this server's clock (without ``measure``,
+        as last measured: when the store was opened, or since)."""
+        if measure:
+            conn = self._getconn()
+            try:
+                self._time_offset = _server_offset(conn)
+            except psycopg.Error as err:
+                _raise(err, self.where)
+            finally:
+                self._pool.putconn(conn)
+        return self._time_offset + time.time() - local()
 
     def check_integrity(self) -> str:
         with self.read() as tx:
@@ -565,6 +587,19 @@ def _open_error(err: psycopg.OperationalError, params: dict[str, Any]) -> StoreE
                                "user or password in --db, or pg_hba.conf")
     return DatabaseMissing(f"{where}: the server is not reachable ({text}); start it "
                            "(e.g. `pg_ctlcluster 15 main start`) or fix the --db URL")
+
+
+def _server_offset(conn: psycopg.Connection[Any]) -> float:
+    """The server's clock minus ``time.time()``: the best of a few readings, each taken
+    at the midpoint of its round trip (the shortest round trip is the surest)."""
+    best: tuple[float, float] | None = None
+    for _ in range(CLOCK_SAMPLES):
+        before = time.time()
+        row = conn.execute("SELECT extract(epoch FROM clock_timestamp())::float8").fetchone()
+        after = time.time()
+        if row is not None and (best is None or after - before < best[0]):
+            best = (after - before, float(row[0]) - (before + after) / 2)
+    return 0.0 if best is None else best[1]
 
 
 def _first_schema(conn: psycopg.Connection[Any]) -> str:
