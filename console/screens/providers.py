@@ -50,6 +50,7 @@ class ProviderLog(FittedTable):
 class ProvidersScreen(LiveScreen):
     """Providers and their activities; the load/reload log with import errors."""
 
+    AUTO_FOCUS = "ProvidersTable"
 
     def __init__(self) -> None:
         super().__init__(id="providers")

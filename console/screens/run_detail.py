@@ -48,6 +48,7 @@ class RunDetailScreen(LiveScreen):
         Binding("w", "tab('pending')", "Pending work", show=False, id="detail.tab_pending"),
         Binding("l", "tab('related')", "Related runs", show=False, id="detail.tab_related"),
     ]
+    AUTO_FOCUS = "#history"  # when a dialog on top closes, keys go to the timeline
 
     def __init__(self, ident: str | None = None, *, offline: dict[str, Any] | None = None
                  ) -> None:

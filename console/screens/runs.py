@@ -49,6 +49,7 @@ class RunsScreen(LiveScreen):
                 id="runs.bulk_terminate"),
         Binding("escape", "clear", "Clear filter", show=False, id="runs.clear"),
     ]
+    AUTO_FOCUS = "RunsTable"  # when a screen or dialog on top closes, keys go to the table
 
     def __init__(self) -> None:
         super().__init__(id="runs")
@@ -98,12 +99,11 @@ class RunsScreen(LiveScreen):
         table = self.query_one(RunsTable)
         table.show_runs(rows, self.colours(), self.now())
         empty = self.query_one("#empty", Static)
-        if rows:
-            empty.display = False
-            table.display = True
-        else:
-            table.display = False
-            empty.display = True
+        # The table stays on screen (only shorter) when nothing matches: hiding it would
+        # take the keyboard focus with it and strand the keys.
+        table.set_class(not rows, "-empty")
+        empty.display = not rows
+        if not rows:
             if self._total_runs == 0 and self.status_filter == "all" and not self.search:
                 empty.update(Content.from_markup(EMPTY_DB))
             else:
@@ -138,6 +138,7 @@ class RunsScreen(LiveScreen):
             self.status_filter = value
             self.limit = PAGE
             self.reload()
+        self.query_one(RunsTable).focus()  # enter opens a run now, not the dropdown again
 
     @on(Input.Changed, "#search")
     def _search_changed(self, event: Input.Changed) -> None:

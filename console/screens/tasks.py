@@ -45,6 +45,7 @@ class TasksScreen(LiveScreen):
         Binding("x", "fail", "Fail", id="tasks.fail"),
         Binding("o", "open_run", "Open run", id="tasks.open_run"),
     ]
+    AUTO_FOCUS = "TasksTable"  # when a dialog on top closes, keys go to the inbox
 
     def __init__(self) -> None:
         super().__init__(id="tasks")
