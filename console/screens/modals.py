@@ -34,42 +34,76 @@ class Dialog(ModalScreen[Any]):
 
 
 class ConfirmModal(Dialog):
-    """Ask before doing something; optionally ask for a reason. Returns {"reason": ...}."""
+    """Ask before doing something. Returns {"reason": ...} (None when not asked for).
+
+    A dangerous action starts with the safe button focused, so a stray enter keeps
+    everything as it is. ``reason_required`` refuses an empty reason; ``type_to_confirm``
+    asks the operator to type that text (the number of runs a bulk action touches).
+    """
 
     BINDINGS = [Binding("ctrl+s", "confirm", "Confirm", id="dialog.confirm")]
 
     def __init__(self, title: str, body: str | Content, *, confirm: str = "Confirm",
-                 danger: bool = False, reason: str | None = None,
-                 reason_label: str = "Reason") -> None:
+                 keep: str = "Keep", danger: bool = False, reason: str | None = None,
+                 reason_label: str = "Reason", reason_required: bool = False,
+                 type_to_confirm: str | None = None) -> None:
         super().__init__()
         self._title = title
         self._body = body
         self._confirm = confirm
+        self._keep = keep
         self._danger = danger
         self._reason = reason
         self._reason_label = reason_label
+        self._reason_required = reason_required
+        self._type_to_confirm = type_to_confirm
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog -danger" if self._danger else "dialog"):
             yield Label(self._title, classes="dialog-title", markup=False)
             yield Static(self._body, classes="dialog-body", markup=False)
             if self._reason is not None:
-                yield Label(self._reason_label, classes="field-label")
+                label = self._reason_label + (" (required)" if self._reason_required else "")
+                yield Label(label, classes="field-label", markup=False)
                 yield Input(self._reason, placeholder=self._reason_label.lower(), id="reason")
+            if self._type_to_confirm is not None:
+                yield Label(f"Type {self._type_to_confirm} to confirm", classes="field-label",
+                            markup=False)
+                yield Input(placeholder=self._type_to_confirm, id="typed")
+            yield Static("", classes="dialog-error", markup=False)
             with Horizontal(classes="buttons"):
                 yield Button(self._confirm, variant="error" if self._danger else "primary",
                              id="confirm")
-                yield Button("Cancel", id="cancel")
+                yield Button(self._keep, id="cancel")
 
     def on_mount(self) -> None:
-        if self._reason is not None:
+        if self._danger:
+            self.query_one("#cancel", Button).focus()
+        elif self._reason is not None:
             self.query_one("#reason", Input).focus()
         else:
             self.query_one("#confirm", Button).focus()
 
+    def refusal(self) -> tuple[str, str] | None:
+        """Why the action cannot go ahead yet, and the field to fix; None when it can."""
+        if self._reason is not None and self._reason_required and \
+                not self.query_one("#reason", Input).value.strip():
+            return "Give a reason: it is recorded in the history.", "#reason"
+        if self._type_to_confirm is not None and \
+                self.query_one("#typed", Input).value.strip() != self._type_to_confirm:
+            return f"Type {self._type_to_confirm} to confirm.", "#typed"
+        return None
+
     @on(Button.Pressed, "#confirm")
     @on(Input.Submitted, "#reason")
+    @on(Input.Submitted, "#typed")
     def action_confirm(self) -> None:
+        refused = self.refusal()
+        if refused is not None:
+            message, field = refused
+            self.query_one(".dialog-error", Static).update(message)
+            self.query_one(field, Input).focus()
+            return
         reason = self.query_one("#reason", Input).value if self._reason is not None else None
         self.dismiss({"reason": reason})
 

@@ -15,6 +15,16 @@ from .modals import ConfirmModal, SignalModal
 if TYPE_CHECKING:
     from ..app import OnwardApp
 
+TYPE_COUNT_ABOVE = 5
+"""A bulk action on more runs than this asks the operator to type how many."""
+BULK_NOTES = {"retry": "A run whose retry would discard completed activities is left as it "
+                       "is (and listed in the results): retry it on its own to see them."}
+
+
+def short(ident: str, width: int = 24) -> str:
+    """An id cut to fit on a button."""
+    return ident if len(ident) <= width else ident[:width - 1] + "…"
+
 
 class Operating(Screen[None]):
     """Mixed into screens that act on runs. Work runs on the app, so it outlives the screen;
@@ -37,12 +47,12 @@ class Operating(Screen[None]):
                 return
             chosen = dict(params or {})
             if op.asks_reason:
-                chosen["reason"] = answer.get("reason") or ""
+                chosen["reason"] = (answer.get("reason") or "").strip()
             self.run_operation(name, [ident], chosen)
 
         self.app.push_screen(
-            ConfirmModal(title, body, confirm=op.title, danger=op.danger,
-                         reason="" if op.asks_reason else None,
+            ConfirmModal(title, body, confirm=f"{op.title} {short(ident)}", danger=op.danger,
+                         reason="" if op.asks_reason else None, reason_required=op.asks_reason,
                          reason_label="Reason (recorded in the history)"),
             answered)
 
@@ -53,29 +63,35 @@ class Operating(Screen[None]):
         self.app.push_screen(SignalModal(ident), answered)
 
     def ask_bulk(self, name: str, idents: list[str], described: str) -> None:
-        """Confirm one operation on many runs (with the count), then run it on each."""
+        """Confirm one operation on many runs (with the count), then run it on each.
+
+        The safe button has focus, a terminate needs a reason, and more than
+        ``TYPE_COUNT_ABOVE`` runs need their number typed."""
         op = OPERATIONS[name]
         if not idents:
             self.app.notify(f"No runs to {op.title.lower()}: {described} is empty.",
                             severity="warning")
             return
-        preview = ", ".join(idents[:8]) + (f" and {len(idents) - 8} more" if len(idents) > 8
-                                           else "")
+        count = len(idents)
+        runs = f"{count} run" + ("" if count == 1 else "s")
+        preview = ", ".join(idents[:8]) + (f" and {count - 8} more" if count > 8 else "")
         body = Content.assemble(
-            (f"{len(idents)} run(s)", "bold"), f" — {described}:\n", (preview, "$text-muted"),
-            "\n\n", op.explain)
+            (runs, "bold"), f" — {described}:\n", (preview, "$text-muted"), "\n\n",
+            op.explain, *(("\n\n", BULK_NOTES[name]) if name in BULK_NOTES else ()))
 
         def answered(answer: dict[str, Any] | None) -> None:
             if answer is None:
                 return
-            chosen = {"reason": answer.get("reason") or ""} if op.asks_reason else {}
+            chosen = {"reason": (answer.get("reason") or "").strip()} if op.asks_reason \
+                else {}
             self.run_operation(name, idents, chosen, bulk=True)
 
         self.app.push_screen(
-            ConfirmModal(f"{op.title} {len(idents)} run(s)?", body,
-                         confirm=f"{op.title} {len(idents)}", danger=True,
-                         reason="" if op.asks_reason else None,
-                         reason_label="Reason (recorded in each history)"),
+            ConfirmModal(f"{op.title} {runs}?", body, confirm=f"{op.title} {runs}",
+                         danger=True, reason="" if op.asks_reason else None,
+                         reason_required=op.asks_reason,
+                         reason_label="Reason (recorded in each history)",
+                         type_to_confirm=str(count) if count > TYPE_COUNT_ABOVE else None),
             answered)
 
     def run_operation(self, name: str, idents: list[str], params: dict[str, Any],

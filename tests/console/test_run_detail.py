@@ -140,7 +140,7 @@ async def test_reset_to_a_selected_event(make_engine: Any, workdir: Path) -> Non
         modal = await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal)
                                and app.screen, "the reset confirmation")
         assert "charge-1" in modal._title
-        await pilot.press("enter")
+        await pilot.press("shift+tab", "enter")  # from "Keep" to "Reset charge-1"
         await wait_for(pilot, lambda: detail.run.get("reset_from") == first
                        and detail.run.get("status") == "completed",
                        "the detail screen to follow the new run to completion")
