@@ -30,8 +30,10 @@ class Operation:
 OPERATIONS: dict[str, Operation] = {op.name: op for op in (
     Operation("retry", "Retry",
               "Retry now with today's code. A failed run restarts from just before its failed "
-              "step (completed steps are kept, not re-run); a stuck run replays again; an "
-              "activity waiting out a backoff is attempted at once.", bulk=True),
+              "step (steps that completed before it are kept, not re-run); a stuck run "
+              "replays again; an activity waiting out a backoff is attempted at once.",
+              danger=True,
+              bulk=True),
     Operation("pause", "Pause",
               "Hold the run: no new attempts or workflow tasks until it is resumed.",
               only_open=True),
@@ -57,7 +59,8 @@ def perform(engine: Any, name: str, ident: str, params: dict[str, Any] | None = 
     """Run one operation on one run; (ok, what happened). Engine errors propagate."""
     params = params or {}
     if name == "retry":
-        return True, engine.retry(ident) or f"retried {ident}"
+        discard = _consented(engine, ident, None, params)
+        return True, engine.retry(ident, discard_completed=discard) or f"retried {ident}"
     if name == "pause":
         return True, engine.pause(ident) or f"paused {ident}"
     if name == "resume":
@@ -73,12 +76,30 @@ def perform(engine: Any, name: str, ident: str, params: dict[str, Any] | None = 
         engine.signal(ident, params["name"], params.get("payload"))
         return True, f"sent signal {params['name']!r} to {ident}"
     if name == "reset":
-        handle = engine.reset(ident, int(params["seq"]))
+        seq = int(params["seq"])
+        discard = _consented(engine, ident, seq, params)
+        handle = engine.reset(ident, seq, discard_completed=discard)
         return True, (f"reset {ident} to event {params['seq']}: new run "
                       f"{handle.run_id[:12]} continues with today's code")
     if name == "replay":
         return replay_verdict(engine.replay([ident]), ident)
     raise ValueError(f"unknown operation {name!r}")
+
+
+def _consented(engine: Any, ident: str, seq: int | None, params: dict[str, Any]) -> bool:
+    """Whether the operator agreed to discard completed activities, and still can: the
+    consent covers the ones the dialog listed (``consented``); if more have completed
+    since, nothing is done and the operator is asked to look again."""
+    if not params.get("discard_completed"):
+        return False
+    plan = engine.repair_plan(ident, seq)
+    shown = set(params.get("consented") or [])
+    extra = [c for c in plan["discarded_completed"] if c["seq"] not in shown]
+    if extra:
+        names = ", ".join(f"{c['name']} (event {c['seq']})" for c in extra)
+        raise BadInput(f"{ident} changed since you confirmed: {names} also completed and "
+                       "would be discarded; look again")
+    return True
 
 
 def replay_verdict(report: list[dict[str, Any]], ident: str) -> tuple[bool, str]:

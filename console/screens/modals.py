@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from rich.text import Text
@@ -11,7 +12,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Label, Select, Static
+from textual.widgets import Button, Checkbox, Input, Label, Select, Static
 
 from ..widgets.fitted_table import FittedTable
 from ..widgets.format import pretty_json
@@ -106,6 +107,92 @@ class ConfirmModal(Dialog):
             return
         reason = self.query_one("#reason", Input).value if self._reason is not None else None
         self.dismiss({"reason": reason})
+
+
+class RepairModal(Dialog):
+    """Confirm a retry or reset from its plan (``Engine.repair_plan``): the cut, the events
+    kept and discarded, and the completed activities among the discarded, which the new
+    run would do again. Discarding those needs the checkbox ticked; "Keep" has focus.
+    Returns {"discard_completed": bool, "consented": [seq of each completed one shown]}.
+    """
+
+    BINDINGS = [Binding("ctrl+s", "confirm", "Confirm", id="dialog.repair")]
+    SHOWN = 12  # discarded events listed before "and N more"
+
+    def __init__(self, plan: dict[str, Any], explain: str) -> None:
+        super().__init__()
+        self.plan = plan
+        self._explain = explain
+        self.completed = list(plan.get("discarded_completed") or [])
+
+    def compose(self) -> ComposeResult:
+        plan = self.plan
+        verb = "Retry" if plan["action"] == "retry" else "Reset"
+        ident = str(plan["id"])
+        with Vertical(classes="dialog -wide -danger"):
+            yield Label(f"{verb} {ident}?" if verb == "Retry" else
+                        f"Reset {ident} to event {plan['cut']}?", classes="dialog-title",
+                        markup=False)
+            yield Static(self._explain, classes="dialog-body", markup=False)
+            yield Static(self._cut_summary(), classes="dialog-body", id="cut")
+            if self.completed:
+                yield Static(self._completed_warning(), classes="dialog-body",
+                             id="completed")
+                count = len(self.completed)
+                yield Checkbox(f"Discard {count} completed activit"
+                               f"{'y' if count == 1 else 'ies'}: the new run does "
+                               f"{'it' if count == 1 else 'them'} again", id="consent")
+            yield Static("", classes="dialog-error", markup=False)
+            with Horizontal(classes="buttons"):
+                yield Button(f"{verb} {ident}", variant="error", id="confirm")
+                yield Button("Keep", id="cancel")
+
+    def _cut_summary(self) -> Content:
+        plan = self.plan
+        discarded = list(plan.get("discarded") or [])
+        completed = {c["seq"] for c in self.completed}
+        lines = [Content.assemble(
+            "Keeps events 1–", (str(plan["cut"]), "bold"), f" ({plan['kept']} events); ",
+            (f"discards {len(discarded)} event" + ("" if len(discarded) == 1 else "s"),
+             "bold"), ":" if discarded else " (nothing after the cut).")]
+        for event in discarded[:self.SHOWN]:
+            flagged = event["seq"] in completed
+            lines.append(Content.assemble(
+                (f"  {event['seq']:>4}  {event['type']}", "$text-error bold" if flagged
+                 else "$text-muted"),
+                ("   ← completed: it really happened" if flagged else "", "$text-error")))
+        if len(discarded) > self.SHOWN:
+            lines.append(Content.styled(f"  … and {len(discarded) - self.SHOWN} more",
+                                        "$text-muted"))
+        return Content("\n").join(lines)
+
+    def _completed_warning(self) -> Content:
+        lines = [Content.styled(
+            f"{len(self.completed)} completed activit"
+            f"{'y' if len(self.completed) == 1 else 'ies'} would be discarded: their effects "
+            "really happened (a payment, a refund…) and the new run does them again.",
+            "$text-error bold")]
+        for c in self.completed:
+            result = json.dumps(c.get("result"), ensure_ascii=False, default=str)
+            if len(result) > 60:
+                result = result[:59] + "…"
+            lines.append(Content.assemble(("  ✗ ", "$text-error"), (str(c["name"]), "bold"),
+                                          f" (event {c['seq']}) → {result}"))
+        return Content("\n").join(lines)
+
+    def on_mount(self) -> None:
+        self.query_one("#cancel", Button).focus()
+
+    @on(Button.Pressed, "#confirm")
+    def action_confirm(self) -> None:
+        consent = bool(self.completed) and self.query_one("#consent", Checkbox).value
+        if self.completed and not consent:
+            self.query_one(".dialog-error", Static).update(
+                "Tick the box to discard the completed activities, or press Keep.")
+            self.query_one("#consent", Checkbox).focus()
+            return
+        self.dismiss({"discard_completed": consent,
+                      "consented": [c["seq"] for c in self.completed]})
 
 
 class SignalModal(Dialog):

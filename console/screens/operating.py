@@ -8,9 +8,11 @@ from textual.content import Content
 from textual.screen import Screen
 from textual.worker import get_current_worker
 
+from engine.errors import BadInput
+
 from ..messages import OperationDone
 from ..operations import OPERATIONS, perform_many
-from .modals import ConfirmModal, SignalModal
+from .modals import ConfirmModal, RepairModal, SignalModal
 
 if TYPE_CHECKING:
     from ..app import OnwardApp
@@ -37,6 +39,9 @@ class Operating(Screen[None]):
     def ask_operation(self, name: str, ident: str, params: dict[str, Any] | None = None,
                       *, detail: str = "") -> None:
         """Confirm one operation on one run, then run it."""
+        if name in ("retry", "reset"):
+            self.ask_repair(name, ident, (params or {}).get("seq"))
+            return
         op = OPERATIONS[name]
         body = Content.assemble((op.explain, ""), *(("\n\n", (detail, "bold")) if detail
                                                      else ()))
@@ -55,6 +60,40 @@ class Operating(Screen[None]):
                          reason="" if op.asks_reason else None, reason_required=op.asks_reason,
                          reason_label="Reason (recorded in the history)"),
             answered)
+
+    def ask_repair(self, name: str, ident: str, seq: int | None = None) -> None:
+        """Retry or reset: fetch the plan (what the cut keeps and discards) in a thread,
+        then confirm it. A retry that cuts nothing (a stuck run, a backoff) gets the plain
+        confirmation."""
+        app = self.onward
+        engine = app.engine
+
+        def plan_then_ask() -> None:
+            try:
+                plan = engine.repair_plan(ident, seq)
+            except BadInput:
+                if name != "retry":
+                    raise  # e.g. a cut that is not allowed: the app shows why
+                app.call_from_thread(self._ask_plain_retry, ident)
+                return
+            app.call_from_thread(self._ask_plan, name, ident, plan)
+
+        app.run_worker(plan_then_ask, name=f"plan {name} {ident}", group="plan",
+                       thread=True, exclusive=True, exit_on_error=False)
+
+    def _ask_plain_retry(self, ident: str) -> None:
+        op = OPERATIONS["retry"]
+        self.app.push_screen(
+            ConfirmModal(f"Retry {ident}?", op.explain, confirm=f"Retry {short(ident)}",
+                         danger=op.danger),
+            lambda answer: None if answer is None else
+            self.run_operation("retry", [ident], {}))
+
+    def _ask_plan(self, name: str, ident: str, plan: dict[str, Any]) -> None:
+        def answered(answer: dict[str, Any] | None) -> None:
+            if answer is not None:
+                self.run_operation(name, [ident], {"seq": plan["cut"], **answer})
+        self.app.push_screen(RepairModal(plan, OPERATIONS[name].explain), answered)
 
     def ask_signal(self, ident: str) -> None:
         def answered(answer: dict[str, Any] | None) -> None:

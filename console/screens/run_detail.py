@@ -240,10 +240,7 @@ class RunDetailScreen(LiveScreen):
         if event is None:
             self.notify("Select an event in the timeline to reset to.", severity="warning")
             return
-        seq = int(event["seq"])
-        self.ask_operation("reset", self.ident, {"seq": seq},
-                           detail=f"Keep events 1–{seq} (up to {event.get('type')}); the new "
-                                  "run replays them and continues from there.")
+        self.ask_repair("reset", self.ident, int(event["seq"]))
 
     def action_run_again(self) -> None:
         if not self.run:

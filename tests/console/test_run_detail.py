@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from console.app import OnwardApp
-from console.screens.modals import ConfirmModal, SignalModal
+from console.screens.modals import ConfirmModal, RepairModal, SignalModal
 from console.screens.run_detail import RunDetailScreen
 from console.widgets.json_editor import JsonEditor
 from console.widgets.runs_table import RunsTable
@@ -48,8 +48,10 @@ async def test_retry_a_failed_run_after_the_fix(make_engine: Any, workdir: Path)
         assert "card declined" in str(detail.run["error"])
         (workdir / "card-ok").touch()  # the operator fixes the cause
         await pilot.press("r")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal), "the confirmation")
-        await pilot.press("enter")
+        modal = await wait_for(pilot, lambda: isinstance(app.screen, RepairModal)
+                               and app.screen, "the confirmation")
+        assert not modal.completed and not modal.query("#consent")  # nothing completed is cut
+        await pilot.press("shift+tab", "enter")  # from "Keep" to "Retry charge-1"
         await wait_for(pilot, lambda: detail.run.get("status") == "completed",
                        "the detail screen to follow the retried run to completion")
         assert detail.run["result"] == {"charged": 700}
@@ -137,9 +139,9 @@ async def test_reset_to_a_selected_event(make_engine: Any, workdir: Path) -> Non
         assert (detail.query_one(Timeline).current_event() or {})["type"] == "ActivityCompleted"
         (workdir / "card-ok").touch()
         await pilot.press("b")
-        modal = await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal)
+        modal = await wait_for(pilot, lambda: isinstance(app.screen, RepairModal)
                                and app.screen, "the reset confirmation")
-        assert "charge-1" in modal._title
+        assert modal.plan["cut"] == 3 and not modal.completed
         await pilot.press("shift+tab", "enter")  # from "Keep" to "Reset charge-1"
         await wait_for(pilot, lambda: detail.run.get("reset_from") == first
                        and detail.run.get("status") == "completed",
