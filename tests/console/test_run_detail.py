@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from console.app import OnwardApp
-from console.screens.modals import ConfirmModal, RepairModal, SignalModal
+from console.screens.modals import RepairModal, SignalModal
 from console.screens.run_detail import RunDetailScreen
 from console.widgets.json_editor import JsonEditor
 from console.widgets.runs_table import RunsTable
