@@ -12,6 +12,7 @@ from typing import Any
 from textual import work
 from textual.app import App
 from textual.binding import Binding
+from textual.reactive import reactive
 from textual.screen import Screen
 from textual.worker import Worker, WorkerState, get_current_worker
 
@@ -56,6 +57,10 @@ class OnwardApp(App[int]):
         Binding("ctrl+t", "toggle_theme", "Light/dark theme", show=False, id="app.theme"),
         Binding("q", "quit", "Quit", show=False, id="app.quit"),
     ]
+
+    refused_reloads: reactive[dict[str, str]] = reactive(dict, always_update=True)
+    """Code reloads refused and not yet resolved (source → why): every screen shows them
+    in a banner until the source loads again."""
 
     def __init__(self, engine: Any, *, worker: bool = True, demo: bool = False,
                  history_file: str | Path | None = None,
@@ -166,6 +171,8 @@ class OnwardApp(App[int]):
     def on_code_changed(self, message: CodeChanged) -> None:
         self.notify(message.message, title="Code reloaded" if message.ok else "Reload failed",
                     severity="information" if message.ok else "error", markup=False)
+        watcher = self.code_watcher
+        self.refused_reloads = watcher.refused() if watcher is not None else {}
         for screen in self.screen_stack:
             if isinstance(screen, ProvidersScreen):
                 screen.reload()

@@ -529,3 +529,10 @@ class Engine:
                        "message) VALUES (?,?,?,?,?,?)",
                        (entry.time, worker_id, entry.provider, entry.version, entry.action,
                         entry.message))
+
+    def replay_on_disk(self, ident: str) -> dict[str, Any]:
+        """Replay ``ident``'s run against its workflow's code as it is on disk now, which
+        may differ from the loaded code (a refused reload). One ``replay`` report plus
+        ``code``: ``source`` (file or provider), ``loaded`` and ``on_disk`` versions."""
+        from . import reload
+        return reload.replay_on_disk(self, ident)

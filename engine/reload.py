@@ -16,13 +16,20 @@ from typing import TYPE_CHECKING, Any
 from . import history
 from .errors import BadInput
 from .registry import FlowsModule, import_file
-from .repair import replay_one
+from .repair import ReplayResult, replay_one
 
 if TYPE_CHECKING:
     from .client import Engine
     from .worker import Worker
 
 log = logging.getLogger("onward.reload")
+
+
+def fresh_flows(old: FlowsModule) -> FlowsModule:
+    """``old``'s file loaded afresh from disk, not swapped in (BadInput if it fails)."""
+    if not old.path:
+        raise BadInput(f"{old.spec} is not a file: it cannot be loaded afresh")
+    return FlowsModule(old.spec, import_file(old.path), old.path)
 
 
 def reload_flows_file(engine: Engine, path: str) -> tuple[bool, str]:
@@ -32,7 +39,7 @@ def reload_flows_file(engine: Engine, path: str) -> tuple[bool, str]:
     if old is None:
         return False, f"{path} is not a loaded flows module"
     try:
-        new = FlowsModule(old.spec, import_file(path), path)
+        new = fresh_flows(old)
     except BadInput as err:
         return False, f"kept the previous code: {err}"
     names = set(old.workflows) | set(new.workflows)
@@ -61,6 +68,46 @@ def reload_flows_file(engine: Engine, path: str) -> tuple[bool, str]:
     return True, f"reloaded {Path(path).name} (version {new.version})"
 
 
+def replay_on_disk(engine: Engine, ident: str) -> dict[str, Any]:
+    """Replay ``ident``'s run against its workflow's code as it is on disk now.
+
+    The loaded code may differ from the file (a reload refused because the new code would
+    break running work): this answers for the file, loaded afresh and not swapped in.
+    A workflow that comes from no flows file (a provider) is checked against the loaded
+    code. The report is ``Engine.replay``'s, plus ``code``: ``source`` (the file, or the
+    provider), ``loaded`` and ``on_disk`` (versions: sha256 prefixes; ``on_disk`` None
+    when no file was read).
+    """
+    with engine.store.read() as tx:
+        run = engine._find(tx, ident)
+        events = history.load_events(tx, run.run_id)
+    old = next((f for f in engine.registry.flows
+                if f.path and run.workflow in f.workflows), None)
+    if old is None:
+        loaded = engine.registry.workflow(run.workflow)
+        report = replay_one(engine, run, events).to_json()
+        report["code"] = {"source": loaded.provider if loaded is not None else "",
+                          "loaded": "", "on_disk": None}
+        return report
+    code: dict[str, Any] = {"source": old.path, "loaded": old.version, "on_disk": None}
+    result = ReplayResult(run.workflow_id, run.run_id, run.workflow, run.status, False)
+    try:
+        new = fresh_flows(old)
+    except BadInput as err:
+        result.error = f"the file on disk does not load: {err}"
+    else:
+        code["on_disk"] = new.version
+        definition = new.workflows.get(run.workflow)
+        if definition is None:
+            result.error = f"the file on disk no longer defines workflow {run.workflow}"
+        else:
+            probe = _ProbeEngine(engine, definition)
+            result = replay_one(probe, run, events)  # type: ignore[arg-type]
+    report = result.to_json()
+    report["code"] = code
+    return report
+
+
 class _ProbeEngine:
     """Just enough of an Engine for ``replay_one`` to try one new definition."""
 
@@ -83,6 +130,21 @@ class CodeWatcher:
         self.notify = notify or (lambda message, ok: log.info(message))
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._refused: dict[str, str] = {}
+        self._refused_lock = threading.Lock()
+
+    def refused(self) -> dict[str, str]:
+        """Reloads refused and not yet resolved: source (a flows file's path, or
+        ``provider NAME``) → why. An entry goes once that source loads again."""
+        with self._refused_lock:
+            return dict(self._refused)
+
+    def _outcome(self, source: str, ok: bool, message: str) -> None:
+        with self._refused_lock:
+            if ok:
+                self._refused.pop(source, None)
+            else:
+                self._refused[source] = message
 
     def start(self) -> CodeWatcher:
         paths = sorted({str(Path(f.path).resolve()) for f in self.engine.registry.flows
@@ -104,8 +166,11 @@ class CodeWatcher:
                 entry, self.worker.worker_id if self.worker is not None else None)
         except Exception as err:  # noqa: BLE001 - the log is a convenience, never fatal
             log.warning("could not record provider event: %s", err)
-        self.notify(f"provider {entry.provider} {entry.action} "
-                    f"({entry.version}) {entry.message}".strip(), ok)
+        message = f"provider {entry.provider} {entry.action} " \
+                  f"({entry.version}) {entry.message}".strip()
+        if entry.action != "removed":
+            self._outcome(f"provider {entry.provider}", ok, message)
+        self.notify(message, ok)
         if ok and self.worker is not None:
             self.worker.retry_stuck_runs()
 
@@ -117,6 +182,7 @@ class CodeWatcher:
                 if not changed.endswith(".py") or not Path(changed).exists():
                     continue
                 ok, message = reload_flows_file(self.engine, changed)
+                self._outcome(str(Path(changed).resolve()), ok, message)
                 self.notify(message, ok)
                 if ok and self.worker is not None:
                     self.worker.retry_stuck_runs()

@@ -17,6 +17,7 @@ from textual.widgets import DataTable, Footer, Header, TabbedContent, TabPane
 
 from ..messages import OpenRun
 from ..operations import export_history
+from ..widgets.code_banner import CodeBanner
 from ..widgets.format import clock_time, error_text, pretty_json
 from ..widgets.json_view import JsonView
 from ..widgets.pending import PendingView
@@ -60,6 +61,7 @@ class RunDetailScreen(LiveScreen):
 
     def compose(self) -> ComposeResult:
         yield Header()
+        yield CodeBanner(id="code-banner")
         yield RunSummary("loading…", id="summary")
         with TabbedContent(initial="timeline", id="tabs"):
             with TabPane("Timeline", id="timeline"):

@@ -13,6 +13,7 @@ from textual.timer import Timer
 from textual.widgets import Footer, Header, Input, Select, Static
 
 from ..messages import OpenRun
+from ..widgets.code_banner import CodeBanner
 from ..widgets.counts_bar import CountsBar
 from ..widgets.format import FILTER_LABELS
 from ..widgets.runs_table import RunsTable
@@ -63,6 +64,7 @@ class RunsScreen(LiveScreen):
 
     def compose(self) -> ComposeResult:
         yield Header()
+        yield CodeBanner(id="code-banner")
         yield CountsBar("", id="counts")
         with Horizontal(id="toolbar"):
             yield Input(placeholder="search id or workflow  ( / )", id="search")

@@ -125,7 +125,7 @@ async def test_replay_check_says_the_history_matches(make_engine: Any, workdir: 
                        "the approval to wait")
         await _open(pilot, app, "desk-1")
         await pilot.press("v")
-        await wait_for(pilot, lambda: any("matches today's code" in text
+        await wait_for(pilot, lambda: any("matches flows_for_console.py on disk" in text
                                           for _, text in app.notices), "the replay verdict")
 
 
