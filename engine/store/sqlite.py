@@ -111,8 +111,10 @@ class SqliteStore(Store):
                                  "does not exist")
             # No O_EXCL: another process may create the same file at this moment, and
             # that is fine (the schema is set up inside one BEGIN IMMEDIATE below).
-            fd = os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600)
-            os.close(fd)
+            try:
+                os.close(os.open(self.path, os.O_CREAT | os.O_RDONLY, 0o600))
+            except OSError as err:
+                raise StoreError(f"cannot create {self.path}: {err.strerror}") from None
         elif file.is_dir():
             raise DatabaseCorrupt(f"{self.path} is a folder, not a database file")
         self._name = self.path

@@ -257,3 +257,14 @@ def test_console_without_worker_browses_a_database_this_user_may_only_read(
     assert lines[0] == "['done-1', 'sig-1']"
     assert lines[1].split()[1] in ("completed", "running")
     assert hashlib.sha256(db.read_bytes()).hexdigest() == digest
+
+
+def test_creating_a_database_in_a_folder_this_user_may_not_write_is_one_clear_line(
+        locked_folder: Path) -> None:
+    locked_folder.chmod(0o555)
+    db = locked_folder / "new.db"
+    done = _as_nobody(sys.executable, "-m", "engine.cli", "start", "three_steps", "--flows",
+                      BASIC, "--input", "[1]", "--db", str(db))
+    assert done.returncode in (1, 2)
+    assert done.stderr.strip() == f"onward: cannot create {db}: Permission denied"
+    assert list(locked_folder.iterdir()) == []
