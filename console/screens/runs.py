@@ -79,6 +79,14 @@ class RunsScreen(LiveScreen):
         self.sub_title = "Runs"
         self._show_sort()
         self.query_one(RunsTable).focus()
+        self.watch(self.query_one("#filter", Select), "expanded", self._filter_closed,
+                   init=False)
+
+    def _filter_closed(self, expanded: bool) -> None:
+        """A filter chosen (or the list dismissed): the keys go back to the table, so
+        enter opens a run instead of the dropdown again."""
+        if not expanded:  # after the Select has refocused itself
+            self.call_after_refresh(self.query_one(RunsTable).focus)
 
     # -- loading -----------------------------------------------------------------------------
     def load_params(self) -> dict[str, Any]:
@@ -140,7 +148,6 @@ class RunsScreen(LiveScreen):
             self.status_filter = value
             self.limit = PAGE
             self.reload()
-        self.query_one(RunsTable).focus()  # enter opens a run now, not the dropdown again
 
     @on(Input.Changed, "#search")
     def _search_changed(self, event: Input.Changed) -> None:

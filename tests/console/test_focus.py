@@ -78,6 +78,12 @@ async def test_after_choosing_a_filter_enter_opens_a_run_not_the_dropdown(
         await pilot.pause()
         assert not app.screen.query_one("#filter", Select).expanded
         assert isinstance(app.focused, RunsTable), f"focus on {app.focused!r}"
+        await pilot.press("f")  # opened and dismissed without a choice: the same
+        await wait_for(pilot, lambda: app.screen.query_one("#filter", Select).expanded,
+                       "the dropdown")
+        await pilot.press("escape")
+        await pilot.pause()
+        assert isinstance(app.focused, RunsTable), f"focus on {app.focused!r}"
         await pilot.press("enter")
         await wait_for(pilot, lambda: isinstance(app.screen, RunDetailScreen),
                        "enter to open the run")
