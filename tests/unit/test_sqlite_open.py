@@ -18,6 +18,7 @@ from typing import Any
 import apsw
 import pytest
 
+from engine.errors import DatabaseMissing
 from engine.store.schema import APPLICATION_ID, SCHEMA_VERSION
 from engine.store.sqlite import SqliteStore
 from tests.helpers import WorkerProcess, cli, env_for, wait_until
@@ -26,13 +27,18 @@ from tests.unit.test_migrations import make_v1_database
 OPENERS = 8
 
 
-def _open_at_once(path: str, barrier: Any, results: Any) -> None:
-    """In a child process: wait for every sibling, then open (and maybe create) ``path``."""
+def _open_at_once(path: str, barrier: Any, results: Any, create: bool = True) -> None:
+    """In a child process: wait for every sibling, then open (and maybe create) ``path``;
+    a reader (``create`` False) may find it missing or empty, and says so."""
     try:
         barrier.wait(timeout=60)
-        store = SqliteStore(path)
         try:
-            with store.write() as tx:  # and write through it, as a worker or start would
+            store = SqliteStore(path, create=create)
+        except DatabaseMissing:
+            results.put("missing")
+            return
+        try:
+            with (store.write() if create else store.read()) as tx:
                 tx.execute("SELECT count(*) FROM runs")
         finally:
             store.close()
@@ -41,13 +47,15 @@ def _open_at_once(path: str, barrier: Any, results: Any) -> None:
         results.put(traceback.format_exc())
 
 
-def _race(path: Path, openers: int = OPENERS) -> list[str]:
-    """``openers`` real processes released together onto one file; what each reported."""
+def _race(path: Path, openers: int = OPENERS, readers: int = 0) -> list[str]:
+    """``openers`` real processes released together onto one file (the first ``readers``
+    of them as read commands, which create nothing); what each reported."""
     ctx = multiprocessing.get_context("spawn")
     barrier = ctx.Barrier(openers)
     results = ctx.Queue()
-    procs = [ctx.Process(target=_open_at_once, args=(str(path), barrier, results))
-             for _ in range(openers)]
+    procs = [ctx.Process(target=_open_at_once, args=(str(path), barrier, results,
+                                                     n >= readers))
+             for n in range(openers)]
     for proc in procs:
         proc.start()
     outcomes = [results.get(timeout=120) for _ in procs]
@@ -75,6 +83,16 @@ def test_many_processes_creating_one_new_database_at_once_all_succeed(tmp_path: 
     path = tmp_path / "new.db"
     outcomes = _race(path)
     assert outcomes == ["ok"] * OPENERS, "\n".join(o for o in outcomes if o != "ok")
+    _schema_is_current(path)
+
+
+def test_read_commands_racing_the_creators_of_a_new_database_see_it_or_miss_it(
+        tmp_path: Path) -> None:
+    path = tmp_path / "new.db"
+    outcomes = _race(path, readers=OPENERS // 2)
+    assert set(outcomes) <= {"ok", "missing"}, "\n".join(
+        o for o in outcomes if o not in ("ok", "missing"))
+    assert outcomes.count("ok") >= OPENERS // 2  # every creator
     _schema_is_current(path)
 
 
