@@ -16,20 +16,13 @@ from typing import TYPE_CHECKING, Any
 from . import history
 from .errors import BadInput
 from .registry import FlowsModule, import_file
-from .repair import ReplayResult, replay_one
+from .repair import replay_one
 
 if TYPE_CHECKING:
     from .client import Engine
     from .worker import Worker
 
 log = logging.getLogger("onward.reload")
-
-
-def fresh_flows(old: FlowsModule) -> FlowsModule:
-    """``old``'s file loaded afresh from disk, not swapped in (BadInput if it fails)."""
-    if not old.path:
-        raise BadInput(f"{old.spec} is not a file: it cannot be loaded afresh")
-    return FlowsModule(old.spec, import_file(old.path), old.path)
 
 
 def reload_flows_file(engine: Engine, path: str) -> tuple[bool, str]:
@@ -39,7 +32,7 @@ def reload_flows_file(engine: Engine, path: str) -> tuple[bool, str]:
     if old is None:
         return False, f"{path} is not a loaded flows module"
     try:
-        new = fresh_flows(old)
+        new = FlowsModule(old.spec, import_file(path), path)
     except BadInput as err:
         return False, f"kept the previous code: {err}"
     names = set(old.workflows) | set(new.workflows)
@@ -66,46 +59,6 @@ def reload_flows_file(engine: Engine, path: str) -> tuple[bool, str]:
         engine.registry.replace_flows(old, new)
         engine.cache.clear()
     return True, f"reloaded {Path(path).name} (version {new.version})"
-
-
-def replay_on_disk(engine: Engine, ident: str) -> dict[str, Any]:
-    """Replay ``ident``'s run against its workflow's code as it is on disk now.
-
-    The loaded code may differ from the file (a reload refused because the new code would
-    break running work): this answers for the file, loaded afresh and not swapped in.
-    A workflow that comes from no flows file (a provider) is checked against the loaded
-    code. The report is ``Engine.replay``'s, plus ``code``: ``source`` (the file, or the
-    provider), ``loaded`` and ``on_disk`` (versions: sha256 prefixes; ``on_disk`` None
-    when no file was read).
-    """
-    with engine.store.read() as tx:
-        run = engine._find(tx, ident)
-        events = history.load_events(tx, run.run_id)
-    old = next((f for f in engine.registry.flows
-                if f.path and run.workflow in f.workflows), None)
-    if old is None:
-        loaded = engine.registry.workflow(run.workflow)
-        report = replay_one(engine, run, events).to_json()
-        report["code"] = {"source": loaded.provider if loaded is not None else "",
-                          "loaded": "", "on_disk": None}
-        return report
-    code: dict[str, Any] = {"source": old.path, "loaded": old.version, "on_disk": None}
-    result = ReplayResult(run.workflow_id, run.run_id, run.workflow, run.status, False)
-    try:
-        new = fresh_flows(old)
-    except BadInput as err:
-        result.error = f"the file on disk does not load: {err}"
-    else:
-        code["on_disk"] = new.version
-        definition = new.workflows.get(run.workflow)
-        if definition is None:
-            result.error = f"the file on disk no longer defines workflow {run.workflow}"
-        else:
-            probe = _ProbeEngine(engine, definition)
-            result = replay_one(probe, run, events)  # type: ignore[arg-type]
-    report = result.to_json()
-    report["code"] = code
-    return report
 
 
 class _ProbeEngine:
@@ -199,3 +152,51 @@ def watch_code(engine: Engine, worker: Worker | None,
                notify: Callable[[str, bool], None] | None = None) -> CodeWatcher:
     """Start watching the engine's flows and providers for changes."""
     return CodeWatcher(engine, worker, notify).start()
+
+
+def replay_on_disk(engine: Engine, ident: str) -> dict[str, Any]:
+    """Replay ``ident``'s run against its workflow's code as it is on disk now.
+
+    The loaded code may differ from the file (a reload refused because the new code would
+    break running work): this answers for the file, loaded afresh and not swapped in.
+    A workflow that comes from no flows file (a provider) is checked against the loaded
+    code. The report is ``Engine.replay``'s, plus ``code``: ``source`` (the file, or the
+    provider), ``loaded`` and ``on_disk`` (versions: sha256 prefixes; ``on_disk`` None
+    when no file was read).
+    """
+    with engine.store.read() as tx:
+        run = engine._find(tx, ident)
+        events = history.load_events(tx, run.run_id)
+    old = next((f for f in engine.registry.flows
+                if f.path and run.workflow in f.workflows), None)
+    if old is None:
+        loaded = engine.registry.workflow(run.workflow)
+        report = replay_one(engine, run, events).to_json()
+        report["code"] = {"source": loaded.provider if loaded is not None else "",
+                          "loaded": "", "on_disk": None}
+        return report
+    from .repair import ReplayResult
+    code: dict[str, Any] = {"source": old.path, "loaded": old.version, "on_disk": None}
+    result = ReplayResult(run.workflow_id, run.run_id, run.workflow, run.status, False)
+    try:
+        new = _from_disk(old)
+    except BadInput as err:
+        result.error = f"the file on disk does not load: {err}"
+    else:
+        code["on_disk"] = new.version
+        definition = new.workflows.get(run.workflow)
+        if definition is None:
+            result.error = f"the file on disk no longer defines workflow {run.workflow}"
+        else:
+            probe = _ProbeEngine(engine, definition)
+            result = replay_one(probe, run, events)  # type: ignore[arg-type]
+    report = result.to_json()
+    report["code"] = code
+    return report
+
+
+def _from_disk(old: FlowsModule) -> FlowsModule:
+    """``old``'s file loaded afresh, for a check only: nothing is swapped in."""
+    from .registry import import_file
+    assert old.path is not None
+    return FlowsModule(old.spec, import_file(old.path), old.path)
