@@ -87,6 +87,7 @@ class OnwardApp(App[int]):
         self._lifecycle = threading.Lock()
         self._last_error: tuple[str, float] = ("", 0.0)
         self.ready = threading.Event()  # set once demo, worker and watcher are in place
+        self._last_refusal = ""  # why the last reload was refused (shown while it stands)
 
     def now(self) -> float:
         """The console's notion of now (fixed in snapshot tests)."""
@@ -171,8 +172,22 @@ class OnwardApp(App[int]):
     def on_code_changed(self, message: CodeChanged) -> None:
         self.notify(message.message, title="Code reloaded" if message.ok else "Reload failed",
                     severity="information" if message.ok else "error", markup=False)
-        watcher = self.code_watcher
-        self.refused_reloads = watcher.refused() if watcher is not None else {}
+        if not message.ok:
+            self._last_refusal = message.message
+        self._check_code()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="code-check")
+    def _check_code(self) -> None:
+        """After a reload or a refusal: which sources are not running what is on disk."""
+        refused = {}
+        for drift in self.engine.code_drift():
+            refused[str(drift["source"])] = (
+                f"{self._last_refusal or 'not reloaded yet'} (on disk: version "
+                f"{drift['on_disk']}; running: version {drift['loaded']})")
+        for provider in self.engine.providers():
+            if provider.get("error"):
+                refused[f"provider {provider.get('name')}"] = str(provider["error"])
+        self.call_from_thread(setattr, self, "refused_reloads", refused)
         for screen in self.screen_stack:
             if isinstance(screen, ProvidersScreen):
                 screen.reload()

@@ -536,3 +536,9 @@ class Engine:
         ``code``: ``source`` (file or provider), ``loaded`` and ``on_disk`` versions."""
         from . import reload
         return reload.replay_on_disk(self, ident)
+
+    def code_drift(self) -> JsonList:
+        """Flows files whose content on disk differs from the code this engine runs (a
+        reload refused or still to come): ``source``, ``loaded`` and ``on_disk`` versions."""
+        from . import reload
+        return reload.code_drift(self)

@@ -7,6 +7,7 @@ serving and the runs are named. Stuck runs are retried after a successful reload
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 from collections.abc import Callable
@@ -83,21 +84,6 @@ class CodeWatcher:
         self.notify = notify or (lambda message, ok: log.info(message))
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._refused: dict[str, str] = {}
-        self._refused_lock = threading.Lock()
-
-    def refused(self) -> dict[str, str]:
-        """Reloads refused and not yet resolved: source (a flows file's path, or
-        ``provider NAME``) → why. An entry goes once that source loads again."""
-        with self._refused_lock:
-            return dict(self._refused)
-
-    def _outcome(self, source: str, ok: bool, message: str) -> None:
-        with self._refused_lock:
-            if ok:
-                self._refused.pop(source, None)
-            else:
-                self._refused[source] = message
 
     def start(self) -> CodeWatcher:
         paths = sorted({str(Path(f.path).resolve()) for f in self.engine.registry.flows
@@ -119,11 +105,8 @@ class CodeWatcher:
                 entry, self.worker.worker_id if self.worker is not None else None)
         except Exception as err:  # noqa: BLE001 - the log is a convenience, never fatal
             log.warning("could not record provider event: %s", err)
-        message = f"provider {entry.provider} {entry.action} " \
-                  f"({entry.version}) {entry.message}".strip()
-        if entry.action != "removed":
-            self._outcome(f"provider {entry.provider}", ok, message)
-        self.notify(message, ok)
+        self.notify(f"provider {entry.provider} {entry.action} "
+                    f"({entry.version}) {entry.message}".strip(), ok)
         if ok and self.worker is not None:
             self.worker.retry_stuck_runs()
 
@@ -135,7 +118,6 @@ class CodeWatcher:
                 if not changed.endswith(".py") or not Path(changed).exists():
                     continue
                 ok, message = reload_flows_file(self.engine, changed)
-                self._outcome(str(Path(changed).resolve()), ok, message)
                 self.notify(message, ok)
                 if ok and self.worker is not None:
                     self.worker.retry_stuck_runs()
@@ -200,3 +182,21 @@ def _from_disk(old: FlowsModule) -> FlowsModule:
     from .registry import import_file
     assert old.path is not None
     return FlowsModule(old.spec, import_file(old.path), old.path)
+
+
+def code_drift(engine: Engine) -> list[dict[str, Any]]:
+    """Flows files whose content on disk is not the code loaded: a reload refused (or not
+    yet made). One ``{"source", "loaded", "on_disk"}`` each (versions as in FlowsModule:
+    sha256 prefixes; ``on_disk`` None for a file that is gone)."""
+    drift = []
+    for flows in engine.registry.flows:
+        if not flows.path:
+            continue
+        try:
+            on_disk: str | None = hashlib.sha256(Path(flows.path).read_bytes()).hexdigest()
+        except OSError:
+            on_disk = None
+        if on_disk is None or on_disk[:len(flows.version)] != flows.version:
+            drift.append({"source": flows.path, "loaded": flows.version,
+                          "on_disk": on_disk[:len(flows.version) or 10] if on_disk else None})
+    return drift
