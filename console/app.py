@@ -12,6 +12,7 @@ from typing import Any
 from textual import work
 from textual.app import App
 from textual.binding import Binding
+from textual.reactive import reactive
 from textual.screen import Screen
 from textual.worker import Worker, WorkerState, get_current_worker
 
@@ -57,6 +58,10 @@ class OnwardApp(App[int]):
         Binding("q", "quit", "Quit", show=False, id="app.quit"),
     ]
 
+    refused_reloads: reactive[dict[str, str]] = reactive(dict, always_update=True)
+    """Code reloads refused and not yet resolved (source → why): every screen shows them
+    in a banner until the source loads again."""
+
     def __init__(self, engine: Any, *, worker: bool = True, demo: bool = False,
                  history_file: str | Path | None = None,
                  clock: Callable[[], float] | None = None, watch: bool | None = None,
@@ -82,6 +87,7 @@ class OnwardApp(App[int]):
         self._lifecycle = threading.Lock()
         self._last_error: tuple[str, float] = ("", 0.0)
         self.ready = threading.Event()  # set once demo, worker and watcher are in place
+        self._last_refusal = ""  # why the last reload was refused (shown while it stands)
 
     def now(self) -> float:
         """The console's notion of now (fixed in snapshot tests)."""
@@ -166,6 +172,22 @@ class OnwardApp(App[int]):
     def on_code_changed(self, message: CodeChanged) -> None:
         self.notify(message.message, title="Code reloaded" if message.ok else "Reload failed",
                     severity="information" if message.ok else "error", markup=False)
+        if not message.ok:
+            self._last_refusal = message.message
+        self._check_code()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="code-check")
+    def _check_code(self) -> None:
+        """After a reload or a refusal: which sources are not running what is on disk."""
+        refused = {}
+        for drift in self.engine.code_drift():
+            refused[str(drift["source"])] = (
+                f"{self._last_refusal or 'not reloaded yet'} (on disk: version "
+                f"{drift['on_disk']}; running: version {drift['loaded']})")
+        for provider in self.engine.providers():
+            if provider.get("error"):
+                refused[f"provider {provider.get('name')}"] = str(provider["error"])
+        self.call_from_thread(setattr, self, "refused_reloads", refused)
         for screen in self.screen_stack:
             if isinstance(screen, ProvidersScreen):
                 screen.reload()

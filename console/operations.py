@@ -30,8 +30,10 @@ class Operation:
 OPERATIONS: dict[str, Operation] = {op.name: op for op in (
     Operation("retry", "Retry",
               "Retry now with today's code. A failed run restarts from just before its failed "
-              "step (completed steps are kept, not re-run); a stuck run replays again; an "
-              "activity waiting out a backoff is attempted at once.", bulk=True),
+              "step (steps that completed before it are kept, not re-run); a stuck run "
+              "replays again; an activity waiting out a backoff is attempted at once.",
+              danger=True,
+              bulk=True),
     Operation("pause", "Pause",
               "Hold the run: no new attempts or workflow tasks until it is resumed.",
               only_open=True),
@@ -47,8 +49,9 @@ OPERATIONS: dict[str, Operation] = {op.name: op for op in (
               "then continues with today's code. An open run is terminated first.",
               danger=True),
     Operation("replay", "Replay check",
-              "Replay this run's history against today's code and report whether it still "
-              "matches (the same check as `onward replay`). Changes nothing."),
+              "Replay this run's history against its workflow's file as it is on disk now "
+              "(loaded afresh, even if a reload was refused) and report whether it still "
+              "matches. Changes nothing."),
 )}
 
 
@@ -57,6 +60,8 @@ def perform(engine: Any, name: str, ident: str, params: dict[str, Any] | None = 
     """Run one operation on one run; (ok, what happened). Engine errors propagate."""
     params = params or {}
     if name == "retry":
+        if _consented(engine, ident, None, params):
+            return True, engine.retry(ident, discard_completed=True)
         return True, engine.retry(ident) or f"retried {ident}"
     if name == "pause":
         return True, engine.pause(ident) or f"paused {ident}"
@@ -73,25 +78,59 @@ def perform(engine: Any, name: str, ident: str, params: dict[str, Any] | None = 
         engine.signal(ident, params["name"], params.get("payload"))
         return True, f"sent signal {params['name']!r} to {ident}"
     if name == "reset":
-        handle = engine.reset(ident, int(params["seq"]))
+        seq = int(params["seq"])
+        handle = (engine.reset(ident, seq, discard_completed=True)
+                  if _consented(engine, ident, seq, params) else engine.reset(ident, seq))
         return True, (f"reset {ident} to event {params['seq']}: new run "
                       f"{handle.run_id[:12]} continues with today's code")
     if name == "replay":
-        return replay_verdict(engine.replay([ident]), ident)
+        return replay_verdict([engine.replay_on_disk(ident)], ident)
     raise ValueError(f"unknown operation {name!r}")
 
 
+def _consented(engine: Any, ident: str, seq: int | None, params: dict[str, Any]) -> bool:
+    """Whether the operator agreed to discard completed activities, and still can: the
+    consent covers the ones the dialog listed (``consented``); if more have completed
+    since, nothing is done and the operator is asked to look again."""
+    if not params.get("discard_completed"):
+        return False
+    plan = engine.repair_plan(ident, seq)
+    shown = set(params.get("consented") or [])
+    extra = [c for c in plan["discarded_completed"] if c["seq"] not in shown]
+    if extra:
+        names = ", ".join(f"{c['name']} (event {c['seq']})" for c in extra)
+        raise BadInput(f"{ident} changed since you confirmed: {names} also completed and "
+                       "would be discarded; look again")
+    return True
+
+
 def replay_verdict(report: list[dict[str, Any]], ident: str) -> tuple[bool, str]:
-    """Turn ``engine.replay`` output for one run into (ok, sentence)."""
+    """Turn a replay report for one run into (ok, sentence naming the code checked)."""
     if not report:
         return False, f"{ident}: nothing to replay"
     row = report[0]
+    against = checked_code(row.get("code"))
     if row.get("ok") is True:
-        return True, f"replay of {ident} matches today's code"
+        return True, f"replay of {ident} matches {against}"
     if row.get("ok") is None:
         return True, f"{ident} not checked: {row.get('error') or 'no history to check'}"
     where = f" at event {row['seq']}" if row.get("seq") else ""
-    return False, f"replay of {ident} would break{where}: {row.get('error')}"
+    return False, f"replay of {ident} against {against} would break{where}: {row.get('error')}"
+
+
+def checked_code(code: dict[str, Any] | None) -> str:
+    """Which code a replay used, in words: the file on disk with its version, and the
+    loaded version when the two differ (a reload was refused or is still to come)."""
+    if not code:
+        return "today's code"
+    if code.get("on_disk") is None:
+        source = code.get("source")
+        return f"the loaded code ({source})" if source else "the loaded code"
+    name = Path(str(code["source"])).name
+    text = f"{name} on disk (version {code['on_disk']})"
+    if code.get("loaded") and code["loaded"] != code["on_disk"]:
+        text += f"; the worker still runs version {code['loaded']}, not reloaded"
+    return text
 
 
 def perform_many(engine: Any, name: str, idents: Iterable[str], params: dict[str, Any],

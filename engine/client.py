@@ -628,3 +628,16 @@ class Engine:
                        "message) VALUES (?,?,?,?,?,?)",
                        (entry.time, worker_id, entry.provider, entry.version, entry.action,
                         entry.message))
+
+    def replay_on_disk(self, ident: str) -> dict[str, Any]:
+        """Replay ``ident``'s run against its workflow's code as it is on disk now, which
+        may differ from the loaded code (a refused reload). One ``replay`` report plus
+        ``code``: ``source`` (file or provider), ``loaded`` and ``on_disk`` versions."""
+        from . import reload
+        return reload.replay_on_disk(self, ident)
+
+    def code_drift(self) -> JsonList:
+        """Flows files whose content on disk differs from the code this engine runs (a
+        reload refused or still to come): ``source``, ``loaded`` and ``on_disk`` versions."""
+        from . import reload
+        return reload.code_drift(self)

@@ -7,6 +7,7 @@ serving and the runs are named. Stuck runs are retried after a successful reload
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import threading
@@ -163,3 +164,69 @@ def watch_code(engine: Engine, worker: Worker | None,
                notify: Callable[[str, bool], None] | None = None) -> CodeWatcher:
     """Start watching the engine's flows and providers for changes."""
     return CodeWatcher(engine, worker, notify).start()
+
+
+def replay_on_disk(engine: Engine, ident: str) -> dict[str, Any]:
+    """Replay ``ident``'s run against its workflow's code as it is on disk now.
+
+    The loaded code may differ from the file (a reload refused because the new code would
+    break running work): this answers for the file, loaded afresh and not swapped in.
+    A workflow that comes from no flows file (a provider) is checked against the loaded
+    code. The report is ``Engine.replay``'s, plus ``code``: ``source`` (the file, or the
+    provider), ``loaded`` and ``on_disk`` (versions: sha256 prefixes; ``on_disk`` None
+    when no file was read).
+    """
+    with engine.store.read() as tx:
+        run = engine._find(tx, ident)
+        events = history.load_events(tx, run.run_id)
+    old = next((f for f in engine.registry.flows
+                if f.path and run.workflow in f.workflows), None)
+    if old is None:
+        loaded = engine.registry.workflow(run.workflow)
+        report = replay_one(engine, run, events).to_json()
+        report["code"] = {"source": loaded.provider if loaded is not None else "",
+                          "loaded": "", "on_disk": None}
+        return report
+    from .repair import ReplayResult
+    code: dict[str, Any] = {"source": old.path, "loaded": old.version, "on_disk": None}
+    result = ReplayResult(run.workflow_id, run.run_id, run.workflow, run.status, False)
+    try:
+        new = _from_disk(old)
+    except BadInput as err:
+        result.error = f"the file on disk does not load: {err}"
+    else:
+        code["on_disk"] = new.version
+        definition = new.workflows.get(run.workflow)
+        if definition is None:
+            result.error = f"the file on disk no longer defines workflow {run.workflow}"
+        else:
+            probe = _ProbeEngine(engine, definition)
+            result = replay_one(probe, run, events)  # type: ignore[arg-type]
+    report = result.to_json()
+    report["code"] = code
+    return report
+
+
+def _from_disk(old: FlowsModule) -> FlowsModule:
+    """``old``'s file loaded afresh, for a check only: nothing is swapped in."""
+    from .registry import import_file
+    assert old.path is not None
+    return FlowsModule(old.spec, import_file(old.path), old.path)
+
+
+def code_drift(engine: Engine) -> list[dict[str, Any]]:
+    """Flows files whose content on disk is not the code loaded: a reload refused (or not
+    yet made). One ``{"source", "loaded", "on_disk"}`` each (versions as in FlowsModule:
+    sha256 prefixes; ``on_disk`` None for a file that is gone)."""
+    drift = []
+    for flows in engine.registry.flows:
+        if not flows.path:
+            continue
+        try:
+            on_disk: str | None = hashlib.sha256(Path(flows.path).read_bytes()).hexdigest()
+        except OSError:
+            on_disk = None
+        if on_disk is None or on_disk[:len(flows.version)] != flows.version:
+            drift.append({"source": flows.path, "loaded": flows.version,
+                          "on_disk": on_disk[:len(flows.version) or 10] if on_disk else None})
+    return drift

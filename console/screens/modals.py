@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from rich.text import Text
@@ -11,7 +12,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Label, Select, Static
+from textual.widgets import Button, Checkbox, Input, Label, Select, Static
 
 from ..widgets.fitted_table import FittedTable
 from ..widgets.format import pretty_json
@@ -34,44 +35,164 @@ class Dialog(ModalScreen[Any]):
 
 
 class ConfirmModal(Dialog):
-    """Ask before doing something; optionally ask for a reason. Returns {"reason": ...}."""
+    """Ask before doing something. Returns {"reason": ...} (None when not asked for).
+
+    A dangerous action starts with the safe button focused, so a stray enter keeps
+    everything as it is. ``reason_required`` refuses an empty reason; ``type_to_confirm``
+    asks the operator to type that text (the number of runs a bulk action touches).
+    """
 
     BINDINGS = [Binding("ctrl+s", "confirm", "Confirm", id="dialog.confirm")]
 
     def __init__(self, title: str, body: str | Content, *, confirm: str = "Confirm",
-                 danger: bool = False, reason: str | None = None,
-                 reason_label: str = "Reason") -> None:
+                 keep: str = "Keep", danger: bool = False, reason: str | None = None,
+                 reason_label: str = "Reason", reason_required: bool = False,
+                 type_to_confirm: str | None = None) -> None:
         super().__init__()
         self._title = title
         self._body = body
         self._confirm = confirm
+        self._keep = keep
         self._danger = danger
         self._reason = reason
         self._reason_label = reason_label
+        self._reason_required = reason_required
+        self._type_to_confirm = type_to_confirm
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog -danger" if self._danger else "dialog"):
             yield Label(self._title, classes="dialog-title", markup=False)
             yield Static(self._body, classes="dialog-body", markup=False)
             if self._reason is not None:
-                yield Label(self._reason_label, classes="field-label")
+                label = self._reason_label + (" (required)" if self._reason_required else "")
+                yield Label(label, classes="field-label", markup=False)
                 yield Input(self._reason, placeholder=self._reason_label.lower(), id="reason")
+            if self._type_to_confirm is not None:
+                yield Label(f"Type {self._type_to_confirm} to confirm", classes="field-label",
+                            markup=False)
+                yield Input(placeholder=self._type_to_confirm, id="typed")
+            yield Static("", classes="dialog-error", markup=False)
             with Horizontal(classes="buttons"):
                 yield Button(self._confirm, variant="error" if self._danger else "primary",
                              id="confirm")
-                yield Button("Cancel", id="cancel")
+                yield Button(self._keep, id="cancel")
 
     def on_mount(self) -> None:
-        if self._reason is not None:
+        if self._danger:
+            self.query_one("#cancel", Button).focus()
+        elif self._reason is not None:
             self.query_one("#reason", Input).focus()
         else:
             self.query_one("#confirm", Button).focus()
 
+    def refusal(self) -> tuple[str, str] | None:
+        """Why the action cannot go ahead yet, and the field to fix; None when it can."""
+        if self._reason is not None and self._reason_required and \
+                not self.query_one("#reason", Input).value.strip():
+            return "Give a reason: it is recorded in the history.", "#reason"
+        if self._type_to_confirm is not None and \
+                self.query_one("#typed", Input).value.strip() != self._type_to_confirm:
+            return f"Type {self._type_to_confirm} to confirm.", "#typed"
+        return None
+
     @on(Button.Pressed, "#confirm")
     @on(Input.Submitted, "#reason")
+    @on(Input.Submitted, "#typed")
     def action_confirm(self) -> None:
+        refused = self.refusal()
+        if refused is not None:
+            message, field = refused
+            self.query_one(".dialog-error", Static).update(message)
+            self.query_one(field, Input).focus()
+            return
         reason = self.query_one("#reason", Input).value if self._reason is not None else None
         self.dismiss({"reason": reason})
+
+
+class RepairModal(Dialog):
+    """Confirm a retry or reset from its plan (``Engine.repair_plan``): the cut, the events
+    kept and discarded, and the completed activities among the discarded, which the new
+    run would do again. Discarding those needs the checkbox ticked; "Keep" has focus.
+    Returns {"discard_completed": bool, "consented": [seq of each completed one shown]}.
+    """
+
+    BINDINGS = [Binding("ctrl+s", "confirm", "Confirm", id="dialog.repair")]
+    SHOWN = 12  # discarded events listed before "and N more"
+
+    def __init__(self, plan: dict[str, Any], explain: str) -> None:
+        super().__init__()
+        self.plan = plan
+        self._explain = explain
+        self.completed = list(plan.get("discarded_completed") or [])
+
+    def compose(self) -> ComposeResult:
+        plan = self.plan
+        verb = "Retry" if plan["action"] == "retry" else "Reset"
+        ident = str(plan["id"])
+        with Vertical(classes="dialog -wide -danger"):
+            yield Label(f"{verb} {ident}?" if verb == "Retry" else
+                        f"Reset {ident} to event {plan['cut']}?", classes="dialog-title",
+                        markup=False)
+            yield Static(self._explain, classes="dialog-body", markup=False)
+            yield Static(self._cut_summary(), classes="dialog-body", id="cut")
+            if self.completed:
+                yield Static(self._completed_warning(), classes="dialog-body",
+                             id="completed")
+                count = len(self.completed)
+                yield Checkbox(f"Discard {count} completed activit"
+                               f"{'y' if count == 1 else 'ies'}: the new run does "
+                               f"{'it' if count == 1 else 'them'} again", id="consent")
+            yield Static("", classes="dialog-error", markup=False)
+            with Horizontal(classes="buttons"):
+                yield Button(f"{verb} {ident}", variant="error", id="confirm")
+                yield Button("Keep", id="cancel")
+
+    def _cut_summary(self) -> Content:
+        plan = self.plan
+        discarded = list(plan.get("discarded") or [])
+        completed = {c["seq"] for c in self.completed}
+        lines = [Content.assemble(
+            "Keeps events 1–", (str(plan["cut"]), "bold"), f" ({plan['kept']} events); ",
+            (f"discards {len(discarded)} event" + ("" if len(discarded) == 1 else "s"),
+             "bold"), ":" if discarded else " (nothing after the cut).")]
+        for event in discarded[:self.SHOWN]:
+            flagged = event["seq"] in completed
+            lines.append(Content.assemble(
+                (f"  {event['seq']:>4}  {event['type']}", "$text-error bold" if flagged
+                 else "$text-muted"),
+                ("   ← completed: it really happened" if flagged else "", "$text-error")))
+        if len(discarded) > self.SHOWN:
+            lines.append(Content.styled(f"  … and {len(discarded) - self.SHOWN} more",
+                                        "$text-muted"))
+        return Content("\n").join(lines)
+
+    def _completed_warning(self) -> Content:
+        lines = [Content.styled(
+            f"{len(self.completed)} completed activit"
+            f"{'y' if len(self.completed) == 1 else 'ies'} would be discarded: their effects "
+            "really happened (a payment, a refund…) and the new run does them again.",
+            "$text-error bold")]
+        for c in self.completed:
+            result = json.dumps(c.get("result"), ensure_ascii=False, default=str)
+            if len(result) > 60:
+                result = result[:59] + "…"
+            lines.append(Content.assemble(("  ✗ ", "$text-error"), (str(c["name"]), "bold"),
+                                          f" (event {c['seq']}) → {result}"))
+        return Content("\n").join(lines)
+
+    def on_mount(self) -> None:
+        self.query_one("#cancel", Button).focus()
+
+    @on(Button.Pressed, "#confirm")
+    def action_confirm(self) -> None:
+        consent = bool(self.completed) and self.query_one("#consent", Checkbox).value
+        if self.completed and not consent:
+            self.query_one(".dialog-error", Static).update(
+                "Tick the box to discard the completed activities, or press Keep.")
+            self.query_one("#consent", Checkbox).focus()
+            return
+        self.dismiss({"discard_completed": consent,
+                      "consented": [c["seq"] for c in self.completed]})
 
 
 class SignalModal(Dialog):

@@ -8,12 +8,24 @@ from textual.content import Content
 from textual.screen import Screen
 from textual.worker import get_current_worker
 
+from engine.errors import BadInput
+
 from ..messages import OperationDone
 from ..operations import OPERATIONS, perform_many
-from .modals import ConfirmModal, SignalModal
+from .modals import ConfirmModal, RepairModal, SignalModal
 
 if TYPE_CHECKING:
     from ..app import OnwardApp
+
+TYPE_COUNT_ABOVE = 5
+"""A bulk action on more runs than this asks the operator to type how many."""
+BULK_NOTES = {"retry": "A run whose retry would discard completed activities is left as it "
+                       "is (and listed in the results): retry it on its own to see them."}
+
+
+def short(ident: str, width: int = 24) -> str:
+    """An id cut to fit on a button."""
+    return ident if len(ident) <= width else ident[:width - 1] + "…"
 
 
 class Operating(Screen[None]):
@@ -27,6 +39,9 @@ class Operating(Screen[None]):
     def ask_operation(self, name: str, ident: str, params: dict[str, Any] | None = None,
                       *, detail: str = "") -> None:
         """Confirm one operation on one run, then run it."""
+        if name in ("retry", "reset"):
+            self.ask_repair(name, ident, (params or {}).get("seq"))
+            return
         op = OPERATIONS[name]
         body = Content.assemble((op.explain, ""), *(("\n\n", (detail, "bold")) if detail
                                                      else ()))
@@ -37,14 +52,48 @@ class Operating(Screen[None]):
                 return
             chosen = dict(params or {})
             if op.asks_reason:
-                chosen["reason"] = answer.get("reason") or ""
+                chosen["reason"] = (answer.get("reason") or "").strip()
             self.run_operation(name, [ident], chosen)
 
         self.app.push_screen(
-            ConfirmModal(title, body, confirm=op.title, danger=op.danger,
-                         reason="" if op.asks_reason else None,
+            ConfirmModal(title, body, confirm=f"{op.title} {short(ident)}", danger=op.danger,
+                         reason="" if op.asks_reason else None, reason_required=op.asks_reason,
                          reason_label="Reason (recorded in the history)"),
             answered)
+
+    def ask_repair(self, name: str, ident: str, seq: int | None = None) -> None:
+        """Retry or reset: fetch the plan (what the cut keeps and discards) in a thread,
+        then confirm it. A retry that cuts nothing (a stuck run, a backoff) gets the plain
+        confirmation."""
+        app = self.onward
+        engine = app.engine
+
+        def plan_then_ask() -> None:
+            try:
+                plan = engine.repair_plan(ident, seq)
+            except BadInput:
+                if name != "retry":
+                    raise  # e.g. a cut that is not allowed: the app shows why
+                app.call_from_thread(self._ask_plain_retry, ident)
+                return
+            app.call_from_thread(self._ask_plan, name, ident, plan)
+
+        app.run_worker(plan_then_ask, name=f"plan {name} {ident}", group="plan",
+                       thread=True, exclusive=True, exit_on_error=False)
+
+    def _ask_plain_retry(self, ident: str) -> None:
+        op = OPERATIONS["retry"]
+        self.app.push_screen(
+            ConfirmModal(f"Retry {ident}?", op.explain, confirm=f"Retry {short(ident)}",
+                         danger=op.danger),
+            lambda answer: None if answer is None else
+            self.run_operation("retry", [ident], {}))
+
+    def _ask_plan(self, name: str, ident: str, plan: dict[str, Any]) -> None:
+        def answered(answer: dict[str, Any] | None) -> None:
+            if answer is not None:
+                self.run_operation(name, [ident], {"seq": plan["cut"], **answer})
+        self.app.push_screen(RepairModal(plan, OPERATIONS[name].explain), answered)
 
     def ask_signal(self, ident: str) -> None:
         def answered(answer: dict[str, Any] | None) -> None:
@@ -53,29 +102,35 @@ class Operating(Screen[None]):
         self.app.push_screen(SignalModal(ident), answered)
 
     def ask_bulk(self, name: str, idents: list[str], described: str) -> None:
-        """Confirm one operation on many runs (with the count), then run it on each."""
+        """Confirm one operation on many runs (with the count), then run it on each.
+
+        The safe button has focus, a terminate needs a reason, and more than
+        ``TYPE_COUNT_ABOVE`` runs need their number typed."""
         op = OPERATIONS[name]
         if not idents:
             self.app.notify(f"No runs to {op.title.lower()}: {described} is empty.",
                             severity="warning")
             return
-        preview = ", ".join(idents[:8]) + (f" and {len(idents) - 8} more" if len(idents) > 8
-                                           else "")
+        count = len(idents)
+        runs = f"{count} run" + ("" if count == 1 else "s")
+        preview = ", ".join(idents[:8]) + (f" and {count - 8} more" if count > 8 else "")
         body = Content.assemble(
-            (f"{len(idents)} run(s)", "bold"), f" — {described}:\n", (preview, "$text-muted"),
-            "\n\n", op.explain)
+            (runs, "bold"), f" — {described}:\n", (preview, "$text-muted"), "\n\n",
+            op.explain, *(("\n\n", BULK_NOTES[name]) if name in BULK_NOTES else ()))
 
         def answered(answer: dict[str, Any] | None) -> None:
             if answer is None:
                 return
-            chosen = {"reason": answer.get("reason") or ""} if op.asks_reason else {}
+            chosen = {"reason": (answer.get("reason") or "").strip()} if op.asks_reason \
+                else {}
             self.run_operation(name, idents, chosen, bulk=True)
 
         self.app.push_screen(
-            ConfirmModal(f"{op.title} {len(idents)} run(s)?", body,
-                         confirm=f"{op.title} {len(idents)}", danger=True,
-                         reason="" if op.asks_reason else None,
-                         reason_label="Reason (recorded in each history)"),
+            ConfirmModal(f"{op.title} {runs}?", body, confirm=f"{op.title} {runs}",
+                         danger=True, reason="" if op.asks_reason else None,
+                         reason_required=op.asks_reason,
+                         reason_label="Reason (recorded in each history)",
+                         type_to_confirm=str(count) if count > TYPE_COUNT_ABOVE else None),
             answered)
 
     def run_operation(self, name: str, idents: list[str], params: dict[str, Any],

@@ -13,6 +13,7 @@ from textual.containers import Horizontal
 from textual.content import Content
 from textual.widgets import DataTable, Footer, Header, Static
 
+from ..widgets.code_banner import CodeBanner
 from ..widgets.fitted_table import FittedTable
 from ..widgets.format import clock_time
 from .live import LiveScreen
@@ -50,6 +51,7 @@ class ProviderLog(FittedTable):
 class ProvidersScreen(LiveScreen):
     """Providers and their activities; the load/reload log with import errors."""
 
+    AUTO_FOCUS = "ProvidersTable"
 
     def __init__(self) -> None:
         super().__init__(id="providers")
@@ -57,6 +59,7 @@ class ProvidersScreen(LiveScreen):
 
     def compose(self) -> ComposeResult:
         yield Header()
+        yield CodeBanner(id="code-banner")
         yield Static("", id="providers-summary")
         yield ProvidersTable(id="providers-table")
         with Horizontal(id="provider-lower"):

@@ -17,6 +17,7 @@ from textual.widgets import DataTable, Footer, Header, TabbedContent, TabPane
 
 from ..messages import OpenRun
 from ..operations import export_history
+from ..widgets.code_banner import CodeBanner
 from ..widgets.format import clock_time, error_text, pretty_json
 from ..widgets.json_view import JsonView
 from ..widgets.pending import PendingView
@@ -48,6 +49,7 @@ class RunDetailScreen(LiveScreen):
         Binding("w", "tab('pending')", "Pending work", show=False, id="detail.tab_pending"),
         Binding("l", "tab('related')", "Related runs", show=False, id="detail.tab_related"),
     ]
+    AUTO_FOCUS = "#history"  # when a dialog on top closes, keys go to the timeline
 
     def __init__(self, ident: str | None = None, *, offline: dict[str, Any] | None = None
                  ) -> None:
@@ -59,6 +61,7 @@ class RunDetailScreen(LiveScreen):
 
     def compose(self) -> ComposeResult:
         yield Header()
+        yield CodeBanner(id="code-banner")
         yield RunSummary("loading…", id="summary")
         with TabbedContent(initial="timeline", id="tabs"):
             with TabPane("Timeline", id="timeline"):
@@ -239,10 +242,7 @@ class RunDetailScreen(LiveScreen):
         if event is None:
             self.notify("Select an event in the timeline to reset to.", severity="warning")
             return
-        seq = int(event["seq"])
-        self.ask_operation("reset", self.ident, {"seq": seq},
-                           detail=f"Keep events 1–{seq} (up to {event.get('type')}); the new "
-                                  "run replays them and continues from there.")
+        self.ask_repair("reset", self.ident, int(event["seq"]))
 
     def action_run_again(self) -> None:
         if not self.run:

@@ -13,6 +13,7 @@ from textual.timer import Timer
 from textual.widgets import Footer, Header, Input, Select, Static
 
 from ..messages import OpenRun
+from ..widgets.code_banner import CodeBanner
 from ..widgets.counts_bar import CountsBar
 from ..widgets.format import FILTER_LABELS
 from ..widgets.runs_table import RunsTable
@@ -49,6 +50,7 @@ class RunsScreen(LiveScreen):
                 id="runs.bulk_terminate"),
         Binding("escape", "clear", "Clear filter", show=False, id="runs.clear"),
     ]
+    AUTO_FOCUS = "RunsTable"  # when a screen or dialog on top closes, keys go to the table
 
     def __init__(self) -> None:
         super().__init__(id="runs")
@@ -62,6 +64,7 @@ class RunsScreen(LiveScreen):
 
     def compose(self) -> ComposeResult:
         yield Header()
+        yield CodeBanner(id="code-banner")
         yield CountsBar("", id="counts")
         with Horizontal(id="toolbar"):
             yield Input(placeholder="search id or workflow  ( / )", id="search")
@@ -76,6 +79,14 @@ class RunsScreen(LiveScreen):
         self.sub_title = "Runs"
         self._show_sort()
         self.query_one(RunsTable).focus()
+        self.watch(self.query_one("#filter", Select), "expanded", self._filter_closed,
+                   init=False)
+
+    def _filter_closed(self, expanded: bool) -> None:
+        """A filter chosen (or the list dismissed): the keys go back to the table, so
+        enter opens a run instead of the dropdown again."""
+        if not expanded:  # after the Select has refocused itself
+            self.call_after_refresh(self.query_one(RunsTable).focus)
 
     # -- loading -----------------------------------------------------------------------------
     def load_params(self) -> dict[str, Any]:
@@ -98,12 +109,11 @@ class RunsScreen(LiveScreen):
         table = self.query_one(RunsTable)
         table.show_runs(rows, self.colours(), self.now())
         empty = self.query_one("#empty", Static)
-        if rows:
-            empty.display = False
-            table.display = True
-        else:
-            table.display = False
-            empty.display = True
+        # The table stays on screen (only shorter) when nothing matches: hiding it would
+        # take the keyboard focus with it and strand the keys.
+        table.set_class(not rows, "-empty")
+        empty.display = not rows
+        if not rows:
             if self._total_runs == 0 and self.status_filter == "all" and not self.search:
                 empty.update(Content.from_markup(EMPTY_DB))
             else:

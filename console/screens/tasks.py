@@ -14,6 +14,7 @@ from textual.content import Content
 from textual.widgets import DataTable, Footer, Header, Static
 
 from ..messages import OpenRun, OperationDone
+from ..widgets.code_banner import CodeBanner
 from ..widgets.fitted_table import FittedTable
 from ..widgets.format import clock_time, compact_json, countdown
 from ..widgets.json_view import JsonView
@@ -45,6 +46,7 @@ class TasksScreen(LiveScreen):
         Binding("x", "fail", "Fail", id="tasks.fail"),
         Binding("o", "open_run", "Open run", id="tasks.open_run"),
     ]
+    AUTO_FOCUS = "TasksTable"  # when a dialog on top closes, keys go to the inbox
 
     def __init__(self) -> None:
         super().__init__(id="tasks")
@@ -52,6 +54,7 @@ class TasksScreen(LiveScreen):
 
     def compose(self) -> ComposeResult:
         yield Header()
+        yield CodeBanner(id="code-banner")
         yield Static("", id="tasks-summary")
         yield TasksTable(id="tasks-table")
         with Horizontal(id="task-detail"):

@@ -15,6 +15,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import apsw
 
@@ -111,12 +112,27 @@ class SqliteStore(Store):
             if not file.parent.exists():
                 raise StoreError(f"cannot create {self.path}: folder {file.parent} "
                                  "does not exist")
-            fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
-            os.close(fd)
+            # No O_EXCL: another process may create the same file at this moment, and
+            # that is fine (the schema is set up inside one BEGIN IMMEDIATE below).
+            try:
+                os.close(os.open(self.path, os.O_CREAT | os.O_RDONLY, 0o600))
+            except OSError as err:
+                raise StoreError(f"cannot create {self.path}: {err.strerror}") from None
         elif file.is_dir():
             raise DatabaseCorrupt(f"{self.path} is a folder, not a database file")
+        self._name = self.path
+        self._flags = apsw.SQLITE_OPEN_READWRITE
+        self.read_only = False
+        """True when the operating system lets this process only read the file: reads
+        work, every write raises StoreError."""
+        self.snapshot = False
+        """True when the file could only be opened as immutable (a WAL database whose
+        shared-memory file this process can neither use nor create): reads see the file as
+        it was when opened."""
         conn = self._connect(configure=False)  # look before changing anything in the file
         try:
+            if conn.readonly("main"):
+                conn = self._open_read_only(conn)
             self._migrate(conn, create)
             self._configure(conn)
         except apsw.Error as err:
@@ -133,7 +149,7 @@ class SqliteStore(Store):
     # -- connections ------------------------------------------------------------------
     def _connect(self, *, configure: bool = True) -> apsw.Connection:
         try:
-            conn = apsw.Connection(self.path, flags=apsw.SQLITE_OPEN_READWRITE)
+            conn = apsw.Connection(self._name, flags=self._flags)
             conn.set_busy_timeout(BUSY_TIMEOUT_MS)
             if configure:
                 self._configure(conn)
@@ -141,15 +157,55 @@ class SqliteStore(Store):
             raise _wrap(err, self.path) from err
         return conn
 
+    def _open_read_only(self, conn: apsw.Connection) -> apsw.Connection:
+        """Switch to read-only opening for a file this process may not write.
+
+        A WAL database needs its shared-memory file (``-shm``): SQLite reads one that
+        exists, or creates it if the folder allows. When it can do neither (the last
+        writer closed cleanly and the folder is not writable) the file is opened
+        ``immutable``, a snapshot as of now (no writer can be using it at that moment).
+        """
+        self.read_only = True
+        self._flags = apsw.SQLITE_OPEN_READONLY
+        conn.close()
+        conn = self._connect(configure=False)
+        try:
+            conn.execute("PRAGMA user_version").fetchall()
+            return conn
+        except (apsw.ReadOnlyError, apsw.CantOpenError):
+            conn.close()
+        self.snapshot = True
+        self._name = "file:" + quote(str(Path(self.path).resolve())) + "?immutable=1"
+        self._flags = apsw.SQLITE_OPEN_READONLY | apsw.SQLITE_OPEN_URI
+        return self._connect(configure=False)
+
     def _configure(self, conn: apsw.Connection) -> None:
         """WAL, the chosen ``synchronous``, foreign keys, a large page cache, commit count."""
-        mode = conn.execute("PRAGMA journal_mode").fetchall()[0][0]
-        if mode != "wal":
-            conn.execute("PRAGMA journal_mode=WAL")
+        if not self.read_only:
+            self._use_wal(conn)
         conn.execute(f"PRAGMA synchronous={self.synchronous}")
         conn.execute("PRAGMA foreign_keys=ON")
         conn.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
         conn.set_commit_hook(self._count_commit)
+
+    def _use_wal(self, conn: apsw.Connection) -> None:
+        """Put the file in WAL mode (once per file; later openers find it so).
+
+        The switch needs the file to itself and SQLite does not wait for that through the
+        busy handler, so when other processes are opening the same new file at this
+        moment it is tried again until the busy timeout.
+        """
+        deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+        while True:
+            try:
+                mode = conn.execute("PRAGMA journal_mode").fetchall()[0][0]
+                if mode == "wal":
+                    return
+                conn.execute("PRAGMA journal_mode=WAL").fetchall()
+            except apsw.BusyError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.01)
 
     def _count_commit(self) -> bool:
         self.commits += 1
@@ -157,9 +213,15 @@ class SqliteStore(Store):
 
     def _migrate(self, conn: apsw.Connection, create: bool) -> None:
         try:
-            version = _pragma_int(conn, "PRAGMA user_version")
-            app_id = _pragma_int(conn, "PRAGMA application_id")
-            tables = _pragma_int(conn, "SELECT count(*) FROM sqlite_master")
+            # One read transaction: another process may be setting up this very file, and
+            # three separate reads could see its schema without its application id.
+            conn.execute("BEGIN")
+            try:
+                version = _pragma_int(conn, "PRAGMA user_version")
+                app_id = _pragma_int(conn, "PRAGMA application_id")
+                tables = _pragma_int(conn, "SELECT count(*) FROM sqlite_master")
+            finally:
+                conn.execute("COMMIT")
         except apsw.Error as err:
             raise _wrap(err, self.path) from err
         if tables and app_id != APPLICATION_ID:
@@ -170,9 +232,13 @@ class SqliteStore(Store):
                              f"Onward ({SCHEMA_VERSION}); upgrade Onward")
         if version == SCHEMA_VERSION:
             return
-        if not create and version == 0:
+        if (not create or self.read_only) and version == 0:
             raise DatabaseMissing(f"{self.path} is empty: start a worker or the console "
                                   "to set it up")
+        if self.read_only:
+            raise StoreError(f"{self.path} has schema version {version} and this user may "
+                             f"only read it; open it once with write access to upgrade it "
+                             f"to version {SCHEMA_VERSION}")
         try:
             conn.execute("BEGIN IMMEDIATE")
             try:
@@ -214,6 +280,9 @@ class SqliteStore(Store):
     @contextmanager
     def _write_on(self, conn: apsw.Connection) -> Iterator[Tx]:
         """A write transaction on ``conn``; the caller holds the writer lock."""
+        if self.read_only:
+            raise StoreError(f"{self.path} is read-only for this user: this needs write "
+                             "access to the file and its folder (reading works)")
         try:
             conn.execute("BEGIN IMMEDIATE")
         except apsw.Error as err:

@@ -11,6 +11,7 @@ from textual.widgets import DataTable
 
 from console.app import OnwardApp
 from console.screens.providers import ProvidersScreen
+from console.widgets.code_banner import CodeBanner
 
 from .conftest import FLOWS, PROVIDERS, top, wait_for
 
@@ -49,3 +50,13 @@ async def test_hot_swap_and_broken_reload_are_announced(make_engine: Any, tmp_pa
         await wait_for(pilot, lambda: screen.query_one("#provider-log", DataTable).row_count
                        >= 3, "the log to list load, reload and failure")
         assert screen.providers[0]["version"].startswith("2.0+")  # the old one still serves
+        banner = screen.query_one(CodeBanner)
+        await wait_for(pilot, lambda: banner.has_class("-shown")
+                       and "provider greeter" in str(banner.render()),
+                       "the banner naming the provider whose reload failed")
+        await pilot.press("1")  # another screen: still there
+        await wait_for(pilot, lambda: "provider greeter" in str(
+            app.screen.query_one(CodeBanner).render()), "the banner on the runs screen")
+        provider.write_text(PROVIDERS.joinpath("greeter.py").read_text())  # fixed
+        await wait_for(pilot, lambda: not app.screen.query_one(CodeBanner).has_class(
+            "-shown"), "the banner to go once the provider loads again", within=15)

@@ -9,16 +9,20 @@ from typing import Any
 import pytest
 
 from console.app import OnwardApp
-from console.screens.modals import ConfirmModal, SignalModal
+from console.screens.modals import RepairModal, SignalModal
 from console.screens.run_detail import RunDetailScreen
 from console.widgets.json_editor import JsonEditor
 from console.widgets.runs_table import RunsTable
 from console.widgets.timeline import Timeline
+from engine import Engine
 
 from .conftest import FLOWS, statuses, top, wait_for
 
 pytestmark = pytest.mark.anyio
 SIZE = (120, 40)
+needs_repair_plan = pytest.mark.skipif(
+    not hasattr(Engine, "repair_plan"),
+    reason="needs Engine.repair_plan and discard_completed (branch fix-starts)")
 
 
 async def _open(pilot: Any, app: OnwardApp, ident: str) -> RunDetailScreen:
@@ -36,6 +40,7 @@ async def _open(pilot: Any, app: OnwardApp, ident: str) -> RunDetailScreen:
     return detail
 
 
+@needs_repair_plan
 async def test_retry_a_failed_run_after_the_fix(make_engine: Any, workdir: Path) -> None:
     engine = make_engine(flows=[FLOWS])
     engine.start("fragile", "card-ok", 700, id="charge-1")
@@ -48,8 +53,10 @@ async def test_retry_a_failed_run_after_the_fix(make_engine: Any, workdir: Path)
         assert "card declined" in str(detail.run["error"])
         (workdir / "card-ok").touch()  # the operator fixes the cause
         await pilot.press("r")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal), "the confirmation")
-        await pilot.press("enter")
+        modal = await wait_for(pilot, lambda: isinstance(app.screen, RepairModal)
+                               and app.screen, "the confirmation")
+        assert not modal.completed and not modal.query("#consent")  # nothing completed is cut
+        await pilot.press("shift+tab", "enter")  # from "Keep" to "Retry charge-1"
         await wait_for(pilot, lambda: detail.run.get("status") == "completed",
                        "the detail screen to follow the retried run to completion")
         assert detail.run["result"] == {"charged": 700}
@@ -118,10 +125,11 @@ async def test_replay_check_says_the_history_matches(make_engine: Any, workdir: 
                        "the approval to wait")
         await _open(pilot, app, "desk-1")
         await pilot.press("v")
-        await wait_for(pilot, lambda: any("matches today's code" in text
+        await wait_for(pilot, lambda: any("matches flows_for_console.py on disk" in text
                                           for _, text in app.notices), "the replay verdict")
 
 
+@needs_repair_plan
 async def test_reset_to_a_selected_event(make_engine: Any, workdir: Path) -> None:
     """Reset the failed charge to just after its first step: the new run keeps that step
     and runs the rest with today's code (and today's card)."""
@@ -137,10 +145,10 @@ async def test_reset_to_a_selected_event(make_engine: Any, workdir: Path) -> Non
         assert (detail.query_one(Timeline).current_event() or {})["type"] == "ActivityCompleted"
         (workdir / "card-ok").touch()
         await pilot.press("b")
-        modal = await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal)
+        modal = await wait_for(pilot, lambda: isinstance(app.screen, RepairModal)
                                and app.screen, "the reset confirmation")
-        assert "charge-1" in modal._title
-        await pilot.press("enter")
+        assert modal.plan["cut"] == 3 and not modal.completed
+        await pilot.press("shift+tab", "enter")  # from "Keep" to "Reset charge-1"
         await wait_for(pilot, lambda: detail.run.get("reset_from") == first
                        and detail.run.get("status") == "completed",
                        "the detail screen to follow the new run to completion")

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from textual.widgets import Button, Static
 
 from console.app import OnwardApp
 from console.screens.modals import ConfirmModal, ResultsModal
@@ -85,7 +86,8 @@ async def test_cancel_a_run_from_the_table(make_engine: Any, workdir: Path) -> N
         await wait_for(pilot, lambda: _ids(app) == ["launch-1"], "the run listed")
         await pilot.press("c")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal), "the confirmation")
-        await pilot.press("enter")  # the confirm button has focus
+        assert app.focused is not None and app.focused.id == "cancel"  # the safe "Keep"
+        await pilot.press("shift+tab", "enter")  # to "Cancel launch-1", and press it
         await wait_for(pilot, lambda: statuses(engine)["launch-1"]["status"] == "canceled",
                        "the run to be canceled by the worker")
         await wait_for(pilot, lambda: "canceled" in str(_table(app).current_run()),
@@ -124,8 +126,8 @@ async def test_bulk_retry_of_every_failed_run(make_engine: Any, workdir: Path) -
         await pilot.press("R")
         modal = await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal)
                                and app.screen, "the bulk confirmation")
-        assert "3 run(s)" in modal._title
-        await pilot.press("enter")
+        assert modal._title == "Retry 3 runs?" and modal._confirm == "Retry 3 runs"
+        await pilot.press("shift+tab", "enter")  # from "Keep" to "Retry 3 runs"
         results = await wait_for(pilot, lambda: isinstance(app.screen, ResultsModal)
                                  and app.screen, "the results dialog")
         assert sorted(ident for ident, ok, _ in results._results if ok) == [
@@ -159,8 +161,95 @@ async def test_pause_then_resume_from_the_table(make_engine: Any, workdir: Path)
             await pilot.press("p")
             modal = await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal)
                                    and app.screen, "the confirmation")
-            assert modal._confirm == ("Pause" if paused else "Resume")
+            assert modal._confirm == ("Pause launch-1" if paused else "Resume launch-1")
             await pilot.press("enter")
             await wait_for(pilot, lambda p=paused: statuses(engine)["launch-1"]["paused"] is p
                            and bool((_table(app).current_run() or {}).get("paused")) is p,
                            f"paused={paused} in the store and the table")
+
+
+async def test_bulk_terminate_keeps_on_enter_and_needs_a_reason_and_the_typed_count(
+        make_engine: Any, workdir: Path) -> None:
+    """Item 19: T then enter used to terminate every run shown with an empty reason."""
+    engine = make_engine(flows=[FLOWS], synchronous="NORMAL")
+    for n in range(12):
+        engine.start("waiter", f"w{n}", id=f"w-{n:02d}")
+    app = OnwardApp(engine, worker=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: len(_ids(app)) == 12, "twelve runs")
+        await pilot.press("T")
+        modal = await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal)
+                               and app.screen, "the bulk confirmation")
+        buttons = {b.id: str(b.label) for b in modal.query(Button)}
+        assert buttons == {"confirm": "Terminate 12 runs", "cancel": "Keep"}
+        assert app.focused is modal.query_one("#cancel")
+        await pilot.press("enter")  # the safe choice
+        await wait_for(pilot, lambda: isinstance(app.screen, RunsScreen), "kept")
+        assert all(r["status"] == "running" for r in statuses(engine).values())
+
+        await pilot.press("T")
+        modal = await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal)
+                               and app.screen, "the bulk confirmation again")
+        error = modal.query_one(".dialog-error", Static)
+        await pilot.press("ctrl+s")  # no reason
+        assert isinstance(app.screen, ConfirmModal) and "reason" in str(error.render())
+        assert app.focused is modal.query_one("#reason")
+        await pilot.press(*"bank outage", "enter")  # a reason, but no count
+        assert isinstance(app.screen, ConfirmModal) and "Type 12" in str(error.render())
+        assert app.focused is modal.query_one("#typed")
+        await pilot.press("1", "1", "enter")  # the wrong count
+        assert isinstance(app.screen, ConfirmModal)
+        await pilot.press("backspace", "2", "enter")
+        results = await wait_for(pilot, lambda: isinstance(app.screen, ResultsModal)
+                                 and app.screen, "the results")
+        assert len([r for r in results._results if r[1]]) == 12
+    for run in statuses(engine).values():
+        assert run["status"] == "terminated"
+    assert "bank outage" in str(engine.show("w-05")["error"])
+
+
+@pytest.mark.parametrize("key", ["C", "R"])
+async def test_other_bulk_actions_keep_on_enter(key: str, make_engine: Any, workdir: Path
+                                                ) -> None:
+    engine = make_engine(flows=[FLOWS])
+    for n in range(6):
+        engine.start("waiter", f"w{n}", id=f"w-{n}")
+    app = OnwardApp(engine, worker=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: len(_ids(app)) == 6, "six runs")
+        await pilot.press(key)
+        modal = await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal)
+                               and app.screen, "the bulk confirmation")
+        assert str(modal.query_one("#confirm", Button).label).endswith(" 6 runs")
+        assert modal.query("#typed"), "more than 5 runs: the count must be typed"
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, RunsScreen), "kept")
+        assert all(r["status"] == "running" and not r["stuck"]
+                   for r in statuses(engine).values())
+        assert engine.show("w-0")["history"][-1]["type"] != "CancelRequested"
+
+
+async def test_terminating_one_run_needs_a_reason(make_engine: Any, workdir: Path) -> None:
+    engine = make_engine(flows=[FLOWS])
+    engine.start("waiter", "launch", id="launch-1")
+    app = OnwardApp(engine, worker=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: _ids(app) == ["launch-1"], "the run listed")
+        await pilot.press("t")
+        modal = await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal)
+                               and app.screen, "the confirmation")
+        assert str(modal.query_one("#confirm", Button).label) == "Terminate launch-1"
+        assert not modal.query("#typed")  # one run: no count to type
+        await pilot.press("enter")  # "Keep" has focus
+        await wait_for(pilot, lambda: isinstance(app.screen, RunsScreen), "kept")
+        await pilot.press("t")
+        modal = await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal)
+                               and app.screen, "the confirmation again")
+        await pilot.press("ctrl+s")
+        assert isinstance(app.screen, ConfirmModal), "no reason: nothing happens"
+        await pilot.press(*"   ", "ctrl+s")
+        assert isinstance(app.screen, ConfirmModal), "blank reason: nothing happens"
+        await pilot.press(*"duplicate", "enter")
+        await wait_for(pilot, lambda: statuses(engine)["launch-1"]["status"] == "terminated",
+                       "terminated")
+        assert "duplicate" in str(engine.show("launch-1")["error"])

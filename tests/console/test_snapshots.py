@@ -11,7 +11,7 @@ from typing import Any
 from textual.pilot import Pilot
 
 from console.app import OnwardApp
-from console.screens.modals import StartModal
+from console.screens.modals import ConfirmModal, StartModal
 from console.screens.run_detail import RunDetailScreen
 from console.widgets.runs_table import RunsTable
 from console.widgets.timeline import Timeline
@@ -130,5 +130,38 @@ def test_start_modal(snap_compare: Any, story: Any) -> None:
         await wait_for(pilot, lambda: isinstance(app.screen, StartModal), "the start dialog")
         await pilot.pause()
         no_blink(pilot)
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+
+
+def test_bulk_terminate_confirmation(snap_compare: Any, story: Any) -> None:
+    """Every open run shown: the button says what it does, "Keep" has focus, a reason is
+    required (asked for after a bare ctrl+s)."""
+    app = _app(story)
+
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await _runs_loaded(pilot)
+        top(app).action_set_filter("open")
+        await wait_for(pilot, lambda: app.screen.query_one(RunsTable).row_count == 4,
+                       "the open runs")
+        await pilot.press("T")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal), "the dialog")
+        await pilot.press("ctrl+s")
+        await pilot.press("tab", "tab")  # from the reason, past the button, to "Keep"
+        no_blink(pilot)
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+
+
+def test_refused_reload_banner(snap_compare: Any, story: Any) -> None:
+    """A refused reload stays under the header (set here as the watcher would)."""
+    app = _app(story)
+
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await _runs_loaded(pilot)
+        app.refused_reloads = {"/srv/app/flows/orders.py": (
+            "kept the previous code: the new code would break o-1 (workflow task failed: "
+            "history has ActivityScheduled charge at event 2, the code asked for charge_v2)")}
+        await pilot.pause()
 
     assert snap_compare(app, terminal_size=SIZE, run_before=run_before)

@@ -69,7 +69,7 @@ async def test_fail_a_task_with_a_reason(make_engine: Any, workdir: Path) -> Non
         await _inbox(pilot, app, 1)
         await pilot.press("x")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal), "the fail dialog")
-        await pilot.press(*"not in budget", "enter")
+        await pilot.press("tab", *"not in budget", "enter")  # from "Keep" to the reason
         await wait_for(pilot, lambda: statuses(engine)["yacht-1"]["status"] == "failed",
                        "the run to fail with the task")
         assert "not in budget" in engine.show("yacht-1")["error"]["message"]
