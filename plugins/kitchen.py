@@ -58,7 +58,7 @@ def data_path(data_dir: str | os.PathLike[str] | None = None) -> Path:
 def _connect(data: Path) -> sqlite3.Connection:
     # Switching a new file to WAL does not wait on SQLite's busy handler: openers take
     # turns on a lock file so two first calls at once cannot see "database is locked".
-    with open(data / "kitchen.lock", "a") as turn:
+    with open(data / "kitchen.sqlite3.opening", "a") as turn:
         fcntl.flock(turn, fcntl.LOCK_EX)
         conn = sqlite3.connect(data / "kitchen.sqlite3", timeout=30, isolation_level=None)
         conn.execute("PRAGMA journal_mode=WAL")
