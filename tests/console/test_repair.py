@@ -21,9 +21,7 @@ from engine import BadInput, Engine
 from .conftest import statuses, wait_for
 from .test_run_detail import _open
 
-pytestmark = [pytest.mark.anyio, pytest.mark.skipif(
-    not hasattr(Engine, "repair_plan"),
-    reason="needs Engine.repair_plan and discard_completed (branch fix-starts)")]
+pytestmark = pytest.mark.anyio
 SIZE = (120, 40)
 SAGA = str(Path(__file__).resolve().parent / "flows_saga.py")
 

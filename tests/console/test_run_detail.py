@@ -14,15 +14,11 @@ from console.screens.run_detail import RunDetailScreen
 from console.widgets.json_editor import JsonEditor
 from console.widgets.runs_table import RunsTable
 from console.widgets.timeline import Timeline
-from engine import Engine
 
 from .conftest import FLOWS, statuses, top, wait_for
 
 pytestmark = pytest.mark.anyio
 SIZE = (120, 40)
-needs_repair_plan = pytest.mark.skipif(
-    not hasattr(Engine, "repair_plan"),
-    reason="needs Engine.repair_plan and discard_completed (branch fix-starts)")
 
 
 async def _open(pilot: Any, app: OnwardApp, ident: str) -> RunDetailScreen:
@@ -40,7 +36,6 @@ async def _open(pilot: Any, app: OnwardApp, ident: str) -> RunDetailScreen:
     return detail
 
 
-@needs_repair_plan
 async def test_retry_a_failed_run_after_the_fix(make_engine: Any, workdir: Path) -> None:
     engine = make_engine(flows=[FLOWS])
     engine.start("fragile", "card-ok", 700, id="charge-1")
@@ -129,7 +124,6 @@ async def test_replay_check_says_the_history_matches(make_engine: Any, workdir: 
                                           for _, text in app.notices), "the replay verdict")
 
 
-@needs_repair_plan
 async def test_reset_to_a_selected_event(make_engine: Any, workdir: Path) -> None:
     """Reset the failed charge to just after its first step: the new run keeps that step
     and runs the rest with today's code (and today's card)."""
