@@ -33,6 +33,7 @@ from .history import RunRow
 from .instance import WorkflowInstance, WorkflowTaskError
 from .observers import ObserverFeed
 from .registry import Registry
+from .store import runs
 from .store.base import Store, Tx
 
 JsonList = list[dict[str, Any]]
@@ -378,9 +379,8 @@ class Engine:
                 known = ", ".join(self.registry.workflow_names()) or "none"
                 raise UnknownWorkflow(f"unknown workflow {name!r} (known: {known})")
             return
-        if tx.scalar("SELECT 1 FROM workflow_types WHERE name = ?", (name,)) is None:
-            known = ", ".join(r[0] for r in tx.execute(
-                "SELECT name FROM workflow_types ORDER BY name")) or "none registered yet"
+        if not runs.workflow_type_known(tx, name):
+            known = ", ".join(runs.workflow_type_names(tx)) or "none registered yet"
             raise UnknownWorkflow(f"unknown workflow {name!r} (known: {known}); pass --flows "
                                   "or start a worker that has it")
 
@@ -427,7 +427,7 @@ class Engine:
         if self.registry.has_code:
             return list(self.registry.workflow_names())
         with self.store.read() as tx:
-            return [r[0] for r in tx.execute("SELECT name FROM workflow_types ORDER BY name")]
+            return runs.workflow_type_names(tx)
 
     def change_token(self) -> Any:
         """Changes whenever anything commits (for live views)."""
@@ -612,8 +612,7 @@ class Engine:
         ``stored`` those every worker on the database recorded."""
         if stored:
             with self.store.read() as tx:
-                rows = tx.execute("SELECT time, worker_id, provider, version, action, message "
-                                  "FROM provider_log ORDER BY id")
+                rows = runs.provider_log(tx)
             return [{"time": iso(t), "worker": w, "provider": p, "version": v, "action": a,
                      "message": m} for t, w, p, v, a, m in rows]
         manager = self.registry.providers
@@ -624,10 +623,9 @@ class Engine:
     def record_provider_event(self, entry: Any, worker_id: str | None = None) -> None:
         """Keep a provider log entry in the database, for operators of other processes."""
         with self.store.write() as tx:
-            tx.execute("INSERT INTO provider_log (time, worker_id, provider, version, action, "
-                       "message) VALUES (?,?,?,?,?,?)",
-                       (entry.time, worker_id, entry.provider, entry.version, entry.action,
-                        entry.message))
+            runs.add_provider_log_entry(
+                tx, time=entry.time, worker_id=worker_id, provider=entry.provider,
+                version=entry.version, action=entry.action, message=entry.message)
 
     def replay_on_disk(self, ident: str) -> dict[str, Any]:
         """Replay ``ident``'s run against its workflow's code as it is on disk now, which

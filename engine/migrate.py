@@ -16,57 +16,44 @@ import hashlib
 import os
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import apsw
 
 from . import attempts
 from .errors import BadInput, StoreError
 from .liveness import HOST, process_start
-from .store.sqlite import BUSY_TIMEOUT_MS, SqliteStore
+from .store import copy
+from .store.base import Tx
+from .store.sqlite import SqliteStore
 
-# Copied tables and their primary keys, parents before children.
-TABLES: dict[str, tuple[str, ...]] = {
-    "runs": ("run_id",),
-    "events": ("run_id", "seq"),
-    "activity_tasks": ("run_id", "ref"),
-    "timers": ("run_id", "ref"),
-    "manual_tasks": ("task_id",),
-    "workflow_types": ("name",),
-    "provider_log": ("id",),
-    "rate_limits": ("name",),
-}
-FETCH = 2000
+if TYPE_CHECKING:
+    from .store.postgres import PostgresStore
 
 
 def migrate(source_db_path: str | os.PathLike[str], target_url: str) -> str:
     """Copy the SQLite database at ``source_db_path`` into ``target_url``; a report."""
-    from .store.postgres import PostgresStore
+    from .store.postgres import PostgresStore  # psycopg is an optional dependency
 
     target_text = str(target_url)
     if not target_text.startswith(("postgresql://", "postgres://")):
         raise BadInput(f"--to must be a postgresql:// URL, not {target_text!r}")
-    SqliteStore(source_db_path, create=False).close()  # exists, is Onward's, is current
     source = str(source_db_path)
+    store = SqliteStore(source, create=False)  # exists, is Onward's, is current
     started = time.monotonic()
-    conn = apsw.Connection(source, flags=apsw.SQLITE_OPEN_READWRITE)
     try:
-        conn.set_busy_timeout(BUSY_TIMEOUT_MS)
-        conn.execute("BEGIN IMMEDIATE")  # hold writers off while we copy
-        try:
-            _refuse_live_workers(conn, source)
+        with store.write() as source_tx:  # hold writers off while we copy; nothing written
+            _refuse_live_workers(source_tx, source)
             target = PostgresStore(target_text, create=True)
             try:
-                lines, released = _copy(conn, target)
+                lines, released = _copy(source_tx, target)
                 where = target.where
             finally:
                 target.close()
-        finally:
-            conn.execute("ROLLBACK")
     except apsw.Error as err:
         raise StoreError(f"{source}: {err}") from err
     finally:
-        conn.close()
+        store.close()
     total = sum(n for _, n, _ in lines)
     report = [f"migrated {source} to {where}: {total} rows in "
               f"{time.monotonic() - started:.1f}s, every table verified"]
@@ -78,11 +65,10 @@ def migrate(source_db_path: str | os.PathLike[str], target_url: str) -> str:
     return "\n".join(report)
 
 
-def _refuse_live_workers(conn: apsw.Connection, source: str) -> None:
+def _refuse_live_workers(tx: Tx, source: str) -> None:
     now = time.time()
     live = []
-    for worker_id, host, pid, pid_start, beat, ttl in conn.execute(
-            "SELECT worker_id, host, pid, pid_start, heartbeat, lease_ttl FROM workers"):
+    for worker_id, host, pid, pid_start, beat, ttl in copy.attached_workers(tx):
         if host == HOST:
             start = process_start(pid)
             alive = start is not None and (pid_start == "?" or start == pid_start)
@@ -97,24 +83,20 @@ def _refuse_live_workers(conn: apsw.Connection, source: str) -> None:
                        "stop them (and the console) before migrating")
 
 
-def _copy(conn: apsw.Connection, target: Any) -> tuple[list[tuple[str, int, str]], int]:
+def _copy(source: Tx, target: PostgresStore) -> tuple[list[tuple[str, int, str]], int]:
     lines: list[tuple[str, int, str]] = []
     with target.write() as tx:
-        for table in (*TABLES, "workers"):
-            if tx.one(f"SELECT 1 FROM {table} LIMIT 1"):
-                raise BadInput(f"{target.where} is not empty ({table} has rows); migrate "
-                               "into a new database or schema (?options=-csearch_path%3Dname)")
-        for table, key in TABLES.items():
-            columns, kinds = _columns(conn, table)
-            order = ", ".join(key)
+        busy = copy.first_table_with_rows(tx)
+        if busy is not None:
+            raise BadInput(f"{target.where} is not empty ({busy} has rows); migrate "
+                           "into a new database or schema (?options=-csearch_path%3Dname)")
+        for table in copy.TABLES:
+            columns, kinds = copy.source_columns(source, table)
             source_hash = _Digest(kinds)
-            rows = conn.execute(f"SELECT {', '.join(columns)} FROM {table} ORDER BY {order}")
-            copied = tx.copy_rows(table, columns, source_hash.feed(rows))
-            pg_order = ", ".join(f'{c} COLLATE "C"' if kinds[columns.index(c)] == "text"
-                                 else c for c in key)
+            copied = copy.copy_into(tx, table, columns, source_hash.feed(
+                copy.read_source_table(source, table, columns)))
             target_hash = _Digest(kinds)
-            for _ in target_hash.feed(tx.stream(
-                    f"SELECT {', '.join(columns)} FROM {table} ORDER BY {pg_order}")):
+            for _ in target_hash.feed(copy.read_copied_table(tx, table, columns, kinds)):
                 pass
             same = copied == source_hash.count == target_hash.count
             if not same or source_hash.hexdigest() != target_hash.hexdigest():
@@ -123,21 +105,9 @@ def _copy(conn: apsw.Connection, target: Any) -> tuple[list[tuple[str, int, str]
                                  f"{source_hash.hexdigest()[:12]} and "
                                  f"{target_hash.hexdigest()[:12]}); nothing was migrated")
             lines.append((table, copied, source_hash.hexdigest()))
-        tx.execute("SELECT setval(pg_get_serial_sequence('provider_log', 'id'), "
-                   "coalesce(max(id), 0) + 1, false) FROM provider_log")
+        copy.restart_serials(tx)
         released = _release_orphaned_attempts(tx)
     return lines, released
-
-
-def _columns(conn: apsw.Connection, table: str) -> tuple[list[str], list[str]]:
-    """Column names and their kinds (float, int or text) as the source declares them."""
-    columns, kinds = [], []
-    for _cid, name, declared, *_ in conn.execute(f"PRAGMA table_info({table})"):
-        columns.append(name)
-        declared = str(declared).upper()
-        kinds.append("float" if declared in ("REAL", "DOUBLE PRECISION") else
-                     "int" if "INT" in declared else "text")
-    return columns, kinds
 
 
 class _Digest:
@@ -171,13 +141,11 @@ class _Digest:
         return self._hash.hexdigest()
 
 
-def _release_orphaned_attempts(tx: Any) -> int:
+def _release_orphaned_attempts(tx: Tx) -> int:
     """Hand back attempts that workers of the old database held when they stopped."""
     now = time.time()
     released = 0
-    for run_id, ref, owner, attempt in tx.execute(
-            "SELECT run_id, ref, owner, attempt FROM activity_tasks WHERE owner IS NOT NULL "
-            "ORDER BY run_id, ref"):
+    for run_id, ref, owner, attempt in copy.held_attempts(tx):
         run = attempts.fail(tx, run_id, ref, owner, attempt,
                             {"type": "WorkerLost",
                              "message": f"worker lost: {owner} stopped before the move to "

@@ -15,10 +15,10 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import history
 from .errors import BadInput
 from .registry import FlowsModule
 from .repair import replay_one
+from .store import runs
 
 if TYPE_CHECKING:
     from .client import Engine
@@ -75,16 +75,12 @@ def _would_break(engine: Engine, olds: list[FlowsModule], news: list[FlowsModule
     names = {name for old in olds for name in old.workflows} | set(workflows)
     broken = []
     with engine.store.read() as tx:
-        marks = ",".join("?" * len(names)) or "''"
-        rows = tx.execute(f"SELECT {history.RUN_COLUMNS} FROM runs WHERE status = 'running' "
-                          f"AND workflow IN ({marks})", sorted(names))
-        for row in rows:
-            run = history.RunRow(*row)
+        for run in runs.running_runs_of(tx, sorted(names)):
             definition = workflows.get(run.workflow)
             if definition is None:
                 broken.append(f"{run.workflow_id} (workflow {run.workflow} removed)")
                 continue
-            events = history.load_events(tx, run.run_id)
+            events = runs.load_events(tx, run.run_id)
             probe = _ProbeEngine(engine, definition)
             result = replay_one(probe, run, events)  # type: ignore[arg-type]
             if result.ok is False and not run.stuck:

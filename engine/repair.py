@@ -17,6 +17,7 @@ from .errors import BadInput, NotCurrentRun, NotFound, WouldDiscardCompleted
 from .events import COMMAND_TYPES, Event
 from .history import RunRow
 from .instance import WorkflowInstance, WorkflowTaskError
+from .store import runs
 from .store.base import Tx
 
 if TYPE_CHECKING:
@@ -363,19 +364,13 @@ def replay_check(engine: Engine, ids: list[str] | None, *, all_runs: bool = Fals
     """Replay open runs and a sample of closed ones (or ``ids``, or every run)."""
     with engine.store.read() as tx:
         if ids:
-            runs = [engine._find(tx, ident) for ident in ids]
+            chosen = [engine._find(tx, ident) for ident in ids]
         elif all_runs:
-            runs = [RunRow(*r) for r in tx.execute(
-                f"SELECT {history.RUN_COLUMNS} FROM runs ORDER BY started")]
+            chosen = runs.all_runs(tx)
         else:
-            runs = [RunRow(*r) for r in tx.execute(
-                f"SELECT {history.RUN_COLUMNS} FROM runs WHERE status = 'running'")]
-            runs += [RunRow(*r) for r in tx.execute(
-                f"SELECT {history.RUN_COLUMNS} FROM runs WHERE status IN ('completed', "
-                "'failed', 'canceled', 'continued_as_new') ORDER BY updated DESC LIMIT ?",
-                (sample,))]
+            chosen = runs.open_runs(tx) + runs.recently_closed_runs(tx, sample)
         report = []
-        for run in runs:
+        for run in chosen:
             events = history.load_events(tx, run.run_id)
             report.append(replay_one(engine, run, events).to_json())
     return report

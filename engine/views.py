@@ -1,22 +1,19 @@
-"""Read models: the JSON shapes of ``show``, ``list`` and ``tasks``."""
+"""Read models: the JSON shapes of ``show``, ``list`` and ``tasks``, built from the rows
+that ``engine.store.visibility`` reads."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
-from . import history, payloads
+from . import payloads
 from .events import iso
-from .history import RunRow
+from .store import runs, visibility
 from .store.base import Tx
+from .store.runs import RunRow
+from .store.visibility import FILTERS, STATUSES
 
-STATUSES = ("running", "completed", "failed", "canceled", "terminated", "continued_as_new")
-FILTERS = ("open", "stuck", "retrying", "paused", "waiting", "overdue")
-
-_ORDERS = {
-    "updated": "updated DESC", "started": "started DESC", "id": "workflow_id",
-    "workflow": "workflow, updated DESC", "status": "status, updated DESC",
-}
+__all__ = ["FILTERS", "STATUSES", "counts", "list_runs", "run_summary", "show", "tasks"]
 
 
 def _json_or_none(text: str | None) -> Any:
@@ -47,14 +44,10 @@ def show(tx: Tx, run: RunRow, *, with_history: bool, now: float) -> dict[str, An
     })
     data["children"] = [
         {"id": wid, "run_id": rid, "workflow": wf, "status": st}
-        for wid, rid, wf, st in tx.execute(
-            "SELECT workflow_id, run_id, workflow, status FROM runs WHERE parent_run_id = ? "
-            "ORDER BY started", (run.run_id,))]
+        for wid, rid, wf, st in visibility.child_runs(tx, run.run_id)]
     data["runs"] = [
         {"run_id": rid, "status": st, "started": iso(started), "current": bool(cur)}
-        for rid, st, started, cur in tx.execute(
-            "SELECT run_id, status, started, is_current FROM runs WHERE workflow_id = ? "
-            "ORDER BY started", (run.workflow_id,))]
+        for rid, st, started, cur in visibility.runs_of_id(tx, run.workflow_id)]
     data["pending"] = {
         "activities": [
             {"ref": ref, "name": name, "attempt": attempt, "due": iso(due),
@@ -63,91 +56,35 @@ def show(tx: Tx, run: RunRow, *, with_history: bool, now: float) -> dict[str, An
                  "queued (waiting for a worker or a provider limit)" if due <= now
                  else "backing off until the next attempt"),
              "last_failure": _json_or_none(failure)}
-            for ref, name, attempt, due, owner, failure in tx.execute(
-                "SELECT ref, name, attempt, due, owner, last_failure FROM activity_tasks "
-                "WHERE run_id = ? ORDER BY ref", (run.run_id,))],
+            for ref, name, attempt, due, owner, failure in
+            visibility.pending_activities(tx, run.run_id)],
         "timers": [
             {"ref": ref, "fire_at": iso(fire_at), "kind": kind}
-            for ref, fire_at, kind in tx.execute(
-                "SELECT ref, fire_at, kind FROM timers WHERE run_id = ? ORDER BY fire_at",
-                (run.run_id,))],
+            for ref, fire_at, kind in visibility.pending_timers(tx, run.run_id)],
         "tasks": tasks(tx, "open", now, run_id=run.run_id),
     }
     if with_history:
-        data["history"] = [e.to_json() for e in history.load_events(tx, run.run_id)]
+        data["history"] = [e.to_json() for e in runs.load_events(tx, run.run_id)]
     return data
-
-
-def _filter_sql(status: str | None, now: float) -> tuple[str, list[Any]]:
-    if status is None or status == "all":
-        return "", []
-    if status in STATUSES:
-        return " AND status = ?", [status]
-    if status == "open":
-        return " AND status = 'running'", []
-    if status in ("stuck", "retrying", "paused"):
-        return f" AND {status} = 1 AND status = 'running'", []
-    if status == "waiting":
-        return (" AND EXISTS (SELECT 1 FROM manual_tasks t WHERE t.run_id = runs.run_id "
-                "AND t.status = 'open')"), []
-    if status == "overdue":
-        return (" AND EXISTS (SELECT 1 FROM manual_tasks t WHERE t.run_id = runs.run_id "
-                "AND t.status = 'open' AND t.deadline < ?)"), [now]
-    from .errors import BadInput
-    raise BadInput(f"unknown status {status!r}; use one of "
-                   f"{', '.join(STATUSES + FILTERS)}")
 
 
 def list_runs(tx: Tx, *, status: str | None, search: str | None, limit: int | None,
               offset: int, all_runs: bool, order: str, now: float) -> list[dict[str, Any]]:
     """Runs matching a status or filter and an optional search text."""
-    where, params = _filter_sql(status, now)
-    if not all_runs:
-        where += " AND is_current = 1"
-    if search:
-        where += " AND (workflow_id LIKE ? OR workflow LIKE ?)"
-        params += [f"%{search}%", f"%{search}%"]
-    sql = (f"SELECT {history.RUN_COLUMNS} FROM runs WHERE 1 = 1{where} "
-           f"ORDER BY {_ORDERS.get(order, _ORDERS['updated'])}")
-    if limit is not None:
-        sql += " LIMIT ? OFFSET ?"
-        params += [limit, offset]
-    return [run_summary(RunRow(*row)) for row in tx.execute(sql, params)]
+    return [run_summary(run) for run in visibility.find_runs(
+        tx, status=status, search=search, limit=limit, offset=offset, all_runs=all_runs,
+        order=order, now=now)]
 
 
 def counts(tx: Tx, now: float) -> dict[str, int]:
     """Current runs per status, and per operator filter."""
-    result = dict.fromkeys(STATUSES + FILTERS, 0)
-    for status, n in tx.execute("SELECT status, count(*) FROM runs WHERE is_current = 1 "
-                                "GROUP BY status"):
-        result[status] = n
-    result["open"] = result["running"]
-    row = tx.one("SELECT sum(stuck), sum(retrying), sum(paused) FROM runs WHERE "
-                 "is_current = 1 AND status = 'running'")
-    if row:
-        result["stuck"], result["retrying"], result["paused"] = (int(v or 0) for v in row)
-    result["waiting"] = tx.scalar("SELECT count(DISTINCT run_id) FROM manual_tasks WHERE "
-                                  "status = 'open'") or 0
-    result["overdue"] = tx.scalar("SELECT count(DISTINCT run_id) FROM manual_tasks WHERE "
-                                  "status = 'open' AND deadline < ?", (now,)) or 0
-    return result
+    return visibility.count_runs(tx, now)
 
 
 def tasks(tx: Tx, status: str | None, now: float, *, run_id: str | None = None
           ) -> list[dict[str, Any]]:
     """Manual tasks as ``onward tasks --json`` shows them."""
-    where, params = [], []
-    if status and status != "all":
-        where.append("status = ?")
-        params.append(status)
-    if run_id:
-        where.append("run_id = ?")
-        params.append(run_id)
-    clause = (" WHERE " + " AND ".join(where)) if where else ""
-    rows = tx.execute(
-        "SELECT task_id, workflow_id, run_id, workflow, kind, assignee, instructions, data, "
-        "created, deadline, status, result, reason, completed_by, completed_at "
-        f"FROM manual_tasks{clause} ORDER BY created", params)
+    rows = visibility.manual_tasks_of(tx, status, run_id=run_id)
     return [{
         "task_id": task_id, "id": wid, "run_id": rid, "workflow": wf, "kind": kind,
         "assignee": assignee, "instructions": instructions, "data": payloads.loads(data),

@@ -13,6 +13,8 @@ from contextlib import AbstractContextManager
 from typing import Any
 
 Row = tuple[Any, ...]
+COPY_BATCH = 1000
+"""Rows per ``executemany`` in the default ``Tx.copy_rows``."""
 
 
 class Tx(abc.ABC):
@@ -41,6 +43,34 @@ class Tx(abc.ABC):
     @abc.abstractmethod
     def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         """Run one statement once per parameter row."""
+
+    # -- optional capabilities: a backend overrides them where it has a better way ------
+    def stream(self, sql: str, params: Sequence[Any] = (), size: int = 2000
+               ) -> Iterator[Row]:
+        """The rows of a query, read ``size`` at a time where the backend can (a server-side
+        cursor); by default all at once through ``execute``."""
+        yield from self.execute(sql, params)
+
+    def copy_rows(self, table: str, columns: Sequence[str], rows: Iterator[Sequence[Any]]
+                  ) -> int:
+        """Bulk-load ``rows`` (values in ``columns`` order) into ``table``; how many.
+
+        By default one ``INSERT`` per row through ``executemany``, ``COPY_BATCH`` rows at a
+        time; a backend with a bulk path (PostgreSQL's COPY) overrides it. ``table`` and
+        ``columns`` are the engine's own names, never user input."""
+        statement = (f"INSERT INTO {table} ({', '.join(columns)}) "
+                     f"VALUES ({', '.join('?' * len(columns))})")
+        count = 0
+        batch: list[Sequence[Any]] = []
+        for row in rows:
+            batch.append(row)
+            if len(batch) >= COPY_BATCH:
+                self.executemany(statement, batch)
+                count, batch = count + len(batch), []
+        if batch:
+            self.executemany(statement, batch)
+            count += len(batch)
+        return count
 
     @abc.abstractmethod
     def savepoint(self) -> AbstractContextManager[None]:

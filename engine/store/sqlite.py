@@ -75,6 +75,16 @@ class SqliteTx(Tx):
                 raise
             raise _wrap(err, self.path) from err
 
+    def stream(self, sql: str, params: Sequence[Any] = (), size: int = 2000
+               ) -> Iterator[Row]:
+        """The rows of a query as SQLite steps to them (never all in memory at once)."""
+        try:
+            yield from self.conn.execute(sql, params)
+        except apsw.Error as err:
+            if isinstance(err, apsw.ConstraintError | apsw.SQLError):
+                raise
+            raise _wrap(err, self.path) from err
+
     def lock_workflow_id(self, workflow_id: str) -> None:
         """Nothing to do: ``BEGIN IMMEDIATE`` already holds every other writer back."""
 
