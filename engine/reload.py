@@ -174,7 +174,7 @@ def replay_on_disk(engine: Engine, ident: str) -> dict[str, Any]:
     """
     with engine.store.read() as tx:
         run = engine._find(tx, ident)
-        events = history.load_events(tx, run.run_id)
+        events = runs.load_events(tx, run.run_id)
     old = next((f for f in engine.registry.flows
                 if f.path and run.workflow in f.workflows), None)
     if old is None:
