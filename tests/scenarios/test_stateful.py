@@ -22,10 +22,12 @@ task, no activity queued or running. Then it checks the model and the store:
   refusal naming the current run on retry/reset by an old run id, the expected status;
 - ``store.check_integrity() == "ok"``.
 
-Budget: ``ONWARD_STATEFUL_EXAMPLES`` (default 3) examples of ``ONWARD_STATEFUL_STEPS``
-(default 10) steps per store, from a fixed seed so CI is reproducible (``ONWARD_STATEFUL_SEED``
-picks another; ``random`` a fresh one each run). Shrinking is off by default (the failing steps are printed in full);
-``ONWARD_STATEFUL_SHRINK=1`` shrinks a failure to its minimal steps.
+Budget: ``ONWARD_STATEFUL_EXAMPLES`` (default 8) examples of up to ``ONWARD_STATEFUL_STEPS``
+(default 15) steps per store, from a fixed seed so CI is reproducible
+(``ONWARD_STATEFUL_SEED=N`` picks another, ``random`` a fresh one each run). Shrinking is off
+by default (the failing steps are printed in full); ``ONWARD_STATEFUL_SHRINK=1`` shrinks a
+failure to its minimal steps. ``ONWARD_STATEFUL_SKIP`` leaves named checks out (see ``SKIP``),
+to look past a known break.
 """
 
 from __future__ import annotations
@@ -51,6 +53,12 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
+from bench.soak import (
+    activity_events,
+    compensation_problems,
+    repeated_work,
+    signal_problems,
+)
 from engine import Engine
 from engine.errors import BadInput
 from tests import pg
@@ -68,10 +76,14 @@ def _env_int(name: str, default: int) -> int:
     return int(os.environ.get(name, "") or default)
 
 
-EXAMPLES = _env_int("ONWARD_STATEFUL_EXAMPLES", 3)
-STEPS = _env_int("ONWARD_STATEFUL_STEPS", 10)
+EXAMPLES = _env_int("ONWARD_STATEFUL_EXAMPLES", 8)
+STEPS = _env_int("ONWARD_STATEFUL_STEPS", 15)
 SEED = os.environ.get("ONWARD_STATEFUL_SEED", "14")
 SHRINK = os.environ.get("ONWARD_STATEFUL_SHRINK") == "1"
+SKIP = set(filter(None, os.environ.get("ONWARD_STATEFUL_SKIP", "").split(",")))
+"""Checks to leave out while a known break awaits its fix (to look for the others): runs,
+stuck, status, repeats, signals, compensation, integrity; old-run (no retry/reset by an old
+run id), race (no concurrent starts)."""
 
 
 # --------------------------------------------------------------------------- reading the store
@@ -99,20 +111,6 @@ def _runs(engine: Engine) -> list[dict[str, Any]]:
         engine, f"SELECT {', '.join(cols)} FROM runs ORDER BY started, run_id")]
 
 
-def _activity_events(engine: Engine) -> list[dict[str, Any]]:
-    rows = _read(engine, "SELECT r.workflow_id, r.run_id, r.lineage, e.type, e.time, e.attrs "
-                 "FROM events e JOIN runs r ON r.run_id = e.run_id WHERE e.type IN "
-                 "('ActivityCompleted', 'ActivityAttemptFailed', 'ActivityFailed')")
-    out = []
-    for wid, run_id, lineage, kind, when, attrs_text in rows:
-        attrs = json.loads(attrs_text)
-        out.append({"id": wid, "run_id": run_id, "type": kind, "time": when,
-                    "key": f"{lineage}-{attrs.get('ref')}", "attempt": attrs.get("attempt"),
-                    "name": attrs.get("name"),
-                    "error": (attrs.get("error") or {}).get("type")})
-    return out
-
-
 def _log_lines(path: Path) -> list[dict[str, Any]]:
     if not path.exists():
         return []
@@ -123,65 +121,6 @@ def _log_lines(path: Path) -> list[dict[str, Any]]:
         except ValueError:
             continue  # a line being written right now
     return lines
-
-
-# --------------------------------------------------------------------------- the checks
-
-
-def repeated_work(events: list[dict[str, Any]], lines: list[dict[str, Any]]) -> list[str]:
-    """Completed activities that ran to their end more than once, except for attempts a kill
-    cut (recorded as WorkerLost), which may run again under the same key."""
-    completions: dict[str, set[tuple[int, float]]] = collections.defaultdict(set)
-    lost: dict[str, set[int]] = collections.defaultdict(set)
-    for e in events:
-        if e["type"] == "ActivityCompleted":
-            completions[e["key"]].add((int(e["attempt"]), float(e["time"])))
-        elif e["type"] == "ActivityAttemptFailed" and e["error"] == "WorkerLost":
-            lost[e["key"]].add(int(e["attempt"]))
-    ended = collections.Counter((x["key"], int(x["attempt"])) for x in lines
-                                if x.get("phase") == "end" and x.get("ok"))
-    problems = []
-    for key, done in sorted(completions.items()):
-        if len(done) > 1:
-            problems.append(f"activity {key} completed {len(done)} times "
-                            f"(attempts {sorted(a for a, _ in done)})")
-        attempts = {a for a, _ in done}
-        for (k, attempt), n in sorted(ended.items()):
-            if k != key:
-                continue
-            if n > 1:
-                problems.append(f"activity {key} attempt {attempt} ran to its end {n} times")
-            if attempt not in attempts and attempt not in lost[key]:
-                problems.append(f"activity {key} ran to its end at attempt {attempt}, but "
-                                f"completed at {sorted(attempts)} and no kill cut it")
-    return problems
-
-
-def signal_problems(lines: list[dict[str, Any]], expected: dict[str, list[str]]
-                    ) -> list[str]:
-    """Items handled twice (under two keys), and items an open or completed chain lost."""
-    handled: dict[tuple[str, str], set[str]] = collections.defaultdict(set)
-    for x in lines:
-        label = str(x.get("label", ""))
-        if label.startswith("item:") and x.get("phase") == "end" and x.get("ok"):
-            handled[(x["id"], label[5:])].add(x["key"])
-    problems = [f"signal item {item} to {wid} handled {len(keys)} times (keys {sorted(keys)})"
-                for (wid, item), keys in sorted(handled.items()) if len(keys) > 1]
-    for wid, items in sorted(expected.items()):
-        missing = [i for i in items if (wid, i) not in handled]
-        if missing:
-            problems.append(f"signal item(s) {missing} to {wid} never handled")
-    return problems
-
-
-def compensation_problems(runs: list[dict[str, Any]], events: list[dict[str, Any]]
-                          ) -> list[str]:
-    """Canceled runs whose history has no completed compensation."""
-    compensated = {e["run_id"] for e in events
-                   if e["type"] == "ActivityCompleted" and e["name"] == "sf.compensate"}
-    return [f"run {r['workflow_id']}/{r['run_id']} canceled without completing its "
-            "compensation" for r in runs
-            if r["status"] == "canceled" and r["run_id"] not in compensated]
 
 
 # --------------------------------------------------------------------------- the machine
@@ -325,6 +264,7 @@ class OnwardMachine(RuleBasedStateMachine):
     @rule(wid=st.sampled_from(IDS), workflow=st.sampled_from(TYPES), race=st.booleans())
     def start(self, wid: str, workflow: str, race: bool) -> None:
         """Start ``wid`` from one client, or from both at once."""
+        race = race and "race" not in SKIP
         before = self._current(wid)
         handles = self._together([lambda eng=eng: eng.start(workflow, id=wid)
                                   for eng in (self.clients if race else self.clients[:1])])
@@ -342,6 +282,7 @@ class OnwardMachine(RuleBasedStateMachine):
     @rule(wid=st.sampled_from(IDS), race=st.booleans())
     def rerun(self, wid: str, race: bool) -> None:
         """``start --rerun``: a new run once the last one closed; refused while it is open."""
+        race = race and "race" not in SKIP
         before = self._current(wid)
         workflow = self.model[wid].workflow if wid in self.model else "sf_saga"
         outcomes = self._together([lambda eng=eng: eng.start(workflow, id=wid, rerun=True)
@@ -442,6 +383,8 @@ class OnwardMachine(RuleBasedStateMachine):
         """Retry by workflow id, current run id, or an old run id (refused, naming the
         current run)."""
         ident, current_run_id = self._ident(wid, how)
+        if current_run_id is not None and "old-run" in SKIP:
+            return
         if current_run_id is not None:
             self._refused_naming("retry", lambda: self.engine.retry(ident), current_run_id)
             return
@@ -462,6 +405,8 @@ class OnwardMachine(RuleBasedStateMachine):
     def reset(self, wid: str, how: str, seq: int) -> None:
         """Reset to event ``seq`` (refusals allowed: a bad cut, completed work discarded)."""
         ident, current_run_id = self._ident(wid, how)
+        if current_run_id is not None and "old-run" in SKIP:
+            return
         if current_run_id is not None:
             self._refused_naming("reset", lambda: self.engine.reset(ident, seq),
                                  current_run_id)
@@ -528,28 +473,29 @@ class OnwardMachine(RuleBasedStateMachine):
                    message="the system to go quiet: "
                    + "; ".join(_not_quiet(self.engine)[:5]), interval=0.05)
         runs = _runs(self.engine)
-        events = _activity_events(self.engine)
+        events = activity_events(self.engine)
         lines = _log_lines(self.log)
-        problems: list[str] = []
-        problems += self._run_problems(runs)
-        problems += repeated_work(events, lines)
         expected = {wid: m.items for wid, m in self.model.items()
                     if (cur := self._current_of(runs, wid)) is not None
                     and (cur["status"] == "completed"
                          or (cur["status"] == "running" and not cur["stuck"]))}
-        problems += signal_problems(lines, expected)
-        problems += compensation_problems(runs, events)
-        integrity = self.engine.store.check_integrity()
-        if integrity != "ok":
-            problems.append(f"integrity check: {integrity}")
+        found = {"repeats": repeated_work(events, lines),
+                 "signals": signal_problems(lines, expected),
+                 "compensation": compensation_problems(runs, events),
+                 "integrity": [f"integrity check: {verdict}" for verdict in
+                               [self.engine.store.check_integrity()] if verdict != "ok"]}
+        for kind, problem in self._run_problems(runs):
+            found.setdefault(kind, []).append(problem)
+        problems = [f"[{kind}] {p}" for kind, ps in found.items() if kind not in SKIP
+                    for p in ps]
         assert not problems, "\n".join(problems)
 
     @staticmethod
     def _current_of(runs: list[dict[str, Any]], wid: str) -> dict[str, Any] | None:
         return next((r for r in runs if r["workflow_id"] == wid and r["is_current"]), None)
 
-    def _run_problems(self, runs: list[dict[str, Any]]) -> list[str]:
-        problems = []
+    def _run_problems(self, runs: list[dict[str, Any]]) -> list[tuple[str, str]]:
+        problems: list[tuple[str, str]] = []
         by_id: dict[str, list[dict[str, Any]]] = collections.defaultdict(list)
         for r in runs:
             by_id[r["workflow_id"]].append(r)
@@ -557,22 +503,22 @@ class OnwardMachine(RuleBasedStateMachine):
             open_runs = [r["run_id"] for r in rs if r["status"] == "running"]
             current = [r for r in rs if r["is_current"]]
             if len(open_runs) > 1:
-                problems.append(f"{wid} has {len(open_runs)} open runs: {open_runs}")
+                problems.append(("runs", f"{wid} has {len(open_runs)} open runs: {open_runs}"))
             if len(current) != 1:
-                problems.append(f"{wid} has {len(current)} current runs")
-            problems += [f"run {wid}/{r['run_id']} stuck: {r['stuck_reason']}"
+                problems.append(("runs", f"{wid} has {len(current)} current runs"))
+            problems += [("stuck", f"run {wid}/{r['run_id']} stuck: {r['stuck_reason']}")
                          for r in rs if r["stuck"]]
             fresh = sum(1 for r in rs if not r["continued_from"] and not r["reset_from"])
             model = self.model.get(wid)
             if model is None:
-                problems.append(f"{wid} has runs the model never started")
+                problems.append(("runs", f"{wid} has runs the model never started"))
                 continue
             if fresh != model.fresh:
-                problems.append(f"{wid} has {fresh} runs made by start/rerun, expected "
-                                f"{model.fresh}")
+                problems.append(("runs", f"{wid} has {fresh} runs made by start/rerun, "
+                                         f"expected {model.fresh}"))
             if model.expect and current and current[0]["status"] != model.expect:
-                problems.append(f"{wid}: current run {current[0]['run_id']} is "
-                                f"{current[0]['status']}, expected {model.expect}")
+                problems.append(("status", f"{wid}: current run {current[0]['run_id']} is "
+                                 f"{current[0]['status']}, expected {model.expect}"))
         return problems
 
 
@@ -593,7 +539,8 @@ def _run(kind: str) -> None:
     run_state_machine_as_test(machine, settings=_settings())
 
 
-LONG = "ONWARD_STATEFUL_EXAMPLES" in os.environ or "ONWARD_STATEFUL_STEPS" in os.environ
+LONG = any(name.startswith("ONWARD_STATEFUL_") for name in os.environ)
+"""A run tuned by hand (longer, shrinking): no per-test timeout."""
 
 
 @pytest.mark.timeout(0 if LONG else 300)
