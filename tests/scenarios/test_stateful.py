@@ -17,7 +17,8 @@ task, no activity queued or running. Then it checks the model and the store:
   (then the rerun carried the same idempotency key);
 - every signal handled exactly once across continue-as-new, retry and reset; none lost while
   its chain of runs is open or completed;
-- every canceled run completed its compensation, even when canceled twice;
+- every canceled run completed its compensation, even when canceled twice; no closed run
+  keeps a queued activity or a timer;
 - each step's own answer: the existing run on start, a refusal on rerun of an open id, a
   refusal naming the current run on retry/reset by an old run id, the expected status;
 - ``store.check_integrity() == "ok"``.
@@ -82,8 +83,8 @@ SEED = os.environ.get("ONWARD_STATEFUL_SEED", "14")
 SHRINK = os.environ.get("ONWARD_STATEFUL_SHRINK") == "1"
 SKIP = set(filter(None, os.environ.get("ONWARD_STATEFUL_SKIP", "").split(",")))
 """Checks to leave out while a known break awaits its fix (to look for the others): runs,
-stuck, status, repeats, signals, compensation, integrity; old-run (no retry/reset by an old
-run id), race (no concurrent starts)."""
+stuck, status, repeats, signals, compensation, leftovers, integrity; old-run (no retry/reset
+by an old run id), race (no concurrent starts)."""
 
 
 # --------------------------------------------------------------------------- reading the store
@@ -99,9 +100,38 @@ def _not_quiet(engine: Engine) -> list[str]:
     busy = [f"run {w}/{r} due a workflow task ({step})" for w, r, step in _read(
         engine, "SELECT workflow_id, run_id, step FROM runs WHERE status = 'running' AND "
         "wf_pending = 1 AND stuck = 0 AND paused = 0")]
-    busy += [f"activity {r}#{ref} attempt {a} (owner {o})" for r, ref, a, o in _read(
-        engine, "SELECT run_id, ref, attempt, owner FROM activity_tasks")]
+    busy += [f"activity {ref} of {w}/{r} ({status}) attempt {a} (owner {o})"
+             for w, r, status, ref, a, o in _read(
+                 engine, "SELECT r.workflow_id, r.run_id, r.status, a.ref, a.attempt, a.owner "
+                 "FROM activity_tasks a JOIN runs r ON r.run_id = a.run_id "
+                 "WHERE r.status = 'running'")]
     return busy
+
+
+def _leftovers(engine: Engine) -> list[str]:
+    """Queue rows of closed runs (closing a run withdraws them in the same transaction)."""
+    return [f"activity {ref} of {status} run {w}/{r} still queued (attempt {a}, owner {o})"
+            for w, r, status, ref, a, o in _read(
+                engine, "SELECT r.workflow_id, r.run_id, r.status, a.ref, a.attempt, a.owner "
+                "FROM activity_tasks a JOIN runs r ON r.run_id = a.run_id "
+                "WHERE r.status <> 'running'")] + \
+        [f"timer {ref} of {status} run {w}/{r} still set" for w, r, status, ref in _read(
+            engine, "SELECT r.workflow_id, r.run_id, r.status, t.ref FROM timers t "
+            "JOIN runs r ON r.run_id = t.run_id WHERE r.status <> 'running'")]
+
+
+def wait_for_quiet(engine: Engine, timeout: float = QUIET_TIMEOUT) -> None:
+    """Bounded wait until nothing is due or running; names what was still busy if not."""
+    seen: list[str] = []
+
+    def quiet() -> bool:
+        seen[:] = _not_quiet(engine)
+        return not seen
+
+    try:
+        wait_until(quiet, timeout=timeout, interval=0.05)
+    except AssertionError:
+        raise AssertionError(f"not quiet after {timeout} s: " + "; ".join(seen[:5])) from None
 
 
 def _runs(engine: Engine) -> list[dict[str, Any]]:
@@ -469,9 +499,7 @@ class OnwardMachine(RuleBasedStateMachine):
     @invariant()
     def quiet_then_consistent(self) -> None:
         """Wait for quiet, then check the model and the store."""
-        wait_until(lambda: not _not_quiet(self.engine), timeout=QUIET_TIMEOUT,
-                   message="the system to go quiet: "
-                   + "; ".join(_not_quiet(self.engine)[:5]), interval=0.05)
+        wait_for_quiet(self.engine)
         runs = _runs(self.engine)
         events = activity_events(self.engine)
         lines = _log_lines(self.log)
@@ -482,6 +510,7 @@ class OnwardMachine(RuleBasedStateMachine):
         found = {"repeats": repeated_work(events, lines),
                  "signals": signal_problems(lines, expected),
                  "compensation": compensation_problems(runs, events),
+                 "leftovers": _leftovers(self.engine),
                  "integrity": [f"integrity check: {verdict}" for verdict in
                                [self.engine.store.check_integrity()] if verdict != "ok"]}
         for kind, problem in self._run_problems(runs):
