@@ -23,8 +23,8 @@ task, no activity queued or running. Then it checks the model and the store:
   refusal naming the current run on retry/reset by an old run id, the expected status;
 - ``store.check_integrity() == "ok"``.
 
-Budget: ``ONWARD_STATEFUL_EXAMPLES`` (default 8) examples of up to ``ONWARD_STATEFUL_STEPS``
-(default 15) steps per store, from a fixed seed so CI is reproducible
+Budget: ``ONWARD_STATEFUL_EXAMPLES`` (default 10) examples of up to ``ONWARD_STATEFUL_STEPS``
+(default 20) steps per store, from a fixed seed so CI is reproducible
 (``ONWARD_STATEFUL_SEED=N`` picks another, ``random`` a fresh one each run). Shrinking is off
 by default (the failing steps are printed in full); ``ONWARD_STATEFUL_SHRINK=1`` shrinks a
 failure to its minimal steps. ``ONWARD_STATEFUL_SKIP`` leaves named checks out (see ``SKIP``),
@@ -77,8 +77,8 @@ def _env_int(name: str, default: int) -> int:
     return int(os.environ.get(name, "") or default)
 
 
-EXAMPLES = _env_int("ONWARD_STATEFUL_EXAMPLES", 8)
-STEPS = _env_int("ONWARD_STATEFUL_STEPS", 15)
+EXAMPLES = _env_int("ONWARD_STATEFUL_EXAMPLES", 10)
+STEPS = _env_int("ONWARD_STATEFUL_STEPS", 20)
 SEED = os.environ.get("ONWARD_STATEFUL_SEED", "14")
 SHRINK = os.environ.get("ONWARD_STATEFUL_SHRINK") == "1"
 SKIP = set(filter(None, os.environ.get("ONWARD_STATEFUL_SKIP", "").split(",")))
@@ -190,7 +190,7 @@ class OnwardMachine(RuleBasedStateMachine):
         self.folder = Path(tempfile.mkdtemp(prefix="onward-stateful-"))
         self.db, self.schema = self.databases.make(self.folder)
         self.log = self.folder / "executions.jsonl"
-        self.env = env_for(ONWARD_TEST_LOG=str(self.log), ONWARD_SF_STEP="0.05",
+        self.env = env_for(ONWARD_TEST_LOG=str(self.log), ONWARD_SF_STEP="0.15",
                            ONWARD_SF_COMPENSATE="0.4")
         self.clients = [Engine(self.db, flows=[str(FLOWS)]) for _ in range(2)]
         self.engine = self.clients[0]
@@ -202,7 +202,6 @@ class OnwardMachine(RuleBasedStateMachine):
             w.wait_ready()
         self.model: dict[str, IdModel] = {}
         self.item_counter = 0
-        self.problems: list[str] = []
 
     # -- workers -------------------------------------------------------------------------
     def _spawn(self) -> WorkerProcess:
