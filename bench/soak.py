@@ -1021,6 +1021,9 @@ class Steering:
         """After the chaos: finish every open run of the operators' ids and wait (20 s at
         most) for them to close; terminate by run id any still open (a figure: one open run
         per id is the rule, so each run terminated here beside a current one is a finding)."""
+        self.report.operator_problems += [
+            f"more than one open (or not one current) run per id at the end of the chaos: {p}"
+            for p in open_run_problems(run_rows(self.engine, OP_PREFIX))]
         for wid in self.ids:
             with contextlib.suppress(BadInput):
                 self.engine.signal(wid, "item", "finish")
