@@ -192,14 +192,19 @@ class OnwardMachine(RuleBasedStateMachine):
         self.log = self.folder / "executions.jsonl"
         self.env = env_for(ONWARD_TEST_LOG=str(self.log), ONWARD_SF_STEP="0.15",
                            ONWARD_SF_COMPENSATE="0.4")
-        self.clients = [Engine(self.db, flows=[str(FLOWS)]) for _ in range(2)]
-        self.engine = self.clients[0]
+        self.clients: list[Engine] = []
         self.workers: list[WorkerProcess] = []
         self.worker_count = 0
-        for _ in range(2):
-            self._spawn()
-        for w in self.workers:
-            w.wait_ready()
+        try:
+            self.clients += [Engine(self.db, flows=[str(FLOWS)]) for _ in range(2)]
+            for _ in range(2):
+                self._spawn()
+            for w in self.workers:
+                w.wait_ready()
+        except BaseException:
+            self.teardown()
+            raise
+        self.engine = self.clients[0]
         self.model: dict[str, IdModel] = {}
         self.item_counter = 0
 
