@@ -8,6 +8,8 @@ and no completed activity may run again.
 
 from __future__ import annotations
 
+import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -64,3 +66,27 @@ def test_the_mix_covers_every_flow_kind() -> None:
     assert {s.kind for s in specs} == {"fan", "timer", "signal", "task", "parent", "loop",
                                        "mixed", "reimbursement"}
     assert len({s.id for s in specs}) == 400
+
+
+@pytest.mark.postgres
+def test_short_soak_on_postgres_with_pid_namespaces_and_operators_keeps_every_guarantee(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Workers each in a PID namespace of their own, on PostgreSQL, while two operator
+    threads start, rerun, signal, cancel twice, terminate, retry and reset op-* ids."""
+    from tests import pg
+    if pg.unavailable():
+        pytest.skip(pg.unavailable() or "")
+    if os.geteuid() != 0 or shutil.which("unshare") is None:
+        pytest.skip("PID namespaces need root and unshare")
+    lines: list[str] = []
+    report = run_soak(SoakConfig(runs=40, workers=3, kills=5, seconds=12, concurrency=4,
+                                 seed=20261207, settle_timeout=40, directory=tmp_path,
+                                 log=lines.append, db=pg.BASE_URL, pid_namespaces=True,
+                                 operators=2, samples=False))
+    with capsys.disabled():
+        print("\n" + "\n".join("  soak | " + line for line in report.lines()))
+    assert report.false_deaths == [], report.false_deaths
+    assert report.operator_problems == [], report.operator_problems
+    assert report.violations == [] and report.wrong_results == [], report.violations
+    assert report.integrity == "ok" and report.leftovers == []
+    assert report.ok
