@@ -12,6 +12,8 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from typing import Any
 
+from .schema import SchemaTypes, migrations
+
 Row = tuple[Any, ...]
 
 
@@ -61,6 +63,14 @@ class Store(abc.ABC):
     url: str
     dialect: str
     commits: int
+    schema_types: SchemaTypes
+    """The words of DDL this backend uses (float column, assigned integer key, clustered
+    table suffix), formatted into ``engine.store.schema.migrations``."""
+
+    @classmethod
+    def migrations(cls) -> list[list[str]]:
+        """The schema migrations in this backend's DDL; entry i upgrades version i to i+1."""
+        return migrations(cls.schema_types)
 
     @abc.abstractmethod
     def write(self) -> AbstractContextManager[Tx]:

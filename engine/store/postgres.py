@@ -44,7 +44,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from ..errors import BadInput, DatabaseCorrupt, DatabaseMissing, StoreError
 from .base import Row, Store, Tx
-from .schema import APPLICATION_ID, SCHEMA_VERSION, ddl_for
+from .schema import APPLICATION_ID, SCHEMA_VERSION, SchemaTypes
 
 log = logging.getLogger("onward.store.postgres")
 
@@ -214,6 +214,9 @@ class PostgresStore(Store):
     """An Onward database in a PostgreSQL schema, shared by workers on many machines."""
 
     dialect = "postgresql"
+    schema_types = SchemaTypes(real="DOUBLE PRECISION", rowid_key="BIGSERIAL PRIMARY KEY",
+                               clustered="")
+    """DOUBLE PRECISION so floats round-trip exactly; every table is a heap."""
 
     def __init__(self, url: str, *, create: bool = True, pool_size: int = POOL_MAX) -> None:
         self.url = url
@@ -297,7 +300,7 @@ class PostgresStore(Store):
                     conn.execute("INSERT INTO onward_schema VALUES (0, %s)",
                                  (APPLICATION_ID,))
                     version = 0
-                for step in ddl_for("postgresql")[version:]:
+                for step in self.migrations()[version:]:
                     for statement in step:
                         conn.execute(statement)
                 conn.execute("UPDATE onward_schema SET version = %s", (SCHEMA_VERSION,))
