@@ -22,9 +22,23 @@ class Tx(abc.ABC):
 
     dialect: str = ""
     for_update: str = ""
-    """Suffix that locks selected rows for the transaction (``FOR UPDATE`` where supported)."""
+    """Suffix of a one-table SELECT that locks the rows it reads until the transaction
+    ends: ``lock_rows_of()``, kept as an attribute for statements built at import time."""
     skip_locked: str = ""
-    """Suffix that claims rows no other transaction holds (``FOR UPDATE SKIP LOCKED``)."""
+    """Suffix of a one-table SELECT that takes only rows no other transaction holds:
+    ``lock_rows_of(skip_locked=True)``."""
+
+    def lock_rows_of(self, alias: str | None = None, *, skip_locked: bool = False) -> str:
+        """The clause that ends a SELECT to lock, until this transaction ends, the rows it
+        reads of ``alias`` (a table or alias named in its FROM; None: of every table).
+
+        With ``skip_locked``, rows another transaction holds are passed over instead of
+        waited for (how concurrent claimers share a queue). The default, for backends
+        whose write transactions exclude each other (SQLite) and for read-only snapshots,
+        is '' (nothing to lock). Raises ValueError for an ``alias`` that is not a plain
+        identifier."""
+        _check_alias(alias)
+        return ""
 
     @abc.abstractmethod
     def execute(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
@@ -111,6 +125,11 @@ class Store(abc.ABC):
 
     def iter_chunks(self) -> Iterator[Any]:  # pragma: no cover - optional
         yield from ()
+
+
+def _check_alias(alias: str | None) -> None:
+    if alias is not None and not alias.isidentifier():
+        raise ValueError(f"not a table alias: {alias!r}")
 
 
 class _SharedSession:
