@@ -12,7 +12,7 @@ import pytest
 
 from engine import Engine, history
 from engine.store.sqlite import SqliteStore
-from tests.pg import pg_url  # noqa: F401 - a fixture
+from tests.pg import any_db, pg_url  # noqa: F401 - fixtures
 
 ENGINE = Path(__file__).resolve().parents[2] / "engine"
 SQL_WORDS = ("SELECT ", "INSERT INTO", "UPDATE ", "DELETE FROM", "RETURNING", " FOR UPDATE")
@@ -142,3 +142,86 @@ def test_hot_queue_queries_use_their_indexes(tmp_path: Path) -> None:
         assert "runs_pending" in pending and "TEMP B-TREE" not in pending, pending
     finally:
         conn.close()
+
+
+def test_no_engine_module_writes_row_locking_sql_itself() -> None:
+    """Row locks are stated through ``Tx.lock_rows_of`` (or ``for_update``); only the
+    PostgreSQL backend spells the clause."""
+    for path in sorted(ENGINE.rglob("*.py")):
+        if path.name == "postgres.py":
+            continue
+        for text in code_sql(ast.parse(path.read_text())) + [
+                node.value for node in ast.walk(ast.parse(path.read_text()))
+                if isinstance(node, ast.Constant) and isinstance(node.value, str)
+                and node.value.strip().upper().startswith(("FOR UPDATE", "SKIP LOCKED"))]:
+            assert "SKIP LOCKED" not in text.upper() and "FOR UPDATE" not in text.upper(), \
+                (path.name, text)
+
+
+def _open(db: object) -> object:
+    from engine.store.postgres import PostgresStore
+    return SqliteStore(db) if isinstance(db, Path) else PostgresStore(str(db))
+
+
+def test_workers_register_advertise_beat_and_deregister(any_db: object) -> None:  # noqa: F811
+    from engine.store import membership
+    store = _open(any_db)
+    try:
+        with store.write() as tx:  # type: ignore[attr-defined]
+            for worker_id in ("w1", "w2"):
+                membership.register_worker(tx, worker_id, host="h", pid=1, pid_start="s",
+                                           now=1.0, lease_ttl=5.0, concurrency=2,
+                                           activities=["a"])
+            tx.execute("INSERT INTO workers (worker_id, host, pid, pid_start, started, "
+                       "heartbeat, lease_ttl, concurrency, info) VALUES "
+                       "('odd', 'h', 2, 's', 0, 0, 5, 1, 'not json')")
+            membership.advertise_activities(tx, "w2", ["b", "c"])
+            assert membership.offered_activities(tx) == {"a", "b", "c"}
+            membership.register_worker(tx, "w1", host="h", pid=1, pid_start="s", now=9.0,
+                                       lease_ttl=5.0, concurrency=2, activities=["a"])
+            others = membership.other_workers(tx, "w2")
+            assert {(w.worker_id, w.heartbeat) for w in others} == {("w1", 9.0), ("odd", 0.0)}
+            assert tx.scalar("SELECT started FROM workers WHERE worker_id = 'w1'") == 1.0
+            assert membership.renew_heartbeat(tx, "w1", 10.0)
+            membership.deregister_worker(tx, "w1")
+            assert not membership.renew_heartbeat(tx, "w1", 11.0)
+    finally:
+        store.close()  # type: ignore[attr-defined]
+
+
+def test_timers_fire_once_and_tasks_close_once(any_db: object) -> None:  # noqa: F811
+    from engine.store import queues
+    store = _open(any_db)
+    try:
+        with store.write() as tx:  # type: ignore[attr-defined]
+            queues.open_manual_task(tx, "t1", "r", "wf", "flow", 3, "approve", None, "", "null",
+                                    1.0, 5.0)
+            queues.add_timer(tx, "r", 4, 2.0, "timer")
+            assert queues.due_timers(tx, 4.0, 10) == [("r", 4, "timer")]
+            assert queues.next_due(tx, 4.0) == (2.0, None)
+            assert queues.remove_timer(tx, "r", 4) and not queues.remove_timer(tx, "r", 4)
+            assert queues.lock_manual_task(tx, "t1") == ("r", 3, "approve", "open", None)
+            queues.close_task(tx, "t1", "r", 3, "completed", result="1", reason=None,
+                              by="me", now=3.0)
+            assert queues.time_out_task(tx, "r", 3, 6.0) is None  # already closed
+            assert not queues.has_due_timer(tx, 10.0)  # its deadline timer went with it
+            assert queues.lock_manual_task(tx, "t1") == ("r", 3, "approve", "completed", "me")
+            assert queues.lock_manual_task(tx, "none") is None
+    finally:
+        store.close()  # type: ignore[attr-defined]
+
+
+@pytest.mark.postgres
+def test_claimers_on_postgres_skip_the_timers_and_runs_others_hold(pg_url: str) -> None:  # noqa: F811
+    from engine.store import queues
+    from engine.store.postgres import PostgresStore
+    store = PostgresStore(pg_url)
+    try:
+        with store.write() as tx:
+            for ref in (1, 2):
+                queues.add_timer(tx, "r", ref, float(ref), "timer")
+        with store.write() as first, store.write() as second:
+            assert queues.due_timers(first, 5.0, 1) == [("r", 1, "timer")]
+            assert queues.due_timers(second, 5.0, 10) == [("r", 2, "timer")]
+    finally:
+        store.close()
