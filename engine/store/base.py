@@ -1,8 +1,12 @@
 """The narrow interface every store backend offers: connections, transactions, changes.
 
-The engine's SQL (``engine.history``) is written once, with ``?`` placeholders and
-portable SQL; a backend supplies connections, transactions and savepoints, the schema and
-its migrations, and a cheap way to notice that another process committed.
+The engine's SQL lives in the store's operation modules (``engine.store.queues``,
+``engine.store.membership``, ...), written once with ``?`` placeholders in SQL both
+backends accept. Where the backends differ, the difference is stated here, as a method or
+attribute of ``Tx`` or ``Store`` (``Tx.lock_rows_of``, ``Store.schema_types``), and each
+backend implements it: no backend rewrites the engine's SQL. A backend supplies
+connections, transactions and savepoints, the words of its DDL, and a cheap way to notice
+that another process committed.
 """
 
 from __future__ import annotations
