@@ -27,10 +27,7 @@ class Tx(abc.ABC):
     dialect: str = ""
     for_update: str = ""
     """Suffix of a one-table SELECT that locks the rows it reads until the transaction
-    ends: ``lock_rows_of()``, kept as an attribute for statements built at import time."""
-    skip_locked: str = ""
-    """Suffix of a one-table SELECT that takes only rows no other transaction holds:
-    ``lock_rows_of(skip_locked=True)``."""
+    ends: the value of ``lock_rows_of()``, as an attribute."""
 
     def lock_rows_of(self, alias: str | None = None, *, skip_locked: bool = False) -> str:
         """The clause that ends a SELECT to lock, until this transaction ends, the rows it

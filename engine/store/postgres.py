@@ -123,7 +123,6 @@ class PostgresTx(Tx):
         self.published: list[Any] = []  # (run, event) pairs for ``onward_event`` observers
         self.locking = locking  # a read-only snapshot cannot lock rows, nor needs to
         self.for_update = self.lock_rows_of()
-        self.skip_locked = self.lock_rows_of(skip_locked=True)
 
     def lock_rows_of(self, alias: str | None = None, *, skip_locked: bool = False) -> str:
         """``FOR UPDATE [OF alias] [SKIP LOCKED]`` in a write transaction (at READ

@@ -79,7 +79,7 @@ def test_rows_are_tuples_floats_round_trip_and_savepoints_roll_back(store: Postg
         assert tx.execute("SELECT name, registered FROM workflow_types ORDER BY name") == \
             [("a", 0.1), ("b", 1e-300)]
         assert tx.scalar("SELECT count(*) FROM timers WHERE fire_at = ?", (value,)) == 1
-        assert tx.for_update == "" and tx.skip_locked == ""
+        assert tx.for_update == "" and tx.lock_rows_of("a", skip_locked=True) == ""
     with pytest.raises(ValueError), store.write() as tx:
         tx.execute("DELETE FROM timers")
         raise ValueError("roll back everything")
