@@ -140,3 +140,27 @@ def test_a_new_postgres_store_has_the_recorded_schema(pg_url: str) -> None:  # n
     with psycopg.connect(pg_url, autocommit=True) as conn:
         found = [line for line in postgres_schema(conn, schema) if "onward_schema" not in line]
     assert found == final
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("version", range(1, SCHEMA_VERSION))
+def test_an_older_postgres_schema_is_upgraded_to_the_recorded_schema(
+        pg_url: str, version: int) -> None:  # noqa: F811
+    import psycopg
+
+    from engine.store.postgres import PostgresStore
+    schema = pg_url.split("search_path%3D", 1)[1].split("&", 1)[0]
+    with psycopg.connect(pg_url, autocommit=True) as conn, conn.transaction():
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+        conn.execute("CREATE TABLE onward_schema (version INTEGER NOT NULL, "
+                     "application BIGINT NOT NULL)")
+        conn.execute("INSERT INTO onward_schema VALUES (%s, %s)", (version, APPLICATION_ID))
+        for step in postgres_steps()[:version]:
+            for statement in step:
+                conn.execute(statement)
+    PostgresStore(pg_url).close()
+    final = recorded("schema_postgresql.txt")
+    final = final[final.index(f"-- version {SCHEMA_VERSION}") + 1:]
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        found = [line for line in postgres_schema(conn, schema) if "onward_schema" not in line]
+    assert found == final
