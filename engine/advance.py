@@ -18,6 +18,7 @@ from .deadline import DeadlineWatch
 from .events import Event, iso
 from .history import RunRow
 from .instance import Activation, Command, WorkflowInfo, WorkflowInstance, WorkflowTaskError
+from .store import queues
 from .store.base import Tx
 
 
@@ -86,17 +87,12 @@ def queue_activity(tx: Tx, run: RunRow, ref: int, attrs: dict[str, Any], now: fl
     options = {k: attrs.get(k) for k in ("retry", "start_to_close", "schedule_to_close",
                                          "heartbeat")}
     close = attrs.get("schedule_to_close")
-    deadline = heartbeat = started = None
+    deadline = heartbeat = None
     if owner is not None:
-        started = now
         deadline, heartbeat = attempts.lease_columns(options, now)
-    tx.execute(
-        "INSERT INTO activity_tasks (run_id, ref, name, args, options, attempt, due, "
-        "scheduled, close_deadline, owner, attempt_started, attempt_deadline, "
-        "heartbeat_deadline) VALUES (?,?,?,?,?,1,?,?,?,?,?,?,?)",
-        (run.run_id, ref, attrs["name"], payloads.encode(attrs["args"]),
-         payloads.encode(options), now, now, now + close if close else None, owner, started,
-         deadline, heartbeat))
+    queues.add_activity_task(tx, run.run_id, ref, attrs["name"], payloads.encode(attrs["args"]),
+                             payloads.encode(options), now, now + close if close else None,
+                             owner, deadline, heartbeat)
     if owner is None:
         return None
     return attempts.Attempt(run.run_id, ref, attrs["name"], attrs["args"], options, 1, None,
@@ -105,16 +101,10 @@ def queue_activity(tx: Tx, run: RunRow, ref: int, attrs: dict[str, Any], now: fl
 
 def open_manual_task(tx: Tx, run: RunRow, ref: int, attrs: dict[str, Any], now: float) -> None:
     """The task row (and its deadline timer) of a ManualTaskCreated event."""
-    tx.execute(
-        "INSERT INTO manual_tasks (task_id, run_id, workflow_id, workflow, ref, kind, "
-        "assignee, instructions, data, created, deadline, status) "
-        "VALUES (?,?,?,?,?,?,?,?,?,?,?,'open')",
-        (attrs["task_id"], run.run_id, run.workflow_id, run.workflow, ref, attrs["kind"],
-         attrs.get("assignee"), attrs.get("instructions") or "",
-         payloads.dumps(attrs.get("data")), now, attrs.get("deadline")))
-    if attrs.get("deadline") is not None:
-        tx.execute("INSERT INTO timers (run_id, ref, fire_at, kind) VALUES (?,?,?,'task')",
-                   (run.run_id, ref, attrs["deadline"]))
+    queues.open_manual_task(tx, attrs["task_id"], run.run_id, run.workflow_id, run.workflow,
+                            ref, attrs["kind"], attrs.get("assignee"),
+                            attrs.get("instructions") or "", payloads.dumps(attrs.get("data")),
+                            now, attrs.get("deadline"))
 
 
 class Advancer:
@@ -240,8 +230,7 @@ class Advancer:
     def _on_TimerStarted(self, tx: Tx, run: RunRow, command: Command, now: float,
                          outcome: AdvanceOutcome) -> None:
         self._append(tx, run, command, now)
-        tx.execute("INSERT INTO timers (run_id, ref, fire_at, kind) VALUES (?,?,?,?)",
-                   (run.run_id, command.seq, command.attrs["fire_at"], "timer"))
+        queues.add_timer(tx, run.run_id, command.seq, command.attrs["fire_at"], "timer")
 
     def _on_ManualTaskCreated(self, tx: Tx, run: RunRow, command: Command, now: float,
                               outcome: AdvanceOutcome) -> None:
@@ -340,11 +329,8 @@ class Advancer:
 
     def _clear_pending(self, tx: Tx, run: RunRow, status: str, now: float) -> None:
         """Withdraw a closing run's queue rows and open tasks; end or cancel its children."""
-        tx.execute("DELETE FROM activity_tasks WHERE run_id = ?", (run.run_id,))
-        tx.execute("DELETE FROM timers WHERE run_id = ?", (run.run_id,))
-        tx.execute("UPDATE manual_tasks SET status = 'canceled', completed_at = ? "
-                   "WHERE run_id = ? AND status = 'open'", (now, run.run_id))
-        children = tx.execute(history.CHILDREN_SQL, (run.run_id,))
+        queues.withdraw_run_work(tx, run.run_id, now)
+        children = queues.children_of(tx, run.run_id)
         for child_run_id, child_status in children:
             if child_status != history.OPEN:
                 continue
@@ -381,18 +367,13 @@ class Advancer:
     def cancel_pending(self, tx: Tx, run: RunRow, kind: str, ref: int, now: float) -> None:
         """Withdraw a pending activity, timer, task or child the code stopped waiting for."""
         if kind == "activity":
-            tx.execute("DELETE FROM activity_tasks WHERE run_id = ? AND ref = ?",
-                       (run.run_id, ref))
+            queues.remove_activity_task(tx, run.run_id, ref)
         elif kind == "timer":
-            tx.execute("DELETE FROM timers WHERE run_id = ? AND ref = ?", (run.run_id, ref))
+            queues.remove_timer(tx, run.run_id, ref)
         elif kind == "task":
-            tx.execute("UPDATE manual_tasks SET status = 'canceled', completed_at = ? "
-                       "WHERE run_id = ? AND ref = ? AND status = 'open'",
-                       (now, run.run_id, ref))
-            tx.execute("DELETE FROM timers WHERE run_id = ? AND ref = ?", (run.run_id, ref))
+            queues.cancel_task(tx, run.run_id, ref, now)
         elif kind == "child":
-            row = tx.one("SELECT run_id, status FROM runs WHERE parent_run_id = ? AND "
-                         "parent_ref = ?", (run.run_id, ref))
+            row = queues.child_at(tx, run.run_id, ref)
             if row is not None and row[1] == history.OPEN:
                 child = history.get_run(tx, row[0], lock=True)
                 if child is not None and child.is_open and \

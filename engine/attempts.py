@@ -15,9 +15,8 @@ from . import history, payloads
 from .events import iso
 from .history import RunRow
 from .retry import RetryPolicy, stored_seconds
+from .store import queues
 from .store.base import Tx
-
-CLAIM_COLUMNS = "a.run_id, a.ref, a.name, a.args, a.options, a.attempt, a.heartbeat_details"
 
 
 @dataclass(slots=True)
@@ -63,13 +62,7 @@ def claim(tx: Tx, owner: str, names: list[str], limit: int, now: float,
     """
     if limit <= 0 or not names:
         return []
-    marks = ",".join("?" * len(names))
-    rows = tx.execute(
-        f"SELECT {CLAIM_COLUMNS}, r.workflow_id, r.lineage FROM activity_tasks a "
-        "JOIN runs r ON r.run_id = a.run_id "
-        f"WHERE a.owner IS NULL AND a.due <= ? AND r.paused = 0 AND a.name IN ({marks}) "
-        f"ORDER BY a.due LIMIT ?" + tx.skip_locked,
-        (now, *names, limit * 2 if limits else limit))
+    rows = queues.ready_attempts(tx, names, now, limit * 2 if limits else limit)
     claimed: list[Attempt] = []
     budget: dict[str, int] = {}
     for row in rows:
@@ -92,50 +85,36 @@ def claim(tx: Tx, owner: str, names: list[str], limit: int, now: float,
 def mark_started(tx: Tx, attempt: Attempt, owner: str, now: float) -> None:
     """Record ``owner`` as running ``attempt`` with its start-to-close and heartbeat deadlines."""
     deadline, heartbeat_deadline = lease_columns(attempt.options, now)
-    tx.execute("UPDATE activity_tasks SET owner = ?, attempt_started = ?, "
-               "attempt_deadline = ?, heartbeat_deadline = ? WHERE run_id = ? AND ref = ?",
-               (owner, now, deadline, heartbeat_deadline, attempt.run_id, attempt.ref))
+    queues.start_attempt(tx, attempt.run_id, attempt.ref, owner, now, deadline,
+                         heartbeat_deadline)
 
 
 def restart(tx: Tx, attempt: Attempt, owner: str, now: float) -> bool:
     """Restart the clocks of an attempt ``owner`` claimed but never started (the commit of
     its claim went unconfirmed); False if that claim did not commit or was taken away."""
     deadline, heartbeat_deadline = lease_columns(attempt.options, now)
-    return bool(tx.execute(
-        "UPDATE activity_tasks SET attempt_started = ?, attempt_deadline = ?, "
-        "heartbeat_deadline = ? WHERE run_id = ? AND ref = ? AND owner = ? AND attempt = ? "
-        "RETURNING ref", (now, deadline, heartbeat_deadline, attempt.run_id, attempt.ref,
-                          owner, attempt.attempt)))
+    return queues.restart_attempt(tx, attempt.run_id, attempt.ref, owner, attempt.attempt,
+                                  now, deadline, heartbeat_deadline)
 
 
 def unclaim(tx: Tx, attempt: Attempt, owner: str) -> None:
     """Hand back an attempt ``owner`` claimed but never started, as if never claimed."""
-    tx.execute("UPDATE activity_tasks SET owner = NULL, attempt_started = NULL, "
-               "attempt_deadline = NULL, heartbeat_deadline = NULL WHERE run_id = ? AND "
-               "ref = ? AND owner = ? AND attempt = ?",
-               (attempt.run_id, attempt.ref, owner, attempt.attempt))
+    queues.release_attempt(tx, attempt.run_id, attempt.ref, owner, attempt.attempt)
 
 
 def allowance(tx: Tx, name: str, limit: tuple[int | None, float | None], now: float) -> int:
     """How many more attempts of ``name`` may start now under its limits."""
     max_concurrent, per_second = limit
     free = 1 << 30
-    # Lock the limit's row so concurrent claimers on other connections count in turn.
-    tx.execute("INSERT INTO rate_limits (name, window_start, started) VALUES (?, 0, 0) "
-               "ON CONFLICT (name) DO NOTHING", (name,))
-    tx.execute("SELECT name FROM rate_limits WHERE name = ?" + tx.for_update, (name,))
-    # Workers claim a limited activity one at a time: they queue on its rate_limits row.
-    tx.execute("INSERT INTO rate_limits (name, window_start, started) VALUES (?, 0, 0) "
-               "ON CONFLICT (name) DO NOTHING", (name,))
-    tx.execute("SELECT name FROM rate_limits WHERE name = ?" + tx.for_update, (name,))
+    # Workers claim a limited activity one at a time: they queue on its rate-limit row,
+    # so concurrent claimers on other connections count in turn.
+    queues.lock_rate_limit(tx, name)
     if max_concurrent:
-        running = tx.scalar("SELECT count(*) FROM activity_tasks WHERE name = ? AND "
-                            "owner IS NOT NULL", (name,))
-        free = min(free, max_concurrent - running)
+        free = min(free, max_concurrent - queues.running_attempts(tx, name))
     if per_second:
-        row = tx.one("SELECT window_start, started FROM rate_limits WHERE name = ?", (name,))
-        if row is not None and now - row[0] < 1.0:
-            free = min(free, int(per_second) - row[1])
+        window = queues.rate_window(tx, name)
+        if window is not None and now - window[0] < 1.0:
+            free = min(free, int(per_second) - window[1])
         else:
             free = min(free, max(1, int(per_second)))
     return free
@@ -143,40 +122,20 @@ def allowance(tx: Tx, name: str, limit: tuple[int | None, float | None], now: fl
 
 def take_rate_slot(tx: Tx, name: str, now: float) -> None:
     """Count one start of ``name`` in the current one-second window."""
-    row = tx.one("SELECT window_start FROM rate_limits WHERE name = ?", (name,))
-    if row is None:
-        tx.execute("INSERT INTO rate_limits (name, window_start, started) VALUES (?,?,1)",
-                   (name, now))
-    elif now - row[0] >= 1.0:
-        tx.execute("UPDATE rate_limits SET window_start = ?, started = 1 WHERE name = ?",
-                   (now, name))
-    else:
-        tx.execute("UPDATE rate_limits SET started = started + 1 WHERE name = ?", (name,))
-
-
-def _fenced_row(tx: Tx, run_id: str, ref: int, owner: str | None,
-                attempt: int) -> tuple[Any, ...] | None:
-    if owner is None:
-        return tx.one("SELECT name, options, close_deadline FROM activity_tasks "
-                      "WHERE run_id = ? AND ref = ? AND attempt = ?" + tx.for_update,
-                      (run_id, ref, attempt))
-    return tx.one("SELECT name, options, close_deadline FROM activity_tasks WHERE run_id = ? "
-                  "AND ref = ? AND owner = ? AND attempt = ?" + tx.for_update,
-                  (run_id, ref, owner, attempt))
+    queues.count_start(tx, name, now)
 
 
 def complete(tx: Tx, run_id: str, ref: int, owner: str, attempt: int, result: Any,
              provider: tuple[str, str], now: float, *, save: bool = True) -> RunRow | None:
     """Record a successful attempt; the run (now due a workflow task), or None if fenced."""
-    row = tx.one("DELETE FROM activity_tasks WHERE run_id = ? AND ref = ? AND owner = ? AND "
-                 "attempt = ? RETURNING name", (run_id, ref, owner, attempt))
-    if row is None:
+    name = queues.finish_attempt(tx, run_id, ref, owner, attempt)
+    if name is None:
         return None
     run = history.get_run(tx, run_id, lock=True)
     if run is None or not run.is_open:
         return None
     history.append(tx, run, "ActivityCompleted", {
-        "ref": ref, "name": row[0], "attempt": attempt, "result": result,
+        "ref": ref, "name": name, "attempt": attempt, "result": result,
         "provider": provider[0], "provider_version": provider[1]}, now, wake=True)
     run.retrying = 0
     if save:
@@ -193,7 +152,7 @@ def fail(tx: Tx, run_id: str, ref: int, owner: str | None, attempt: int,
     Returns the run when the activity failed for good (ActivityFailed: a workflow task is
     due), the run as well when only a retry was scheduled, or None when fenced.
     """
-    row = _fenced_row(tx, run_id, ref, owner, attempt)
+    row = queues.lock_attempt(tx, run_id, ref, attempt, owner)
     if row is None:
         return None
     name, options_text, close_deadline = row
@@ -201,7 +160,7 @@ def fail(tx: Tx, run_id: str, ref: int, owner: str | None, attempt: int,
     policy = RetryPolicy.from_json(options.get("retry"))
     run = history.get_run(tx, run_id, lock=True)
     if run is None or not run.is_open:
-        tx.execute("DELETE FROM activity_tasks WHERE run_id = ? AND ref = ?", (run_id, ref))
+        queues.remove_activity_task(tx, run_id, ref)
         return None
     retryable = not (final or error.get("non_retryable")
                      or error.get("type") in policy.non_retryable_error_types)
@@ -215,14 +174,11 @@ def fail(tx: Tx, run_id: str, ref: int, owner: str | None, attempt: int,
              "provider": provider[0], "provider_version": provider[1]}
     history.append(tx, run, "ActivityAttemptFailed", attrs, now)
     if retryable:
-        tx.execute("UPDATE activity_tasks SET attempt = ?, owner = NULL, due = ?, "
-                   "attempt_started = NULL, attempt_deadline = NULL, "
-                   "heartbeat_deadline = NULL, last_failure = ? WHERE run_id = ? AND ref = ?",
-                   (attempt + 1, next_time, payloads.dumps(error), run_id, ref))
+        queues.retry_attempt(tx, run_id, ref, attempt + 1, next_time, payloads.dumps(error))
         run.retrying = 1
         run.step = f"activity {name}: attempt {attempt} failed, retry at {iso(next_time)}"
     else:
-        tx.execute("DELETE FROM activity_tasks WHERE run_id = ? AND ref = ?", (run_id, ref))
+        queues.remove_activity_task(tx, run_id, ref)
         history.append(tx, run, "ActivityFailed", {
             "ref": ref, "name": name, "attempts": attempt, "error": error,
             "timeout": timeout}, now, wake=True)
@@ -235,24 +191,18 @@ def fail(tx: Tx, run_id: str, ref: int, owner: str | None, attempt: int,
 def record_heartbeat(tx: Tx, run_id: str, ref: int, owner: str, attempt: int,
                      details: Any, now: float) -> bool:
     """Extend the attempt's heartbeat deadline; False if the attempt is no longer ours."""
-    row = tx.one("SELECT options FROM activity_tasks WHERE run_id = ? AND ref = ? AND "
-                 "owner = ? AND attempt = ?", (run_id, ref, owner, attempt))
-    if row is None:
+    options = queues.held_attempt_options(tx, run_id, ref, owner, attempt)
+    if options is None:
         return False
-    heartbeat = stored_seconds(json.loads(row[0]).get("heartbeat"))
-    tx.execute("UPDATE activity_tasks SET heartbeat_details = ?, heartbeat_deadline = ? "
-               "WHERE run_id = ? AND ref = ?",
-               (payloads.dumps(details), now + heartbeat if heartbeat else None, run_id, ref))
+    heartbeat = stored_seconds(json.loads(options).get("heartbeat"))
+    queues.extend_heartbeat(tx, run_id, ref, payloads.dumps(details),
+                            now + heartbeat if heartbeat else None)
     return True
 
 
 def expired(tx: Tx, now: float, limit: int = 100) -> list[tuple[str, int, str | None, int, str]]:
     """Attempts past a deadline: (run_id, ref, owner, attempt, which timeout)."""
-    rows = tx.execute(
-        "SELECT run_id, ref, owner, attempt, attempt_deadline, heartbeat_deadline, "
-        "close_deadline FROM activity_tasks WHERE (owner IS NOT NULL AND (attempt_deadline "
-        "<= ? OR heartbeat_deadline <= ?)) OR close_deadline <= ? LIMIT ?",
-        (now, now, now, limit))
+    rows = queues.expired_attempts(tx, now, limit)
     found = []
     for run_id, ref, owner, attempt, _deadline, beat, close in rows:
         if close is not None and close <= now:

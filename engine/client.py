@@ -33,7 +33,7 @@ from .history import RunRow
 from .instance import WorkflowInstance, WorkflowTaskError
 from .observers import ObserverFeed
 from .registry import Registry
-from .store import runs
+from .store import queues, runs
 from .store.base import Store, Tx
 
 JsonList = list[dict[str, Any]]
@@ -523,8 +523,7 @@ class Engine:
                     ) -> None:
         now = self.clock()
         with self.store.write() as tx:
-            row = tx.one("SELECT run_id, ref, kind, status, completed_by FROM manual_tasks "
-                         "WHERE task_id = ?" + tx.for_update, (task_id,))
+            row = queues.lock_manual_task(tx, task_id)
             if row is None:
                 raise NotFound(f"no manual task {task_id!r}; `onward tasks` lists open ones")
             run_id, ref, kind, current, done_by = row
@@ -535,10 +534,8 @@ class Engine:
             run = history.get_run(tx, run_id, lock=True)
             if run is None or not run.is_open:
                 raise BadInput(f"task {task_id}'s run has ended")
-            tx.execute("UPDATE manual_tasks SET status = ?, result = ?, reason = ?, "
-                       "completed_by = ?, completed_at = ? WHERE task_id = ?",
-                       (status, result, reason, by, now, task_id))
-            tx.execute("DELETE FROM timers WHERE run_id = ? AND ref = ?", (run_id, ref))
+            queues.close_task(tx, task_id, run_id, ref, status, result=result, reason=reason,
+                              by=by, now=now)
             event = "ManualTaskCompleted" if status == "completed" else "ManualTaskFailed"
             history.append(tx, run, event, {"ref": ref, "task_id": task_id, "kind": kind,
                                             **attrs}, now, wake=True)

@@ -17,7 +17,7 @@ from .errors import BadInput, NotCurrentRun, NotFound, WouldDiscardCompleted
 from .events import COMMAND_TYPES, Event
 from .history import RunRow
 from .instance import WorkflowInstance, WorkflowTaskError
-from .store import runs
+from .store import queues, runs
 from .store.base import Tx
 
 if TYPE_CHECKING:
@@ -170,8 +170,7 @@ def _recreate_pending(engine: Engine, tx: Tx, run: RunRow, event: Event, now: fl
     if event.type == "ActivityScheduled":
         queue_activity(tx, run, event.seq, attrs, now)
     elif event.type == "TimerStarted":
-        tx.execute("INSERT INTO timers (run_id, ref, fire_at, kind) VALUES (?,?,?,'timer')",
-                   (run.run_id, event.seq, attrs["fire_at"]))
+        queues.add_timer(tx, run.run_id, event.seq, attrs["fire_at"], "timer")
     elif event.type == "ManualTaskCreated":
         open_manual_task(tx, run, event.seq, attrs, now)
     elif event.type == "ChildWorkflowStarted":
@@ -243,10 +242,9 @@ def _hurry(tx: Tx, run: RunRow, now: float) -> str:
     if run.stuck:
         run.wf_pending, run.stuck_reason = 1, None
         done.append("workflow task retried")
-    hurried = tx.execute("UPDATE activity_tasks SET due = ? WHERE run_id = ? AND "
-                         "owner IS NULL AND due > ? RETURNING ref", (now, run.run_id, now))
+    hurried = queues.hurry_attempts(tx, run.run_id, now)
     if hurried:
-        done.append(f"{len(hurried)} activity attempt(s) start now")
+        done.append(f"{hurried} activity attempt(s) start now")
     if not done:
         made = f", retried from {run.reset_from}" if run.reset_from else ""
         raise BadInput(f"run {run.workflow_id} (run {run.run_id}{made}) is not failed, stuck "

@@ -8,7 +8,6 @@ transaction is durable. Many runs' steps share one commit when the worker is bus
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import queue
@@ -27,6 +26,7 @@ from .executor import ActivityExecutor, Outcome
 from .history import RunRow
 from .instance import WorkflowTaskError, safe_str, safe_traceback
 from .liveness import HOST, LeaseWatch, death_of, process_start
+from .store import membership, queues
 from .store.base import Tx
 
 if TYPE_CHECKING:
@@ -151,42 +151,30 @@ class Worker:
         self.wake()
 
     def _register(self, tx: Tx, now: float) -> None:
-        tx.execute(
-            "INSERT INTO workers (worker_id, host, pid, pid_start, started, heartbeat, "
-            "lease_ttl, concurrency, info) VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT (worker_id) "
-            "DO UPDATE SET heartbeat = excluded.heartbeat, info = excluded.info",
-            (self.worker_id, HOST, os.getpid(), process_start(os.getpid()) or "?", now, now,
-             self.lease_ttl, self.concurrency, self._advertisement()))
-        self._advertised = self.engine.registry.activity_names()
-
-    def _advertisement(self) -> str:
-        return json.dumps({"activities": self.engine.registry.activity_names()})
+        activities = self.engine.registry.activity_names()
+        membership.register_worker(
+            tx, self.worker_id, host=HOST, pid=os.getpid(),
+            pid_start=process_start(os.getpid()) or "?", now=now, lease_ttl=self.lease_ttl,
+            concurrency=self.concurrency, activities=activities)
+        self._advertised = activities
 
     def _find_orphans(self, tx: Tx, now: float) -> None:
         """Ready activities that no live worker offers: claim them so their attempts fail
         visibly ("no provider") and retry until a provider appears."""
-        if self._advertised != self.engine.registry.activity_names():
-            tx.execute("UPDATE workers SET info = ? WHERE worker_id = ?",
-                       (self._advertisement(), self.worker_id))
-            self._advertised = self.engine.registry.activity_names()
-        waiting = {r[0] for r in tx.execute(
-            "SELECT DISTINCT name FROM activity_tasks WHERE owner IS NULL AND due <= ?",
-            (now,))}
+        activities = self.engine.registry.activity_names()
+        if self._advertised != activities:
+            membership.advertise_activities(tx, self.worker_id, activities)
+            self._advertised = activities
+        waiting = queues.ready_activity_names(tx, now)
         if not waiting:
             self._orphans = []
             return
-        offered: set[str] = set()
-        for (info,) in tx.execute("SELECT info FROM workers"):
-            try:
-                offered.update(json.loads(info).get("activities", []))
-            except (ValueError, AttributeError):
-                continue
-        self._orphans = sorted(waiting - offered)
+        self._orphans = sorted(waiting - membership.offered_activities(tx))
 
     def _release(self, tx: Tx, now: float) -> None:
         """Hand back attempts still running at shutdown, so others retry them at once."""
         self._lose_attempts_of(tx, self.worker_id, "worker stopped", now)
-        tx.execute("DELETE FROM workers WHERE worker_id = ?", (self.worker_id,))
+        membership.deregister_worker(tx, self.worker_id)
 
     # -- the dispatcher ---------------------------------------------------------------------
     def _run(self) -> None:
@@ -407,15 +395,12 @@ class Worker:
         registry = self.engine.registry
         workflows, activities = registry.workflow_names(), registry.activity_names()
         with self.session.read() as tx:
-            if tx.one("SELECT 1 FROM timers WHERE fire_at <= ? LIMIT 1", (now,)):
+            if queues.has_due_timer(tx, now):
                 return True
-            if workflows and tx.one(history.pending_runs_sql(len(workflows)), (*workflows, 1)):
+            if queues.due_workflow_tasks(tx, workflows, 1, claim=False):
                 return True
             free = self.concurrency - self.executor.busy
-            if free > 0 and activities and tx.one(
-                    "SELECT 1 FROM activity_tasks a JOIN runs r ON r.run_id = a.run_id "
-                    "WHERE a.owner IS NULL AND a.due <= ? AND r.paused = 0 AND a.name IN "
-                    f"({','.join('?' * len(activities))}) LIMIT 1", (now, *activities)):
+            if free > 0 and queues.has_ready_attempt(tx, activities, now):
                 return True
         return False
 
@@ -484,8 +469,8 @@ class Worker:
         fresh = history.get_run(tx, run.run_id)
         if fresh is None:
             return
-        fresh.last_seq = int(tx.scalar("SELECT max(seq) FROM events WHERE run_id = ?",
-                                       (run.run_id,)) or 0)
+        events = history.load_events(tx, run.run_id)
+        fresh.last_seq = events[-1].seq if events else 0
         self.engine.advancer.hold(tx, fresh, WorkflowTaskError(
             f"the workflow task could not be recorded: {type(err).__name__}: "
             f"{safe_str(err)[:2000]}", kind="engine",
@@ -515,22 +500,16 @@ class Worker:
 
     def _fire_timers(self, tx: Tx, now: float, dispatch: list[Attempt],
                      touched: set[str]) -> None:
-        due = tx.execute("SELECT run_id, ref, kind FROM timers WHERE fire_at <= ? "
-                         "ORDER BY fire_at LIMIT ?" + tx.skip_locked, (now, BATCH))
-        for run_id, ref, kind in due:
+        for run_id, ref, kind in queues.due_timers(tx, now, BATCH):
             run = history.get_run(tx, run_id, lock=True)
-            if not tx.execute("DELETE FROM timers WHERE run_id = ? AND ref = ? RETURNING ref",
-                              (run_id, ref)):
+            if not queues.remove_timer(tx, run_id, ref):
                 continue  # another worker fired it first
             if run is None or not run.is_open:
                 continue
             if kind == "task":
-                row = tx.one("SELECT task_id, kind FROM manual_tasks WHERE run_id = ? AND "
-                             "ref = ? AND status = 'open'", (run_id, ref))
+                row = queues.time_out_task(tx, run_id, ref, now)
                 if row is None:
                     continue
-                tx.execute("UPDATE manual_tasks SET status = 'timed_out', completed_at = ? "
-                           "WHERE task_id = ?", (now, row[0]))
                 history.append(tx, run, "ManualTaskTimedOut",
                                {"ref": ref, "task_id": row[0], "kind": row[1]}, now, wake=True)
             else:
@@ -541,9 +520,7 @@ class Worker:
         names = self.engine.registry.workflow_names()
         if not names:
             return
-        rows = tx.execute(history.pending_runs_sql(len(names)) + tx.skip_locked,
-                          (*names, BATCH))
-        for (run_id,) in rows:
+        for run_id in queues.due_workflow_tasks(tx, names, BATCH):
             if run_id in touched:
                 continue
             run = history.get_run(tx, run_id, lock=True)
@@ -551,11 +528,7 @@ class Worker:
                 self._advance(tx, run, dispatch, touched)
 
     def _mark_stuck_pending(self, tx: Tx) -> None:
-        names = self.engine.registry.workflow_names()
-        if names:
-            marks = ",".join("?" * len(names))
-            tx.execute(f"UPDATE runs SET wf_pending = 1 WHERE stuck = 1 AND status = "
-                       f"'running' AND workflow IN ({marks})", names)
+        queues.requeue_stuck_runs(tx, self.engine.registry.workflow_names())
 
     def _maintain(self, tx: Tx, now: float, dispatch: list[Attempt], touched: set[str]) -> None:
         beat = time.monotonic()
@@ -575,9 +548,7 @@ class Worker:
             self._sync_clock()
             # Others see this worker alive while the value changes (whatever the clock).
             self._beat_value = max(now, self._beat_value + 0.001)
-            alive = tx.execute("UPDATE workers SET heartbeat = ? WHERE worker_id = ? "
-                               "RETURNING worker_id", (self._beat_value, self.worker_id))
-            if not alive:
+            if not membership.renew_heartbeat(tx, self.worker_id, self._beat_value):
                 log.warning("worker %s was presumed dead; rejoining", self.worker_id)
                 self._register(tx, now)
         if beat >= self._next_reap:
@@ -595,17 +566,17 @@ class Worker:
     def _reap(self, tx: Tx, now: float, dispatch: list[Attempt] | None = None,
               touched: set[str] | None = None) -> None:
         """Take over from workers that died: same host by process check, others by lease."""
-        rows = tx.execute("SELECT worker_id, host, pid, pid_start, heartbeat, lease_ttl "
-                          "FROM workers WHERE worker_id <> ?", (self.worker_id,))
-        self._leases.keep_only(row[0] for row in rows)
-        for worker_id, host, pid, pid_start, beat, ttl in rows:
-            silent = self._leases.silent_for(worker_id, beat)
-            reason = death_of(worker_id, host, pid, pid_start, silent, ttl)
+        others = membership.other_workers(tx, self.worker_id)
+        self._leases.keep_only(other.worker_id for other in others)
+        for other in others:
+            silent = self._leases.silent_for(other.worker_id, other.heartbeat)
+            reason = death_of(other.worker_id, other.host, other.pid, other.pid_start, silent,
+                              other.lease_ttl)
             if reason is None:
                 continue
             log.info("taking over from %s", reason)
-            runs = self._lose_attempts_of(tx, worker_id, reason, now)
-            tx.execute("DELETE FROM workers WHERE worker_id = ?", (worker_id,))
+            runs = self._lose_attempts_of(tx, other.worker_id, reason, now)
+            membership.deregister_worker(tx, other.worker_id)
             if dispatch is not None and touched is not None:
                 for run in runs:
                     self._settle(tx, run, dispatch, touched)
@@ -614,9 +585,7 @@ class Worker:
         """Record every attempt ``worker_id`` held as lost (retried at once); the runs
         touched, each read once after all its attempts were recorded."""
         lost: dict[str, None] = {}
-        owned = tx.execute("SELECT run_id, ref, attempt FROM activity_tasks WHERE owner = ?",
-                           (worker_id,))
-        for run_id, ref, attempt in owned:
+        for run_id, ref, attempt in queues.attempts_held_by(tx, worker_id):
             if attempts.fail(tx, run_id, ref, worker_id, attempt,
                              {"type": "WorkerLost", "message": f"worker lost: {reason}"},
                              ("", ""), now, retry_now=True) is not None:
@@ -625,9 +594,7 @@ class Worker:
         return [run for run in runs if run is not None]
 
     def _compute_next_due(self, tx: Tx, now: float) -> float:
-        timer = tx.scalar("SELECT min(fire_at) FROM timers")
-        ready = tx.scalar("SELECT min(due) FROM activity_tasks WHERE owner IS NULL AND due > ?",
-                          (now,))
+        timer, ready = queues.next_due(tx, now)
         candidates = [t for t in (timer, ready) if t is not None]
         if self.engine.registry.limits():
             candidates.append(now + 0.2)

@@ -1,8 +1,12 @@
 """The narrow interface every store backend offers: connections, transactions, changes.
 
-The engine's SQL (``engine.history``) is written once, with ``?`` placeholders and
-portable SQL; a backend supplies connections, transactions and savepoints, the schema and
-its migrations, and a cheap way to notice that another process committed.
+The engine's SQL lives in the store's operation modules (``engine.store.queues``,
+``engine.store.membership``, ...), written once with ``?`` placeholders in SQL both
+backends accept. Where the backends differ, the difference is stated here, as a method or
+attribute of ``Tx`` or ``Store`` (``Tx.lock_rows_of``, ``Store.schema_types``), and each
+backend implements it: no backend rewrites the engine's SQL. A backend supplies
+connections, transactions and savepoints, the words of its DDL, and a cheap way to notice
+that another process committed.
 """
 
 from __future__ import annotations
@@ -11,6 +15,8 @@ import abc
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from typing import Any
+
+from .schema import SchemaTypes, migrations
 
 Row = tuple[Any, ...]
 COPY_BATCH = 1000
@@ -22,9 +28,20 @@ class Tx(abc.ABC):
 
     dialect: str = ""
     for_update: str = ""
-    """Suffix that locks selected rows for the transaction (``FOR UPDATE`` where supported)."""
-    skip_locked: str = ""
-    """Suffix that claims rows no other transaction holds (``FOR UPDATE SKIP LOCKED``)."""
+    """Suffix of a one-table SELECT that locks the rows it reads until the transaction
+    ends: the value of ``lock_rows_of()``, as an attribute."""
+
+    def lock_rows_of(self, alias: str | None = None, *, skip_locked: bool = False) -> str:
+        """The clause that ends a SELECT to lock, until this transaction ends, the rows it
+        reads of ``alias`` (a table or alias named in its FROM; None: of every table).
+
+        With ``skip_locked``, rows another transaction holds are passed over instead of
+        waited for (how concurrent claimers share a queue). The default, for backends
+        whose write transactions exclude each other (SQLite) and for read-only snapshots,
+        is '' (nothing to lock). Raises ValueError for an ``alias`` that is not a plain
+        identifier."""
+        _check_alias(alias)
+        return ""
 
     @abc.abstractmethod
     def execute(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
@@ -91,6 +108,14 @@ class Store(abc.ABC):
     url: str
     dialect: str
     commits: int
+    schema_types: SchemaTypes
+    """The words of DDL this backend uses (float column, assigned integer key, clustered
+    table suffix), formatted into ``engine.store.schema.migrations``."""
+
+    @classmethod
+    def migrations(cls) -> list[list[str]]:
+        """The schema migrations in this backend's DDL; entry i upgrades version i to i+1."""
+        return migrations(cls.schema_types)
 
     @abc.abstractmethod
     def write(self) -> AbstractContextManager[Tx]:
@@ -131,6 +156,11 @@ class Store(abc.ABC):
 
     def iter_chunks(self) -> Iterator[Any]:  # pragma: no cover - optional
         yield from ()
+
+
+def _check_alias(alias: str | None) -> None:
+    if alias is not None and not alias.isidentifier():
+        raise ValueError(f"not a table alias: {alias!r}")
 
 
 class _SharedSession:

@@ -1,8 +1,8 @@
 """The shared store: PostgreSQL through psycopg 3, for workers on many machines.
 
-The engine's SQL is written once with ``?`` placeholders; here each statement is translated
-to psycopg's ``%s`` once and cached. Writers run at READ COMMITTED and lock what they change
-(``Tx.for_update``) or claim what nobody holds (``Tx.skip_locked``); readers get a
+The engine's SQL is written once with ``?`` placeholders; here each statement's placeholders
+become psycopg's ``%s`` (once, cached). Writers run at READ COMMITTED and lock what they
+change or claim what nobody holds, as each statement states (``Tx.lock_rows_of``); readers get a
 REPEATABLE READ READ ONLY snapshot. Every write transaction that changed something ends
 with a NOTIFY, which a dedicated listening connection turns into ``change_token()`` values,
 so idle workers wake at once instead of polling. A worker's ``session()`` pins one
@@ -29,7 +29,6 @@ from __future__ import annotations
 import functools
 import logging
 import os
-import re
 import select
 import threading
 import time
@@ -44,7 +43,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from ..errors import BadInput, DatabaseCorrupt, DatabaseMissing, StoreError
 from .base import Row, Store, Tx
-from .schema import APPLICATION_ID, SCHEMA_VERSION, ddl_for
+from .schema import APPLICATION_ID, SCHEMA_VERSION, SchemaTypes
 
 log = logging.getLogger("onward.store.postgres")
 
@@ -72,29 +71,12 @@ FALLBACK_POLL = 0.25  # change_token granularity while the listening connection 
 OUR_TABLES = ("runs", "events", "activity_tasks", "timers", "manual_tasks", "workers",
               "workflow_types", "provider_log", "rate_limits")
 
-_JOIN = re.compile(r"\bJOIN\b", re.IGNORECASE)
-_LOCKING = re.compile(r"\bFOR UPDATE\b(?!\s+OF\b)", re.IGNORECASE)
-_FIRST_TABLE = re.compile(r"\bFROM\s+(\w+)(?:\s+(?:AS\s+)?(\w+))?", re.IGNORECASE)
-_NOT_ALIASES = {"JOIN", "INNER", "LEFT", "RIGHT", "FULL", "CROSS", "NATURAL", "WHERE",
-                "ORDER", "GROUP", "LIMIT", "FOR", "ON", "USING"}
-
-
 @functools.lru_cache(maxsize=4096)
 def translate(text: str) -> tuple[str, bool]:
-    """The psycopg form of one engine statement, and whether it only reads.
-
-    ``?`` becomes ``%s`` (a literal ``%`` is escaped). A row-locking clause on a join
-    locks only the rows of the first table in FROM (``FOR UPDATE OF a``): the claim query
-    locks the activity tasks it takes, not the runs it joins to read.
-    """
+    """The psycopg form of one engine statement, and whether it only reads: ``?`` becomes
+    ``%s`` and a literal ``%`` is escaped; nothing else changes (a statement that locks
+    rows says which itself, through ``Tx.lock_rows_of``)."""
     query = text.replace("%", "%%").replace("?", "%s")
-    if _JOIN.search(query) and _LOCKING.search(query):
-        first = _FIRST_TABLE.search(query)
-        if first:
-            alias = first.group(2)
-            if not alias or alias.upper() in _NOT_ALIASES:
-                alias = first.group(1)
-            query = _LOCKING.sub(f"FOR UPDATE OF {alias}", query)
     return query, query.lstrip()[:6].upper() == "SELECT"
 
 
@@ -139,9 +121,17 @@ class PostgresTx(Tx):
         self.where = where
         self.dirty = False
         self.published: list[Any] = []  # (run, event) pairs for ``onward_event`` observers
-        # A read-only snapshot cannot lock rows, and has no need to.
-        self.for_update = " FOR UPDATE" if locking else ""
-        self.skip_locked = " FOR UPDATE SKIP LOCKED" if locking else ""
+        self.locking = locking  # a read-only snapshot cannot lock rows, nor needs to
+        self.for_update = self.lock_rows_of()
+
+    def lock_rows_of(self, alias: str | None = None, *, skip_locked: bool = False) -> str:
+        """``FOR UPDATE [OF alias] [SKIP LOCKED]`` in a write transaction (at READ
+        COMMITTED a writer must lock what it reads to change it), '' in a snapshot."""
+        none = super().lock_rows_of(alias)  # (checks the alias)
+        if not self.locking:
+            return none
+        return (" FOR UPDATE" + (f" OF {alias}" if alias else "")
+                + (" SKIP LOCKED" if skip_locked else ""))
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         query, reads = translate(sql)
@@ -214,6 +204,9 @@ class PostgresStore(Store):
     """An Onward database in a PostgreSQL schema, shared by workers on many machines."""
 
     dialect = "postgresql"
+    schema_types = SchemaTypes(real="DOUBLE PRECISION", rowid_key="BIGSERIAL PRIMARY KEY",
+                               clustered="")
+    """DOUBLE PRECISION so floats round-trip exactly; every table is a heap."""
 
     def __init__(self, url: str, *, create: bool = True, pool_size: int = POOL_MAX) -> None:
         self.url = url
@@ -297,7 +290,7 @@ class PostgresStore(Store):
                     conn.execute("INSERT INTO onward_schema VALUES (0, %s)",
                                  (APPLICATION_ID,))
                     version = 0
-                for step in ddl_for("postgresql")[version:]:
+                for step in self.migrations()[version:]:
                     for statement in step:
                         conn.execute(statement)
                 conn.execute("UPDATE onward_schema SET version = %s", (SCHEMA_VERSION,))

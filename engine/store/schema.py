@@ -2,9 +2,23 @@
 
 from __future__ import annotations
 
-import re
+from dataclasses import dataclass
 
 APPLICATION_ID = 0x4F4E5744  # "ONWD": marks a SQLite file as an Onward database
+
+
+@dataclass(frozen=True)
+class SchemaTypes:
+    """The words of DDL in which backends differ; each backend states its own."""
+
+    real: str
+    """A floating-point column that round-trips a Python float exactly."""
+    rowid_key: str
+    """An integer primary key the database assigns on insert."""
+    clustered: str
+    """Written after a table's closing parenthesis: keep its rows in its primary key's
+    B-tree (SQLite's `` WITHOUT ROWID``), or nothing where tables are heaps anyway."""
+
 
 _SECOND_OPEN = (
     "status = 'running' AND EXISTS (SELECT 1 FROM runs AS other WHERE "
@@ -17,11 +31,15 @@ _SECOND_OPEN_REASON = ('{"reason": "a second open run of this id (left by a conc
                        'start before schema version 3); the other run goes on"}')
 _SECOND_OPEN_ERROR = '{"type": "Terminated", "message": "a second open run of its id"}'
 
-# Each entry upgrades the schema from version i to i + 1. Types are written so that the
-# same statements work on SQLite and, with the substitutions in ``ddl_for``, PostgreSQL.
-MIGRATIONS: list[list[str]] = [
-    [
-        """CREATE TABLE runs (
+
+# Each entry upgrades the schema from version i to i + 1, written once for every backend:
+# the few words in which their DDL differs come from the backend's ``SchemaTypes``.
+def migrations(t: SchemaTypes) -> list[list[str]]:
+    """The migrations in the DDL of the backend whose words are ``t``; entry i upgrades
+    the schema from version i to i + 1."""
+    return [
+        [
+            f"""CREATE TABLE runs (
             run_id TEXT PRIMARY KEY,
             workflow_id TEXT NOT NULL,
             workflow TEXT NOT NULL,
@@ -29,9 +47,9 @@ MIGRATIONS: list[list[str]] = [
             input TEXT,
             result TEXT,
             error TEXT,
-            started REAL NOT NULL,
-            updated REAL NOT NULL,
-            closed REAL,
+            started {t.real} NOT NULL,
+            updated {t.real} NOT NULL,
+            closed {t.real},
             last_seq INTEGER NOT NULL DEFAULT 0,
             wf_pending INTEGER NOT NULL DEFAULT 0,
             stuck INTEGER NOT NULL DEFAULT 0,
@@ -48,49 +66,49 @@ MIGRATIONS: list[list[str]] = [
             step TEXT,
             lineage TEXT NOT NULL
         )""",
-        "CREATE INDEX runs_pending ON runs(updated) WHERE wf_pending = 1",
-        "CREATE INDEX runs_by_id ON runs(workflow_id, started)",
-        "CREATE UNIQUE INDEX runs_current ON runs(workflow_id) WHERE is_current = 1",
-        "CREATE INDEX runs_by_status ON runs(status, updated)",
-        "CREATE INDEX runs_by_update ON runs(updated)",
-        "CREATE INDEX runs_by_parent ON runs(parent_run_id) WHERE parent_run_id IS NOT NULL",
-        """CREATE TABLE events (
+            "CREATE INDEX runs_pending ON runs(updated) WHERE wf_pending = 1",
+            "CREATE INDEX runs_by_id ON runs(workflow_id, started)",
+            "CREATE UNIQUE INDEX runs_current ON runs(workflow_id) WHERE is_current = 1",
+            "CREATE INDEX runs_by_status ON runs(status, updated)",
+            "CREATE INDEX runs_by_update ON runs(updated)",
+            "CREATE INDEX runs_by_parent ON runs(parent_run_id) WHERE parent_run_id IS NOT NULL",
+            f"""CREATE TABLE events (
             run_id TEXT NOT NULL,
             seq INTEGER NOT NULL,
             type TEXT NOT NULL,
-            time REAL NOT NULL,
+            time {t.real} NOT NULL,
             attrs TEXT NOT NULL,
             PRIMARY KEY (run_id, seq)
-        ) WITHOUT ROWID""",
-        """CREATE TABLE activity_tasks (
+        ){t.clustered}""",
+            f"""CREATE TABLE activity_tasks (
             run_id TEXT NOT NULL,
             ref INTEGER NOT NULL,
             name TEXT NOT NULL,
             args TEXT NOT NULL,
             options TEXT NOT NULL,
             attempt INTEGER NOT NULL,
-            due REAL NOT NULL,
-            scheduled REAL NOT NULL,
+            due {t.real} NOT NULL,
+            scheduled {t.real} NOT NULL,
             owner TEXT,
-            attempt_started REAL,
-            attempt_deadline REAL,
-            heartbeat_deadline REAL,
-            close_deadline REAL,
+            attempt_started {t.real},
+            attempt_deadline {t.real},
+            heartbeat_deadline {t.real},
+            close_deadline {t.real},
             heartbeat_details TEXT,
             last_failure TEXT,
             PRIMARY KEY (run_id, ref)
         )""",
-        "CREATE INDEX activity_ready ON activity_tasks(due) WHERE owner IS NULL",
-        "CREATE INDEX activity_owned ON activity_tasks(owner) WHERE owner IS NOT NULL",
-        """CREATE TABLE timers (
+            "CREATE INDEX activity_ready ON activity_tasks(due) WHERE owner IS NULL",
+            "CREATE INDEX activity_owned ON activity_tasks(owner) WHERE owner IS NOT NULL",
+            f"""CREATE TABLE timers (
             run_id TEXT NOT NULL,
             ref INTEGER NOT NULL,
-            fire_at REAL NOT NULL,
+            fire_at {t.real} NOT NULL,
             kind TEXT NOT NULL,
             PRIMARY KEY (run_id, ref)
         )""",
-        "CREATE INDEX timers_due ON timers(fire_at)",
-        """CREATE TABLE manual_tasks (
+            "CREATE INDEX timers_due ON timers(fire_at)",
+            f"""CREATE TABLE manual_tasks (
             task_id TEXT PRIMARY KEY,
             run_id TEXT NOT NULL,
             workflow_id TEXT NOT NULL,
@@ -100,129 +118,111 @@ MIGRATIONS: list[list[str]] = [
             assignee TEXT,
             instructions TEXT NOT NULL DEFAULT '',
             data TEXT,
-            created REAL NOT NULL,
-            deadline REAL,
+            created {t.real} NOT NULL,
+            deadline {t.real},
             status TEXT NOT NULL,
             result TEXT,
             reason TEXT,
             completed_by TEXT,
-            completed_at REAL
+            completed_at {t.real}
         )""",
-        "CREATE INDEX manual_tasks_open ON manual_tasks(status, deadline)",
-        "CREATE INDEX manual_tasks_run ON manual_tasks(run_id)",
-        """CREATE TABLE workers (
+            "CREATE INDEX manual_tasks_open ON manual_tasks(status, deadline)",
+            "CREATE INDEX manual_tasks_run ON manual_tasks(run_id)",
+            f"""CREATE TABLE workers (
             worker_id TEXT PRIMARY KEY,
             host TEXT NOT NULL,
             pid INTEGER NOT NULL,
             pid_start TEXT NOT NULL,
-            started REAL NOT NULL,
-            heartbeat REAL NOT NULL,
-            lease_ttl REAL NOT NULL,
+            started {t.real} NOT NULL,
+            heartbeat {t.real} NOT NULL,
+            lease_ttl {t.real} NOT NULL,
             concurrency INTEGER NOT NULL,
-            info TEXT NOT NULL DEFAULT '{}'
+            info TEXT NOT NULL DEFAULT '{{}}'
         )""",
-        """CREATE TABLE workflow_types (
+            f"""CREATE TABLE workflow_types (
             name TEXT PRIMARY KEY,
-            registered REAL NOT NULL
+            registered {t.real} NOT NULL
         )""",
-        """CREATE TABLE provider_log (
-            id INTEGER PRIMARY KEY,
-            time REAL NOT NULL,
+            f"""CREATE TABLE provider_log (
+            id {t.rowid_key},
+            time {t.real} NOT NULL,
             worker_id TEXT,
             provider TEXT NOT NULL,
             version TEXT,
             action TEXT NOT NULL,
             message TEXT NOT NULL DEFAULT ''
         )""",
-        """CREATE TABLE rate_limits (
+            f"""CREATE TABLE rate_limits (
             name TEXT PRIMARY KEY,
-            window_start REAL NOT NULL,
+            window_start {t.real} NOT NULL,
             started INTEGER NOT NULL
         )""",
-    ],
-    # 2: lighter indexes on hot rows. Every step updates its run's `updated`, so an index
-    # on it costs a page per commit; the lists sort a few thousand rows without one, and
-    # running attempts are few enough to find by owner without an index.
-    [
-        "DROP INDEX runs_by_update",
-        "DROP INDEX runs_by_status",
-        "CREATE INDEX runs_by_status ON runs(status)",
-        "DROP INDEX activity_owned",
-        # queue tables keyed by (run_id, ref) keep their rows in that one B-tree
-        """CREATE TABLE activity_tasks_v2 (
+        ],
+        # 2: lighter indexes on hot rows. Every step updates its run's `updated`, so an index
+        # on it costs a page per commit; the lists sort a few thousand rows without one, and
+        # running attempts are few enough to find by owner without an index.
+        [
+            "DROP INDEX runs_by_update",
+            "DROP INDEX runs_by_status",
+            "CREATE INDEX runs_by_status ON runs(status)",
+            "DROP INDEX activity_owned",
+            # queue tables keyed by (run_id, ref) keep their rows in that one B-tree
+            f"""CREATE TABLE activity_tasks_v2 (
             run_id TEXT NOT NULL,
             ref INTEGER NOT NULL,
             name TEXT NOT NULL,
             args TEXT NOT NULL,
             options TEXT NOT NULL,
             attempt INTEGER NOT NULL,
-            due REAL NOT NULL,
-            scheduled REAL NOT NULL,
+            due {t.real} NOT NULL,
+            scheduled {t.real} NOT NULL,
             owner TEXT,
-            attempt_started REAL,
-            attempt_deadline REAL,
-            heartbeat_deadline REAL,
-            close_deadline REAL,
+            attempt_started {t.real},
+            attempt_deadline {t.real},
+            heartbeat_deadline {t.real},
+            close_deadline {t.real},
             heartbeat_details TEXT,
             last_failure TEXT,
             PRIMARY KEY (run_id, ref)
-        ) WITHOUT ROWID""",
-        "INSERT INTO activity_tasks_v2 SELECT run_id, ref, name, args, options, attempt, due, "
-        "scheduled, owner, attempt_started, attempt_deadline, heartbeat_deadline, "
-        "close_deadline, heartbeat_details, last_failure FROM activity_tasks",
-        "DROP TABLE activity_tasks",
-        "ALTER TABLE activity_tasks_v2 RENAME TO activity_tasks",
-        "CREATE INDEX activity_ready ON activity_tasks(due) WHERE owner IS NULL",
-        """CREATE TABLE timers_v2 (
+        ){t.clustered}""",
+            "INSERT INTO activity_tasks_v2 SELECT run_id, ref, name, args, options, attempt, due, "
+            "scheduled, owner, attempt_started, attempt_deadline, heartbeat_deadline, "
+            "close_deadline, heartbeat_details, last_failure FROM activity_tasks",
+            "DROP TABLE activity_tasks",
+            "ALTER TABLE activity_tasks_v2 RENAME TO activity_tasks",
+            "CREATE INDEX activity_ready ON activity_tasks(due) WHERE owner IS NULL",
+            f"""CREATE TABLE timers_v2 (
             run_id TEXT NOT NULL,
             ref INTEGER NOT NULL,
-            fire_at REAL NOT NULL,
+            fire_at {t.real} NOT NULL,
             kind TEXT NOT NULL,
             PRIMARY KEY (run_id, ref)
-        ) WITHOUT ROWID""",
-        "INSERT INTO timers_v2 SELECT run_id, ref, fire_at, kind FROM timers",
-        "DROP TABLE timers",
-        "ALTER TABLE timers_v2 RENAME TO timers",
-        "CREATE INDEX timers_due ON timers(fire_at)",
-    ],
-    # 3: at most one open run per workflow id, enforced by the database itself. Earlier
-    # versions could leave two open runs of one id after concurrent starts on PostgreSQL;
-    # of those, the current one (else the newest) stays open and the others are
-    # terminated, with their queue rows withdrawn, before the index is built.
-    [
-        f"INSERT INTO events (run_id, seq, type, time, attrs) SELECT run_id, last_seq + 1, "
-        f"'WorkflowTerminated', updated, '{_SECOND_OPEN_REASON}' FROM runs WHERE "
-        f"{_SECOND_OPEN}",
-        f"DELETE FROM activity_tasks WHERE run_id IN (SELECT run_id FROM runs WHERE "
-        f"{_SECOND_OPEN})",
-        f"DELETE FROM timers WHERE run_id IN (SELECT run_id FROM runs WHERE {_SECOND_OPEN})",
-        f"UPDATE manual_tasks SET status = 'canceled', completed_at = (SELECT updated FROM "
-        f"runs WHERE runs.run_id = manual_tasks.run_id) WHERE status = 'open' AND run_id IN "
-        f"(SELECT run_id FROM runs WHERE {_SECOND_OPEN})",
-        f"UPDATE runs SET status = 'terminated', closed = updated, last_seq = last_seq + 1, "
-        f"wf_pending = 0, stuck = 0, retrying = 0, step = 'terminated', "
-        f"error = '{_SECOND_OPEN_ERROR}' WHERE {_SECOND_OPEN}",
-        "CREATE UNIQUE INDEX runs_open ON runs(workflow_id) WHERE status = 'running'",
-    ],
-]
-
-SCHEMA_VERSION = len(MIGRATIONS)
+        ){t.clustered}""",
+            "INSERT INTO timers_v2 SELECT run_id, ref, fire_at, kind FROM timers",
+            "DROP TABLE timers",
+            "ALTER TABLE timers_v2 RENAME TO timers",
+            "CREATE INDEX timers_due ON timers(fire_at)",
+        ],
+        # 3: at most one open run per workflow id, enforced by the database itself. Earlier
+        # versions could leave two open runs of one id after concurrent starts on PostgreSQL;
+        # of those, the current one (else the newest) stays open and the others are
+        # terminated, with their queue rows withdrawn, before the index is built.
+        [
+            f"INSERT INTO events (run_id, seq, type, time, attrs) SELECT run_id, last_seq + 1, "
+            f"'WorkflowTerminated', updated, '{_SECOND_OPEN_REASON}' FROM runs WHERE "
+            f"{_SECOND_OPEN}",
+            f"DELETE FROM activity_tasks WHERE run_id IN (SELECT run_id FROM runs WHERE "
+            f"{_SECOND_OPEN})",
+            f"DELETE FROM timers WHERE run_id IN (SELECT run_id FROM runs WHERE {_SECOND_OPEN})",
+            f"UPDATE manual_tasks SET status = 'canceled', completed_at = (SELECT updated FROM "
+            f"runs WHERE runs.run_id = manual_tasks.run_id) WHERE status = 'open' AND run_id IN "
+            f"(SELECT run_id FROM runs WHERE {_SECOND_OPEN})",
+            f"UPDATE runs SET status = 'terminated', closed = updated, last_seq = last_seq + 1, "
+            f"wf_pending = 0, stuck = 0, retrying = 0, step = 'terminated', "
+            f"error = '{_SECOND_OPEN_ERROR}' WHERE {_SECOND_OPEN}",
+            "CREATE UNIQUE INDEX runs_open ON runs(workflow_id) WHERE status = 'running'",
+        ],
+    ]
 
 
-def ddl_for(dialect: str) -> list[list[str]]:
-    """``MIGRATIONS`` in the DDL of ``dialect``: SQLite's as written, PostgreSQL's translated.
-
-    PostgreSQL gets DOUBLE PRECISION for REAL (so floats round-trip exactly), a BIGSERIAL
-    key where SQLite has an ``INTEGER PRIMARY KEY`` rowid alias, and no ``WITHOUT ROWID``.
-    """
-    if dialect == "sqlite":
-        return MIGRATIONS
-    if dialect != "postgresql":
-        raise ValueError(f"no DDL for dialect {dialect!r}")
-    return [[_postgres(statement) for statement in step] for step in MIGRATIONS]
-
-
-def _postgres(statement: str) -> str:
-    statement = re.sub(r"\bREAL\b", "DOUBLE PRECISION", statement)
-    statement = re.sub(r"\bINTEGER PRIMARY KEY\b", "BIGSERIAL PRIMARY KEY", statement)
-    return re.sub(r"\)\s*WITHOUT ROWID\s*$", ")", statement)
+SCHEMA_VERSION = len(migrations(SchemaTypes("", "", "")))

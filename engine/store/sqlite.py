@@ -21,7 +21,7 @@ import apsw
 
 from ..errors import DatabaseCorrupt, DatabaseMissing, StoreError
 from .base import Row, Store, Tx
-from .schema import APPLICATION_ID, MIGRATIONS, SCHEMA_VERSION
+from .schema import APPLICATION_ID, SCHEMA_VERSION, SchemaTypes
 
 BUSY_TIMEOUT_MS = 15_000
 CACHE_KIB = 64 * 1024  # page cache per connection: hot histories stay in memory
@@ -98,6 +98,10 @@ class SqliteStore(Store):
     """An Onward database in one SQLite file."""
 
     dialect = "sqlite"
+    schema_types = SchemaTypes(real="REAL", rowid_key="INTEGER PRIMARY KEY",
+                               clustered=" WITHOUT ROWID")
+    """Queue tables keyed by (run_id, ref) keep their rows in that one B-tree; the
+    provider log's key is the rowid."""
 
     def __init__(self, path: str | os.PathLike[str], *, create: bool = True,
                  synchronous: str = "FULL") -> None:
@@ -253,7 +257,7 @@ class SqliteStore(Store):
             conn.execute("BEGIN IMMEDIATE")
             try:
                 version = _pragma_int(conn, "PRAGMA user_version")
-                for step in MIGRATIONS[version:]:
+                for step in self.migrations()[version:]:
                     for statement in step:
                         conn.execute(statement)
                 conn.execute(f"PRAGMA application_id={APPLICATION_ID}")

@@ -11,7 +11,8 @@ import pytest
 
 from engine import Engine
 from engine.errors import StoreError
-from engine.store.schema import APPLICATION_ID, MIGRATIONS, SCHEMA_VERSION
+from engine.store.schema import APPLICATION_ID, SCHEMA_VERSION
+from engine.store.sqlite import SqliteStore
 
 FLOWS = str(Path(__file__).resolve().parent.parent / "flows" / "basic.py")
 
@@ -20,7 +21,7 @@ def make_v1_database(path: Path) -> None:
     """A database as the first release wrote it, with one run waiting for its first task."""
     conn = apsw.Connection(str(path))
     with conn:
-        for statement in MIGRATIONS[0]:
+        for statement in SqliteStore.migrations()[0]:
             conn.execute(statement)
         conn.execute(f"PRAGMA application_id={APPLICATION_ID}")
         conn.execute("PRAGMA user_version=1")
@@ -100,7 +101,7 @@ def test_a_version_2_sqlite_database_with_two_open_runs_of_one_id_keeps_one(
     db = tmp_path / "v2.db"
     conn = apsw.Connection(str(db))
     with conn:
-        for step in MIGRATIONS[:2]:
+        for step in SqliteStore.migrations()[:2]:
             for statement in step:
                 conn.execute(statement)
         conn.execute(f"PRAGMA application_id={APPLICATION_ID}")
@@ -121,14 +122,14 @@ def test_a_version_2_postgres_schema_with_two_open_runs_of_one_id_keeps_one(
         pg_url: str) -> None:
     import psycopg
 
-    from engine.store.schema import ddl_for
+    from engine.store.postgres import PostgresStore
     schema = pg_url.split("search_path%3D", 1)[1].split("&", 1)[0]
     with psycopg.connect(pg_url, autocommit=True) as conn, conn.transaction():
         conn.execute(f'CREATE SCHEMA "{schema}"')
         conn.execute("CREATE TABLE onward_schema (version INTEGER NOT NULL, "
                      "application BIGINT NOT NULL)")
         conn.execute("INSERT INTO onward_schema VALUES (2, %s)", (APPLICATION_ID,))
-        for step in ddl_for("postgresql")[:2]:
+        for step in PostgresStore.migrations()[:2]:
             for statement in step:
                 conn.execute(statement)
         _two_open_runs(lambda sql, params=(): conn.execute(sql.replace("?", "%s"), params))
