@@ -16,21 +16,19 @@ from .events import Event
 from .store import runs
 from .store.base import Tx
 from .store.runs import (
-    CHILDREN_SQL,
     OPEN,
     RunRow,
     current_run,
     find_run,
     get_run,
     load_events,
-    pending_runs_sql,
     register_workflow_types,
     save_run_state,
 )
 
 __all__ = [
-    "CHILDREN_SQL", "OPEN", "RunRow", "append", "current_run", "find_run", "get_run",
-    "insert_run", "load_events", "pending_runs_sql", "register_workflow_types",
+    "OPEN", "RunRow", "append", "current_run", "find_run", "get_run",
+    "insert_run", "load_events", "register_workflow_types",
     "request_cancel", "save_run_state",
 ]
 

@@ -328,10 +328,13 @@ def withdraw_run_work(tx: Tx, run_id: str, now: float) -> None:
                "WHERE run_id = ? AND status = 'open'", (now, run_id))
 
 
+CHILDREN_SQL = "SELECT run_id, status FROM runs WHERE parent_run_id = ?"
+"""A run's children with their status (uses ``runs_by_parent``; filter status in code)."""
+
+
 def children_of(tx: Tx, run_id: str) -> list[tuple[str, str]]:
     """The child runs ``run_id`` started: (run_id, status) (index ``runs_by_parent``)."""
-    return [(r[0], r[1]) for r in tx.execute(
-        "SELECT run_id, status FROM runs WHERE parent_run_id = ?", (run_id,))]
+    return [(r[0], r[1]) for r in tx.execute(CHILDREN_SQL, (run_id,))]
 
 
 def child_at(tx: Tx, run_id: str, ref: int) -> tuple[str, str] | None:

@@ -153,20 +153,6 @@ def recently_closed_runs(tx: Tx, limit: int) -> list[RunRow]:
         "'canceled', 'continued_as_new') ORDER BY updated DESC LIMIT ?", (limit,)))
 
 
-def pending_runs_sql(workflow_count: int) -> str:
-    """Open runs due a workflow task, of these workflow types, oldest change first.
-
-    Written to use the partial index ``runs_pending``: closed runs never keep wf_pending
-    set, so the query does not name ``status`` (an index on it would be picked instead)."""
-    marks = ",".join("?" * workflow_count)
-    return ("SELECT run_id FROM runs WHERE wf_pending = 1 AND paused = 0 "
-            f"AND workflow IN ({marks}) ORDER BY updated LIMIT ?")
-
-
-CHILDREN_SQL = "SELECT run_id, status FROM runs WHERE parent_run_id = ?"
-"""A run's children with their status (uses ``runs_by_parent``; filter status in code)."""
-
-
 # -- writing runs ---------------------------------------------------------------------------
 
 def create_run(tx: Tx, run: RunRow, *, replaces_current: bool = True) -> None:

@@ -28,7 +28,7 @@ _STATEMENT = re.compile(r"""\s*(?:
 _CLAUSE = re.compile(r"\b(?:FROM|INTO|JOIN|UPDATE)\s+(?:" + "|".join(TABLES) + r")\b")
 """A clause naming one of Onward's tables, wherever it sits in a string (a fragment)."""
 
-STILL_HOLDING_QUEUE_SQL = {"attempts", "worker", "advance", "client", "repair"}
+STILL_HOLDING_QUEUE_SQL: set[str] = set()
 """Modules whose remaining SQL (activity tasks, timers, manual tasks, rate limits,
 workers) the ``store-queues`` step moves into engine/store/queues.py and membership.py;
 client.py (``_close_task``) and repair.py (``_recreate_pending``, ``_hurry``) keep a few

@@ -13,9 +13,10 @@ from pathlib import Path
 import apsw
 import pytest
 
-from engine import Engine, history
+from engine import Engine
 from engine.client import time_ordered_id
 from engine.executor import _ThreadPool
+from engine.store import queues
 from tests.helpers import executions, wait_until
 
 FLOWS = str(Path(__file__).parents[1] / "flows" / "basic.py")
@@ -77,9 +78,9 @@ def test_hot_queries_use_their_indexes(tmp_path: Path) -> None:
             return " ".join(str(row[3]) for row in conn.execute(
                 "EXPLAIN QUERY PLAN " + sql, params))
 
-        pending = plan(history.pending_runs_sql(3), ("a", "b", "c", 10))
+        pending = plan(queues.due_workflow_tasks_sql(3, ""), ("a", "b", "c", 10))
         assert "runs_pending" in pending and "TEMP B-TREE" not in pending, pending
-        children = plan(history.CHILDREN_SQL, ("r",))
+        children = plan(queues.CHILDREN_SQL, ("r",))
         assert "runs_by_parent" in children, children
     finally:
         conn.close()
