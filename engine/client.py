@@ -8,15 +8,17 @@ from __future__ import annotations
 
 import builtins
 import contextlib
+import functools
 import json
 import os
+import random
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from . import history, payloads, views
 from .advance import Advancer, InstanceCache
@@ -25,6 +27,7 @@ from .errors import (
     BadInput,
     NotFound,
     RunStillOpen,
+    StoreConflict,
     UnknownWorkflow,
     WorkflowFailed,
 )
@@ -95,6 +98,33 @@ def open_store(db: str | os.PathLike[str], *, create: bool = True,
         return PostgresStore(text, create=create)
     from .store.sqlite import SqliteStore
     return SqliteStore(text, create=create, synchronous=synchronous)
+
+
+CONFLICT_ATTEMPTS = 5
+"""How often a client write that lost to a concurrent transaction is done in all."""
+
+_Method = TypeVar("_Method", bound=Callable[..., Any])
+
+
+def _redone_on_conflict(method: _Method) -> _Method:
+    """Do a client write again when it lost to a concurrent transaction.
+
+    On PostgreSQL a deadlock between an operator's command and a worker's turn (they lock
+    a run and its queue rows in opposite orders) rolls one of them back whole; the worker
+    does its turn again, and so does the operator's command, instead of reporting a
+    failure for work that simply has to wait its turn. Each try starts afresh (nothing of
+    the lost one was kept); after ``CONFLICT_ATTEMPTS`` the conflict is raised."""
+    @functools.wraps(method)
+    def redo(*args: Any, **kwargs: Any) -> Any:
+        for attempt in range(1, CONFLICT_ATTEMPTS + 1):
+            try:
+                return method(*args, **kwargs)
+            except StoreConflict:
+                if attempt == CONFLICT_ATTEMPTS:
+                    raise
+                time.sleep(random.uniform(0, 0.005 * 2 ** attempt))  # spread the retries
+        raise AssertionError("unreachable")
+    return cast(_Method, redo)
 
 
 class RunHandle:
@@ -305,6 +335,7 @@ class Engine:
         return run
 
     # -- starting ---------------------------------------------------------------------------
+    @_redone_on_conflict
     def start(self, workflow: str | Callable[..., Any], *args: Any, id: str | None = None,  # noqa: A002
               rerun: bool = False) -> RunHandle:
         """Start a run; an id runs once (an existing id returns its run, starting nothing).
@@ -462,6 +493,7 @@ class Engine:
             raise BadInput(f"cannot {action} run {run.workflow_id}: it has {run.status}")
         return run
 
+    @_redone_on_conflict
     def signal(self, ident: str, name: str, payload: Any = None) -> None:
         """Send a signal; it is buffered until the workflow waits for ``name``."""
         if not isinstance(name, str) or not name:
@@ -475,6 +507,7 @@ class Engine:
             history.save_run_state(tx, run)
         self._wrote()
 
+    @_redone_on_conflict
     def cancel(self, ident: str) -> str:
         """Ask a run to cancel: CancelledError is raised at its current await, once.
 
@@ -490,6 +523,7 @@ class Engine:
         self._wrote()
         return f"asked run {run.workflow_id} to cancel"
 
+    @_redone_on_conflict
     def terminate(self, ident: str, reason: str = "") -> None:
         """Stop a run at once, running no more of its code."""
         payloads.text(reason, "the reason")
@@ -518,6 +552,7 @@ class Engine:
         self._close_task(task_id, "failed", {"reason": reason, "by": by}, by=by,
                          reason=reason)
 
+    @_redone_on_conflict
     def _close_task(self, task_id: str, status: str, attrs: dict[str, Any], *,
                     by: str | None, result: str | None = None, reason: str | None = None
                     ) -> None:
@@ -543,6 +578,7 @@ class Engine:
         self._wrote()
 
     # -- repair -----------------------------------------------------------------------------
+    @_redone_on_conflict
     def retry(self, ident: str, *, discard_completed: bool = False) -> str:
         """Retry a failed run from just before its failed step, a stuck run's workflow task,
         or a backing-off activity now; says what it did.
@@ -564,16 +600,19 @@ class Engine:
         from . import repair
         return repair.repair_plan(self, ident, event)
 
+    @_redone_on_conflict
     def pause(self, ident: str) -> str:
         """Hold a run: no new attempts or workflow tasks until ``resume``."""
         from . import repair
         return repair.set_paused(self, ident, True)
 
+    @_redone_on_conflict
     def resume(self, ident: str) -> str:
         """Let a paused run go."""
         from . import repair
         return repair.set_paused(self, ident, False)
 
+    @_redone_on_conflict
     def reset(self, ident: str, event: int, *, discard_completed: bool = False,
               reapply_signals: bool = True) -> RunHandle:
         """A new run of ``ident`` whose history is kept up to ``event``, then today's code.
@@ -617,6 +656,7 @@ class Engine:
             return []
         return [{**e.__dict__, "time": iso(e.time)} for e in manager.log()]
 
+    @_redone_on_conflict
     def record_provider_event(self, entry: Any, worker_id: str | None = None) -> None:
         """Keep a provider log entry in the database, for operators of other processes."""
         with self.store.write() as tx:

@@ -38,6 +38,11 @@ class StoreError(OnwardError):
     """The database is missing, corrupt, full or otherwise unusable."""
 
 
+class StoreConflict(StoreError):
+    """A transaction lost to a concurrent one (a deadlock or a unique key another writer
+    took first) and was rolled back whole: nothing of it was kept, so it may be done again."""
+
+
 class DatabaseMissing(StoreError, BadInput):
     """A read-only command was pointed at a database file that does not exist."""
 

@@ -41,7 +41,7 @@ from psycopg import pq, sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from ..errors import BadInput, DatabaseCorrupt, DatabaseMissing, StoreError
+from ..errors import BadInput, DatabaseCorrupt, DatabaseMissing, StoreConflict, StoreError
 from .base import Row, Store, Tx
 from .schema import APPLICATION_ID, SCHEMA_VERSION, SchemaTypes
 
@@ -97,11 +97,11 @@ def _wrap(err: psycopg.Error, where: str) -> BaseException:
     if isinstance(err, psycopg.errors.ReadOnlySqlTransaction):
         return err  # a write inside read(): a bug to fix, not a condition to retry
     if isinstance(err, psycopg.errors.TransactionRollback | psycopg.errors.DeadlockDetected):
-        return StoreError(f"{where}: rolled back because a concurrent transaction got in "
-                          f"the way ({_first_line(err)}); nothing changed, try again")
+        return StoreConflict(f"{where}: rolled back because a concurrent transaction got in "
+                             f"the way ({_first_line(err)}); nothing changed, try again")
     if isinstance(err, psycopg.IntegrityError):
-        return StoreError(f"{where}: a concurrent change conflicts with this one "
-                          f"({_first_line(err)}); try again")
+        return StoreConflict(f"{where}: a concurrent change conflicts with this one "
+                             f"({_first_line(err)}); try again")
     if isinstance(err, psycopg.errors.DiskFull):
         return StoreError(f"{where}: the server's disk is full; free space and the work "
                           "resumes")

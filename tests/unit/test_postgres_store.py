@@ -421,3 +421,69 @@ def test_migrate_refuses_while_a_worker_is_attached(tmp_path: Path, pg_url: str 
         migrate(tmp_path / "missing.db", pg_url)
     with pytest.raises(BadInput, match="postgresql://"):
         migrate(source, str(tmp_path / "other.db"))
+
+
+# -- operator commands that lose a deadlock ---------------------------------------------------
+def _waiting_on_a_lock(schema_url: str) -> bool:
+    application = schema_url.rsplit("application_name=", 1)[-1]
+    with psycopg.connect(BASE_URL, autocommit=True) as conn:
+        return bool(conn.execute(
+            "SELECT 1 FROM pg_stat_activity WHERE application_name = %s AND "
+            "wait_event_type = 'Lock'", (application,)).fetchone())
+
+
+def test_an_operator_command_that_loses_a_deadlock_is_done_again_not_failed(
+        pg_url: str) -> None:  # noqa: F811
+    """A worker locks a run's queue rows, then its run row; a terminate locks the run row,
+    then withdraws those queue rows. PostgreSQL breaks the cycle by rolling one back; the
+    operator's command is then done again, not reported as a failure."""
+    eng = Engine(pg_url, flows=[FLOWS])
+    try:
+        with eng.worker():
+            run = eng.start("sleeper", 600, id="nap")
+            wait_until(lambda: "TimerStarted" in types(eng, "nap"), timeout=10,
+                       message="the timer started")
+        outcome: list[object] = []
+        with psycopg.connect(pg_url) as rival:
+            rival.execute("SET deadlock_timeout = '30s'")  # the engine's side detects first
+            rival.execute("SELECT ref FROM timers WHERE run_id = %s FOR UPDATE",
+                          (run.run_id,))
+
+            def terminate() -> None:
+                try:
+                    eng.terminate("nap", "closing the shop")
+                    outcome.append("done")
+                except Exception as err:  # noqa: BLE001 - the outcome is what is checked
+                    outcome.append(err)
+
+            operator = threading.Thread(target=terminate)
+            operator.start()
+            wait_until(lambda: _waiting_on_a_lock(pg_url), timeout=10,
+                       message="the terminate waiting on the timer row")
+            rival.execute("SELECT status FROM runs WHERE run_id = %s FOR UPDATE",
+                          (run.run_id,))
+            rival.commit()
+        operator.join(timeout=30)
+        assert outcome == ["done"], outcome
+        assert eng.show("nap", history=False)["status"] == "terminated"
+        assert types(eng, "nap").count("WorkflowTerminated") == 1
+    finally:
+        eng.close()
+
+
+def test_every_client_write_is_done_again_when_it_loses_a_conflict() -> None:
+    """The family of the test above: each Engine method that opens a write transaction
+    (itself or through repair) is wrapped so that a lost conflict is done again."""
+    import inspect
+    import re
+
+    from engine import client
+
+    writers = [name for name, fn in vars(client.Engine).items() if callable(fn) and (
+        "store.write()" in inspect.getsource(inspect.unwrap(fn))
+        or re.search(r"repair\.(retry|reset_run|set_paused)\(",
+                     inspect.getsource(inspect.unwrap(fn))))]
+    assert {"start", "signal", "cancel", "terminate", "retry", "reset"} <= set(writers)
+    unwrapped = [name for name in writers if not hasattr(getattr(client.Engine, name),
+                                                         "__wrapped__")]
+    assert not unwrapped, f"client writes not redone on a conflict: {unwrapped}"
