@@ -26,7 +26,6 @@ COPY_BATCH = 1000
 class Tx(abc.ABC):
     """An open transaction on one connection."""
 
-    dialect: str = ""
     for_update: str = ""
     """Suffix of a one-table SELECT that locks the rows it reads until the transaction
     ends: the value of ``lock_rows_of()``, as an attribute."""
@@ -106,7 +105,6 @@ class Store(abc.ABC):
     """A database holding runs, histories, queues and tasks."""
 
     url: str
-    dialect: str
     commits: int
     schema_types: SchemaTypes
     """The words of DDL this backend uses (float column, assigned integer key, clustered
@@ -153,9 +151,6 @@ class Store(abc.ABC):
     def check_integrity(self) -> str:
         """'ok', or what the database's own check reports."""
         return "ok"
-
-    def iter_chunks(self) -> Iterator[Any]:  # pragma: no cover - optional
-        yield from ()
 
 
 def _check_alias(alias: str | None) -> None:

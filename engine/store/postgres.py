@@ -114,8 +114,6 @@ def _wrap(err: psycopg.Error, where: str) -> BaseException:
 class PostgresTx(Tx):
     """A transaction on one pooled connection."""
 
-    dialect = "postgresql"
-
     def __init__(self, conn: psycopg.Connection[Any], where: str, *, locking: bool) -> None:
         self.conn = conn
         self.where = where
@@ -203,7 +201,6 @@ class PostgresTx(Tx):
 class PostgresStore(Store):
     """An Onward database in a PostgreSQL schema, shared by workers on many machines."""
 
-    dialect = "postgresql"
     schema_types = SchemaTypes(real="DOUBLE PRECISION", rowid_key="BIGSERIAL PRIMARY KEY",
                                clustered="")
     """DOUBLE PRECISION so floats round-trip exactly; every table is a heap."""
