@@ -4,10 +4,9 @@ The engine's SQL is written once with ``?`` placeholders; here each statement's 
 become psycopg's ``%s`` (once, cached). Writers run at READ COMMITTED and lock what they
 change or claim what nobody holds, as each statement states (``Tx.lock_rows_of``); readers get a
 REPEATABLE READ READ ONLY snapshot. Every write transaction that changed something ends
-with a NOTIFY, which a dedicated listening connection turns into ``change_token()`` values,
-so idle workers wake at once instead of polling. A worker's ``session()`` pins one
-connection and, since PostgreSQL names the backend that sent each notification, its token
-ignores the worker's own commits.
+with a NOTIFY, which the store's :class:`~engine.store.pg_notify.ChangeFeed` turns into
+``change_token()`` values, so idle workers wake at once instead of polling. A worker's
+``session()`` pins one connection and its token ignores the worker's own commits.
 
 Connections come from a psycopg_pool pool. Each one carries keepalives, a TCP user timeout
 and a server-side idle-in-transaction timeout, so a worker cut off from the network fails
@@ -29,7 +28,6 @@ from __future__ import annotations
 import functools
 import logging
 import os
-import select
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -43,6 +41,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from ..errors import BadInput, DatabaseCorrupt, DatabaseMissing, StoreConflict, StoreError
 from .base import Row, Store, Tx
+from .pg_notify import ChangeFeed
 from .schema import APPLICATION_ID, SCHEMA_VERSION, SchemaTypes
 
 log = logging.getLogger("onward.store.postgres")
@@ -66,8 +65,6 @@ schema migration's lock uses ``APPLICATION_ID``)."""
 CLOCK_SAMPLES = 3  # readings of the server's clock per measurement of its offset
 POOL_MAX = 20
 POOL_TIMEOUT = 15.0
-LISTEN_RETRY = 2.0
-FALLBACK_POLL = 0.25  # change_token granularity while the listening connection is down
 OUR_TABLES = ("runs", "events", "activity_tasks", "timers", "manual_tasks", "workers",
               "workflow_types", "provider_log", "rate_limits")
 
@@ -224,23 +221,13 @@ class PostgresStore(Store):
         finally:
             conn.close()
         self.where = describe(params, self.schema)
-        channel = f"onward:{self.schema}"[:63]
-        self._notify_commit = (sql.SQL("NOTIFY {}; COMMIT").format(sql.Identifier(channel))
-                               .as_string())
-        self._listen_sql = sql.SQL("LISTEN {}").format(sql.Identifier(channel)).as_string()
+        self.changes = ChangeFeed(self._conninfo, f"onward:{self.schema}", self.where)
+        """Turns other connections' commits into change tokens."""
         self._pool = ConnectionPool(
             self._conninfo, kwargs={"autocommit": True}, min_size=1,
             max_size=max(2, pool_size), timeout=POOL_TIMEOUT, open=False,
             name=f"onward-{self.schema}")
         self._pool.open(wait=False)
-        # change notification: a listening connection, read by one thread
-        self._changes = 0
-        self._own: dict[int, int] = {}  # session backend pid -> notifications it sent
-        self._listening = False
-        self._changed = threading.Condition()
-        self._listener: threading.Thread | None = None
-        self._listen_conn: psycopg.Connection[Any] | None = None
-        self._stop_r, self._stop_w = -1, -1
         self._closed = False
 
     # -- connecting and the schema ------------------------------------------------------
@@ -345,7 +332,7 @@ class PostgresStore(Store):
                 raise StoreError(f"{self.where}: the transaction was aborted by an earlier "
                                  "error and rolled back")
             try:
-                conn.execute(self._notify_commit if tx.dirty else "COMMIT")
+                conn.execute(self.changes.notify_commit if tx.dirty else "COMMIT")
             except psycopg.Error as err:
                 _raise(err, self.where)
             with self._count_lock:
@@ -380,122 +367,18 @@ class PostgresStore(Store):
             tx.execute("SELECT 1 FROM onward_schema")
         return "ok"
 
-    # -- noticing other processes' commits --------------------------------------------------
+    # -- noticing other processes' commits (engine.store.pg_notify) -----------------------
     def change_token(self) -> Any:
-        return self._token()
-
-    def _token(self, own_pid: int = 0) -> Any:
-        self._ensure_listener()
-        with self._changed:
-            changes = self._changes - self._own.get(own_pid, 0)
-        if self._listening:
-            return changes
-        return (changes, int(time.monotonic() / FALLBACK_POLL))
+        return self.changes.token()
 
     def wait_for_change(self, timeout: float) -> None:
-        self._ensure_listener()
-        deadline = time.monotonic() + timeout
-        with self._changed:
-            start = self._changes
-            while self._changes == start and not self._closed:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return
-                self._changed.wait(remaining if self._listening
-                                   else min(remaining, FALLBACK_POLL))
-                if not self._listening:
-                    return
-
-    def _bump(self, senders: Sequence[int] = ()) -> None:
-        with self._changed:
-            self._changes += max(1, len(senders))
-            for pid in senders:
-                if pid in self._own:
-                    self._own[pid] += 1
-            self._changed.notify_all()
-
-    def _track(self, pid: int, on: bool) -> None:
-        with self._changed:
-            if on:
-                self._own.setdefault(pid, 0)
-            else:
-                self._own.pop(pid, None)
-
-    def _ensure_listener(self) -> None:
-        if self._listener is not None or self._closed:
-            return
-        with self._changed:
-            if self._listener is not None:
-                return
-            self._stop_r, self._stop_w = os.pipe()
-            try:
-                self._listen_conn = self._open_listener()
-                self._listening = True
-            except psycopg.Error as err:
-                log.warning("%s: cannot listen for changes (%s); polling", self.where,
-                            _first_line(err))
-            self._listener = threading.Thread(target=self._listen_loop,
-                                              name="onward-pg-listen", daemon=True)
-            self._listener.start()
-
-    def _open_listener(self) -> psycopg.Connection[Any]:
-        conn = psycopg.connect(self._conninfo, autocommit=True)
-        try:
-            conn.execute(self._listen_sql)
-        except BaseException:
-            conn.close()
-            raise
-        return conn
-
-    def _listen_loop(self) -> None:
-        conn = self._listen_conn
-        while True:
-            if conn is None:
-                ready, _, _ = select.select([self._stop_r], [], [], LISTEN_RETRY)
-                if ready:
-                    break
-                try:
-                    conn = self._open_listener()
-                except psycopg.Error:
-                    continue
-                self._listen_conn = conn
-                self._listening = True
-                self._bump()  # what happened while we were deaf
-                continue
-            ready, _, _ = select.select([conn.pgconn.socket, self._stop_r], [], [], 30.0)
-            if self._stop_r in ready:
-                break
-            if not ready:
-                continue
-            try:
-                conn.pgconn.consume_input()
-                senders = []
-                while (note := conn.pgconn.notifies()) is not None:
-                    senders.append(note.be_pid)
-            except psycopg.Error as err:
-                log.warning("%s: lost the listening connection (%s); reconnecting",
-                            self.where, _first_line(err))
-                self._listening = False
-                self._bump()
-                conn.close()
-                conn = self._listen_conn = None
-                continue
-            if senders:
-                self._bump(senders)
-        if conn is not None:
-            conn.close()
+        self.changes.wait(timeout)
 
     def close(self) -> None:
         if self._closed:
             return
         self._closed = True
-        self._listening = False
-        if self._listener is not None:
-            os.write(self._stop_w, b"x")
-            self._listener.join(timeout=5)
-            os.close(self._stop_r)
-            os.close(self._stop_w)
-        self._bump()
+        self.changes.close()
         self._pool.close(timeout=5)
 
 
@@ -517,12 +400,12 @@ class PostgresSession:
             except psycopg.Error as err:
                 _raise(err, self.store.where)
             self._pid = self._conn.info.backend_pid
-            self.store._track(self._pid, True)
+            self.store.changes.track(self._pid, True)
         return self._conn
 
     def _put(self, conn: psycopg.Connection[Any]) -> None:
         if conn.broken or conn.closed:
-            self.store._track(self._pid, False)
+            self.store.changes.track(self._pid, False)
             conn.close()
             self._conn = None
 
@@ -537,12 +420,12 @@ class PostgresSession:
             yield tx
 
     def change_token(self) -> Any:
-        return self.store._token(self._pid)
+        return self.store.changes.token(self._pid)
 
     def close(self) -> None:
         with self._lock:
             if self._conn is not None:
-                self.store._track(self._pid, False)
+                self.store.changes.track(self._pid, False)
                 self._conn.close()
                 self._conn = None
 

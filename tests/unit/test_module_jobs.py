@@ -1,0 +1,64 @@
+"""One job per module, for code loading and change notification (issue 15, item 3).
+
+Each engine module is parsed (never imported). A job that must live in one module — the
+PostgreSQL LISTEN/NOTIFY feed — is recognised by what only that job needs, and a hit in
+any other module names file:line.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+ENGINE = Path(__file__).parents[2] / "engine"
+
+
+def _modules() -> list[Path]:
+    return sorted(ENGINE.rglob("*.py"))
+
+
+def _name(path: Path) -> str:
+    return path.relative_to(ENGINE.parent).as_posix()
+
+
+def _strings(tree: ast.AST) -> Iterator[tuple[int, str]]:
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            yield node.lineno, node.value
+
+
+def _hits(match: Callable[[ast.AST], Iterator[int]], owner: str) -> list[str]:
+    """file:line of every match outside ``owner``."""
+    found = []
+    for path in _modules():
+        if _name(path) == owner:
+            continue
+        for line in match(ast.parse(path.read_text(), str(path))):
+            found.append(f"{_name(path)}:{line}")
+    return found
+
+
+_LISTEN_NOTIFY = re.compile(r"\b(?:LISTEN|NOTIFY|UNLISTEN)\s+\{?")
+
+
+def _listen_notify(tree: ast.AST) -> Iterator[int]:
+    for line, text in _strings(tree):
+        if _LISTEN_NOTIFY.search(text):
+            yield line
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and node.attr == "notifies":
+            yield node.lineno
+
+
+def test_listen_and_notify_live_only_in_the_pg_notify_module() -> None:
+    assert _hits(_listen_notify, "engine/store/pg_notify.py") == []
+
+
+@pytest.mark.parametrize("owner", ["engine/store/pg_notify.py"])
+def test_each_owner_module_exists_and_says_its_job(owner: str) -> None:
+    tree = ast.parse((ENGINE.parent / owner).read_text())
+    assert ast.get_docstring(tree), f"{owner} opens with no docstring"
