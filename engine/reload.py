@@ -81,23 +81,10 @@ def _would_break(engine: Engine, olds: list[FlowsModule], news: list[FlowsModule
                 broken.append(f"{run.workflow_id} (workflow {run.workflow} removed)")
                 continue
             events = runs.load_events(tx, run.run_id)
-            probe = _ProbeEngine(engine, definition)
-            result = replay_one(probe, run, events)  # type: ignore[arg-type]
+            result = replay_one(engine, run, events, definition)
             if result.ok is False and not run.stuck:
                 broken.append(f"{run.workflow_id} ({result.error})")
     return broken
-
-
-class _ProbeEngine:
-    """Just enough of an Engine for ``replay_one`` to try one new definition."""
-
-    def __init__(self, engine: Engine, definition: Any) -> None:
-        self.advancer = engine.advancer
-        self.registry = self
-        self._definition = definition
-
-    def workflow(self, name: str) -> Any:
-        return self._definition
 
 
 class CodeWatcher:
@@ -196,8 +183,7 @@ def replay_on_disk(engine: Engine, ident: str) -> dict[str, Any]:
         if definition is None:
             result.error = f"the file on disk no longer defines workflow {run.workflow}"
         else:
-            probe = _ProbeEngine(engine, definition)
-            result = replay_one(probe, run, events)  # type: ignore[arg-type]
+            result = replay_one(engine, run, events, definition)
     report = result.to_json()
     report["code"] = code
     return report
