@@ -17,7 +17,6 @@ import importlib.util
 import itertools
 import logging
 import os
-import re
 import sys
 import threading
 import time
@@ -36,6 +35,7 @@ from . import hookspecs
 from .activity import ActivityDefinition
 from .activity import definition_of as activity_definition_of
 from .errors import PluginError
+from .importer import fresh_name, run_file
 from .registry import Offers, clash
 from .workflow import WorkflowDefinition
 from .workflow import definition_of as workflow_definition_of
@@ -281,18 +281,8 @@ class ProviderManager:
 
     def _exec_file(self, path: Path, data: bytes) -> ModuleType:
         """Run a provider file as a fresh module, private to this manager."""
-        stem = re.sub(r"\W", "_", path.stem)
-        modname = f"onward_provider_{id(self):x}_{next(self._counter)}_{stem}"
-        spec = importlib.util.spec_from_file_location(modname, path)
-        if spec is None:
-            raise PluginError(f"{path}: cannot be imported as a Python module")
-        module = importlib.util.module_from_spec(spec)
-        code = compile(data, str(path), "exec", dont_inherit=True)
-        sys.modules[modname] = module  # present while it runs (dataclasses, typing need it)
-        try:
-            exec(code, module.__dict__)
-        finally:
-            sys.modules.pop(modname, None)
+        module = run_file(path, fresh_name(f"provider_{id(self):x}", path), data)
+        sys.modules.pop(module.__name__, None)
         return module
 
     # ----------------------------------------------------------------- install and swap

@@ -22,6 +22,7 @@ from typing import Any
 from .activity import ActivityDefinition
 from .activity import definition_of as activity_definition_of
 from .errors import BadInput
+from .importer import PREFIX, fresh_name, run_file
 from .workflow import WorkflowDefinition
 from .workflow import definition_of as workflow_definition_of
 
@@ -217,37 +218,24 @@ def _label(fn: Any) -> str:
     return f"{where[1]} in {where[0]}" if where else repr(fn)
 
 
-PRIVATE_PREFIXES = ("onward_flows_", "onward_provider_")
-_import_lock = threading.Lock()
-_counter = 0
-
-
-def import_file(path: str, unique: bool = True) -> ModuleType:
-    """Import a Python file as a fresh module; BadInput naming file and line if it fails."""
-    global _counter
-    with _import_lock:
-        _counter += 1
-        name = f"onward_flows_{_counter}_{Path(path).stem}" if unique else Path(path).stem
-    spec = importlib.util.spec_from_file_location(name, path)
-    if spec is None or spec.loader is None:
-        raise BadInput(f"--flows {path}: not a Python file")
-    module = importlib.util.module_from_spec(spec)
+def import_file(path: str) -> ModuleType:
+    """Import a flows file as a fresh module (its folder on ``sys.path``, so its sibling
+    modules import as they would beside a script); BadInput naming file and line if it
+    fails."""
     folder = str(Path(path).resolve().parent)
     if folder not in sys.path:
-        sys.path.append(folder)  # its sibling modules import as they would beside a script
-    sys.modules[name] = module
+        sys.path.append(folder)
     try:
-        spec.loader.exec_module(module)
+        return run_file(path, fresh_name("flows", path))
     except BaseException as err:
-        sys.modules.pop(name, None)
         raise BadInput(f"--flows {path}: {type(err).__name__}: {err} "
                        f"(at {_where(err, path)})") from None
-    return module
 
 
 def _new_users_modules(before: set[str]) -> list[str]:
     """Modules of the user's imported since ``before`` was taken."""
-    return [m for m in list(sys.modules) if m not in before and not m.startswith(PRIVATE_PREFIXES)
+    return [m for m in list(sys.modules) if m not in before
+            and not m.startswith((f"{PREFIX}flows_", f"{PREFIX}provider_"))
             and _is_users_file(_module_file(m))]
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import BadInput
-from .registry import FlowsModule
+from .registry import FlowsModule, import_file
 from .repair import replay_one
 from .store import runs
 
@@ -191,7 +191,6 @@ def replay_on_disk(engine: Engine, ident: str) -> dict[str, Any]:
 
 def _from_disk(old: FlowsModule) -> FlowsModule:
     """``old``'s file loaded afresh, for a check only: nothing is swapped in."""
-    from .registry import import_file
     assert old.path is not None
     return FlowsModule(old.spec, import_file(old.path), old.path)
 

@@ -58,7 +58,22 @@ def test_listen_and_notify_live_only_in_the_pg_notify_module() -> None:
     assert _hits(_listen_notify, "engine/store/pg_notify.py") == []
 
 
-@pytest.mark.parametrize("owner", ["engine/store/pg_notify.py"])
+@pytest.mark.parametrize("owner", ["engine/store/pg_notify.py", "engine/importer.py"])
 def test_each_owner_module_exists_and_says_its_job(owner: str) -> None:
     tree = ast.parse((ENGINE.parent / owner).read_text())
     assert ast.get_docstring(tree), f"{owner} opens with no docstring"
+
+
+def _file_imports(tree: ast.AST) -> Iterator[int]:
+    """Where a module runs a file's code itself: a module spec from a file, or exec()."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and node.attr in ("spec_from_file_location",
+                                                              "exec_module"):
+            yield node.lineno
+        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+                and node.func.id == "exec"):
+            yield node.lineno
+
+
+def test_flows_and_providers_share_one_file_importer() -> None:
+    assert _hits(_file_imports, "engine/importer.py") == []
