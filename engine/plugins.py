@@ -29,7 +29,6 @@ from types import ModuleType
 from typing import Any, TypeVar
 
 import pluggy
-import watchfiles
 
 from . import hookspecs
 from .activity import ActivityDefinition
@@ -37,6 +36,7 @@ from .activity import definition_of as activity_definition_of
 from .errors import PluginError
 from .importer import fresh_name, run_file
 from .registry import Offers, clash
+from .watch import FileWatcher
 from .workflow import WorkflowDefinition
 from .workflow import definition_of as workflow_definition_of
 
@@ -50,7 +50,6 @@ Limits = tuple[int | None, float | None]
 ENTRY_POINT = "entry point "
 IN_PROCESS = "in-process "
 LOG_SIZE = 1000
-WATCH_TIMEOUT_MS = 200  # how often the watcher wakes to notice stop_watching()
 
 
 class _Clash(PluginError):
@@ -140,8 +139,7 @@ class ProviderManager:
         self._log: deque[ProviderLogEntry] = deque(maxlen=LOG_SIZE)
         self._pending: list[ProviderLogEntry] = []
         self._listeners: list[Callable[[ProviderLogEntry], None]] = []
-        self._watcher: threading.Thread | None = None
-        self._stop = threading.Event()
+        self._watcher: FileWatcher | None = None
 
     # ----------------------------------------------------------------- snapshots
 
@@ -509,56 +507,45 @@ class ProviderManager:
 
     # ----------------------------------------------------------------- watching
 
+    def is_provider_file(self, path: str | Path) -> bool:
+        """True for a path this manager loads: ``*.py`` not starting with ``_`` or ``.``,
+        directly in one of its plugin directories."""
+        p = Path(path)
+        return (p.suffix == ".py" and not p.name.startswith(("_", "."))
+                and p.parent.resolve() in self._dirs)
+
     def start_watching(self, *, ready_timeout: float = 5.0) -> None:
-        """Reload changed provider files in a background thread (watchfiles).
+        """Reload changed provider files in a background thread (engine/watch.py).
 
         Waits up to ``ready_timeout`` seconds for the watcher to be in place, so that
         edits made after this returns are seen.
         """
-        if self._watcher is not None and self._watcher.is_alive():
-            return
         dirs = [d for d in self._dirs if d.is_dir()]
-        if not dirs:
-            return
-        self._stop = threading.Event()
-        ready = threading.Event()
-        self._watcher = threading.Thread(target=self._watch, args=(dirs, self._stop, ready),
-                                         name="onward-plugin-watcher", daemon=True)
-        self._watcher.start()
-        ready.wait(ready_timeout)
+        if self._watcher is None and dirs:
+            self._watcher = FileWatcher(dirs, self._reload_changed, accept=self.is_provider_file,
+                                        name="onward-plugin-watcher", on_error=self._watch_failed)
+        if self._watcher is not None:  # (again, if it stopped on an error)
+            self._watcher.start(ready_timeout=ready_timeout)
 
     def stop_watching(self) -> None:
         """Stop the watcher thread, if running, and wait briefly for it to end."""
-        self._stop.set()
-        if self._watcher is not None:
-            self._watcher.join(timeout=5.0)
-            self._watcher = None
+        watcher, self._watcher = self._watcher, None
+        if watcher is not None:
+            watcher.stop()
 
-    def _watch(self, dirs: list[Path], stop: threading.Event, ready: threading.Event) -> None:
-        def relevant(_change: watchfiles.Change, path: str) -> bool:
-            p = Path(path)
-            return (p.suffix == ".py" and not p.name.startswith(("_", "."))
-                    and p.parent.resolve() in dirs)
+    def _reload_changed(self, paths: list[str]) -> None:
+        for path in paths:
+            if self._watcher is None or self._watcher.stopping:
+                return
+            try:
+                self.reload_path(path)
+            except Exception:
+                logger.exception("reloading %s failed", path)
 
-        try:
-            for changes in watchfiles.watch(*dirs, watch_filter=relevant, stop_event=stop,
-                                            rust_timeout=WATCH_TIMEOUT_MS,
-                                            yield_on_timeout=True, raise_interrupt=False,
-                                            recursive=False):
-                ready.set()
-                for path in sorted({p for _, p in changes}):
-                    if stop.is_set():
-                        return
-                    try:
-                        self.reload_path(path)
-                    except Exception:
-                        logger.exception("reloading %s failed", path)
-        except Exception as err:
-            self._record("watcher", "", "failed",
-                         f"watching {', '.join(map(str, dirs))} stopped: {err}")
-            self._flush()
-        finally:
-            ready.set()
+    def _watch_failed(self, err: Exception) -> None:
+        self._record("watcher", "", "failed",
+                     f"watching {', '.join(map(str, self._dirs))} stopped: {err}")
+        self._flush()
 
 
 # --------------------------------------------------------------------- helpers

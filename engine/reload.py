@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,12 +18,15 @@ from .errors import BadInput
 from .registry import FlowsModule, import_file
 from .repair import replay_one
 from .store import runs
+from .watch import FileWatcher
 
 if TYPE_CHECKING:
     from .client import Engine
     from .worker import Worker
 
 log = logging.getLogger("onward.reload")
+
+FLOWS_DEBOUNCE_MS = 200
 
 
 def reload_flows_file(engine: Engine, path: str) -> tuple[bool, str]:
@@ -96,19 +98,17 @@ class CodeWatcher:
         self.worker = worker
         self.notify = notify or (lambda message, ok: log.log(
             logging.INFO if ok else logging.WARNING, message))
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        paths = sorted({file for f in engine.registry.flows for file in f.files})
+        self._flows = FileWatcher(paths, self._on_flows, accept=_is_python_file,
+                                  name="onward-flows-watch", debounce_ms=FLOWS_DEBOUNCE_MS)
 
     def start(self) -> CodeWatcher:
-        paths = sorted({file for f in self.engine.registry.flows for file in f.files})
+        """Start watching the provider folders and the flows files."""
         providers = self.engine.registry.providers
         if providers is not None:
             providers.add_listener(self._on_provider)
             providers.start_watching()
-        if paths:
-            self._thread = threading.Thread(target=self._watch, args=(paths,), daemon=True,
-                                            name="onward-flows-watch")
-            self._thread.start()
+        self._flows.start(ready_timeout=0)  # as before: a worker does not wait for it
         return self
 
     def _on_provider(self, entry: Any) -> None:
@@ -123,24 +123,23 @@ class CodeWatcher:
         if ok and self.worker is not None:
             self.worker.retry_stuck_runs()
 
-    def _watch(self, paths: list[str]) -> None:
-        import watchfiles
-        for changes in watchfiles.watch(*paths, stop_event=self._stop, debounce=200,
-                                        raise_interrupt=False):
-            changed = [p for _, p in changes if p.endswith(".py") and Path(p).exists()]
-            if not changed:
-                continue
-            ok, message = reload_flows_files(self.engine, changed)
-            self.notify(message, ok)
-            if ok and self.worker is not None:
-                self.worker.retry_stuck_runs()
+    def _on_flows(self, changed: list[str]) -> None:
+        ok, message = reload_flows_files(self.engine, changed)
+        self.notify(message, ok)
+        if ok and self.worker is not None:
+            self.worker.retry_stuck_runs()
 
     def stop(self) -> None:
-        self._stop.set()
+        """Stop watching."""
+        self._flows.stop()
         providers = self.engine.registry.providers
         if providers is not None:
             providers.remove_listener(self._on_provider)
             providers.stop_watching()
+
+
+def _is_python_file(path: str) -> bool:
+    return path.endswith(".py") and Path(path).exists()
 
 
 def watch_code(engine: Engine, worker: Worker | None,

@@ -58,7 +58,8 @@ def test_listen_and_notify_live_only_in_the_pg_notify_module() -> None:
     assert _hits(_listen_notify, "engine/store/pg_notify.py") == []
 
 
-@pytest.mark.parametrize("owner", ["engine/store/pg_notify.py", "engine/importer.py"])
+@pytest.mark.parametrize("owner", ["engine/store/pg_notify.py", "engine/importer.py",
+                                   "engine/watch.py"])
 def test_each_owner_module_exists_and_says_its_job(owner: str) -> None:
     tree = ast.parse((ENGINE.parent / owner).read_text())
     assert ast.get_docstring(tree), f"{owner} opens with no docstring"
@@ -77,3 +78,15 @@ def _file_imports(tree: ast.AST) -> Iterator[int]:
 
 def test_flows_and_providers_share_one_file_importer() -> None:
     assert _hits(_file_imports, "engine/importer.py") == []
+
+
+def _watchfiles(tree: ast.AST) -> Iterator[int]:
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import) and any(a.name == "watchfiles" for a in node.names):
+            yield node.lineno
+        if isinstance(node, ast.ImportFrom) and node.module == "watchfiles":
+            yield node.lineno
+
+
+def test_providers_and_flows_share_one_file_watcher() -> None:
+    assert _hits(_watchfiles, "engine/watch.py") == []
