@@ -1,51 +1,52 @@
-"""Activity-provider plugins: discovery, guarded loading and hot reload.
+"""Activity-provider plugins: discovery, swapping in, observers and the provider log.
 
 One :class:`ProviderManager` per engine. It finds providers in the plugin directories the
 operator named (every ``*.py`` not starting with ``_``) and, when asked, by the entry-point
 group ``onward``. Each provider is imported in isolation under a module name private to
-this manager, checked (hooks return what they promise, names are not taken), and only
-then swapped into the published snapshot, so a broken edit leaves the previous version
-serving. Every import and every hook call runs guarded; imports are time-boxed.
+this manager (engine/importer.py), checked (engine/plugin_check.py: hooks return what they
+promise) and, when its names are not taken, swapped into the published snapshot, so a
+broken edit leaves the previous version serving. Every import and every hook call runs
+guarded; imports are time-boxed. Changed files are noticed by engine/watch.py.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import importlib.metadata
-import importlib.util
-import itertools
 import logging
 import os
 import sys
 import threading
 import time
-import traceback
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import Any, TypeVar
+from typing import Any
 
 import pluggy
 
 from . import hookspecs
 from .activity import ActivityDefinition
-from .activity import definition_of as activity_definition_of
 from .errors import PluginError
 from .importer import fresh_name, run_file
+from .plugin_check import (
+    Candidate,
+    Limits,
+    check_plugin,
+    content_hash,
+    describe,
+    read_or_none,
+    timeboxed,
+)
 from .registry import Offers, clash
 from .watch import FileWatcher
 from .workflow import WorkflowDefinition
-from .workflow import definition_of as workflow_definition_of
 
 __all__ = ["ProviderInfo", "ProviderLogEntry", "ProviderManager"]
 
 logger = logging.getLogger("onward.plugins")
-
-T = TypeVar("T")
-Limits = tuple[int | None, float | None]
 
 ENTRY_POINT = "entry point "
 IN_PROCESS = "in-process "
@@ -81,23 +82,11 @@ class ProviderLogEntry:
 
 
 @dataclass
-class _Candidate:
-    """A provider version that imported and registered cleanly."""
-
-    name: str
-    version: str
-    content: str  # hash of the code, without the declared version
-    plugin: Any
-    activities: dict[str, ActivityDefinition]
-    workflows: dict[str, WorkflowDefinition]
-
-
-@dataclass
 class _Provider:
     key: str  # identity: resolved file path, "entry point dist:name" or "in-process name"
     info: ProviderInfo
     content_hash: str
-    serving: _Candidate | None = None
+    serving: Candidate | None = None
 
     @property
     def is_file(self) -> bool:
@@ -130,7 +119,6 @@ class ProviderManager:
         self._lock = threading.RLock()  # serialises loads and reloads
         self._log_lock = threading.Lock()  # guards the log; never held while plugin code runs
         self._providers: dict[str, _Provider] = {}
-        self._counter = itertools.count(1)
         # Published snapshots: replaced whole, never mutated, so readers need no lock.
         self._activities: dict[str, ActivityDefinition] = {}
         self._workflows: dict[str, WorkflowDefinition] = {}
@@ -237,8 +225,8 @@ class ProviderManager:
         with self._lock:
             key = f"{IN_PROCESS}{name}"
             file = getattr(obj, "__file__", None)
-            data = _read(file) if isinstance(file, str) else None
-            content = _hash(data if data is not None else repr((name, obj)).encode())
+            data = read_or_none(file) if isinstance(file, str) else None
+            content = content_hash(data if data is not None else repr((name, obj)).encode())
             entry = self._install(key, name, key, content, lambda: obj,
                                   file if data is not None else None)
         self._flush()
@@ -250,7 +238,7 @@ class ProviderManager:
             data = path.read_bytes()
         except OSError as err:
             return self._fail(key, path.stem, key, "", f"{path}: cannot read: {err}")
-        content = _hash(data)
+        content = content_hash(data)
         current = self._providers.get(key)
         if (current is not None and current.serving is not None
                 and current.content_hash == content and current.info.error is None):
@@ -295,9 +283,9 @@ class ProviderManager:
         """
         version = content or ""
         try:
-            candidate = self._timeboxed(
-                lambda: self._check(obtain(), name, source, content, default_version),
-                source)
+            candidate = timeboxed(
+                lambda: check_plugin(obtain(), name, source, content, default_version),
+                source, self._import_timeout)
             version = candidate.version
             clash = self._clash(key, source, candidate)
             registered_as = self._pm.get_name(candidate.plugin)
@@ -311,7 +299,7 @@ class ProviderManager:
             # plugin, not from the operator's Ctrl-C.
             if isinstance(err, _Clash):
                 self._conflicts[key] = str(err)
-            return self._fail(key, name, source, version, _describe(err, file))
+            return self._fail(key, name, source, version, describe(err, file))
         self._conflicts.pop(key, None)
         old = self._providers.get(key)
         if old is not None and old.serving is not None:
@@ -327,60 +315,7 @@ class ProviderManager:
         return self._record(candidate.name, candidate.version, action,
                             f"{source}: offers {offers}")
 
-    def _check(self, plugin: Any, name: str, source: str, content: str | None,
-               default_version: str) -> _Candidate:
-        """Ask one plugin for its registrations through a scratch plugin manager."""
-        scratch = pluggy.PluginManager(hookspecs.PROJECT)
-        scratch.add_hookspecs(hookspecs)
-        try:
-            scratch.register(plugin, name="candidate")
-            scratch.check_pending()
-        except (ValueError, pluggy.PluginValidationError) as err:
-            raise PluginError(f"{source}: {err} (is a hook name misspelled?)") from None
-        declared: dict[str, Any] = {}
-        for result in scratch.hook.onward_provider_info():
-            if not isinstance(result, dict):
-                raise PluginError(f"{source}: onward_provider_info() returned "
-                                  f"{type(result).__name__}; expected a dict")
-            declared.update(result)
-        name = declared.get("name") or name
-        if not isinstance(name, str):
-            raise PluginError(f"{source}: onward_provider_info()['name'] must be a string")
-        if content is None:
-            mod_file = getattr(plugin, "__file__", None)
-            data = _read(mod_file) if isinstance(mod_file, str) else None
-            content = _hash(data if data is not None else f"{source} {default_version}".encode())
-        label = str(declared.get("version") or default_version)
-        version = f"{label}+{content}" if label else content
-
-        activities: dict[str, ActivityDefinition] = {}
-        for item in _items(scratch.hook.onward_activities(), "onward_activities", source):
-            adef = activity_definition_of(item)
-            if not isinstance(adef, ActivityDefinition):
-                hint = (" (it is a workflow: return it from onward_workflows())"
-                        if workflow_definition_of(item) is not None else "")
-                raise PluginError(f"{source}: onward_activities() returned {item!r}, "
-                                  f"which is not an @activity.defn function{hint}")
-            if adef.name in activities:
-                raise PluginError(f"{source}: activity {adef.name!r} is offered twice")
-            activities[adef.name] = dataclasses.replace(
-                adef, provider=name, provider_version=version)
-        workflows: dict[str, WorkflowDefinition] = {}
-        for item in _items(scratch.hook.onward_workflows(), "onward_workflows", source):
-            wdef = workflow_definition_of(item)
-            if not isinstance(wdef, WorkflowDefinition):
-                raise PluginError(f"{source}: onward_workflows() returned {item!r}, "
-                                  "which is not a @workflow.defn function")
-            if wdef.name in workflows:
-                raise PluginError(f"{source}: workflow {wdef.name!r} is offered twice")
-            workflows[wdef.name] = dataclasses.replace(wdef, provider=name)
-        for act, (concurrent, per_second) in _declared_limits(
-                declared.get("limits"), activities, source).items():
-            activities[act] = dataclasses.replace(
-                activities[act], max_concurrent=concurrent, max_per_second=per_second)
-        return _Candidate(name, version, content, plugin, activities, workflows)
-
-    def _clash(self, key: str, source: str, candidate: _Candidate) -> str | None:
+    def _clash(self, key: str, source: str, candidate: Candidate) -> str | None:
         """Why ``candidate`` cannot join the providers already serving and the other
         sources, if it cannot: a name offered with different code, or its provider name."""
         serving = [p for p in self._providers.values()
@@ -434,28 +369,6 @@ class ProviderManager:
         self._workflows = workflows
         self._infos = [p.info for p in self._providers.values()]
 
-    def _timeboxed(self, fn: Callable[[], T], source: str) -> T:
-        """Run plugin code in a daemon thread; give up after ``import_timeout``."""
-        box: dict[str, Any] = {}
-        done = threading.Event()
-
-        def run() -> None:
-            try:
-                box["value"] = fn()
-            except BaseException as err:  # noqa: B036 - handed to the caller
-                box["error"] = err
-            finally:
-                done.set()
-
-        threading.Thread(target=run, name=f"onward-load {source}", daemon=True).start()
-        if not done.wait(self._import_timeout):
-            raise PluginError(f"{source}: import took longer than {self._import_timeout:g}s; "
-                              "does it block at import time (network, input, sleep)?")
-        if "error" in box:
-            raise box["error"]
-        value: T = box["value"]
-        return value
-
     # ----------------------------------------------------------------- events and log
 
     def has_observers(self) -> bool:
@@ -476,7 +389,7 @@ class ProviderManager:
     def _observer_failed(self, key: str, err: Exception) -> None:
         provider = self._providers.get(key)
         file = key if provider is not None and provider.is_file else None
-        message = f"onward_event observer raised {_describe(err, file)}; event not affected"
+        message = f"onward_event observer raised {describe(err, file)}; event not affected"
         if provider is None or provider.info.version in provider.observer_failures:
             # in the provider log once per version, so a bad observer cannot flood it
             logger.warning("provider %s: %s", key, message)
@@ -548,69 +461,3 @@ class ProviderManager:
         self._flush()
 
 
-# --------------------------------------------------------------------- helpers
-
-
-def _hash(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()[:10]
-
-
-def _read(path: str) -> bytes | None:
-    try:
-        return Path(path).read_bytes()
-    except OSError:
-        return None
-
-
-def _items(results: list[Any], hook: str, source: str) -> list[Any]:
-    """Flatten one plugin's hook results, checking each is a list or tuple."""
-    items: list[Any] = []
-    for result in results:
-        if not isinstance(result, list | tuple):
-            raise PluginError(f"{source}: {hook}() returned {type(result).__name__}; "
-                              "expected a list of decorated functions")
-        items.extend(result)
-    return items
-
-
-def _declared_limits(limits: Any, activities: dict[str, ActivityDefinition],
-                     source: str) -> dict[str, Limits]:
-    """Check ``onward_provider_info()['limits']``; merge them over the decorator's."""
-    if limits is None:
-        return {}
-    if not isinstance(limits, dict):
-        raise PluginError(f"{source}: onward_provider_info()['limits'] must be a dict")
-    merged: dict[str, Limits] = {}
-    for act, spec in limits.items():
-        if act not in activities:
-            raise PluginError(f"{source}: limits name activity {act!r}, which this provider "
-                              f"does not offer (it offers: {', '.join(activities) or 'none'})")
-        if not isinstance(spec, dict) or set(spec) - {"max_concurrent", "max_per_second"}:
-            raise PluginError(f"{source}: limits for {act!r} must be a dict with "
-                              "'max_concurrent' and/or 'max_per_second'")
-        concurrent = spec.get("max_concurrent", activities[act].max_concurrent)
-        per_second = spec.get("max_per_second", activities[act].max_per_second)
-        if concurrent is not None and (isinstance(concurrent, bool)
-                                       or not isinstance(concurrent, int) or concurrent < 1):
-            raise PluginError(f"{source}: max_concurrent for {act!r} must be a positive int")
-        if per_second is not None and (isinstance(per_second, bool)
-                                       or not isinstance(per_second, int | float)
-                                       or per_second <= 0):
-            raise PluginError(f"{source}: max_per_second for {act!r} must be a positive number")
-        merged[act] = (concurrent, None if per_second is None else float(per_second))
-    return merged
-
-
-def _describe(err: BaseException, file: str | None) -> str:
-    """``file:line: Type: message`` for an error raised by plugin code."""
-    if isinstance(err, PluginError):
-        return str(err)
-    if isinstance(err, SyntaxError):
-        return f"{err.filename or file}:{err.lineno}: SyntaxError: {err.msg}"
-    frames = [f for f in traceback.extract_tb(err.__traceback__)
-              if not f.filename.startswith("<frozen")]
-    inside = [f for f in frames if file is not None and f.filename == file]
-    candidates = inside or frames
-    frame = candidates[-1] if candidates else None
-    where = f"{frame.filename}:{frame.lineno}" if frame is not None else (file or "?")
-    return f"{where}: {type(err).__name__}: {err}"
