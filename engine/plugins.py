@@ -40,7 +40,7 @@ from .plugin_check import (
     read_or_none,
     timeboxed,
 )
-from .registry import Offers, clash
+from .sources import Offers, clash
 from .watch import FileWatcher
 from .workflow import WorkflowDefinition
 

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import BadInput
-from .registry import FlowsModule, import_file
-from .repair import replay_one
+from .flows import FlowsModule, import_file
+from .repair import ReplayResult, replay_one
 from .store import runs
 from .watch import FileWatcher
 
@@ -169,7 +169,6 @@ def replay_on_disk(engine: Engine, ident: str) -> dict[str, Any]:
         report["code"] = {"source": loaded.provider if loaded is not None else "",
                           "loaded": "", "on_disk": None}
         return report
-    from .repair import ReplayResult
     code: dict[str, Any] = {"source": old.path, "loaded": old.version, "on_disk": None}
     result = ReplayResult(run.workflow_id, run.run_id, run.workflow, run.status, False)
     try:

@@ -12,6 +12,7 @@ that another process committed.
 from __future__ import annotations
 
 import abc
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from typing import Any
@@ -133,7 +134,6 @@ class Store(abc.ABC):
 
     def wait_for_change(self, timeout: float) -> None:  # pragma: no cover - overridden
         """Block until another connection commits or ``timeout`` passes."""
-        import time
         time.sleep(timeout)
 
     def session(self) -> Any:

@@ -58,11 +58,6 @@ def test_listen_and_notify_live_only_in_the_pg_notify_module() -> None:
     assert _hits(_listen_notify, "engine/store/pg_notify.py") == []
 
 
-@pytest.mark.parametrize("owner", ["engine/store/pg_notify.py", "engine/importer.py",
-                                   "engine/watch.py"])
-def test_each_owner_module_exists_and_says_its_job(owner: str) -> None:
-    tree = ast.parse((ENGINE.parent / owner).read_text())
-    assert ast.get_docstring(tree), f"{owner} opens with no docstring"
 
 
 def _file_imports(tree: ast.AST) -> Iterator[int]:
@@ -90,3 +85,30 @@ def _watchfiles(tree: ast.AST) -> Iterator[int]:
 
 def test_providers_and_flows_share_one_file_watcher() -> None:
     assert _hits(_watchfiles, "engine/watch.py") == []
+
+
+STILL_LONG = {"engine/plugins.py", "engine/store/postgres.py"}
+"""Over 400 lines still: the provider manager (swapping, observers and the log in one
+class) and the PostgreSQL store (connections, migration, transactions)."""
+
+CODE_LOADING = ["engine/registry.py", "engine/flows.py", "engine/sources.py",
+                "engine/plugins.py", "engine/plugin_check.py", "engine/importer.py",
+                "engine/watch.py", "engine/reload.py", "engine/store/base.py",
+                "engine/store/postgres.py", "engine/store/pg_notify.py"]
+
+
+@pytest.mark.parametrize("module", CODE_LOADING)
+def test_code_loading_modules_say_their_job_in_under_400_lines(module: str) -> None:
+    text = (ENGINE.parent / module).read_text()
+    assert ast.get_docstring(ast.parse(text)), f"{module} opens with no docstring"
+    assert len(text.splitlines()) <= 400 or module in STILL_LONG, module
+
+
+@pytest.mark.parametrize("module", CODE_LOADING)
+def test_code_loading_modules_import_at_the_top_only(module: str) -> None:
+    """An import inside a function hides a cycle (registry <-> plugins was one)."""
+    tree = ast.parse((ENGINE.parent / module).read_text())
+    hidden = [f"{module}:{node.lineno}"
+              for fn in ast.walk(tree) if isinstance(fn, ast.FunctionDef | ast.AsyncFunctionDef)
+              for node in ast.walk(fn) if isinstance(node, ast.Import | ast.ImportFrom)]
+    assert hidden == []
