@@ -18,7 +18,6 @@ import os
 import sys
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,6 +39,7 @@ from .plugin_check import (
     read_or_none,
     timeboxed,
 )
+from .provider_log import ProviderLog, ProviderLogEntry
 from .sources import Offers, clash
 from .watch import FileWatcher
 from .workflow import WorkflowDefinition
@@ -50,7 +50,6 @@ logger = logging.getLogger("onward.plugins")
 
 ENTRY_POINT = "entry point "
 IN_PROCESS = "in-process "
-LOG_SIZE = 1000
 
 
 class _Clash(PluginError):
@@ -68,17 +67,6 @@ class ProviderInfo:
     workflows: list[str]
     loaded_at: float
     error: str | None = None
-
-
-@dataclass
-class ProviderLogEntry:
-    """One load, reload, failure or removal of a provider."""
-
-    time: float
-    provider: str
-    version: str
-    action: str  # "loaded" | "reloaded" | "failed" | "removed"
-    message: str
 
 
 @dataclass
@@ -117,16 +105,13 @@ class ProviderManager:
         self._pm = pluggy.PluginManager(hookspecs.PROJECT)
         self._pm.add_hookspecs(hookspecs)
         self._lock = threading.RLock()  # serialises loads and reloads
-        self._log_lock = threading.Lock()  # guards the log; never held while plugin code runs
         self._providers: dict[str, _Provider] = {}
         # Published snapshots: replaced whole, never mutated, so readers need no lock.
         self._activities: dict[str, ActivityDefinition] = {}
         self._workflows: dict[str, WorkflowDefinition] = {}
         self._limits: dict[str, Limits] = {}
         self._infos: list[ProviderInfo] = []
-        self._log: deque[ProviderLogEntry] = deque(maxlen=LOG_SIZE)
-        self._pending: list[ProviderLogEntry] = []
-        self._listeners: list[Callable[[ProviderLogEntry], None]] = []
+        self._log = ProviderLog(clock)
         self._watcher: FileWatcher | None = None
 
     # ----------------------------------------------------------------- snapshots
@@ -164,17 +149,15 @@ class ProviderManager:
 
     def log(self) -> list[ProviderLogEntry]:
         """The most recent load, reload, failure and removal entries, oldest first."""
-        with self._log_lock:
-            return list(self._log)
+        return self._log.entries()
 
     def add_listener(self, fn: Callable[[ProviderLogEntry], None]) -> None:
         """Call ``fn(entry)`` for every new log entry (from the thread that made it)."""
-        self._listeners.append(fn)
+        self._log.add_listener(fn)
 
     def remove_listener(self, fn: Callable[[ProviderLogEntry], None]) -> None:
         """Stop calling ``fn``."""
-        if fn in self._listeners:
-            self._listeners.remove(fn)
+        self._log.remove_listener(fn)
 
     # ----------------------------------------------------------------- loading
 
@@ -184,7 +167,7 @@ class ProviderManager:
             seen: set[str] = set()
             for directory in self._dirs:
                 if not directory.is_dir():
-                    self._record(str(directory), "", "failed",
+                    self._log.record(str(directory), "", "failed",
                                  f"plugin directory {directory} does not exist")
                     continue
                 for path in sorted(directory.glob("*.py")):
@@ -195,7 +178,7 @@ class ProviderManager:
                 self._remove(key)
             if self._entry_points:
                 self._load_entry_points()
-        self._flush()
+        self._log.flush()
 
     def reload_path(self, path: str | Path) -> ProviderLogEntry:
         """(Re)load one provider file, or unregister it if the file is gone.
@@ -207,7 +190,7 @@ class ProviderManager:
             resolved = Path(os.path.abspath(path)).resolve()
             if (resolved.parent not in self._dirs or resolved.suffix != ".py"
                     or resolved.name.startswith(("_", "."))):
-                entry = self._record(str(resolved), "", "failed",
+                entry = self._log.record(str(resolved), "", "failed",
                                      f"{resolved} is not a provider file in a plugin directory "
                                      f"({', '.join(map(str, self._dirs)) or 'none named'})")
             elif resolved.exists():
@@ -217,7 +200,7 @@ class ProviderManager:
             else:
                 entry = ProviderLogEntry(self._clock(), resolved.stem, "", "removed",
                                          f"{resolved} was not loaded; nothing to remove")
-        self._flush()
+        self._log.flush()
         return entry
 
     def register_plugin(self, obj: Any, name: str) -> ProviderLogEntry:
@@ -229,7 +212,7 @@ class ProviderManager:
             content = content_hash(data if data is not None else repr((name, obj)).encode())
             entry = self._install(key, name, key, content, lambda: obj,
                                   file if data is not None else None)
-        self._flush()
+        self._log.flush()
         return entry
 
     def _load_file(self, path: Path) -> ProviderLogEntry:
@@ -251,7 +234,7 @@ class ProviderManager:
         try:
             found = importlib.metadata.entry_points(group=hookspecs.PROJECT)
         except Exception as err:  # a broken installed distribution must not stop the engine
-            self._record("entry points", "", "failed", f"cannot list entry points: {err}")
+            self._log.record("entry points", "", "failed", f"cannot list entry points: {err}")
             return
         for ep in found:
             dist = ep.dist.name if ep.dist is not None else "?"
@@ -312,7 +295,7 @@ class ProviderManager:
         self._publish()
         action = "reloaded" if old is not None and old.serving is not None else "loaded"
         offers = ", ".join(info.activities + info.workflows) or "nothing (no hooks found)"
-        return self._record(candidate.name, candidate.version, action,
+        return self._log.record(candidate.name, candidate.version, action,
                             f"{source}: offers {offers}")
 
     def _clash(self, key: str, source: str, candidate: Candidate) -> str | None:
@@ -344,7 +327,7 @@ class ProviderManager:
         self._publish()
         if old is not None and old.serving is not None:
             message += f" (version {old.info.version} keeps serving)"
-        return self._record(name, version, "failed", message)
+        return self._log.record(name, version, "failed", message)
 
     def _remove(self, key: str) -> ProviderLogEntry:
         self._conflicts.pop(key, None)
@@ -352,7 +335,7 @@ class ProviderManager:
         if old.serving is not None:
             self._pm.unregister(name=key)
         self._publish()
-        return self._record(old.info.name, old.info.version, "removed",
+        return self._log.record(old.info.name, old.info.version, "removed",
                             f"{old.info.source} is gone; its activities are no longer offered")
 
     def _publish(self) -> None:
@@ -384,7 +367,7 @@ class ProviderManager:
                 impl.function(*[event for _ in impl.argnames])
             except Exception as err:
                 self._observer_failed(impl.plugin_name, err)
-        self._flush()
+        self._log.flush()
 
     def _observer_failed(self, key: str, err: Exception) -> None:
         provider = self._providers.get(key)
@@ -395,28 +378,7 @@ class ProviderManager:
             logger.warning("provider %s: %s", key, message)
             return
         provider.observer_failures.add(provider.info.version)
-        self._record(provider.info.name, provider.info.version, "failed", message)
-
-    def _record(self, provider: str, version: str, action: str,
-                message: str) -> ProviderLogEntry:
-        entry = ProviderLogEntry(self._clock(), provider, version, action, message)
-        (logger.warning if action == "failed" else logger.info)(
-            "provider %s %s: %s", provider, action, message)
-        with self._log_lock:
-            self._log.append(entry)
-            self._pending.append(entry)
-        return entry
-
-    def _flush(self) -> None:
-        """Tell listeners about new entries, outside the load lock."""
-        with self._log_lock:
-            pending, self._pending = self._pending, []
-        for entry in pending:
-            for listener in list(self._listeners):
-                try:
-                    listener(entry)
-                except Exception:
-                    logger.exception("provider log listener %r failed", listener)
+        self._log.record(provider.info.name, provider.info.version, "failed", message)
 
     # ----------------------------------------------------------------- watching
 
@@ -456,8 +418,8 @@ class ProviderManager:
                 logger.exception("reloading %s failed", path)
 
     def _watch_failed(self, err: Exception) -> None:
-        self._record("watcher", "", "failed",
+        self._log.record("watcher", "", "failed",
                      f"watching {', '.join(map(str, self._dirs))} stopped: {err}")
-        self._flush()
+        self._log.flush()
 
 
