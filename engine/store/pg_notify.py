@@ -22,15 +22,13 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from .pg_connect import first_line
+
 log = logging.getLogger("onward.store.postgres")
 
 LISTEN_RETRY = 2.0  # seconds between attempts to reopen a lost listening connection
 FALLBACK_POLL = 0.25  # change_token granularity while the listening connection is down
 IDLE_WAKE = 30.0  # the listening thread wakes this often even when nothing arrives
-
-
-def _first_line(err: BaseException) -> str:
-    return (str(err).strip().splitlines() or [type(err).__name__])[0]
 
 
 class ChangeFeed:
@@ -129,7 +127,7 @@ class ChangeFeed:
                 self._listening = True
             except psycopg.Error as err:
                 log.warning("%s: cannot listen for changes (%s); polling", self.where,
-                            _first_line(err))
+                            first_line(err))
             self._thread = threading.Thread(target=self._loop, name="onward-pg-listen",
                                             daemon=True)
             self._thread.start()
@@ -184,7 +182,7 @@ class ChangeFeed:
                 senders.append(note.be_pid)
         except psycopg.Error as err:
             log.warning("%s: lost the listening connection (%s); reconnecting",
-                        self.where, _first_line(err))
+                        self.where, first_line(err))
             self._listening = False
             self._bump()
             conn.close()
