@@ -1,27 +1,22 @@
-"""Activity-provider plugins: discovery, swapping in, observers and the provider log.
+"""Activity-provider plugins: the manager that swaps providers in and calls observers.
 
-One :class:`ProviderManager` per engine. It finds providers in the plugin directories the
-operator named (every ``*.py`` not starting with ``_``) and, when asked, by the entry-point
-group ``onward``. Each provider is imported in isolation under a module name private to
-this manager (engine/importer.py), checked (engine/plugin_check.py: hooks return what they
-promise) and, when its names are not taken, swapped into the published snapshot, so a
-broken edit leaves the previous version serving. Every import and every hook call runs
-guarded; imports are time-boxed. Changed files are noticed by engine/watch.py.
+One :class:`ProviderManager` per engine loads the providers of the plugin folders the
+operator named and, when asked, of the entry-point group ``onward`` (engine/plugin_load.py
+finds, imports and checks them), and swaps each into the published snapshot only when its
+names are free, so a broken edit leaves the previous version serving. It keeps the
+provider log (engine/provider_log.py) and reloads changed files (engine/watch.py).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import importlib.metadata
 import logging
 import os
-import sys
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pluggy
@@ -29,26 +24,29 @@ import pluggy
 from . import hookspecs
 from .activity import ActivityDefinition
 from .errors import PluginError
-from .importer import fresh_name, run_file
-from .plugin_check import (
+from .plugin_load import (
+    ENTRY_POINT,
     Candidate,
     Limits,
     check_plugin,
     content_hash,
     describe,
+    entry_point_providers,
+    import_provider_file,
+    is_provider_file,
+    provider_files,
     read_or_none,
+    refusal,
     timeboxed,
 )
 from .provider_log import ProviderLog, ProviderLogEntry
-from .sources import Offers, clash
+from .sources import Offers
 from .watch import FileWatcher
 from .workflow import WorkflowDefinition
 
 __all__ = ["ProviderInfo", "ProviderLogEntry", "ProviderManager"]
 
 logger = logging.getLogger("onward.plugins")
-
-ENTRY_POINT = "entry point "
 IN_PROCESS = "in-process "
 
 
@@ -76,10 +74,12 @@ class _Provider:
     content_hash: str
     serving: Candidate | None = None
 
+    observer_failures: set[str] = field(default_factory=set)
+
     @property
     def is_file(self) -> bool:
+        """True for a provider loaded from a file in a plugin folder."""
         return not self.key.startswith((ENTRY_POINT, IN_PROCESS))
-    observer_failures: set[str] = field(default_factory=set)
 
 
 class ProviderManager:
@@ -168,12 +168,11 @@ class ProviderManager:
             for directory in self._dirs:
                 if not directory.is_dir():
                     self._log.record(str(directory), "", "failed",
-                                 f"plugin directory {directory} does not exist")
+                                     f"plugin directory {directory} does not exist")
                     continue
-                for path in sorted(directory.glob("*.py")):
-                    if not path.name.startswith(("_", ".")):
-                        seen.add(str(path))
-                        self._load_file(path)
+                for path in provider_files(directory):
+                    seen.add(str(path))
+                    self._load_file(path)
             for key in [k for k, p in self._providers.items() if p.is_file and k not in seen]:
                 self._remove(key)
             if self._entry_points:
@@ -188,11 +187,11 @@ class ProviderManager:
         """
         with self._lock:
             resolved = Path(os.path.abspath(path)).resolve()
-            if (resolved.parent not in self._dirs or resolved.suffix != ".py"
-                    or resolved.name.startswith(("_", "."))):
-                entry = self._log.record(str(resolved), "", "failed",
-                                     f"{resolved} is not a provider file in a plugin directory "
-                                     f"({', '.join(map(str, self._dirs)) or 'none named'})")
+            if not self.is_provider_file(resolved):
+                entry = self._log.record(
+                    str(resolved), "", "failed",
+                    f"{resolved} is not a provider file in a plugin directory "
+                    f"({', '.join(map(str, self._dirs)) or 'none named'})")
             elif resolved.exists():
                 entry = self._load_file(resolved)
             elif str(resolved) in self._providers:
@@ -228,31 +227,18 @@ class ProviderManager:
             return ProviderLogEntry(self._clock(), current.info.name, current.info.version,
                                     "reloaded", f"{path} is unchanged; nothing to do")
         return self._install(key, path.stem, key, content,
-                             lambda: self._exec_file(path, data), key)
+                             lambda: import_provider_file(path, data, f"{id(self):x}"), key)
 
     def _load_entry_points(self) -> None:
         try:
-            found = importlib.metadata.entry_points(group=hookspecs.PROJECT)
+            found = entry_point_providers()
         except Exception as err:  # a broken installed distribution must not stop the engine
             self._log.record("entry points", "", "failed", f"cannot list entry points: {err}")
             return
         for ep in found:
-            dist = ep.dist.name if ep.dist is not None else "?"
-            key = f"{ENTRY_POINT}{dist}:{ep.name}"
-            if key in self._providers:
-                continue
-            dist_version = ep.dist.version if ep.dist is not None else ""
-
-            def obtain(ep: importlib.metadata.EntryPoint = ep) -> Any:
-                return ep.load()
-
-            self._install(key, ep.name, key, None, obtain, None, default_version=dist_version)
-
-    def _exec_file(self, path: Path, data: bytes) -> ModuleType:
-        """Run a provider file as a fresh module, private to this manager."""
-        module = run_file(path, fresh_name(f"provider_{id(self):x}", path), data)
-        sys.modules.pop(module.__name__, None)
-        return module
+            if ep.key not in self._providers:
+                self._install(ep.key, ep.name, ep.key, None, ep.obtain, None,
+                              default_version=ep.version)
 
     # ----------------------------------------------------------------- install and swap
 
@@ -296,24 +282,14 @@ class ProviderManager:
         action = "reloaded" if old is not None and old.serving is not None else "loaded"
         offers = ", ".join(info.activities + info.workflows) or "nothing (no hooks found)"
         return self._log.record(candidate.name, candidate.version, action,
-                            f"{source}: offers {offers}")
+                                f"{source}: offers {offers}")
 
     def _clash(self, key: str, source: str, candidate: Candidate) -> str | None:
-        """Why ``candidate`` cannot join the providers already serving and the other
-        sources, if it cannot: a name offered with different code, or its provider name."""
-        serving = [p for p in self._providers.values()
+        """Why ``candidate`` cannot join the providers serving (but the one it replaces)
+        and the other sources, if it cannot."""
+        serving = [(p.info.source, p.serving) for p in self._providers.values()
                    if p.key != key and p.serving is not None]
-        offers = [(p.info.source, p.serving.activities, p.serving.workflows)
-                  for p in serving if p.serving is not None]
-        problem = clash(source, candidate.activities, candidate.workflows,
-                        [*offers, *self._others()])
-        if problem:
-            return problem
-        for other in serving:
-            if other.serving is not None and other.serving.name == candidate.name:
-                return (f"{source}: provider name {candidate.name!r} is already used by "
-                        f"{other.info.source}; rename the file or declare another name")
-        return None
+        return refusal(source, candidate, serving, self._others())
 
     def _fail(self, key: str, name: str, source: str, version: str,
               message: str) -> ProviderLogEntry:
@@ -335,8 +311,9 @@ class ProviderManager:
         if old.serving is not None:
             self._pm.unregister(name=key)
         self._publish()
-        return self._log.record(old.info.name, old.info.version, "removed",
-                            f"{old.info.source} is gone; its activities are no longer offered")
+        return self._log.record(
+            old.info.name, old.info.version, "removed",
+            f"{old.info.source} is gone; its activities are no longer offered")
 
     def _publish(self) -> None:
         activities: dict[str, ActivityDefinition] = {}
@@ -385,9 +362,7 @@ class ProviderManager:
     def is_provider_file(self, path: str | Path) -> bool:
         """True for a path this manager loads: ``*.py`` not starting with ``_`` or ``.``,
         directly in one of its plugin directories."""
-        p = Path(path)
-        return (p.suffix == ".py" and not p.name.startswith(("_", "."))
-                and p.parent.resolve() in self._dirs)
+        return is_provider_file(Path(path), self._dirs)
 
     def start_watching(self, *, ready_timeout: float = 5.0) -> None:
         """Reload changed provider files in a background thread (engine/watch.py).
@@ -419,7 +394,7 @@ class ProviderManager:
 
     def _watch_failed(self, err: Exception) -> None:
         self._log.record("watcher", "", "failed",
-                     f"watching {', '.join(map(str, self._dirs))} stopped: {err}")
+                         f"watching {', '.join(map(str, self._dirs))} stopped: {err}")
         self._log.flush()
 
 

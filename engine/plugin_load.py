@@ -1,22 +1,29 @@
-"""Provider validation: what one plugin offers, checked before it may serve.
+"""Provider loading and validation: finding providers, importing them, checking them.
 
+:func:`provider_files` and :func:`entry_point_providers` find providers (files in plugin
+folders, entry points of the ``onward`` group); :func:`import_provider_file` runs a file
+through the one file importer (engine/importer.py) under a name private to its manager.
 :func:`check_plugin` registers a plugin in a scratch pluggy manager and asks its hooks
 what it offers, checking that each hook returns what it promises (decorated functions,
-names offered once, limits that name its own activities). :func:`timeboxed` runs plugin
-code (an import, a hook) in a thread of its own with a time limit, and :func:`describe`
-turns whatever plugin code raised into one line naming file and line. Swapping the checked
-plugin in is engine/plugins.py's job.
+names offered once, limits that name its own activities) and :func:`refusal` says whether
+its names are free. :func:`timeboxed` runs plugin code (an import, a hook) in a thread of
+its own with a time limit, and :func:`describe` turns whatever plugin code raised into one
+line naming file and line. Swapping the checked plugin in, observers and watching are
+engine/plugins.py's job.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
+import importlib.metadata
+import sys
 import threading
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import Any, TypeVar
 
 import pluggy
@@ -25,15 +32,66 @@ from . import hookspecs
 from .activity import ActivityDefinition
 from .activity import definition_of as activity_definition_of
 from .errors import PluginError
+from .importer import fresh_name, run_file
+from .sources import Offers, clash
 from .workflow import WorkflowDefinition
 from .workflow import definition_of as workflow_definition_of
 
-__all__ = ["Candidate", "Limits", "check_plugin", "content_hash", "describe",
-           "read_or_none", "timeboxed"]
+__all__ = ["ENTRY_POINT", "Candidate", "Limits", "check_plugin", "content_hash", "describe",
+           "entry_point_providers", "import_provider_file", "is_provider_file",
+           "provider_files", "read_or_none", "refusal", "timeboxed"]
 
 T = TypeVar("T")
+ENTRY_POINT = "entry point "
+"""How the key of a provider found by entry point begins."""
 Limits = tuple[int | None, float | None]
 """(max_concurrent, max_per_second) of one activity."""
+
+
+def is_provider_file(path: Path, dirs: list[Path]) -> bool:
+    """True for ``*.py`` not starting with ``_`` or ``.``, directly in one of ``dirs``
+    (resolved folders)."""
+    return (path.suffix == ".py" and not path.name.startswith(("_", "."))
+            and path.parent.resolve() in dirs)
+
+
+def provider_files(directory: Path) -> list[Path]:
+    """The provider files directly in ``directory``, sorted."""
+    return [path for path in sorted(directory.glob("*.py"))
+            if not path.name.startswith(("_", "."))]
+
+
+def import_provider_file(path: Path, data: bytes, owner: str) -> ModuleType:
+    """Run the provider file ``path`` (content ``data``) as a fresh module whose name
+    carries ``owner``; it is not left in ``sys.modules``."""
+    module = run_file(path, fresh_name(f"provider_{owner}", path), data)
+    sys.modules.pop(module.__name__, None)
+    return module
+
+
+@dataclass
+class EntryPointProvider:
+    """A provider an installed distribution declares (entry point group ``onward``)."""
+
+    key: str  # "entry point dist:name"
+    name: str
+    version: str  # the distribution's
+    entry_point: importlib.metadata.EntryPoint
+
+    def obtain(self) -> Any:
+        """Import the plugin object (plugin code runs)."""
+        return self.entry_point.load()
+
+
+def entry_point_providers() -> list[EntryPointProvider]:
+    """Every provider installed distributions declare; whatever listing them raises
+    (a broken installed distribution) propagates."""
+    found = []
+    for ep in importlib.metadata.entry_points(group=hookspecs.PROJECT):
+        dist = ep.dist.name if ep.dist is not None else "?"
+        version = ep.dist.version if ep.dist is not None else ""
+        found.append(EntryPointProvider(f"{ENTRY_POINT}{dist}:{ep.name}", ep.name, version, ep))
+    return found
 
 
 @dataclass
@@ -105,6 +163,22 @@ def check_plugin(plugin: Any, name: str, source: str, content: str | None,
         activities[act] = dataclasses.replace(
             activities[act], max_concurrent=concurrent, max_per_second=per_second)
     return Candidate(name, version, content, plugin, activities, workflows)
+
+
+def refusal(source: str, candidate: Candidate, serving: list[tuple[str, Candidate]],
+            others: list[Offers]) -> str | None:
+    """Why ``candidate`` (from ``source``) cannot serve beside the providers ``serving``
+    ((source, candidate) each) and the other sources' ``others``, if it cannot: a name
+    offered with different code, or a provider name already in use."""
+    problem = clash(source, candidate.activities, candidate.workflows,
+                    [*((where, c.activities, c.workflows) for where, c in serving), *others])
+    if problem:
+        return problem
+    for where, other in serving:
+        if other.name == candidate.name:
+            return (f"{source}: provider name {candidate.name!r} is already used by "
+                    f"{where}; rename the file or declare another name")
+    return None
 
 
 def timeboxed(fn: Callable[[], T], source: str, timeout: float) -> T:
