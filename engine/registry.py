@@ -29,7 +29,7 @@ class Registry:
                  *, entry_points: bool = False, clock: Callable[[], float] | None = None
                  ) -> None:
         self.flows: list[FlowsModule] = []
-        self.providers: Any = None
+        self.providers: plugins.ProviderManager | None = None
         for spec in flows:
             for module in load_flows(str(spec)):
                 problem = self.clash_of([module])

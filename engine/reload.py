@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import BadInput
 from .flows import FlowsModule, import_file
+from .provider_log import ProviderLogEntry
 from .repair import ReplayResult, replay_one
 from .store import runs
 from .watch import FileWatcher
@@ -111,7 +112,7 @@ class CodeWatcher:
         self._flows.start(ready_timeout=0)  # as before: a worker does not wait for it
         return self
 
-    def _on_provider(self, entry: Any) -> None:
+    def _on_provider(self, entry: ProviderLogEntry) -> None:
         ok = entry.action != "failed"
         try:
             self.engine.record_provider_event(
