@@ -1,56 +1,53 @@
-"""Activity-provider plugins: discovery, guarded loading and hot reload.
+"""Activity-provider plugins: the manager that swaps providers in and calls observers.
 
-One :class:`ProviderManager` per engine. It finds providers in the plugin directories the
-operator named (every ``*.py`` not starting with ``_``) and, when asked, by the entry-point
-group ``onward``. Each provider is imported in isolation under a module name private to
-this manager, checked (hooks return what they promise, names are not taken), and only
-then swapped into the published snapshot, so a broken edit leaves the previous version
-serving. Every import and every hook call runs guarded; imports are time-boxed.
+One :class:`ProviderManager` per engine loads the providers of the plugin folders the
+operator named and, when asked, of the entry-point group ``onward`` (engine/plugin_load.py
+finds, imports and checks them), and swaps each into the published snapshot only when its
+names are free, so a broken edit leaves the previous version serving. It keeps the
+provider log (engine/provider_log.py) and reloads changed files (engine/watch.py).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import importlib.metadata
-import importlib.util
-import itertools
 import logging
 import os
-import re
-import sys
 import threading
 import time
-import traceback
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import ModuleType
-from typing import Any, TypeVar
+from typing import Any
 
 import pluggy
-import watchfiles
 
 from . import hookspecs
 from .activity import ActivityDefinition
-from .activity import definition_of as activity_definition_of
 from .errors import PluginError
-from .registry import Offers, clash
+from .plugin_load import (
+    ENTRY_POINT,
+    Candidate,
+    Limits,
+    check_plugin,
+    content_hash,
+    describe,
+    entry_point_providers,
+    import_provider_file,
+    is_provider_file,
+    provider_files,
+    read_or_none,
+    refusal,
+    timeboxed,
+)
+from .provider_log import ProviderLog, ProviderLogEntry
+from .sources import Offers
+from .watch import FileWatcher
 from .workflow import WorkflowDefinition
-from .workflow import definition_of as workflow_definition_of
 
 __all__ = ["ProviderInfo", "ProviderLogEntry", "ProviderManager"]
 
 logger = logging.getLogger("onward.plugins")
-
-T = TypeVar("T")
-Limits = tuple[int | None, float | None]
-
-ENTRY_POINT = "entry point "
 IN_PROCESS = "in-process "
-LOG_SIZE = 1000
-WATCH_TIMEOUT_MS = 200  # how often the watcher wakes to notice stop_watching()
 
 
 class _Clash(PluginError):
@@ -71,39 +68,18 @@ class ProviderInfo:
 
 
 @dataclass
-class ProviderLogEntry:
-    """One load, reload, failure or removal of a provider."""
-
-    time: float
-    provider: str
-    version: str
-    action: str  # "loaded" | "reloaded" | "failed" | "removed"
-    message: str
-
-
-@dataclass
-class _Candidate:
-    """A provider version that imported and registered cleanly."""
-
-    name: str
-    version: str
-    content: str  # hash of the code, without the declared version
-    plugin: Any
-    activities: dict[str, ActivityDefinition]
-    workflows: dict[str, WorkflowDefinition]
-
-
-@dataclass
 class _Provider:
     key: str  # identity: resolved file path, "entry point dist:name" or "in-process name"
     info: ProviderInfo
     content_hash: str
-    serving: _Candidate | None = None
+    serving: Candidate | None = None
+
+    observer_failures: set[str] = field(default_factory=set)
 
     @property
     def is_file(self) -> bool:
+        """True for a provider loaded from a file in a plugin folder."""
         return not self.key.startswith((ENTRY_POINT, IN_PROCESS))
-    observer_failures: set[str] = field(default_factory=set)
 
 
 class ProviderManager:
@@ -129,19 +105,14 @@ class ProviderManager:
         self._pm = pluggy.PluginManager(hookspecs.PROJECT)
         self._pm.add_hookspecs(hookspecs)
         self._lock = threading.RLock()  # serialises loads and reloads
-        self._log_lock = threading.Lock()  # guards the log; never held while plugin code runs
         self._providers: dict[str, _Provider] = {}
-        self._counter = itertools.count(1)
         # Published snapshots: replaced whole, never mutated, so readers need no lock.
         self._activities: dict[str, ActivityDefinition] = {}
         self._workflows: dict[str, WorkflowDefinition] = {}
         self._limits: dict[str, Limits] = {}
         self._infos: list[ProviderInfo] = []
-        self._log: deque[ProviderLogEntry] = deque(maxlen=LOG_SIZE)
-        self._pending: list[ProviderLogEntry] = []
-        self._listeners: list[Callable[[ProviderLogEntry], None]] = []
-        self._watcher: threading.Thread | None = None
-        self._stop = threading.Event()
+        self._log = ProviderLog(clock)
+        self._watcher: FileWatcher | None = None
 
     # ----------------------------------------------------------------- snapshots
 
@@ -178,17 +149,15 @@ class ProviderManager:
 
     def log(self) -> list[ProviderLogEntry]:
         """The most recent load, reload, failure and removal entries, oldest first."""
-        with self._log_lock:
-            return list(self._log)
+        return self._log.entries()
 
     def add_listener(self, fn: Callable[[ProviderLogEntry], None]) -> None:
         """Call ``fn(entry)`` for every new log entry (from the thread that made it)."""
-        self._listeners.append(fn)
+        self._log.add_listener(fn)
 
     def remove_listener(self, fn: Callable[[ProviderLogEntry], None]) -> None:
         """Stop calling ``fn``."""
-        if fn in self._listeners:
-            self._listeners.remove(fn)
+        self._log.remove_listener(fn)
 
     # ----------------------------------------------------------------- loading
 
@@ -198,18 +167,17 @@ class ProviderManager:
             seen: set[str] = set()
             for directory in self._dirs:
                 if not directory.is_dir():
-                    self._record(str(directory), "", "failed",
-                                 f"plugin directory {directory} does not exist")
+                    self._log.record(str(directory), "", "failed",
+                                     f"plugin directory {directory} does not exist")
                     continue
-                for path in sorted(directory.glob("*.py")):
-                    if not path.name.startswith(("_", ".")):
-                        seen.add(str(path))
-                        self._load_file(path)
+                for path in provider_files(directory):
+                    seen.add(str(path))
+                    self._load_file(path)
             for key in [k for k, p in self._providers.items() if p.is_file and k not in seen]:
                 self._remove(key)
             if self._entry_points:
                 self._load_entry_points()
-        self._flush()
+        self._log.flush()
 
     def reload_path(self, path: str | Path) -> ProviderLogEntry:
         """(Re)load one provider file, or unregister it if the file is gone.
@@ -219,11 +187,11 @@ class ProviderManager:
         """
         with self._lock:
             resolved = Path(os.path.abspath(path)).resolve()
-            if (resolved.parent not in self._dirs or resolved.suffix != ".py"
-                    or resolved.name.startswith(("_", "."))):
-                entry = self._record(str(resolved), "", "failed",
-                                     f"{resolved} is not a provider file in a plugin directory "
-                                     f"({', '.join(map(str, self._dirs)) or 'none named'})")
+            if not self.is_provider_file(resolved):
+                entry = self._log.record(
+                    str(resolved), "", "failed",
+                    f"{resolved} is not a provider file in a plugin directory "
+                    f"({', '.join(map(str, self._dirs)) or 'none named'})")
             elif resolved.exists():
                 entry = self._load_file(resolved)
             elif str(resolved) in self._providers:
@@ -231,7 +199,7 @@ class ProviderManager:
             else:
                 entry = ProviderLogEntry(self._clock(), resolved.stem, "", "removed",
                                          f"{resolved} was not loaded; nothing to remove")
-        self._flush()
+        self._log.flush()
         return entry
 
     def register_plugin(self, obj: Any, name: str) -> ProviderLogEntry:
@@ -239,11 +207,11 @@ class ProviderManager:
         with self._lock:
             key = f"{IN_PROCESS}{name}"
             file = getattr(obj, "__file__", None)
-            data = _read(file) if isinstance(file, str) else None
-            content = _hash(data if data is not None else repr((name, obj)).encode())
+            data = read_or_none(file) if isinstance(file, str) else None
+            content = content_hash(data if data is not None else repr((name, obj)).encode())
             entry = self._install(key, name, key, content, lambda: obj,
                                   file if data is not None else None)
-        self._flush()
+        self._log.flush()
         return entry
 
     def _load_file(self, path: Path) -> ProviderLogEntry:
@@ -252,48 +220,25 @@ class ProviderManager:
             data = path.read_bytes()
         except OSError as err:
             return self._fail(key, path.stem, key, "", f"{path}: cannot read: {err}")
-        content = _hash(data)
+        content = content_hash(data)
         current = self._providers.get(key)
         if (current is not None and current.serving is not None
                 and current.content_hash == content and current.info.error is None):
             return ProviderLogEntry(self._clock(), current.info.name, current.info.version,
                                     "reloaded", f"{path} is unchanged; nothing to do")
         return self._install(key, path.stem, key, content,
-                             lambda: self._exec_file(path, data), key)
+                             lambda: import_provider_file(path, data, f"{id(self):x}"), key)
 
     def _load_entry_points(self) -> None:
         try:
-            found = importlib.metadata.entry_points(group=hookspecs.PROJECT)
+            found = entry_point_providers()
         except Exception as err:  # a broken installed distribution must not stop the engine
-            self._record("entry points", "", "failed", f"cannot list entry points: {err}")
+            self._log.record("entry points", "", "failed", f"cannot list entry points: {err}")
             return
         for ep in found:
-            dist = ep.dist.name if ep.dist is not None else "?"
-            key = f"{ENTRY_POINT}{dist}:{ep.name}"
-            if key in self._providers:
-                continue
-            dist_version = ep.dist.version if ep.dist is not None else ""
-
-            def obtain(ep: importlib.metadata.EntryPoint = ep) -> Any:
-                return ep.load()
-
-            self._install(key, ep.name, key, None, obtain, None, default_version=dist_version)
-
-    def _exec_file(self, path: Path, data: bytes) -> ModuleType:
-        """Run a provider file as a fresh module, private to this manager."""
-        stem = re.sub(r"\W", "_", path.stem)
-        modname = f"onward_provider_{id(self):x}_{next(self._counter)}_{stem}"
-        spec = importlib.util.spec_from_file_location(modname, path)
-        if spec is None:
-            raise PluginError(f"{path}: cannot be imported as a Python module")
-        module = importlib.util.module_from_spec(spec)
-        code = compile(data, str(path), "exec", dont_inherit=True)
-        sys.modules[modname] = module  # present while it runs (dataclasses, typing need it)
-        try:
-            exec(code, module.__dict__)
-        finally:
-            sys.modules.pop(modname, None)
-        return module
+            if ep.key not in self._providers:
+                self._install(ep.key, ep.name, ep.key, None, ep.obtain, None,
+                              default_version=ep.version)
 
     # ----------------------------------------------------------------- install and swap
 
@@ -307,9 +252,9 @@ class ProviderManager:
         """
         version = content or ""
         try:
-            candidate = self._timeboxed(
-                lambda: self._check(obtain(), name, source, content, default_version),
-                source)
+            candidate = timeboxed(
+                lambda: check_plugin(obtain(), name, source, content, default_version),
+                source, self._import_timeout)
             version = candidate.version
             clash = self._clash(key, source, candidate)
             registered_as = self._pm.get_name(candidate.plugin)
@@ -323,7 +268,7 @@ class ProviderManager:
             # plugin, not from the operator's Ctrl-C.
             if isinstance(err, _Clash):
                 self._conflicts[key] = str(err)
-            return self._fail(key, name, source, version, _describe(err, file))
+            return self._fail(key, name, source, version, describe(err, file))
         self._conflicts.pop(key, None)
         old = self._providers.get(key)
         if old is not None and old.serving is not None:
@@ -336,78 +281,15 @@ class ProviderManager:
         self._publish()
         action = "reloaded" if old is not None and old.serving is not None else "loaded"
         offers = ", ".join(info.activities + info.workflows) or "nothing (no hooks found)"
-        return self._record(candidate.name, candidate.version, action,
-                            f"{source}: offers {offers}")
+        return self._log.record(candidate.name, candidate.version, action,
+                                f"{source}: offers {offers}")
 
-    def _check(self, plugin: Any, name: str, source: str, content: str | None,
-               default_version: str) -> _Candidate:
-        """Ask one plugin for its registrations through a scratch plugin manager."""
-        scratch = pluggy.PluginManager(hookspecs.PROJECT)
-        scratch.add_hookspecs(hookspecs)
-        try:
-            scratch.register(plugin, name="candidate")
-            scratch.check_pending()
-        except (ValueError, pluggy.PluginValidationError) as err:
-            raise PluginError(f"{source}: {err} (is a hook name misspelled?)") from None
-        declared: dict[str, Any] = {}
-        for result in scratch.hook.onward_provider_info():
-            if not isinstance(result, dict):
-                raise PluginError(f"{source}: onward_provider_info() returned "
-                                  f"{type(result).__name__}; expected a dict")
-            declared.update(result)
-        name = declared.get("name") or name
-        if not isinstance(name, str):
-            raise PluginError(f"{source}: onward_provider_info()['name'] must be a string")
-        if content is None:
-            mod_file = getattr(plugin, "__file__", None)
-            data = _read(mod_file) if isinstance(mod_file, str) else None
-            content = _hash(data if data is not None else f"{source} {default_version}".encode())
-        label = str(declared.get("version") or default_version)
-        version = f"{label}+{content}" if label else content
-
-        activities: dict[str, ActivityDefinition] = {}
-        for item in _items(scratch.hook.onward_activities(), "onward_activities", source):
-            adef = activity_definition_of(item)
-            if not isinstance(adef, ActivityDefinition):
-                hint = (" (it is a workflow: return it from onward_workflows())"
-                        if workflow_definition_of(item) is not None else "")
-                raise PluginError(f"{source}: onward_activities() returned {item!r}, "
-                                  f"which is not an @activity.defn function{hint}")
-            if adef.name in activities:
-                raise PluginError(f"{source}: activity {adef.name!r} is offered twice")
-            activities[adef.name] = dataclasses.replace(
-                adef, provider=name, provider_version=version)
-        workflows: dict[str, WorkflowDefinition] = {}
-        for item in _items(scratch.hook.onward_workflows(), "onward_workflows", source):
-            wdef = workflow_definition_of(item)
-            if not isinstance(wdef, WorkflowDefinition):
-                raise PluginError(f"{source}: onward_workflows() returned {item!r}, "
-                                  "which is not a @workflow.defn function")
-            if wdef.name in workflows:
-                raise PluginError(f"{source}: workflow {wdef.name!r} is offered twice")
-            workflows[wdef.name] = dataclasses.replace(wdef, provider=name)
-        for act, (concurrent, per_second) in _declared_limits(
-                declared.get("limits"), activities, source).items():
-            activities[act] = dataclasses.replace(
-                activities[act], max_concurrent=concurrent, max_per_second=per_second)
-        return _Candidate(name, version, content, plugin, activities, workflows)
-
-    def _clash(self, key: str, source: str, candidate: _Candidate) -> str | None:
-        """Why ``candidate`` cannot join the providers already serving and the other
-        sources, if it cannot: a name offered with different code, or its provider name."""
-        serving = [p for p in self._providers.values()
+    def _clash(self, key: str, source: str, candidate: Candidate) -> str | None:
+        """Why ``candidate`` cannot join the providers serving (but the one it replaces)
+        and the other sources, if it cannot."""
+        serving = [(p.info.source, p.serving) for p in self._providers.values()
                    if p.key != key and p.serving is not None]
-        offers = [(p.info.source, p.serving.activities, p.serving.workflows)
-                  for p in serving if p.serving is not None]
-        problem = clash(source, candidate.activities, candidate.workflows,
-                        [*offers, *self._others()])
-        if problem:
-            return problem
-        for other in serving:
-            if other.serving is not None and other.serving.name == candidate.name:
-                return (f"{source}: provider name {candidate.name!r} is already used by "
-                        f"{other.info.source}; rename the file or declare another name")
-        return None
+        return refusal(source, candidate, serving, self._others())
 
     def _fail(self, key: str, name: str, source: str, version: str,
               message: str) -> ProviderLogEntry:
@@ -421,7 +303,7 @@ class ProviderManager:
         self._publish()
         if old is not None and old.serving is not None:
             message += f" (version {old.info.version} keeps serving)"
-        return self._record(name, version, "failed", message)
+        return self._log.record(name, version, "failed", message)
 
     def _remove(self, key: str) -> ProviderLogEntry:
         self._conflicts.pop(key, None)
@@ -429,8 +311,9 @@ class ProviderManager:
         if old.serving is not None:
             self._pm.unregister(name=key)
         self._publish()
-        return self._record(old.info.name, old.info.version, "removed",
-                            f"{old.info.source} is gone; its activities are no longer offered")
+        return self._log.record(
+            old.info.name, old.info.version, "removed",
+            f"{old.info.source} is gone; its activities are no longer offered")
 
     def _publish(self) -> None:
         activities: dict[str, ActivityDefinition] = {}
@@ -445,28 +328,6 @@ class ProviderManager:
         self._activities = activities
         self._workflows = workflows
         self._infos = [p.info for p in self._providers.values()]
-
-    def _timeboxed(self, fn: Callable[[], T], source: str) -> T:
-        """Run plugin code in a daemon thread; give up after ``import_timeout``."""
-        box: dict[str, Any] = {}
-        done = threading.Event()
-
-        def run() -> None:
-            try:
-                box["value"] = fn()
-            except BaseException as err:  # noqa: B036 - handed to the caller
-                box["error"] = err
-            finally:
-                done.set()
-
-        threading.Thread(target=run, name=f"onward-load {source}", daemon=True).start()
-        if not done.wait(self._import_timeout):
-            raise PluginError(f"{source}: import took longer than {self._import_timeout:g}s; "
-                              "does it block at import time (network, input, sleep)?")
-        if "error" in box:
-            raise box["error"]
-        value: T = box["value"]
-        return value
 
     # ----------------------------------------------------------------- events and log
 
@@ -483,157 +344,57 @@ class ProviderManager:
                 impl.function(*[event for _ in impl.argnames])
             except Exception as err:
                 self._observer_failed(impl.plugin_name, err)
-        self._flush()
+        self._log.flush()
 
     def _observer_failed(self, key: str, err: Exception) -> None:
         provider = self._providers.get(key)
         file = key if provider is not None and provider.is_file else None
-        message = f"onward_event observer raised {_describe(err, file)}; event not affected"
+        message = f"onward_event observer raised {describe(err, file)}; event not affected"
         if provider is None or provider.info.version in provider.observer_failures:
             # in the provider log once per version, so a bad observer cannot flood it
             logger.warning("provider %s: %s", key, message)
             return
         provider.observer_failures.add(provider.info.version)
-        self._record(provider.info.name, provider.info.version, "failed", message)
-
-    def _record(self, provider: str, version: str, action: str,
-                message: str) -> ProviderLogEntry:
-        entry = ProviderLogEntry(self._clock(), provider, version, action, message)
-        (logger.warning if action == "failed" else logger.info)(
-            "provider %s %s: %s", provider, action, message)
-        with self._log_lock:
-            self._log.append(entry)
-            self._pending.append(entry)
-        return entry
-
-    def _flush(self) -> None:
-        """Tell listeners about new entries, outside the load lock."""
-        with self._log_lock:
-            pending, self._pending = self._pending, []
-        for entry in pending:
-            for listener in list(self._listeners):
-                try:
-                    listener(entry)
-                except Exception:
-                    logger.exception("provider log listener %r failed", listener)
+        self._log.record(provider.info.name, provider.info.version, "failed", message)
 
     # ----------------------------------------------------------------- watching
 
+    def is_provider_file(self, path: str | Path) -> bool:
+        """True for a path this manager loads: ``*.py`` not starting with ``_`` or ``.``,
+        directly in one of its plugin directories."""
+        return is_provider_file(Path(path), self._dirs)
+
     def start_watching(self, *, ready_timeout: float = 5.0) -> None:
-        """Reload changed provider files in a background thread (watchfiles).
+        """Reload changed provider files in a background thread (engine/watch.py).
 
         Waits up to ``ready_timeout`` seconds for the watcher to be in place, so that
         edits made after this returns are seen.
         """
-        if self._watcher is not None and self._watcher.is_alive():
-            return
         dirs = [d for d in self._dirs if d.is_dir()]
-        if not dirs:
-            return
-        self._stop = threading.Event()
-        ready = threading.Event()
-        self._watcher = threading.Thread(target=self._watch, args=(dirs, self._stop, ready),
-                                         name="onward-plugin-watcher", daemon=True)
-        self._watcher.start()
-        ready.wait(ready_timeout)
+        if self._watcher is None and dirs:
+            self._watcher = FileWatcher(dirs, self._reload_changed, accept=self.is_provider_file,
+                                        name="onward-plugin-watcher", on_error=self._watch_failed)
+        if self._watcher is not None:  # (again, if it stopped on an error)
+            self._watcher.start(ready_timeout=ready_timeout)
 
     def stop_watching(self) -> None:
         """Stop the watcher thread, if running, and wait briefly for it to end."""
-        self._stop.set()
-        if self._watcher is not None:
-            self._watcher.join(timeout=5.0)
-            self._watcher = None
+        watcher, self._watcher = self._watcher, None
+        if watcher is not None:
+            watcher.stop()
 
-    def _watch(self, dirs: list[Path], stop: threading.Event, ready: threading.Event) -> None:
-        def relevant(_change: watchfiles.Change, path: str) -> bool:
-            p = Path(path)
-            return (p.suffix == ".py" and not p.name.startswith(("_", "."))
-                    and p.parent.resolve() in dirs)
+    def _reload_changed(self, paths: list[str]) -> None:
+        for path in paths:
+            if self._watcher is None or self._watcher.stopping:
+                return
+            try:
+                self.reload_path(path)
+            except Exception:
+                logger.exception("reloading %s failed", path)
 
-        try:
-            for changes in watchfiles.watch(*dirs, watch_filter=relevant, stop_event=stop,
-                                            rust_timeout=WATCH_TIMEOUT_MS,
-                                            yield_on_timeout=True, raise_interrupt=False,
-                                            recursive=False):
-                ready.set()
-                for path in sorted({p for _, p in changes}):
-                    if stop.is_set():
-                        return
-                    try:
-                        self.reload_path(path)
-                    except Exception:
-                        logger.exception("reloading %s failed", path)
-        except Exception as err:
-            self._record("watcher", "", "failed",
-                         f"watching {', '.join(map(str, dirs))} stopped: {err}")
-            self._flush()
-        finally:
-            ready.set()
+    def _watch_failed(self, err: Exception) -> None:
+        self._log.record("watcher", "", "failed",
+                         f"watching {', '.join(map(str, self._dirs))} stopped: {err}")
+        self._log.flush()
 
 
-# --------------------------------------------------------------------- helpers
-
-
-def _hash(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()[:10]
-
-
-def _read(path: str) -> bytes | None:
-    try:
-        return Path(path).read_bytes()
-    except OSError:
-        return None
-
-
-def _items(results: list[Any], hook: str, source: str) -> list[Any]:
-    """Flatten one plugin's hook results, checking each is a list or tuple."""
-    items: list[Any] = []
-    for result in results:
-        if not isinstance(result, list | tuple):
-            raise PluginError(f"{source}: {hook}() returned {type(result).__name__}; "
-                              "expected a list of decorated functions")
-        items.extend(result)
-    return items
-
-
-def _declared_limits(limits: Any, activities: dict[str, ActivityDefinition],
-                     source: str) -> dict[str, Limits]:
-    """Check ``onward_provider_info()['limits']``; merge them over the decorator's."""
-    if limits is None:
-        return {}
-    if not isinstance(limits, dict):
-        raise PluginError(f"{source}: onward_provider_info()['limits'] must be a dict")
-    merged: dict[str, Limits] = {}
-    for act, spec in limits.items():
-        if act not in activities:
-            raise PluginError(f"{source}: limits name activity {act!r}, which this provider "
-                              f"does not offer (it offers: {', '.join(activities) or 'none'})")
-        if not isinstance(spec, dict) or set(spec) - {"max_concurrent", "max_per_second"}:
-            raise PluginError(f"{source}: limits for {act!r} must be a dict with "
-                              "'max_concurrent' and/or 'max_per_second'")
-        concurrent = spec.get("max_concurrent", activities[act].max_concurrent)
-        per_second = spec.get("max_per_second", activities[act].max_per_second)
-        if concurrent is not None and (isinstance(concurrent, bool)
-                                       or not isinstance(concurrent, int) or concurrent < 1):
-            raise PluginError(f"{source}: max_concurrent for {act!r} must be a positive int")
-        if per_second is not None and (isinstance(per_second, bool)
-                                       or not isinstance(per_second, int | float)
-                                       or per_second <= 0):
-            raise PluginError(f"{source}: max_per_second for {act!r} must be a positive number")
-        merged[act] = (concurrent, None if per_second is None else float(per_second))
-    return merged
-
-
-def _describe(err: BaseException, file: str | None) -> str:
-    """``file:line: Type: message`` for an error raised by plugin code."""
-    if isinstance(err, PluginError):
-        return str(err)
-    if isinstance(err, SyntaxError):
-        return f"{err.filename or file}:{err.lineno}: SyntaxError: {err.msg}"
-    frames = [f for f in traceback.extract_tb(err.__traceback__)
-              if not f.filename.startswith("<frozen")]
-    inside = [f for f in frames if file is not None and f.filename == file]
-    candidates = inside or frames
-    frame = candidates[-1] if candidates else None
-    where = f"{frame.filename}:{frame.lineno}" if frame is not None else (file or "?")
-    return f"{where}: {type(err).__name__}: {err}"

@@ -10,21 +10,24 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import BadInput
-from .registry import FlowsModule
-from .repair import replay_one
+from .flows import FlowsModule, import_file
+from .provider_log import ProviderLogEntry
+from .repair import ReplayResult, replay_one
 from .store import runs
+from .watch import FileWatcher
 
 if TYPE_CHECKING:
     from .client import Engine
     from .worker import Worker
 
 log = logging.getLogger("onward.reload")
+
+FLOWS_DEBOUNCE_MS = 200
 
 
 def reload_flows_file(engine: Engine, path: str) -> tuple[bool, str]:
@@ -81,23 +84,10 @@ def _would_break(engine: Engine, olds: list[FlowsModule], news: list[FlowsModule
                 broken.append(f"{run.workflow_id} (workflow {run.workflow} removed)")
                 continue
             events = runs.load_events(tx, run.run_id)
-            probe = _ProbeEngine(engine, definition)
-            result = replay_one(probe, run, events)  # type: ignore[arg-type]
+            result = replay_one(engine, run, events, definition)
             if result.ok is False and not run.stuck:
                 broken.append(f"{run.workflow_id} ({result.error})")
     return broken
-
-
-class _ProbeEngine:
-    """Just enough of an Engine for ``replay_one`` to try one new definition."""
-
-    def __init__(self, engine: Engine, definition: Any) -> None:
-        self.advancer = engine.advancer
-        self.registry = self
-        self._definition = definition
-
-    def workflow(self, name: str) -> Any:
-        return self._definition
 
 
 class CodeWatcher:
@@ -109,22 +99,20 @@ class CodeWatcher:
         self.worker = worker
         self.notify = notify or (lambda message, ok: log.log(
             logging.INFO if ok else logging.WARNING, message))
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        paths = sorted({file for f in engine.registry.flows for file in f.files})
+        self._flows = FileWatcher(paths, self._on_flows, accept=_is_python_file,
+                                  name="onward-flows-watch", debounce_ms=FLOWS_DEBOUNCE_MS)
 
     def start(self) -> CodeWatcher:
-        paths = sorted({file for f in self.engine.registry.flows for file in f.files})
+        """Start watching the provider folders and the flows files."""
         providers = self.engine.registry.providers
         if providers is not None:
             providers.add_listener(self._on_provider)
             providers.start_watching()
-        if paths:
-            self._thread = threading.Thread(target=self._watch, args=(paths,), daemon=True,
-                                            name="onward-flows-watch")
-            self._thread.start()
+        self._flows.start(ready_timeout=0)  # as before: a worker does not wait for it
         return self
 
-    def _on_provider(self, entry: Any) -> None:
+    def _on_provider(self, entry: ProviderLogEntry) -> None:
         ok = entry.action != "failed"
         try:
             self.engine.record_provider_event(
@@ -136,24 +124,23 @@ class CodeWatcher:
         if ok and self.worker is not None:
             self.worker.retry_stuck_runs()
 
-    def _watch(self, paths: list[str]) -> None:
-        import watchfiles
-        for changes in watchfiles.watch(*paths, stop_event=self._stop, debounce=200,
-                                        raise_interrupt=False):
-            changed = [p for _, p in changes if p.endswith(".py") and Path(p).exists()]
-            if not changed:
-                continue
-            ok, message = reload_flows_files(self.engine, changed)
-            self.notify(message, ok)
-            if ok and self.worker is not None:
-                self.worker.retry_stuck_runs()
+    def _on_flows(self, changed: list[str]) -> None:
+        ok, message = reload_flows_files(self.engine, changed)
+        self.notify(message, ok)
+        if ok and self.worker is not None:
+            self.worker.retry_stuck_runs()
 
     def stop(self) -> None:
-        self._stop.set()
+        """Stop watching."""
+        self._flows.stop()
         providers = self.engine.registry.providers
         if providers is not None:
             providers.remove_listener(self._on_provider)
             providers.stop_watching()
+
+
+def _is_python_file(path: str) -> bool:
+    return path.endswith(".py") and Path(path).exists()
 
 
 def watch_code(engine: Engine, worker: Worker | None,
@@ -183,7 +170,6 @@ def replay_on_disk(engine: Engine, ident: str) -> dict[str, Any]:
         report["code"] = {"source": loaded.provider if loaded is not None else "",
                           "loaded": "", "on_disk": None}
         return report
-    from .repair import ReplayResult
     code: dict[str, Any] = {"source": old.path, "loaded": old.version, "on_disk": None}
     result = ReplayResult(run.workflow_id, run.run_id, run.workflow, run.status, False)
     try:
@@ -196,8 +182,7 @@ def replay_on_disk(engine: Engine, ident: str) -> dict[str, Any]:
         if definition is None:
             result.error = f"the file on disk no longer defines workflow {run.workflow}"
         else:
-            probe = _ProbeEngine(engine, definition)
-            result = replay_one(probe, run, events)  # type: ignore[arg-type]
+            result = replay_one(engine, run, events, definition)
     report = result.to_json()
     report["code"] = code
     return report
@@ -205,7 +190,6 @@ def replay_on_disk(engine: Engine, ident: str) -> dict[str, Any]:
 
 def _from_disk(old: FlowsModule) -> FlowsModule:
     """``old``'s file loaded afresh, for a check only: nothing is swapped in."""
-    from .registry import import_file
     assert old.path is not None
     return FlowsModule(old.spec, import_file(old.path), old.path)
 

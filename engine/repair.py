@@ -19,6 +19,7 @@ from .history import RunRow
 from .instance import WorkflowInstance, WorkflowTaskError
 from .store import queues, runs
 from .store.base import Tx
+from .workflow import WorkflowDefinition
 
 if TYPE_CHECKING:
     from .client import Engine, RunHandle
@@ -315,10 +316,12 @@ def reset_run(engine: Engine, ident: str, seq: int, *, reapply_signals: bool = T
     return RunHandle(engine, run.workflow_id, new_run_id)
 
 
-def replay_one(engine: Engine, run: RunRow, events: list[Event]) -> ReplayResult:
-    """Replay one history against today's code; never writes."""
+def replay_one(engine: Engine, run: RunRow, events: list[Event],
+               definition: WorkflowDefinition | None = None) -> ReplayResult:
+    """Replay one history against today's code (or against ``definition``, a candidate
+    not yet swapped in); never writes."""
     result = ReplayResult(run.workflow_id, run.run_id, run.workflow, run.status, True)
-    definition = engine.registry.workflow(run.workflow)
+    definition = definition or engine.registry.workflow(run.workflow)
     if definition is None:
         result.ok, result.error = None, f"no code for workflow {run.workflow}"
         return result

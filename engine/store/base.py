@@ -12,6 +12,7 @@ that another process committed.
 from __future__ import annotations
 
 import abc
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from typing import Any
@@ -26,7 +27,6 @@ COPY_BATCH = 1000
 class Tx(abc.ABC):
     """An open transaction on one connection."""
 
-    dialect: str = ""
     for_update: str = ""
     """Suffix of a one-table SELECT that locks the rows it reads until the transaction
     ends: the value of ``lock_rows_of()``, as an attribute."""
@@ -106,7 +106,6 @@ class Store(abc.ABC):
     """A database holding runs, histories, queues and tasks."""
 
     url: str
-    dialect: str
     commits: int
     schema_types: SchemaTypes
     """The words of DDL this backend uses (float column, assigned integer key, clustered
@@ -135,7 +134,6 @@ class Store(abc.ABC):
 
     def wait_for_change(self, timeout: float) -> None:  # pragma: no cover - overridden
         """Block until another connection commits or ``timeout`` passes."""
-        import time
         time.sleep(timeout)
 
     def session(self) -> Any:
@@ -153,9 +151,6 @@ class Store(abc.ABC):
     def check_integrity(self) -> str:
         """'ok', or what the database's own check reports."""
         return "ok"
-
-    def iter_chunks(self) -> Iterator[Any]:  # pragma: no cover - optional
-        yield from ()
 
 
 def _check_alias(alias: str | None) -> None:

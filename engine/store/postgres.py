@@ -4,15 +4,14 @@ The engine's SQL is written once with ``?`` placeholders; here each statement's 
 become psycopg's ``%s`` (once, cached). Writers run at READ COMMITTED and lock what they
 change or claim what nobody holds, as each statement states (``Tx.lock_rows_of``); readers get a
 REPEATABLE READ READ ONLY snapshot. Every write transaction that changed something ends
-with a NOTIFY, which a dedicated listening connection turns into ``change_token()`` values,
-so idle workers wake at once instead of polling. A worker's ``session()`` pins one
-connection and, since PostgreSQL names the backend that sent each notification, its token
-ignores the worker's own commits.
+with a NOTIFY, which the store's :class:`~engine.store.pg_notify.ChangeFeed` turns into
+``change_token()`` values, so idle workers wake at once instead of polling. A worker's
+``session()`` pins one connection and its token ignores the worker's own commits.
 
 Connections come from a psycopg_pool pool. Each one carries keepalives, a TCP user timeout
-and a server-side idle-in-transaction timeout, so a worker cut off from the network fails
-its calls in seconds and the locks it held are released (its leases then expire and other
-workers take its work over; its late results are fenced).
+and a server-side idle-in-transaction timeout (engine/store/pg_connect.py), so a worker cut
+off from the network fails its calls in seconds and the locks it held are released (its
+leases then expire and other workers take its work over; its late results are fenced).
 
 The server's clock decides the time: the store measures its offset to this host's clock
 when it opens (and whenever asked, with each worker heartbeat), and engines on PostgreSQL
@@ -21,55 +20,46 @@ keep their time by it, so hosts whose clocks disagree still agree on deadlines a
 The schema lives in the first schema of the connection's ``search_path`` (``?options=
 -csearch_path%3Dname`` in the URL; ``public`` by default), its version in the table
 ``onward_schema``; migrations run step by step in one transaction under an advisory lock,
-so starters racing on a new database do not trip over each other.
+so starters racing on a new database do not trip over each other (``pg_connect.migrate``).
 """
 
 from __future__ import annotations
 
 import functools
 import logging
-import os
-import select
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, NoReturn
+from typing import Any
 
 import psycopg
 from psycopg import pq, sql
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from ..errors import BadInput, DatabaseCorrupt, DatabaseMissing, StoreConflict, StoreError
+from ..errors import BadInput, StoreError
 from .base import Row, Store, Tx
-from .schema import APPLICATION_ID, SCHEMA_VERSION, SchemaTypes
+from .pg_connect import (
+    describe,
+    first_line,
+    migrate,
+    open_error,
+    raise_for,
+    server_offset,
+    with_defaults,
+)
+from .pg_notify import ChangeFeed
+from .schema import APPLICATION_ID, SchemaTypes
 
 log = logging.getLogger("onward.store.postgres")
 
-# libpq settings added to the URL unless it sets them: fail fast on a dead network.
-CONNECTION_DEFAULTS = {
-    "connect_timeout": "5",
-    "keepalives": "1",
-    "keepalives_idle": "5",
-    "keepalives_interval": "2",
-    "keepalives_count": "3",
-    "tcp_user_timeout": "10000",  # ms unacknowledged before the kernel gives up
-    "application_name": "onward",
-}
-# Server settings (``-c`` in ``options``) added unless the URL sets them: a client that
-# vanished inside a transaction must not hold its row locks for long.
-SESSION_DEFAULTS = {"idle_in_transaction_session_timeout": "10000"}
 WORKFLOW_ID_LOCKS = APPLICATION_ID + 1
 """The first key of the advisory locks that serialise run creation per workflow id (the
 schema migration's lock uses ``APPLICATION_ID``)."""
-CLOCK_SAMPLES = 3  # readings of the server's clock per measurement of its offset
 POOL_MAX = 20
 POOL_TIMEOUT = 15.0
-LISTEN_RETRY = 2.0
-FALLBACK_POLL = 0.25  # change_token granularity while the listening connection is down
-OUR_TABLES = ("runs", "events", "activity_tasks", "timers", "manual_tasks", "workers",
-              "workflow_types", "provider_log", "rate_limits")
+
 
 @functools.lru_cache(maxsize=4096)
 def translate(text: str) -> tuple[str, bool]:
@@ -80,41 +70,8 @@ def translate(text: str) -> tuple[str, bool]:
     return query, query.lstrip()[:6].upper() == "SELECT"
 
 
-def _first_line(err: BaseException) -> str:
-    return (str(err).strip().splitlines() or [type(err).__name__])[0]
-
-
-def _raise(err: psycopg.Error, where: str) -> NoReturn:
-    """Raise the engine's error for ``err`` (a programming error is raised unchanged)."""
-    wrapped = _wrap(err, where)
-    if wrapped is err:
-        raise err
-    raise wrapped from err
-
-
-def _wrap(err: psycopg.Error, where: str) -> BaseException:
-    """The engine's error for a psycopg error; programming errors are returned unchanged."""
-    if isinstance(err, psycopg.errors.ReadOnlySqlTransaction):
-        return err  # a write inside read(): a bug to fix, not a condition to retry
-    if isinstance(err, psycopg.errors.TransactionRollback | psycopg.errors.DeadlockDetected):
-        return StoreConflict(f"{where}: rolled back because a concurrent transaction got in "
-                             f"the way ({_first_line(err)}); nothing changed, try again")
-    if isinstance(err, psycopg.IntegrityError):
-        return StoreConflict(f"{where}: a concurrent change conflicts with this one "
-                             f"({_first_line(err)}); try again")
-    if isinstance(err, psycopg.errors.DiskFull):
-        return StoreError(f"{where}: the server's disk is full; free space and the work "
-                          "resumes")
-    if isinstance(err, psycopg.OperationalError | psycopg.InterfaceError |
-                  psycopg.InternalError):
-        return StoreError(f"{where}: {_first_line(err)}")
-    return err
-
-
 class PostgresTx(Tx):
     """A transaction on one pooled connection."""
-
-    dialect = "postgresql"
 
     def __init__(self, conn: psycopg.Connection[Any], where: str, *, locking: bool) -> None:
         self.conn = conn
@@ -139,7 +96,7 @@ class PostgresTx(Tx):
             cur = self.conn.execute(query, tuple(params))
             rows = cur.fetchall() if cur.description is not None else []
         except psycopg.Error as err:
-            _raise(err, self.where)
+            raise_for(err, self.where)
         if not reads and cur.rowcount > 0:
             self.dirty = True
         return rows
@@ -152,7 +109,7 @@ class PostgresTx(Tx):
             with self.conn.cursor() as cur:
                 cur.executemany(query, rows)
         except psycopg.Error as err:
-            _raise(err, self.where)
+            raise_for(err, self.where)
         self.dirty = True
 
     def stream(self, sql: str, params: Sequence[Any] = (), size: int = 2000
@@ -165,7 +122,7 @@ class PostgresTx(Tx):
                 cur.execute(query, tuple(params))
                 yield from cur
         except psycopg.Error as err:
-            _raise(err, self.where)
+            raise_for(err, self.where)
 
     def copy_rows(self, table: str, columns: Sequence[str], rows: Iterator[Sequence[Any]]
                   ) -> int:
@@ -179,7 +136,7 @@ class PostgresTx(Tx):
                     copy.write_row(row)
                     count += 1
         except psycopg.Error as err:
-            _raise(err, self.where)
+            raise_for(err, self.where)
         self.dirty = self.dirty or count > 0
         return count
 
@@ -197,13 +154,12 @@ class PostgresTx(Tx):
             with self.conn.transaction():  # inside our BEGIN: SAVEPOINT ... RELEASE
                 yield
         except psycopg.Error as err:
-            _raise(err, self.where)
+            raise_for(err, self.where)
 
 
 class PostgresStore(Store):
     """An Onward database in a PostgreSQL schema, shared by workers on many machines."""
 
-    dialect = "postgresql"
     schema_types = SchemaTypes(real="DOUBLE PRECISION", rowid_key="BIGSERIAL PRIMARY KEY",
                                clustered="")
     """DOUBLE PRECISION so floats round-trip exactly; every table is a heap."""
@@ -215,35 +171,26 @@ class PostgresStore(Store):
         try:
             params = conninfo_to_dict(url)
         except psycopg.Error as err:
-            raise BadInput(f"not a PostgreSQL URL: {_first_line(err)}") from None
+            raise BadInput(f"not a PostgreSQL URL: {first_line(err)}") from None
         self.where = describe(params)
-        self._conninfo = _with_defaults(url, params)
+        self._conninfo = with_defaults(url, params)
         conn = self._connect(params)
         try:
-            self.schema = self._migrate(conn, create)
-            self._time_offset = _server_offset(conn)
+            self.schema = migrate(conn, url=url, where=self.where, create=create,
+                                  migrations=self.migrations())
+            self._time_offset = server_offset(conn)
         except psycopg.Error as err:
-            _raise(err, self.where)
+            raise_for(err, self.where)
         finally:
             conn.close()
         self.where = describe(params, self.schema)
-        channel = f"onward:{self.schema}"[:63]
-        self._notify_commit = (sql.SQL("NOTIFY {}; COMMIT").format(sql.Identifier(channel))
-                               .as_string())
-        self._listen_sql = sql.SQL("LISTEN {}").format(sql.Identifier(channel)).as_string()
+        self.changes = ChangeFeed(self._conninfo, f"onward:{self.schema}", self.where)
+        """Turns other connections' commits into change tokens."""
         self._pool = ConnectionPool(
             self._conninfo, kwargs={"autocommit": True}, min_size=1,
             max_size=max(2, pool_size), timeout=POOL_TIMEOUT, open=False,
             name=f"onward-{self.schema}")
         self._pool.open(wait=False)
-        # change notification: a listening connection, read by one thread
-        self._changes = 0
-        self._own: dict[int, int] = {}  # session backend pid -> notifications it sent
-        self._listening = False
-        self._changed = threading.Condition()
-        self._listener: threading.Thread | None = None
-        self._listen_conn: psycopg.Connection[Any] | None = None
-        self._stop_r, self._stop_w = -1, -1
         self._closed = False
 
     # -- connecting and the schema ------------------------------------------------------
@@ -251,55 +198,7 @@ class PostgresStore(Store):
         try:
             return psycopg.connect(self._conninfo, autocommit=True)
         except psycopg.OperationalError as err:
-            raise _open_error(err, params) from None
-
-    def _migrate(self, conn: psycopg.Connection[Any], create: bool) -> str:
-        try:
-            target = _first_schema(conn)
-            schema = conn.execute("SELECT current_schema()").fetchone()[0]  # type: ignore[index]
-            version = _schema_version(conn, target) if schema == target else None
-            if version == SCHEMA_VERSION:
-                return target
-            if version is not None and version > SCHEMA_VERSION:
-                raise StoreError(f"{self.where} has schema version {version}, newer than "
-                                 f"this Onward ({SCHEMA_VERSION}); upgrade Onward")
-            if not create and not version:
-                raise DatabaseMissing(f"{describe(conninfo_to_dict(self.url), target)} "
-                                      "holds no Onward database: start a worker or the "
-                                      "console to set it up")
-            with conn.transaction():
-                conn.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))",
-                             (APPLICATION_ID, target))
-                if not conn.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s",
-                                    (target,)).fetchone():
-                    conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(target)))
-                version = _schema_version(conn, target)
-                if version is None:
-                    clash = conn.execute(
-                        "SELECT table_name FROM information_schema.tables WHERE "
-                        "table_schema = %s AND table_name = ANY(%s) ORDER BY 1",
-                        (target, list(OUR_TABLES))).fetchall()
-                    if clash:
-                        raise DatabaseCorrupt(
-                            f"schema {target} already has tables named like Onward's "
-                            f"({', '.join(r[0] for r in clash)}) but is not an Onward "
-                            "database; point --db at another schema "
-                            "(?options=-csearch_path%3Dname)")
-                    conn.execute("CREATE TABLE onward_schema (version INTEGER NOT NULL, "
-                                 "application BIGINT NOT NULL)")
-                    conn.execute("INSERT INTO onward_schema VALUES (0, %s)",
-                                 (APPLICATION_ID,))
-                    version = 0
-                for step in self.migrations()[version:]:
-                    for statement in step:
-                        conn.execute(statement)
-                conn.execute("UPDATE onward_schema SET version = %s", (SCHEMA_VERSION,))
-            return target
-        except psycopg.Error as err:
-            if _wrap(err, self.where) is err:
-                raise StoreError(f"{self.where}: cannot set up the schema: "
-                                 f"{_first_line(err)}") from err
-            _raise(err, self.where)
+            raise open_error(err, params) from None
 
     # -- transactions ---------------------------------------------------------------------
     def _getconn(self) -> psycopg.Connection[Any]:
@@ -307,7 +206,7 @@ class PostgresStore(Store):
             return self._pool.getconn()
         except PoolTimeout as err:
             raise StoreError(f"{self.where}: no connection within {POOL_TIMEOUT:.0f}s "
-                             f"({_first_line(err)}); is the server up?") from None
+                             f"({first_line(err)}); is the server up?") from None
 
     @contextmanager
     def _transaction(self, begin: str, session: PostgresSession | None = None
@@ -326,7 +225,7 @@ class PostgresStore(Store):
             except psycopg.Error as err:
                 put(conn)  # a broken connection is discarded
                 if attempt == 2 or not isinstance(err, psycopg.OperationalError):
-                    _raise(err, self.where)
+                    raise_for(err, self.where)
                 if session is None:
                     self._pool.check()  # the rest of the pool is likely stale too
         try:
@@ -348,9 +247,9 @@ class PostgresStore(Store):
                 raise StoreError(f"{self.where}: the transaction was aborted by an earlier "
                                  "error and rolled back")
             try:
-                conn.execute(self._notify_commit if tx.dirty else "COMMIT")
+                conn.execute(self.changes.notify_commit if tx.dirty else "COMMIT")
             except psycopg.Error as err:
-                _raise(err, self.where)
+                raise_for(err, self.where)
             with self._count_lock:
                 self.commits += 1
 
@@ -371,9 +270,9 @@ class PostgresStore(Store):
         if measure:
             conn = self._getconn()
             try:
-                self._time_offset = _server_offset(conn)
+                self._time_offset = server_offset(conn)
             except psycopg.Error as err:
-                _raise(err, self.where)
+                raise_for(err, self.where)
             finally:
                 self._pool.putconn(conn)
         return self._time_offset + time.time() - local()
@@ -383,122 +282,18 @@ class PostgresStore(Store):
             tx.execute("SELECT 1 FROM onward_schema")
         return "ok"
 
-    # -- noticing other processes' commits --------------------------------------------------
+    # -- noticing other processes' commits (engine.store.pg_notify) -----------------------
     def change_token(self) -> Any:
-        return self._token()
-
-    def _token(self, own_pid: int = 0) -> Any:
-        self._ensure_listener()
-        with self._changed:
-            changes = self._changes - self._own.get(own_pid, 0)
-        if self._listening:
-            return changes
-        return (changes, int(time.monotonic() / FALLBACK_POLL))
+        return self.changes.token()
 
     def wait_for_change(self, timeout: float) -> None:
-        self._ensure_listener()
-        deadline = time.monotonic() + timeout
-        with self._changed:
-            start = self._changes
-            while self._changes == start and not self._closed:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return
-                self._changed.wait(remaining if self._listening
-                                   else min(remaining, FALLBACK_POLL))
-                if not self._listening:
-                    return
-
-    def _bump(self, senders: Sequence[int] = ()) -> None:
-        with self._changed:
-            self._changes += max(1, len(senders))
-            for pid in senders:
-                if pid in self._own:
-                    self._own[pid] += 1
-            self._changed.notify_all()
-
-    def _track(self, pid: int, on: bool) -> None:
-        with self._changed:
-            if on:
-                self._own.setdefault(pid, 0)
-            else:
-                self._own.pop(pid, None)
-
-    def _ensure_listener(self) -> None:
-        if self._listener is not None or self._closed:
-            return
-        with self._changed:
-            if self._listener is not None:
-                return
-            self._stop_r, self._stop_w = os.pipe()
-            try:
-                self._listen_conn = self._open_listener()
-                self._listening = True
-            except psycopg.Error as err:
-                log.warning("%s: cannot listen for changes (%s); polling", self.where,
-                            _first_line(err))
-            self._listener = threading.Thread(target=self._listen_loop,
-                                              name="onward-pg-listen", daemon=True)
-            self._listener.start()
-
-    def _open_listener(self) -> psycopg.Connection[Any]:
-        conn = psycopg.connect(self._conninfo, autocommit=True)
-        try:
-            conn.execute(self._listen_sql)
-        except BaseException:
-            conn.close()
-            raise
-        return conn
-
-    def _listen_loop(self) -> None:
-        conn = self._listen_conn
-        while True:
-            if conn is None:
-                ready, _, _ = select.select([self._stop_r], [], [], LISTEN_RETRY)
-                if ready:
-                    break
-                try:
-                    conn = self._open_listener()
-                except psycopg.Error:
-                    continue
-                self._listen_conn = conn
-                self._listening = True
-                self._bump()  # what happened while we were deaf
-                continue
-            ready, _, _ = select.select([conn.pgconn.socket, self._stop_r], [], [], 30.0)
-            if self._stop_r in ready:
-                break
-            if not ready:
-                continue
-            try:
-                conn.pgconn.consume_input()
-                senders = []
-                while (note := conn.pgconn.notifies()) is not None:
-                    senders.append(note.be_pid)
-            except psycopg.Error as err:
-                log.warning("%s: lost the listening connection (%s); reconnecting",
-                            self.where, _first_line(err))
-                self._listening = False
-                self._bump()
-                conn.close()
-                conn = self._listen_conn = None
-                continue
-            if senders:
-                self._bump(senders)
-        if conn is not None:
-            conn.close()
+        self.changes.wait(timeout)
 
     def close(self) -> None:
         if self._closed:
             return
         self._closed = True
-        self._listening = False
-        if self._listener is not None:
-            os.write(self._stop_w, b"x")
-            self._listener.join(timeout=5)
-            os.close(self._stop_r)
-            os.close(self._stop_w)
-        self._bump()
+        self.changes.close()
         self._pool.close(timeout=5)
 
 
@@ -518,14 +313,14 @@ class PostgresSession:
             try:
                 self._conn = psycopg.connect(self.store._conninfo, autocommit=True)
             except psycopg.Error as err:
-                _raise(err, self.store.where)
+                raise_for(err, self.store.where)
             self._pid = self._conn.info.backend_pid
-            self.store._track(self._pid, True)
+            self.store.changes.track(self._pid, True)
         return self._conn
 
     def _put(self, conn: psycopg.Connection[Any]) -> None:
         if conn.broken or conn.closed:
-            self.store._track(self._pid, False)
+            self.store.changes.track(self._pid, False)
             conn.close()
             self._conn = None
 
@@ -540,87 +335,13 @@ class PostgresSession:
             yield tx
 
     def change_token(self) -> Any:
-        return self.store._token(self._pid)
+        return self.store.changes.token(self._pid)
 
     def close(self) -> None:
         with self._lock:
             if self._conn is not None:
-                self.store._track(self._pid, False)
+                self.store.changes.track(self._pid, False)
                 self._conn.close()
                 self._conn = None
 
 
-# -- helpers ------------------------------------------------------------------------------
-def describe(params: dict[str, Any], schema: str | None = None) -> str:
-    """``PostgreSQL user@host:port/db (schema s)``, never with the password."""
-    host = params.get("host") or params.get("hostaddr") or "localhost"
-    text = (f"PostgreSQL {params.get('user') or os.environ.get('PGUSER') or 'default user'}@"
-            f"{host}:{params.get('port') or 5432}/{params.get('dbname') or '?'}")
-    return f"{text} (schema {schema})" if schema and schema != "public" else text
-
-
-def _with_defaults(url: str, params: dict[str, Any]) -> str:
-    extra = {k: v for k, v in CONNECTION_DEFAULTS.items() if k not in params}
-    options = str(params.get("options") or "")
-    added = " ".join(f"-c {k}={v}" for k, v in SESSION_DEFAULTS.items() if k not in options)
-    if added:
-        extra["options"] = f"{options} {added}".strip()
-    return make_conninfo(url, **extra)
-
-
-def _open_error(err: psycopg.OperationalError, params: dict[str, Any]) -> StoreError:
-    text = _first_line(err)
-    where = describe(params)
-    dbname = params.get("dbname") or "?"
-    if "does not exist" in text and "database" in text:
-        return DatabaseMissing(f"{where}: database {dbname} does not exist; create it "
-                               f"(createdb {dbname}) or fix --db")
-    if "password" in text or "authentication" in text or "role" in text:
-        return DatabaseMissing(f"{where}: the server refused the login ({text}); fix the "
-                               "user or password in --db, or pg_hba.conf")
-    return DatabaseMissing(f"{where}: the server is not reachable ({text}); start it "
-                           "(e.g. `pg_ctlcluster 15 main start`) or fix the --db URL")
-
-
-def _server_offset(conn: psycopg.Connection[Any]) -> float:
-    """The server's clock minus ``time.time()``: the best of a few readings, each taken
-    at the midpoint of its round trip (the shortest round trip is the surest)."""
-    best: tuple[float, float] | None = None
-    for _ in range(CLOCK_SAMPLES):
-        before = time.time()
-        row = conn.execute("SELECT extract(epoch FROM clock_timestamp())::float8").fetchone()
-        after = time.time()
-        if row is not None and (best is None or after - before < best[0]):
-            best = (after - before, float(row[0]) - (before + after) / 2)
-    return 0.0 if best is None else best[1]
-
-
-def _first_schema(conn: psycopg.Connection[Any]) -> str:
-    """The schema ``search_path`` names first, which need not exist yet (``"$user"``
-    counts only when a schema of the user's name exists, as in PostgreSQL)."""
-    path, user = conn.execute("SELECT current_setting('search_path'), current_user"
-                              ).fetchone()  # type: ignore[misc]
-    for item in str(path).split(","):
-        name = item.strip()
-        if name in ('"$user"', "$user"):
-            if conn.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s",
-                            (user,)).fetchone():
-                return str(user)
-            continue
-        if name:
-            return name[1:-1].replace('""', '"') if name.startswith('"') else name.lower()
-    return "public"
-
-
-def _schema_version(conn: psycopg.Connection[Any], schema: str) -> int | None:
-    """The Onward schema version in ``schema``, None when it holds no version table."""
-    found = conn.execute("SELECT to_regclass(format('%%I.onward_schema', %s::text))",
-                         (schema,)).fetchone()
-    if found is None or found[0] is None:
-        return None
-    row = conn.execute(sql.SQL("SELECT version, application FROM {}.onward_schema")
-                       .format(sql.Identifier(schema))).fetchone()
-    if row is None or row[1] != APPLICATION_ID:
-        raise DatabaseCorrupt(f"schema {schema} has an onward_schema table that Onward did "
-                              "not write; point --db at another schema")
-    return int(row[0])

@@ -52,8 +52,6 @@ def _wrap(err: apsw.Error, path: str) -> StoreError:
 class SqliteTx(Tx):
     """A transaction on one APSW connection."""
 
-    dialect = "sqlite"
-
     def __init__(self, conn: apsw.Connection, path: str) -> None:
         self.conn = conn
         self.path = path
@@ -97,7 +95,6 @@ class SqliteTx(Tx):
 class SqliteStore(Store):
     """An Onward database in one SQLite file."""
 
-    dialect = "sqlite"
     schema_types = SchemaTypes(real="REAL", rowid_key="INTEGER PRIMARY KEY",
                                clustered=" WITHOUT ROWID")
     """Queue tables keyed by (run_id, ref) keep their rows in that one B-tree; the

@@ -661,9 +661,9 @@ FORBIDDEN_MODULES = {"pickle", "cPickle", "_pickle", "marshal", "shelve", "dill"
 FORBIDDEN_CALLS = {"eval", "exec", "compile", "__import__"}
 # Reviewed exceptions: (file, call, why).
 ALLOWED = {
-    ("engine/plugins.py", "compile"): "compiles a provider file the operator named, from the "
-    "exact bytes it hashed for the provider version",
-    ("engine/plugins.py", "exec"): "runs that compiled provider module (what importlib's "
+    ("engine/importer.py", "compile"): "compiles a flows or provider file the operator named, "
+    "from the exact bytes it hashed for the version",
+    ("engine/importer.py", "exec"): "runs that compiled module (what importlib's "
     "exec_module does); it never sees a payload",
 }
 

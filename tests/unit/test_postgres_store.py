@@ -227,7 +227,7 @@ def test_a_lost_connection_is_replaced_and_a_dead_server_is_a_store_error(
                       "WHERE application_name = %s", (schema,))
     with store.read() as tx:  # the pool's dead connection is swapped for a new one
         assert tx.scalar("SELECT count(*) FROM workflow_types") == 1
-    wait_until(lambda: store.change_token() is not None and store._listening, timeout=10,
+    wait_until(lambda: store.change_token() is not None and store.changes.listening, timeout=10,
                message="the listener reconnects")
     with pytest.raises(StoreError, match="terminat"), store.write() as tx:
         with psycopg.connect(BASE_URL, autocommit=True) as admin:
