@@ -523,6 +523,13 @@ class OnwardMachine(RuleBasedStateMachine):
                     for p in ps]
         assert not problems, "\n".join(problems)
 
+    def _tail(self, run_id: str, count: int = 12) -> str:
+        """The last events of a run, compactly, for a failure message."""
+        events = self.engine.history(run_id)[-count:]
+        return ", ".join(f"{e['seq']} {e['type']}"
+                         + (f"({e['attrs'].get('name')}={e['attrs'].get('payload')!r})"
+                            if e["type"] == "SignalReceived" else "") for e in events)
+
     @staticmethod
     def _current_of(runs: list[dict[str, Any]], wid: str) -> dict[str, Any] | None:
         return next((r for r in runs if r["workflow_id"] == wid and r["is_current"]), None)
@@ -551,7 +558,8 @@ class OnwardMachine(RuleBasedStateMachine):
                                          f"expected {model.fresh}"))
             if model.expect and current and current[0]["status"] != model.expect:
                 problems.append(("status", f"{wid}: current run {current[0]['run_id']} is "
-                                 f"{current[0]['status']}, expected {model.expect}"))
+                                 f"{current[0]['status']}, expected {model.expect}; its "
+                                 f"history ends {self._tail(current[0]['run_id'])}"))
         return problems
 
 
