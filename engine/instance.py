@@ -15,7 +15,6 @@ import collections
 import linecache
 import random
 import sys
-import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +29,8 @@ from .errors import (
     NonDeterminismError,
     NotFound,
     OnwardError,
+    error_json,
+    safe_str,
 )
 from .events import COMMAND_TYPES, INFORMATIONAL_TYPES, Event
 from .loop import DeterministicLoop
@@ -131,41 +132,6 @@ def _command_key(event_type: str, attrs: dict[str, Any]) -> str:
     if event_type == "MarkerRecorded":
         return str(attrs.get("patch_id") or attrs.get("name", ""))
     return ""
-
-
-def safe_str(exc: BaseException) -> str:
-    """``str(exc)``, or a stand-in when the exception cannot even print itself."""
-    try:
-        return str(exc) or type(exc).__name__
-    except Exception:  # noqa: BLE001 - a broken __str__ must not hide the failure
-        return f"<{type(exc).__name__} whose message cannot be printed>"
-
-
-def safe_traceback(exc: BaseException) -> str:
-    """The formatted traceback of ``exc``, surviving a broken ``__str__``."""
-    try:
-        return "".join(traceback.format_exception(exc))
-    except Exception:  # noqa: BLE001
-        return f"{type(exc).__name__}: {safe_str(exc)}"
-
-
-def error_json(exc: BaseException) -> dict[str, Any]:
-    """A failure as stored in history: type, message, traceback and any details."""
-    kind = getattr(exc, "type", None)
-    err: dict[str, Any] = {
-        "type": kind if isinstance(kind, str) else type(exc).__name__,
-        "message": safe_str(exc)[:10_000],
-        "traceback": safe_traceback(exc)[-20_000:],
-    }
-    if isinstance(exc, ApplicationError) and exc.non_retryable:
-        err["non_retryable"] = True
-    if isinstance(exc, ApplicationError) and exc.details:
-        try:
-            payloads.dumps(exc.details)
-            err["details"] = exc.details
-        except OnwardError:
-            pass
-    return err
 
 
 class WorkflowInstance:

@@ -21,10 +21,10 @@ from typing import TYPE_CHECKING, Any
 from . import attempts, history
 from .advance import AdvanceOutcome
 from .attempts import Attempt
-from .errors import StoreError
+from .errors import StoreError, safe_str, safe_traceback
 from .executor import ActivityExecutor, Outcome
 from .history import RunRow
-from .instance import WorkflowTaskError, safe_str, safe_traceback
+from .instance import WorkflowTaskError
 from .liveness import HOST, LeaseWatch, death_of, process_start
 from .store import membership, queues
 from .store.base import Tx
