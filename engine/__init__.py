@@ -16,12 +16,8 @@ from .errors import (
     WorkflowFailed,
     WouldDiscardCompleted,
 )
+from .hookspecs import hookimpl
 from .retry import RetryPolicy
-
-try:
-    from .hookspecs import hookimpl
-except ImportError:  # pragma: no cover - during bootstrapping only
-    hookimpl = None  # type: ignore[assignment]
 
 __all__ = [
     "ActivityError", "ApplicationError", "BadInput", "ChildWorkflowError", "Engine",
