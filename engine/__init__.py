@@ -17,11 +17,13 @@ from .errors import (
     WouldDiscardCompleted,
 )
 from .hookspecs import hookimpl
+from .reload import CodeWatcher, watch_code
 from .retry import RetryPolicy
+from .worker import Worker
 
 __all__ = [
-    "ActivityError", "ApplicationError", "BadInput", "ChildWorkflowError", "Engine",
-    "NonDeterminismError", "NotCurrentRun", "NotFound", "OnwardError", "RetryPolicy",
-    "RunHandle", "RunStillOpen", "StoreError", "WorkflowFailed", "WouldDiscardCompleted",
-    "activity", "hookimpl", "workflow",
+    "ActivityError", "ApplicationError", "BadInput", "ChildWorkflowError", "CodeWatcher",
+    "Engine", "NonDeterminismError", "NotCurrentRun", "NotFound", "OnwardError",
+    "RetryPolicy", "RunHandle", "RunStillOpen", "StoreError", "Worker", "WorkflowFailed",
+    "WouldDiscardCompleted", "activity", "hookimpl", "watch_code", "workflow",
 ]
