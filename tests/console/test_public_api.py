@@ -120,3 +120,18 @@ def test_an_installed_entry_point_wins_over_the_checkout_declaration(
     names = [ep.name for ep in cli_plugins.declared()]
     assert names == ["console"] and cli_plugins.declared()[0].value == installed.value
     assert "extra" in build_parser().format_help()
+
+
+def test_an_engine_starts_and_stops_its_in_process_workers_publicly(
+        make_engine) -> None:  # type: ignore[no-untyped-def]
+    """What the console's embedded worker uses: start, work, stop (twice is harmless),
+    and start again on the same engine."""
+    eng = make_engine(flows=[str(ROOT / "tests" / "flows" / "basic.py")])
+    worker = eng.start_worker(concurrency=2)
+    assert eng.start("three_steps", 1, id="a").result(timeout=30) == 4
+    eng.stop_worker(worker, grace=5.0)
+    eng.stop_worker(worker, grace=5.0)
+    eng.start_worker(concurrency=2)
+    assert eng.start("three_steps", 2, id="b").result(timeout=30) == 5
+    eng.stop_worker()
+    eng.stop_worker()
