@@ -3,8 +3,10 @@ workflow failures and activity attempts alike, surviving exceptions that cannot 
 
 from __future__ import annotations
 
+import ast
 import json
 import queue
+from pathlib import Path
 from typing import Any
 
 from hypothesis import given, settings
@@ -84,3 +86,21 @@ def test_every_recorded_error_is_bounded_json(message: str, kind: str | None,
     assert err.get("non_retryable", False) is non_retryable
     jsonable = not any(type(d) is object for d in details)
     assert ("details" in err) == (bool(details) and jsonable)
+
+
+def test_no_engine_module_but_errors_builds_an_error_record() -> None:
+    """The family: any dict with a message and a traceback is an error record, and only
+    errors.py makes those (a second serialiser drifts, as the executor's did)."""
+    engine = Path(__file__).resolve().parents[2] / "engine"
+    wrong = []
+    for path in sorted(engine.rglob("*.py")):
+        if path.name == "errors.py" and path.parent == engine:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Dict):
+                keys = {k.value for k in node.keys if isinstance(k, ast.Constant)}
+                if {"message", "traceback"} <= keys:
+                    wrong.append(f"{path.relative_to(engine)}:{node.lineno}")
+            elif isinstance(node, ast.Name) and node.id == "safe_traceback":
+                wrong.append(f"{path.relative_to(engine)}:{node.lineno} safe_traceback")
+    assert not wrong, "error records built outside errors.py: " + ", ".join(wrong)
