@@ -12,8 +12,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from engine import workflow
-from engine.events import COMMAND_TYPES, INBOUND_TYPES
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from engine import ApplicationError, workflow
+from engine.events import COMMAND_TYPES, INBOUND_TYPES, Event
 from engine.instance import WorkflowInstance
 from engine.loop import DeterministicLoop
 from engine.workflow_runtime import WorkflowInfo, WorkflowRuntime
@@ -121,3 +124,71 @@ def test_every_event_the_code_receives_has_one_apply_method() -> None:
                if name.startswith("_apply_")}
     assert applied == set(INBOUND_TYPES)
     assert not applied & COMMAND_TYPES
+
+
+@workflow.defn(name="every_inbound")
+async def every_inbound() -> list[Any]:
+    out: list[Any] = []
+    calls = (lambda: workflow.execute_activity("a"), lambda: workflow.sleep(5),
+             lambda: workflow.manual_task("k"), lambda: workflow.execute_child("c"))
+    for call in calls:
+        try:
+            out.append(await call())
+        except (ApplicationError, TimeoutError) as err:
+            out.append(type(err).__name__)
+    out.append(await workflow.wait_signal("s"))
+    return out
+
+
+ANSWERS = {  # the command each call issues -> the events that may answer it
+    "ActivityScheduled": [("ActivityCompleted", {"result": 1}),
+                          ("ActivityFailed", {"name": "a", "error": {"message": "no"}})],
+    "TimerStarted": [("TimerFired", {})],
+    "ManualTaskCreated": [("ManualTaskCompleted", {"result": 3}),
+                          ("ManualTaskFailed", {"reason": "no"}),
+                          ("ManualTaskTimedOut", {"kind": "k"})],
+    "ChildWorkflowStarted": [("ChildWorkflowCompleted", {"result": 4}),
+                             ("ChildWorkflowFailed", {"error": {"message": "no"}})],
+}
+EXPECTED = {"ActivityCompleted": 1, "ActivityFailed": "ActivityError", "TimerFired": None,
+            "ManualTaskCompleted": 3, "ManualTaskFailed": "ApplicationError",
+            "ManualTaskTimedOut": "TimeoutError", "ChildWorkflowCompleted": 4,
+            "ChildWorkflowFailed": "ChildWorkflowError"}
+BOOKKEEPING = [("ActivityAttemptFailed", {"ref": 2, "error": {}}),
+               ("WorkflowTaskFailed", {"kind": "error"})]
+
+
+@settings(max_examples=80, deadline=None)
+@given(data=st.data())
+def test_every_inbound_event_resolves_its_call_and_replays_to_the_same_history(
+        data: st.DataObject) -> None:
+    """The family of inbound events: whichever answer each call gets, with bookkeeping
+    events anywhere, the code sees the answer, and a fresh replay of the whole history
+    issues no command (cached and rebuilt instances agree)."""
+    live = WorkflowInstance(every_inbound, WorkflowInfo("w", "r", "every_inbound", 0.0))
+    history: list[Event] = []
+    answers: list[Any] = []
+
+    def deliver(kind: str, attrs: dict[str, Any]) -> list[Any]:
+        batch = []
+        if data.draw(st.booleans()):
+            extra_kind, extra = data.draw(st.sampled_from(BOOKKEEPING))
+            batch.append(Event(len(history) + 1, extra_kind, 1.0, extra))
+        batch.append(Event(len(history) + len(batch) + 1, kind, 1.0, attrs))
+        history.extend(batch)
+        commands = live.activate(batch).commands
+        history.extend(Event(c.seq, c.type, 1.0, c.attrs) for c in commands)
+        return commands
+
+    commands = deliver("WorkflowStarted", {})
+    while commands and commands[-1].type in ANSWERS:
+        kind, attrs = data.draw(st.sampled_from(ANSWERS[commands[-1].type]))
+        answers.append(EXPECTED[kind])
+        commands = deliver(kind, {**attrs, "ref": commands[-1].seq})
+    assert [c.type for c in commands] == []  # waiting for the signal
+    commands = deliver("SignalReceived", {"name": "s", "payload": "go"})
+    assert [c.type for c in commands] == ["WorkflowCompleted"]
+    assert commands[0].attrs["result"] == [*answers, "go"]
+
+    replayed = WorkflowInstance(every_inbound, WorkflowInfo("w", "r", "every_inbound", 0.0))
+    assert replayed.activate(history).commands == []
