@@ -16,9 +16,8 @@ from textual.reactive import reactive
 from textual.screen import Screen
 from textual.worker import Worker, WorkerState, get_current_worker
 
-from engine.errors import OnwardError
-from engine.reload import watch_code
-from engine.worker import Worker as EngineWorker
+from engine import CodeWatcher, Engine, OnwardError, watch_code
+from engine import Worker as EngineWorker
 
 from .commands import ConsoleCommands
 from .demo import seed_demo
@@ -62,7 +61,7 @@ class OnwardApp(App[int]):
     """Code reloads refused and not yet resolved (source → why): every screen shows them
     in a banner until the source loads again."""
 
-    def __init__(self, engine: Any, *, worker: bool = True, demo: bool = False,
+    def __init__(self, engine: Engine, *, worker: bool = True, demo: bool = False,
                  history_file: str | Path | None = None,
                  clock: Callable[[], float] | None = None, watch: bool | None = None,
                  concurrency: int = 8) -> None:
@@ -81,8 +80,8 @@ class OnwardApp(App[int]):
         self.demo = demo and self.offline is None
         self.concurrency = concurrency
         self.notices: list[tuple[str, str]] = []  # (severity, message) of every toast
-        self.engine_worker: Any = None
-        self.code_watcher: Any = None
+        self.engine_worker: EngineWorker | None = None
+        self.code_watcher: CodeWatcher | None = None
         self._stop = threading.Event()
         self._lifecycle = threading.Lock()
         self._last_error: tuple[str, float] = ("", 0.0)
@@ -118,9 +117,8 @@ class OnwardApp(App[int]):
                 with self._lifecycle:
                     if self._stop.is_set():
                         return
-                    self.engine_worker = EngineWorker(self.engine,
-                                                      concurrency=self.concurrency).start()
-                    self.engine._workers.append(self.engine_worker)
+                    self.engine_worker = self.engine.start_worker(
+                        concurrency=self.concurrency)
             if self.demo:
                 started = seed_demo(self.engine, live=self.with_worker)
                 if started:
@@ -198,9 +196,7 @@ class OnwardApp(App[int]):
             self.code_watcher.stop()
             self.code_watcher = None
         if self.engine_worker is not None:
-            if self.engine_worker in self.engine._workers:
-                self.engine._workers.remove(self.engine_worker)
-            self.engine_worker.stop(grace=5.0)
+            self.engine.stop_worker(self.engine_worker, grace=5.0)
             self.engine_worker = None
 
     def on_unmount(self) -> None:
@@ -293,7 +289,7 @@ class OnwardApp(App[int]):
                         "started", title="Not started", severity="warning", markup=False)
 
 
-def run_console(engine: Any, args: Any) -> int:
+def run_console(engine: Engine, args: Any) -> int:
     """Run the console for ``onward console`` (args: no_worker, demo, history, concurrency)."""
     app = OnwardApp(engine, worker=not getattr(args, "no_worker", False),
                     demo=bool(getattr(args, "demo", False)),

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from engine.errors import OnwardError
+from engine import Engine, OnwardError
 
 SCENE_TIMEOUT = 15.0
 
@@ -58,7 +58,7 @@ def _wait(check: Callable[[], bool]) -> bool:
 
 
 class _Demo:
-    def __init__(self, engine: Any, live: bool) -> None:
+    def __init__(self, engine: Engine, live: bool) -> None:
         self.engine = engine
         self.live = live
         self.started: list[str] = []
@@ -96,7 +96,7 @@ class _Demo:
         return _wait(lambda: self.status(ident) == status)
 
 
-def seed_demo(engine: Any, *, live: bool = True) -> list[str]:
+def seed_demo(engine: Engine, *, live: bool = True) -> list[str]:
     """Start the demo runs; with ``live`` (a worker is running) play the scenes to their
     instructive states. Returns the ids that were newly started."""
     try:

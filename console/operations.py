@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from engine.errors import BadInput, OnwardError
+from engine import BadInput, Engine, OnwardError
 
 
 @dataclass(frozen=True)
@@ -55,7 +55,7 @@ OPERATIONS: dict[str, Operation] = {op.name: op for op in (
 )}
 
 
-def perform(engine: Any, name: str, ident: str, params: dict[str, Any] | None = None
+def perform(engine: Engine, name: str, ident: str, params: dict[str, Any] | None = None
             ) -> tuple[bool, str]:
     """Run one operation on one run; (ok, what happened). Engine errors propagate."""
     params = params or {}
@@ -88,7 +88,7 @@ def perform(engine: Any, name: str, ident: str, params: dict[str, Any] | None = 
     raise ValueError(f"unknown operation {name!r}")
 
 
-def _consented(engine: Any, ident: str, seq: int | None, params: dict[str, Any]) -> bool:
+def _consented(engine: Engine, ident: str, seq: int | None, params: dict[str, Any]) -> bool:
     """Whether the operator agreed to discard completed activities, and still can: the
     consent covers the ones the dialog listed (``consented``); if more have completed
     since, nothing is done and the operator is asked to look again."""
@@ -133,7 +133,7 @@ def checked_code(code: dict[str, Any] | None) -> str:
     return text
 
 
-def perform_many(engine: Any, name: str, idents: Iterable[str], params: dict[str, Any],
+def perform_many(engine: Engine, name: str, idents: Iterable[str], params: dict[str, Any],
                  cancelled: Callable[[], bool] = lambda: False
                  ) -> list[tuple[str, bool, str]]:
     """Run one operation on many runs; one (id, ok, message) each, errors included."""

@@ -16,16 +16,14 @@ from .errors import (
     WorkflowFailed,
     WouldDiscardCompleted,
 )
+from .hookspecs import hookimpl
+from .reload import CodeWatcher, watch_code
 from .retry import RetryPolicy
-
-try:
-    from .hookspecs import hookimpl
-except ImportError:  # pragma: no cover - during bootstrapping only
-    hookimpl = None  # type: ignore[assignment]
+from .worker import Worker
 
 __all__ = [
-    "ActivityError", "ApplicationError", "BadInput", "ChildWorkflowError", "Engine",
-    "NonDeterminismError", "NotCurrentRun", "NotFound", "OnwardError", "RetryPolicy",
-    "RunHandle", "RunStillOpen", "StoreError", "WorkflowFailed", "WouldDiscardCompleted",
-    "activity", "hookimpl", "workflow",
+    "ActivityError", "ApplicationError", "BadInput", "ChildWorkflowError", "CodeWatcher",
+    "Engine", "NonDeterminismError", "NotCurrentRun", "NotFound", "OnwardError",
+    "RetryPolicy", "RunHandle", "RunStillOpen", "StoreError", "Worker", "WorkflowFailed",
+    "WouldDiscardCompleted", "activity", "hookimpl", "watch_code", "workflow",
 ]

@@ -17,9 +17,10 @@ from . import attempts, history, payloads
 from .deadline import DeadlineWatch
 from .events import Event, iso
 from .history import RunRow
-from .instance import Activation, Command, WorkflowInfo, WorkflowInstance, WorkflowTaskError
+from .instance import Activation, Command, WorkflowInstance, WorkflowTaskError
 from .store import queues
 from .store.base import Tx
+from .workflow_runtime import WorkflowInfo
 
 
 @dataclass

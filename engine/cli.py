@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from . import payloads
+from .cli_plugins import add_contributed, check_available
 from .deadline import check_deadline
 from .errors import BadInput, OnwardError, RunStillOpen, WorkflowFailed
 
@@ -28,10 +29,12 @@ DEMO_FLOWS = REPO / "sample_flows"
 """The demo's providers and sample flows: loaded by ``console --demo`` only."""
 
 READ_ONLY = {"list", "show", "result", "tasks", "query", "replay"}
-CREATES = {"start", "worker", "console"}
-"""Only these create a missing database; every other command says it is missing."""
-RUNS_CODE = {"console", "worker"}
-"""These also load the providers installed under the entry-point group ``onward``."""
+CREATES = {"start", "worker"}
+"""Only these (and contributed commands that say so) create a missing database; every
+other command says it is missing."""
+RUNS_CODE = {"worker"}
+"""These (and contributed commands that say so) also load the providers installed under
+the entry-point group ``onward``."""
 
 
 class UsageError(BadInput):
@@ -67,15 +70,7 @@ def build_parser() -> Parser:
     parser = Parser(prog="onward", description="Durable workflows you can watch from a "
                     "terminal.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
-
-    p = sub.add_parser("console", help="the operations console, with an embedded worker")
-    _common(p, code=True)
-    p.add_argument("--no-worker", action="store_true", help="watch only; run no worker")
-    p.add_argument("--demo", action="store_true",
-                   help="load the demo's providers and sample flows and start them in "
-                        "instructive states (nothing else loads demo code)")
-    p.add_argument("--history", metavar="FILE", help="open an exported history read-only")
-    p.add_argument("--concurrency", type=int, default=8)
+    add_contributed(sub, _common)  # `onward console`, from the console's entry point
 
     p = sub.add_parser("worker", help="a headless worker; many may share one --db")
     _common(p, code=True)
@@ -212,12 +207,13 @@ def code_for(args: argparse.Namespace) -> tuple[list[str], list[str]]:
 def _open(args: argparse.Namespace) -> Any:
     from .client import Engine
     command = args.command
-    create = command in CREATES
+    create = command in CREATES or getattr(args, "contributed_creates", False)
     flows, plugins = code_for(args)
     deadline = getattr(args, "workflow_deadline", 2.0)
     check_deadline(deadline, "--workflow-deadline")  # before anything is opened or created
     return Engine(args.db, flows=flows, plugins=plugins, create=create,
-                  entry_points=command in RUNS_CODE,
+                  entry_points=command in RUNS_CODE or getattr(args, "contributed_runs_code",
+                                                                False),
                   lease_ttl=getattr(args, "lease_ttl", 5.0), workflow_task_deadline=deadline)
 
 
@@ -397,14 +393,6 @@ def _cmd_worker(eng: Any, args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_console(eng: Any, args: argparse.Namespace) -> int:
-    try:
-        from console.app import run_console
-    except ImportError as err:
-        raise OnwardError(f"the console is not installed: {err}") from None
-    return int(run_console(eng, args) or 0)
-
-
 def _cmd_migrate(args: argparse.Namespace) -> int:
     from .migrate import migrate
     report = migrate(args.source, args.target)
@@ -418,7 +406,7 @@ COMMANDS: dict[str, Callable[[Any, argparse.Namespace], int]] = {
     "signal": _simple("signal"), "cancel": _simple("cancel"),
     "terminate": _simple("terminate"), "retry": _cmd_retry,
     "pause": _simple("pause"), "resume": _simple("resume"), "reset": _cmd_reset,
-    "replay": _cmd_replay, "worker": _cmd_worker, "console": _cmd_console,
+    "replay": _cmd_replay, "worker": _cmd_worker,
 }
 
 
@@ -434,9 +422,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = build_parser().parse_args(arguments)
         if args.command == "migrate":
             return _cmd_migrate(args)
+        check_available(args)
+        run = COMMANDS.get(args.command) or args.contributed_run
         eng = _open(args)
         try:
-            return COMMANDS[args.command](eng, args)
+            return int(run(eng, args))
         finally:
             eng.close()
     except BadInput as err:

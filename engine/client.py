@@ -18,7 +18,7 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from . import history, payloads, views
 from .advance import Advancer, InstanceCache
@@ -38,6 +38,9 @@ from .observers import ObserverFeed
 from .registry import Registry
 from .store import queues, runs
 from .store.base import Store, Tx
+
+if TYPE_CHECKING:
+    from .worker import Worker
 
 JsonList = list[dict[str, Any]]
 
@@ -676,3 +679,22 @@ class Engine:
         reload refused or still to come): ``source``, ``loaded`` and ``on_disk`` versions."""
         from . import reload
         return reload.code_drift(self)
+
+    def start_worker(self, *, concurrency: int = 8, **options: Any) -> Worker:
+        """Start an in-process worker (the same code as ``onward worker``) for this engine
+        and register it, so results and waits here hear of its work; ``options`` are the
+        Worker's (``lease_ttl``, ...). Stop it with :meth:`stop_worker`."""
+        from .worker import Worker
+        worker = Worker(self, concurrency=concurrency, **options).start()
+        self._workers.append(worker)
+        return worker
+
+    def stop_worker(self, worker: Worker | None = None, grace: float = 10.0) -> None:
+        """Stop ``worker`` (default: every worker started here), letting running attempts
+        finish for up to ``grace`` seconds; it is unregistered first. Stopping a worker
+        that is not registered (already stopped) stops it again, which does nothing."""
+        workers = list(self._workers) if worker is None else [worker]
+        for each in workers:
+            if each in self._workers:
+                self._workers.remove(each)
+            each.stop(grace=grace)

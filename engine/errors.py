@@ -1,8 +1,21 @@
-"""The engine's error hierarchy: each error says what went wrong, where, and what to do."""
+"""The engine's error hierarchy (each error says what went wrong, where, and what to do),
+and how a failure is recorded in history: :func:`error_json` is the one serialiser, used for
+workflow failures and activity attempts alike."""
 
 from __future__ import annotations
 
+import json
+import traceback
 from typing import Any
+
+MAX_MESSAGE_CHARS = 10_000
+"""The longest error message recorded in history (longer ones are cut)."""
+MAX_TRACEBACK_CHARS = 20_000
+"""The longest traceback recorded in history (its end is kept)."""
+MAX_DETAILS_CHARS = 2 * 1024 * 1024
+"""Details whose JSON is longer than this (a payload's limit) are left out of the record."""
+
+_ENCODE = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
 
 
 class OnwardError(Exception):
@@ -119,3 +132,47 @@ class NonDeterminismError(OnwardError):
 
 class RunStillOpen(OnwardError):
     """``RunHandle.result`` timed out before the run closed."""
+
+
+def safe_str(exc: BaseException) -> str:
+    """``str(exc)``, or a stand-in when the exception cannot even print itself."""
+    try:
+        return str(exc) or type(exc).__name__
+    except Exception:  # noqa: BLE001 - a broken __str__ must not hide the failure
+        return f"<{type(exc).__name__} whose message cannot be printed>"
+
+
+def safe_traceback(exc: BaseException) -> str:
+    """The formatted traceback of ``exc``, surviving a broken ``__str__``."""
+    try:
+        return "".join(traceback.format_exception(exc))
+    except Exception:  # noqa: BLE001
+        return f"{type(exc).__name__}: {safe_str(exc)}"
+
+
+def error_json(exc: BaseException) -> dict[str, Any]:
+    """A failure as stored in history: ``type``, ``message``, ``traceback``, and for an
+    :class:`ApplicationError` ``non_retryable`` (when set) and ``details`` (when they are
+    JSON). ``type`` is an ApplicationError's ``type``, else the exception's class name."""
+    app = exc if isinstance(exc, ApplicationError) else None
+    err: dict[str, Any] = {
+        "type": app.type if app is not None and isinstance(app.type, str)
+        else type(exc).__name__,
+        "message": safe_str(exc)[:MAX_MESSAGE_CHARS],
+        "traceback": safe_traceback(exc)[-MAX_TRACEBACK_CHARS:],
+    }
+    if app is not None and app.non_retryable:
+        err["non_retryable"] = True
+    if app is not None and app.details and _is_json(app.details):
+        err["details"] = app.details
+    return err
+
+
+def _is_json(value: Any) -> bool:
+    """True if ``value`` encodes as JSON text within the details limit."""
+    try:
+        text = _ENCODE(value)
+        text.encode("utf-8")
+    except (TypeError, ValueError, RecursionError):  # UnicodeEncodeError is a ValueError
+        return False
+    return len(text) <= MAX_DETAILS_CHARS

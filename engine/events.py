@@ -13,23 +13,15 @@ COMMAND_TYPES = frozenset({
     "WorkflowContinuedAsNew",
 })
 
-# Events that close a run.
-CLOSING_TYPES = frozenset({
-    "WorkflowCompleted", "WorkflowFailed", "WorkflowCanceled", "WorkflowTerminated",
-    "WorkflowContinuedAsNew",
+# Events workflow code receives, each applied by ``WorkflowInstance._apply_<type>``.
+INBOUND_TYPES = frozenset({
+    "WorkflowStarted", "CancelRequested", "SignalReceived", "ActivityCompleted",
+    "ActivityFailed", "TimerFired", "ManualTaskCompleted", "ManualTaskFailed",
+    "ManualTaskTimedOut", "ChildWorkflowCompleted", "ChildWorkflowFailed",
 })
 
-# Events the code never sees (bookkeeping shown to people only).
-INFORMATIONAL_TYPES = frozenset({"ActivityAttemptFailed", "WorkflowTaskFailed"})
-
-ALL_TYPES = (
-    "WorkflowStarted", "WorkflowCompleted", "WorkflowFailed", "WorkflowCanceled",
-    "WorkflowTerminated", "WorkflowContinuedAsNew", "CancelRequested", "WorkflowTaskFailed",
-    "ActivityScheduled", "ActivityAttemptFailed", "ActivityCompleted", "ActivityFailed",
-    "TimerStarted", "TimerFired", "SignalReceived", "ManualTaskCreated",
-    "ManualTaskCompleted", "ManualTaskFailed", "ManualTaskTimedOut", "ChildWorkflowStarted",
-    "ChildWorkflowCompleted", "ChildWorkflowFailed", "MarkerRecorded",
-)
+# Every other type (ActivityAttemptFailed, WorkflowTaskFailed, WorkflowTerminated) is
+# bookkeeping for people and the engine: workflow code never sees it.
 
 
 @dataclass(slots=True)

@@ -20,8 +20,7 @@ from . import activity as activity_api
 from . import payloads
 from .activity import ActivityDefinition, ActivityInfo
 from .attempts import Attempt
-from .errors import ApplicationError, OnwardError
-from .instance import safe_str, safe_traceback
+from .errors import OnwardError, error_json
 
 
 @dataclass(slots=True)
@@ -33,19 +32,6 @@ class Outcome:
     result: Any = None
     error: dict[str, Any] = field(default_factory=dict)
     provider: tuple[str, str] = ("", "")
-
-
-def error_dict(exc: BaseException) -> dict[str, Any]:
-    """An attempt's exception as it is recorded in ActivityAttemptFailed."""
-    kind = getattr(exc, "type", None) if isinstance(exc, ApplicationError) else None
-    err: dict[str, Any] = {
-        "type": kind if isinstance(kind, str) else type(exc).__name__,
-        "message": safe_str(exc)[:10_000],
-        "traceback": safe_traceback(exc)[-20_000:],
-    }
-    if isinstance(exc, ApplicationError) and exc.non_retryable:
-        err["non_retryable"] = True
-    return err
 
 
 class ActivityExecutor:
@@ -115,7 +101,7 @@ class ActivityExecutor:
             outcome = Outcome(attempt, True, result=value, provider=provider)
         else:
             assert exc is not None
-            error = error_dict(exc)
+            error = error_json(exc)
             if isinstance(exc, OnwardError):
                 error["non_retryable"] = True
             outcome = Outcome(attempt, False, error=error, provider=provider)

@@ -15,7 +15,6 @@ import collections
 import linecache
 import random
 import sys
-import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,24 +29,14 @@ from .errors import (
     NonDeterminismError,
     NotFound,
     OnwardError,
+    error_json,
+    safe_str,
 )
-from .events import COMMAND_TYPES, INFORMATIONAL_TYPES, Event
+from .events import COMMAND_TYPES, INBOUND_TYPES, Event
 from .loop import DeterministicLoop
+from .workflow_runtime import ContinueAsNew, WorkflowInfo
 
 _ENGINE_DIR = str(Path(__file__).resolve().parent)
-
-
-@dataclass
-class WorkflowInfo:
-    """What workflow code knows about its run (``workflow.info()``)."""
-
-    workflow_id: str
-    run_id: str
-    workflow_type: str
-    start_time: float
-    parent_id: str | None = None
-    parent_run_id: str | None = None
-    continued_from: str | None = None
 
 
 @dataclass
@@ -65,14 +54,6 @@ class Activation:
 
     commands: list[Command] = field(default_factory=list)
     cancels: list[tuple[str, int]] = field(default_factory=list)
-
-
-class ContinueAsNew(BaseException):  # noqa: N818 - a control-flow signal, not an error
-    """Raised by ``workflow.continue_as_new`` to end the run and start a fresh one."""
-
-    def __init__(self, args: list[Any]) -> None:
-        super().__init__("continue as new")
-        self.args_list = args
 
 
 class _Diverged(BaseException):  # noqa: N818 - unwinds workflow code past `except Exception`
@@ -133,41 +114,6 @@ def _command_key(event_type: str, attrs: dict[str, Any]) -> str:
     return ""
 
 
-def safe_str(exc: BaseException) -> str:
-    """``str(exc)``, or a stand-in when the exception cannot even print itself."""
-    try:
-        return str(exc) or type(exc).__name__
-    except Exception:  # noqa: BLE001 - a broken __str__ must not hide the failure
-        return f"<{type(exc).__name__} whose message cannot be printed>"
-
-
-def safe_traceback(exc: BaseException) -> str:
-    """The formatted traceback of ``exc``, surviving a broken ``__str__``."""
-    try:
-        return "".join(traceback.format_exception(exc))
-    except Exception:  # noqa: BLE001
-        return f"{type(exc).__name__}: {safe_str(exc)}"
-
-
-def error_json(exc: BaseException) -> dict[str, Any]:
-    """A failure as stored in history: type, message, traceback and any details."""
-    kind = getattr(exc, "type", None)
-    err: dict[str, Any] = {
-        "type": kind if isinstance(kind, str) else type(exc).__name__,
-        "message": safe_str(exc)[:10_000],
-        "traceback": safe_traceback(exc)[-20_000:],
-    }
-    if isinstance(exc, ApplicationError) and exc.non_retryable:
-        err["non_retryable"] = True
-    if isinstance(exc, ApplicationError) and exc.details:
-        try:
-            payloads.dumps(exc.details)
-            err["details"] = exc.details
-        except OnwardError:
-            pass
-    return err
-
-
 class WorkflowInstance:
     """One run's workflow code, advanced by history events."""
 
@@ -184,7 +130,7 @@ class WorkflowInstance:
         self._random: random.Random | None = None
         self.query_handlers: dict[str, Callable[..., Any]] = {}
         self.closed = False
-        self.cancel_requested = False
+        self._cancel_requested = False
         self._main: asyncio.Task[Any] | None = None
         self._recorded: collections.deque[Event] = collections.deque()
         self._pending: dict[int, tuple[str, asyncio.Future[Any]]] = {}
@@ -207,11 +153,6 @@ class WorkflowInstance:
 
     # -- driving ----------------------------------------------------------------------
     @property
-    def replaying(self) -> bool:
-        """True while the code is re-issuing commands that history already holds."""
-        return bool(self._recorded)
-
-    @property
     def holds_nothing(self) -> bool:
         """No activity, timer, task or child is outstanding, and no child was ever started:
         closing the run has no queue rows or children to clean up."""
@@ -232,11 +173,12 @@ class WorkflowInstance:
         try:
             for event in events:
                 self.cursor = event.seq
-                if event.type in COMMAND_TYPES or event.type in INFORMATIONAL_TYPES:
-                    continue
+                apply = _APPLY.get(event.type)
+                if apply is None:
+                    continue  # a command (matched above) or bookkeeping the code never sees
                 self.now = event.time
                 try:
-                    self._deliver(event)
+                    apply(self, event)
                     self.loop.run_until_quiet()
                 except (SystemExit, KeyboardInterrupt, GeneratorExit) as exc:
                     # asyncio lets these escape a task; workflow code raising them is a bug
@@ -286,61 +228,77 @@ class WorkflowInstance:
                 kind="error", details={"error": error_json(failure)},
             )
 
-    def _deliver(self, event: Event) -> None:
-        kind, attrs = event.type, event.attrs
-        if kind == "WorkflowStarted":
-            args = attrs.get("input") or []
-            self._main = self.loop.create_task(self.fn(*args), name="main")
-            self._main.add_done_callback(self._main_done)
-        elif kind == "CancelRequested":
-            if self.cancel_requested:
-                return  # a request is a state: a later one (old histories) changes nothing
-            self.cancel_requested = True
-            if self._main is not None and not self._main.done():
-                self._main.cancel()
-        elif kind == "SignalReceived":
-            name = attrs.get("name", "")
-            waiters = self._signal_waiters.get(name)
-            while waiters:
-                waiter = waiters.popleft()
-                if not waiter.done():
-                    waiter.set_result(attrs.get("payload"))
-                    return
-            self._signal_buffer.setdefault(name, collections.deque()).append(
-                (event.seq, attrs.get("payload")))
-        else:
-            self._resolve(kind, attrs)
+    # -- inbound events: one _apply_<EventType> method each (dispatched by _APPLY) --------
+    def _apply_WorkflowStarted(self, event: Event) -> None:  # noqa: N802 - named by type
+        args = event.attrs.get("input") or []
+        self._main = self.loop.create_task(self.fn(*args), name="main")
+        self._main.add_done_callback(self._main_done)
 
-    def _resolve(self, kind: str, attrs: dict[str, Any]) -> None:
-        ref = attrs.get("ref")
+    def _apply_CancelRequested(self, event: Event) -> None:  # noqa: N802
+        if self._cancel_requested:
+            return  # a request is a state: a later one (old histories) changes nothing
+        self._cancel_requested = True
+        if self._main is not None and not self._main.done():
+            self._main.cancel()
+
+    def _apply_SignalReceived(self, event: Event) -> None:  # noqa: N802
+        name = event.attrs.get("name", "")
+        waiters = self._signal_waiters.get(name)
+        while waiters:
+            waiter = waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(event.attrs.get("payload"))
+                return
+        self._signal_buffer.setdefault(name, collections.deque()).append(
+            (event.seq, event.attrs.get("payload")))
+
+    def _apply_ActivityCompleted(self, event: Event) -> None:  # noqa: N802
+        self._settle(event, result=event.attrs.get("result"))
+
+    _apply_TimerFired = _apply_ActivityCompleted  # noqa: N815
+    _apply_ManualTaskCompleted = _apply_ActivityCompleted  # noqa: N815
+    _apply_ChildWorkflowCompleted = _apply_ActivityCompleted  # noqa: N815
+
+    def _apply_ActivityFailed(self, event: Event) -> None:  # noqa: N802
+        attrs = event.attrs
+        err = attrs.get("error") or {}
+        self._settle(event, error=ActivityError(
+            f"activity {attrs.get('name', '')} failed: {err.get('message', '')}",
+            activity=attrs.get("name", ""), cause_type=err.get("type", ""),
+            attempts=attrs.get("attempts", 0), timeout=bool(attrs.get("timeout"))))
+
+    def _apply_ManualTaskFailed(self, event: Event) -> None:  # noqa: N802
+        self._settle(event, error=ApplicationError(
+            event.attrs.get("reason") or "manual task failed", type="ManualTaskFailed",
+            non_retryable=True))
+
+    def _apply_ManualTaskTimedOut(self, event: Event) -> None:  # noqa: N802
+        self._settle(event, error=TimeoutError(
+            f"manual task {event.attrs.get('kind', '')} timed out"))
+
+    def _apply_ChildWorkflowFailed(self, event: Event) -> None:  # noqa: N802
+        attrs = event.attrs
+        err = attrs.get("error") or {}
+        self._settle(event, error=ChildWorkflowError(
+            f"child workflow {attrs.get('child_id', '')} {attrs.get('status', 'failed')}: "
+            f"{err.get('message', '')}",
+            workflow=attrs.get("workflow", ""), child_id=attrs.get("child_id", ""),
+            status=attrs.get("status", "failed")))
+
+    def _settle(self, event: Event, *, result: Any = None,
+                error: BaseException | None = None) -> None:
+        """Resolve the future of the command ``event`` answers (by its ``ref``), if that
+        command is still awaited."""
+        ref = event.attrs.get("ref")
         if ref is None or ref not in self._pending:
             return
         _, future = self._pending.pop(ref)
         if future.done():
             return
-        if kind in ("ActivityCompleted", "ManualTaskCompleted", "ChildWorkflowCompleted",
-                    "TimerFired"):
-            future.set_result(attrs.get("result"))
-        elif kind == "ActivityFailed":
-            err = attrs.get("error") or {}
-            future.set_exception(ActivityError(
-                f"activity {attrs.get('name', '')} failed: {err.get('message', '')}",
-                activity=attrs.get("name", ""), cause_type=err.get("type", ""),
-                attempts=attrs.get("attempts", 0), timeout=bool(attrs.get("timeout")),
-            ))
-        elif kind == "ManualTaskFailed":
-            future.set_exception(ApplicationError(
-                attrs.get("reason") or "manual task failed", type="ManualTaskFailed",
-                non_retryable=True))
-        elif kind == "ManualTaskTimedOut":
-            future.set_exception(TimeoutError(f"manual task {attrs.get('kind', '')} timed out"))
-        elif kind == "ChildWorkflowFailed":
-            err = attrs.get("error") or {}
-            future.set_exception(ChildWorkflowError(
-                f"child workflow {attrs.get('child_id', '')} {attrs.get('status', 'failed')}: "
-                f"{err.get('message', '')}",
-                workflow=attrs.get("workflow", ""), child_id=attrs.get("child_id", ""),
-                status=attrs.get("status", "failed")))
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(result)
 
     def _main_done(self, task: asyncio.Task[Any]) -> None:
         if self._failure is not None:
@@ -484,3 +442,8 @@ class WorkflowInstance:
             known = ", ".join(sorted(self.query_handlers)) or "none"
             raise NotFound(f"run {self.info.workflow_id} has no query {name!r} (known: {known})")
         return payloads.check(handler(*args), f"the result of query {name}")
+
+
+_APPLY: dict[str, Callable[[WorkflowInstance, Event], None]] = {
+    kind: getattr(WorkflowInstance, f"_apply_{kind}") for kind in INBOUND_TYPES}
+"""Event type -> the method applying it; other types are commands or bookkeeping."""

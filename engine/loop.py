@@ -16,6 +16,7 @@ from typing import Any
 
 from .deadline import DeadlineWatch, Overrun, WorkflowDeadline
 from .errors import OnwardError
+from .workflow_runtime import WorkflowRuntime
 
 
 class DeterministicLoop(asyncio.AbstractEventLoop):
@@ -25,13 +26,15 @@ class DeterministicLoop(asyncio.AbstractEventLoop):
     I/O parts of the loop API stay abstract on purpose (workflows do no I/O).
     """
 
+    owner: WorkflowRuntime | None
+
     def __init__(self, now: Callable[[], float]) -> None:
         self._ready: collections.deque[asyncio.Handle] = collections.deque()
         self._now = now
         self._running = False
         self._closed = False
-        self.unhandled: list[dict[str, Any]] = []
-        self.owner: Any = None
+        self.owner: WorkflowRuntime | None = None
+        """The run this loop runs the code of (``workflow.*`` calls reach it here)."""
         self.watch: DeadlineWatch | None = None
         """Stops code that runs past the workflow-task deadline (None: no deadline)."""
 
@@ -121,10 +124,11 @@ class DeterministicLoop(asyncio.AbstractEventLoop):
         self._ready.clear()
 
     def call_exception_handler(self, context: dict[str, Any]) -> None:
-        self.unhandled.append(context)
+        """Ignored: a failure of workflow code reaches the engine through its main task
+        (a forgotten task's exception has nowhere to go, as in any asyncio program)."""
 
     def default_exception_handler(self, context: dict[str, Any]) -> None:
-        self.unhandled.append(context)
+        """Ignored, like :meth:`call_exception_handler`."""
 
     def get_exception_handler(self) -> None:
         return None

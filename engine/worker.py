@@ -21,10 +21,10 @@ from typing import TYPE_CHECKING, Any
 from . import attempts, history
 from .advance import AdvanceOutcome
 from .attempts import Attempt
-from .errors import StoreError
+from .errors import StoreError, error_json, safe_str
 from .executor import ActivityExecutor, Outcome
 from .history import RunRow
-from .instance import WorkflowTaskError, safe_str, safe_traceback
+from .instance import WorkflowTaskError
 from .liveness import HOST, LeaseWatch, death_of, process_start
 from .store import membership, queues
 from .store.base import Tx
@@ -474,8 +474,7 @@ class Worker:
         self.engine.advancer.hold(tx, fresh, WorkflowTaskError(
             f"the workflow task could not be recorded: {type(err).__name__}: "
             f"{safe_str(err)[:2000]}", kind="engine",
-            details={"error": {"type": type(err).__name__, "message": safe_str(err)[:10_000],
-                               "traceback": safe_traceback(err)[-20_000:]}}))
+            details={"error": error_json(err)}))
 
     def _apply_outcomes(self, tx: Tx, outcomes: list[Outcome], now: float,
                         dispatch: list[Attempt], touched: set[str]) -> None:

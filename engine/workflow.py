@@ -17,10 +17,10 @@ from typing import Any, TypeVar, overload
 from . import business, payloads
 from .activity import definition_of as activity_definition_of
 from .errors import BadInput, OnwardError
-from .instance import ContinueAsNew, WorkflowInfo, WorkflowInstance
 from .loop import DeterministicLoop
 from .retry import RetryPolicy, optional_duration
 from .retry import duration as check_duration
+from .workflow_runtime import ContinueAsNew, WorkflowInfo, WorkflowRuntime
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -64,15 +64,15 @@ def definition_of(obj: Any) -> WorkflowDefinition | None:
     return getattr(obj, ATTRIBUTE, None)
 
 
-def _instance() -> WorkflowInstance:
+def _instance() -> WorkflowRuntime:
+    """The runtime of the run whose code is calling (on its deterministic loop)."""
     try:
         loop = asyncio.get_running_loop()
     except RuntimeError:
         loop = None
-    if not isinstance(loop, DeterministicLoop):
+    if not isinstance(loop, DeterministicLoop) or loop.owner is None:
         raise OnwardError("this workflow call can only be made inside workflow code")
-    instance: WorkflowInstance = loop.owner
-    return instance
+    return loop.owner
 
 
 def _name_of(name_or_fn: str | Callable[..., Any], what: str) -> str:
@@ -141,7 +141,7 @@ async def sleep(duration: float | timedelta) -> None:
     await timer
 
 
-async def _with_timeout(inst: WorkflowInstance, future: asyncio.Future[Any],
+async def _with_timeout(inst: WorkflowRuntime, future: asyncio.Future[Any],
                         timeout: float, purpose: str) -> Any:
     _, timer = inst.start_timer(timeout, purpose=purpose)
     await asyncio.wait({future, timer}, return_when=asyncio.FIRST_COMPLETED)

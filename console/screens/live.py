@@ -7,6 +7,8 @@ from typing import Any
 from textual import work
 from textual.worker import Worker, WorkerState
 
+from engine import Engine
+
 from ..messages import StoreChanged
 from ..widgets.status import theme_colours
 from .operating import Operating
@@ -29,7 +31,7 @@ class LiveScreen(Operating):
         self.loads = 0  # finished loads: tests wait on this
 
     @property
-    def engine(self) -> Any:
+    def engine(self) -> Engine:
         return self.onward.engine
 
     def now(self) -> float:

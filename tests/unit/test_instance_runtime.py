@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 
 from engine import workflow
 from engine.events import Event
-from engine.instance import Command, WorkflowInfo, WorkflowInstance
+from engine.instance import Command, WorkflowInstance
+from engine.workflow_runtime import WorkflowInfo
 
 
 @workflow.defn(name="saga_unit")

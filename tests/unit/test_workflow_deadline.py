@@ -19,8 +19,9 @@ from hypothesis import strategies as st
 from engine import BadInput, Engine, workflow
 from engine.deadline import DeadlineWatch
 from engine.events import Event
-from engine.instance import WorkflowInfo, WorkflowInstance, WorkflowTaskError
+from engine.instance import WorkflowInstance, WorkflowTaskError
 from engine.observers import ObserverFeed
+from engine.workflow_runtime import WorkflowInfo
 from tests.helpers import cli, wait_until
 
 FLOWS = str(Path(__file__).resolve().parents[1] / "flows" / "runtime.py")
