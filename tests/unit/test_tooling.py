@@ -4,6 +4,8 @@ logs stay inside the test that made them."""
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -125,3 +127,11 @@ def test_bench_and_soak_wait_only_through_wait_until() -> None:
         if lines and rel not in POLLING_LOOP_ALLOWED:
             found[rel] = lines
     assert found == {}, f"use tests.helpers.wait_until instead of a sleeping loop: {found}"
+
+
+def test_the_soak_runs_from_the_command_line_as_tests_soak() -> None:
+    done = subprocess.run([sys.executable, "-m", "tests.soak", "--help"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "usage: python -m tests.soak" in done.stdout and "--pid-namespaces" in done.stdout
+    assert not (ROOT / "bench" / "soak.py").exists()
