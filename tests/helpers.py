@@ -86,9 +86,11 @@ def _default_log() -> Path:
     folder = _log_folder()
     for n in itertools.count(1):
         path = folder / f"worker-{n}.log"
-        if not path.exists():
-            path.touch()
-            return path
+        try:
+            path.open("x").close()  # made here and now: two workers never share a log
+        except FileExistsError:
+            continue
+        return path
     raise AssertionError("unreachable")
 
 
@@ -169,6 +171,7 @@ class WorkerProcess:
             self._line_read.set()
         for _ in iter(stdout.readline, b""):
             pass
+        stdout.close()
 
     def wait_ready(self, timeout: float = 30.0) -> WorkerProcess:
         """Block until the worker has registered with the store (its first line); after
