@@ -579,7 +579,7 @@ def main(argv: list[str] | None = None) -> int:
             except Exception as err:  # noqa: BLE001 - one section failing must not stop others
                 rep.errors[name] = f"{type(err).__name__}: {err}"
                 print(f"  FAILED: {type(err).__name__}: {err}", flush=True)
-                if not isinstance(err, BenchError):
+                if not isinstance(err, (BenchError, AssertionError)):  # a failed wait says why
                     traceback.print_exc()
             finally:
                 kill_children()

@@ -1,18 +1,19 @@
-"""Shared plumbing for the benchmark sections: paths, subprocesses, waits, fsync counts."""
+"""Shared plumbing for the benchmark sections: paths, child interpreters, fsync counts.
+
+Worker processes and bounded waits are the tests' own (``tests.helpers.WorkerProcess``,
+``wait_until``): one implementation for the suite, the soak and the benchmarks.
+"""
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
-import signal
 import subprocess
-import sys
 import tempfile
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+
+from tests.helpers import env_for, kill_leftover_workers
 
 REPO = Path(__file__).resolve().parent.parent
 BASIC_FLOWS = REPO / "tests" / "flows" / "basic.py"
@@ -39,94 +40,16 @@ def remove_dir(path: Path) -> None:
     shutil.rmtree(path, ignore_errors=True)
 
 
-def child_env(**extra: str) -> dict[str, str]:
-    """Environment for a child interpreter: the repository importable, no test clock shift."""
-    env = dict(os.environ)
-    env["PYTHONPATH"] = str(REPO) + (os.pathsep + env["PYTHONPATH"]
-                                     if env.get("PYTHONPATH") else "")
-    env.pop("ONWARD_TIME_SHIFT", None)
-    env.update(extra)
-    return env
-
-
-def wait_for(predicate: Callable[[], Any], timeout: float, what: str,
-             interval: float = 0.01) -> Any:
-    """Poll ``predicate`` until truthy; BenchError naming ``what`` after ``timeout`` s."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise BenchError(f"timed out after {timeout:.0f}s waiting for {what}")
-        time.sleep(interval)
-
-
-# -- worker processes -------------------------------------------------------------------
-_children: list[subprocess.Popen[bytes]] = []
-
-
-class WorkerProc:
-    """``python -m engine.cli worker`` in a child process, its output in a log file."""
-
-    def __init__(self, db: Path, log: Path, *, flows: Sequence[Path] = (BASIC_FLOWS,),
-                 concurrency: int = 32, env: dict[str, str] | None = None) -> None:
-        args = [sys.executable, "-m", "engine.cli", "worker", "--db", str(db),
-                "--concurrency", str(concurrency)]
-        for f in flows:
-            args += ["--flows", str(f)]
-        self.log = log
-        self.launched = time.perf_counter()
-        with open(log, "ab") as out:
-            self.proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT,
-                                         env=env or child_env(), cwd=REPO)
-        _children.append(self.proc)
-
-    @property
-    def pid(self) -> int:
-        return self.proc.pid
-
-    def is_ready(self) -> bool:
-        if self.proc.poll() is not None:
-            raise BenchError(f"worker exited with status {self.proc.returncode}: "
-                             f"{self.tail()}")
-        try:
-            return any(line.startswith("worker ")
-                       for line in self.log.read_text(errors="replace").splitlines())
-        except FileNotFoundError:
-            return False
-
-    def wait_ready(self, timeout: float = 60.0) -> float:
-        """Block until the worker printed its first line; seconds since launch."""
-        wait_for(self.is_ready, timeout, f"worker pid {self.pid} to start", 0.005)
-        return time.perf_counter() - self.launched
-
-    def tail(self, chars: int = 1500) -> str:
-        try:
-            return self.log.read_text(errors="replace")[-chars:]
-        except OSError:
-            return ""
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(timeout=10)
-
-    def stop(self, timeout: float = 20.0) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self.kill()
+# -- child interpreters -----------------------------------------------------------------
+_children: list[subprocess.Popen[str]] = []
 
 
 def run_child(args: Sequence[str], *, timeout: float, env: dict[str, str] | None = None
               ) -> subprocess.CompletedProcess[str]:
     """Run a child interpreter to completion, tracked so it is killed if we are interrupted."""
     proc = subprocess.Popen(list(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env=env or child_env(), cwd=REPO)
-    _children.append(proc)  # type: ignore[arg-type]
+                            text=True, env=env or env_for(), cwd=REPO)
+    _children.append(proc)
     try:
         out, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -138,7 +61,8 @@ def run_child(args: Sequence[str], *, timeout: float, env: dict[str, str] | None
 
 
 def kill_children() -> None:
-    """SIGKILL every child process this run started that is still alive."""
+    """SIGKILL every child process and worker process this run started that is still alive."""
+    kill_leftover_workers()
     for proc in _children:
         if proc.poll() is None:
             try:

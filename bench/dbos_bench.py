@@ -26,6 +26,8 @@ from typing import Any
 
 from dbos import DBOS, DBOSConfig
 
+from tests.helpers import wait_until
+
 QUEUE = "bench"
 
 
@@ -129,12 +131,9 @@ def drain(db: str, n: int, timeout: float) -> dict[str, object]:
     start = time.perf_counter()
     DBOS.launch()
     try:
-        deadline = start + timeout
-        while _succeeded(watch) - before < n:
-            if time.perf_counter() > deadline:
-                raise SystemExit(f"DBOS drained {_succeeded(watch) - before} of {n} "
-                                 f"workflows in {timeout:.0f}s")
-            time.sleep(0.01)
+        wait_until(lambda: _succeeded(watch) - before >= n, timeout,
+                   lambda: f"DBOS to drain {n} workflows (drained "
+                           f"{_succeeded(watch) - before})", 0.01)
         elapsed = time.perf_counter() - start
     finally:
         DBOS.destroy()

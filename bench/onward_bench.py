@@ -13,23 +13,30 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from tests.helpers import WorkerProcess, env_for, wait_until
+
 from .common import (
     BASIC_FLOWS,
     BENCH_FLOWS,
+    REPO,
     THROUGHPUT_WORKFLOW,
     BenchError,
-    WorkerProc,
-    child_env,
     count_fsyncs,
     proc_status,
     strace_path,
-    wait_for,
 )
 
 
 def _engine(db: Path, *flows: Path, **options: Any) -> Any:
     from engine import Engine
     return Engine(db, flows=[str(f) for f in (flows or (BASIC_FLOWS,))], **options)
+
+
+def _worker(db: Path | str, log: Path, *, flows: Path = BASIC_FLOWS, concurrency: int = 4,
+            env: dict[str, str] | None = None) -> WorkerProcess:
+    """``onward worker`` on ``db`` in a child process, its stderr in ``log``."""
+    return WorkerProcess(db, flows=[flows], concurrency=concurrency, env=env, log=log,
+                         cwd=REPO)
 
 
 def _start_many(eng: Any, workflow: str, n: int, arg: Any = None) -> float:
@@ -42,17 +49,18 @@ def _start_many(eng: Any, workflow: str, n: int, arg: Any = None) -> float:
 
 def _wait_completed(eng: Any, n: int, timeout: float, interval: float = 0.01) -> float:
     """Poll ``eng.counts()`` until ``n`` runs completed; perf_counter time when seen."""
-    deadline = time.monotonic() + timeout
-    while True:
-        counts = eng.counts()
+    counts: dict[str, int] = {}
+
+    def completed() -> float | None:
+        counts.update(eng.counts())
         if counts["completed"] >= n:
             return time.perf_counter()
         if counts.get("failed") or counts.get("stuck"):
             raise BenchError(f"runs went wrong while draining: {_brief(counts)}")
-        if time.monotonic() > deadline:
-            raise BenchError(f"only {counts['completed']} of {n} runs completed in "
-                             f"{timeout:.0f}s ({_brief(counts)})")
-        time.sleep(interval)
+        return None
+
+    return float(wait_until(completed, timeout, lambda: f"{n} runs to complete (only "
+                            f"{counts['completed']} did: {_brief(counts)})", interval))
 
 
 def _brief(counts: dict[str, int]) -> str:
@@ -142,16 +150,15 @@ def drain_by_processes(eng: Any, db: Path | str, tmp: Path, tag: str, n: int, pr
     """
     launched_wall = time.time()
     launched = time.perf_counter()
-    workers = [WorkerProc(db, tmp / f"{tag}-worker-{k}.log",  # type: ignore[arg-type]
-                          flows=(BENCH_FLOWS,), concurrency=concurrency)
-               for k in range(processes)]
+    workers = [_worker(db, tmp / f"{tag}-worker-{k}.log", flows=BENCH_FLOWS,
+                       concurrency=concurrency) for k in range(processes)]
     try:
         end = _wait_completed(eng, n, timeout=timeout, interval=interval)
         end_wall = time.time()
         with eng.store.read() as tx:
             first = tx.scalar("SELECT min(started) FROM workers")
             registered = tx.scalar("SELECT count(*) FROM workers")
-    except BenchError as err:
+    except (BenchError, AssertionError) as err:
         raise BenchError(f"{err}; worker log: {workers[0].tail(600)}") from None
     finally:
         for w in workers:
@@ -266,7 +273,7 @@ def replay_deploy_check(tmp: Path, histories: int, real: int = 200) -> dict[str,
 
 # -- recovery ---------------------------------------------------------------------------
 def _gated_env(gates: Path) -> dict[str, str]:
-    return child_env(ONWARD_TEST_GATES=str(gates))
+    return env_for(ONWARD_TEST_GATES=str(gates))
 
 
 def _hold(gates: Path, name: str) -> None:
@@ -275,7 +282,7 @@ def _hold(gates: Path, name: str) -> None:
     (gates / name).touch()
 
 
-def _wait_gate(gates: Path, name: str, workers: list[WorkerProc]) -> None:
+def _wait_gate(gates: Path, name: str, workers: list[WorkerProcess]) -> None:
     """Wait until an activity is blocked at gate ``name`` (failing early if a worker died)."""
     def entered() -> bool:
         for w in workers:
@@ -283,7 +290,7 @@ def _wait_gate(gates: Path, name: str, workers: list[WorkerProc]) -> None:
                 raise BenchError(f"worker exited with status {w.proc.returncode}: "
                                  f"{w.tail(600)}")
         return (gates / f"{name}.entered").exists()
-    wait_for(entered, 60, f"the activity to reach {name}")
+    wait_until(entered, 60, f"the activity to reach {name}", 0.01)
 
 
 def recovery_restart(tmp: Path, db: Any = None, tag: str = "") -> dict[str, Any]:
@@ -298,7 +305,7 @@ def recovery_restart(tmp: Path, db: Any = None, tag: str = "") -> dict[str, Any]
     with _engine(db) as eng:
         _hold(gates, "gate3")
         handle = eng.start("gated", 1, id="recover-me")
-        first = WorkerProc(db, tmp / f"{tag}recovery-a.log", concurrency=4, env=env)
+        first = _worker(db, tmp / f"{tag}recovery-a.log", env=env)
         try:
             _wait_gate(gates, "gate3", [first])
         finally:
@@ -306,7 +313,7 @@ def recovery_restart(tmp: Path, db: Any = None, tag: str = "") -> dict[str, Any]
         (gates / "gate3").unlink()
         launched_wall = time.time()
         start = time.perf_counter()
-        second = WorkerProc(db, tmp / f"{tag}recovery-b.log", concurrency=4, env=env)
+        second = _worker(db, tmp / f"{tag}recovery-b.log", env=env)
         try:
             result = handle.result(timeout=60)
             elapsed = time.perf_counter() - start
@@ -331,7 +338,7 @@ def recovery_takeover(tmp: Path, db: Any = None, tag: str = "") -> dict[str, Any
     gates.mkdir()
     env = _gated_env(gates)
     with _engine(db) as eng:
-        workers = [WorkerProc(db, tmp / f"{tag}takeover-{k}.log", concurrency=4, env=env)
+        workers = [_worker(db, tmp / f"{tag}takeover-{k}.log", env=env)
                    for k in range(2)]
         try:
             for w in workers:
@@ -374,8 +381,7 @@ def _insert_waiting_runs(eng: Any, n: int, batch: int = 1000) -> float:
             for k in range(done, done + count):
                 history.insert_run(tx, run_id=eng.new_id("run"), workflow_id=f"wait-{k:06d}",
                                    workflow="approval", args=[], now=now)
-        eng._wrote()
-        done += count
+        done += count  # the worker, another process, sees the commit through the store
     return time.perf_counter() - start
 
 
@@ -383,7 +389,7 @@ def memory(tmp: Path, n: int) -> dict[str, Any]:
     """Peak RSS of one worker process holding ``n`` runs that wait on a manual task."""
     db = tmp / "memory.db"
     with _engine(db) as eng:
-        worker = WorkerProc(db, tmp / "memory-worker.log", concurrency=32)
+        worker = _worker(db, tmp / "memory-worker.log", concurrency=32)
         try:
             worker.wait_ready()
             time.sleep(0.5)
@@ -401,8 +407,8 @@ def memory(tmp: Path, n: int) -> dict[str, Any]:
                     raise BenchError(f"worker exited: {worker.tail(600)}")
                 return eng.counts()["waiting"] >= n
 
-            wait_for(settled, max(120.0, n / 20), f"{n} runs to wait on their manual task",
-                     0.05)
+            wait_until(settled, max(120.0, n / 20), f"{n} runs to wait on their manual task",
+                       0.05)
             elapsed = time.perf_counter() - begin
             status = proc_status(worker.pid)
         finally:

@@ -8,14 +8,17 @@ from pathlib import Path
 import pytest
 
 from engine import Engine
-from tests.helpers import kill_leftover_workers
+from tests.helpers import kill_leftover_workers, worker_logs_in
 from tests.pg import any_db, more_dbs, pg_url  # noqa: F401 - fixtures: a database of each kind
 
 
 @pytest.fixture(autouse=True)
-def _no_leftover_workers() -> Iterator[None]:
-    """Worker subprocesses never outlive the test that started them."""
+def _no_leftover_workers(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Worker subprocesses never outlive the test that started them; their logs go to its
+    ``tmp_path`` (made only when a worker is started without a log path of its own)."""
+    worker_logs_in(lambda: Path(request.getfixturevalue("tmp_path")))
     yield
+    worker_logs_in(None)
     kill_leftover_workers()
 
 

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import json
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,17 +25,20 @@ def executions(log: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in log.read_text().splitlines()]
 
 
-def wait_until(predicate: Callable[[], Any], timeout: float = 20.0, message: str = "",
-               interval: float = 0.02) -> Any:
-    """Poll ``predicate`` until it returns something truthy; fail clearly after ``timeout``."""
+def wait_until(predicate: Callable[[], Any], timeout: float = 20.0,
+               message: str | Callable[[], str] = "", interval: float = 0.02) -> Any:
+    """Poll ``predicate`` until it returns something truthy (and return that); after
+    ``timeout`` s fail with AssertionError naming ``message`` (a callable: called then).
+    The one bounded wait of the tests, the soak and the benchmarks."""
     deadline = time.monotonic() + timeout
     while True:
         value = predicate()
         if value:
             return value
         if time.monotonic() > deadline:
+            what = message() if callable(message) else message
             raise AssertionError(f"timed out after {timeout}s waiting for: "
-                                 f"{message or predicate}")
+                                 f"{what or predicate}")
         time.sleep(interval)
 
 
@@ -62,6 +68,30 @@ def cli_json(*args: str, **kwargs: Any) -> Any:
 
 
 LIVE_WORKERS: list[WorkerProcess] = []
+"""Every worker process started and not yet reaped by :func:`kill_leftover_workers`."""
+
+_log_folder: Callable[[], Path] | None = None
+
+
+def worker_logs_in(folder: Callable[[], Path] | None) -> None:
+    """Where a :class:`WorkerProcess` started without ``log=`` writes its log: the folder
+    ``folder()`` returns (tests/conftest.py points it at the running test's ``tmp_path``)."""
+    global _log_folder
+    _log_folder = folder
+
+
+def _default_log() -> Path:
+    if _log_folder is None:
+        raise ValueError("WorkerProcess needs log= (a path) outside a test")
+    folder = _log_folder()
+    for n in itertools.count(1):
+        path = folder / f"worker-{n}.log"
+        try:
+            path.open("x").close()  # made here and now: two workers never share a log
+        except FileExistsError:
+            continue
+        return path
+    raise AssertionError("unreachable")
 
 
 def kill_leftover_workers() -> None:
@@ -69,17 +99,35 @@ def kill_leftover_workers() -> None:
     while LIVE_WORKERS:
         worker = LIVE_WORKERS.pop()
         if worker.proc.poll() is None:
-            worker.proc.kill()
-            worker.proc.wait(timeout=10)
+            worker.kill()
+
+
+UNSHARE_PID = ["unshare", "--pid", "--fork", "--mount-proc", "--kill-child=SIGKILL"]
+"""The wrapper that starts a worker as pid 1 of a PID namespace of its own (needs root)."""
 
 
 class WorkerProcess:
-    """``onward worker`` in a subprocess that tests can SIGKILL."""
+    """``onward worker`` in a subprocess that tests, the soak and the benchmarks SIGKILL.
 
-    def __init__(self, db: Path | str, *, flows: list[str | Path] = (),  # type: ignore[assignment]
-                 plugins: list[str | Path] = (),  # type: ignore[assignment]
-                 concurrency: int = 4, env: dict[str, str] | None = None,
-                 extra: list[str] | None = None, log: Path | None = None) -> None:
+    Its stderr goes to ``log``; its stdout is read by a thread of its own, so waiting for
+    the first line (printed once the worker has registered) ends at its deadline even while
+    the worker prints nothing, and the pipe never fills. ``prefix`` runs the worker under a
+    wrapper command (``pid_namespace=True``: :data:`UNSHARE_PID`); signals then go to the
+    worker inside the wrapper.
+    """
+
+    _reader: threading.Thread | None = None
+    _first_line: bytes = b""
+    wrapped = False
+    """True when a wrapper command (``prefix``/``pid_namespace``) runs the worker."""
+    worker_id: str | None = None
+    """The id the worker printed in its first line (after :meth:`wait_ready`)."""
+
+    def __init__(self, db: Path | str, *, flows: Sequence[str | Path] = (),
+                 plugins: Sequence[str | Path] = (), concurrency: int = 4,
+                 env: dict[str, str] | None = None, extra: list[str] | None = None,
+                 log: Path | None = None, prefix: Sequence[str] = (),
+                 pid_namespace: bool = False, cwd: Path | None = None) -> None:
         args = [sys.executable, "-m", "engine.cli", "worker", "--db", str(db),
                 "--concurrency", str(concurrency)]
         for f in flows:
@@ -87,42 +135,100 @@ class WorkerProcess:
         for p in plugins:
             args += ["--plugins", str(p)]
         args += extra or []
-        if log is None:
-            import tempfile
-            log = Path(tempfile.mkstemp(prefix="onward-worker-", suffix=".log")[1])
-        self.log_path = log
-        with open(log, "ab") as out:
-            self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=out,
-                                         env=env or env_for())
+        wrapper = [*prefix, *(UNSHARE_PID if pid_namespace else [])]
+        self.wrapped = bool(wrapper)
+        self.log_path = log if log is not None else _default_log()
+        with open(self.log_path, "ab") as out:
+            self.proc = subprocess.Popen([*wrapper, *args], stdout=subprocess.PIPE,
+                                         stderr=out, env=env or env_for(), cwd=cwd)
         LIVE_WORKERS.append(self)
         self._ready = False
+        self._start_reader()
 
     @property
     def pid(self) -> int:
         return self.proc.pid
 
+    def alive(self) -> bool:
+        """True until the process (the wrapper, if any) has exited."""
+        return self.proc.poll() is None
+
+    def _start_reader(self) -> None:
+        """Read stdout in a daemon thread: the first line, then drain the rest."""
+        if self._reader is not None:
+            return
+        self._line_read = threading.Event()
+        self._reader = threading.Thread(target=self._read_output, daemon=True,
+                                        name=f"worker-{self.pid}-stdout")
+        self._reader.start()
+
+    def _read_output(self) -> None:
+        stdout = self.proc.stdout
+        assert stdout is not None
+        try:
+            self._first_line = stdout.readline()
+        finally:
+            self._line_read.set()
+        for _ in iter(stdout.readline, b""):
+            pass
+        stdout.close()
+
     def wait_ready(self, timeout: float = 30.0) -> WorkerProcess:
-        """Block until the worker has registered with the store (its first line)."""
-        assert self.proc.stdout is not None
-        deadline = time.monotonic() + timeout
-        line = self.proc.stdout.readline()
-        if not line.startswith(b"worker ") or time.monotonic() > deadline:
-            raise AssertionError(f"worker did not start: {line!r} (exit {self.proc.poll()}): "
-                                 f"{self.log_path.read_text()[-2000:]}")
+        """Block until the worker has registered with the store (its first line); after
+        ``timeout`` s, or if it exits first, kill it and fail naming its exit and log."""
+        self._start_reader()
+        seen = self._line_read.wait(timeout)
+        line = self._first_line
+        if not seen or not line.startswith(b"worker "):
+            self.kill()
+            why = f"no line within {timeout}s" if not seen else repr(line)
+            raise AssertionError(f"worker pid {self.pid} did not start ({why}; exit "
+                                 f"{self.proc.poll()}): {self.tail()}")
+        self.worker_id = line.split()[1].decode()
         self._ready = True
         return self
 
-    def kill(self) -> None:
-        """SIGKILL: no cleanup, no goodbye."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(timeout=10)
+    def tail(self, chars: int = 2000) -> str:
+        """The last ``chars`` characters of the worker's log."""
+        try:
+            return self.log_path.read_text(errors="replace")[-chars:]
+        except OSError:
+            return ""
 
-    def stop(self, timeout: float = 20.0) -> int:
-        """SIGTERM and wait for a graceful exit; the exit status."""
+    def _targets(self) -> list[int]:
+        """The pids to signal: the worker inside the wrapper, or the process itself."""
+        if self.wrapped:
+            try:
+                text = Path(f"/proc/{self.pid}/task/{self.pid}/children").read_text()
+            except OSError:
+                text = ""
+            if text.split():
+                return [int(p) for p in text.split()]
+        return [self.pid]
+
+    def _signal(self, sig: signal.Signals) -> None:
+        for pid in self._targets():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, sig)
+
+    def kill(self) -> None:
+        """SIGKILL: no cleanup, no goodbye (the wrapper too, if any)."""
         if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        return self.proc.wait(timeout=timeout)
+            if self.wrapped:
+                self._signal(signal.SIGKILL)
+            self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(timeout=30)
+
+    def stop(self, timeout: float = 20.0) -> int | None:
+        """SIGTERM and wait for a graceful exit; its status, or None if it had to be
+        SIGKILLed after ``timeout`` s."""
+        if self.proc.poll() is None:
+            self._signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            return None
 
     def __enter__(self) -> WorkerProcess:
         return self if self._ready else self.wait_ready()

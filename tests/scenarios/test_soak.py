@@ -1,4 +1,4 @@
-"""A short crash soak in the normal suite: the same harness as ``python -m bench.soak``.
+"""A short crash soak in the normal suite: the same harness as ``python -m tests.soak``.
 
 Three workers run a mix of flows (parallel activities, timers, signals, manual tasks,
 children, continue-as-new and, when present, the reimbursement flow paying through the
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.soak import SoakConfig, find_repeats, make_specs, run_soak
+from tests.soak import SoakConfig, find_repeats, make_specs, run_soak
 
 pytestmark = pytest.mark.slow
 

@@ -54,16 +54,16 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from bench.soak import (
+from engine import Engine
+from engine.errors import BadInput
+from tests import pg
+from tests.helpers import REPO, WorkerProcess, env_for, wait_until
+from tests.soak import (
     activity_events,
     compensation_problems,
     repeated_work,
     signal_problems,
 )
-from engine import Engine
-from engine.errors import BadInput
-from tests import pg
-from tests.helpers import REPO, WorkerProcess, env_for, wait_until
 
 pytestmark = pytest.mark.slow
 
