@@ -374,7 +374,7 @@ def _insert_waiting_runs(eng: Any, n: int, batch: int = 1000) -> float:
             for k in range(done, done + count):
                 history.insert_run(tx, run_id=eng.new_id("run"), workflow_id=f"wait-{k:06d}",
                                    workflow="approval", args=[], now=now)
-        eng._wrote()
+        eng.runtime.feed.wrote()
         done += count
     return time.perf_counter() - start
 

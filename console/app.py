@@ -18,7 +18,6 @@ from textual.worker import Worker, WorkerState, get_current_worker
 
 from engine.errors import OnwardError
 from engine.reload import watch_code
-from engine.worker import Worker as EngineWorker
 
 from .commands import ConsoleCommands
 from .demo import seed_demo
@@ -118,9 +117,8 @@ class OnwardApp(App[int]):
                 with self._lifecycle:
                     if self._stop.is_set():
                         return
-                    self.engine_worker = EngineWorker(self.engine,
-                                                      concurrency=self.concurrency).start()
-                    self.engine._workers.append(self.engine_worker)
+                    self.engine_worker = self.engine.start_worker(
+                        concurrency=self.concurrency)
             if self.demo:
                 started = seed_demo(self.engine, live=self.with_worker)
                 if started:
@@ -198,9 +196,7 @@ class OnwardApp(App[int]):
             self.code_watcher.stop()
             self.code_watcher = None
         if self.engine_worker is not None:
-            if self.engine_worker in self.engine._workers:
-                self.engine._workers.remove(self.engine_worker)
-            self.engine_worker.stop(grace=5.0)
+            self.engine.stop_worker(self.engine_worker, grace=5.0)
             self.engine_worker = None
 
     def on_unmount(self) -> None:

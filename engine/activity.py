@@ -125,3 +125,8 @@ def heartbeat(details: Any = None) -> None:
 def set_current(value: ActivityInfo | None) -> contextvars.Token[ActivityInfo | None]:
     """Install the info of the attempt about to run (engine use)."""
     return _current.set(value)
+
+
+def reset_current(token: contextvars.Token[ActivityInfo | None]) -> None:
+    """Put back the info ``set_current`` replaced (engine use)."""
+    _current.reset(token)

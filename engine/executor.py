@@ -145,7 +145,7 @@ class ActivityExecutor:
         else:
             self._finish(definition, attempt, True, value)
         finally:
-            activity_api._current.reset(token)
+            activity_api.reset_current(token)
 
     async def _run_async(self, definition: ActivityDefinition, attempt: Attempt,
                          info: ActivityInfo) -> None:

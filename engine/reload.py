@@ -173,13 +173,13 @@ def replay_on_disk(engine: Engine, ident: str) -> dict[str, Any]:
     when no file was read).
     """
     with engine.store.read() as tx:
-        run = engine._find(tx, ident)
+        run = engine.runtime.find_run(tx, ident)
         events = runs.load_events(tx, run.run_id)
     old = next((f for f in engine.registry.flows
                 if f.path and run.workflow in f.workflows), None)
     if old is None:
         loaded = engine.registry.workflow(run.workflow)
-        report = replay_one(engine, run, events).to_json()
+        report = replay_one(engine.runtime, run, events).to_json()
         report["code"] = {"source": loaded.provider if loaded is not None else "",
                           "loaded": "", "on_disk": None}
         return report

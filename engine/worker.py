@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from . import attempts, history
 from .advance import AdvanceOutcome
@@ -26,11 +26,9 @@ from .executor import ActivityExecutor, Outcome
 from .history import RunRow
 from .instance import WorkflowTaskError, safe_str, safe_traceback
 from .liveness import HOST, LeaseWatch, death_of, process_start
+from .runtime import Runtime
 from .store import membership, queues
 from .store.base import Tx
-
-if TYPE_CHECKING:
-    from .client import Engine
 
 log = logging.getLogger("onward.worker")
 
@@ -45,16 +43,17 @@ operator commands, other workers) get their turn: SQLite's busy handler polls ev
 class Worker:
     """Runs workflow tasks and activity attempts for one engine until stopped."""
 
-    def __init__(self, engine: Engine, *, concurrency: int = 8, lease_ttl: float | None = None,
-                 poll_interval: float = 0.02, worker_id: str | None = None) -> None:
-        self.engine = engine
-        self.store = engine.store
-        self.session = engine.store.session()
-        self.clock = engine.clock
+    def __init__(self, runtime: Runtime, *, concurrency: int = 8,
+                 lease_ttl: float | None = None, poll_interval: float = 0.02,
+                 worker_id: str | None = None) -> None:
+        self.runtime = runtime
+        self.store = runtime.store
+        self.session = runtime.store.session()
+        self.clock = runtime.clock
         self.concurrency = max(1, concurrency)
-        self.lease_ttl = lease_ttl if lease_ttl is not None else engine.lease_ttl
+        self.lease_ttl = lease_ttl if lease_ttl is not None else runtime.lease_ttl
         self.poll_interval = poll_interval
-        self.worker_id = worker_id or engine.new_id("worker")
+        self.worker_id = worker_id or runtime.new_id("worker")
         self.outcomes: queue.SimpleQueue[Outcome] = queue.SimpleQueue()
         self._heartbeats: dict[tuple[str, int], tuple[Attempt, Any]] = {}
         self._hb_lock = threading.Lock()
@@ -76,7 +75,7 @@ class Worker:
         self._advertised: list[str] = []
         self._unsure: list[Attempt] = []
         """Attempts claimed in a transaction whose commit failed, which may yet have
-        committed (its acknowledgement lost). Kept under ``engine.advance_lock``: the next
+        committed (its acknowledgement lost). Kept under ``runtime.advance_lock``: the next
         transaction that may claim settles them first (:meth:`_settle_doubts`)."""
         self._queued = False
         """Ready attempts may be waiting for room in this worker (claim on the next turn)."""
@@ -86,7 +85,7 @@ class Worker:
         self._overran = False
         """Workflow code ran into its deadline in this turn: advance no more runs in it."""
         self.executor = ActivityExecutor(
-            self.concurrency, engine.registry.activity, self.outcomes, self.wake,
+            self.concurrency, runtime.registry.activity, self.outcomes, self.wake,
             self._on_heartbeat)
         self.executor.settle_inline = self._settle_inline
         self.inline_settled = 0
@@ -104,9 +103,9 @@ class Worker:
         now = self.clock()
         with self.session.write() as tx:
             self._register(tx, now)
-            history.register_workflow_types(tx, self.engine.registry.workflow_names(), now)
+            history.register_workflow_types(tx, self.runtime.registry.workflow_names(), now)
             self._reap(tx, now)
-        self.engine._add_listener(self.wake)
+        self.runtime.feed.add_listener(self.wake)
         self._thread = threading.Thread(target=self._run, name="onward-dispatcher",
                                         daemon=True)
         self._thread.start()
@@ -127,7 +126,7 @@ class Worker:
         self.wake()
         self._thread.join()
         self._thread = None
-        self.engine._remove_listener(self.wake)
+        self.runtime.feed.remove_listener(self.wake)
         self.executor.shutdown(wait=False)
         try:
             with self.session.write() as tx:
@@ -151,7 +150,7 @@ class Worker:
         self.wake()
 
     def _register(self, tx: Tx, now: float) -> None:
-        activities = self.engine.registry.activity_names()
+        activities = self.runtime.registry.activity_names()
         membership.register_worker(
             tx, self.worker_id, host=HOST, pid=os.getpid(),
             pid_start=process_start(os.getpid()) or "?", now=now, lease_ttl=self.lease_ttl,
@@ -161,7 +160,7 @@ class Worker:
     def _find_orphans(self, tx: Tx, now: float) -> None:
         """Ready activities that no live worker offers: claim them so their attempts fail
         visibly ("no provider") and retry until a provider appears."""
-        activities = self.engine.registry.activity_names()
+        activities = self.runtime.registry.activity_names()
         if self._advertised != activities:
             membership.advertise_activities(tx, self.worker_id, activities)
             self._advertised = activities
@@ -235,7 +234,7 @@ class Worker:
         dispatch: list[Attempt] = []
         touched: set[str] = set()
         try:
-            with self.engine.advance_lock, self._claims(dispatch), \
+            with self.runtime.advance_lock, self._claims(dispatch), \
                     self.session.write() as tx:
                 self._settle_doubts(tx, now, dispatch)
                 self._apply_outcomes(tx, outcomes, now, dispatch, touched)
@@ -256,8 +255,8 @@ class Worker:
                 if not self._draining and free > 0 and (scan or self._queued):
                     claimed = attempts.claim(
                         tx, self.worker_id,
-                        self.engine.registry.activity_names() + self._orphans, free, now,
-                        self.engine.registry.limits())
+                        self.runtime.registry.activity_names() + self._orphans, free, now,
+                        self.runtime.registry.limits())
                     dispatch.extend(claimed)
                     self._queued = len(claimed) == free
                     self._backlog = self._backlog or self._queued
@@ -265,7 +264,7 @@ class Worker:
                     self._next_due = self._compute_next_due(tx, now)
         except BaseException as err:
             for run_id in touched:
-                self.engine.cache.evict(run_id)
+                self.runtime.cache.evict(run_id)
             for outcome in outcomes:
                 self.outcomes.put(outcome)
             if not self._isolate and isinstance(err, Exception) and \
@@ -279,8 +278,8 @@ class Worker:
         self._retry_stuck = False
         self.dispatch(dispatch)
         self.log_failures(tx)
-        self.engine._publish(tx)
-        self.engine._notify()
+        self.runtime.feed.publish(tx)
+        self.runtime.feed.notify()
         return bool(outcomes or dispatch or touched)
 
     def _settle_inline(self, outcome: Outcome) -> bool:
@@ -292,27 +291,27 @@ class Worker:
         """
         if self._draining or self._thread is None or not self.outcomes.empty():
             return False
-        lock = self.engine.advance_lock
+        lock = self.runtime.advance_lock
         if not lock.acquire(blocking=False):
             return False
         dispatch: list[Attempt] = []
         touched: set[str] = set()
         try:
-            with self._claims(dispatch), self.engine.store.write() as tx:
+            with self._claims(dispatch), self.runtime.store.write() as tx:
                 now = self.clock()
                 self._settle_doubts(tx, now, dispatch)
                 self._apply_outcomes(tx, [outcome], now, dispatch, touched)
         except Exception:  # noqa: BLE001 - the dispatcher retries it the ordinary way
             for run_id in touched:
-                self.engine.cache.evict(run_id)
+                self.runtime.cache.evict(run_id)
             return False
         finally:
             lock.release()
         self.inline_settled += 1
         self.dispatch(dispatch)
         self.log_failures(tx)
-        self.engine._publish(tx)
-        self.engine._notify()
+        self.runtime.feed.publish(tx)
+        self.runtime.feed.notify()
         if self._backlog or self._queued:
             self.wake()
         return True
@@ -342,7 +341,7 @@ class Worker:
     def start_inline(self, tx: Tx, run: RunRow) -> list[Attempt]:
         """Run a new run's first workflow task inside the transaction that starts it.
 
-        The caller holds ``engine.advance_lock`` and dispatches the returned attempts after
+        The caller holds ``runtime.advance_lock`` and dispatches the returned attempts after
         its commit. Saves a commit and a round trip per run (an eager start)."""
         if self._draining:
             return []
@@ -354,7 +353,7 @@ class Worker:
 
     def claims_in_doubt(self, claimed: list[Attempt]) -> None:
         """Attempts claimed in a transaction whose commit failed (the caller still holds
-        ``engine.advance_lock``): it may have committed, its acknowledgement lost. The
+        ``runtime.advance_lock``): it may have committed, its acknowledgement lost. The
         next transaction finds out, and starts those that are this worker's."""
         if claimed:
             self._unsure.extend(claimed)
@@ -392,7 +391,7 @@ class Worker:
 
     def _work_visible(self, now: float) -> bool:
         """A cheap read-only look for due work, before taking the write lock."""
-        registry = self.engine.registry
+        registry = self.runtime.registry
         workflows, activities = registry.workflow_names(), registry.activity_names()
         with self.session.read() as tx:
             if queues.has_due_timer(tx, now):
@@ -429,7 +428,7 @@ class Worker:
         if isolate is None:
             isolate = self._isolate
         touched.add(run.run_id)
-        registry = self.engine.registry
+        registry = self.runtime.registry
         limits = registry.limits()
         room = [self.concurrency - self.executor.busy - len(dispatch)]
 
@@ -442,7 +441,7 @@ class Worker:
             room[0] -= 1
             return self.worker_id
 
-        advancer = self.engine.advancer
+        advancer = self.runtime.advancer
         if not isolate:
             outcome: AdvanceOutcome = advancer.advance(tx, run, eager)
         else:
@@ -465,13 +464,13 @@ class Worker:
     def _hold_broken(self, tx: Tx, run: RunRow, err: Exception) -> None:
         """Hold a run whose workflow task could not even be recorded (say, a result too
         large to store): its savepoint is rolled back and the run is marked stuck."""
-        self.engine.cache.evict(run.run_id)  # (logged once committed: log_failures)
+        self.runtime.cache.evict(run.run_id)  # (logged once committed: log_failures)
         fresh = history.get_run(tx, run.run_id)
         if fresh is None:
             return
         events = history.load_events(tx, run.run_id)
         fresh.last_seq = events[-1].seq if events else 0
-        self.engine.advancer.hold(tx, fresh, WorkflowTaskError(
+        self.runtime.advancer.hold(tx, fresh, WorkflowTaskError(
             f"the workflow task could not be recorded: {type(err).__name__}: "
             f"{safe_str(err)[:2000]}", kind="engine",
             details={"error": {"type": type(err).__name__, "message": safe_str(err)[:10_000],
@@ -517,7 +516,7 @@ class Worker:
             self._settle(tx, run, dispatch, touched)
 
     def _advance_pending(self, tx: Tx, dispatch: list[Attempt], touched: set[str]) -> None:
-        names = self.engine.registry.workflow_names()
+        names = self.runtime.registry.workflow_names()
         if not names:
             return
         for run_id in queues.due_workflow_tasks(tx, names, BATCH):
@@ -528,7 +527,7 @@ class Worker:
                 self._advance(tx, run, dispatch, touched)
 
     def _mark_stuck_pending(self, tx: Tx) -> None:
-        queues.requeue_stuck_runs(tx, self.engine.registry.workflow_names())
+        queues.requeue_stuck_runs(tx, self.runtime.registry.workflow_names())
 
     def _maintain(self, tx: Tx, now: float, dispatch: list[Attempt], touched: set[str]) -> None:
         beat = time.monotonic()
@@ -559,7 +558,7 @@ class Worker:
     def _sync_clock(self) -> None:
         """Follow the server's clock; a failed reading keeps the last offset."""
         try:
-            self.engine.sync_clock()
+            self.runtime.sync_clock()
         except StoreError as err:
             log.warning("worker %s could not read the server's clock: %s", self.worker_id, err)
 
@@ -596,7 +595,7 @@ class Worker:
     def _compute_next_due(self, tx: Tx, now: float) -> float:
         timer, ready = queues.next_due(tx, now)
         candidates = [t for t in (timer, ready) if t is not None]
-        if self.engine.registry.limits():
+        if self.runtime.registry.limits():
             candidates.append(now + 0.2)
         return min(candidates) if candidates else now + 3600.0
 
