@@ -9,7 +9,6 @@ transaction is durable. Many runs' steps share one commit when the worker is bus
 from __future__ import annotations
 
 import logging
-import os
 import queue
 import sys
 import threading
@@ -20,15 +19,17 @@ from typing import Any
 
 from . import attempts, history
 from .advance import AdvanceOutcome
-from .attempts import Attempt
-from .errors import StoreError
+from .attempts import Attempt, Ending, record_outcomes
+from .errors import DatabaseCorrupt, StoreError
 from .executor import ActivityExecutor, Outcome
 from .history import RunRow
 from .instance import WorkflowTaskError, safe_str, safe_traceback
-from .liveness import HOST, LeaseWatch, death_of, process_start
+from .liveness import Membership
 from .runtime import Runtime
-from .store import membership, queues
+from .store import queues
 from .store.base import Tx
+from .timers import fire_due_timers, next_due
+from .worklog import log_failures
 
 log = logging.getLogger("onward.worker")
 
@@ -67,12 +68,11 @@ class Worker:
         self._next_maintenance = 0.0
         self._next_reap = 0.0
         self._next_heartbeat = 0.0
-        self._beat_value = 0.0
-        self._leases = LeaseWatch()
+        self.membership = Membership(self.worker_id, lease_ttl=self.lease_ttl,
+                                     concurrency=self.concurrency,
+                                     activity_names=runtime.registry.activity_names)
         self._token: Any = None
         self._backlog = False
-        self._orphans: list[str] = []
-        self._advertised: list[str] = []
         self._unsure: list[Attempt] = []
         """Attempts claimed in a transaction whose commit failed, which may yet have
         committed (its acknowledgement lost). Kept under ``runtime.advance_lock``: the next
@@ -97,14 +97,13 @@ class Worker:
         """Register with the store, recover what dead workers left, and begin working."""
         verdict = self.store.check_integrity()
         if verdict != "ok":
-            from .errors import DatabaseCorrupt
             raise DatabaseCorrupt(f"{self.store.url} fails its integrity check ({verdict}); "
                                   "restore it from a backup")
         now = self.clock()
         with self.session.write() as tx:
-            self._register(tx, now)
+            self.membership.register(tx, now)
             history.register_workflow_types(tx, self.runtime.registry.workflow_names(), now)
-            self._reap(tx, now)
+            self.membership.reap(tx, now)
         self.runtime.feed.add_listener(self.wake)
         self._thread = threading.Thread(target=self._run, name="onward-dispatcher",
                                         daemon=True)
@@ -133,7 +132,7 @@ class Worker:
                 self._apply_outcomes(tx, self._drain(), self.clock(), [], set())
                 for attempt in self._unsure:  # claimed but never started: not an attempt
                     attempts.unclaim(tx, attempt, self.worker_id)
-                self._release(tx, self.clock())
+                self.membership.release(tx, self.clock())
         except StoreError as err:
             log.warning("worker %s could not deregister: %s", self.worker_id, err)
         else:
@@ -148,32 +147,6 @@ class Worker:
         """Retry stuck runs on the next turn (after new code was loaded)."""
         self._retry_stuck = True
         self.wake()
-
-    def _register(self, tx: Tx, now: float) -> None:
-        activities = self.runtime.registry.activity_names()
-        membership.register_worker(
-            tx, self.worker_id, host=HOST, pid=os.getpid(),
-            pid_start=process_start(os.getpid()) or "?", now=now, lease_ttl=self.lease_ttl,
-            concurrency=self.concurrency, activities=activities)
-        self._advertised = activities
-
-    def _find_orphans(self, tx: Tx, now: float) -> None:
-        """Ready activities that no live worker offers: claim them so their attempts fail
-        visibly ("no provider") and retry until a provider appears."""
-        activities = self.runtime.registry.activity_names()
-        if self._advertised != activities:
-            membership.advertise_activities(tx, self.worker_id, activities)
-            self._advertised = activities
-        waiting = queues.ready_activity_names(tx, now)
-        if not waiting:
-            self._orphans = []
-            return
-        self._orphans = sorted(waiting - membership.offered_activities(tx))
-
-    def _release(self, tx: Tx, now: float) -> None:
-        """Hand back attempts still running at shutdown, so others retry them at once."""
-        self._lose_attempts_of(tx, self.worker_id, "worker stopped", now)
-        membership.deregister_worker(tx, self.worker_id)
 
     # -- the dispatcher ---------------------------------------------------------------------
     def _run(self) -> None:
@@ -255,13 +228,15 @@ class Worker:
                 if not self._draining and free > 0 and (scan or self._queued):
                     claimed = attempts.claim(
                         tx, self.worker_id,
-                        self.runtime.registry.activity_names() + self._orphans, free, now,
+                        self.runtime.registry.activity_names() + self.membership.orphans,
+                        free, now,
                         self.runtime.registry.limits())
                     dispatch.extend(claimed)
                     self._queued = len(claimed) == free
                     self._backlog = self._backlog or self._queued
                 if scan or touched:
-                    self._next_due = self._compute_next_due(tx, now)
+                    self._next_due = next_due(tx, now,
+                                              limited=bool(self.runtime.registry.limits()))
         except BaseException as err:
             for run_id in touched:
                 self.runtime.cache.evict(run_id)
@@ -317,21 +292,8 @@ class Worker:
         return True
 
     def log_failures(self, tx: Tx) -> None:
-        """Log at WARNING the failed and timed-out attempts and the failed and stuck runs
-        that ``tx`` (now committed) recorded, with their ids as fields of each record."""
-        for run, event in getattr(tx, "published", ()):
-            attrs = event.attrs
-            if event.type == "ActivityAttemptFailed":
-                _log_attempt_failed(run, attrs)
-            elif event.type == "WorkflowFailed":
-                error = attrs.get("error") or {}
-                _warn(run, None, None, "run %s (%s, workflow %s) failed: %s: %s",
-                      run.workflow_id, run.run_id, run.workflow, error.get("type", "Error"),
-                      _first_line(error.get("message")))
-            elif event.type == "WorkflowTaskFailed":
-                _warn(run, None, None, "run %s (%s, workflow %s) held stuck: %s",
-                      run.workflow_id, run.run_id, run.workflow,
-                      _first_line(attrs.get("message")))
+        """Log the failures ``tx`` (now committed) recorded (see ``worklog``)."""
+        log_failures(tx)
 
     def dispatch(self, claimed: list[Attempt]) -> None:
         """Start attempts claimed in a transaction that has now committed."""
@@ -478,18 +440,11 @@ class Worker:
 
     def _apply_outcomes(self, tx: Tx, outcomes: list[Outcome], now: float,
                         dispatch: list[Attempt], touched: set[str]) -> None:
-        for outcome in outcomes:
-            attempt = outcome.attempt
-            if outcome.ok:
-                run = attempts.complete(tx, attempt.run_id, attempt.ref, self.worker_id,
-                                        attempt.attempt, outcome.result, outcome.provider,
-                                        now, save=False)
-            else:
-                run = attempts.fail(tx, attempt.run_id, attempt.ref, self.worker_id,
-                                    attempt.attempt, outcome.error, outcome.provider, now,
-                                    save=False)
-            if run is not None:
-                self._settle(tx, run, dispatch, touched)
+        """Record the executor's outcomes of this worker's attempts, settling each run."""
+        endings = (Ending(o.attempt.run_id, o.attempt.ref, self.worker_id, o.attempt.attempt,
+                          o.ok, o.result, o.error, o.provider) for o in outcomes)
+        for run in record_outcomes(tx, endings, now, save=False):
+            self._settle(tx, run, dispatch, touched)
 
     def _settle(self, tx: Tx, run: RunRow, dispatch: list[Attempt], touched: set[str]) -> None:
         if run.wf_pending and not run.paused:
@@ -499,20 +454,7 @@ class Worker:
 
     def _fire_timers(self, tx: Tx, now: float, dispatch: list[Attempt],
                      touched: set[str]) -> None:
-        for run_id, ref, kind in queues.due_timers(tx, now, BATCH):
-            run = history.get_run(tx, run_id, lock=True)
-            if not queues.remove_timer(tx, run_id, ref):
-                continue  # another worker fired it first
-            if run is None or not run.is_open:
-                continue
-            if kind == "task":
-                row = queues.time_out_task(tx, run_id, ref, now)
-                if row is None:
-                    continue
-                history.append(tx, run, "ManualTaskTimedOut",
-                               {"ref": ref, "task_id": row[0], "kind": row[1]}, now, wake=True)
-            else:
-                history.append(tx, run, "TimerFired", {"ref": ref}, now, wake=True)
+        for run in fire_due_timers(tx, now, BATCH):
             self._settle(tx, run, dispatch, touched)
 
     def _advance_pending(self, tx: Tx, dispatch: list[Attempt], touched: set[str]) -> None:
@@ -532,28 +474,27 @@ class Worker:
     def _maintain(self, tx: Tx, now: float, dispatch: list[Attempt], touched: set[str]) -> None:
         beat = time.monotonic()
         self._next_maintenance = beat + MAINTENANCE_INTERVAL
+        for run in record_outcomes(tx, self._timed_out(tx, now), now):
+            self._settle(tx, run, dispatch, touched)
+        if beat >= self._next_heartbeat:
+            self._next_heartbeat = beat + self.lease_ttl / 3
+            self._sync_clock()
+            self.membership.beat(tx, now)
+        if beat >= self._next_reap:
+            self._next_reap = beat + 1.0
+            self.membership.reap(tx, now, lambda run: self._settle(tx, run, dispatch, touched))
+            self.membership.find_orphans(tx, now)
+
+    def _timed_out(self, tx: Tx, now: float) -> Iterator[Ending]:
+        """Attempts past a deadline, as endings to record (this worker's are abandoned)."""
         for run_id, ref, owner, attempt, which in attempts.expired(tx, now):
             if owner == self.worker_id:
                 self.executor.abandon(run_id, ref)
             error = {"type": f"{which}Timeout",
                      "message": f"{which.lower().replace('toclose', '-to-close')} "
                                 "timeout passed"}
-            run = attempts.fail(tx, run_id, ref, owner, attempt, error, ("", ""), now,
-                                timeout=True, final=which == "ScheduleToClose")
-            if run is not None:
-                self._settle(tx, run, dispatch, touched)
-        if beat >= self._next_heartbeat:
-            self._next_heartbeat = beat + self.lease_ttl / 3
-            self._sync_clock()
-            # Others see this worker alive while the value changes (whatever the clock).
-            self._beat_value = max(now, self._beat_value + 0.001)
-            if not membership.renew_heartbeat(tx, self.worker_id, self._beat_value):
-                log.warning("worker %s was presumed dead; rejoining", self.worker_id)
-                self._register(tx, now)
-        if beat >= self._next_reap:
-            self._next_reap = beat + 1.0
-            self._reap(tx, now, dispatch, touched)
-            self._find_orphans(tx, now)
+            yield Ending(run_id, ref, owner, attempt, False, error=error, timeout=True,
+                         final=which == "ScheduleToClose")
 
     def _sync_clock(self) -> None:
         """Follow the server's clock; a failed reading keeps the last offset."""
@@ -561,64 +502,3 @@ class Worker:
             self.runtime.sync_clock()
         except StoreError as err:
             log.warning("worker %s could not read the server's clock: %s", self.worker_id, err)
-
-    def _reap(self, tx: Tx, now: float, dispatch: list[Attempt] | None = None,
-              touched: set[str] | None = None) -> None:
-        """Take over from workers that died: same host by process check, others by lease."""
-        others = membership.other_workers(tx, self.worker_id)
-        self._leases.keep_only(other.worker_id for other in others)
-        for other in others:
-            silent = self._leases.silent_for(other.worker_id, other.heartbeat)
-            reason = death_of(other.worker_id, other.host, other.pid, other.pid_start, silent,
-                              other.lease_ttl)
-            if reason is None:
-                continue
-            log.info("taking over from %s", reason)
-            runs = self._lose_attempts_of(tx, other.worker_id, reason, now)
-            membership.deregister_worker(tx, other.worker_id)
-            if dispatch is not None and touched is not None:
-                for run in runs:
-                    self._settle(tx, run, dispatch, touched)
-
-    def _lose_attempts_of(self, tx: Tx, worker_id: str, reason: str, now: float) -> list[RunRow]:
-        """Record every attempt ``worker_id`` held as lost (retried at once); the runs
-        touched, each read once after all its attempts were recorded."""
-        lost: dict[str, None] = {}
-        for run_id, ref, attempt in queues.attempts_held_by(tx, worker_id):
-            if attempts.fail(tx, run_id, ref, worker_id, attempt,
-                             {"type": "WorkerLost", "message": f"worker lost: {reason}"},
-                             ("", ""), now, retry_now=True) is not None:
-                lost[run_id] = None
-        runs = (history.get_run(tx, run_id) for run_id in lost)
-        return [run for run in runs if run is not None]
-
-    def _compute_next_due(self, tx: Tx, now: float) -> float:
-        timer, ready = queues.next_due(tx, now)
-        candidates = [t for t in (timer, ready) if t is not None]
-        if self.runtime.registry.limits():
-            candidates.append(now + 0.2)
-        return min(candidates) if candidates else now + 3600.0
-
-
-
-def _first_line(text: object, limit: int = 500) -> str:
-    lines = str(text or "").strip().splitlines()
-    return lines[0][:limit] if lines else ""
-
-
-def _warn(run: RunRow, activity: str | None, attempt: int | None, message: str,
-          *args: object) -> None:
-    log.warning(message, *args, extra={"workflow_id": run.workflow_id, "run_id": run.run_id,
-                                       "activity": activity, "attempt": attempt})
-
-
-def _log_attempt_failed(run: RunRow, attrs: dict[str, Any]) -> None:
-    """One failed attempt: what went wrong, and whether and when it is retried."""
-    error = attrs.get("error") or {}
-    kind = str(error.get("type") or "Error")
-    what = (f"timed out ({kind})" if kind.endswith("Timeout")
-            else f"failed: {kind}: {_first_line(error.get('message'))}")
-    retry = f"retry at {attrs['next_retry']}" if attrs.get("next_retry") else "no retry"
-    name, attempt = attrs.get("name"), attrs.get("attempt")
-    _warn(run, name, attempt, "activity %s attempt %s of run %s (%s) %s; %s", name, attempt,
-          run.workflow_id, run.run_id, what, retry)
