@@ -14,12 +14,12 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 from . import attempts, history
 from .advance import AdvanceOutcome
 from .attempts import Attempt, Ending, record_outcomes
+from .claims import ClaimsInDoubt
 from .errors import DatabaseCorrupt, StoreError
 from .executor import ActivityExecutor, Outcome
 from .history import RunRow
@@ -73,10 +73,8 @@ class Worker:
                                      activity_names=runtime.registry.activity_names)
         self._token: Any = None
         self._backlog = False
-        self._unsure: list[Attempt] = []
-        """Attempts claimed in a transaction whose commit failed, which may yet have
-        committed (its acknowledgement lost). Kept under ``runtime.advance_lock``: the next
-        transaction that may claim settles them first (:meth:`_settle_doubts`)."""
+        self.doubts = ClaimsInDoubt(self.worker_id)
+        """Claims of transactions whose commit failed, kept under ``runtime.advance_lock``."""
         self._queued = False
         """Ready attempts may be waiting for room in this worker (claim on the next turn)."""
         self._retry_stuck = True
@@ -130,8 +128,7 @@ class Worker:
         try:
             with self.session.write() as tx:
                 self._apply_outcomes(tx, self._drain(), self.clock(), [], set())
-                for attempt in self._unsure:  # claimed but never started: not an attempt
-                    attempts.unclaim(tx, attempt, self.worker_id)
+                self.doubts.hand_back(tx)
                 self.membership.release(tx, self.clock())
         except StoreError as err:
             log.warning("worker %s could not deregister: %s", self.worker_id, err)
@@ -195,21 +192,21 @@ class Worker:
         maintenance = time.monotonic() >= self._next_maintenance
         token = self.session.change_token()
         changed = token != self._token or woken or self._backlog
-        if not (outcomes or beats or maintenance or changed or self._unsure or
+        if not (outcomes or beats or maintenance or changed or self.doubts.attempts or
                 now >= self._next_due):
             return False
         self._token = token
         self._backlog = False
-        if not (outcomes or beats or maintenance or self._retry_stuck or self._unsure) and \
+        if not (outcomes or beats or maintenance or self._retry_stuck or self.doubts.attempts) and \
                 not self._work_visible(now):
             return False  # woken by news that needs no write (e.g. a run started eagerly)
         self.ticks += 1
         dispatch: list[Attempt] = []
         touched: set[str] = set()
         try:
-            with self.runtime.advance_lock, self._claims(dispatch), \
+            with self.runtime.advance_lock, self.doubts.guard(dispatch), \
                     self.session.write() as tx:
-                self._settle_doubts(tx, now, dispatch)
+                self.doubts.settle(tx, now, dispatch)
                 self._apply_outcomes(tx, outcomes, now, dispatch, touched)
                 for attempt, details in beats.values():
                     if not attempts.record_heartbeat(tx, attempt.run_id, attempt.ref,
@@ -272,9 +269,9 @@ class Worker:
         dispatch: list[Attempt] = []
         touched: set[str] = set()
         try:
-            with self._claims(dispatch), self.runtime.store.write() as tx:
+            with self.doubts.guard(dispatch), self.runtime.store.write() as tx:
                 now = self.clock()
-                self._settle_doubts(tx, now, dispatch)
+                self.doubts.settle(tx, now, dispatch)
                 self._apply_outcomes(tx, [outcome], now, dispatch, touched)
         except Exception:  # noqa: BLE001 - the dispatcher retries it the ordinary way
             for run_id in touched:
@@ -308,8 +305,8 @@ class Worker:
         if self._draining:
             return []
         claimed: list[Attempt] = []
-        with self._claims(claimed):
-            self._settle_doubts(tx, self.clock(), claimed)
+        with self.doubts.guard(claimed):
+            self.doubts.settle(tx, self.clock(), claimed)
             self._advance(tx, run, claimed, set(), isolate=True)  # a failure holds the run
         return claimed
 
@@ -318,38 +315,8 @@ class Worker:
         ``runtime.advance_lock``): it may have committed, its acknowledgement lost. The
         next transaction finds out, and starts those that are this worker's."""
         if claimed:
-            self._unsure.extend(claimed)
+            self.doubts.add(claimed)
             self.wake()
-
-    @contextmanager
-    def _claims(self, claimed: list[Attempt]) -> Iterator[None]:
-        """Around a transaction that claims into ``claimed`` (under ``advance_lock``): if
-        it fails, even at its commit, its claims are in doubt."""
-        try:
-            yield
-        except BaseException:
-            self._unsure.extend(claimed)  # (no wake-up: the failed turn backs off first)
-            raise
-
-    def _settle_doubts(self, tx: Tx, now: float, dispatch: list[Attempt]) -> None:
-        """Settle the claims of transactions whose commit failed, before claiming anew.
-
-        Those that committed are this worker's and never started: they are started now,
-        their start-to-close clock running from now (starting beats releasing: the worker
-        had room for them, and a release would need another claim, by someone, later).
-        The others were rolled back and wait, free, like any ready attempt."""
-        if not self._unsure:
-            return
-        started = 0
-        while self._unsure:
-            attempt = self._unsure[-1]
-            if attempts.restart(tx, attempt, self.worker_id, now):
-                dispatch.append(attempt)
-                started += 1
-            self._unsure.pop()
-        if started:
-            log.warning("worker %s: a commit whose acknowledgement was lost had claimed %d "
-                        "attempt(s); starting them now", self.worker_id, started)
 
     def _work_visible(self, now: float) -> bool:
         """A cheap read-only look for due work, before taking the write lock."""
