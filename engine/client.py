@@ -113,8 +113,8 @@ class RunHandle:
         deadline = None if timeout is None else time.monotonic() + timeout
         seen, self._closes_at_start = self._closes_at_start, None
         feed = self.engine.runtime.feed
-        if seen is not None and self.engine.runtime.workers:  # (a stopped worker announces
-            feed.wait_for_close(0.05 if timeout is None else min(0.05, timeout), seen)  # none)
+        if seen is not None and self.engine.runtime.workers:  # (a stopped one announces none)
+            self.engine.wait_for_close(0.05 if timeout is None else min(0.05, timeout), seen)
         while True:
             closes = feed.closes_seen  # before reading: a close after it wakes us
             with self.engine.store.read() as tx:
@@ -132,7 +132,8 @@ class RunHandle:
             if remaining is not None and remaining <= 0:
                 raise RunStillOpen(f"run {self.id} is still {run.status}"
                                    + (" (stuck)" if run.stuck else ""))
-            feed.wait_for_close(0.05 if remaining is None else min(0.05, remaining), closes)
+            self.engine.wait_for_close(0.05 if remaining is None else min(0.05, remaining),
+                                       closes)
 
 
 class Engine:
