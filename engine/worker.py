@@ -4,6 +4,11 @@ Each turn of the dispatcher is one write transaction that records finished attem
 fires due timers, runs the workflow tasks they make due (on cached instances), takes
 over work from dead workers, and claims new attempts; attempts start only after that
 transaction is durable. Many runs' steps share one commit when the worker is busy.
+
+The worker is the dispatcher only; the parts of a turn live beside their subject:
+membership, heartbeats and reaping in ``liveness``, timers in ``timers``, recording attempt
+outcomes in ``attempts.record_outcomes``, claims whose commit is in doubt in ``claims``,
+failure logging in ``worklog``. It depends on the ``runtime``, never on ``Engine``.
 """
 
 from __future__ import annotations
