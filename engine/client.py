@@ -50,6 +50,7 @@ def open_store(db: str | os.PathLike[str], *, create: bool = True,
     """The store for a database path or URL (``postgresql://…`` or a SQLite file).
 
     SQLite's ``synchronous`` is FULL unless given, or set by ``$ONWARD_SYNCHRONOUS``.
+    Each backend is imported only when used (psycopg is an optional dependency).
     """
     synchronous = synchronous or os.environ.get("ONWARD_SYNCHRONOUS") or "FULL"
     text = str(db)
