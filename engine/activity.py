@@ -53,6 +53,10 @@ class ActivityInfo:
         """True once the engine has given up on this attempt (timed out or cancelled)."""
         return self._cancelled
 
+    def give_up(self) -> None:
+        """Mark the attempt given up on (engine use): ``is_cancelled`` turns True."""
+        self._cancelled = True
+
 
 _current: contextvars.ContextVar[ActivityInfo | None] = contextvars.ContextVar(
     "onward_activity_info", default=None

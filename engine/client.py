@@ -24,16 +24,15 @@ from .deadline import DEFAULT_DEADLINE, check_deadline
 from .errors import (
     BadInput,
     NotFound,
-    RunStillOpen,
     StoreConflict,
     UnknownWorkflow,
-    WorkflowFailed,
 )
 from .events import Event, iso
+from .handle import RunHandle
 from .history import RunRow
 from .instance import WorkflowInstance, WorkflowTaskError
 from .registry import Registry
-from .runtime import EngineClock, Runtime, default_clock, time_ordered_id
+from .runtime import EngineClock, Runtime, default_clock, open_store, time_ordered_id
 from .store import queues, runs
 from .store.base import Store, Tx
 from .worker import Worker
@@ -43,22 +42,6 @@ __all__ = ["Engine", "EngineClock", "RunHandle", "default_clock", "open_store",
            "time_ordered_id"]
 
 JsonList = list[dict[str, Any]]
-
-
-def open_store(db: str | os.PathLike[str], *, create: bool = True,
-               synchronous: str | None = None) -> Store:
-    """The store for a database path or URL (``postgresql://…`` or a SQLite file).
-
-    SQLite's ``synchronous`` is FULL unless given, or set by ``$ONWARD_SYNCHRONOUS``.
-    Each backend is imported only when used (psycopg is an optional dependency).
-    """
-    synchronous = synchronous or os.environ.get("ONWARD_SYNCHRONOUS") or "FULL"
-    text = str(db)
-    if text.startswith(("postgresql://", "postgres://")):
-        from .store.postgres import PostgresStore
-        return PostgresStore(text, create=create)
-    from .store.sqlite import SqliteStore
-    return SqliteStore(text, create=create, synchronous=synchronous)
 
 
 CONFLICT_ATTEMPTS = 5
@@ -86,55 +69,6 @@ def _redone_on_conflict(method: _Method) -> _Method:
                 time.sleep(random.uniform(0, 0.005 * 2 ** attempt))  # spread the retries
         raise AssertionError("unreachable")
     return cast(_Method, redo)
-
-
-class RunHandle:
-    """A workflow id (following its newest run) with a way to wait for its result."""
-
-    def __init__(self, engine: Engine, workflow_id: str, run_id: str, *, created: bool = True
-                 ) -> None:
-        self.engine = engine
-        self.id = workflow_id
-        self.run_id = run_id
-        self.created = created
-        self._closes_at_start: int | None = None
-        """The engine's close count before the start, when this process's worker took the
-        run: ``result`` then waits for a close before its first read (a workflow task run
-        here announces its close; a read before one would find the run still open)."""
-
-    def __repr__(self) -> str:
-        return f"RunHandle(id={self.id!r}, run_id={self.run_id!r})"
-
-    def status(self) -> str:
-        """The status of the id's newest run."""
-        return str(self.engine.show(self.id, history=False)["status"])
-
-    def result(self, timeout: float | None = None) -> Any:
-        """Block until the run closes; its result, or WorkflowFailed (RunStillOpen on timeout)."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        seen, self._closes_at_start = self._closes_at_start, None
-        feed = self.engine.runtime.feed
-        if seen is not None and self.engine.runtime.workers:  # (a stopped one announces none)
-            self.engine.wait_for_close(0.05 if timeout is None else min(0.05, timeout), seen)
-        while True:
-            closes = feed.closes_seen  # before reading: a close after it wakes us
-            with self.engine.store.read() as tx:
-                run = history.current_run(tx, self.id)
-            if run is None:
-                raise NotFound(f"no run with id {self.id}")
-            if run.status == "completed":
-                return payloads.loads(run.result)
-            if run.status not in ("running", "continued_as_new"):
-                error = json.loads(run.error) if run.error else {}
-                raise WorkflowFailed(
-                    f"run {self.id} {run.status}: {error.get('message', '')}",
-                    status=run.status, error=error)
-            remaining = None if deadline is None else deadline - time.monotonic()
-            if remaining is not None and remaining <= 0:
-                raise RunStillOpen(f"run {self.id} is still {run.status}"
-                                   + (" (stuck)" if run.stuck else ""))
-            self.engine.wait_for_close(0.05 if remaining is None else min(0.05, remaining),
-                                       closes)
 
 
 class Engine:
@@ -263,15 +197,13 @@ class Engine:
                 if local is not None:  # the commit may have happened, unacknowledged
                     local.claims_in_doubt(eager)
                 raise
-        handle = RunHandle(self, workflow_id, run_id)
-        if local is not None:
-            local.dispatch(eager)
-            local.log_failures(tx)
-            self.runtime.feed.notify()  # the local worker already ran the first workflow task
-            handle._closes_at_start = closes_at_start
-        else:
+        if local is None:
             self.runtime.feed.wrote()
-        return handle
+            return RunHandle(self, workflow_id, run_id)
+        local.dispatch(eager)
+        local.log_failures(tx)
+        self.runtime.feed.notify()  # the local worker already ran the first workflow task
+        return RunHandle(self, workflow_id, run_id, closes_at_start=closes_at_start)
 
     def _is_open(self, workflow_id: str) -> bool:
         """Whether the id's current run is open, as last committed (read before a rerun

@@ -101,7 +101,7 @@ class ActivityExecutor:
         with self._lock:
             info = self.running.pop((run_id, ref), None)
         if info is not None:
-            info._cancelled = True
+            info.give_up()
 
     def _finish(self, definition: ActivityDefinition, attempt: Attempt, ok: bool,
                 value: Any = None, exc: BaseException | None = None) -> None:

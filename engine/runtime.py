@@ -68,6 +68,22 @@ def time_ordered_id(random_bytes: int = 10) -> str:
     return f"{time.time_ns() // 1_000_000:012x}{os.urandom(random_bytes).hex()}"
 
 
+def open_store(db: str | os.PathLike[str], *, create: bool = True,
+               synchronous: str | None = None) -> Store:
+    """The store for a database path or URL (``postgresql://…`` or a SQLite file).
+
+    SQLite's ``synchronous`` is FULL unless given, or set by ``$ONWARD_SYNCHRONOUS``.
+    Each backend is imported only when used (psycopg is an optional dependency).
+    """
+    synchronous = synchronous or os.environ.get("ONWARD_SYNCHRONOUS") or "FULL"
+    text = str(db)
+    if text.startswith(("postgresql://", "postgres://")):
+        from .store.postgres import PostgresStore
+        return PostgresStore(text, create=create)
+    from .store.sqlite import SqliteStore
+    return SqliteStore(text, create=create, synchronous=synchronous)
+
+
 class LocalWorker(Protocol):
     """What the runtime and ``Engine`` need of an in-process worker (engine.worker.Worker)."""
 

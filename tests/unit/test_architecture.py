@@ -143,8 +143,9 @@ def _defined_private_names(tree: ast.AST) -> set[str]:
     for node in ast.walk(tree):
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
             names.add(node.name)
-        elif isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store):
-            names.add(node.attr)
+        elif isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store) and \
+                isinstance(node.value, ast.Name) and node.value.id in ("self", "cls"):
+            names.add(node.attr)  # (an attribute set on another object is a reach-in)
         elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
             names.add(node.id)
         elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
@@ -179,5 +180,6 @@ def test_no_engine_module_reads_another_modules_private_names() -> None:
 def test_a_reach_into_another_object_is_found(tmp_path: Path) -> None:
     module = tmp_path / "engine_like.py"
     module.write_text("class A:\n    def _mine(self, a):\n        return a._mine, self._x\n"
-                      "def f(engine):\n    return engine._find(1)\n")
-    assert private_reach_ins(module, tmp_path) == ["engine_like.py:5 engine._find"]
+                      "def f(engine, handle):\n    handle._seen = engine._find(1)\n")
+    assert sorted(private_reach_ins(module, tmp_path)) == [
+        "engine_like.py:5 engine._find", "engine_like.py:5 handle._seen"]
