@@ -53,6 +53,10 @@ class ActivityInfo:
         """True once the engine has given up on this attempt (timed out or cancelled)."""
         return self._cancelled
 
+    def give_up(self) -> None:
+        """Mark the attempt given up on (engine use): ``is_cancelled`` turns True."""
+        self._cancelled = True
+
 
 _current: contextvars.ContextVar[ActivityInfo | None] = contextvars.ContextVar(
     "onward_activity_info", default=None
@@ -125,3 +129,8 @@ def heartbeat(details: Any = None) -> None:
 def set_current(value: ActivityInfo | None) -> contextvars.Token[ActivityInfo | None]:
     """Install the info of the attempt about to run (engine use)."""
     return _current.set(value)
+
+
+def reset_current(token: contextvars.Token[ActivityInfo | None]) -> None:
+    """Put back the info ``set_current`` replaced (engine use)."""
+    _current.reset(token)

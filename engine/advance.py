@@ -113,7 +113,8 @@ class Advancer:
 
     def __init__(self, *, workflows: Callable[[str], Any], clock: Callable[[], float],
                  new_id: Callable[[str], str], cache: InstanceCache,
-                 watch: DeadlineWatch | None = None) -> None:
+                 watch: DeadlineWatch | None = None,
+                 on_close: Callable[[], None] | None = None) -> None:
         self.workflows = workflows
         self.watch = watch
         """Stops workflow code at its deadline (None: no deadline)."""
@@ -123,8 +124,8 @@ class Advancer:
         self._eager: Callable[[str], str | None] | None = None
         self.woke_others = False
         """Set when a workflow task made other work due (a child, a parent, a new run)."""
-        self.closes = 0
-        """How many runs this engine has closed (waiters for results watch it)."""
+        self.on_close = on_close
+        """Called as each run closes (the change feed counts closes for result waiters)."""
         self._holds_nothing = False
         """The run being advanced has no queue rows or children (its instance says so)."""
 
@@ -318,7 +319,8 @@ class Advancer:
 
         ``holds_nothing``: the run's code had nothing outstanding and started no child,
         so there is nothing to clear (spares four statements on the common path)."""
-        self.closes += 1
+        if self.on_close is not None:
+            self.on_close()
         run.status, run.closed, run.updated = status, now, now
         run.wf_pending, run.stuck, run.retrying = 0, 0, 0
         run.step = status

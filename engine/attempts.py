@@ -8,7 +8,8 @@ finds its late result rejected, so no activity completes twice.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 from . import history, payloads
@@ -186,6 +187,46 @@ def fail(tx: Tx, run_id: str, ref: int, owner: str | None, attempt: int,
     if save:
         history.save_run_state(tx, run)
     return run
+
+
+@dataclass(slots=True)
+class Ending:
+    """How one attempt ended, to be recorded: a result, or an error as stored in history.
+
+    ``owner`` fences it (None: whoever holds it). ``retry_now`` retries a lost attempt
+    without backoff; ``timeout`` and ``final`` mark a timeout (``final``: no retry)."""
+
+    run_id: str
+    ref: int
+    owner: str | None
+    attempt: int
+    ok: bool
+    result: Any = None
+    error: dict[str, Any] = field(default_factory=dict)
+    provider: tuple[str, str] = ("", "")
+    retry_now: bool = False
+    timeout: bool = False
+    final: bool = False
+
+
+def record_outcomes(tx: Tx, endings: Iterable[Ending], now: float, *, save: bool = True
+                    ) -> Iterator[RunRow]:
+    """Record each ending in turn (``complete`` or ``fail``), the one way every path
+    records attempt outcomes (results, errors, timeouts, lost workers).
+
+    Yields each recorded ending's run before the next is recorded (fenced ones yield
+    nothing), so the caller can settle it first; without ``save`` the caller saves it."""
+    for end in endings:
+        if end.ok:
+            assert end.owner is not None
+            run = complete(tx, end.run_id, end.ref, end.owner, end.attempt, end.result,
+                           end.provider, now, save=save)
+        else:
+            run = fail(tx, end.run_id, end.ref, end.owner, end.attempt, end.error,
+                       end.provider, now, retry_now=end.retry_now, timeout=end.timeout,
+                       final=end.final, save=save)
+        if run is not None:
+            yield run
 
 
 def record_heartbeat(tx: Tx, run_id: str, ref: int, owner: str, attempt: int,

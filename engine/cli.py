@@ -28,7 +28,6 @@ DEMO_PLUGINS = REPO / "plugins"
 DEMO_FLOWS = REPO / "sample_flows"
 """The demo's providers and sample flows: loaded by ``console --demo`` only."""
 
-READ_ONLY = {"list", "show", "result", "tasks", "query", "replay"}
 CREATES = {"start", "worker"}
 """Only these (and contributed commands that say so) create a missing database; every
 other command says it is missing."""
@@ -373,13 +372,11 @@ def _cmd_replay(eng: Any, args: argparse.Namespace) -> int:
 
 def _cmd_worker(eng: Any, args: argparse.Namespace) -> int:
     from .reload import watch_code
-    from .worker import Worker
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    worker = Worker(eng, concurrency=args.concurrency, lease_ttl=args.lease_ttl).start()
-    eng._workers.append(worker)
+    worker = eng.start_worker(concurrency=args.concurrency, lease_ttl=args.lease_ttl)
     watcher = None if args.no_watch else watch_code(eng, worker)
     print(f"worker {worker.worker_id} on {args.db}: {len(eng.registry.workflow_names())} "
           f"workflows, {len(eng.registry.activity_names())} activities, concurrency "
@@ -388,8 +385,7 @@ def _cmd_worker(eng: Any, args: argparse.Namespace) -> int:
     print("stopping: letting running attempts finish", flush=True)
     if watcher is not None:
         watcher.stop()
-    eng._workers.remove(worker)
-    worker.stop()
+    eng.stop_worker(worker)
     return 0
 
 

@@ -12,95 +12,39 @@ import functools
 import json
 import os
 import random
-import threading
 import time
-import uuid
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-from . import history, payloads, views
-from .advance import Advancer, InstanceCache
-from .deadline import DEFAULT_DEADLINE, DeadlineWatch, check_deadline
+from . import history, payloads, reload, repair, views
+from .advance import Advancer
+from .deadline import DEFAULT_DEADLINE, check_deadline
 from .errors import (
     BadInput,
     NotFound,
-    RunStillOpen,
     StoreConflict,
     UnknownWorkflow,
-    WorkflowFailed,
 )
 from .events import Event, iso
+from .handle import RunHandle
 from .history import RunRow
 from .instance import WorkflowInstance, WorkflowTaskError
-from .observers import ObserverFeed
 from .registry import Registry
+from .runtime import EngineClock, Runtime, default_clock, open_store, time_ordered_id
 from .store import queues, runs
 from .store.base import Store, Tx
+from .worker import Worker
+from .workflow import definition_of
+
+__all__ = ["Engine", "EngineClock", "RunHandle", "default_clock", "open_store",
+           "time_ordered_id"]
 
 if TYPE_CHECKING:
     from .worker import Worker
 
 JsonList = list[dict[str, Any]]
-
-
-def default_clock() -> Callable[[], float]:
-    """This host's wall-clock time, shifted by ``$ONWARD_TIME_SHIFT`` seconds (a hook for
-    tests: a host whose clock is off)."""
-    shift = float(os.environ.get("ONWARD_TIME_SHIFT", "0") or 0)
-    if not shift:
-        return time.time
-    return lambda: time.time() + shift
-
-
-CLOCK_TOLERANCE = 0.05
-"""Seconds a new measurement of the server's clock must differ by before it is adopted
-(smaller differences are measurement noise; adopting them would make time jitter)."""
-
-
-class EngineClock:
-    """The engine's time: this host's clock, moved onto the database server's clock where
-    the database has one (PostgreSQL), so that leases, attempt deadlines and timers written
-    by hosts whose clocks disagree still agree with each other."""
-
-    def __init__(self, local: Callable[[], float]) -> None:
-        self.local = local
-        self.offset = 0.0
-        """Seconds added to the local clock (the server's clock minus ours)."""
-
-    def __call__(self) -> float:
-        return self.local() + self.offset
-
-    def follow(self, store: Store, *, measure: bool = True) -> None:
-        """Adopt the offset to ``store``'s server clock, if it has one (measured now, or
-        without ``measure`` as last measured)."""
-        offset = store.clock_offset(self.local, measure=measure)
-        if offset is not None and abs(offset - self.offset) > CLOCK_TOLERANCE:
-            self.offset = offset
-
-
-def time_ordered_id(random_bytes: int = 10) -> str:
-    """Hex digits: 12 of milliseconds since the epoch, then random ones (UUIDv7's layout).
-
-    Runs started close together get neighbouring keys, so their rows, events and index
-    entries share B-tree pages and a commit writes fewer pages than with random ids."""
-    return f"{time.time_ns() // 1_000_000:012x}{os.urandom(random_bytes).hex()}"
-
-
-def open_store(db: str | os.PathLike[str], *, create: bool = True,
-               synchronous: str | None = None) -> Store:
-    """The store for a database path or URL (``postgresql://…`` or a SQLite file).
-
-    SQLite's ``synchronous`` is FULL unless given, or set by ``$ONWARD_SYNCHRONOUS``.
-    """
-    synchronous = synchronous or os.environ.get("ONWARD_SYNCHRONOUS") or "FULL"
-    text = str(db)
-    if text.startswith(("postgresql://", "postgres://")):
-        from .store.postgres import PostgresStore
-        return PostgresStore(text, create=create)
-    from .store.sqlite import SqliteStore
-    return SqliteStore(text, create=create, synchronous=synchronous)
 
 
 CONFLICT_ATTEMPTS = 5
@@ -130,54 +74,6 @@ def _redone_on_conflict(method: _Method) -> _Method:
     return cast(_Method, redo)
 
 
-class RunHandle:
-    """A workflow id (following its newest run) with a way to wait for its result."""
-
-    def __init__(self, engine: Engine, workflow_id: str, run_id: str, *, created: bool = True
-                 ) -> None:
-        self.engine = engine
-        self.id = workflow_id
-        self.run_id = run_id
-        self.created = created
-        self._closes_at_start: int | None = None
-        """The engine's close count before the start, when this process's worker took the
-        run: ``result`` then waits for a close before its first read (a workflow task run
-        here announces its close; a read before one would find the run still open)."""
-
-    def __repr__(self) -> str:
-        return f"RunHandle(id={self.id!r}, run_id={self.run_id!r})"
-
-    def status(self) -> str:
-        """The status of the id's newest run."""
-        return str(self.engine.show(self.id, history=False)["status"])
-
-    def result(self, timeout: float | None = None) -> Any:
-        """Block until the run closes; its result, or WorkflowFailed (RunStillOpen on timeout)."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        seen, self._closes_at_start = self._closes_at_start, None
-        if seen is not None and self.engine._workers:  # (a stopped worker announces nothing)
-            self.engine.wait_for_close(0.05 if timeout is None else min(0.05, timeout), seen)
-        while True:
-            closes = self.engine._closes_seen  # before reading: a close after it wakes us
-            with self.engine.store.read() as tx:
-                run = history.current_run(tx, self.id)
-            if run is None:
-                raise NotFound(f"no run with id {self.id}")
-            if run.status == "completed":
-                return payloads.loads(run.result)
-            if run.status not in ("running", "continued_as_new"):
-                error = json.loads(run.error) if run.error else {}
-                raise WorkflowFailed(
-                    f"run {self.id} {run.status}: {error.get('message', '')}",
-                    status=run.status, error=error)
-            remaining = None if deadline is None else deadline - time.monotonic()
-            if remaining is not None and remaining <= 0:
-                raise RunStillOpen(f"run {self.id} is still {run.status}"
-                                   + (" (stuck)" if run.stuck else ""))
-            self.engine.wait_for_close(0.05 if remaining is None else min(0.05, remaining),
-                                       closes)
-
-
 class Engine:
     """An Onward database plus the code (flows and providers) that can run against it."""
 
@@ -199,117 +95,43 @@ class Engine:
         """``workflow_task_deadline``: seconds one step of workflow code may run without
         yielding before it is stopped and its run held stuck (guarantee 6)."""
         deadline = check_deadline(workflow_task_deadline, "workflow_task_deadline")
-        self.clock: Callable[[], float] = clock or EngineClock(default_clock())
-        self.lease_ttl = lease_ttl
-        self._ids = ids
+        clock = clock or EngineClock(default_clock())
         # Code first: a bad --flows or --plugins path must not leave a new database behind.
-        self.registry = Registry(flows, [Path(p) for p in plugins],
-                                 entry_points=entry_points, clock=self.clock)
+        registry = Registry(flows, [Path(p) for p in plugins], entry_points=entry_points,
+                            clock=clock)
         try:
-            self.store = open_store(db, create=create, synchronous=synchronous)
+            store = open_store(db, create=create, synchronous=synchronous)
         except BaseException:
-            self.registry.close()
+            registry.close()
             raise
-        self.sync_clock(measure=False)  # (measured as the store opened)
-        self.cache = InstanceCache(cache_size)
-        self.advancer = Advancer(workflows=self.registry.workflow, clock=self.clock,
-                                 new_id=self.new_id, cache=self.cache,
-                                 watch=DeadlineWatch(deadline))
-        self._observers = ObserverFeed(self._deliver_event)
-        self._changed = threading.Condition()
-        self._generation = 0
-        self._closed = threading.Condition()
-        self._closes_seen = 0
-        self._listeners: list[Callable[[], None]] = []
-        self._workers: list[Any] = []
-        self.advance_lock = threading.Lock()
+        self.runtime = Runtime(store, registry, clock, lease_ttl=lease_ttl, deadline=deadline,
+                               cache_size=cache_size, ids=ids)
+        """The state this engine shares with its workers, repair and reload."""
+        self.store: Store = store
+        self.registry = registry
+        self.clock: Callable[[], float] = clock
+        self.lease_ttl = lease_ttl
+        self.cache = self.runtime.cache
+        self.advancer = self.runtime.advancer
+        self.advance_lock = self.runtime.advance_lock
         """Held while workflow instances of this engine are advanced (they are not shared)."""
+        self.new_id = self.runtime.new_id
+        self.sync_clock = self.runtime.sync_clock
+        self.sync_clock(measure=False)  # (measured as the store opened)
 
     # -- plumbing ---------------------------------------------------------------------------
-    def new_id(self, kind: str) -> str:
-        """A fresh id: ``run`` ids are 32 hex digits, others carry their kind as a prefix."""
-        if self._ids is not None:
-            return self._ids(kind)
-        if kind == "run":
-            return time_ordered_id()
-        return f"{kind}-{uuid.uuid4().hex[:12]}"
-
-    def sync_clock(self, *, measure: bool = True) -> None:
-        """Follow the database server's clock (PostgreSQL decides the time there), unless
-        this engine was given a clock of its own. Workers call this with each heartbeat."""
-        if isinstance(self.clock, EngineClock):
-            self.clock.follow(self.store, measure=measure)
-
-    def _notify(self) -> None:
-        with self._changed:
-            self._generation += 1
-            self._changed.notify_all()
-        if self.advancer.closes != self._closes_seen:
-            with self._closed:
-                self._closes_seen = self.advancer.closes
-                self._closed.notify_all()
-
     def wait_for_close(self, timeout: float, seen: int | None = None) -> None:
         """Wait until a run closes (in this process; after the ``seen``-th close, if given)
         or anything commits elsewhere."""
-        if self._workers:
-            with self._closed:
-                if seen is None:
-                    seen = self._closes_seen
-                self._closed.wait_for(lambda: self._closes_seen != seen, timeout)
-        else:
-            self.store.wait_for_change(timeout)
-
-    def _wrote(self) -> None:
-        self._notify()
-        for listener in list(self._listeners):
-            listener()
-
-    def _publish(self, tx: Tx) -> None:
-        """Tell ``onward_event`` observers about the events ``tx`` committed.
-
-        Only queues them: the observers run on a thread of their own, so a slow or stuck
-        observer cannot stall the caller (a worker's dispatcher)."""
-        manager = self.registry.providers
-        published = getattr(tx, "published", None)
-        if not published or manager is None or not manager.has_observers():
-            return
-        for run, event in published:
-            self._observers.put({
-                "run_id": run.run_id, "workflow_id": run.workflow_id,
-                "workflow": run.workflow, "seq": event.seq, "type": event.type,
-                "time": event.time, "attrs": event.attrs})
-
-    def _deliver_event(self, event: dict[str, Any]) -> None:
-        manager = self.registry.providers
-        if manager is not None:
-            manager.notify_event(event)
-
-    def _add_listener(self, fn: Callable[[], None]) -> None:
-        self._listeners.append(fn)
-
-    def _remove_listener(self, fn: Callable[[], None]) -> None:
-        if fn in self._listeners:
-            self._listeners.remove(fn)
+        self.runtime.feed.wait_for_close(timeout, seen)
 
     def wait_for_change(self, timeout: float) -> None:
         """Wait until this process or another commits something, or ``timeout`` passes."""
-        if self._workers:
-            with self._changed:
-                generation = self._generation
-                self._changed.wait_for(lambda: self._generation != generation, timeout)
-        else:
-            self.store.wait_for_change(timeout)
+        self.runtime.feed.wait_for_change(timeout)
 
     def close(self) -> None:
         """Stop in-process workers and close the store."""
-        for worker in list(self._workers):
-            worker.stop()
-        self._observers.close()
-        if self.advancer.watch is not None:
-            self.advancer.watch.close()
-        self.registry.close()
-        self.store.close()
+        self.runtime.close()
 
     def __enter__(self) -> Engine:
         return self
@@ -318,24 +140,13 @@ class Engine:
         self.close()
 
     @contextmanager
-    def worker(self, concurrency: int = 8, **options: Any) -> Iterator[Any]:
+    def worker(self, concurrency: int = 8, **options: Any) -> Iterator[Worker]:
         """Run an in-process worker (the same code as ``onward worker``) for the block."""
-        from .worker import Worker
-        w = Worker(self, concurrency=concurrency, **options).start()
-        self._workers.append(w)
+        w = self.start_worker(concurrency=concurrency, **options)
         try:
             yield w
         finally:
-            self._workers.remove(w)
-            w.stop()
-
-    def _find(self, tx: Tx, ident: str, *, lock: bool = False) -> RunRow:
-        """The run ``ident`` names (a workflow id's current run, or a run id), locked if
-        asked; NotFound if there is none."""
-        run = history.find_run(tx, ident, lock=lock)
-        if run is None:
-            raise NotFound(f"no run with id {ident!r}; `onward list` shows the runs")
-        return run
+            self.stop_worker(w)
 
     # -- starting ---------------------------------------------------------------------------
     @_redone_on_conflict
@@ -345,7 +156,6 @@ class Engine:
 
         ``rerun``: start a new run of an id whose last run has closed. Two processes doing
         either at once make one run: the second gets the first's (``created`` False)."""
-        from .workflow import definition_of
         name = workflow if isinstance(workflow, str) else getattr(
             definition_of(workflow), "name", None)
         if not name:
@@ -356,10 +166,10 @@ class Engine:
         fresh_id = id is None  # 48 random bits after the time: no earlier run to look for
         workflow_id = id or f"{name}-{time_ordered_id(random_bytes=6)}"
         now = self.clock()
-        local = self._workers[0] if self._workers else None
+        local = self.runtime.local_worker
         if local is not None and self.registry.workflow(name) is None:
             local = None
-        closes_at_start = self._closes_seen
+        closes_at_start = self.runtime.feed.closes_seen
         was_open = rerun and not fresh_id and self._is_open(workflow_id)
         eager: list[Any] = []
         run_id = ""
@@ -390,15 +200,13 @@ class Engine:
                 if local is not None:  # the commit may have happened, unacknowledged
                     local.claims_in_doubt(eager)
                 raise
-        handle = RunHandle(self, workflow_id, run_id)
-        if local is not None:
-            local.dispatch(eager)
-            local.log_failures(tx)
-            self._notify()  # the local worker already ran the first workflow task
-            handle._closes_at_start = closes_at_start
-        else:
-            self._wrote()
-        return handle
+        if local is None:
+            self.runtime.feed.wrote()
+            return RunHandle(self, workflow_id, run_id)
+        local.dispatch(eager)
+        local.log_failures(tx)
+        self.runtime.feed.notify()  # the local worker already ran the first workflow task
+        return RunHandle(self, workflow_id, run_id, closes_at_start=closes_at_start)
 
     def _is_open(self, workflow_id: str) -> bool:
         """Whether the id's current run is open, as last committed (read before a rerun
@@ -421,14 +229,14 @@ class Engine:
     def handle(self, ident: str) -> RunHandle:
         """A handle on an existing run by workflow id or run id."""
         with self.store.read() as tx:
-            run = self._find(tx, ident)
+            run = self.runtime.find_run(tx, ident)
         return RunHandle(self, run.workflow_id, run.run_id, created=False)
 
     # -- reading ------------------------------------------------------------------------------
     def show(self, ident: str, *, history: bool = True) -> dict[str, Any]:
         """Status, input, result, error, links and history of a run (``onward show --json``)."""
         with self.store.read() as tx:
-            run = self._find(tx, ident)
+            run = self.runtime.find_run(tx, ident)
             return views.show(tx, run, with_history=history, now=self.clock())
 
     def list(self, status: str | None = None, *, search: str | None = None,
@@ -453,7 +261,7 @@ class Engine:
     def history(self, ident: str, after: int = 0) -> JsonList:
         """A run's events after ``after`` as JSON objects."""
         with self.store.read() as tx:
-            run = self._find(tx, ident)
+            run = self.runtime.find_run(tx, ident)
             return [e.to_json() for e in history.load_events(tx, run.run_id, after)]
 
     def workflow_types(self) -> builtins.list[str]:
@@ -470,7 +278,7 @@ class Engine:
     def query(self, ident: str, name: str, *args: Any) -> Any:
         """Answer a query from the run's replayed state; writes nothing."""
         with self.store.read() as tx:
-            run = self._find(tx, ident)
+            run = self.runtime.find_run(tx, ident)
             events = history.load_events(tx, run.run_id)
         instance = self._replay(run, events)
         return instance.query(name, list(args))
@@ -491,7 +299,7 @@ class Engine:
 
     # -- steering -----------------------------------------------------------------------------
     def _open_run(self, tx: Tx, ident: str, action: str) -> RunRow:
-        run = self._find(tx, ident, lock=True)
+        run = self.runtime.find_run(tx, ident, lock=True)
         if not run.is_open:
             raise BadInput(f"cannot {action} run {run.workflow_id}: it has {run.status}")
         return run
@@ -508,7 +316,7 @@ class Engine:
             history.append(tx, run, "SignalReceived", {"name": name, "payload": payload},
                            self.clock(), wake=True)
             history.save_run_state(tx, run)
-        self._wrote()
+        self.runtime.feed.wrote()
 
     @_redone_on_conflict
     def cancel(self, ident: str) -> str:
@@ -523,7 +331,7 @@ class Engine:
         if not asked:
             return (f"run {run.workflow_id} is already canceling (asked before); nothing "
                     "more recorded, its compensation goes on")
-        self._wrote()
+        self.runtime.feed.wrote()
         return f"asked run {run.workflow_id} to cancel"
 
     @_redone_on_conflict
@@ -539,7 +347,7 @@ class Engine:
                                     "message": reason or "terminated by an operator"})
             self.advancer.close(tx, run, "terminated", now)
             history.save_run_state(tx, run)
-        self._wrote()
+        self.runtime.feed.wrote()
 
     def complete_task(self, task_id: str, result: Any = None, *, by: str | None = None) -> None:
         """Complete an open manual task; the first answer stands."""
@@ -578,7 +386,7 @@ class Engine:
             history.append(tx, run, event, {"ref": ref, "task_id": task_id, "kind": kind,
                                             **attrs}, now, wake=True)
             history.save_run_state(tx, run)
-        self._wrote()
+        self.runtime.feed.wrote()
 
     # -- repair -----------------------------------------------------------------------------
     @_redone_on_conflict
@@ -589,8 +397,7 @@ class Engine:
         Acts on ``ident``'s current run only (NotCurrentRun for an older run's id). A cut
         that would discard completed activities raises WouldDiscardCompleted, listing
         them, unless ``discard_completed``. Two callers at once make one new run."""
-        from . import repair
-        return repair.retry(self, ident, discard_completed=discard_completed)
+        return repair.retry(self.runtime, ident, discard_completed=discard_completed)
 
     def repair_plan(self, ident: str, event: int | None = None) -> dict[str, Any]:
         """What a repair of ``ident``'s current run would keep and discard, changing
@@ -600,20 +407,17 @@ class Engine:
         Returns ``{"id", "run_id", "action": "retry"|"reset", "cut", "kept"`` (events kept)
         ``, "discarded": [{"seq", "type"}], "discarded_completed": [{"seq", "ref", "name",
         "result"}]}``; the last lists activities that completed after the cut."""
-        from . import repair
-        return repair.repair_plan(self, ident, event)
+        return repair.repair_plan(self.runtime, ident, event)
 
     @_redone_on_conflict
     def pause(self, ident: str) -> str:
         """Hold a run: no new attempts or workflow tasks until ``resume``."""
-        from . import repair
-        return repair.set_paused(self, ident, True)
+        return repair.set_paused(self.runtime, ident, True)
 
     @_redone_on_conflict
     def resume(self, ident: str) -> str:
         """Let a paused run go."""
-        from . import repair
-        return repair.set_paused(self, ident, False)
+        return repair.set_paused(self.runtime, ident, False)
 
     @_redone_on_conflict
     def reset(self, ident: str, event: int, *, discard_completed: bool = False,
@@ -622,21 +426,20 @@ class Engine:
 
         As ``retry``: the current run only, WouldDiscardCompleted unless
         ``discard_completed``, and two callers at once make one new run."""
-        from . import repair
-        return repair.reset_run(self, ident, event, reapply_signals=reapply_signals,
-                                discard_completed=discard_completed)
+        workflow_id, run_id, created = repair.reset_run(
+            self.runtime, ident, event, reapply_signals=reapply_signals,
+            discard_completed=discard_completed)
+        return RunHandle(self, workflow_id, run_id, created=created)
 
     def replay(self, ids: Iterable[str] | None = None, *, all_runs: bool = False
                ) -> JsonList:
         """Replay stored histories against this engine's code; one report per run."""
-        from . import repair
-        return repair.replay_check(self, list(ids) if ids else None, all_runs=all_runs)
+        return repair.replay_check(self.runtime, list(ids) if ids else None, all_runs=all_runs)
 
     def replay_history(self, exported: dict[str, Any]) -> dict[str, Any]:
         """Replay an exported history (the ``show`` dict, e.g. a JSON fixture) against this
         engine's code; ``ok`` False with the divergence if the code would break it."""
-        from . import repair
-        return repair.replay_exported(self, exported).to_json()
+        return repair.replay_exported(self.runtime, exported).to_json()
 
     # -- providers --------------------------------------------------------------------------
     def providers(self) -> JsonList:
@@ -671,30 +474,27 @@ class Engine:
         """Replay ``ident``'s run against its workflow's code as it is on disk now, which
         may differ from the loaded code (a refused reload). One ``replay`` report plus
         ``code``: ``source`` (file or provider), ``loaded`` and ``on_disk`` versions."""
-        from . import reload
         return reload.replay_on_disk(self, ident)
 
     def code_drift(self) -> JsonList:
         """Flows files whose content on disk differs from the code this engine runs (a
         reload refused or still to come): ``source``, ``loaded`` and ``on_disk`` versions."""
-        from . import reload
         return reload.code_drift(self)
 
+    # -- in-process workers -------------------------------------------------------------------
     def start_worker(self, *, concurrency: int = 8, **options: Any) -> Worker:
-        """Start an in-process worker (the same code as ``onward worker``) for this engine
-        and register it, so results and waits here hear of its work; ``options`` are the
-        Worker's (``lease_ttl``, ...). Stop it with :meth:`stop_worker`."""
-        from .worker import Worker
-        worker = Worker(self, concurrency=concurrency, **options).start()
-        self._workers.append(worker)
+        """Start an in-process worker (the same code as ``onward worker``); it takes this
+        engine's eager starts until :meth:`stop_worker`. ``options`` are Worker's
+        (``lease_ttl``, ``poll_interval``, ``worker_id``)."""
+        worker = Worker(self.runtime, concurrency=concurrency, **options).start()
+        self.runtime.workers.append(worker)
         return worker
 
     def stop_worker(self, worker: Worker | None = None, grace: float = 10.0) -> None:
-        """Stop ``worker`` (default: every worker started here), letting running attempts
-        finish for up to ``grace`` seconds; it is unregistered first. Stopping a worker
-        that is not registered (already stopped) stops it again, which does nothing."""
-        workers = list(self._workers) if worker is None else [worker]
-        for each in workers:
-            if each in self._workers:
-                self._workers.remove(each)
-            each.stop(grace=grace)
+        """Stop ``worker`` (every in-process worker if None), letting running attempts
+        finish for up to ``grace`` seconds."""
+        chosen = list(self.runtime.workers) if worker is None else [worker]
+        for one in chosen:
+            if one in self.runtime.workers:
+                self.runtime.workers.remove(one)
+            one.stop(grace)

@@ -87,7 +87,7 @@ class ActivityExecutor:
         with self._lock:
             info = self.running.pop((run_id, ref), None)
         if info is not None:
-            info._cancelled = True
+            info.give_up()
 
     def _finish(self, definition: ActivityDefinition, attempt: Attempt, ok: bool,
                 value: Any = None, exc: BaseException | None = None) -> None:
@@ -131,7 +131,7 @@ class ActivityExecutor:
         else:
             self._finish(definition, attempt, True, value)
         finally:
-            activity_api._current.reset(token)
+            activity_api.reset_current(token)
 
     async def _run_async(self, definition: ActivityDefinition, attempt: Attempt,
                          info: ActivityInfo) -> None:

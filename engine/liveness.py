@@ -12,14 +12,25 @@ by the reaper's own monotonic clock (:class:`LeaseWatch`).
 "Same host" means the same kernel (boot id) *and* the same PID namespace: a pid means
 something only in its namespace, so workers in other containers on this machine are judged
 by their lease like workers elsewhere.
+
+:class:`Membership` is one worker's side of it: registering, heartbeating, advertising
+its activities, deregistering, and taking over the attempts of workers found dead.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import time
 from collections.abc import Callable, Iterable
+
+from .attempts import Ending, record_outcomes
+from .history import RunRow, get_run
+from .store import membership, queues
+from .store.base import Tx
+
+log = logging.getLogger("onward.worker")
 
 
 def _boot_id() -> str:
@@ -111,3 +122,85 @@ def death_of(worker_id: str, host: str, pid: int, pid_start: str, silent_for: fl
     if silent_for > lease_ttl:
         return f"worker {worker_id} on {host.split(':')[0]} missed its lease"
     return None
+
+
+class Membership:
+    """One worker's registration: who it is, that it lives, what it offers, and taking
+    over from the workers it finds dead."""
+
+    def __init__(self, worker_id: str, *, lease_ttl: float, concurrency: int,
+                 activity_names: Callable[[], list[str]]) -> None:
+        self.worker_id = worker_id
+        self.lease_ttl = lease_ttl
+        self.concurrency = concurrency
+        self.activity_names = activity_names
+        self.advertised: list[str] = []
+        self.orphans: list[str] = []
+        """Ready activities no live worker offers: claimed here so they fail visibly."""
+        self.leases = LeaseWatch()
+        self.beat_value = 0.0
+
+    def register(self, tx: Tx, now: float) -> None:
+        """Register (or register again) with this host's process identity."""
+        activities = self.activity_names()
+        membership.register_worker(
+            tx, self.worker_id, host=HOST, pid=os.getpid(),
+            pid_start=process_start(os.getpid()) or "?", now=now, lease_ttl=self.lease_ttl,
+            concurrency=self.concurrency, activities=activities)
+        self.advertised = activities
+
+    def beat(self, tx: Tx, now: float) -> None:
+        """Renew the heartbeat; rejoin if others presumed this worker dead meanwhile."""
+        # Others see this worker alive while the value changes (whatever the clock).
+        self.beat_value = max(now, self.beat_value + 0.001)
+        if not membership.renew_heartbeat(tx, self.worker_id, self.beat_value):
+            log.warning("worker %s was presumed dead; rejoining", self.worker_id)
+            self.register(tx, now)
+
+    def find_orphans(self, tx: Tx, now: float) -> None:
+        """Ready activities that no live worker offers: claim them so their attempts fail
+        visibly ("no provider") and retry until a provider appears."""
+        activities = self.activity_names()
+        if self.advertised != activities:
+            membership.advertise_activities(tx, self.worker_id, activities)
+            self.advertised = activities
+        waiting = queues.ready_activity_names(tx, now)
+        if not waiting:
+            self.orphans = []
+            return
+        self.orphans = sorted(waiting - membership.offered_activities(tx))
+
+    def release(self, tx: Tx, now: float) -> None:
+        """Hand back attempts still running at shutdown, so others retry them at once."""
+        lose_attempts_of(tx, self.worker_id, "worker stopped", now)
+        membership.deregister_worker(tx, self.worker_id)
+
+    def reap(self, tx: Tx, now: float,
+             settle: Callable[[RunRow], None] | None = None) -> None:
+        """Take over from workers that died (same host by process check, others by
+        lease); ``settle`` each run whose attempts were lost, after its worker is gone."""
+        others = membership.other_workers(tx, self.worker_id)
+        self.leases.keep_only(other.worker_id for other in others)
+        for other in others:
+            silent = self.leases.silent_for(other.worker_id, other.heartbeat)
+            reason = death_of(other.worker_id, other.host, other.pid, other.pid_start, silent,
+                              other.lease_ttl)
+            if reason is None:
+                continue
+            log.info("taking over from %s", reason)
+            runs = lose_attempts_of(tx, other.worker_id, reason, now)
+            membership.deregister_worker(tx, other.worker_id)
+            if settle is not None:
+                for run in runs:
+                    settle(run)
+
+
+def lose_attempts_of(tx: Tx, worker_id: str, reason: str, now: float) -> list[RunRow]:
+    """Record every attempt ``worker_id`` held as lost (retried at once); the runs
+    touched, each read once after all its attempts were recorded."""
+    error = {"type": "WorkerLost", "message": f"worker lost: {reason}"}
+    endings = (Ending(run_id, ref, worker_id, attempt, False, error=error, retry_now=True)
+               for run_id, ref, attempt in queues.attempts_held_by(tx, worker_id))
+    lost = dict.fromkeys(run.run_id for run in record_outcomes(tx, endings, now))
+    runs = (get_run(tx, run_id) for run_id in lost)
+    return [run for run in runs if run is not None]

@@ -84,7 +84,7 @@ def _would_break(engine: Engine, olds: list[FlowsModule], news: list[FlowsModule
                 broken.append(f"{run.workflow_id} (workflow {run.workflow} removed)")
                 continue
             events = runs.load_events(tx, run.run_id)
-            result = replay_one(engine, run, events, definition)
+            result = replay_one(engine.runtime, run, events, definition)
             if result.ok is False and not run.stuck:
                 broken.append(f"{run.workflow_id} ({result.error})")
     return broken
@@ -160,13 +160,13 @@ def replay_on_disk(engine: Engine, ident: str) -> dict[str, Any]:
     when no file was read).
     """
     with engine.store.read() as tx:
-        run = engine._find(tx, ident)
+        run = engine.runtime.find_run(tx, ident)
         events = runs.load_events(tx, run.run_id)
     old = next((f for f in engine.registry.flows
                 if f.path and run.workflow in f.workflows), None)
     if old is None:
         loaded = engine.registry.workflow(run.workflow)
-        report = replay_one(engine, run, events).to_json()
+        report = replay_one(engine.runtime, run, events).to_json()
         report["code"] = {"source": loaded.provider if loaded is not None else "",
                           "loaded": "", "on_disk": None}
         return report
@@ -182,7 +182,7 @@ def replay_on_disk(engine: Engine, ident: str) -> dict[str, Any]:
         if definition is None:
             result.error = f"the file on disk no longer defines workflow {run.workflow}"
         else:
-            result = replay_one(engine, run, events, definition)
+            result = replay_one(engine.runtime, run, events, definition)
     report = result.to_json()
     report["code"] = code
     return report

@@ -9,20 +9,19 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from datetime import datetime
+from typing import Any
 
 from . import history
-from .advance import open_manual_task, queue_activity
+from .advance import Advancer, open_manual_task, queue_activity
 from .errors import BadInput, NotCurrentRun, NotFound, WouldDiscardCompleted
 from .events import COMMAND_TYPES, Event
 from .history import RunRow
 from .instance import WorkflowInstance, WorkflowTaskError
+from .runtime import Runtime
 from .store import queues, runs
 from .store.base import Tx
 from .workflow import WorkflowDefinition
-
-if TYPE_CHECKING:
-    from .client import Engine, RunHandle
 
 CLOSERS = {
     "ActivityScheduled": ("ActivityCompleted", "ActivityFailed"),
@@ -114,7 +113,7 @@ def refuse_discarding(action: str, events: list[Event], cut: int) -> None:
                                     "pass --discard-completed to accept", completed)
 
 
-def reset(engine: Engine, tx: Tx, run: RunRow, seq: int, *, reason: str,
+def reset(runtime: Runtime, tx: Tx, run: RunRow, seq: int, *, reason: str,
           reapply_signals: bool = True, discard_completed: bool = False) -> str:
     """Create the new run of ``run``'s id from its history up to ``seq``; its run id.
 
@@ -124,16 +123,16 @@ def reset(engine: Engine, tx: Tx, run: RunRow, seq: int, *, reason: str,
     check_cut(events, seq)
     if not discard_completed:
         refuse_discarding(reason, events, seq)
-    now = engine.clock()
+    now = runtime.clock()
     kept = [e for e in events if e.seq <= seq]
     later_signals = [e for e in events if e.seq > seq and e.type == "SignalReceived"]
-    new_run_id = engine.new_id("run")
+    new_run_id = runtime.new_id("run")
     if run.is_open:
         history.append(tx, run, "WorkflowTerminated",
                        {"reason": f"{reason}: reset to event {seq} (new run {new_run_id})"},
                        now)
         run.error = json.dumps({"type": "Reset", "message": f"reset to event {seq}"})
-        engine.advancer.close(tx, run, "terminated", now)
+        runtime.advancer.close(tx, run, "terminated", now)
     run.reset_to = new_run_id
     history.save_run_state(tx, run)
     parent = (run.parent_run_id, run.parent_id, run.parent_ref) if run.parent_run_id else None
@@ -151,10 +150,10 @@ def reset(engine: Engine, tx: Tx, run: RunRow, seq: int, *, reason: str,
             attrs["reset_from"] = run.run_id
             attrs["reset_event"] = seq
         if event.type == "ManualTaskCreated" and event.seq not in closed_refs:
-            attrs["task_id"] = engine.new_id("task")
+            attrs["task_id"] = runtime.new_id("task")
         history.append(tx, new, event.type, attrs, event.time, seq=event.seq)
         if event.type in CLOSERS and event.seq not in closed_refs:
-            _recreate_pending(engine, tx, new, event, now)
+            _recreate_pending(runtime, tx, new, event, now)
     if reapply_signals:
         for signal in later_signals:
             history.append(tx, new, "SignalReceived",
@@ -165,7 +164,7 @@ def reset(engine: Engine, tx: Tx, run: RunRow, seq: int, *, reason: str,
     return new_run_id
 
 
-def _recreate_pending(engine: Engine, tx: Tx, run: RunRow, event: Event, now: float) -> None:
+def _recreate_pending(runtime: Runtime, tx: Tx, run: RunRow, event: Event, now: float) -> None:
     """Queue again what a kept command was still waiting for at the cut."""
     attrs = event.attrs
     if event.type == "ActivityScheduled":
@@ -203,20 +202,20 @@ def _take_turn(tx: Tx, seen: RunRow) -> RunRow:
     return run
 
 
-def _look(engine: Engine, ident: str) -> RunRow:
-    with engine.store.read() as tx:
+def _look(runtime: Runtime, ident: str) -> RunRow:
+    with runtime.store.read() as tx:
         return current_only(tx, ident)
 
 
-def retry(engine: Engine, ident: str, *, discard_completed: bool = False) -> str:
+def retry(runtime: Runtime, ident: str, *, discard_completed: bool = False) -> str:
     """Retry a run now: see ``onward retry``. Returns what was done, in words.
 
     A failed run gets a new run from just before its failed step (refused if that would
     discard completed activities, unless ``discard_completed``). When another caller
     retried the same run a moment before, says so and starts nothing."""
-    seen = _look(engine, ident)
-    now = engine.clock()
-    with engine.advance_lock, engine.store.write() as tx:
+    seen = _look(runtime, ident)
+    now = runtime.clock()
+    with runtime.advance_lock, runtime.store.write() as tx:
         run = _take_turn(tx, seen)
         if run.run_id != seen.run_id and run.reset_from == seen.run_id:
             return (f"{run.workflow_id} was already retried a moment ago: new run "
@@ -224,7 +223,7 @@ def retry(engine: Engine, ident: str, *, discard_completed: bool = False) -> str
         if run.status == "failed":
             events = history.load_events(tx, run.run_id)
             cut = failed_step_cut(events)
-            new_run_id = reset(engine, tx, run, cut, reason="retry",
+            new_run_id = reset(runtime, tx, run, cut, reason="retry",
                                discard_completed=discard_completed)
             message = (f"retrying {run.workflow_id}: new run {new_run_id} continues from "
                        f"event {cut} with today's code")
@@ -233,7 +232,7 @@ def retry(engine: Engine, ident: str, *, discard_completed: bool = False) -> str
         else:
             raise BadInput(f"run {run.workflow_id} has {run.status}; only failed, stuck or "
                            "retrying runs can be retried (use --rerun to start it afresh)")
-    engine._wrote()
+    runtime.feed.wrote()
     return message
 
 
@@ -255,9 +254,9 @@ def _hurry(tx: Tx, run: RunRow, now: float) -> str:
     return f"{run.workflow_id}: " + ", ".join(done)
 
 
-def repair_plan(engine: Engine, ident: str, event: int | None = None) -> dict[str, Any]:
+def repair_plan(runtime: Runtime, ident: str, event: int | None = None) -> dict[str, Any]:
     """What ``retry`` (``event`` None) or ``reset`` to ``event`` would keep and discard."""
-    with engine.store.read() as tx:
+    with runtime.store.read() as tx:
         run = current_only(tx, ident)
         events = history.load_events(tx, run.run_id)
     if event is None:
@@ -274,10 +273,10 @@ def repair_plan(engine: Engine, ident: str, event: int | None = None) -> dict[st
             "discarded_completed": completed_after(events, cut)}
 
 
-def set_paused(engine: Engine, ident: str, paused: bool) -> str:
+def set_paused(runtime: Runtime, ident: str, paused: bool) -> str:
     """Hold a run (no new attempts or workflow tasks) or let it go."""
-    with engine.store.write() as tx:
-        run = engine._find(tx, ident, lock=True)
+    with runtime.store.write() as tx:
+        run = runtime.find_run(tx, ident, lock=True)
         if not run.is_open:
             raise BadInput(f"run {run.workflow_id} has {run.status}; only open runs can be "
                            f"{'paused' if paused else 'resumed'}")
@@ -286,46 +285,46 @@ def set_paused(engine: Engine, ident: str, paused: bool) -> str:
         run.paused = int(paused)
         if not paused:
             run.wf_pending = 1
-        run.updated = engine.clock()
+        run.updated = runtime.clock()
         history.save_run_state(tx, run)
-    engine._wrote()
+    runtime.feed.wrote()
     return f"{'paused' if paused else 'resumed'} {run.workflow_id}"
 
 
-def reset_run(engine: Engine, ident: str, seq: int, *, reapply_signals: bool = True,
-              discard_completed: bool = False) -> RunHandle:
-    """``onward reset``: a new run of the id from its history up to ``seq``.
+def reset_run(runtime: Runtime, ident: str, seq: int, *, reapply_signals: bool = True,
+              discard_completed: bool = False) -> tuple[str, str, bool]:
+    """``onward reset``: a new run of the id from its history up to ``seq``; its
+    (workflow id, run id, created).
 
     When another caller reset the same run to the same event a moment before, returns
     that new run (``created`` False) instead of making a second one."""
-    from .client import RunHandle
-    seen = _look(engine, ident)
-    with engine.advance_lock, engine.store.write() as tx:
+    seen = _look(runtime, ident)
+    with runtime.advance_lock, runtime.store.write() as tx:
         run = _take_turn(tx, seen)
         if run.run_id != seen.run_id:
             first = history.load_events(tx, run.run_id, upto=1)
             if run.reset_from == seen.run_id and first and \
                     first[0].attrs.get("reset_event") == seq:
-                return RunHandle(engine, run.workflow_id, run.run_id, created=False)
+                return run.workflow_id, run.run_id, False
             raise BadInput(f"run {run.workflow_id} changed while waiting to reset it: its "
                            f"current run is now {run.run_id} ({run.status}); look again")
-        new_run_id = reset(engine, tx, run, seq, reason="reset",
+        new_run_id = reset(runtime, tx, run, seq, reason="reset",
                            reapply_signals=reapply_signals,
                            discard_completed=discard_completed)
-    engine._wrote()
-    return RunHandle(engine, run.workflow_id, new_run_id)
+    runtime.feed.wrote()
+    return run.workflow_id, new_run_id, True
 
 
-def replay_one(engine: Engine, run: RunRow, events: list[Event],
+def replay_one(runtime: Runtime, run: RunRow, events: list[Event],
                definition: WorkflowDefinition | None = None) -> ReplayResult:
     """Replay one history against today's code (or against ``definition``, a candidate
     not yet swapped in); never writes."""
     result = ReplayResult(run.workflow_id, run.run_id, run.workflow, run.status, True)
-    definition = definition or engine.registry.workflow(run.workflow)
+    definition = definition or runtime.registry.workflow(run.workflow)
     if definition is None:
         result.ok, result.error = None, f"no code for workflow {run.workflow}"
         return result
-    instance = WorkflowInstance(definition.fn, engine.advancer.info_for(run))
+    instance = WorkflowInstance(definition.fn, Advancer.info_for(run))
     try:
         instance.activate(events)
     except WorkflowTaskError as err:
@@ -337,11 +336,10 @@ def replay_one(engine: Engine, run: RunRow, events: list[Event],
 
 
 def _epoch(text: str) -> float:
-    from datetime import datetime
     return datetime.fromisoformat(text).timestamp()
 
 
-def replay_exported(engine: Engine, data: dict[str, Any]) -> ReplayResult:
+def replay_exported(runtime: Runtime, data: dict[str, Any]) -> ReplayResult:
     """Replay an exported history (``onward show --json``) against the engine's code."""
     try:
         events = [Event(int(e["seq"]), str(e["type"]), _epoch(e["time"]), dict(e["attrs"]))
@@ -357,15 +355,15 @@ def replay_exported(engine: Engine, data: dict[str, Any]) -> ReplayResult:
             is_current=1, step=None, lineage=data["run_id"])
     except (KeyError, TypeError, ValueError, IndexError) as err:
         raise BadInput(f"not an exported Onward history: missing or bad {err}") from None
-    return replay_one(engine, run, events)
+    return replay_one(runtime, run, events)
 
 
-def replay_check(engine: Engine, ids: list[str] | None, *, all_runs: bool = False,
+def replay_check(runtime: Runtime, ids: list[str] | None, *, all_runs: bool = False,
                  sample: int = 200) -> list[dict[str, Any]]:
     """Replay open runs and a sample of closed ones (or ``ids``, or every run)."""
-    with engine.store.read() as tx:
+    with runtime.store.read() as tx:
         if ids:
-            chosen = [engine._find(tx, ident) for ident in ids]
+            chosen = [runtime.find_run(tx, ident) for ident in ids]
         elif all_runs:
             chosen = runs.all_runs(tx)
         else:
@@ -373,5 +371,5 @@ def replay_check(engine: Engine, ids: list[str] | None, *, all_runs: bool = Fals
         report = []
         for run in chosen:
             events = history.load_events(tx, run.run_id)
-            report.append(replay_one(engine, run, events).to_json())
+            report.append(replay_one(runtime, run, events).to_json())
     return report

@@ -4,33 +4,37 @@ Each turn of the dispatcher is one write transaction that records finished attem
 fires due timers, runs the workflow tasks they make due (on cached instances), takes
 over work from dead workers, and claims new attempts; attempts start only after that
 transaction is durable. Many runs' steps share one commit when the worker is busy.
+
+The worker is the dispatcher only; the parts of a turn live beside their subject:
+membership, heartbeats and reaping in ``liveness``, timers in ``timers``, recording attempt
+outcomes in ``attempts.record_outcomes``, claims whose commit is in doubt in ``claims``,
+failure logging in ``worklog``. It depends on the ``runtime``, never on ``Engine``.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import queue
 import sys
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from . import attempts, history
 from .advance import AdvanceOutcome
-from .attempts import Attempt
-from .errors import StoreError, error_json, safe_str
+from .attempts import Attempt, Ending, record_outcomes
+from .claims import ClaimsInDoubt
+from .errors import DatabaseCorrupt, StoreError, error_json, safe_str
 from .executor import ActivityExecutor, Outcome
 from .history import RunRow
 from .instance import WorkflowTaskError
-from .liveness import HOST, LeaseWatch, death_of, process_start
-from .store import membership, queues
+from .liveness import Membership
+from .runtime import Runtime
+from .store import queues
 from .store.base import Tx
-
-if TYPE_CHECKING:
-    from .client import Engine
+from .timers import fire_due_timers, next_due
+from .worklog import log_failures
 
 log = logging.getLogger("onward.worker")
 
@@ -45,16 +49,17 @@ operator commands, other workers) get their turn: SQLite's busy handler polls ev
 class Worker:
     """Runs workflow tasks and activity attempts for one engine until stopped."""
 
-    def __init__(self, engine: Engine, *, concurrency: int = 8, lease_ttl: float | None = None,
-                 poll_interval: float = 0.02, worker_id: str | None = None) -> None:
-        self.engine = engine
-        self.store = engine.store
-        self.session = engine.store.session()
-        self.clock = engine.clock
+    def __init__(self, runtime: Runtime, *, concurrency: int = 8,
+                 lease_ttl: float | None = None, poll_interval: float = 0.02,
+                 worker_id: str | None = None) -> None:
+        self.runtime = runtime
+        self.store = runtime.store
+        self.session = runtime.store.session()
+        self.clock = runtime.clock
         self.concurrency = max(1, concurrency)
-        self.lease_ttl = lease_ttl if lease_ttl is not None else engine.lease_ttl
+        self.lease_ttl = lease_ttl if lease_ttl is not None else runtime.lease_ttl
         self.poll_interval = poll_interval
-        self.worker_id = worker_id or engine.new_id("worker")
+        self.worker_id = worker_id or runtime.new_id("worker")
         self.outcomes: queue.SimpleQueue[Outcome] = queue.SimpleQueue()
         self._heartbeats: dict[tuple[str, int], tuple[Attempt, Any]] = {}
         self._hb_lock = threading.Lock()
@@ -68,16 +73,13 @@ class Worker:
         self._next_maintenance = 0.0
         self._next_reap = 0.0
         self._next_heartbeat = 0.0
-        self._beat_value = 0.0
-        self._leases = LeaseWatch()
+        self.membership = Membership(self.worker_id, lease_ttl=self.lease_ttl,
+                                     concurrency=self.concurrency,
+                                     activity_names=runtime.registry.activity_names)
         self._token: Any = None
         self._backlog = False
-        self._orphans: list[str] = []
-        self._advertised: list[str] = []
-        self._unsure: list[Attempt] = []
-        """Attempts claimed in a transaction whose commit failed, which may yet have
-        committed (its acknowledgement lost). Kept under ``engine.advance_lock``: the next
-        transaction that may claim settles them first (:meth:`_settle_doubts`)."""
+        self.doubts = ClaimsInDoubt(self.worker_id)
+        """Claims of transactions whose commit failed, kept under ``runtime.advance_lock``."""
         self._queued = False
         """Ready attempts may be waiting for room in this worker (claim on the next turn)."""
         self._retry_stuck = True
@@ -86,7 +88,7 @@ class Worker:
         self._overran = False
         """Workflow code ran into its deadline in this turn: advance no more runs in it."""
         self.executor = ActivityExecutor(
-            self.concurrency, engine.registry.activity, self.outcomes, self.wake,
+            self.concurrency, runtime.registry.activity, self.outcomes, self.wake,
             self._on_heartbeat)
         self.executor.settle_inline = self._settle_inline
         self.inline_settled = 0
@@ -98,15 +100,14 @@ class Worker:
         """Register with the store, recover what dead workers left, and begin working."""
         verdict = self.store.check_integrity()
         if verdict != "ok":
-            from .errors import DatabaseCorrupt
             raise DatabaseCorrupt(f"{self.store.url} fails its integrity check ({verdict}); "
                                   "restore it from a backup")
         now = self.clock()
         with self.session.write() as tx:
-            self._register(tx, now)
-            history.register_workflow_types(tx, self.engine.registry.workflow_names(), now)
-            self._reap(tx, now)
-        self.engine._add_listener(self.wake)
+            self.membership.register(tx, now)
+            history.register_workflow_types(tx, self.runtime.registry.workflow_names(), now)
+            self.membership.reap(tx, now)
+        self.runtime.feed.add_listener(self.wake)
         self._thread = threading.Thread(target=self._run, name="onward-dispatcher",
                                         daemon=True)
         self._thread.start()
@@ -127,14 +128,13 @@ class Worker:
         self.wake()
         self._thread.join()
         self._thread = None
-        self.engine._remove_listener(self.wake)
+        self.runtime.feed.remove_listener(self.wake)
         self.executor.shutdown(wait=False)
         try:
             with self.session.write() as tx:
                 self._apply_outcomes(tx, self._drain(), self.clock(), [], set())
-                for attempt in self._unsure:  # claimed but never started: not an attempt
-                    attempts.unclaim(tx, attempt, self.worker_id)
-                self._release(tx, self.clock())
+                self.doubts.hand_back(tx)
+                self.membership.release(tx, self.clock())
         except StoreError as err:
             log.warning("worker %s could not deregister: %s", self.worker_id, err)
         else:
@@ -149,32 +149,6 @@ class Worker:
         """Retry stuck runs on the next turn (after new code was loaded)."""
         self._retry_stuck = True
         self.wake()
-
-    def _register(self, tx: Tx, now: float) -> None:
-        activities = self.engine.registry.activity_names()
-        membership.register_worker(
-            tx, self.worker_id, host=HOST, pid=os.getpid(),
-            pid_start=process_start(os.getpid()) or "?", now=now, lease_ttl=self.lease_ttl,
-            concurrency=self.concurrency, activities=activities)
-        self._advertised = activities
-
-    def _find_orphans(self, tx: Tx, now: float) -> None:
-        """Ready activities that no live worker offers: claim them so their attempts fail
-        visibly ("no provider") and retry until a provider appears."""
-        activities = self.engine.registry.activity_names()
-        if self._advertised != activities:
-            membership.advertise_activities(tx, self.worker_id, activities)
-            self._advertised = activities
-        waiting = queues.ready_activity_names(tx, now)
-        if not waiting:
-            self._orphans = []
-            return
-        self._orphans = sorted(waiting - membership.offered_activities(tx))
-
-    def _release(self, tx: Tx, now: float) -> None:
-        """Hand back attempts still running at shutdown, so others retry them at once."""
-        self._lose_attempts_of(tx, self.worker_id, "worker stopped", now)
-        membership.deregister_worker(tx, self.worker_id)
 
     # -- the dispatcher ---------------------------------------------------------------------
     def _run(self) -> None:
@@ -223,21 +197,21 @@ class Worker:
         maintenance = time.monotonic() >= self._next_maintenance
         token = self.session.change_token()
         changed = token != self._token or woken or self._backlog
-        if not (outcomes or beats or maintenance or changed or self._unsure or
+        if not (outcomes or beats or maintenance or changed or self.doubts.attempts or
                 now >= self._next_due):
             return False
         self._token = token
         self._backlog = False
-        if not (outcomes or beats or maintenance or self._retry_stuck or self._unsure) and \
+        if not (outcomes or beats or maintenance or self._retry_stuck or self.doubts.attempts) and \
                 not self._work_visible(now):
             return False  # woken by news that needs no write (e.g. a run started eagerly)
         self.ticks += 1
         dispatch: list[Attempt] = []
         touched: set[str] = set()
         try:
-            with self.engine.advance_lock, self._claims(dispatch), \
+            with self.runtime.advance_lock, self.doubts.guard(dispatch), \
                     self.session.write() as tx:
-                self._settle_doubts(tx, now, dispatch)
+                self.doubts.settle(tx, now, dispatch)
                 self._apply_outcomes(tx, outcomes, now, dispatch, touched)
                 for attempt, details in beats.values():
                     if not attempts.record_heartbeat(tx, attempt.run_id, attempt.ref,
@@ -256,16 +230,18 @@ class Worker:
                 if not self._draining and free > 0 and (scan or self._queued):
                     claimed = attempts.claim(
                         tx, self.worker_id,
-                        self.engine.registry.activity_names() + self._orphans, free, now,
-                        self.engine.registry.limits())
+                        self.runtime.registry.activity_names() + self.membership.orphans,
+                        free, now,
+                        self.runtime.registry.limits())
                     dispatch.extend(claimed)
                     self._queued = len(claimed) == free
                     self._backlog = self._backlog or self._queued
                 if scan or touched:
-                    self._next_due = self._compute_next_due(tx, now)
+                    self._next_due = next_due(tx, now,
+                                              limited=bool(self.runtime.registry.limits()))
         except BaseException as err:
             for run_id in touched:
-                self.engine.cache.evict(run_id)
+                self.runtime.cache.evict(run_id)
             for outcome in outcomes:
                 self.outcomes.put(outcome)
             if not self._isolate and isinstance(err, Exception) and \
@@ -279,8 +255,8 @@ class Worker:
         self._retry_stuck = False
         self.dispatch(dispatch)
         self.log_failures(tx)
-        self.engine._publish(tx)
-        self.engine._notify()
+        self.runtime.feed.publish(tx)
+        self.runtime.feed.notify()
         return bool(outcomes or dispatch or touched)
 
     def _settle_inline(self, outcome: Outcome) -> bool:
@@ -292,47 +268,34 @@ class Worker:
         """
         if self._draining or self._thread is None or not self.outcomes.empty():
             return False
-        lock = self.engine.advance_lock
+        lock = self.runtime.advance_lock
         if not lock.acquire(blocking=False):
             return False
         dispatch: list[Attempt] = []
         touched: set[str] = set()
         try:
-            with self._claims(dispatch), self.engine.store.write() as tx:
+            with self.doubts.guard(dispatch), self.runtime.store.write() as tx:
                 now = self.clock()
-                self._settle_doubts(tx, now, dispatch)
+                self.doubts.settle(tx, now, dispatch)
                 self._apply_outcomes(tx, [outcome], now, dispatch, touched)
         except Exception:  # noqa: BLE001 - the dispatcher retries it the ordinary way
             for run_id in touched:
-                self.engine.cache.evict(run_id)
+                self.runtime.cache.evict(run_id)
             return False
         finally:
             lock.release()
         self.inline_settled += 1
         self.dispatch(dispatch)
         self.log_failures(tx)
-        self.engine._publish(tx)
-        self.engine._notify()
+        self.runtime.feed.publish(tx)
+        self.runtime.feed.notify()
         if self._backlog or self._queued:
             self.wake()
         return True
 
     def log_failures(self, tx: Tx) -> None:
-        """Log at WARNING the failed and timed-out attempts and the failed and stuck runs
-        that ``tx`` (now committed) recorded, with their ids as fields of each record."""
-        for run, event in getattr(tx, "published", ()):
-            attrs = event.attrs
-            if event.type == "ActivityAttemptFailed":
-                _log_attempt_failed(run, attrs)
-            elif event.type == "WorkflowFailed":
-                error = attrs.get("error") or {}
-                _warn(run, None, None, "run %s (%s, workflow %s) failed: %s: %s",
-                      run.workflow_id, run.run_id, run.workflow, error.get("type", "Error"),
-                      _first_line(error.get("message")))
-            elif event.type == "WorkflowTaskFailed":
-                _warn(run, None, None, "run %s (%s, workflow %s) held stuck: %s",
-                      run.workflow_id, run.run_id, run.workflow,
-                      _first_line(attrs.get("message")))
+        """Log the failures ``tx`` (now committed) recorded (see ``worklog``)."""
+        log_failures(tx)
 
     def dispatch(self, claimed: list[Attempt]) -> None:
         """Start attempts claimed in a transaction that has now committed."""
@@ -342,57 +305,27 @@ class Worker:
     def start_inline(self, tx: Tx, run: RunRow) -> list[Attempt]:
         """Run a new run's first workflow task inside the transaction that starts it.
 
-        The caller holds ``engine.advance_lock`` and dispatches the returned attempts after
+        The caller holds ``runtime.advance_lock`` and dispatches the returned attempts after
         its commit. Saves a commit and a round trip per run (an eager start)."""
         if self._draining:
             return []
         claimed: list[Attempt] = []
-        with self._claims(claimed):
-            self._settle_doubts(tx, self.clock(), claimed)
+        with self.doubts.guard(claimed):
+            self.doubts.settle(tx, self.clock(), claimed)
             self._advance(tx, run, claimed, set(), isolate=True)  # a failure holds the run
         return claimed
 
     def claims_in_doubt(self, claimed: list[Attempt]) -> None:
         """Attempts claimed in a transaction whose commit failed (the caller still holds
-        ``engine.advance_lock``): it may have committed, its acknowledgement lost. The
+        ``runtime.advance_lock``): it may have committed, its acknowledgement lost. The
         next transaction finds out, and starts those that are this worker's."""
         if claimed:
-            self._unsure.extend(claimed)
+            self.doubts.add(claimed)
             self.wake()
-
-    @contextmanager
-    def _claims(self, claimed: list[Attempt]) -> Iterator[None]:
-        """Around a transaction that claims into ``claimed`` (under ``advance_lock``): if
-        it fails, even at its commit, its claims are in doubt."""
-        try:
-            yield
-        except BaseException:
-            self._unsure.extend(claimed)  # (no wake-up: the failed turn backs off first)
-            raise
-
-    def _settle_doubts(self, tx: Tx, now: float, dispatch: list[Attempt]) -> None:
-        """Settle the claims of transactions whose commit failed, before claiming anew.
-
-        Those that committed are this worker's and never started: they are started now,
-        their start-to-close clock running from now (starting beats releasing: the worker
-        had room for them, and a release would need another claim, by someone, later).
-        The others were rolled back and wait, free, like any ready attempt."""
-        if not self._unsure:
-            return
-        started = 0
-        while self._unsure:
-            attempt = self._unsure[-1]
-            if attempts.restart(tx, attempt, self.worker_id, now):
-                dispatch.append(attempt)
-                started += 1
-            self._unsure.pop()
-        if started:
-            log.warning("worker %s: a commit whose acknowledgement was lost had claimed %d "
-                        "attempt(s); starting them now", self.worker_id, started)
 
     def _work_visible(self, now: float) -> bool:
         """A cheap read-only look for due work, before taking the write lock."""
-        registry = self.engine.registry
+        registry = self.runtime.registry
         workflows, activities = registry.workflow_names(), registry.activity_names()
         with self.session.read() as tx:
             if queues.has_due_timer(tx, now):
@@ -429,7 +362,7 @@ class Worker:
         if isolate is None:
             isolate = self._isolate
         touched.add(run.run_id)
-        registry = self.engine.registry
+        registry = self.runtime.registry
         limits = registry.limits()
         room = [self.concurrency - self.executor.busy - len(dispatch)]
 
@@ -442,7 +375,7 @@ class Worker:
             room[0] -= 1
             return self.worker_id
 
-        advancer = self.engine.advancer
+        advancer = self.runtime.advancer
         if not isolate:
             outcome: AdvanceOutcome = advancer.advance(tx, run, eager)
         else:
@@ -465,31 +398,24 @@ class Worker:
     def _hold_broken(self, tx: Tx, run: RunRow, err: Exception) -> None:
         """Hold a run whose workflow task could not even be recorded (say, a result too
         large to store): its savepoint is rolled back and the run is marked stuck."""
-        self.engine.cache.evict(run.run_id)  # (logged once committed: log_failures)
+        self.runtime.cache.evict(run.run_id)  # (logged once committed: log_failures)
         fresh = history.get_run(tx, run.run_id)
         if fresh is None:
             return
         events = history.load_events(tx, run.run_id)
         fresh.last_seq = events[-1].seq if events else 0
-        self.engine.advancer.hold(tx, fresh, WorkflowTaskError(
+        self.runtime.advancer.hold(tx, fresh, WorkflowTaskError(
             f"the workflow task could not be recorded: {type(err).__name__}: "
             f"{safe_str(err)[:2000]}", kind="engine",
             details={"error": error_json(err)}))
 
     def _apply_outcomes(self, tx: Tx, outcomes: list[Outcome], now: float,
                         dispatch: list[Attempt], touched: set[str]) -> None:
-        for outcome in outcomes:
-            attempt = outcome.attempt
-            if outcome.ok:
-                run = attempts.complete(tx, attempt.run_id, attempt.ref, self.worker_id,
-                                        attempt.attempt, outcome.result, outcome.provider,
-                                        now, save=False)
-            else:
-                run = attempts.fail(tx, attempt.run_id, attempt.ref, self.worker_id,
-                                    attempt.attempt, outcome.error, outcome.provider, now,
-                                    save=False)
-            if run is not None:
-                self._settle(tx, run, dispatch, touched)
+        """Record the executor's outcomes of this worker's attempts, settling each run."""
+        endings = (Ending(o.attempt.run_id, o.attempt.ref, self.worker_id, o.attempt.attempt,
+                          o.ok, o.result, o.error, o.provider) for o in outcomes)
+        for run in record_outcomes(tx, endings, now, save=False):
+            self._settle(tx, run, dispatch, touched)
 
     def _settle(self, tx: Tx, run: RunRow, dispatch: list[Attempt], touched: set[str]) -> None:
         if run.wf_pending and not run.paused:
@@ -499,24 +425,11 @@ class Worker:
 
     def _fire_timers(self, tx: Tx, now: float, dispatch: list[Attempt],
                      touched: set[str]) -> None:
-        for run_id, ref, kind in queues.due_timers(tx, now, BATCH):
-            run = history.get_run(tx, run_id, lock=True)
-            if not queues.remove_timer(tx, run_id, ref):
-                continue  # another worker fired it first
-            if run is None or not run.is_open:
-                continue
-            if kind == "task":
-                row = queues.time_out_task(tx, run_id, ref, now)
-                if row is None:
-                    continue
-                history.append(tx, run, "ManualTaskTimedOut",
-                               {"ref": ref, "task_id": row[0], "kind": row[1]}, now, wake=True)
-            else:
-                history.append(tx, run, "TimerFired", {"ref": ref}, now, wake=True)
+        for run in fire_due_timers(tx, now, BATCH):
             self._settle(tx, run, dispatch, touched)
 
     def _advance_pending(self, tx: Tx, dispatch: list[Attempt], touched: set[str]) -> None:
-        names = self.engine.registry.workflow_names()
+        names = self.runtime.registry.workflow_names()
         if not names:
             return
         for run_id in queues.due_workflow_tasks(tx, names, BATCH):
@@ -527,98 +440,36 @@ class Worker:
                 self._advance(tx, run, dispatch, touched)
 
     def _mark_stuck_pending(self, tx: Tx) -> None:
-        queues.requeue_stuck_runs(tx, self.engine.registry.workflow_names())
+        queues.requeue_stuck_runs(tx, self.runtime.registry.workflow_names())
 
     def _maintain(self, tx: Tx, now: float, dispatch: list[Attempt], touched: set[str]) -> None:
         beat = time.monotonic()
         self._next_maintenance = beat + MAINTENANCE_INTERVAL
+        for run in record_outcomes(tx, self._timed_out(tx, now), now):
+            self._settle(tx, run, dispatch, touched)
+        if beat >= self._next_heartbeat:
+            self._next_heartbeat = beat + self.lease_ttl / 3
+            self._sync_clock()
+            self.membership.beat(tx, now)
+        if beat >= self._next_reap:
+            self._next_reap = beat + 1.0
+            self.membership.reap(tx, now, lambda run: self._settle(tx, run, dispatch, touched))
+            self.membership.find_orphans(tx, now)
+
+    def _timed_out(self, tx: Tx, now: float) -> Iterator[Ending]:
+        """Attempts past a deadline, as endings to record (this worker's are abandoned)."""
         for run_id, ref, owner, attempt, which in attempts.expired(tx, now):
             if owner == self.worker_id:
                 self.executor.abandon(run_id, ref)
             error = {"type": f"{which}Timeout",
                      "message": f"{which.lower().replace('toclose', '-to-close')} "
                                 "timeout passed"}
-            run = attempts.fail(tx, run_id, ref, owner, attempt, error, ("", ""), now,
-                                timeout=True, final=which == "ScheduleToClose")
-            if run is not None:
-                self._settle(tx, run, dispatch, touched)
-        if beat >= self._next_heartbeat:
-            self._next_heartbeat = beat + self.lease_ttl / 3
-            self._sync_clock()
-            # Others see this worker alive while the value changes (whatever the clock).
-            self._beat_value = max(now, self._beat_value + 0.001)
-            if not membership.renew_heartbeat(tx, self.worker_id, self._beat_value):
-                log.warning("worker %s was presumed dead; rejoining", self.worker_id)
-                self._register(tx, now)
-        if beat >= self._next_reap:
-            self._next_reap = beat + 1.0
-            self._reap(tx, now, dispatch, touched)
-            self._find_orphans(tx, now)
+            yield Ending(run_id, ref, owner, attempt, False, error=error, timeout=True,
+                         final=which == "ScheduleToClose")
 
     def _sync_clock(self) -> None:
         """Follow the server's clock; a failed reading keeps the last offset."""
         try:
-            self.engine.sync_clock()
+            self.runtime.sync_clock()
         except StoreError as err:
             log.warning("worker %s could not read the server's clock: %s", self.worker_id, err)
-
-    def _reap(self, tx: Tx, now: float, dispatch: list[Attempt] | None = None,
-              touched: set[str] | None = None) -> None:
-        """Take over from workers that died: same host by process check, others by lease."""
-        others = membership.other_workers(tx, self.worker_id)
-        self._leases.keep_only(other.worker_id for other in others)
-        for other in others:
-            silent = self._leases.silent_for(other.worker_id, other.heartbeat)
-            reason = death_of(other.worker_id, other.host, other.pid, other.pid_start, silent,
-                              other.lease_ttl)
-            if reason is None:
-                continue
-            log.info("taking over from %s", reason)
-            runs = self._lose_attempts_of(tx, other.worker_id, reason, now)
-            membership.deregister_worker(tx, other.worker_id)
-            if dispatch is not None and touched is not None:
-                for run in runs:
-                    self._settle(tx, run, dispatch, touched)
-
-    def _lose_attempts_of(self, tx: Tx, worker_id: str, reason: str, now: float) -> list[RunRow]:
-        """Record every attempt ``worker_id`` held as lost (retried at once); the runs
-        touched, each read once after all its attempts were recorded."""
-        lost: dict[str, None] = {}
-        for run_id, ref, attempt in queues.attempts_held_by(tx, worker_id):
-            if attempts.fail(tx, run_id, ref, worker_id, attempt,
-                             {"type": "WorkerLost", "message": f"worker lost: {reason}"},
-                             ("", ""), now, retry_now=True) is not None:
-                lost[run_id] = None
-        runs = (history.get_run(tx, run_id) for run_id in lost)
-        return [run for run in runs if run is not None]
-
-    def _compute_next_due(self, tx: Tx, now: float) -> float:
-        timer, ready = queues.next_due(tx, now)
-        candidates = [t for t in (timer, ready) if t is not None]
-        if self.engine.registry.limits():
-            candidates.append(now + 0.2)
-        return min(candidates) if candidates else now + 3600.0
-
-
-
-def _first_line(text: object, limit: int = 500) -> str:
-    lines = str(text or "").strip().splitlines()
-    return lines[0][:limit] if lines else ""
-
-
-def _warn(run: RunRow, activity: str | None, attempt: int | None, message: str,
-          *args: object) -> None:
-    log.warning(message, *args, extra={"workflow_id": run.workflow_id, "run_id": run.run_id,
-                                       "activity": activity, "attempt": attempt})
-
-
-def _log_attempt_failed(run: RunRow, attrs: dict[str, Any]) -> None:
-    """One failed attempt: what went wrong, and whether and when it is retried."""
-    error = attrs.get("error") or {}
-    kind = str(error.get("type") or "Error")
-    what = (f"timed out ({kind})" if kind.endswith("Timeout")
-            else f"failed: {kind}: {_first_line(error.get('message'))}")
-    retry = f"retry at {attrs['next_retry']}" if attrs.get("next_retry") else "no retry"
-    name, attempt = attrs.get("name"), attrs.get("attempt")
-    _warn(run, name, attempt, "activity %s attempt %s of run %s (%s) %s; %s", name, attempt,
-          run.workflow_id, run.run_id, what, retry)

@@ -484,7 +484,7 @@ def test_activity_exception_with_unprintable_message_fails_promptly(db_path: Pat
     from engine.worker import Worker
     CASES["activity raises"] += 1
     eng = Engine(db_path, flows=[FLOWS])
-    worker = Worker(eng, concurrency=2).start()
+    worker = Worker(eng.runtime, concurrency=2).start()
     try:
         handle = eng.start("odd_activity", "unprintable", id="act-unprintable")
         assert handle.result(timeout=3) == "Unprintable"

@@ -32,7 +32,7 @@ def test_expired_lease_of_another_host_is_taken_over_and_its_result_fenced(
     eng.store.close()
     eng = make_engine(flows=[FLOWS])
     with eng.store.write() as tx:
-        run = eng._find(tx, "f")
+        run = eng.runtime.find_run(tx, "f")
         eng.advancer.advance(tx, run, lambda name: "ghost")
     with eng.worker():
         assert eng.handle("f").result(timeout=10) == 4
@@ -56,7 +56,7 @@ def test_a_live_worker_on_another_host_keeps_its_lease(make_engine) -> None:  # 
         tx.execute("INSERT INTO workers (worker_id, host, pid, pid_start, started, heartbeat, "
                    "lease_ttl, concurrency) VALUES ('busy', 'elsewhere:1', 1, '1', ?, ?, 3600, 1)",
                    (now, now))
-        run = eng._find(tx, "held")
+        run = eng.runtime.find_run(tx, "held")
         eng.advancer.advance(tx, run, lambda name: "busy")
     with eng.worker() as worker:
         wait_until(lambda: worker.ticks > 8, message="several turns of the local worker")
@@ -73,7 +73,7 @@ def test_a_dead_worker_holding_several_attempts_of_one_run(make_engine) -> None:
         tx.execute("INSERT INTO workers (worker_id, host, pid, pid_start, started, heartbeat, "
                    "lease_ttl, concurrency) VALUES ('gone', 'elsewhere:1', 1, '1', ?, ?, 2, 3)",
                    (now - 60, now - 60))
-        run = eng._find(tx, "many")
+        run = eng.runtime.find_run(tx, "many")
         eng.advancer.advance(tx, run, lambda name: "gone")
     with eng.worker():
         with pytest.raises(WorkflowFailed):
