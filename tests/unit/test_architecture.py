@@ -21,11 +21,10 @@ STDLIB_PRIVATE = {
     "handle._cancelled", "handle._run",  # asyncio.Handle, run by the deterministic loop
 }
 
-KNOWN_CYCLE_EDGES = {("engine.registry", "engine.plugins")}
-"""Imports that still close a cycle, left out of the check until they go: registry.py
-imports plugins.py inside a function while plugins.py imports registry.py (one file
-importer for flows and providers, issue 15 item 3, removes it). Delete an entry once its
-import is gone: ``test_known_cycle_edges_still_exist`` fails as soon as one is."""
+KNOWN_CYCLE_EDGES: set[tuple[str, str]] = set()
+"""Imports that still close a cycle, left out of the check until they go (none now: the
+registry ↔ plugins cycle went with the one file importer). Delete an entry once its import
+is gone: ``test_known_cycle_edges_still_exist`` fails as soon as one is."""
 
 
 def _module_name(path: Path) -> str:
