@@ -122,6 +122,9 @@ class WorkerProcess:
     """True when a wrapper command (``prefix``/``pid_namespace``) runs the worker."""
     worker_id: str | None = None
     """The id the worker printed in its first line (after :meth:`wait_ready`)."""
+    first_line = ""
+    """The line the worker printed once registered: its id, workflow and activity counts
+    (after :meth:`wait_ready`)."""
 
     def __init__(self, db: Path | str, *, flows: Sequence[str | Path] = (),
                  plugins: Sequence[str | Path] = (), concurrency: int = 4,
@@ -184,6 +187,7 @@ class WorkerProcess:
             why = f"no line within {timeout}s" if not seen else repr(line)
             raise AssertionError(f"worker pid {self.pid} did not start ({why}; exit "
                                  f"{self.proc.poll()}): {self.tail()}")
+        self.first_line = line.decode(errors="replace")
         self.worker_id = line.split()[1].decode()
         self._ready = True
         return self

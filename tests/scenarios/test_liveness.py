@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from engine import Engine
-from tests.helpers import LIVE_WORKERS, REPO, WorkerProcess, env_for, executions, wait_until
+from tests.helpers import REPO, WorkerProcess, env_for, executions, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -30,19 +30,13 @@ FLOWS = REPO / "tests" / "flows" / "once.py"
 LEASE = "2"
 
 
-class PrefixedWorker(WorkerProcess):
-    """``onward worker`` run under a wrapper command (``unshare ...``)."""
-
-    def __init__(self, prefix: list[str], db: Path | str, env: dict[str, str],
-                 log: Path, lease: str = LEASE) -> None:
-        args = [*prefix, sys.executable, "-m", "engine.cli", "worker", "--db", str(db),
-                "--flows", str(FLOWS), "--concurrency", "2", "--lease-ttl", lease,
-                "--no-watch"]
-        self.log_path = log
-        with open(log, "ab") as out:
-            self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=out, env=env)
-        LIVE_WORKERS.append(self)
-        self._ready = False
+def start_worker(db: Path | str, env: dict[str, str], log: Path, lease: str = LEASE,
+                 pid_namespace: bool = False) -> WorkerProcess:
+    """A registered ``onward worker`` on the payment flows, with a lease of ``lease`` s;
+    in a PID namespace of its own with ``pid_namespace``."""
+    return WorkerProcess(db, flows=[FLOWS], concurrency=2, env=env, log=log,
+                         extra=["--lease-ttl", lease, "--no-watch"],
+                         pid_namespace=pid_namespace).wait_ready()
 
 
 @pytest.fixture
@@ -91,9 +85,8 @@ def test_workers_in_two_pid_namespaces_of_one_host_never_reap_each_other(
     if os.geteuid() != 0 or shutil.which("unshare") is None:
         pytest.skip("a second PID namespace needs root and unshare(1); skipping")
     db = tmp_path / "onward.db"
-    here = PrefixedWorker([], db, env, tmp_path / "here.log").wait_ready()
-    there = PrefixedWorker(["unshare", "--pid", "--fork", "--mount-proc", "--kill-child"],
-                           db, env, tmp_path / "there.log").wait_ready()
+    here = start_worker(db, env, tmp_path / "here.log")
+    there = start_worker(db, env, tmp_path / "there.log", pid_namespace=True)
     log = Path(env["ONWARD_TEST_LOG"])
     run_payments(client, log, "ns")
     pids = {line["pid"] for line in executions(log)}
@@ -118,11 +111,11 @@ def test_hosts_whose_clocks_are_seconds_apart_never_take_over_live_workers(
         shift: str) -> None:
     """Two "hosts" (their own host ids, so judged by lease), one clock ``shift`` seconds
     off, a lease of 5 s: neither takes the other's work, and each payment runs once."""
-    right = PrefixedWorker([], any_db, dict(env, ONWARD_HOST_ID="host-right"),
-                           tmp_path / "right.log", lease="5").wait_ready()
-    skewed = PrefixedWorker([], any_db, dict(env, ONWARD_HOST_ID="host-skewed",
-                                             ONWARD_TIME_SHIFT=shift),
-                            tmp_path / "skewed.log", lease="5").wait_ready()
+    right = start_worker(any_db, dict(env, ONWARD_HOST_ID="host-right"),
+                         tmp_path / "right.log", lease="5")
+    skewed = start_worker(any_db, dict(env, ONWARD_HOST_ID="host-skewed",
+                                       ONWARD_TIME_SHIFT=shift),
+                          tmp_path / "skewed.log", lease="5")
     log = Path(env["ONWARD_TEST_LOG"])
     ids = run_payments(any_client, log, "skew")
     if isinstance(any_db, str):  # On PostgreSQL the server's clock decides what is due;

@@ -18,7 +18,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -29,7 +28,7 @@ from urllib.parse import quote
 import pytest
 
 from engine import Engine
-from tests.helpers import REPO, env_for, executions, wait_until
+from tests.helpers import REPO, WorkerProcess, env_for, executions, wait_until
 from tests.pg import BASE_URL, pg_url, unavailable  # noqa: F401 - a fixture
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
@@ -145,29 +144,16 @@ class Host:
         subprocess.run(["ip", "netns", "del", self.ns], capture_output=True, timeout=15)
 
 
-class NsWorker:
-    """``onward worker`` inside a host's namespace."""
+class NsWorker(WorkerProcess):
+    """``onward worker`` inside a host's namespace (``ip netns exec``), registered."""
 
     def __init__(self, host: Host, url: str, env: dict[str, str], log: Path) -> None:
         self.host = host
-        args = ["ip", "netns", "exec", host.ns, sys.executable, "-m", "engine.cli", "worker",
-                "--db", url, "--flows", FLOWS, "--concurrency", "4",
-                "--lease-ttl", str(LEASE), "--no-watch"]
-        self.log = log
-        with open(log, "ab") as err:
-            self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=err,
-                                         env=dict(env, ONWARD_HOST_ID=host.host_id))
-        assert self.proc.stdout is not None
-        line = self.proc.stdout.readline().decode()
-        if not line.startswith("worker "):
-            raise AssertionError(f"worker in {host.ns} did not start: {line!r}: "
-                                 f"{log.read_text()[-2000:]}")
-        self.worker_id = line.split()[1]
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait(timeout=10)
+        super().__init__(url, flows=[FLOWS], concurrency=4, log=log,
+                         env=dict(env, ONWARD_HOST_ID=host.host_id),
+                         extra=["--lease-ttl", str(LEASE), "--no-watch"],
+                         prefix=["ip", "netns", "exec", host.ns])
+        self.wait_ready()
 
 
 @pytest.fixture(scope="module")
@@ -223,7 +209,7 @@ def cluster(hosts: list[Host], pg_url: str, tmp_path: Path  # noqa: F811
         for host in hosts:
             host.link(True)
         for worker in workers:
-            worker.stop()
+            worker.kill()
         client.close()
 
 
@@ -329,7 +315,7 @@ def test_a_cut_off_host_is_fenced_and_rejoins(hosts: list[Host],
     # and it rejoins.
     wait_until(lambda: registered(client, island.worker_id), timeout=40,
                message="the cut-off worker rejoins")
-    assert "presumed dead" in island.log.read_text()
+    assert "presumed dead" in island.log_path.read_text()
     check_nothing_lost_or_done_twice(client, log, ids, 200)
     more = [f"after{i}" for i in range(6)]
     for n, ident in enumerate(more):

@@ -12,12 +12,10 @@ from __future__ import annotations
 import argparse
 import itertools
 import os
-import signal
-import subprocess
 import sys
 import textwrap
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +27,7 @@ from engine import Engine
 from engine.cli import _open, build_parser, main
 from engine.errors import BadInput
 from engine.reload import reload_flows_file, reload_flows_files, watch_code
-from tests.helpers import cli, env_for
+from tests.helpers import WorkerProcess, cli, env_for
 
 _unique = itertools.count()
 
@@ -128,34 +126,18 @@ def user_env() -> dict[str, str]:
     return env
 
 
-class UserWorker:
-    """``onward worker ARGS`` started from the user's own folder (``cwd``)."""
-
-    def __init__(self, cwd: Path, *args: str) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "engine.cli", "worker", "--db", "onward.db", *args],
-            cwd=cwd, env=user_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        assert self.proc.stdout is not None
-        self.first_line = self.proc.stdout.readline()
-        if not self.first_line.startswith("worker "):
-            self.proc.kill()
-            _, err = self.proc.communicate(timeout=10)
-            raise AssertionError(f"worker did not start: {self.first_line!r} {err[-2000:]}")
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.communicate(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.communicate(timeout=10)
-
-
 @pytest.fixture
-def user_worker() -> Iterator[list[UserWorker]]:
-    started: list[UserWorker] = []
-    yield started
+def user_worker() -> Iterator[Callable[..., WorkerProcess]]:
+    """Start ``onward worker --db onward.db ARGS`` from the user's own folder (``cwd``),
+    registered; each is stopped (SIGTERM) after the test."""
+    started: list[WorkerProcess] = []
+
+    def start(cwd: Path, *args: str) -> WorkerProcess:
+        worker = WorkerProcess("onward.db", cwd=cwd, env=user_env(), extra=list(args))
+        started.append(worker)
+        return worker.wait_ready()
+
+    yield start
     for worker in started:
         worker.stop()
 
@@ -173,10 +155,9 @@ def run_to_result(cwd: Path, workflow: str, ident: str, payload: str) -> Any:
 
 
 def test_worker_runs_the_users_own_deposit_not_the_demo_bank(
-        tmp_path: Path, user_worker: list[UserWorker]) -> None:
+        tmp_path: Path, user_worker: Callable[..., WorkerProcess]) -> None:
     write(tmp_path / "app.py", USERS_APP)
-    worker = UserWorker(tmp_path, "--flows", "app.py", "--no-watch")
-    user_worker.append(worker)
+    worker = user_worker(tmp_path, "--flows", "app.py", "--no-watch")
     assert "1 workflows, 1 activities" in worker.first_line, worker.first_line
 
     result = run_to_result(tmp_path, "pay", "p-1", '["acct-7", 500]')
@@ -187,10 +168,9 @@ def test_worker_runs_the_users_own_deposit_not_the_demo_bank(
 
 
 def test_worker_given_only_a_plugin_folder_registers_no_sample_workflows(
-        tmp_path: Path, user_worker: list[UserWorker]) -> None:
+        tmp_path: Path, user_worker: Callable[..., WorkerProcess]) -> None:
     write(tmp_path / "providers" / "mine.py", provider("mine"))
-    worker = UserWorker(tmp_path, "--plugins", "providers", "--no-watch")
-    user_worker.append(worker)
+    worker = user_worker(tmp_path, "--plugins", "providers", "--no-watch")
     assert "1 workflows, 1 activities" in worker.first_line, worker.first_line
 
 
@@ -416,13 +396,12 @@ def test_reloads_that_would_offer_another_sources_name_are_refused_and_reported(
 
 
 def test_flows_file_registers_activities_imported_from_a_sibling_module(
-        tmp_path: Path, user_worker: list[UserWorker]) -> None:
+        tmp_path: Path, user_worker: Callable[..., WorkerProcess]) -> None:
     app = tmp_path / "app"
     write(app / "activities.py", ACTIVITIES)
     write(app / "workflows.py", WORKFLOWS.format(import_line="from activities import pack",
                                                  workflow="ship"))
-    worker = UserWorker(tmp_path, "--flows", str(Path("app") / "workflows.py"), "--no-watch")
-    user_worker.append(worker)
+    worker = user_worker(tmp_path, "--flows", str(Path("app") / "workflows.py"), "--no-watch")
     assert "1 workflows, 1 activities" in worker.first_line, worker.first_line
 
     assert run_to_result(tmp_path, "ship", "s-1", '["teapot"]') == '"packed teapot"'

@@ -60,14 +60,6 @@ def test_a_worker_that_exits_at_once_is_reported_with_its_log(tmp_path: Path) ->
 
 ROOT = Path(__file__).parents[2]
 SHARED = ROOT / "tests" / "helpers.py"
-OWN_WORKER_COMMAND_STILL = {
-    "tests/scenarios/test_liveness.py": "PrefixedWorker: could be WorkerProcess(prefix=...)",
-    "tests/scenarios/test_netns.py": "NetnsWorker: could be WorkerProcess(prefix=[ip netns ...])",
-    "tests/unit/test_code_sources.py": "a worker in a user's folder: WorkerProcess(cwd=...)",
-}
-"""Test modules that still build an ``onward worker`` command line of their own (outside
-this helper's area when it was made shared). Remove a name once its module uses
-``tests.helpers.WorkerProcess``: the check below fails while a listed module is clean."""
 
 
 def _modules(*folders: str) -> list[Path]:
@@ -105,6 +97,8 @@ POLLING_LOOP_ALLOWED = {
 
 
 def test_only_the_shared_helper_builds_a_worker_command_line() -> None:
+    """Every worker a test, the soak or a benchmark starts is a tests.helpers.WorkerProcess
+    (``prefix=``, ``pid_namespace=``, ``cwd=``, ``env=``, ``extra=`` cover the variants)."""
     found = {}
     for path in _modules("tests", "bench"):
         rel = path.relative_to(ROOT).as_posix()
@@ -112,11 +106,7 @@ def test_only_the_shared_helper_builds_a_worker_command_line() -> None:
             lines = _builds_worker_command(ast.parse(path.read_text(), str(path)))
             if lines:
                 found[rel] = lines
-    unexpected = {rel: lines for rel, lines in found.items()
-                  if rel not in OWN_WORKER_COMMAND_STILL}
-    assert unexpected == {}, f"use tests.helpers.WorkerProcess instead: {unexpected}"
-    clean = sorted(set(OWN_WORKER_COMMAND_STILL) - set(found))
-    assert clean == [], f"remove from OWN_WORKER_COMMAND_STILL (now clean): {clean}"
+    assert found == {}, f"use tests.helpers.WorkerProcess instead: {found}"
 
 
 def test_bench_and_soak_wait_only_through_wait_until() -> None:
