@@ -34,12 +34,14 @@ to look past a known break.
 from __future__ import annotations
 
 import collections
+import contextlib
 import json
 import os
 import shutil
 import tempfile
 import threading
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -96,15 +98,23 @@ def _read(engine: Engine, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[
 
 
 def _not_quiet(engine: Engine) -> list[str]:
-    """What is still due or running: runs due a workflow task, queued or running attempts."""
-    busy = [f"run {w}/{r} due a workflow task ({step})" for w, r, step in _read(
-        engine, "SELECT workflow_id, run_id, step FROM runs WHERE status = 'running' AND "
-        "wf_pending = 1 AND stuck = 0 AND paused = 0")]
+    """What is still due or running: runs due a workflow task, queued or running attempts.
+
+    Both are read in one snapshot: read apart, a commit between the reads that hands a
+    run's work to a new run (continue-as-new, reset: the old run's activity withdrawn, the
+    new run due its first workflow task) would show neither, and call the system quiet
+    while it was busy at every instant."""
+    with engine.store.read() as tx:
+        due = list(tx.execute(
+            "SELECT workflow_id, run_id, step FROM runs WHERE status = 'running' AND "
+            "wf_pending = 1 AND stuck = 0 AND paused = 0"))
+        queued = list(tx.execute(
+            "SELECT r.workflow_id, r.run_id, r.status, a.ref, a.attempt, a.owner "
+            "FROM activity_tasks a JOIN runs r ON r.run_id = a.run_id "
+            "WHERE r.status = 'running'"))
+    busy = [f"run {w}/{r} due a workflow task ({step})" for w, r, step in due]
     busy += [f"activity {ref} of {w}/{r} ({status}) attempt {a} (owner {o})"
-             for w, r, status, ref, a, o in _read(
-                 engine, "SELECT r.workflow_id, r.run_id, r.status, a.ref, a.attempt, a.owner "
-                 "FROM activity_tasks a JOIN runs r ON r.run_id = a.run_id "
-                 "WHERE r.status = 'running'")]
+             for w, r, status, ref, a, o in queued]
     return busy
 
 
@@ -629,3 +639,50 @@ def test_the_signal_checker_finds_twice_handled_and_lost_items() -> None:
     problems = signal_problems(lines, {"a": ["i1", "i2", "i3"]})
     assert problems == ["signal item i1 to a handled 2 times (keys ['L-5', 'M-5'])",
                         "signal item(s) ['i3'] to a never handled"]
+
+
+class _ReadsHandOver:
+    """``engine`` as the quiet check sees it, except that ``between`` runs once, right
+    after the first query of a read (a commit landing between two reads)."""
+
+    def __init__(self, engine: Engine, between: Any) -> None:
+        self._engine, self._between = engine, between
+        self.store = self
+
+    @contextlib.contextmanager
+    def read(self) -> Iterator[Any]:
+        with self._engine.store.read() as tx:
+            yield self._Tx(tx, self)
+
+    class _Tx:
+        def __init__(self, tx: Any, owner: _ReadsHandOver) -> None:
+            self._tx, self._owner = tx, owner
+
+        def execute(self, sql: str, params: tuple[Any, ...] = ()) -> Any:
+            rows = self._tx.execute(sql, params)
+            between, self._owner._between = self._owner._between, None
+            if between is not None:
+                between()
+            return rows
+
+
+@pytest.mark.timeout(120)
+def test_the_quiet_check_never_calls_quiet_a_run_handing_its_work_to_the_next(
+        any_db: str | Path, tmp_path: Path) -> None:
+    """A run whose activity is running is busy; a new run due its first workflow task is
+    busy. A commit that turns the first into the second (continue-as-new, reset) between
+    the check's reads must not make the check see neither and call the system quiet."""
+    log = tmp_path / "executions.jsonl"
+    env = env_for(ONWARD_TEST_LOG=str(log), ONWARD_SF_STEP="60")
+    with Engine(any_db, flows=[str(FLOWS)]) as client:
+        client.start("sf_chain", 2, 0, id="b")
+        with WorkerProcess(any_db, flows=[FLOWS], concurrency=4, env=env,
+                           extra=["--no-watch"], log=tmp_path / "worker.log") as worker:
+            wait_until(lambda: any(x["label"] == "book" for x in _log_lines(log)))
+            worker.kill()  # the book activity stays claimed, the run waits on it
+        assert _not_quiet(client), "a claimed activity is work in progress"
+        # the hand-over: the old run's activity withdrawn, a new run due its first task
+        handed = _ReadsHandOver(client, lambda: client.reset("b", 1, discard_completed=True))
+        busy = _not_quiet(handed)  # type: ignore[arg-type]
+        assert busy, "the quiet check called quiet what was busy at every instant"
+        assert _not_quiet(client), "the new run is due its first workflow task"
