@@ -106,6 +106,17 @@ def top(app: Any) -> Any:
     return app.screen
 
 
+def runs_table(app: Any) -> Any:
+    """The runs screen's table (a ``RunsTable``)."""
+    from console.widgets.runs_table import RunsTable
+    return app.screen.query_one(RunsTable)
+
+
+def run_ids(app: Any) -> list[str]:
+    """The workflow ids the runs table shows, top to bottom."""
+    return list(runs_table(app)._ids)
+
+
 def statuses(engine: Engine) -> dict[str, dict[str, Any]]:
     return {str(r["id"]): r for r in engine.list()}
 

@@ -16,18 +16,11 @@ from console.screens.run_detail import RunDetailScreen
 from console.screens.runs import RunsScreen
 from console.widgets.runs_table import RunsTable
 
-from .conftest import FLOWS, top, wait_for
+from .conftest import FLOWS, run_ids, top, wait_for
 
 pytestmark = pytest.mark.anyio
 SIZE = (120, 40)
 
-
-def _table(app: OnwardApp) -> RunsTable:
-    return app.screen.query_one(RunsTable)
-
-
-def _ids(app: OnwardApp) -> list[str]:
-    return list(_table(app)._ids)
 
 
 async def test_on_a_fresh_database_the_runs_table_has_focus_and_keeps_it_as_runs_arrive(
@@ -40,7 +33,7 @@ async def test_on_a_fresh_database_the_runs_table_has_focus_and_keeps_it_as_runs
         assert isinstance(app.focused, RunsTable), f"focus on {app.focused!r}"
         engine.start("waiter", "a", id="launch-1")
         engine.start("waiter", "b", id="launch-2")
-        await wait_for(pilot, lambda: len(_ids(app)) == 2, "the runs to appear")
+        await wait_for(pilot, lambda: len(run_ids(app)) == 2, "the runs to appear")
         assert isinstance(app.focused, RunsTable), f"focus on {app.focused!r}"
         await pilot.press("down", "enter")  # arrows and enter work at once
         await wait_for(pilot, lambda: isinstance(app.screen, RunDetailScreen), "the detail")
@@ -63,7 +56,7 @@ async def test_after_help_keys_go_to_the_table_not_the_search_box(make_engine: A
             assert app.screen.query_one("#search", Input).value == ""
             assert isinstance(app.focused, RunsTable), f"focus on {app.focused!r}"
             engine.start("waiter", "a", id="launch-1")
-            await wait_for(pilot, lambda: _ids(app) == ["launch-1"], "the run listed")
+            await wait_for(pilot, lambda: run_ids(app) == ["launch-1"], "the run listed")
 
 
 async def test_after_choosing_a_filter_enter_opens_a_run_not_the_dropdown(
@@ -72,7 +65,7 @@ async def test_after_choosing_a_filter_enter_opens_a_run_not_the_dropdown(
     engine.start("waiter", "a", id="launch-1")
     app = OnwardApp(engine, worker=False)
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, lambda: _ids(app) == ["launch-1"], "the run listed")
+        await wait_for(pilot, lambda: run_ids(app) == ["launch-1"], "the run listed")
         await pilot.press("f", *"open", "enter")
         await wait_for(pilot, lambda: top(app).status_filter == "open", "the filter")
         await pilot.pause()
@@ -95,9 +88,9 @@ async def test_an_empty_filtered_list_leaves_the_keys_working(make_engine: Any,
     engine.start("waiter", "a", id="launch-1")
     app = OnwardApp(engine, worker=False)
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, lambda: _ids(app) == ["launch-1"], "the run listed")
+        await wait_for(pilot, lambda: run_ids(app) == ["launch-1"], "the run listed")
         await pilot.press("f", *"fail", "enter")
-        await wait_for(pilot, lambda: top(app).status_filter == "failed" and not _ids(app)
+        await wait_for(pilot, lambda: top(app).status_filter == "failed" and not run_ids(app)
                        and top(app).loads >= 2, "the empty failed list")
         await pilot.pause()
         assert app.focused is not None and not isinstance(app.focused, Input | Select), \
@@ -106,13 +99,13 @@ async def test_an_empty_filtered_list_leaves_the_keys_working(make_engine: Any,
         await wait_for(pilot, lambda: app.screen.query_one("#filter", Select).expanded,
                        "the filter dropdown to open again")
         await pilot.press(*"open", "enter")
-        await wait_for(pilot, lambda: _ids(app) == ["launch-1"], "the running run again")
+        await wait_for(pilot, lambda: run_ids(app) == ["launch-1"], "the running run again")
         assert isinstance(app.focused, RunsTable), f"focus on {app.focused!r}"
         await pilot.press("f", *"fail", "enter")
-        await wait_for(pilot, lambda: top(app).status_filter == "failed" and not _ids(app),
+        await wait_for(pilot, lambda: top(app).status_filter == "failed" and not run_ids(app),
                        "empty again")
         await pilot.press("escape")  # clear the filter from the empty list
-        await wait_for(pilot, lambda: _ids(app) == ["launch-1"], "all runs back")
+        await wait_for(pilot, lambda: run_ids(app) == ["launch-1"], "all runs back")
         assert isinstance(app.focused, RunsTable), f"focus on {app.focused!r}"
 
 
@@ -124,7 +117,7 @@ async def test_after_a_dialog_closes_the_table_has_focus(dialog: str, make_engin
     app = OnwardApp(engine, worker=False)
     modal = ConfirmModal if dialog == "confirm" else StartModal
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, lambda: _ids(app) == ["launch-1"], "the run listed")
+        await wait_for(pilot, lambda: run_ids(app) == ["launch-1"], "the run listed")
         await pilot.press("/")  # focus elsewhere first: the dialog must not return there
         await pilot.press("escape")
         for _ in range(2):  # cancelled with escape, then with the keep/cancel button
@@ -142,7 +135,7 @@ async def test_the_detail_screen_returns_focus_to_the_table(make_engine: Any,
     engine.start("waiter", "a", id="launch-1")
     app = OnwardApp(engine, worker=False)
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, lambda: _ids(app) == ["launch-1"], "the run listed")
+        await wait_for(pilot, lambda: run_ids(app) == ["launch-1"], "the run listed")
         await pilot.press("enter")
         await wait_for(pilot, lambda: isinstance(app.screen, RunDetailScreen), "the detail")
         await pilot.press("escape")

@@ -14,18 +14,11 @@ from console.screens.runs import PAGE, RunsScreen
 from console.widgets.counts_bar import CountsBar
 from console.widgets.runs_table import RunsTable
 
-from .conftest import FLOWS, statuses, top, wait_for
+from .conftest import FLOWS, run_ids, runs_table, statuses, top, wait_for
 
 pytestmark = pytest.mark.anyio
 SIZE = (120, 40)
 
-
-def _table(app: OnwardApp) -> RunsTable:
-    return app.screen.query_one(RunsTable)
-
-
-def _ids(app: OnwardApp) -> list[str]:
-    return list(_table(app)._ids)
 
 
 async def test_new_runs_appear_live_and_filters_narrow_the_table(make_engine: Any,
@@ -34,11 +27,11 @@ async def test_new_runs_appear_live_and_filters_narrow_the_table(make_engine: An
     app = OnwardApp(engine)
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: top(app).loads >= 1, "the first load")
-        assert _ids(app) == []
+        assert run_ids(app) == []
         engine.start("fragile", "no-such-fix", 100, id="charge-1")
         engine.start("waiter", "launch", id="launch-1")
         engine.start("approval", {"what": "desk", "manager": "kim"}, id="desk-1")
-        await wait_for(pilot, lambda: sorted(_ids(app)) == ["charge-1", "desk-1", "launch-1"],
+        await wait_for(pilot, lambda: sorted(run_ids(app)) == ["charge-1", "desk-1", "launch-1"],
                        "the three new runs to appear without any key press")
         await wait_for(pilot, lambda: statuses(engine)["charge-1"]["status"] == "failed",
                        "the charge to fail")
@@ -46,16 +39,16 @@ async def test_new_runs_appear_live_and_filters_narrow_the_table(make_engine: An
         app.screen.query_one("#counts").focus()  # any focus; the filter keys are global
         await pilot.press("f")
         await pilot.press(*"fail", "enter")
-        await wait_for(pilot, lambda: _ids(app) == ["charge-1"], "only the failed run listed")
+        await wait_for(pilot, lambda: run_ids(app) == ["charge-1"], "only the failed run listed")
         assert top(app).status_filter == "failed"
 
         await pilot.press("escape")
-        await wait_for(pilot, lambda: len(_ids(app)) == 3, "all runs back after escape")
+        await wait_for(pilot, lambda: len(run_ids(app)) == 3, "all runs back after escape")
 
         bar = app.screen.query_one(CountsBar)
         start = next(start for start, _, name in bar._spans if name == "waiting")
         await pilot.click(CountsBar, offset=(1 + start + 2, 0))  # 1: the bar's left padding
-        await wait_for(pilot, lambda: _ids(app) == ["desk-1"], "only the run waiting on kim")
+        await wait_for(pilot, lambda: run_ids(app) == ["desk-1"], "only the run waiting on kim")
 
 
 async def test_search_and_sort(make_engine: Any, workdir: Path) -> None:
@@ -64,17 +57,17 @@ async def test_search_and_sort(make_engine: Any, workdir: Path) -> None:
         engine.start("waiter", ident, id=ident)
     app = OnwardApp(engine, worker=False)
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, lambda: len(_ids(app)) == 3, "three runs")
-        assert _ids(app) == ["c-desk", "a-launch", "b-launch"]  # newest first
+        await wait_for(pilot, lambda: len(run_ids(app)) == 3, "three runs")
+        assert run_ids(app) == ["c-desk", "a-launch", "b-launch"]  # newest first
         await pilot.press("slash", *"launch")
-        await wait_for(pilot, lambda: sorted(_ids(app)) == ["a-launch", "b-launch"],
+        await wait_for(pilot, lambda: sorted(run_ids(app)) == ["a-launch", "b-launch"],
                        "the search to keep the launches")
         await pilot.press("enter")  # back to the table
         assert isinstance(app.focused, RunsTable)
         await pilot.press("s", "s")  # newest first -> last change -> id
-        await wait_for(pilot, lambda: _ids(app) == ["a-launch", "b-launch"], "sorted by id")
+        await wait_for(pilot, lambda: run_ids(app) == ["a-launch", "b-launch"], "sorted by id")
         await pilot.press("escape")
-        await wait_for(pilot, lambda: _ids(app) == ["a-launch", "b-launch", "c-desk"],
+        await wait_for(pilot, lambda: run_ids(app) == ["a-launch", "b-launch", "c-desk"],
                        "search cleared, still sorted by id")
 
 
@@ -83,14 +76,14 @@ async def test_cancel_a_run_from_the_table(make_engine: Any, workdir: Path) -> N
     engine.start("waiter", "launch", id="launch-1")
     app = OnwardApp(engine)
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, lambda: _ids(app) == ["launch-1"], "the run listed")
+        await wait_for(pilot, lambda: run_ids(app) == ["launch-1"], "the run listed")
         await pilot.press("c")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal), "the confirmation")
         assert app.focused is not None and app.focused.id == "cancel"  # the safe "Keep"
         await pilot.press("shift+tab", "enter")  # to "Cancel launch-1", and press it
         await wait_for(pilot, lambda: statuses(engine)["launch-1"]["status"] == "canceled",
                        "the run to be canceled by the worker")
-        await wait_for(pilot, lambda: "canceled" in str(_table(app).current_run()),
+        await wait_for(pilot, lambda: "canceled" in str(runs_table(app).current_run()),
                        "the table to show it canceled")
         assert any("cancel requested for launch-1" in text for _, text in app.notices)
 
@@ -101,7 +94,7 @@ async def test_escape_in_the_confirmation_does_nothing(make_engine: Any, workdir
     engine.start("waiter", "launch", id="launch-1")
     app = OnwardApp(engine, worker=False)
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, lambda: _ids(app) == ["launch-1"], "the run listed")
+        await wait_for(pilot, lambda: run_ids(app) == ["launch-1"], "the run listed")
         await pilot.press("t")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal), "the confirmation")
         await pilot.press("escape")
@@ -121,7 +114,7 @@ async def test_bulk_retry_of_every_failed_run(make_engine: Any, workdir: Path) -
                                           for r in statuses(engine).values()) == 3,
                        "three failed charges")
         top(app).action_set_filter("failed")
-        await wait_for(pilot, lambda: len(_ids(app)) == 3, "the failed runs listed")
+        await wait_for(pilot, lambda: len(run_ids(app)) == 3, "the failed runs listed")
         (workdir / "card-ok").touch()  # the fix
         await pilot.press("R")
         modal = await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal)
@@ -145,9 +138,9 @@ async def test_rows_load_in_pages(make_engine: Any, workdir: Path) -> None:
         engine.start("waiter", f"w{n}", id=f"w-{n:04d}")
     app = OnwardApp(engine, worker=False)
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, lambda: len(_ids(app)) == PAGE, "the first page")
+        await wait_for(pilot, lambda: len(run_ids(app)) == PAGE, "the first page")
         await pilot.press("end")
-        await wait_for(pilot, lambda: len(_ids(app)) == PAGE + 50,
+        await wait_for(pilot, lambda: len(run_ids(app)) == PAGE + 50,
                        "the next page once the cursor nears the end")
 
 
@@ -156,7 +149,7 @@ async def test_pause_then_resume_from_the_table(make_engine: Any, workdir: Path)
     engine.start("waiter", "launch", id="launch-1")
     app = OnwardApp(engine)
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, lambda: _ids(app) == ["launch-1"], "the run listed")
+        await wait_for(pilot, lambda: run_ids(app) == ["launch-1"], "the run listed")
         for paused in (True, False):
             await pilot.press("p")
             modal = await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal)
@@ -164,7 +157,7 @@ async def test_pause_then_resume_from_the_table(make_engine: Any, workdir: Path)
             assert modal._confirm == ("Pause launch-1" if paused else "Resume launch-1")
             await pilot.press("enter")
             await wait_for(pilot, lambda p=paused: statuses(engine)["launch-1"]["paused"] is p
-                           and bool((_table(app).current_run() or {}).get("paused")) is p,
+                           and bool((runs_table(app).current_run() or {}).get("paused")) is p,
                            f"paused={paused} in the store and the table")
 
 
@@ -176,7 +169,7 @@ async def test_bulk_terminate_keeps_on_enter_and_needs_a_reason_and_the_typed_co
         engine.start("waiter", f"w{n}", id=f"w-{n:02d}")
     app = OnwardApp(engine, worker=False)
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, lambda: len(_ids(app)) == 12, "twelve runs")
+        await wait_for(pilot, lambda: len(run_ids(app)) == 12, "twelve runs")
         await pilot.press("T")
         modal = await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal)
                                and app.screen, "the bulk confirmation")
@@ -216,7 +209,7 @@ async def test_other_bulk_actions_keep_on_enter(key: str, make_engine: Any, work
         engine.start("waiter", f"w{n}", id=f"w-{n}")
     app = OnwardApp(engine, worker=False)
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, lambda: len(_ids(app)) == 6, "six runs")
+        await wait_for(pilot, lambda: len(run_ids(app)) == 6, "six runs")
         await pilot.press(key)
         modal = await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal)
                                and app.screen, "the bulk confirmation")
@@ -234,7 +227,7 @@ async def test_terminating_one_run_needs_a_reason(make_engine: Any, workdir: Pat
     engine.start("waiter", "launch", id="launch-1")
     app = OnwardApp(engine, worker=False)
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, lambda: _ids(app) == ["launch-1"], "the run listed")
+        await wait_for(pilot, lambda: run_ids(app) == ["launch-1"], "the run listed")
         await pilot.press("t")
         modal = await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal)
                                and app.screen, "the confirmation")

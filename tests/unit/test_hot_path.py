@@ -82,6 +82,10 @@ def test_hot_queries_use_their_indexes(tmp_path: Path) -> None:
         assert "runs_pending" in pending and "TEMP B-TREE" not in pending, pending
         children = plan(queues.CHILDREN_SQL, ("r",))
         assert "runs_by_parent" in children, children
+        claim = plan(queues.ready_attempts_sql(2, ""), (1.0, "a", "b", 10))
+        assert "activity_ready" in claim, claim
+        timers = plan(queues.due_timers_sql(""), (1.0, 10))
+        assert "timers_due" in timers and "TEMP B-TREE" not in timers, timers
     finally:
         conn.close()
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-import apsw
 import pytest
 
 from engine import Engine, history
@@ -124,24 +123,6 @@ def test_a_claim_on_postgres_takes_an_attempt_whose_run_another_transaction_lock
     finally:
         eng.close()
 
-
-def test_hot_queue_queries_use_their_indexes(tmp_path: Path) -> None:
-    from engine.store import queues
-    Engine(tmp_path / "plan.db").close()
-    conn = apsw.Connection(str(tmp_path / "plan.db"))
-    try:
-        def plan(sql: str, params: tuple[object, ...]) -> str:
-            return " ".join(str(row[3]) for row in conn.execute(
-                "EXPLAIN QUERY PLAN " + sql, params))
-
-        claim = plan(queues.ready_attempts_sql(2, ""), (1.0, "a", "b", 10))
-        assert "activity_ready" in claim, claim
-        timers = plan(queues.due_timers_sql(""), (1.0, 10))
-        assert "timers_due" in timers and "TEMP B-TREE" not in timers, timers
-        pending = plan(queues.due_workflow_tasks_sql(3, ""), ("a", "b", "c", 10))
-        assert "runs_pending" in pending and "TEMP B-TREE" not in pending, pending
-    finally:
-        conn.close()
 
 
 def test_no_engine_module_writes_row_locking_sql_itself() -> None:
