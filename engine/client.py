@@ -288,7 +288,8 @@ class Engine:
         if definition is None:
             raise UnknownWorkflow(f"no code for workflow {run.workflow!r}: pass --flows with "
                                   "the module that defines it")
-        instance = WorkflowInstance(definition.fn, Advancer.info_for(run))
+        instance = WorkflowInstance(definition.fn, Advancer.info_for(run),
+                                    watch=self.advancer.watch)
         try:
             instance.activate(events)
         except WorkflowTaskError as err:

@@ -324,7 +324,8 @@ def replay_one(runtime: Runtime, run: RunRow, events: list[Event],
     if definition is None:
         result.ok, result.error = None, f"no code for workflow {run.workflow}"
         return result
-    instance = WorkflowInstance(definition.fn, Advancer.info_for(run))
+    instance = WorkflowInstance(definition.fn, Advancer.info_for(run),
+                                watch=runtime.advancer.watch)
     try:
         instance.activate(events)
     except WorkflowTaskError as err:

@@ -154,3 +154,18 @@ def test_the_stop_never_lands_outside_workflow_code() -> None:
     finally:
         watch.close()
     assert held and completed and watch.stopped == held
+
+
+@pytest.mark.timeout(60)
+def test_query_and_replay_of_a_spinning_run_stop_at_the_deadline(make_engine) -> None:  # type: ignore[no-untyped-def]
+    """Read-only commands replay workflow code too: a run held for spinning is reported as
+    such by ``query`` and ``replay``, within the deadline, instead of hanging them."""
+    eng: Engine = make_engine(flows=[FLOWS], workflow_task_deadline=0.3)
+    with eng.worker():
+        eng.start("spin", id="spinner")
+        wait_until(lambda: "deadline" in stuck_reason(eng, "spinner"), timeout=20,
+                   message="the spinning run held")
+    with pytest.raises(BadInput, match="deadline"):
+        eng.query("spinner", "anything")
+    [report] = eng.replay(["spinner"])
+    assert report["ok"] is False and "deadline" in report["error"], report
