@@ -47,8 +47,7 @@ def drain(eng: Engine, ids: list[str]) -> None:
 def test_concurrent_starts_of_one_id_make_one_run(any_db: Path | str, tmp_path: Path,
                                                   log: Path) -> None:
     a, b = race(any_db, "start", IDS, tmp_path)
-    eng = Engine(any_db, flows=[FLOWS])
-    try:
+    with Engine(any_db, flows=[FLOWS]) as eng:
         runs = runs_by_id(eng)
         for ident in IDS:
             assert len(runs[ident]) == 1, (ident, runs[ident])
@@ -57,28 +56,27 @@ def test_concurrent_starts_of_one_id_make_one_run(any_db: Path | str, tmp_path: 
             assert run_a == run_b == runs[ident][0]["run_id"]
             assert sorted([created_a, created_b]) == [False, True]
         drain(eng, IDS)
-    finally:
-        eng.close()
+    assert_each_step_ran_once(log)
+
+
+def assert_each_step_ran_once(log: Path) -> None:
+    """Both steps of every raced id executed exactly once, whoever won the race."""
     done = collections.Counter(e["label"] for e in executions(log))
     assert done == {f"{ident}:{n}": 1 for ident in IDS for n in (1, 2)}
 
 
 def _closed_runs(db: Path | str, ids: list[str]) -> None:
-    eng = Engine(db, flows=[FLOWS])
-    try:
+    with Engine(db, flows=[FLOWS]) as eng:
         for ident in ids:
             eng.start("two_steps", ident, id=ident)
             eng.terminate(ident, "closed for the rerun test")
-    finally:
-        eng.close()
 
 
 def test_concurrent_reruns_of_a_closed_id_make_one_new_run(any_db: Path | str,
                                                            tmp_path: Path, log: Path) -> None:
     _closed_runs(any_db, IDS)
     a, b = race(any_db, "rerun", IDS, tmp_path)
-    eng = Engine(any_db, flows=[FLOWS])
-    try:
+    with Engine(any_db, flows=[FLOWS]) as eng:
         runs = runs_by_id(eng)
         for ident in IDS:
             assert len(runs[ident]) == 2, (ident, runs[ident])
@@ -92,22 +90,16 @@ def test_concurrent_reruns_of_a_closed_id_make_one_new_run(any_db: Path | str,
                 "BadInput", f"run {ident} is still running; --rerun needs its last run to "
                 "have closed"]), loser
         drain(eng, IDS)
-    finally:
-        eng.close()
-    done = collections.Counter(e["label"] for e in executions(log))
-    assert done == {f"{ident}:{n}": 1 for ident in IDS for n in (1, 2)}
+    assert_each_step_ran_once(log)
 
 
 def _failed_runs(db: Path | str, ids: list[str]) -> None:
-    eng = Engine(db, flows=[FLOWS])
-    try:
+    with Engine(db, flows=[FLOWS]) as eng:
         with eng.worker(concurrency=2):
             for ident in ids:
                 eng.start("fails_at_once", id=ident)
             wait_until(lambda: all(r["status"] == "failed" for r in eng.list()),
                        message="every run failed")
-    finally:
-        eng.close()
 
 
 def test_concurrent_retries_of_a_failed_run_make_one_new_run(any_db: Path | str,
@@ -115,8 +107,7 @@ def test_concurrent_retries_of_a_failed_run_make_one_new_run(any_db: Path | str,
     ids = IDS[:20]
     _failed_runs(any_db, ids)
     a, b = race(any_db, "retry", ids, tmp_path)
-    eng = Engine(any_db, flows=[FLOWS])
-    try:
+    with Engine(any_db, flows=[FLOWS]) as eng:
         runs = runs_by_id(eng)
         for ident in ids:
             assert [r["status"] for r in runs[ident]] == ["failed", "running"], runs[ident]
@@ -132,8 +123,6 @@ def test_concurrent_retries_of_a_failed_run_make_one_new_run(any_db: Path | str,
                 ["BadInput", f"run {ident} (run {new_run}, retried from "
                  f"{runs[ident][0]['run_id']}) is not failed, stuck or waiting out a retry "
                  "backoff: nothing to retry"]), loser
-    finally:
-        eng.close()
 
 
 def test_concurrent_resets_of_a_run_make_one_new_run(any_db: Path | str,
@@ -141,8 +130,7 @@ def test_concurrent_resets_of_a_run_make_one_new_run(any_db: Path | str,
     """Both operators reset the failed run they were looking at (by its run id)."""
     ids = IDS[:20]
     _failed_runs(any_db, ids)
-    eng = Engine(any_db, flows=[FLOWS])
-    try:
+    with Engine(any_db, flows=[FLOWS]) as eng:
         failed = {ident: runs[0]["run_id"] for ident, runs in runs_by_id(eng).items()}
         a, b = race(any_db, "reset", list(failed.values()), tmp_path)
         runs = runs_by_id(eng)
@@ -154,16 +142,13 @@ def test_concurrent_resets_of_a_run_make_one_new_run(any_db: Path | str,
             assert loser in (["ok", [new_run, False]], [
                 "NotCurrentRun", f"run {old} is not the current run of {ident}; its current "
                 f"run is {new_run} (running): act on {ident}"]), loser
-    finally:
-        eng.close()
 
 
 def test_concurrent_child_starts_of_one_id_make_one_child(any_db: Path | str,
                                                           tmp_path: Path) -> None:
     ids = [f"kid-{i}" for i in range(12)]
     race(any_db, "child", ids, tmp_path)
-    eng = Engine(any_db, flows=[FLOWS])
-    try:
+    with Engine(any_db, flows=[FLOWS]) as eng:
         with eng.worker(concurrency=2):
             def parents_waiting() -> bool:
                 runs = runs_by_id(eng)
@@ -176,8 +161,6 @@ def test_concurrent_child_starts_of_one_id_make_one_child(any_db: Path | str,
                 eng.signal(kid, "go")
             results = sorted(str(eng.handle(f"{kid}-parent-{i}").result(timeout=30))
                              for kid in ids for i in (0, 1))
-    finally:
-        eng.close()
     assert results.count("went") == len(ids)
     refused = [r for r in results if r != "went"]
     assert len(refused) == len(ids) and all("already has an open run" in r for r in refused)
@@ -188,11 +171,8 @@ def test_a_rerun_racing_a_retry_of_one_failed_run_makes_one_new_run(any_db: Path
     ids = IDS[:20]
     _failed_runs(any_db, ids)
     rerun, retry = race(any_db, "rerun_or_retry", ids, tmp_path)
-    eng = Engine(any_db, flows=[FLOWS])
-    try:
+    with Engine(any_db, flows=[FLOWS]) as eng:
         runs = runs_by_id(eng)
-    finally:
-        eng.close()
     for ident in ids:
         assert [r["status"] for r in runs[ident]] == ["failed", "running"], runs[ident]
         new_run = runs[ident][1]["run_id"]
@@ -210,14 +190,11 @@ def test_a_child_start_racing_a_start_of_its_id_makes_one_run(any_db: Path | str
                                                               tmp_path: Path) -> None:
     ids = [f"kid-{i}" for i in range(12)]
     parents, starts = race(any_db, "child_or_start", ids, tmp_path)
-    eng = Engine(any_db, flows=[FLOWS])
-    try:
+    with Engine(any_db, flows=[FLOWS]) as eng:
         runs = runs_by_id(eng)
         for kid in ids:
             assert len(runs[kid]) == 1 and len(runs[f"{kid}-parent-0"]) == 1, runs[kid]
             assert starts[kid] == ["ok", [runs[kid][0]["run_id"], starts[kid][1][1]]]
-    finally:
-        eng.close()
 
 
 def test_starts_and_signals_racing_continue_as_new_always_find_the_current_run(
@@ -265,11 +242,8 @@ def test_starts_and_signals_racing_continue_as_new_always_find_the_current_run(
 def test_three_racers_still_make_one_run_per_id(any_db: Path | str, tmp_path: Path) -> None:
     ids = IDS[:10]
     reports = race(any_db, "start", ids, tmp_path, processes=3)
-    eng = Engine(any_db, flows=[FLOWS])
-    try:
+    with Engine(any_db, flows=[FLOWS]) as eng:
         runs = runs_by_id(eng)
         for ident in ids:
             assert len(runs[ident]) == 1
             assert [r[1][1] for r in (rep[ident] for rep in reports)].count(True) == 1
-    finally:
-        eng.close()
