@@ -13,7 +13,6 @@ import argparse
 import itertools
 import os
 import sys
-import textwrap
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -74,42 +73,36 @@ async def ship(item: str) -> str:
 '''
 
 
+def _definitions(name: str, activity: str, workflow: str) -> str:
+    """An activity and a workflow, named ``activity``/``workflow`` or after ``name``."""
+    return f'''
+@activity.defn(name={activity or name + ".act"!r})
+def act() -> str:
+    return {name!r}
+
+@workflow.defn(name={workflow or name + ".flow"!r})
+async def flow() -> str:
+    return {name!r}
+'''
+
+
 def provider(name: str, *, activity: str = "", workflow: str = "") -> str:
     """Source of a provider file offering ``activity`` and/or ``workflow``."""
-    return textwrap.dedent(f'''
-        from engine import activity, hookimpl, workflow
+    return ("from engine import activity, hookimpl, workflow\n"
+            + _definitions(name, activity, workflow) + '''
+@hookimpl
+def onward_activities():
+    return [act]
 
-        @activity.defn(name={activity or name + ".act"!r})
-        def act() -> str:
-            return {name!r}
-
-        @workflow.defn(name={workflow or name + ".flow"!r})
-        async def flow() -> str:
-            return {name!r}
-
-        @hookimpl
-        def onward_activities():
-            return [act]
-
-        @hookimpl
-        def onward_workflows():
-            return [flow]
-        ''')
+@hookimpl
+def onward_workflows():
+    return [flow]
+''')
 
 
 def flows_file(name: str, *, activity: str = "", workflow: str = "") -> str:
     """Source of a flows module defining ``activity`` and ``workflow``."""
-    return textwrap.dedent(f'''
-        from engine import activity, workflow
-
-        @activity.defn(name={activity or name + ".act"!r})
-        def act() -> str:
-            return {name!r}
-
-        @workflow.defn(name={workflow or name + ".flow"!r})
-        async def flow() -> str:
-            return {name!r}
-        ''')
+    return "from engine import activity, workflow\n" + _definitions(name, activity, workflow)
 
 
 def write(path: Path, text: str) -> Path:
