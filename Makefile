@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test,postgres]'
+	$(PY) -m pip install --quiet -e '.[postgres]' --group test
 	touch $(STAMP)
 
 console: $(STAMP)
@@ -23,4 +23,6 @@ bench: $(STAMP)
 	$(PY) -m bench
 
 lint: $(STAMP)
+	$(PY) -m pip install --quiet --group lint
 	$(VENV)/bin/ruff check .
+	$(PY) tools/typecheck.py

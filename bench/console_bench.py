@@ -61,7 +61,7 @@ def build(db: Path, runs: int) -> dict[str, Any]:
 
 
 def reads(db: Path, reps: int) -> dict[str, Any]:
-    from engine import Engine
+    from onward import Engine
     out: dict[str, Any] = {}
     with Engine(db) as eng:
         target = "clone-000777" if eng.list(search="clone-000777", limit=1) else "template-0"
@@ -93,9 +93,9 @@ def reads(db: Path, reps: int) -> dict[str, Any]:
 
 
 async def _pilot(db: Path, keys: int) -> dict[str, Any]:
-    from console.app import OnwardApp
-    from console.widgets.runs_table import RunsTable
-    from engine import Engine
+    from onward import Engine
+    from onward.console.app import OnwardApp
+    from onward.console.widgets.runs_table import RunsTable
     with Engine(db) as eng:
         t0 = time.perf_counter()
         app = OnwardApp(eng, worker=False)

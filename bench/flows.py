@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from engine import activity, workflow
+from onward import activity, workflow
 
 
 @activity.defn(name="bench_step")

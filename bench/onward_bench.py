@@ -28,7 +28,7 @@ from .common import (
 
 
 def _engine(db: Path, *flows: Path, **options: Any) -> Any:
-    from engine import Engine
+    from onward import Engine
     return Engine(db, flows=[str(f) for f in (flows or (BASIC_FLOWS,))], **options)
 
 
@@ -178,7 +178,7 @@ def drain_by_processes(eng: Any, db: Path | str, tmp: Path, tag: str, n: int, pr
 # -- replay -----------------------------------------------------------------------------
 def replay_long(tmp: Path, activities: int) -> dict[str, Any]:
     """Run one workflow of ``activities`` activities, then time rebuilding it from history."""
-    from engine import history, repair
+    from onward import history, repair
     db = tmp / "replay-long.db"
     with _engine(db, BASIC_FLOWS, BENCH_FLOWS) as eng:
         with eng.worker(concurrency=8):
@@ -371,7 +371,7 @@ def recovery_takeover(tmp: Path, db: Any = None, tag: str = "") -> dict[str, Any
 # -- memory -----------------------------------------------------------------------------
 def _insert_waiting_runs(eng: Any, n: int, batch: int = 1000) -> float:
     """Create ``n`` approval runs, ``batch`` per transaction (the engine's own insert_run)."""
-    from engine import history
+    from onward import history
     start = time.perf_counter()
     done = 0
     while done < n:

@@ -71,7 +71,7 @@ def fresh_schema() -> Iterator[str]:
 
 
 def _engine(url: str) -> Any:
-    from engine import Engine
+    from onward import Engine
 
     return Engine(url, flows=[str(BASIC_FLOWS), str(BENCH_FLOWS)])
 

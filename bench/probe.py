@@ -26,7 +26,7 @@ def probe_limit(db: str, n: int) -> None:
 
 
 def probe_onward_seq(db: str, n: int) -> None:
-    from engine import Engine
+    from onward import Engine
 
     from .common import BENCH_FLOWS, THROUGHPUT_WORKFLOW
     with Engine(db, flows=[str(BENCH_FLOWS)]) as eng, eng.worker(concurrency=8):

@@ -16,8 +16,8 @@ from textual.reactive import reactive
 from textual.screen import Screen
 from textual.worker import Worker, WorkerState, get_current_worker
 
-from engine import CodeWatcher, Engine, OnwardError, watch_code
-from engine import Worker as EngineWorker
+from onward import CodeWatcher, Engine, OnwardError, watch_code
+from onward import Worker as EngineWorker
 
 from .commands import ConsoleCommands
 from .demo import seed_demo

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from typing import Protocol
 
-from engine import Engine
+from onward import Engine
 
 
 class Commands(Protocol):

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from engine import Engine, OnwardError
+from onward import Engine, OnwardError
 
 SCENE_TIMEOUT = 15.0
 

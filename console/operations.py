@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from engine import BadInput, Engine, OnwardError
+from onward import BadInput, Engine, OnwardError
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,7 @@
 """Onward: durable workflows on one machine, rebuilt by history replay after any crash."""
 
+from importlib.metadata import PackageNotFoundError, version
+
 from . import activity, workflow
 from .client import Engine, RunHandle
 from .errors import (
@@ -20,6 +22,11 @@ from .hookspecs import hookimpl
 from .reload import CodeWatcher, watch_code
 from .retry import RetryPolicy
 from .worker import Worker
+
+try:
+    __version__ = version("onward")
+except PackageNotFoundError:  # imported from a checkout that was never installed
+    __version__ = "0+unknown"
 
 __all__ = [
     "ActivityError", "ApplicationError", "BadInput", "ChildWorkflowError", "CodeWatcher",

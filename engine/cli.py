@@ -7,8 +7,8 @@ still open (``result``). Errors are one line on stderr, never a traceback.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
-import logging
 import math
 import os
 import signal
@@ -22,10 +22,19 @@ from . import payloads
 from .cli_plugins import add_contributed, check_available
 from .deadline import check_deadline
 from .errors import BadInput, OnwardError, RunStillOpen, WorkflowFailed
+from .logs import FORMATS, LEVELS, configure_logging
 
-REPO = Path(__file__).resolve().parent.parent
-DEMO_PLUGINS = REPO / "plugins"
-DEMO_FLOWS = REPO / "sample_flows"
+
+def _package_dir(name: str) -> Path:
+    """The folder an installed subpackage of onward lives in (found, not imported)."""
+    spec = importlib.util.find_spec(name)
+    if spec is None or spec.origin is None:
+        raise ImportError(f"{name} is not installed with onward")
+    return Path(spec.origin).parent
+
+
+DEMO_PLUGINS = _package_dir("onward.plugins")
+DEMO_FLOWS = _package_dir("onward.sample_flows")
 """The demo's providers and sample flows: loaded by ``console --demo`` only."""
 
 CREATES = {"start", "worker"}
@@ -81,6 +90,12 @@ def build_parser() -> Parser:
     p.add_argument("--workflow-deadline", type=float, default=2.0, metavar="SECONDS",
                    help="stop workflow code that runs this long without yielding and hold "
                         "its run stuck (default 2)")
+    p.add_argument("--log-level", default="INFO", choices=LEVELS, type=str.upper,
+                   help="least severe log records written to stderr")
+    p.add_argument("--log-format", default="text", choices=FORMATS,
+                   help="text lines, or one JSON object per line")
+    p.add_argument("--metrics-port", type=int, metavar="PORT",
+                   help="serve Prometheus metrics at http://127.0.0.1:PORT/metrics")
 
     p = sub.add_parser("start", help="start a workflow run (an id runs once)")
     _common(p, code=True, as_json=True)
@@ -372,7 +387,10 @@ def _cmd_replay(eng: Any, args: argparse.Namespace) -> int:
 
 def _cmd_worker(eng: Any, args: argparse.Namespace) -> int:
     from .reload import watch_code
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    configure_logging(args.log_level, args.log_format)
+    if args.metrics_port is not None:
+        from .metrics import serve_metrics
+        serve_metrics(eng, args.metrics_port)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
@@ -380,9 +398,9 @@ def _cmd_worker(eng: Any, args: argparse.Namespace) -> int:
     watcher = None if args.no_watch else watch_code(eng, worker)
     print(f"worker {worker.worker_id} on {args.db}: {len(eng.registry.workflow_names())} "
           f"workflows, {len(eng.registry.activity_names())} activities, concurrency "
-          f"{args.concurrency}", flush=True)
+          f"{args.concurrency}", file=sys.stderr, flush=True)
     stop.wait()
-    print("stopping: letting running attempts finish", flush=True)
+    print("stopping: letting running attempts finish", file=sys.stderr, flush=True)
     if watcher is not None:
         watcher.stop()
     eng.stop_worker(worker)

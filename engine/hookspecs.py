@@ -4,7 +4,7 @@ A provider is a module (a ``*.py`` file in a plugin directory, or an object name
 entry point in the group ``onward``) that implements some of the hooks below, each
 marked with :data:`hookimpl`::
 
-    from engine import activity, hookimpl
+    from onward import activity, hookimpl
 
     @activity.defn(name="bank.deposit", max_concurrent=4)
     def deposit(account: str, cents: int) -> dict: ...

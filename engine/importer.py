@@ -1,7 +1,7 @@
 """Importing one Python file of the user's as a fresh module: the one file importer.
 
 Flows files (``--flows``, engine/registry.py) and provider files (``--plugins``,
-engine/plugins.py) are both run here: each load gets a module name of its own, so a new
+engine/providers.py) are both run here: each load gets a module name of its own, so a new
 version of a file is a new module beside the old one (which keeps serving until it is
 swapped out), and the bytes that run are the bytes the caller read and hashed.
 """

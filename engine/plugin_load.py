@@ -9,7 +9,7 @@ names offered once, limits that name its own activities) and :func:`refusal` say
 its names are free. :func:`timeboxed` runs plugin code (an import, a hook) in a thread of
 its own with a time limit, and :func:`describe` turns whatever plugin code raised into one
 line naming file and line. Swapping the checked plugin in, observers and watching are
-engine/plugins.py's job.
+engine/providers.py's job.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from . import plugins
+from . import providers
 from .activity import ActivityDefinition
 from .errors import BadInput
 from .flows import FlowsModule, load_flows
@@ -29,7 +29,7 @@ class Registry:
                  *, entry_points: bool = False, clock: Callable[[], float] | None = None
                  ) -> None:
         self.flows: list[FlowsModule] = []
-        self.providers: plugins.ProviderManager | None = None
+        self.providers: providers.ProviderManager | None = None
         for spec in flows:
             for module in load_flows(str(spec)):
                 problem = self.clash_of([module])
@@ -45,7 +45,7 @@ class Registry:
                                       "others": self.flows_offers}
             if clock is not None:
                 kwargs["clock"] = clock
-            self.providers = plugins.ProviderManager(dirs, **kwargs)
+            self.providers = providers.ProviderManager(dirs, **kwargs)
             self.providers.load()
             conflicts = self.providers.conflicts()
             if conflicts:

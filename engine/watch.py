@@ -2,7 +2,7 @@
 
 A :class:`FileWatcher` runs watchfiles in a daemon thread over some folders or files and
 hands each batch of changed paths its filter accepts to a callback. The provider manager
-(engine/plugins.py) watches its plugin folders with one; the code watcher of a worker
+(engine/providers.py) watches its plugin folders with one; the code watcher of a worker
 (engine/reload.py) watches the flows files with another. What a change means is theirs to
 decide; here is only noticing it, and stopping promptly.
 """

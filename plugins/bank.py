@@ -31,7 +31,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from engine import ApplicationError, activity, hookimpl
+from onward import ApplicationError, activity, hookimpl
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS payments (

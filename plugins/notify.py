@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from engine import activity, hookimpl
+from onward import activity, hookimpl
 
 
 def data_path(data_dir: str | os.PathLike[str] | None = None) -> Path:

@@ -25,7 +25,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from engine import ApplicationError, activity, hookimpl
+from onward import ApplicationError, activity, hookimpl
 
 JAM_FILE = "printer.jammed"
 

@@ -14,7 +14,7 @@ Try it::
 
 from __future__ import annotations
 
-from engine import activity, workflow
+from onward import activity, workflow
 
 
 @activity.defn(name="hello.compose_greeting")

@@ -35,7 +35,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from engine import ActivityError, RetryPolicy, workflow
+from onward import ActivityError, RetryPolicy, workflow
 
 
 @workflow.defn(name="pizza_order")

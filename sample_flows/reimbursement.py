@@ -44,7 +44,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from engine import ActivityError, RetryPolicy, workflow
+from onward import ActivityError, RetryPolicy, workflow
 
 APPROVAL_DAYS = 3
 DEFAULT_BACKUP = "finance-backup"

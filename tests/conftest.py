@@ -7,9 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from engine import Engine
-from tests.helpers import kill_leftover_workers, worker_logs_in
+import onward
+from onward import Engine
+from tests.helpers import REPO, kill_leftover_workers, worker_logs_in
 from tests.pg import any_db, more_dbs, pg_url  # noqa: F401 - fixtures: a database of each kind
+
+if Path(onward.__file__).resolve().parent != REPO / "engine":
+    pytest.exit(f"onward is imported from {Path(onward.__file__).parent}, not from this "
+                f"checkout ({REPO}): run `pip install -e .` here (or `make test`)", returncode=4)
 
 
 @pytest.fixture(autouse=True)

@@ -56,7 +56,7 @@ def env_for(data_dir: Path | None = None, **extra: str) -> dict[str, str]:
 def cli(*args: str, env: dict[str, str] | None = None, timeout: float = 60.0,
         cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     """Run ``onward ARGS`` in a fresh interpreter and capture its output."""
-    return subprocess.run([sys.executable, "-m", "engine.cli", *args], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "onward.cli", *args], capture_output=True,
                           text=True, env=env or env_for(), timeout=timeout, cwd=cwd)
 
 
@@ -109,9 +109,10 @@ UNSHARE_PID = ["unshare", "--pid", "--fork", "--mount-proc", "--kill-child=SIGKI
 class WorkerProcess:
     """``onward worker`` in a subprocess that tests, the soak and the benchmarks SIGKILL.
 
-    Its stderr goes to ``log``; its stdout is read by a thread of its own, so waiting for
-    the first line (printed once the worker has registered) ends at its deadline even while
-    the worker prints nothing, and the pipe never fills. ``prefix`` runs the worker under a
+    Its stderr (banner and log records) is copied line by line to ``log`` by a thread of its
+    own, which also spots the banner (printed once the worker has registered), so waiting
+    for it ends at its deadline even while the worker prints nothing, and the pipe never
+    fills. ``prefix`` runs the worker under a
     wrapper command (``pid_namespace=True``: :data:`UNSHARE_PID`); signals then go to the
     worker inside the wrapper.
     """
@@ -131,7 +132,7 @@ class WorkerProcess:
                  env: dict[str, str] | None = None, extra: list[str] | None = None,
                  log: Path | None = None, prefix: Sequence[str] = (),
                  pid_namespace: bool = False, cwd: Path | None = None) -> None:
-        args = [sys.executable, "-m", "engine.cli", "worker", "--db", str(db),
+        args = [sys.executable, "-m", "onward.cli", "worker", "--db", str(db),
                 "--concurrency", str(concurrency)]
         for f in flows:
             args += ["--flows", str(f)]
@@ -141,9 +142,8 @@ class WorkerProcess:
         wrapper = [*prefix, *(UNSHARE_PID if pid_namespace else [])]
         self.wrapped = bool(wrapper)
         self.log_path = log if log is not None else _default_log()
-        with open(self.log_path, "ab") as out:
-            self.proc = subprocess.Popen([*wrapper, *args], stdout=subprocess.PIPE,
-                                         stderr=out, env=env or env_for(), cwd=cwd)
+        self.proc = subprocess.Popen([*wrapper, *args], stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.PIPE, env=env or env_for(), cwd=cwd)
         LIVE_WORKERS.append(self)
         self._ready = False
         self._start_reader()
@@ -157,24 +157,27 @@ class WorkerProcess:
         return self.proc.poll() is None
 
     def _start_reader(self) -> None:
-        """Read stdout in a daemon thread: the first line, then drain the rest."""
+        """Copy stderr to the log in a daemon thread, watching for the banner."""
         if self._reader is not None:
             return
         self._line_read = threading.Event()
         self._reader = threading.Thread(target=self._read_output, daemon=True,
-                                        name=f"worker-{self.pid}-stdout")
+                                        name=f"worker-{self.pid}-stderr")
         self._reader.start()
 
     def _read_output(self) -> None:
-        stdout = self.proc.stdout
-        assert stdout is not None
+        stderr = self.proc.stderr
+        assert stderr is not None
         try:
-            self._first_line = stdout.readline()
+            with open(self.log_path, "ab", buffering=0) as out:
+                for line in iter(stderr.readline, b""):
+                    out.write(line)
+                    if not self._line_read.is_set() and line.startswith(b"worker "):
+                        self._first_line = line
+                        self._line_read.set()
         finally:
             self._line_read.set()
-        for _ in iter(stdout.readline, b""):
-            pass
-        stdout.close()
+            stderr.close()
 
     def wait_ready(self, timeout: float = 30.0) -> WorkerProcess:
         """Block until the worker has registered with the store (its first line); after

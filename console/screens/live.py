@@ -7,7 +7,7 @@ from typing import Any
 from textual import work
 from textual.worker import Worker, WorkerState
 
-from engine import Engine
+from onward import Engine
 
 from ..messages import StoreChanged
 from ..widgets.status import theme_colours

@@ -8,7 +8,7 @@ from textual.content import Content
 from textual.screen import Screen
 from textual.worker import get_current_worker
 
-from engine import BadInput
+from onward import BadInput
 
 from ..messages import OperationDone
 from ..operations import OPERATIONS, perform_many

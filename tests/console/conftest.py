@@ -14,7 +14,7 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets import Input, TextArea
 
-from engine import Engine
+from onward import Engine
 
 HERE = Path(__file__).resolve().parent
 FLOWS = str(HERE / "flows_for_console.py")
@@ -108,7 +108,7 @@ def top(app: Any) -> Any:
 
 def runs_table(app: Any) -> Any:
     """The runs screen's table (a ``RunsTable``)."""
-    from console.widgets.runs_table import RunsTable
+    from onward.console.widgets.runs_table import RunsTable
     return app.screen.query_one(RunsTable)
 
 

@@ -6,7 +6,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from engine import ApplicationError, RetryPolicy, activity, workflow
+from onward import ApplicationError, RetryPolicy, activity, workflow
 
 
 @activity.defn(name="console.record")

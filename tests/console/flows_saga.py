@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from engine import ActivityError, ApplicationError, RetryPolicy, activity, workflow
+from onward import ActivityError, ApplicationError, RetryPolicy, activity, workflow
 
 
 @activity.defn(name="saga.charge")

@@ -7,13 +7,13 @@ from typing import Any
 
 import pytest
 
-from console.app import OnwardApp
-from console.commands import ConsoleCommands
-from console.demo import seed_demo
-from console.screens.help import HelpScreen
-from console.screens.modals import StartModal
-from console.widgets.json_editor import JsonEditor
-from console.widgets.runs_table import RunsTable
+from onward.console.app import OnwardApp
+from onward.console.commands import ConsoleCommands
+from onward.console.demo import seed_demo
+from onward.console.screens.help import HelpScreen
+from onward.console.screens.modals import StartModal
+from onward.console.widgets.json_editor import JsonEditor
+from onward.console.widgets.runs_table import RunsTable
 
 from .conftest import FLOWS, statuses, top, wait_for
 

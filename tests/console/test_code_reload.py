@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from console.app import OnwardApp
-from console.screens.run_detail import RunDetailScreen
-from console.widgets.code_banner import CodeBanner
-from engine import Engine
+from onward import Engine
+from onward.console.app import OnwardApp
+from onward.console.screens.run_detail import RunDetailScreen
+from onward.console.widgets.code_banner import CodeBanner
 
 from .conftest import top, wait_for
 from .test_run_detail import _open

@@ -9,12 +9,12 @@ from typing import Any
 import pytest
 from textual.widgets import Input, Select
 
-from console.app import OnwardApp
-from console.screens.help import HelpScreen
-from console.screens.modals import ConfirmModal, StartModal
-from console.screens.run_detail import RunDetailScreen
-from console.screens.runs import RunsScreen
-from console.widgets.runs_table import RunsTable
+from onward.console.app import OnwardApp
+from onward.console.screens.help import HelpScreen
+from onward.console.screens.modals import ConfirmModal, StartModal
+from onward.console.screens.run_detail import RunDetailScreen
+from onward.console.screens.runs import RunsScreen
+from onward.console.widgets.runs_table import RunsTable
 
 from .conftest import FLOWS, run_ids, top, wait_for
 

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from textual.widgets import DataTable
 
-from console.app import OnwardApp
-from console.screens.providers import ProvidersScreen
-from console.widgets.code_banner import CodeBanner
+from onward.console.app import OnwardApp
+from onward.console.screens.providers import ProvidersScreen
+from onward.console.widgets.code_banner import CodeBanner
 
 from .conftest import FLOWS, PROVIDERS, top, wait_for
 

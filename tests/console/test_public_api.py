@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from engine import cli_plugins
-from engine.cli import build_parser, main
+from onward import cli_plugins
+from onward.cli import build_parser, main
 
 ROOT = Path(__file__).resolve().parents[2]
 CONSOLE = ROOT / "console"

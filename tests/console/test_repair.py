@@ -10,13 +10,13 @@ from typing import Any
 import pytest
 from textual.widgets import Checkbox, Static
 
-from console.app import OnwardApp
-from console.operations import perform
-from console.screens.modals import RepairModal, ResultsModal
-from console.screens.run_detail import RunDetailScreen
-from console.screens.runs import RunsScreen
-from console.widgets.timeline import Timeline
-from engine import BadInput, Engine
+from onward import BadInput, Engine
+from onward.console.app import OnwardApp
+from onward.console.operations import perform
+from onward.console.screens.modals import RepairModal, ResultsModal
+from onward.console.screens.run_detail import RunDetailScreen
+from onward.console.screens.runs import RunsScreen
+from onward.console.widgets.timeline import Timeline
 
 from .conftest import statuses, wait_for
 from .test_run_detail import _open

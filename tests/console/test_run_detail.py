@@ -8,12 +8,12 @@ from typing import Any
 
 import pytest
 
-from console.app import OnwardApp
-from console.screens.modals import RepairModal, SignalModal
-from console.screens.run_detail import RunDetailScreen
-from console.widgets.json_editor import JsonEditor
-from console.widgets.runs_table import RunsTable
-from console.widgets.timeline import Timeline
+from onward.console.app import OnwardApp
+from onward.console.screens.modals import RepairModal, SignalModal
+from onward.console.screens.run_detail import RunDetailScreen
+from onward.console.widgets.json_editor import JsonEditor
+from onward.console.widgets.runs_table import RunsTable
+from onward.console.widgets.timeline import Timeline
 
 from .conftest import FLOWS, statuses, top, wait_for
 

@@ -8,11 +8,11 @@ from typing import Any
 import pytest
 from textual.widgets import Button, Static
 
-from console.app import OnwardApp
-from console.screens.modals import ConfirmModal, ResultsModal
-from console.screens.runs import PAGE, RunsScreen
-from console.widgets.counts_bar import CountsBar
-from console.widgets.runs_table import RunsTable
+from onward.console.app import OnwardApp
+from onward.console.screens.modals import ConfirmModal, ResultsModal
+from onward.console.screens.runs import PAGE, RunsScreen
+from onward.console.widgets.counts_bar import CountsBar
+from onward.console.widgets.runs_table import RunsTable
 
 from .conftest import FLOWS, run_ids, runs_table, statuses, top, wait_for
 

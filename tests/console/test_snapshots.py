@@ -10,11 +10,11 @@ from typing import Any
 
 from textual.pilot import Pilot
 
-from console.app import OnwardApp
-from console.screens.modals import ConfirmModal, StartModal
-from console.screens.run_detail import RunDetailScreen
-from console.widgets.runs_table import RunsTable
-from console.widgets.timeline import Timeline
+from onward.console.app import OnwardApp
+from onward.console.screens.modals import ConfirmModal, StartModal
+from onward.console.screens.run_detail import RunDetailScreen
+from onward.console.widgets.runs_table import RunsTable
+from onward.console.widgets.timeline import Timeline
 
 from .conftest import FLOWS, FixedClock, no_blink, sequential_ids, top, wait_for
 

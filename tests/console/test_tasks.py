@@ -8,11 +8,11 @@ from typing import Any
 import pytest
 from textual.widgets import DataTable
 
-from console.app import OnwardApp
-from console.screens.modals import CompleteTaskModal, ConfirmModal
-from console.screens.tasks import TasksScreen
-from console.widgets.json_editor import JsonEditor
-from console.widgets.runs_table import RunsTable
+from onward.console.app import OnwardApp
+from onward.console.screens.modals import CompleteTaskModal, ConfirmModal
+from onward.console.screens.tasks import TasksScreen
+from onward.console.widgets.json_editor import JsonEditor
+from onward.console.widgets.runs_table import RunsTable
 
 from .conftest import FLOWS, statuses, wait_for
 

@@ -12,7 +12,7 @@ import os
 import time
 from pathlib import Path
 
-from engine import ApplicationError, RetryPolicy, activity, workflow
+from onward import ApplicationError, RetryPolicy, activity, workflow
 
 
 def _log(kind: str, key: str, **extra: object) -> None:

@@ -11,7 +11,7 @@ import threading
 from datetime import timedelta
 from typing import Any
 
-from engine import ApplicationError, BadInput, RetryPolicy, activity, workflow
+from onward import ApplicationError, BadInput, RetryPolicy, activity, workflow
 
 GATHERED = 5
 BARRIER = threading.Barrier(GATHERED, timeout=15)

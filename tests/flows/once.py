@@ -15,7 +15,7 @@ import os
 import time
 from pathlib import Path
 
-from engine import RetryPolicy, activity, workflow
+from onward import RetryPolicy, activity, workflow
 
 ONCE = RetryPolicy(maximum_attempts=1)
 

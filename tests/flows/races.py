@@ -9,8 +9,8 @@ from __future__ import annotations
 import json
 import os
 
-from engine import ActivityError, ApplicationError, RetryPolicy, activity, workflow
-from engine.errors import ChildWorkflowError
+from onward import ActivityError, ApplicationError, RetryPolicy, activity, workflow
+from onward.errors import ChildWorkflowError
 
 ONCE = RetryPolicy(maximum_attempts=1)
 

@@ -13,7 +13,7 @@ import os
 import time
 from pathlib import Path
 
-from engine import activity, workflow
+from onward import activity, workflow
 
 
 def _log(label: str, **extra: object) -> None:

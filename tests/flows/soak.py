@@ -14,7 +14,7 @@ import random
 import time
 from typing import Any
 
-from engine import ApplicationError, RetryPolicy, activity, workflow
+from onward import ApplicationError, RetryPolicy, activity, workflow
 
 FAST_RETRY = RetryPolicy(initial_interval=0.02, backoff_coefficient=2.0,
                          maximum_interval=0.5, maximum_attempts=0)

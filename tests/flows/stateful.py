@@ -20,7 +20,7 @@ import os
 import time
 from typing import Any
 
-from engine import ApplicationError, RetryPolicy, activity, workflow
+from onward import ApplicationError, RetryPolicy, activity, workflow
 
 RETRY = RetryPolicy(initial_interval=0.05, backoff_coefficient=2.0, maximum_interval=0.5,
                     maximum_attempts=0)

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from engine import Engine, OnwardError
+from onward import Engine, OnwardError
 
 FLOWS = str(Path(__file__).resolve().parent.parent / "flows" / "races.py")
 

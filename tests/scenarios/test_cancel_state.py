@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from engine import Engine, WorkflowFailed, history
+from onward import Engine, WorkflowFailed, history
 from tests.helpers import REPO, WorkerProcess, cli, env_for, executions, wait_until
 
 pytestmark = pytest.mark.slow
@@ -127,7 +127,7 @@ def test_cancelling_the_parent_of_a_canceling_child_asks_nothing_more(
 def test_two_operators_cancelling_at_once_record_one_request(
         client: Engine, any_db: Path | str, env: dict[str, str]) -> None:
     client.start("gated_saga", id="race")  # no worker: the run just waits to begin
-    args = [sys.executable, "-m", "engine.cli", "cancel", "race", "--db", str(any_db)]
+    args = [sys.executable, "-m", "onward.cli", "cancel", "race", "--db", str(any_db)]
     procs = [subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               text=True) for _ in range(4)]
     outputs = [proc.communicate(timeout=60) for proc in procs]

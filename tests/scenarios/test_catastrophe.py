@@ -29,7 +29,7 @@ NEW_BANK = '''
 """A second bank, for the catastrophe test: pays each idempotency key once."""
 import json, os
 from pathlib import Path
-from engine import activity, hookimpl
+from onward import activity, hookimpl
 
 @activity.defn(name="newbank.deposit")
 def deposit(account, cents):

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from engine import Engine
+from onward import Engine
 from tests.helpers import REPO, WorkerProcess, env_for, wait_until
 from tests.helpers import executions as read_log
 

@@ -26,7 +26,7 @@ from typing import Any
 import apsw
 import pytest
 
-from engine import Engine
+from onward import Engine
 from tests.helpers import REPO, WorkerProcess, cli, env_for, wait_until
 from tests.helpers import executions as read_log
 
@@ -151,7 +151,7 @@ def test_full_disk_fails_writes_clearly_backs_off_and_resumes(small_disk: Path,
 
 HAMMER = """
 import sys
-from engine import Engine
+from onward import Engine
 db, flows, who, count = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
 eng = Engine(db, flows=[flows])
 for i in range(count):

@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from engine import Engine
+from onward import Engine
 from tests.helpers import REPO, WorkerProcess, env_for, wait_until
 
 pytestmark = pytest.mark.slow
 
 FLOW = '''
-from engine import RetryPolicy, workflow
+from onward import RetryPolicy, workflow
 
 @workflow.defn(name="uses_provider")
 async def uses_provider(n: int) -> str:
@@ -22,7 +22,7 @@ async def uses_provider(n: int) -> str:
 '''
 
 BROKEN_PROVIDER = '''
-from engine import activity, hookimpl
+from onward import activity, hookimpl
 
 @activity.defn(name="swap.work")
 def work(n):
@@ -34,7 +34,7 @@ def onward_activities():
 '''
 
 FIXED_PROVIDER = '''
-from engine import activity, hookimpl
+from onward import activity, hookimpl
 
 @activity.defn(name="swap.work")
 def work(n):
@@ -48,7 +48,7 @@ def onward_activities():
 SLOW_PROVIDER = '''
 import time
 from pathlib import Path
-from engine import activity, hookimpl
+from onward import activity, hookimpl
 
 @activity.defn(name="swap.work")
 def work(n):
@@ -142,7 +142,7 @@ def test_event_observer_hook_sees_the_workers_events(tmp_path: Path,
     seen = tmp_path / "seen.jsonl"
     (plugins / "observer.py").write_text(f'''
 import json
-from engine import hookimpl
+from onward import hookimpl
 
 @hookimpl
 def onward_event(event):

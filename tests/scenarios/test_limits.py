@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from engine import Engine
+from onward import Engine
 from tests.helpers import WorkerProcess, env_for, wait_until
 
 pytestmark = pytest.mark.slow
@@ -15,7 +15,7 @@ pytestmark = pytest.mark.slow
 PROVIDER = '''
 import json, os, time
 from pathlib import Path
-from engine import activity, hookimpl
+from onward import activity, hookimpl
 
 @activity.defn(name="limited.call", max_concurrent=2)
 def call(i):
@@ -41,7 +41,7 @@ def onward_activities():
 '''
 
 FLOW = '''
-from engine import workflow
+from onward import workflow
 
 @workflow.defn(name="limited")
 async def limited(i: int, which: str) -> int:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from engine import Engine
+from onward import Engine
 from tests.helpers import REPO, WorkerProcess, env_for, executions, wait_until
 
 pytestmark = pytest.mark.slow
@@ -136,9 +136,9 @@ def test_each_pid_namespace_is_a_host_of_its_own(own_proc: bool) -> None:
     ``/proc`` shows another namespace (no fresh proc mount) shares it with nobody."""
     if os.geteuid() != 0 or shutil.which("unshare") is None:
         pytest.skip("a second PID namespace needs root and unshare(1); skipping")
-    from engine.liveness import HOST
+    from onward.liveness import HOST
     command = ["unshare", "--pid", "--fork", *(["--mount-proc"] if own_proc else []),
-               sys.executable, "-c", "from engine.liveness import HOST; print(HOST)"]
+               sys.executable, "-c", "from onward.liveness import HOST; print(HOST)"]
     hosts = [subprocess.run(command, capture_output=True, text=True, env=env_for(),
                             timeout=30, check=True).stdout.strip() for _ in range(2)]
     assert HOST not in hosts and all(hosts)

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from engine import Engine
-from engine.errors import StoreError
+from onward import Engine
+from onward.errors import StoreError
 from tests.helpers import REPO, executions, wait_until
 from tests.pg import BASE_URL
 

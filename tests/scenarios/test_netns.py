@@ -27,7 +27,7 @@ from urllib.parse import quote
 
 import pytest
 
-from engine import Engine
+from onward import Engine
 from tests.helpers import REPO, WorkerProcess, env_for, executions, wait_until
 from tests.pg import BASE_URL, pg_url, unavailable  # noqa: F401 - a fixture
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from plugins import kitchen
+from onward.plugins import kitchen
 from tests.helpers import REPO, WorkerProcess, cli, cli_json, env_for
 
 pytestmark = pytest.mark.slow

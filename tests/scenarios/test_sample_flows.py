@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from engine.business import add_business_days
-from plugins import bank, kitchen, notify, printer
+from onward.business import add_business_days
+from onward.plugins import bank, kitchen, notify, printer
 from tests.helpers import REPO, WorkerProcess, cli, cli_json, env_for, wait_until
 
 pytestmark = pytest.mark.slow

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from engine import Engine
+from onward import Engine
 from tests.helpers import REPO, WorkerProcess, env_for, executions, wait_until
 
 pytestmark = pytest.mark.slow

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from engine import Engine, OnwardError
+from onward import Engine, OnwardError
 from tests.helpers import executions, wait_until
 from tests.scenarios.racing import FLOWS, race
 

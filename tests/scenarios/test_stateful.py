@@ -56,8 +56,8 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from engine import Engine
-from engine.errors import BadInput
+from onward import Engine
+from onward.errors import BadInput
 from tests import pg
 from tests.helpers import REPO, WorkerProcess, env_for, wait_until
 from tests.soak import (

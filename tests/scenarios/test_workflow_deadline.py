@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from engine import Engine
+from onward import Engine
 from tests.helpers import REPO, WorkerProcess, cli, env_for, wait_until
 
 pytestmark = pytest.mark.slow
@@ -112,7 +112,7 @@ def test_a_signal_that_sets_code_spinning_holds_only_that_run(
 OBSERVER = '''
 import threading
 
-from engine import hookimpl
+from onward import hookimpl
 
 @hookimpl
 def onward_event(event):

@@ -14,8 +14,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from engine import Engine
-from engine.errors import BadInput, OnwardError, RunStillOpen, WorkflowFailed
+from onward import Engine
+from onward.errors import BadInput, OnwardError, RunStillOpen, WorkflowFailed
 from tests.helpers import WorkerProcess, env_for
 
 from .checks import (

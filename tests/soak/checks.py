@@ -10,7 +10,7 @@ from typing import Any
 
 import apsw
 
-from engine import Engine
+from onward import Engine
 
 from .mix import OP_PREFIX, Kill, SoakReport
 
@@ -109,7 +109,7 @@ def check_history(engine: Engine, exec_log: Path, report: SoakReport, samples: b
 
 def check_bank(engine: Engine, recorded: dict[str, list[tuple[str, int, dict[str, Any]]]],
                 report: SoakReport, data: Path) -> None:
-    from plugins import bank  # the sample provider, read from this process
+    from onward.plugins import bank  # the sample provider, read from this process
     ledger = bank.ledger_rows(data)
     paid = collections.Counter(row["idempotency_key"] for row in ledger)
     receipts = {row["idempotency_key"]: row["receipt"] for row in ledger}

@@ -13,8 +13,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from engine import Engine
-from engine.errors import BadInput
+from onward import Engine
+from onward.errors import BadInput
 
 from .checks import read_executions
 from .mix import OP_PREFIX, OPERATOR_FLOWS, SoakConfig, SoakReport

@@ -1,7 +1,7 @@
 """Bad input, odd code and hostile files: a clear one-line error, no traceback, no change.
 
 Property-based (hypothesis, kept small so the file runs in seconds) over every CLI command
-(``engine.cli.main`` in-process) and the Engine API: malformed JSON, wrong types, payloads
+(``onward.cli.main`` in-process) and the Engine API: malformed JSON, wrong types, payloads
 over ``MAX_PAYLOAD_BYTES``, unknown names and ids. Then workflow and activity code that
 raises awkward exceptions or returns values that are not JSON, provider plugins that raise,
 hang or register nonsense at import, and the security properties (JSON only, private
@@ -28,9 +28,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from engine import BadInput, Engine
-from engine.cli import main
-from engine.payloads import MAX_PAYLOAD_BYTES
+from onward import BadInput, Engine
+from onward.cli import main
+from onward.payloads import MAX_PAYLOAD_BYTES
 from tests.flows.soak import BAD_VALUE_KINDS
 from tests.helpers import wait_until
 
@@ -481,7 +481,7 @@ def test_activities_raising_odd_exceptions_fail_their_attempt_cleanly(running: E
 
 
 def test_activity_exception_with_unprintable_message_fails_promptly(db_path: Path) -> None:
-    from engine.worker import Worker
+    from onward.worker import Worker
     CASES["activity raises"] += 1
     eng = Engine(db_path, flows=[FLOWS])
     worker = Worker(eng.runtime, concurrency=2).start()
@@ -563,7 +563,7 @@ def test_one_poisoned_run_does_not_stall_the_others(running: Engine, workflow: s
 # --------------------------------------------------------------------------- broken providers
 
 GOOD_PROVIDER = """
-from engine import activity, hookimpl
+from onward import activity, hookimpl
 
 @activity.defn(name="good.echo")
 def echo(text):
@@ -579,22 +579,22 @@ BROKEN_PROVIDERS = {
     "exits": ("import sys\nsys.exit('bye')\n", "SystemExit"),
     "hangs": ("import time\ntime.sleep(20)\n", "import took longer"),
     "syntax": ("def broken(:\n", "SyntaxError"),
-    "not_a_list": ("from engine import hookimpl\n@hookimpl\ndef onward_activities():\n"
+    "not_a_list": ("from onward import hookimpl\n@hookimpl\ndef onward_activities():\n"
                    "    return 42\n", "expected a list"),
-    "undecorated": ("from engine import hookimpl\ndef plain():\n    pass\n@hookimpl\n"
+    "undecorated": ("from onward import hookimpl\ndef plain():\n    pass\n@hookimpl\n"
                     "def onward_activities():\n    return [plain]\n",
                     "not an @activity.defn function"),
-    "hook_raises": ("from engine import hookimpl\n@hookimpl\ndef onward_activities():\n"
+    "hook_raises": ("from onward import hookimpl\n@hookimpl\ndef onward_activities():\n"
                     "    raise ValueError('no activities today')\n", "no activities today"),
-    "misspelled": ("from engine import hookimpl\n@hookimpl\ndef onward_activitees():\n"
+    "misspelled": ("from onward import hookimpl\n@hookimpl\ndef onward_activitees():\n"
                    "    return []\n", "misspelled"),
 }
-STEALS_NAME = ("from engine import activity, hookimpl\n@activity.defn(name='good.echo')\n"
+STEALS_NAME = ("from onward import activity, hookimpl\n@activity.defn(name='good.echo')\n"
                "def echo(text):\n    return 'stolen'\n@hookimpl\n"
                "def onward_activities():\n    return [echo]\n")
 """A second source offering a name: not contained but refused (DESIGN, Plugins)."""
 ECHO_FLOW = """
-from engine import workflow
+from onward import workflow
 
 @workflow.defn(name="echo_flow")
 async def echo_flow(text):
@@ -604,7 +604,7 @@ async def echo_flow(text):
 
 def test_broken_providers_are_contained_and_the_rest_are_served(
         tmp_path: Path, db_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import engine.plugins as plugins_module
+    import onward.providers as plugins_module
 
     class QuickManager(plugins_module.ProviderManager):
         def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -642,7 +642,7 @@ def test_broken_providers_are_contained_and_the_rest_are_served(
 
 
 def test_a_provider_raising_keyboard_interrupt_at_import_is_contained(tmp_path: Path) -> None:
-    from engine.plugins import ProviderManager
+    from onward.providers import ProviderManager
     (tmp_path / "a_good.py").write_text(GOOD_PROVIDER)
     (tmp_path / "interrupts.py").write_text("raise KeyboardInterrupt\n")
     CASES["broken provider"] += 1
@@ -750,7 +750,7 @@ def test_database_files_are_private_whatever_the_umask(tmp_path: Path,
 
 PLANTED = """
 from pathlib import Path
-from engine import activity, hookimpl
+from onward import activity, hookimpl
 Path({marker!r}).write_text("imported")
 
 @activity.defn(name="planted.steal")

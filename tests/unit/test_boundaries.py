@@ -132,8 +132,8 @@ def test_store_operations_take_a_transaction_and_say_what_they_do(module: str) -
 
 def test_a_transaction_streams_and_bulk_loads_where_the_backend_has_no_faster_way(
         tmp_path: Path) -> None:
-    from engine.store.base import COPY_BATCH, Tx
-    from engine.store.sqlite import SqliteStore
+    from onward.store.base import COPY_BATCH, Tx
+    from onward.store.sqlite import SqliteStore
     store = SqliteStore(tmp_path / "copy.db")
     try:
         names = [(f"wf-{i:05d}", float(i)) for i in range(COPY_BATCH * 2 + 7)]

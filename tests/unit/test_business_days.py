@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from engine.business import add_business_days, is_business_day
+from onward.business import add_business_days, is_business_day
 
 
 def at(day: str, time: str = "10:00") -> datetime:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from engine import Engine, WorkflowFailed, WouldDiscardCompleted
+from onward import Engine, WorkflowFailed, WouldDiscardCompleted
 
 FLOWS = str(Path(__file__).resolve().parent.parent / "flows" / "races.py")
 

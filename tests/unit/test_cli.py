@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from engine import Engine
-from engine.cli import build_parser, main
+from onward import Engine
+from onward.cli import build_parser, main
 from tests.helpers import wait_until
 
 FLOWS = str(Path(__file__).resolve().parent.parent / "flows" / "basic.py")

@@ -13,8 +13,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from engine import Engine
-from engine.liveness import LeaseWatch, death_of
+from onward import Engine
+from onward.liveness import LeaseWatch, death_of
 
 LEASE = 5.0
 

@@ -22,10 +22,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine import Engine
-from engine.cli import _open, build_parser, main
-from engine.errors import BadInput
-from engine.reload import reload_flows_file, reload_flows_files, watch_code
+from onward import Engine
+from onward.cli import _open, build_parser, main
+from onward.errors import BadInput
+from onward.reload import reload_flows_file, reload_flows_files, watch_code
 from tests.helpers import WorkerProcess, cli, env_for
 
 _unique = itertools.count()
@@ -33,7 +33,7 @@ _unique = itertools.count()
 USERS_APP = '''
 from pathlib import Path
 
-from engine import activity, workflow
+from onward import activity, workflow
 
 
 @activity.defn(name="bank.deposit")
@@ -51,7 +51,7 @@ async def pay(account: str, cents: int) -> str:
 ACTIVITIES = '''
 from pathlib import Path
 
-from engine import activity
+from onward import activity
 
 
 @activity.defn(name="shop.pack")
@@ -62,7 +62,7 @@ def pack(item: str) -> str:
 '''
 
 WORKFLOWS = '''
-from engine import workflow
+from onward import workflow
 
 {import_line}
 
@@ -88,7 +88,7 @@ async def flow() -> str:
 
 def provider(name: str, *, activity: str = "", workflow: str = "") -> str:
     """Source of a provider file offering ``activity`` and/or ``workflow``."""
-    return ("from engine import activity, hookimpl, workflow\n"
+    return ("from onward import activity, hookimpl, workflow\n"
             + _definitions(name, activity, workflow) + '''
 @hookimpl
 def onward_activities():
@@ -102,7 +102,7 @@ def onward_workflows():
 
 def flows_file(name: str, *, activity: str = "", workflow: str = "") -> str:
     """Source of a flows module defining ``activity`` and ``workflow``."""
-    return "from engine import activity, workflow\n" + _definitions(name, activity, workflow)
+    return "from onward import activity, workflow\n" + _definitions(name, activity, workflow)
 
 
 def write(path: Path, text: str) -> Path:
@@ -298,7 +298,7 @@ def test_an_entry_point_and_a_file_offering_one_name_refuse_to_start(
 
 def _offering(label: str, names: list[str], kind: str) -> str:
     """A provider or flows file whose activities ``names`` each return ``label``."""
-    lines = ["from engine import activity, hookimpl"]
+    lines = ["from onward import activity, hookimpl"]
     for index, name in enumerate(names):
         lines += [f"@activity.defn(name={name!r})", f"def act{index}():",
                   f"    return {label!r}"]
@@ -531,9 +531,9 @@ def test_moving_an_activity_between_two_flows_modules_reloads_them_together(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(sys, "path", list(sys.path))
     name, folder, workflow = _package(tmp_path, "relative")
-    local = ACTIVITIES.replace("from engine import activity", "from engine import activity, "
+    local = ACTIVITIES.replace("from onward import activity", "from onward import activity, "
                                "workflow") + WORKFLOWS.format(import_line="", workflow=workflow)
-    write(folder / "workflows.py", local.replace("from engine import workflow\n", ""))
+    write(folder / "workflows.py", local.replace("from onward import workflow\n", ""))
     write(folder / "activities.py", "")
     eng = Engine(tmp_path / "onward.db", flows=[str(folder)])
     try:

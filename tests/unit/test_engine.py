@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from engine import BadInput, Engine, NotFound, RunStillOpen, WorkflowFailed
-from engine.errors import UnknownWorkflow
+from onward import BadInput, Engine, NotFound, RunStillOpen, WorkflowFailed
+from onward.errors import UnknownWorkflow
 from tests.helpers import executions, wait_until
 
 FLOWS = str(Path(__file__).resolve().parent.parent / "flows" / "basic.py")

@@ -12,10 +12,10 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.activity import ActivityDefinition
-from engine.attempts import Attempt
-from engine.errors import ApplicationError, error_json
-from engine.executor import ActivityExecutor, Outcome
+from onward.activity import ActivityDefinition
+from onward.attempts import Attempt
+from onward.errors import ApplicationError, error_json
+from onward.executor import ActivityExecutor, Outcome
 
 
 class _Typed(Exception):

@@ -18,11 +18,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from engine import BadInput, Engine, RetryPolicy, workflow
-from engine.activity import ActivityDefinition
-from engine.attempts import Attempt, lease_columns
-from engine.executor import ActivityExecutor, Outcome
-from engine.retry import MAX_SECONDS, duration
+from onward import BadInput, Engine, RetryPolicy, workflow
+from onward.activity import ActivityDefinition
+from onward.attempts import Attempt, lease_columns
+from onward.executor import ActivityExecutor, Outcome
+from onward.retry import MAX_SECONDS, duration
 from tests.helpers import wait_until
 
 FLOWS = str(Path(__file__).resolve().parent.parent / "flows" / "executor.py")
@@ -371,8 +371,8 @@ def test_bound_method_activities_in_a_flows_module_get_their_self(eng: Engine) -
 
 
 PROVIDER = textwrap.dedent("""
-    from engine import activity, workflow
-    from engine.hookspecs import hookimpl
+    from onward import activity, workflow
+    from onward.hookspecs import hookimpl
 
 
     class Ledger:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from engine import Engine, WorkflowFailed, attempts
+from onward import Engine, WorkflowFailed, attempts
 from tests.helpers import wait_until
 
 FLOWS = str(Path(__file__).resolve().parent.parent / "flows" / "basic.py")

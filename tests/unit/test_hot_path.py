@@ -13,10 +13,10 @@ from pathlib import Path
 import apsw
 import pytest
 
-from engine import Engine
-from engine.client import time_ordered_id
-from engine.executor import _ThreadPool
-from engine.store import queues
+from onward import Engine
+from onward.client import time_ordered_id
+from onward.executor import _ThreadPool
+from onward.store import queues
 from tests.helpers import executions, wait_until
 
 FLOWS = str(Path(__file__).parents[1] / "flows" / "basic.py")
@@ -166,7 +166,7 @@ def test_a_run_whose_task_cannot_be_recorded_is_held_without_stalling_its_batch(
         make_engine, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
     """Turns run without per-run savepoints; when one run's workflow task fails to be
     recorded, the turn is done again with each run isolated, and only that run is held."""
-    from engine.advance import Advancer
+    from onward.advance import Advancer
     record_completion = Advancer._on_WorkflowCompleted
 
     def fails_for_poison(self, tx, run, command, now, outcome):  # type: ignore[no-untyped-def]
@@ -193,14 +193,14 @@ def test_a_run_whose_task_cannot_be_recorded_is_held_without_stalling_its_batch(
     [], [1, "a", None, True, False, -5], ["é", 1.5, [1, 2], {"k": "v"}], [2**70],
     ["x" * 2000], list(range(100))])
 def test_checked_arguments_read_back_as_json_would_give_them(value: list[object]) -> None:
-    from engine import payloads
+    from onward import payloads
     checked = payloads.check(value, "arguments")
     assert checked == json.loads(json.dumps(value)) and checked is not value
 
 
 def test_checked_arguments_refuse_what_json_cannot_hold() -> None:
-    from engine import payloads
-    from engine.errors import PayloadError
+    from onward import payloads
+    from onward.errors import PayloadError
     with pytest.raises(PayloadError, match="not JSON"):
         payloads.check([10 ** 5000], "arguments")
     with pytest.raises(PayloadError, match="not JSON"):

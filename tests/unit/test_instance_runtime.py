@@ -9,10 +9,10 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine import workflow
-from engine.events import Event
-from engine.instance import Command, WorkflowInstance
-from engine.workflow_runtime import WorkflowInfo
+from onward import workflow
+from onward.events import Event
+from onward.instance import Command, WorkflowInstance
+from onward.workflow_runtime import WorkflowInfo
 
 
 @workflow.defn(name="saga_unit")

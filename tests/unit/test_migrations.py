@@ -9,10 +9,10 @@ from typing import Any
 import apsw
 import pytest
 
-from engine import Engine
-from engine.errors import StoreError
-from engine.store.schema import APPLICATION_ID, SCHEMA_VERSION
-from engine.store.sqlite import SqliteStore
+from onward import Engine
+from onward.errors import StoreError
+from onward.store.schema import APPLICATION_ID, SCHEMA_VERSION
+from onward.store.sqlite import SqliteStore
 
 FLOWS = str(Path(__file__).resolve().parent.parent / "flows" / "basic.py")
 
@@ -122,7 +122,7 @@ def test_a_version_2_postgres_schema_with_two_open_runs_of_one_id_keeps_one(
         pg_url: str) -> None:
     import psycopg
 
-    from engine.store.postgres import PostgresStore
+    from onward.store.postgres import PostgresStore
     schema = pg_url.split("search_path%3D", 1)[1].split("&", 1)[0]
     with psycopg.connect(pg_url, autocommit=True) as conn, conn.transaction():
         conn.execute(f'CREATE SCHEMA "{schema}"')

@@ -88,7 +88,7 @@ def test_providers_and_flows_share_one_file_watcher() -> None:
 
 
 CODE_LOADING = ["engine/registry.py", "engine/flows.py", "engine/sources.py",
-                "engine/plugins.py", "engine/plugin_load.py", "engine/importer.py",
+                "engine/providers.py", "engine/plugin_load.py", "engine/importer.py",
                 "engine/watch.py", "engine/reload.py", "engine/store/base.py",
                 "engine/store/postgres.py", "engine/store/pg_notify.py",
                 "engine/store/pg_connect.py", "engine/provider_log.py"]

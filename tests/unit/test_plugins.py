@@ -16,11 +16,11 @@ from typing import Any
 
 import pytest
 
-from engine import activity, hookspecs
-from engine.activity import ActivityInfo
-from engine.errors import ApplicationError
-from engine.hookspecs import hookimpl
-from engine.plugins import ProviderLogEntry, ProviderManager
+from onward import activity, hookspecs
+from onward.activity import ActivityInfo
+from onward.errors import ApplicationError
+from onward.hookspecs import hookimpl
+from onward.providers import ProviderLogEntry, ProviderManager
 
 REPO = Path(__file__).resolve().parents[2]
 WAIT = 10.0  # bounded wait for background events
@@ -29,8 +29,8 @@ WAIT = 10.0  # bounded wait for background events
 def provider_source(name: str, result: str = "'v1'", extra: str = "") -> str:
     """Source of a provider file offering one activity ``name`` returning ``result``."""
     return (
-        "from engine import activity\n"
-        "from engine.hookspecs import hookimpl\n\n"
+        "from onward import activity\n"
+        "from onward.hookspecs import hookimpl\n\n"
         f"@activity.defn(name={name!r})\n"
         f"def act():\n    return {result}\n"
         f"{extra}\n"
@@ -89,7 +89,7 @@ def test_discovers_every_provider_file_in_a_directory(tmp_path: Path) -> None:
 
 def test_declared_name_version_limits_and_workflows(tmp_path: Path) -> None:
     path = write(tmp_path / "svc.py", provider_source("svc.pay", extra=textwrap.dedent("""
-        from engine import workflow
+        from onward import workflow
 
         @activity.defn(name="svc.slow", max_concurrent=2)
         def slow():
@@ -234,7 +234,7 @@ def test_hanging_import_is_time_boxed(tmp_path: Path) -> None:
      "returned function; expected a list"),
     ("def plain():\n    pass\n@hookimpl\ndef onward_activities():\n    return [plain]\n",
      "is not an @activity.defn function"),
-    ("from engine import workflow\n@workflow.defn\nasync def wf():\n    pass\n"
+    ("from onward import workflow\n@workflow.defn\nasync def wf():\n    pass\n"
      "@hookimpl\ndef onward_activities():\n    return [wf]\n",
      "return it from onward_workflows()"),
     ("@hookimpl\ndef onward_activites():\n    return [act]\n", "unknown hook"),
@@ -245,7 +245,7 @@ def test_hanging_import_is_time_boxed(tmp_path: Path) -> None:
 ])
 def test_invalid_registrations_fail_that_provider(tmp_path: Path, body: str,
                                                   expected: str) -> None:
-    header = ("from engine import activity\nfrom engine.hookspecs import hookimpl\n"
+    header = ("from onward import activity\nfrom engine.hookspecs import hookimpl\n"
               "@activity.defn(name='bad.act')\ndef act():\n    pass\n")
     write(tmp_path / "bad.py", header + body)
     write(tmp_path / "good.py", provider_source("good.act"))

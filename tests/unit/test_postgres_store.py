@@ -17,11 +17,11 @@ import pytest
 psycopg = pytest.importorskip(
     "psycopg", reason="psycopg is not installed (pip install 'onward[postgres]'); skipping")
 
-from engine import Engine, WorkflowFailed  # noqa: E402
-from engine.errors import BadInput, DatabaseCorrupt, DatabaseMissing, StoreError  # noqa: E402
-from engine.migrate import migrate  # noqa: E402
-from engine.store.postgres import PostgresStore, translate  # noqa: E402
-from engine.store.schema import SCHEMA_VERSION  # noqa: E402
+from onward import Engine, WorkflowFailed  # noqa: E402
+from onward.errors import BadInput, DatabaseCorrupt, DatabaseMissing, StoreError  # noqa: E402
+from onward.migrate import migrate  # noqa: E402
+from onward.store.postgres import PostgresStore, translate  # noqa: E402
+from onward.store.schema import SCHEMA_VERSION  # noqa: E402
 from tests.helpers import REPO, WorkerProcess, env_for, executions, wait_until  # noqa: E402
 from tests.pg import BASE_URL, drop_schema, pg_url, url_for  # noqa: E402, F401 - a fixture
 
@@ -477,7 +477,7 @@ def test_every_client_write_is_done_again_when_it_loses_a_conflict() -> None:
     import inspect
     import re
 
-    from engine import client
+    from onward import client
 
     writers = [name for name, fn in vars(client.Engine).items() if callable(fn) and (
         "store.write()" in inspect.getsource(inspect.unwrap(fn))

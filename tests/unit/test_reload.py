@@ -5,8 +5,8 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from engine import Engine
-from engine.reload import reload_flows_file, watch_code
+from onward import Engine
+from onward.reload import reload_flows_file, watch_code
 from tests.helpers import wait_until
 
 V1 = Path(__file__).resolve().parent.parent / "flows" / "v1" / "orders.py"

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from engine import BadInput, Engine, NotCurrentRun, WorkflowFailed, WouldDiscardCompleted
+from onward import BadInput, Engine, NotCurrentRun, WorkflowFailed, WouldDiscardCompleted
 from tests.helpers import executions
 
 FLOWS = str(Path(__file__).resolve().parent.parent / "flows" / "races.py")

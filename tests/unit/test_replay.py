@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from engine import BadInput, Engine, WorkflowFailed
+from onward import BadInput, Engine, WorkflowFailed
 from tests.helpers import wait_until
 
 FLOWS = Path(__file__).resolve().parent.parent / "flows"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from engine import Engine, NotFound
+from onward import Engine, NotFound
 
 FLOWS = str(Path(__file__).resolve().parent.parent / "flows" / "basic.py")
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import apsw
 import pytest
 
-from engine.store.schema import APPLICATION_ID, SCHEMA_VERSION
+from onward.store.schema import APPLICATION_ID, SCHEMA_VERSION
 from tests.pg import pg_url  # noqa: F401 - a fixture
 
 DATA = Path(__file__).resolve().parent / "data"
@@ -20,13 +20,13 @@ DATA = Path(__file__).resolve().parent / "data"
 
 def sqlite_steps() -> list[list[str]]:
     """The SQLite migrations, as the store applies them."""
-    from engine.store.sqlite import SqliteStore
+    from onward.store.sqlite import SqliteStore
     return SqliteStore.migrations()
 
 
 def postgres_steps() -> list[list[str]]:
     """The PostgreSQL migrations, as the store applies them."""
-    from engine.store.postgres import PostgresStore
+    from onward.store.postgres import PostgresStore
     return PostgresStore.migrations()
 
 
@@ -101,7 +101,7 @@ def test_sqlite_migrations_build_the_recorded_schema_at_every_version(tmp_path: 
 
 def test_a_new_sqlite_store_and_an_upgraded_one_have_the_recorded_schema(
         tmp_path: Path) -> None:
-    from engine.store.sqlite import SqliteStore
+    from onward.store.sqlite import SqliteStore
     final = recorded("schema_sqlite.txt")
     final = final[final.index(f"-- version {SCHEMA_VERSION}") + 1:]
     SqliteStore(tmp_path / "new.db").close()
@@ -132,7 +132,7 @@ def test_postgres_migrations_build_the_recorded_schema_at_every_version(
 def test_a_new_postgres_store_has_the_recorded_schema(pg_url: str) -> None:  # noqa: F811
     import psycopg
 
-    from engine.store.postgres import PostgresStore
+    from onward.store.postgres import PostgresStore
     PostgresStore(pg_url).close()
     schema = pg_url.split("search_path%3D", 1)[1].split("&", 1)[0]
     final = recorded("schema_postgresql.txt")
@@ -148,7 +148,7 @@ def test_an_older_postgres_schema_is_upgraded_to_the_recorded_schema(
         pg_url: str, version: int) -> None:  # noqa: F811
     import psycopg
 
-    from engine.store.postgres import PostgresStore
+    from onward.store.postgres import PostgresStore
     schema = pg_url.split("search_path%3D", 1)[1].split("&", 1)[0]
     with psycopg.connect(pg_url, autocommit=True) as conn, conn.transaction():
         conn.execute(f'CREATE SCHEMA "{schema}"')

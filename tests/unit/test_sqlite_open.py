@@ -18,9 +18,9 @@ from typing import Any
 import apsw
 import pytest
 
-from engine.errors import DatabaseMissing
-from engine.store.schema import APPLICATION_ID, SCHEMA_VERSION
-from engine.store.sqlite import SqliteStore
+from onward.errors import DatabaseMissing
+from onward.store.schema import APPLICATION_ID, SCHEMA_VERSION
+from onward.store.sqlite import SqliteStore
 from tests.helpers import WorkerProcess, cli, env_for, wait_until
 from tests.unit.test_migrations import make_v1_database
 
@@ -130,7 +130,7 @@ def _nobody_can_run_onward() -> str:
     """Why these tests cannot run here ('' when they can)."""
     if os.geteuid() != 0 or shutil.which("setpriv") is None:
         return "needs root and setpriv to read as an unprivileged user"
-    probe = _as_nobody(sys.executable, "-c", "import engine.cli")
+    probe = _as_nobody(sys.executable, "-c", "import onward.cli")
     return "" if probe.returncode == 0 else f"nobody cannot import the repo: {probe.stderr}"
 
 
@@ -185,11 +185,11 @@ def test_read_commands_work_on_a_database_this_user_may_only_read(locked_folder:
     db = _written_by_a_worker(locked_folder)
     digest = _lock(locked_folder, db)
     for command in READ_COMMANDS:
-        done = _as_nobody(sys.executable, "-m", "engine.cli", *command, "--db", str(db))
+        done = _as_nobody(sys.executable, "-m", "onward.cli", *command, "--db", str(db))
         assert done.returncode == 0, f"onward {' '.join(command)}: {done.stderr}"
-    listed = _as_nobody(sys.executable, "-m", "engine.cli", "list", "--json", "--db", str(db))
+    listed = _as_nobody(sys.executable, "-m", "onward.cli", "list", "--json", "--db", str(db))
     assert {r["id"] for r in json.loads(listed.stdout)} == {"sig-1", "done-1"}
-    assert _as_nobody(sys.executable, "-m", "engine.cli", "result", "done-1", "--db",
+    assert _as_nobody(sys.executable, "-m", "onward.cli", "result", "done-1", "--db",
                       str(db)).stdout.strip() == "4"
     assert sorted(p.name for p in locked_folder.iterdir()) == ["onward.db"]
     assert hashlib.sha256(db.read_bytes()).hexdigest() == digest
@@ -201,7 +201,7 @@ def test_a_write_to_a_database_this_user_may_only_read_is_one_clear_line(
     digest = _lock(locked_folder, db)
     for command in (["terminate", "sig-1"], ["signal", "sig-1", "item"],
                     ["start", "three_steps", "--flows", BASIC, "--input", "[1]"]):
-        done = _as_nobody(sys.executable, "-m", "engine.cli", *command, "--db", str(db))
+        done = _as_nobody(sys.executable, "-m", "onward.cli", *command, "--db", str(db))
         assert done.returncode in (1, 2), done
         assert len(done.stderr.strip().splitlines()) == 1 and "read-only" in done.stderr, \
             done.stderr
@@ -217,7 +217,7 @@ def test_reads_see_a_live_worker_on_a_database_this_user_may_only_read(
     with WorkerProcess(db, flows=[BASIC]):
         _lock(locked_folder, db)
         script = (
-            "import sys; from engine import Engine\n"
+            "import sys; from onward import Engine\n"
             "eng = Engine(sys.argv[1], create=False)\n"
             "before = {r['id'] for r in eng.list()}\n"
             "print(sorted(before), eng.store.snapshot, flush=True)\n"
@@ -240,8 +240,8 @@ def test_reads_see_a_live_worker_on_a_database_this_user_may_only_read(
 
 CONSOLE_SCRIPT = """
 import asyncio, sys
-from engine import Engine
-from console.app import OnwardApp
+from onward import Engine
+from onward.console.app import OnwardApp
 
 async def main() -> None:
     eng = Engine(sys.argv[1])  # as `onward console` opens it (a writer command)
@@ -281,7 +281,7 @@ def test_creating_a_database_in_a_folder_this_user_may_not_write_is_one_clear_li
         locked_folder: Path) -> None:
     locked_folder.chmod(0o555)
     db = locked_folder / "new.db"
-    done = _as_nobody(sys.executable, "-m", "engine.cli", "start", "three_steps", "--flows",
+    done = _as_nobody(sys.executable, "-m", "onward.cli", "start", "three_steps", "--flows",
                       BASIC, "--input", "[1]", "--db", str(db))
     assert done.returncode in (1, 2)
     assert done.stderr.strip() == f"onward: cannot create {db}: Permission denied"

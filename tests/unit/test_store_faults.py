@@ -21,9 +21,9 @@ from typing import Any
 import apsw
 import pytest
 
-from engine import Engine, StoreError
-from engine.cli import main
-from engine.errors import BadInput, DatabaseCorrupt
+from onward import Engine, StoreError
+from onward.cli import main
+from onward.errors import BadInput, DatabaseCorrupt
 from tests.helpers import wait_until
 
 FLOWS = str(Path(__file__).resolve().parents[1] / "flows" / "soak.py")
@@ -186,7 +186,7 @@ def test_a_lock_held_past_the_busy_timeout_fails_clearly(db_path: Path,
                                                          monkeypatch: pytest.MonkeyPatch,
                                                          capsys: pytest.CaptureFixture[str]
                                                          ) -> None:
-    import engine.store.sqlite as sqlite_store
+    import onward.store.sqlite as sqlite_store
     Engine(db_path, flows=[FLOWS]).close()
     monkeypatch.setattr(sqlite_store, "BUSY_TIMEOUT_MS", 300)
     holder = hold_write_lock(db_path, 1.5)

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from engine import Engine, history
-from engine.store.sqlite import SqliteStore
+from onward import Engine, history
+from onward.store.sqlite import SqliteStore
 from tests.pg import any_db, pg_url  # noqa: F401 - fixtures
 
 ENGINE = Path(__file__).resolve().parents[2] / "engine"
@@ -68,7 +68,7 @@ def test_task_and_timer_writes_in_client_and_repair_go_through_the_store(module:
 
 def test_postgres_translation_only_converts_placeholders_and_percent_signs() -> None:
     pytest.importorskip("psycopg")
-    from engine.store.postgres import translate
+    from onward.store.postgres import translate
     claim = ("SELECT a.run_id FROM activity_tasks a JOIN runs r ON r.run_id = a.run_id "
              "WHERE a.owner IS NULL AND a.name LIKE '%x' LIMIT ? FOR UPDATE SKIP LOCKED")
     assert translate(claim)[0] == claim.replace("%", "%%").replace("?", "%s")
@@ -85,7 +85,7 @@ def test_sqlite_and_read_only_transactions_lock_nothing(tmp_path: Path) -> None:
 
 @pytest.mark.postgres
 def test_postgres_writers_state_the_rows_they_lock(pg_url: str) -> None:  # noqa: F811
-    from engine.store.postgres import PostgresStore
+    from onward.store.postgres import PostgresStore
     store = PostgresStore(pg_url)
     try:
         with store.write() as tx:
@@ -107,7 +107,7 @@ def test_a_claim_on_postgres_takes_an_attempt_whose_run_another_transaction_lock
         pg_url: str) -> None:  # noqa: F811
     """The claim locks the activity task rows it takes, not the runs it joins to read: a
     run locked by someone else (a signal, a step) does not hide its ready attempts."""
-    from engine import attempts
+    from onward import attempts
     eng = Engine(pg_url, flows=[FLOWS])
     try:
         handle = eng.start("three_steps", 1, id="locked")  # no worker: nothing runs
@@ -140,12 +140,12 @@ def test_no_engine_module_writes_row_locking_sql_itself() -> None:
 
 
 def _open(db: object) -> object:
-    from engine.store.postgres import PostgresStore
+    from onward.store.postgres import PostgresStore
     return SqliteStore(db) if isinstance(db, Path) else PostgresStore(str(db))
 
 
 def test_workers_register_advertise_beat_and_deregister(any_db: object) -> None:  # noqa: F811
-    from engine.store import membership
+    from onward.store import membership
     store = _open(any_db)
     try:
         with store.write() as tx:  # type: ignore[attr-defined]
@@ -171,7 +171,7 @@ def test_workers_register_advertise_beat_and_deregister(any_db: object) -> None:
 
 
 def test_timers_fire_once_and_tasks_close_once(any_db: object) -> None:  # noqa: F811
-    from engine.store import queues
+    from onward.store import queues
     store = _open(any_db)
     try:
         with store.write() as tx:  # type: ignore[attr-defined]
@@ -194,8 +194,8 @@ def test_timers_fire_once_and_tasks_close_once(any_db: object) -> None:  # noqa:
 
 @pytest.mark.postgres
 def test_claimers_on_postgres_skip_the_timers_and_runs_others_hold(pg_url: str) -> None:  # noqa: F811
-    from engine.store import queues
-    from engine.store.postgres import PostgresStore
+    from onward.store import queues
+    from onward.store.postgres import PostgresStore
     store = PostgresStore(pg_url)
     try:
         with store.write() as tx:

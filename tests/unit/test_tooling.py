@@ -67,12 +67,12 @@ def _modules(*folders: str) -> list[Path]:
 
 
 def _builds_worker_command(tree: ast.AST) -> list[int]:
-    """Lines of list displays holding both "engine.cli" and "worker": a worker command."""
+    """Lines of list displays holding both "onward.cli" and "worker": a worker command."""
     hits = []
     for node in ast.walk(tree):
         if isinstance(node, ast.List | ast.Tuple):
             words = {e.value for e in node.elts if isinstance(e, ast.Constant)}
-            if {"engine.cli", "worker"} <= words:
+            if {"onward.cli", "worker"} <= words:
                 hits.append(node.lineno)
     return hits
 

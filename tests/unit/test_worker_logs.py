@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from engine import Engine, WorkflowFailed
+from onward import Engine, WorkflowFailed
 
 FLOWS = str(Path(__file__).parents[1] / "flows" / "basic.py")
 
@@ -89,7 +89,7 @@ def test_a_run_held_by_its_first_workflow_task_at_an_eager_start_is_logged(
 
 def test_a_refused_reload_is_logged_at_warning_and_a_taken_one_at_info(
         tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    from engine.reload import watch_code
+    from onward.reload import watch_code
     from tests.helpers import wait_until
     v1 = Path(__file__).parents[1] / "flows" / "v1" / "orders.py"
     flows = tmp_path / "orders.py"

@@ -16,12 +16,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine import BadInput, Engine, workflow
-from engine.deadline import DeadlineWatch
-from engine.events import Event
-from engine.instance import WorkflowInstance, WorkflowTaskError
-from engine.observers import ObserverFeed
-from engine.workflow_runtime import WorkflowInfo
+from onward import BadInput, Engine, workflow
+from onward.deadline import DeadlineWatch
+from onward.events import Event
+from onward.instance import WorkflowInstance, WorkflowTaskError
+from onward.observers import ObserverFeed
+from onward.workflow_runtime import WorkflowInfo
 from tests.helpers import cli, wait_until
 
 FLOWS = str(Path(__file__).resolve().parents[1] / "flows" / "runtime.py")

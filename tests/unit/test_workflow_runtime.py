@@ -15,11 +15,11 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine import ApplicationError, workflow
-from engine.events import COMMAND_TYPES, INBOUND_TYPES, Event
-from engine.instance import WorkflowInstance
-from engine.loop import DeterministicLoop
-from engine.workflow_runtime import WorkflowInfo, WorkflowRuntime
+from onward import ApplicationError, workflow
+from onward.events import COMMAND_TYPES, INBOUND_TYPES, Event
+from onward.instance import WorkflowInstance
+from onward.loop import DeterministicLoop
+from onward.workflow_runtime import WorkflowInfo, WorkflowRuntime
 
 ENGINE = Path(__file__).resolve().parents[2] / "engine"
 

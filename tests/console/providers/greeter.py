@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from engine import activity, hookimpl
+from onward import activity, hookimpl
 
 VERSION = "1.0"
 

@@ -1,6 +1,6 @@
 """Version 2: a non-deterministic edit (an activity renamed without a patch)."""
 
-from engine import activity, workflow
+from onward import activity, workflow
 
 
 @activity.defn(name="charge_v2")

@@ -1,6 +1,6 @@
 """Version 3: the deposit moves to a new provider behind workflow.patched()."""
 
-from engine import RetryPolicy, activity, workflow
+from onward import RetryPolicy, activity, workflow
 
 
 @activity.defn(name="charge")
@@ -15,7 +15,7 @@ def ship(order: str) -> str:
 
 @activity.defn(name="old_bank")
 def old_bank(order: str) -> str:
-    from engine import ApplicationError
+    from onward import ApplicationError
     raise ApplicationError("the old bank has closed", type="BankClosed", non_retryable=True)
 
 
