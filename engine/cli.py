@@ -388,9 +388,10 @@ def _cmd_replay(eng: Any, args: argparse.Namespace) -> int:
 def _cmd_worker(eng: Any, args: argparse.Namespace) -> int:
     from .reload import watch_code
     configure_logging(args.log_level, args.log_format)
+    stop_metrics = None
     if args.metrics_port is not None:
         from .metrics import serve_metrics
-        serve_metrics(eng, args.metrics_port)
+        stop_metrics = serve_metrics(eng, args.metrics_port)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
@@ -404,6 +405,8 @@ def _cmd_worker(eng: Any, args: argparse.Namespace) -> int:
     if watcher is not None:
         watcher.stop()
     eng.stop_worker(worker)
+    if stop_metrics is not None:
+        stop_metrics()
     return 0
 
 

@@ -204,7 +204,7 @@ class Engine:
             self.runtime.feed.wrote()
             return RunHandle(self, workflow_id, run_id)
         local.dispatch(eager)
-        local.log_failures(tx)
+        local.report_commit(tx)
         self.runtime.feed.notify()  # the local worker already ran the first workflow task
         return RunHandle(self, workflow_id, run_id, closes_at_start=closes_at_start)
 

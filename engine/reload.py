@@ -100,6 +100,8 @@ class CodeWatcher:
         self.notify = notify or (lambda message, ok: log.log(
             logging.INFO if ok else logging.WARNING, message))
         paths = sorted({file for f in engine.registry.flows for file in f.files})
+        self._contents = {path: _digest(path) for path in paths}
+        """What each watched file held when last looked at (None: unreadable)."""
         self._flows = FileWatcher(paths, self._on_flows, accept=_is_python_file,
                                   name="onward-flows-watch", debounce_ms=FLOWS_DEBOUNCE_MS)
 
@@ -125,10 +127,25 @@ class CodeWatcher:
             self.worker.retry_stuck_runs()
 
     def _on_flows(self, changed: list[str]) -> None:
+        changed = [path for path in changed if self._content_changed(path)]
+        if not changed:
+            return  # touched, or saved again as it was: nothing to reload (nor to log)
         ok, message = reload_flows_files(self.engine, changed)
         self.notify(message, ok)
         if ok and self.worker is not None:
             self.worker.retry_stuck_runs()
+
+    def _content_changed(self, path: str) -> bool:
+        """Whether ``path`` holds other bytes than when last looked at. An editor's one
+        save can reach the watcher as two batches of changes (a new file renamed into
+        place, then its attributes; or the old file deleted, then the new one created):
+        the second finds the content it already reloaded, and one edit reloads once."""
+        real = os.path.realpath(path)
+        digest = _digest(real)
+        if real in self._contents and self._contents[real] == digest:
+            return False
+        self._contents[real] = digest
+        return True
 
     def stop(self) -> None:
         """Stop watching."""
@@ -137,6 +154,13 @@ class CodeWatcher:
         if providers is not None:
             providers.remove_listener(self._on_provider)
             providers.stop_watching()
+
+
+def _digest(path: str) -> str | None:
+    try:
+        return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    except OSError:
+        return None
 
 
 def _is_python_file(path: str) -> bool:

@@ -10,6 +10,7 @@ decide; here is only noticing it, and stopping promptly.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -31,12 +32,17 @@ class FileWatcher:
                  on_error: Callable[[Exception], None] | None = None) -> None:
         """Watch ``roots`` (folders, not recursively, or files).
 
-        ``accept(path)`` picks the changed paths that matter; ``on_change`` gets them
-        sorted, once per batch (changes within ``debounce_ms`` make one batch); an error
-        it raises is logged and watching goes on. ``on_error`` hears why watching itself
-        stopped (the thread then ends).
+        A file is watched through its folder: an editor that saves by writing a new file
+        and renaming it over the old one replaces the file, and a watch on the file
+        itself would see nothing after that first save. ``accept(path)`` picks the changed
+        paths that matter; ``on_change`` gets them sorted, once per batch (changes within
+        ``debounce_ms`` make one batch); an error it raises is logged and watching goes
+        on. ``on_error`` hears why watching itself stopped (the thread then ends).
         """
         self.roots = [str(r) for r in roots]
+        self._dirs = {os.path.realpath(r) for r in self.roots if os.path.isdir(r)}
+        self._files = {os.path.realpath(r) for r in self.roots} - self._dirs
+        """The roots that are files: of their folders' other files, none counts."""
         self._on_change = on_change
         self._accept = accept
         self._debounce_ms = debounce_ms
@@ -70,10 +76,20 @@ class FileWatcher:
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout=timeout)
 
+    def _folders(self) -> list[str]:
+        """What watchfiles watches: the folder roots, and the folders of the file roots."""
+        return sorted(self._dirs | {os.path.dirname(f) for f in self._files})
+
+    def _wanted(self, path: str) -> bool:
+        real = os.path.realpath(path)
+        if real not in self._files and os.path.dirname(real) not in self._dirs:
+            return False  # a neighbour of a watched file
+        return self._accept(path)
+
     def _run(self, stop: threading.Event, ready: threading.Event) -> None:
         try:
             for changes in watchfiles.watch(
-                    *self.roots, watch_filter=lambda _change, path: self._accept(path),
+                    *self._folders(), watch_filter=lambda _change, path: self._wanted(path),
                     stop_event=stop, debounce=self._debounce_ms, rust_timeout=WAKE_MS,
                     yield_on_timeout=True, raise_interrupt=False, recursive=False):
                 ready.set()

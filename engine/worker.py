@@ -8,7 +8,8 @@ transaction is durable. Many runs' steps share one commit when the worker is bus
 The worker is the dispatcher only; the parts of a turn live beside their subject:
 membership, heartbeats and reaping in ``liveness``, timers in ``timers``, recording attempt
 outcomes in ``attempts.record_outcomes``, claims whose commit is in doubt in ``claims``,
-failure logging in ``worklog``. It depends on the ``runtime``, never on ``Engine``.
+reporting committed turns (logs, metrics, traces) in ``worklog``. It depends on the
+``runtime``, never on ``Engine``.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from .runtime import Runtime
 from .store import queues
 from .store.base import Tx
 from .timers import fire_due_timers, next_due
-from .worklog import log_failures
+from .worklog import TurnReporter, WorkflowTask, note_workflow_task, report_started, report_turn
 
 log = logging.getLogger("onward.worker")
 
@@ -51,7 +52,10 @@ class Worker:
 
     def __init__(self, runtime: Runtime, *, concurrency: int = 8,
                  lease_ttl: float | None = None, poll_interval: float = 0.02,
-                 worker_id: str | None = None) -> None:
+                 worker_id: str | None = None, tracer_provider: Any = None) -> None:
+        """``tracer_provider``: an OpenTelemetry TracerProvider to emit spans to (see
+        engine/tracing.py); without one, spans are emitted when the ``OTEL_*`` environment
+        asks for them and opentelemetry is installed."""
         self.runtime = runtime
         self.store = runtime.store
         self.session = runtime.store.session()
@@ -94,6 +98,12 @@ class Worker:
         self.inline_settled = 0
         self.ticks = 0
         self.error: str | None = None
+        self.reporters: list[TurnReporter] = []
+        """Told about each committed turn, after the engine's (``runtime.reporters``)."""
+        from .tracing import tracing_for
+        spans = tracing_for(tracer_provider)
+        if spans is not None:
+            self.reporters.append(spans)
 
     # -- lifecycle ------------------------------------------------------------------------
     def start(self) -> Worker:
@@ -138,7 +148,11 @@ class Worker:
         except StoreError as err:
             log.warning("worker %s could not deregister: %s", self.worker_id, err)
         else:
-            self.log_failures(tx)
+            self.report_commit(tx)
+        for reporter in self.reporters:
+            close = getattr(reporter, "close", None)
+            if close is not None:
+                close()
         self.session.close()
 
     def wake(self) -> None:
@@ -254,7 +268,7 @@ class Worker:
         self._isolate = False
         self._retry_stuck = False
         self.dispatch(dispatch)
-        self.log_failures(tx)
+        self.report_commit(tx)
         self.runtime.feed.publish(tx)
         self.runtime.feed.notify()
         return bool(outcomes or dispatch or touched)
@@ -286,19 +300,21 @@ class Worker:
             lock.release()
         self.inline_settled += 1
         self.dispatch(dispatch)
-        self.log_failures(tx)
+        self.report_commit(tx)
         self.runtime.feed.publish(tx)
         self.runtime.feed.notify()
         if self._backlog or self._queued:
             self.wake()
         return True
 
-    def log_failures(self, tx: Tx) -> None:
-        """Log the failures ``tx`` (now committed) recorded (see ``worklog``)."""
-        log_failures(tx)
+    def report_commit(self, tx: Tx) -> None:
+        """Log the failures ``tx`` (now committed) recorded and tell the reporters
+        (metrics, traces) about it (see ``worklog``)."""
+        report_turn(tx, [*self.runtime.reporters, *self.reporters])
 
     def dispatch(self, claimed: list[Attempt]) -> None:
         """Start attempts claimed in a transaction that has now committed."""
+        report_started(claimed, [*self.runtime.reporters, *self.reporters])
         for attempt in claimed:
             self.executor.submit(attempt)
 
@@ -376,6 +392,7 @@ class Worker:
             return self.worker_id
 
         advancer = self.runtime.advancer
+        began = time.time()
         if not isolate:
             outcome: AdvanceOutcome = advancer.advance(tx, run, eager)
         else:
@@ -386,7 +403,9 @@ class Worker:
                 raise
             except Exception as err:  # noqa: BLE001 - held and reported, never fatal
                 self._hold_broken(tx, run, err)
+                note_workflow_task(tx, WorkflowTask(run, began, time.time(), False))
                 return
+        note_workflow_task(tx, WorkflowTask(run, began, time.time(), not run.stuck))
         dispatch.extend(outcome.claimed)
         if outcome.overran:
             self._overran = self._backlog = True
@@ -398,7 +417,7 @@ class Worker:
     def _hold_broken(self, tx: Tx, run: RunRow, err: Exception) -> None:
         """Hold a run whose workflow task could not even be recorded (say, a result too
         large to store): its savepoint is rolled back and the run is marked stuck."""
-        self.runtime.cache.evict(run.run_id)  # (logged once committed: log_failures)
+        self.runtime.cache.evict(run.run_id)  # (logged once committed: report_commit)
         fresh = history.get_run(tx, run.run_id)
         if fresh is None:
             return
