@@ -127,10 +127,12 @@ class CodeWatcher:
             self.worker.retry_stuck_runs()
 
     def _on_flows(self, changed: list[str]) -> None:
-        changed = [path for path in changed if self._content_changed(path)]
-        if not changed:
-            return  # touched, or saved again as it was: nothing to reload (nor to log)
-        ok, message = reload_flows_files(self.engine, changed)
+        fresh = [path for path in changed if self._content_changed(path)]
+        if not fresh:  # touched, or saved again as it was
+            log.debug("%s changed on disk but holds the code loaded: nothing to reload",
+                      ", ".join(changed))
+            return
+        ok, message = reload_flows_files(self.engine, fresh)
         self.notify(message, ok)
         if ok and self.worker is not None:
             self.worker.retry_stuck_runs()

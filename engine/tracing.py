@@ -13,11 +13,12 @@ batching (``OTEL_BSP_*``).
 Spans are made from what the worker commits (engine/worklog.py), after it is durable:
 
 ``run <workflow>``
-    One span per run, from the run's start to its close, opened when this process runs a
-    workflow task of the run and ended when this process commits its close (status ERROR
-    for failed and terminated runs). A run that moves to another process gets a run span
-    there too; a run closed elsewhere (``onward terminate`` in another process) has its
-    span ended when this process forgets it (see :data:`MAX_OPEN_RUNS`).
+    One span per run, from the run's start to its close being durable, opened when this
+    process runs a workflow task of the run and ended when this process commits its close
+    (status ERROR for failed and terminated runs). A run that moves to another process
+    gets a run span there too; a run closed elsewhere (``onward terminate`` in another
+    process) has its span ended when this process forgets it (see
+    :data:`MAX_OPEN_RUNS`).
 ``workflow task <workflow>``
     One per workflow task (the run's code advanced over new events in one transaction):
     a child of the run span, ERROR when the task held the run stuck.
@@ -173,11 +174,14 @@ class Spans:
             self.provider.force_flush()
 
     # -- spans ------------------------------------------------------------------------------
-    def _run_span(self, run: RunRow) -> Span:
+    def _run_span(self, run: RunRow, first: int | None = None) -> Span:
+        """The run's span, opened at the run's start (or at ``first``, the start of its
+        first span here, if earlier: the engine's clock may follow the database's)."""
         span = self._runs.get(run.run_id)
         if span is None:
+            start = _ns(run.started) if first is None else min(_ns(run.started), first)
             span = self.tracer.start_span(f"run {run.workflow}", attributes=_ids(run),
-                                          start_time=_ns(run.started))
+                                          start_time=start)
             self._runs[run.run_id] = span
             while len(self._runs) > MAX_OPEN_RUNS:
                 _, old = self._runs.popitem(last=False)
@@ -188,7 +192,7 @@ class Spans:
     def _task_span(self, task: WorkflowTask) -> SpanContext:
         from opentelemetry import trace
         from opentelemetry.trace import Status, StatusCode
-        run_span = self._run_span(task.run)
+        run_span = self._run_span(task.run, _ns(task.started))
         span = self.tracer.start_span(
             f"workflow task {task.run.workflow}", context=trace.set_span_in_context(run_span),
             attributes=_ids(task.run), start_time=_ns(task.started))
@@ -214,13 +218,13 @@ class Spans:
         from opentelemetry.trace import Link, Status, StatusCode
         attrs = event.attrs
         ref, number = int(attrs.get("ref") or 0), int(attrs.get("attempt") or 0)
-        run_span = self._run_span(run)
-        parent = self._scheduled_by.get(run.run_id, ref)
-        context = trace.set_span_in_context(
-            trace.NonRecordingSpan(parent) if parent is not None else run_span)
         end = time.time_ns()
         started = self._starts.pop(run.run_id, (ref, number))
         start = end if started is None else min(started, end)
+        run_span = self._run_span(run, start)
+        parent = self._scheduled_by.get(run.run_id, ref)
+        context = trace.set_span_in_context(
+            trace.NonRecordingSpan(parent) if parent is not None else run_span)
         outcome = attempt_outcome(event.type, attrs)
         span = self.tracer.start_span(
             f"activity {attrs.get('name')}", context=context, start_time=start,
@@ -246,7 +250,7 @@ class Spans:
             error = event.attrs.get("error") or {}
             span.set_status(Status(StatusCode.ERROR, str(
                 error.get("message") or event.attrs.get("reason") or status)[:500]))
-        span.end(end_time=max(_ns(event.time), _ns(run.started)))
+        span.end(end_time=time.time_ns())  # its close is durable now
         self._scheduled_by.forget(run.run_id)
         self._starts.forget(run.run_id)
 

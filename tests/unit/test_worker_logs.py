@@ -113,3 +113,41 @@ def test_a_refused_reload_is_logged_at_warning_and_a_taken_one_at_info(
             assert taken[0].levelno == logging.INFO
         finally:
             watcher.stop()
+
+
+def test_a_timed_out_manual_task_is_logged(eng: Engine,
+                                           caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="onward")
+    with eng.worker():
+        handle = eng.start("approval", 0.2, id="late-approval")
+        assert handle.result(timeout=20) == "timed out"
+    [record] = warnings_about(caplog, "late-approval")
+    assert "manual task approve" in record.getMessage()
+    assert "timed out" in record.getMessage() and handle.run_id in record.getMessage()
+    assert record.run_id == handle.run_id  # type: ignore[attr-defined]
+
+
+ABANDONS = '''
+import asyncio
+from onward import workflow
+
+
+@workflow.defn(name="abandons")
+async def abandons() -> str:
+    asyncio.ensure_future(workflow.execute_child("saga", id="abandoned-child"))
+    await workflow.sleep(0.05)
+    return "left it"
+'''
+
+
+def test_a_child_terminated_as_its_parent_closes_is_logged(
+        tmp_path: Path, make_engine, caplog: pytest.LogCaptureFixture) -> None:  # type: ignore[no-untyped-def]
+    caplog.set_level(logging.INFO, logger="onward")
+    (tmp_path / "abandons.py").write_text(ABANDONS)
+    eng = make_engine(flows=[str(tmp_path / "abandons.py"), FLOWS])
+    with eng.worker():
+        assert eng.start("abandons", id="leaving-parent").result(timeout=20) == "left it"
+    [record] = warnings_about(caplog, "abandoned-child")
+    assert "terminated" in record.getMessage()
+    assert "parent leaving-parent closed (completed)" in record.getMessage()
+    assert record.run_id == eng.handle("abandoned-child").run_id  # type: ignore[attr-defined]
