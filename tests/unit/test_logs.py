@@ -7,14 +7,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import signal
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 from onward import Engine
-from tests.helpers import WorkerProcess, env_for, wait_until
+from tests.helpers import WorkerProcess, wait_until
 
 FLOWS = str(Path(__file__).parents[1] / "flows" / "basic.py")
 ORDERS = Path(__file__).parents[1] / "flows" / "v1" / "orders.py"
@@ -52,19 +49,18 @@ def _version(text: str) -> str:
 
 def test_each_edit_of_a_flows_file_reloads_once_and_stdout_stays_empty(
         tmp_path: Path) -> None:
-    """Written in place, replaced by a rename (how many editors save), and saved
-    unchanged: two reloads, logged once each; watchfiles says nothing even at DEBUG."""
+    """Written in place, replaced by a rename (how many editors save), saved unchanged,
+    replaced again: three reloads, logged once each; watchfiles says nothing even at
+    DEBUG; the worker writes nothing on stdout."""
     flows = tmp_path / "orders.py"
     original = ORDERS.read_text()
     flows.write_text(original)
-    out, err = tmp_path / "stdout.txt", tmp_path / "stderr.txt"
-    with out.open("wb") as stdout, err.open("wb") as stderr:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "onward.cli", "worker", "--db", str(tmp_path / "o.db"),
-             "--flows", str(flows), "--log-level", "DEBUG"],
-            stdout=stdout, stderr=stderr, env=env_for())
+    out = tmp_path / "stdout.txt"  # (WorkerProcess drops stdout: the wrapper keeps it)
+    worker = WorkerProcess(tmp_path / "o.db", flows=[flows], extra=["--log-level", "DEBUG"],
+                           prefix=["sh", "-c", 'exec "$@" >"$0"', str(out)])
+    err = worker.log_path
     try:
-        wait_until(lambda: err.read_text().startswith("worker "), message="the banner")
+        worker.wait_ready()
 
         def reloads() -> list[str]:
             return [line.rsplit("version ", 1)[1].rstrip(")") for line in
@@ -93,8 +89,7 @@ def test_each_edit_of_a_flows_file_reloads_once_and_stdout_stays_empty(
         wait_until(lambda: _version(last) in reloads(), message="the last reload")
         assert reloads() == [_version(in_place), _version(renamed), _version(last)]
     finally:
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=30) == 0
+        assert worker.stop() == 0
     text = err.read_text()
     assert "change detected" not in text and "changes detected" not in text
-    assert out.read_text() == ""
+    assert out.exists() and out.read_text() == ""
