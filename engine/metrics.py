@@ -63,6 +63,8 @@ class Metrics:
         """When activities were scheduled, by run and ref."""
         self._running: PerRun[str] = PerRun()
         """Activities of attempts started here, not yet recorded, by run, (ref, attempt)."""
+        self._children: dict[tuple[Any, ...], Any] = {}
+        """Labelled series already looked up (``labels()`` costs more than a dict)."""
 
     # -- the turn reporter ----------------------------------------------------------------
     def started(self, attempts: Sequence[Attempt]) -> None:
@@ -75,7 +77,7 @@ class Metrics:
     def committed(self, tx: Tx) -> None:
         """Count what ``tx`` (committed) recorded."""
         for task in workflow_tasks(tx):
-            self.workflow_tasks.labels(task.run.workflow, "ok" if task.ok else "held").inc()
+            self._child(self.workflow_tasks, task.run.workflow, "ok" if task.ok else "held").inc()
         with self._lock:
             for run, event in published_events(tx):
                 self._count(run.run_id, run.workflow, event)
@@ -88,21 +90,28 @@ class Metrics:
             name = str(attrs.get("name") or "")
             self._running.pop(run_id, (int(attrs.get("ref") or 0),
                                        int(attrs.get("attempt") or 0)))
-            self.attempts.labels(name, attempt_outcome(kind, attrs)).inc()
+            self._child(self.attempts, name, attempt_outcome(kind, attrs)).inc()
             if kind == "ActivityCompleted":
                 self._step_done(run_id, attrs, at)
         elif kind == "ActivityFailed":
             self._step_done(run_id, attrs, at)
         elif kind in CLOSES:
-            self.runs.labels(workflow, CLOSES[kind]).inc()
+            self._child(self.runs, workflow, CLOSES[kind]).inc()
             for name in self._running.forget(run_id).values():
-                self.attempts.labels(name, "canceled").inc()
+                self._child(self.attempts, name, "canceled").inc()
             self._scheduled.forget(run_id)
+
+    def _child(self, metric: Any, *labels: str) -> Any:
+        key = (id(metric), *labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*labels)
+        return child
 
     def _step_done(self, run_id: str, attrs: dict[str, Any], at: float) -> None:
         scheduled = self._scheduled.pop(run_id, int(attrs.get("ref") or 0))
         if scheduled is not None:
-            self.step_latency.labels(str(attrs.get("name") or "")).observe(
+            self._child(self.step_latency, str(attrs.get("name") or "")).observe(
                 max(0.0, at - scheduled))
 
 
