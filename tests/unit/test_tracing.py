@@ -17,7 +17,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import StatusCode
 
 from onward import Engine, WorkflowFailed
-from tests.helpers import REPO, WorkerProcess, env_for, wait_until
+from tests.helpers import REPO, WorkerProcess, cli, env_for, wait_until
 
 FLOWS = str(Path(__file__).parents[1] / "flows" / "basic.py")
 
@@ -169,3 +169,12 @@ def _json_objects(text: str) -> list[str]:
                 chunks.append("\n".join(current))
                 current = []
     return chunks
+
+
+def test_an_exporter_that_is_not_installed_is_a_one_line_error(tmp_path: Path) -> None:
+    done = cli("worker", "--db", str(tmp_path / "onward.db"), "--flows", FLOWS,
+               env=env_for(OTEL_TRACES_EXPORTER="nowhere"))
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        "onward: OTEL_TRACES_EXPORTER: no span exporter 'nowhere' is installed (otlp, "
+        "console and none need only onward[otel])"]
