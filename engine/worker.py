@@ -393,6 +393,7 @@ class Worker:
 
         advancer = self.runtime.advancer
         began = time.time()
+        runs_code = bool(run.is_open and not run.paused and registry.workflow(run.workflow))
         if not isolate:
             outcome: AdvanceOutcome = advancer.advance(tx, run, eager)
         else:
@@ -405,7 +406,8 @@ class Worker:
                 self._hold_broken(tx, run, err)
                 note_workflow_task(tx, WorkflowTask(run, began, time.time(), False))
                 return
-        note_workflow_task(tx, WorkflowTask(run, began, time.time(), not run.stuck))
+        if runs_code:  # (a closed or paused run, or one without code here, ran nothing)
+            note_workflow_task(tx, WorkflowTask(run, began, time.time(), not run.stuck))
         dispatch.extend(outcome.claimed)
         if outcome.overran:
             self._overran = self._backlog = True
