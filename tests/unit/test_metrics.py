@@ -94,6 +94,28 @@ def test_timed_out_attempts_are_counted_as_such(tmp_path: Path) -> None:
     assert value(samples, attempts, activity="hang", outcome="completed") is None
 
 
+def test_an_attempt_cut_short_by_its_runs_cancel_is_counted_canceled(
+        tmp_path: Path) -> None:
+    port = free_port()
+    with Engine(tmp_path / "onward.db", flows=[FLOWS]) as eng:
+        stop = serve_metrics(eng, port)
+        try:
+            with eng.worker():
+                handle = eng.start("times_out", 1.0, 30.0, id="canceled-run")
+                wait_until(lambda: any(e["type"] == "ActivityScheduled"
+                                       for e in eng.history("canceled-run")))
+                eng.cancel("canceled-run")
+                with pytest.raises(WorkflowFailed):
+                    handle.result(timeout=30)
+                samples = wait_until(lambda: (s := scrape(port)) and value(
+                    s, "onward_runs_total", workflow="times_out", status="canceled") and s)
+        finally:
+            stop()
+    attempts = "onward_activity_attempts_total"
+    assert value(samples, attempts, activity="hang", outcome="canceled") == 1
+    assert value(samples, attempts, activity="hang", outcome="completed") is None
+
+
 def test_two_engines_in_one_process_count_apart(tmp_path: Path) -> None:
     ports = free_port(), free_port()
     engines = [Engine(tmp_path / f"{n}.db", flows=[FLOWS]) for n in ("a", "b")]
