@@ -9,6 +9,9 @@ Two jobs, both done at build time so the site cannot drift from the code:
 * **The CLI reference.** A page containing the line ``<!-- onward-cli-reference -->`` gets,
   in its place, the ``--help`` of ``onward`` and of every subcommand, rendered from
   ``onward.cli.build_parser()`` (the only thing this hook imports from the package).
+
+It also puts the repository's CHANGELOG.md where a page says ``<!-- onward-changelog -->``
+(mkdocs reads pages only from docs/).
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from typecheck import REPO, link_tree  # noqa: E402 - tools/ is not a package
 
 MARKER = "<!-- onward-cli-reference -->"
+CHANGELOG_MARKER = "<!-- onward-changelog -->"
 WIDTH = "88"
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
@@ -87,7 +91,9 @@ def cli_reference() -> str:
 
 
 def on_page_markdown(markdown: str, page: Any, config: Any, files: Any) -> str:
-    """Put the generated CLI reference where a page asks for it."""
-    if MARKER not in markdown:
-        return markdown
-    return markdown.replace(MARKER, cli_reference())
+    """Put the generated CLI reference and the changelog where a page asks for them."""
+    if CHANGELOG_MARKER in markdown:
+        markdown = markdown.replace(CHANGELOG_MARKER, (REPO / "CHANGELOG.md").read_text())
+    if MARKER in markdown:
+        markdown = markdown.replace(MARKER, cli_reference())
+    return markdown
