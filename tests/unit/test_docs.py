@@ -16,7 +16,6 @@ import pytest
 from tests.helpers import REPO
 
 
-
 def _missing() -> list[str]:
     """The documentation tools that are not installed."""
     missing = []
