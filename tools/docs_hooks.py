@@ -85,7 +85,8 @@ def cli_reference() -> str:
         title = " ".join(("onward", *words))
         parts += [f"## {title}", ""]
         if summary:
-            parts += [" ".join(summary.split()).rstrip(".") + ".", ""]
+            line = " ".join(summary.split()).rstrip(".")
+            parts += [line[:1].upper() + line[1:] + ".", ""]
         parts += ["```text", _help_text(sub), "```", ""]
     return "\n".join(parts)
 

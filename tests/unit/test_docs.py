@@ -7,6 +7,7 @@ from __future__ import annotations
 import html
 import importlib.util
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -81,7 +82,7 @@ def test_cli_reference_has_every_subcommands_help(site: Path) -> None:
     for words, _, parser in found:
         title = " ".join(("onward", *words))
         assert f"{title}¶" in page or f">{title}<" in page, f"no section for {title}"
-        usage = parser.format_usage().split()
+        usage = re.sub(r"\x1b\[[0-9;]*m", "", parser.format_usage()).split()
         assert " ".join(usage[1:4]) in " ".join(page.split()), f"no usage of {title}"
     assert "--concurrency" in page and "--discard-completed" in page
 
