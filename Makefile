@@ -1,11 +1,12 @@
 # Two commands on a fresh clone (Python >= 3.11 and make):
 #   make console   the operations console on ./onward.db with demo runs
 #   make test      the whole test suite
+#   make docs      the documentation site, into build/site/
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: console test bench lint
+.PHONY: console test bench lint docs
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -26,3 +27,7 @@ lint: $(STAMP)
 	$(PY) -m pip install --quiet --group lint
 	$(VENV)/bin/ruff check .
 	$(PY) tools/typecheck.py
+
+docs: $(STAMP)
+	$(PY) -m pip install --quiet --group docs
+	$(VENV)/bin/mkdocs build --strict

@@ -18,18 +18,19 @@ REPO = Path(__file__).resolve().parent.parent
 TREE = REPO / "build" / "typecheck"
 
 
-def link_tree() -> Path:
-    """Mirror package-dir's mapping from pyproject.toml as symlinks; return the root."""
+def link_tree(root: Path = TREE) -> Path:
+    """Mirror package-dir's mapping from pyproject.toml as symlinks under ``root`` (default
+    build/typecheck; the docs build uses its own folder); return the root."""
     mapping = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"][
         "package-dir"]
-    shutil.rmtree(TREE, ignore_errors=True)
+    shutil.rmtree(root, ignore_errors=True)
     for package, folder in sorted(mapping.items()):
-        target = TREE.joinpath(*package.split("."))
+        target = root.joinpath(*package.split("."))
         target.mkdir(parents=True, exist_ok=True)
         for entry in (REPO / folder).iterdir():
             if entry.name != "__pycache__" and not (target / entry.name).exists():
                 (target / entry.name).symlink_to(entry)
-    return TREE
+    return root
 
 
 def main(argv: list[str]) -> int:
