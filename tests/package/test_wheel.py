@@ -192,9 +192,9 @@ def test_pypi_distributions_named_like_folders_break_nothing(installed: Installe
     assert "console" in added
     check = installed.pip("check")
     assert check.returncode == 0, check.stdout
-    version = installed.run("onward", "--version", cwd=empty)
+    version = installed.run("onward", "--version", cwd=empty)  # its own test checks the text
     assert (version.returncode, version.stdout) == (version_before.returncode,
-                                                    version_before.stdout)  # its own test checks the text
+                                                    version_before.stdout)
     imported = installed.run("python", "-c", DEMO, cwd=empty)
     assert imported.returncode == 0, imported.stderr
     assert one_step_run(installed, empty, "beside-pypi") == '"HI"'
