@@ -90,7 +90,8 @@ class Installed:
                        timeout=120)
         site = next((venv / "lib").glob("python3*/site-packages"))
         installed = cls(venv, site)
-        done = installed.pip("install", "-q", str(wheel))
+        # no byte-compiling: it is most of the install's time and changes nothing tested
+        done = installed.pip("install", "-q", "--no-compile", str(wheel))
         assert done.returncode == 0, f"installing the wheel failed:\n{done.stderr}"
         installed.top_level = {p.name for p in site.iterdir()}
         return installed
