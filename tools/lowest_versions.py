@@ -105,6 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     if args.dir is None:
         work = Path(tempfile.mkdtemp(prefix="onward-lowest-"))
+        work.chmod(0o755)  # tests that drop to user nobody import onward from this venv
         try:
             return _lowest(work, args.pin, args.tests, started)
         finally:
