@@ -36,8 +36,7 @@ def register(commands: Commands) -> None:
                     "a worker for the code of --flows and --plugins. Log records do not "
                     "reach the terminal it draws on (Textual captures stderr while it runs).",
         examples=["onward console --demo", "onward console --db app.db --flows flows.py",
-                  "onward console --no-worker --db /srv/onward/onward.db",
-                  "onward console --history claim-42.json"])
+                  "onward console --no-worker --history claim-42.json"])
     p.add_argument("--no-worker", action="store_true",
                    help="watch only; run no worker (default: run one)")
     p.add_argument("--demo", action="store_true",

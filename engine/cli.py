@@ -17,6 +17,7 @@ import sys
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from shlex import quote
 from typing import Any
 
 from . import payloads
@@ -107,7 +108,8 @@ def _cmd_start(eng: Any, args: argparse.Namespace) -> int:
             return
         status = handle.status()
         again = "" if status in ("running", "continued_as_new") else (
-            f"; `onward start {args.workflow} --id {handle.id} --rerun` starts a new run")
+            f"; `onward start {quote(args.workflow)} --id {quote(handle.id)} --rerun` "
+            "starts a new run")
         print(f"already exists: {handle.id} (run {handle.run_id}, {status}){again}")
     emit(data, args.output, text)
     return 0
@@ -129,8 +131,8 @@ def _cmd_result(eng: Any, args: argparse.Namespace) -> int:
     try:
         value = handle.result(timeout=args.wait)
     except RunStillOpen as err:
-        hint = (f"`onward show {args.id}` says why" if "stuck" in str(err) else
-                f"`onward result {args.id} --wait SECONDS` waits for it")
+        hint = (f"`onward show {quote(args.id)}` says why" if "(stuck)" in str(err) else
+                f"`onward result {quote(args.id)} --wait SECONDS` waits for it")
         print(f"{err}; {hint}", file=sys.stderr)
         return 3
     except WorkflowFailed as err:
