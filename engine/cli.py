@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import logging
 import os
 import signal
 import sys
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from shlex import quote
 from typing import Any
@@ -211,9 +213,29 @@ def _cmd_replay(eng: Any, args: argparse.Namespace) -> int:
     return 1 if any(not r["ok"] for r in report) else 0
 
 
+@contextmanager
+def _worker_logging(level: str, fmt: str) -> Iterator[None]:
+    """The worker's logging (``onward.*`` on stderr) while it runs; afterwards the
+    ``onward`` logger is as it was, so an in-process ``main()`` leaves no handler behind
+    (on a stream that may be closed by then)."""
+    logger = logging.getLogger("onward")
+    saved = (list(logger.handlers), logger.level, logger.propagate)
+    configure_logging(level, fmt)
+    try:
+        yield
+    finally:
+        logger.handlers[:] = saved[0]
+        logger.setLevel(saved[1])
+        logger.propagate = saved[2]
+
+
 def _cmd_worker(eng: Any, args: argparse.Namespace) -> int:
+    with _worker_logging(args.log_level, args.log_format):
+        return _run_worker(eng, args)
+
+
+def _run_worker(eng: Any, args: argparse.Namespace) -> int:
     from .reload import watch_code
-    configure_logging(args.log_level, args.log_format)
     if args.metrics_port is not None:
         from .metrics import serve_metrics
         serve_metrics(eng, args.metrics_port)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
+from typing import Any
 
 from . import __version__
 from .cli_options import (
@@ -26,6 +27,9 @@ from .cli_options import (
 from .cli_plugins import add_contributed
 from .logs import FORMATS, LEVELS
 from .store.visibility import FILTERS, STATUSES
+
+Subcommands = Any
+"""What ``add_subparsers`` returns (argparse's class for it is private)."""
 
 TASK_STATUSES = ("open", "completed", "failed", "timed_out", "canceled", "all")
 SHELLS = ("bash", "zsh", "fish")
@@ -48,11 +52,12 @@ def _epilog() -> str:
         "command, with examples.")
 
 
-def _command(sub: argparse._SubParsersAction[Parser], name: str, summary: str,
+def _command(sub: Subcommands, name: str, summary: str,
              about: str = "", examples: Sequence[str] = ()) -> Parser:
     """Add subcommand ``name``: ``summary`` in ``onward --help``; ``about`` (else the
     summary) and ``examples`` in its own help."""
-    return sub.add_parser(name, help=summary, **described(summary, about, examples))
+    parser: Parser = sub.add_parser(name, help=summary, **described(summary, about, examples))
+    return parser
 
 
 def _run_id(p: argparse.ArgumentParser) -> None:
@@ -77,7 +82,7 @@ def build_parser() -> TopParser:
     return parser
 
 
-def _workers(sub: argparse._SubParsersAction[Parser]) -> None:
+def _workers(sub: Subcommands) -> None:
     p = _command(sub, "worker", "a headless worker; many may share one database",
                  "Run workflow tasks and activity attempts from the database until SIGINT or "
                  "SIGTERM, then finish or release what it holds and exit 0. Its banner and "
@@ -109,7 +114,7 @@ def _workers(sub: argparse._SubParsersAction[Parser]) -> None:
                         "(default: none)")
 
 
-def _runs(sub: argparse._SubParsersAction[Parser]) -> None:
+def _runs(sub: Subcommands) -> None:
     p = _command(sub, "start", "start a workflow run (an id runs once)",
                  "Start a run of WORKFLOW. An id runs once: starting an id that exists "
                  "returns its run and starts nothing, so a retried start never doubles "
@@ -182,7 +187,7 @@ def _runs(sub: argparse._SubParsersAction[Parser]) -> None:
     p.add_argument("--all", action="store_true", help="every run, not a sample of closed ones")
 
 
-def _operator(sub: argparse._SubParsersAction[Parser]) -> None:
+def _operator(sub: Subcommands) -> None:
     p = _command(sub, "signal", "send a signal to a run",
                  examples=["onward signal claim-42 approve",
                            "onward signal order-7 add_item --payload '{\"sku\": \"B2\"}'"])
@@ -217,7 +222,7 @@ def _operator(sub: argparse._SubParsersAction[Parser]) -> None:
     _run_id(p)
 
 
-def _tasks(sub: argparse._SubParsersAction[Parser]) -> None:
+def _tasks(sub: Subcommands) -> None:
     p = _command(sub, "tasks", "manual tasks waiting for a person",
                  examples=["onward tasks", "onward tasks --status all --json"])
     add_common(p, output=True)
@@ -247,7 +252,7 @@ def _tasks(sub: argparse._SubParsersAction[Parser]) -> None:
 _DISCARD = "accept that activities completed after the cut run again"
 
 
-def _repair(sub: argparse._SubParsersAction[Parser]) -> None:
+def _repair(sub: Subcommands) -> None:
     p = _command(sub, "retry", "retry a failed or stuck run now, with today's code",
                  "Retry a run now with today's code: a failed run restarts from just before "
                  "its failed step (completed steps are kept), a stuck run's workflow task "
@@ -273,7 +278,7 @@ def _repair(sub: argparse._SubParsersAction[Parser]) -> None:
     p.add_argument("--discard-completed", action="store_true", help=_DISCARD)
 
 
-def _admin(sub: argparse._SubParsersAction[Parser]) -> None:
+def _admin(sub: Subcommands) -> None:
     p = _command(sub, "migrate", "copy an embedded database into PostgreSQL",
                  examples=["onward migrate --from onward.db --to "
                            "postgresql://onward@localhost/onward"])

@@ -4,6 +4,7 @@ option with its default, examples for every command, number validation, ONWARD_P
 from __future__ import annotations
 
 import argparse
+import logging
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -238,3 +239,15 @@ def test_onward_plugins_is_the_default_for_plugins(monkeypatch: pytest.MonkeyPat
     code, _, err = run(capsys, "start", "from_plugin", "--id", "p2", "--db", db,
                        "--flows", FLOWS)
     assert code == 2 and "unknown workflow 'from_plugin'" in err
+
+
+def test_a_worker_run_in_process_leaves_the_onward_logger_as_it_found_it() -> None:
+    """``main(["worker", ...])`` configures logging for its run only (a handler left on a
+    captured stderr broke later tests' log capture)."""
+    from onward.cli import _worker_logging
+    logger = logging.getLogger("onward")
+    before = (list(logger.handlers), logger.level, logger.propagate)
+    with _worker_logging("DEBUG", "json"):
+        assert logger.propagate is False and logger.level == logging.DEBUG
+        assert len(logger.handlers) == len(before[0]) + 1
+    assert (list(logger.handlers), logger.level, logger.propagate) == before
