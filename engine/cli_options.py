@@ -171,6 +171,24 @@ def add_common(p: argparse.ArgumentParser, *, code: bool = False, output: bool =
                        help="the same as --output json")
 
 
+def complete_run_ids(prefix: str, parsed_args: argparse.Namespace, **_: Any) -> list[str]:
+    """Tab completion (argcomplete) of a run's id: the ids of the newest runs in the
+    database named so far on the line; none when it is missing or cannot be read."""
+    from .client import Engine
+    from .errors import OnwardError
+    db = getattr(parsed_args, "db", None) or os.environ.get("ONWARD_DB") or DEFAULT_DB
+    try:
+        engine = Engine(db, create=False)  # completing never makes a database
+    except OnwardError:
+        return []
+    try:
+        return [r["id"] for r in engine.list(limit=500) if r["id"].startswith(prefix)]
+    except OnwardError:
+        return []
+    finally:
+        engine.close()
+
+
 # --------------------------------------------------------------------------- numbers
 
 

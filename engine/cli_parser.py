@@ -17,6 +17,7 @@ from .cli_options import (
     TopParser,
     add_common,
     add_early_options,
+    complete_run_ids,
     described,
     non_negative_float,
     port,
@@ -61,7 +62,9 @@ def _command(sub: Subcommands, name: str, summary: str,
 
 
 def _run_id(p: argparse.ArgumentParser) -> None:
-    p.add_argument("id", metavar="ID", help="a workflow id (its current run), or a run id")
+    action = p.add_argument("id", metavar="ID",
+                            help="a workflow id (its current run), or a run id")
+    action.completer = complete_run_ids  # type: ignore[attr-defined]  # argcomplete's hook
 
 
 def build_parser() -> TopParser:

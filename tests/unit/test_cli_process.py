@@ -11,10 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from onward import __version__
+from onward import Engine, __version__
 from tests.helpers import cli, env_for
 
 ESCAPE = "\x1b["
+FLOWS = str(Path(__file__).resolve().parent.parent / "flows" / "basic.py")
 
 
 def test_version_prints_the_package_version() -> None:
@@ -64,7 +65,18 @@ def test_completion_offers_subcommands_and_option_choices(tmp_path: Path) -> Non
     assert set(complete("onward re", tmp_path)) == {"result", "replay", "resume", "retry",
                                                      "reset"}
     assert complete("onward list --output ", tmp_path) == ["text", "json", "jsonl"]
-    assert not (tmp_path / "onward.db").exists()  # completing opens no database
+    assert not (tmp_path / "onward.db").exists()  # completing makes no database
+
+
+def test_completion_offers_the_run_ids_of_the_database_on_the_line(tmp_path: Path) -> None:
+    db = tmp_path / "ids.db"
+    eng = Engine(db, flows=[FLOWS])
+    for ident in ("claim-1", "claim-2", "other"):
+        eng.start("three_steps", 1, id=ident)
+    eng.close()
+    assert sorted(complete(f"onward --db {db} show cl", tmp_path)) == ["claim-1", "claim-2"]
+    assert complete(f"onward show --db {tmp_path / 'missing.db'} cl", tmp_path) == []
+    assert not (tmp_path / "missing.db").exists()
 
 
 @pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")
