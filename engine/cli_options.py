@@ -77,11 +77,18 @@ def described(summary: str, about: str = "", examples: Sequence[str] = ()) -> di
 
 class Parser(argparse.ArgumentParser):
     """argparse that reports mistakes as one line with exit status 2, and shows help with
-    rich-argparse."""
+    rich-argparse.
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("formatter_class", help_formatter)
-        super().__init__(*args, **kwargs)
+    argparse makes a formatter for every ``add_argument`` (to check its metavar): that one
+    stays argparse's plain formatter, so building the tree neither imports rich nor makes
+    a rich formatter per option; only ``format_help`` uses rich-argparse."""
+
+    def format_help(self) -> str:
+        plain, self.formatter_class = self.formatter_class, help_formatter
+        try:
+            return super().format_help()
+        finally:
+            self.formatter_class = plain
 
     def error(self, message: str) -> None:  # type: ignore[override]
         where = self.prog.removeprefix("onward").strip()
