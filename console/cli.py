@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
 from typing import Protocol
 
 from onward import Engine
@@ -13,8 +14,13 @@ class Commands(Protocol):
     """The part of the engine's command registry the console uses."""
 
     def add(self, name: str, help: str, run: Run, *,  # noqa: A002 - argparse's word
-            creates: bool = False, runs_code: bool = False) -> argparse.ArgumentParser:
+            creates: bool = False, runs_code: bool = False, description: str = "",
+            examples: Sequence[str] = ()) -> argparse.ArgumentParser:
         """Add subcommand ``name``; returns its parser."""
+
+    @staticmethod
+    def positive_int(text: str) -> int:
+        """``type=`` for a count: a whole number, 1 or more."""
 
 
 class Run(Protocol):
@@ -23,14 +29,24 @@ class Run(Protocol):
 
 def register(commands: Commands) -> None:
     """Add ``onward console`` and its options."""
-    p = commands.add("console", "the operations console, with an embedded worker", run,
-                     creates=True, runs_code=True)
-    p.add_argument("--no-worker", action="store_true", help="watch only; run no worker")
+    p = commands.add(
+        "console", "the operations console, with an embedded worker", run,
+        creates=True, runs_code=True,
+        description="Watch and repair runs in the terminal. Unless --no-worker, it also runs "
+                    "a worker for the code of --flows and --plugins. Log records do not "
+                    "reach the terminal it draws on (Textual captures stderr while it runs).",
+        examples=["onward console --demo", "onward console --db app.db --flows flows.py",
+                  "onward console --no-worker --history claim-42.json"])
+    p.add_argument("--no-worker", action="store_true",
+                   help="watch only; run no worker (default: run one)")
     p.add_argument("--demo", action="store_true",
                    help="load the demo's providers and sample flows and start them in "
                         "instructive states (nothing else loads demo code)")
-    p.add_argument("--history", metavar="FILE", help="open an exported history read-only")
-    p.add_argument("--concurrency", type=int, default=8)
+    p.add_argument("--history", metavar="FILE",
+                   help="open an exported history read-only (default: none)")
+    p.add_argument("--concurrency", type=commands.positive_int, default=8, metavar="N",
+                   help="activity attempts running at once in the embedded worker "
+                        "(default %(default)s)")
 
 
 def run(engine: Engine, args: argparse.Namespace) -> int:

@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import argparse
 import tomllib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .cli_options import described, non_negative_float, port, positive_float, positive_int
 from .errors import OnwardError
 
 if TYPE_CHECKING:
@@ -32,21 +33,32 @@ Run = Callable[["Engine", argparse.Namespace], int]
 
 
 class CommandRegistry:
-    """What a ``register`` function receives: adds subcommands to the ``onward`` parser."""
+    """What a ``register`` function receives: adds subcommands to the ``onward`` parser,
+    and offers the ``type=`` validators the built-in commands use for numbers."""
+
+    positive_int = staticmethod(positive_int)
+    port = staticmethod(port)
+    positive_float = staticmethod(positive_float)
+    non_negative_float = staticmethod(non_negative_float)
 
     def __init__(self, subparsers: Any, common: Callable[..., None]) -> None:
         self._subparsers = subparsers
         self._common = common
 
     def add(self, name: str, help: str, run: Run, *,  # noqa: A002 - argparse's word
-            creates: bool = False, runs_code: bool = False) -> argparse.ArgumentParser:
+            creates: bool = False, runs_code: bool = False, description: str = "",
+            examples: Sequence[str] = ()) -> argparse.ArgumentParser:
         """Add subcommand ``name`` and return its parser (add its own options to it).
 
-        It takes ``--db`` (and ``--flows``/``--plugins`` with ``runs_code``); ``run`` is
-        called with the engine opened on that database, which is created if missing only
-        with ``creates``; ``runs_code`` also loads the installed provider entry points.
+        ``help`` is its line in ``onward --help``; ``description`` (else ``help``) and
+        ``examples`` (command lines) head and end ``onward NAME --help``. It takes ``--db``,
+        before or after the command (and ``--flows``/``--plugins`` with ``runs_code``);
+        ``run`` is called with the engine opened on that database, which is created if
+        missing only with ``creates``; ``runs_code`` also loads the installed provider
+        entry points.
         """
-        parser: argparse.ArgumentParser = self._subparsers.add_parser(name, help=help)
+        parser: argparse.ArgumentParser = self._subparsers.add_parser(
+            name, help=help, **described(help, description, examples))
         self._common(parser, code=runs_code)
         parser.set_defaults(contributed_run=run, contributed_creates=creates,
                             contributed_runs_code=runs_code)

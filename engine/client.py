@@ -12,6 +12,7 @@ import functools
 import json
 import os
 import random
+import shlex
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -417,7 +418,16 @@ class Engine:
 
     @_redone_on_conflict
     def resume(self, ident: str) -> str:
-        """Let a paused run go."""
+        """Let a paused run go. A closed run is refused (BadInput) naming the command that
+        runs it again: ``onward retry`` for a failed run, ``onward start --rerun`` else."""
+        with self.store.read() as tx:
+            run = self.runtime.find_run(tx, ident)
+        if not run.is_open:
+            wid = shlex.quote(run.workflow_id)
+            again = (f"`onward retry {wid}`" if run.status == "failed" else
+                     f"`onward start {shlex.quote(run.workflow)} --id {wid} --rerun`")
+            raise BadInput(f"run {run.workflow_id} is {run.status}, not paused or running: "
+                           f"there is nothing to resume; to run it again use {again}")
         return repair.set_paused(self.runtime, ident, False)
 
     @_redone_on_conflict

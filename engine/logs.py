@@ -62,13 +62,3 @@ def configure_logging(level: str = "INFO", fmt: str = "text",
         logging.getLogger(name).setLevel(logging.WARNING)
     return handler
 
-
-def unconfigure_logging() -> None:
-    """Undo :func:`configure_logging`: remove its handler and let the ``onward`` loggers'
-    records reach the root logger's handlers again (for a process that ran the CLI
-    in-process, such as a test suite, and goes on with logging of its own)."""
-    root = logging.getLogger("onward")
-    for old in [h for h in root.handlers if h.get_name() == "onward"]:
-        root.removeHandler(old)
-    root.setLevel(logging.NOTSET)
-    root.propagate = True

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,16 +25,6 @@ def _no_leftover_workers(request: pytest.FixtureRequest) -> Iterator[None]:
     yield
     worker_logs_in(None)
     kill_leftover_workers()
-
-
-@pytest.fixture(autouse=True)
-def _onward_logger_restored() -> Iterator[None]:
-    """A test that runs ``main(["worker", ...])`` in-process configures the ``onward``
-    logger (its own handler, no propagation); later tests' caplog must still see records."""
-    logger = logging.getLogger("onward")
-    saved = (logger.handlers[:], logger.level, logger.propagate)
-    yield
-    logger.handlers[:], logger.level, logger.propagate = saved
 
 
 @pytest.fixture

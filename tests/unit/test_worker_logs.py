@@ -20,14 +20,6 @@ def warnings_about(caplog: pytest.LogCaptureFixture, workflow_id: str
             and r.name.startswith("onward") and getattr(r, "workflow_id", None) == workflow_id]
 
 
-@pytest.fixture(autouse=True)
-def records_reach_caplog() -> None:
-    """A test that ran ``onward worker`` in-process (``cli.main``) left the CLI's logging
-    in place (its own handler, no propagation): these tests read records through caplog."""
-    from onward.logs import unconfigure_logging
-    unconfigure_logging()
-
-
 @pytest.fixture
 def eng(make_engine) -> Engine:  # type: ignore[no-untyped-def]
     return make_engine(flows=[FLOWS])  # type: ignore[no-any-return]
