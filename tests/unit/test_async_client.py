@@ -34,14 +34,8 @@ def run(main: Callable[[], Coroutine[Any, Any, Any]]) -> Any:
 
 
 async def until(predicate: Callable[[], Any], message: str) -> Any:
-    """``wait_until`` for a loop: poll without blocking it, fail after 20 s."""
-    try:
-        async with asyncio.timeout(20):
-            while not (value := predicate()):
-                await asyncio.sleep(0.01)
-    except TimeoutError:
-        raise AssertionError(f"timed out after 20s waiting for: {message}") from None
-    return value
+    """``wait_until`` on a thread, so the loop goes on while it polls."""
+    return await asyncio.to_thread(wait_until, predicate, 20.0, message)
 
 
 def sync_outcome(call: Callable[[], Any]) -> tuple[str, Any]:
