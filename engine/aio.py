@@ -14,6 +14,12 @@ Example::
 
     asyncio.run(main())
 
+The twins: ``start_async``, ``signal_async``, ``query_async``, ``cancel_async``,
+``terminate_async``, ``show_async``, ``list_async``, ``complete_task_async``,
+``fail_task_async``, and on a run handle ``result_async`` and ``status_async``. Opening
+an ``Engine``, starting or stopping its in-process worker and ``close`` stay synchronous:
+they are quick but do block, so make them before or after the loop's busy part.
+
 Each ``X_async`` is ``Engine.X`` with the same arguments, result and exceptions
 (``BadInput``, ``NotFound``, ``WorkflowFailed``, ...), run on one of ``ASYNC_THREADS``
 threads the engine owns (started on first use; ``Engine.close`` lets the calls under way
