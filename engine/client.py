@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from . import history, payloads, reload, repair, views
 from .advance import Advancer
+from .aio import AsyncBridge, AsyncClient
 from .deadline import DEFAULT_DEADLINE, check_deadline
 from .errors import (
     BadInput,
@@ -75,7 +76,7 @@ def _redone_on_conflict(method: _Method) -> _Method:
     return cast(_Method, redo)
 
 
-class Engine:
+class Engine(AsyncClient):
     """An Onward database plus the code (flows and providers) that can run against it."""
 
     def __init__(
@@ -119,6 +120,8 @@ class Engine:
         self.new_id = self.runtime.new_id
         self.sync_clock = self.runtime.sync_clock
         self.sync_clock(measure=False)  # (measured as the store opened)
+        self.aio = AsyncBridge(self.runtime)
+        """The threads behind the ``*_async`` methods (engine/aio.py)."""
 
     # -- plumbing ---------------------------------------------------------------------------
     def wait_for_close(self, timeout: float, seen: int | None = None) -> None:
@@ -131,7 +134,8 @@ class Engine:
         self.runtime.feed.wait_for_change(timeout)
 
     def close(self) -> None:
-        """Stop in-process workers and close the store."""
+        """Stop async calls, in-process workers, and close the store."""
+        self.aio.close()
         self.runtime.close()
 
     def __enter__(self) -> Engine:

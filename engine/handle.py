@@ -1,5 +1,6 @@
 """A handle on a run: its workflow id (following its newest run), and a way to wait for
-its result that sleeps until this process closes a run or anything commits."""
+its result that sleeps until this process closes a run or anything commits (``result``),
+or that awaits the same without blocking an asyncio event loop (``result_async``)."""
 
 from __future__ import annotations
 
@@ -9,9 +10,36 @@ from typing import TYPE_CHECKING, Any
 
 from . import history, payloads
 from .errors import NotFound, RunStillOpen, WorkflowFailed
+from .history import RunRow
 
 if TYPE_CHECKING:
     from .client import Engine
+
+WAITED_THROUGH = ("running", "continued_as_new")
+"""Statuses a result waiter keeps waiting through (a continued run's id goes on in its
+new run, which ``current_run`` follows)."""
+
+
+def is_settled(run: RunRow | None) -> bool:
+    """True when ``result`` has an answer for this read of an id's current run: the run
+    closed for good, or there is none."""
+    return run is None or run.status not in WAITED_THROUGH
+
+
+def outcome(workflow_id: str, run: RunRow | None) -> Any:
+    """What ``result`` says of a read of ``workflow_id``'s current run: the run's result
+    if it completed; NotFound if there is no run; WorkflowFailed if it failed, was
+    canceled or terminated; RunStillOpen if it is still open (the wait timed out)."""
+    if run is None:
+        raise NotFound(f"no run with id {workflow_id}")
+    if run.status == "completed":
+        return payloads.loads(run.result)
+    if run.status in WAITED_THROUGH:
+        raise RunStillOpen(f"run {workflow_id} is still {run.status}"
+                           + (" (stuck)" if run.stuck else ""))
+    error = json.loads(run.error) if run.error else {}
+    raise WorkflowFailed(f"run {workflow_id} {run.status}: {error.get('message', '')}",
+                         status=run.status, error=error)
 
 
 class RunHandle:
@@ -35,6 +63,10 @@ class RunHandle:
         """The status of the id's newest run."""
         return str(self.engine.show(self.id, history=False)["status"])
 
+    async def status_async(self) -> str:
+        """``status``, awaited: the read runs on the engine's threads, not the loop."""
+        return str((await self.engine.show_async(self.id, history=False))["status"])
+
     def result(self, timeout: float | None = None) -> Any:
         """Block until the run closes; its result, or WorkflowFailed (RunStillOpen on timeout)."""
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -46,18 +78,19 @@ class RunHandle:
             closes = feed.closes_seen  # before reading: a close after it wakes us
             with self.engine.store.read() as tx:
                 run = history.current_run(tx, self.id)
-            if run is None:
-                raise NotFound(f"no run with id {self.id}")
-            if run.status == "completed":
-                return payloads.loads(run.result)
-            if run.status not in ("running", "continued_as_new"):
-                error = json.loads(run.error) if run.error else {}
-                raise WorkflowFailed(
-                    f"run {self.id} {run.status}: {error.get('message', '')}",
-                    status=run.status, error=error)
             remaining = None if deadline is None else deadline - time.monotonic()
-            if remaining is not None and remaining <= 0:
-                raise RunStillOpen(f"run {self.id} is still {run.status}"
-                                   + (" (stuck)" if run.stuck else ""))
+            if is_settled(run) or (remaining is not None and remaining <= 0):
+                return outcome(self.id, run)
             self.engine.wait_for_close(0.05 if remaining is None else min(0.05, remaining),
                                        closes)
+
+    async def result_async(self, timeout: float | None = None) -> Any:  # noqa: ASYNC109
+        """``result`` for asyncio code: await the run's close without blocking the loop.
+
+        Returns the run's result; raises WorkflowFailed, NotFound, or RunStillOpen after
+        ``timeout`` seconds, as ``result`` does. No thread is held while waiting: the
+        engine's one waiter thread (``engine.aio``) wakes the awaiting task when the run
+        closes, here or in another process. Cancelling the awaiting task (or an enclosing
+        ``asyncio.timeout``) stops the wait only; the run goes on."""
+        run = await self.engine.aio.wait_closed(self.id, timeout)
+        return outcome(self.id, run)

@@ -115,6 +115,9 @@ class ChangeFeed:
         self.closes_seen = 0
         """Closes announced (their transactions committed)."""
         self.listeners: list[Callable[[], None]] = []
+        self.close_listeners: list[Callable[[], None]] = []
+        """Called (on the committing thread) after each announcement of closes: the
+        asyncio result waiters' wake-up, which must not block."""
 
     def count_close(self) -> None:
         """Count a run closed in the transaction under way (announced by ``notify``)."""
@@ -129,6 +132,8 @@ class ChangeFeed:
             with self.closed:
                 self.closes_seen = self.closes
                 self.closed.notify_all()
+            for listener in list(self.close_listeners):
+                listener()
 
     def wrote(self) -> None:
         """Announce a client's commit: wake waiters, and the workers to look at it."""
