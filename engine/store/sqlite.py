@@ -115,6 +115,8 @@ class SqliteStore(Store):
         self._lock = threading.Lock()
         self._writer_lock = threading.Lock()
         self._watch: apsw.Connection | None = None
+        self._watch_lock = threading.Lock()
+        """One thread at a time on ``_watch`` (apsw refuses concurrent use of a connection)."""
         file = Path(self.path)
         if not file.exists():
             if not create:
@@ -331,12 +333,13 @@ class SqliteStore(Store):
                     conn.execute("ROLLBACK")
 
     def change_token(self) -> Any:
-        if self._watch is None:
-            self._watch = self._connect()
-        try:
-            return self._watch.execute("PRAGMA data_version").fetchall()[0][0]
-        except apsw.Error as err:
-            raise _wrap(err, self.path) from err
+        with self._watch_lock:
+            if self._watch is None:
+                self._watch = self._connect()
+            try:
+                return self._watch.execute("PRAGMA data_version").fetchall()[0][0]
+            except apsw.Error as err:
+                raise _wrap(err, self.path) from err
 
     def wait_for_change(self, timeout: float) -> None:
         token = self.change_token()
@@ -363,6 +366,7 @@ class SqliteStore(Store):
             self._pool.clear()
         with self._writer_lock:
             self._writer.close()
+        with self._watch_lock:
             if self._watch is not None:
                 self._watch.close()
                 self._watch = None

@@ -286,3 +286,36 @@ def test_creating_a_database_in_a_folder_this_user_may_not_write_is_one_clear_li
     assert done.returncode in (1, 2)
     assert done.stderr.strip() == f"onward: cannot create {db}: Permission denied"
     assert list(locked_folder.iterdir()) == []
+
+
+def test_change_token_is_safe_from_many_threads_at_once(tmp_path: Path) -> None:
+    """Result waiters on many threads read the store's change token at the same moment;
+    one shared connection used concurrently raised apsw's ThreadingViolationError."""
+    import sys
+    import threading
+
+    from onward.store.sqlite import SqliteStore
+    store = SqliteStore(tmp_path / "tokens.db")
+    errors: list[BaseException] = []
+    go = threading.Barrier(16)
+
+    def read() -> None:
+        go.wait()
+        try:
+            for _ in range(2000):
+                store.change_token()
+        except BaseException as err:  # noqa: BLE001 - collected for the assertion
+            errors.append(err)
+
+    threads = [threading.Thread(target=read) for _ in range(16)]
+    switching = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # threads change places often enough to overlap in apsw
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        sys.setswitchinterval(switching)
+        store.close()
+    assert errors == []
