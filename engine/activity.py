@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import contextvars
 import inspect
-from collections.abc import Callable
+import logging
+from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar, overload
 
@@ -134,3 +135,21 @@ def set_current(value: ActivityInfo | None) -> contextvars.Token[ActivityInfo | 
 def reset_current(token: contextvars.Token[ActivityInfo | None]) -> None:
     """Put back the info ``set_current`` replaced (engine use)."""
     _current.reset(token)
+
+
+class ActivityLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
+    """Records under ``onward.activity`` carrying the attempt's context as fields:
+    workflow_id, run_id, activity and attempt (outside an attempt: none)."""
+
+    def process(self, msg: Any, kwargs: MutableMapping[str, Any]
+                ) -> tuple[Any, MutableMapping[str, Any]]:
+        current = _current.get()
+        if current is not None:
+            extra = {"workflow_id": current.workflow_id, "run_id": current.run_id,
+                     "activity": current.activity, "attempt": current.attempt}
+            kwargs["extra"] = {**extra, **(kwargs.get("extra") or {})}
+        return msg, kwargs
+
+
+logger = ActivityLogger(logging.getLogger("onward.activity"), {})
+"""``activity.logger.info("...")`` inside an activity."""

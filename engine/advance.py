@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import attempts, history, payloads
+from . import attempts, history, payloads, updates
 from .deadline import DeadlineWatch
 from .events import Event, iso
 from .history import RunRow
@@ -149,6 +149,8 @@ class Advancer:
         if not run.is_open or run.paused or definition is None:
             if not run.is_open:
                 run.wf_pending = 0  # only open runs wait for workflow tasks
+                if run.updates_pending:
+                    updates.end_with_run(tx, run, self.clock())
             history.save_run_state(tx, run)
             return outcome
         instance = self.cache.get(run.run_id)
@@ -176,6 +178,9 @@ class Advancer:
         run.wf_pending = 0
         self._holds_nothing = instance.holds_nothing
         self.persist(tx, run, activation, outcome)
+        if run.updates_pending and not updates.accept_waiting(self, tx, run, instance, outcome):
+            self._holds_nothing, self._eager = False, None  # a handler failed: run held
+            return outcome
         self._holds_nothing = False
         if not run.is_open:
             outcome.claimed.clear()  # closing withdrew them: they must not start
@@ -266,6 +271,11 @@ class Advancer:
                            parent=(run.run_id, run.workflow_id, command.seq))
         self.woke_others = True
 
+    def _on_UpdateCompleted(self, tx: Tx, run: RunRow, command: Command, now: float,
+                            outcome: AdvanceOutcome) -> None:
+        self._append(tx, run, command, now)
+        updates.completed(tx, run.run_id, command.attrs, now)
+
     def _on_MarkerRecorded(self, tx: Tx, run: RunRow, command: Command, now: float,
                            outcome: AdvanceOutcome) -> None:
         self._append(tx, run, command, now)
@@ -325,6 +335,8 @@ class Advancer:
         run.wf_pending, run.stuck, run.retrying = 0, 0, 0
         run.step = status
         self.cache.evict(run.run_id)
+        if run.updates_pending or not holds_nothing:
+            updates.end_with_run(tx, run, now)
         if not holds_nothing:
             self._clear_pending(tx, run, status, now)
         if notify_parent and run.parent_run_id:

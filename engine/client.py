@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-from . import history, payloads, reload, repair, views
+from . import history, payloads, reload, repair, updates, views
 from .advance import Advancer
 from .deadline import DEFAULT_DEADLINE, check_deadline
 from .errors import (
@@ -318,6 +318,23 @@ class Engine:
                            self.clock(), wake=True)
             history.save_run_state(tx, run)
         self.runtime.feed.wrote()
+
+    def update(self, ident: str, name: str, *args: Any, update_id: str | None = None,
+               timeout: float | None = None) -> Any:
+        """Ask the run's update handler ``name`` with ``args``; returns its result once its
+        completion is recorded (whichever process's worker runs the run).
+
+        The request is durable before this waits. Raises UpdateRejected (its validator
+        said no; nothing recorded), UpdateFailed (the handler raised), or UpdatePending
+        when ``timeout`` s pass first (call again with the same ``update_id`` to go on
+        waiting: a request is stored once per id)."""
+        run_id, uid = self._request_update(ident, name, list(args), update_id)
+        return updates.outcome(self, run_id, uid, timeout)
+
+    @_redone_on_conflict
+    def _request_update(self, ident: str, name: str, args: builtins.list[Any],
+                        update_id: str | None) -> tuple[str, str]:
+        return updates.request(self, ident, name, args, update_id)
 
     @_redone_on_conflict
     def cancel(self, ident: str) -> str:

@@ -10,14 +10,14 @@ from typing import Any
 COMMAND_TYPES = frozenset({
     "ActivityScheduled", "TimerStarted", "ChildWorkflowStarted", "ManualTaskCreated",
     "MarkerRecorded", "WorkflowCompleted", "WorkflowFailed", "WorkflowCanceled",
-    "WorkflowContinuedAsNew",
+    "WorkflowContinuedAsNew", "UpdateCompleted",
 })
 
 # Events workflow code receives, each applied by ``WorkflowInstance._apply_<type>``.
 INBOUND_TYPES = frozenset({
     "WorkflowStarted", "CancelRequested", "SignalReceived", "ActivityCompleted",
     "ActivityFailed", "TimerFired", "ManualTaskCompleted", "ManualTaskFailed",
-    "ManualTaskTimedOut", "ChildWorkflowCompleted", "ChildWorkflowFailed",
+    "ManualTaskTimedOut", "ChildWorkflowCompleted", "ChildWorkflowFailed", "UpdateAccepted",
 })
 
 # Every other type (ActivityAttemptFailed, WorkflowTaskFailed, WorkflowTerminated) is

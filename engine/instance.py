@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import inspect
 import linecache
 import random
 import sys
@@ -29,10 +30,12 @@ from .errors import (
     NonDeterminismError,
     NotFound,
     OnwardError,
+    error_from_json,
     error_json,
     safe_str,
 )
 from .events import COMMAND_TYPES, INBOUND_TYPES, Event
+from .handlers import Handlers
 from .loop import DeterministicLoop
 from .workflow_runtime import ContinueAsNew, WorkflowInfo
 
@@ -111,7 +114,13 @@ def _command_key(event_type: str, attrs: dict[str, Any]) -> str:
         return str(attrs.get("kind", ""))
     if event_type == "MarkerRecorded":
         return str(attrs.get("patch_id") or attrs.get("name", ""))
+    if event_type == "UpdateCompleted":
+        return str(attrs.get("update_id", ""))
     return ""
+
+
+class UpdateRejection(Exception):  # noqa: N818 - a validator's verdict, not a failure
+    """A validator (or a missing handler) turned an update request down."""
 
 
 class WorkflowInstance:
@@ -128,7 +137,11 @@ class WorkflowInstance:
         self.loop.owner = self
         self.loop.watch = watch
         self._random: random.Random | None = None
-        self.query_handlers: dict[str, Callable[..., Any]] = {}
+        self.handlers = Handlers()
+        self._conditions: list[tuple[Callable[[], Any], asyncio.Future[Any]]] = []
+        """``wait_condition`` predicates not yet true, with the futures they resolve."""
+        self.open_updates = 0
+        """Accepted updates whose handlers have not finished."""
         self.closed = False
         self._cancel_requested = False
         self._main: asyncio.Task[Any] | None = None
@@ -151,12 +164,26 @@ class WorkflowInstance:
             self._random = random.Random(self.info.run_id)
         return self._random
 
+    @property
+    def query_handlers(self) -> dict[str, Callable[..., Any]]:
+        return self.handlers.queries
+
+    @property
+    def history_length(self) -> int:
+        """Events up to the one being handled (``workflow.info().history_length``)."""
+        return self.cursor
+
+    @property
+    def is_replaying(self) -> bool:
+        """The code is behind its history: commands it issues now were recorded before."""
+        return bool(self._recorded)
+
     # -- driving ----------------------------------------------------------------------
     @property
     def holds_nothing(self) -> bool:
-        """No activity, timer, task or child is outstanding, and no child was ever started:
-        closing the run has no queue rows or children to clean up."""
-        return not self._pending and not self.started_children
+        """No activity, timer, task, child or update is outstanding, and no child was ever
+        started: closing the run has no queue rows, children or updates to clean up."""
+        return not self._pending and not self.started_children and not self.open_updates
 
     def activate(self, events: list[Event]) -> Activation:
         """Deliver ``events`` (all seq > cursor, in order); return the new commands.
@@ -180,6 +207,7 @@ class WorkflowInstance:
                 try:
                     apply(self, event)
                     self.loop.run_until_quiet()
+                    self._check_conditions()
                 except (SystemExit, KeyboardInterrupt, GeneratorExit) as exc:
                     # asyncio lets these escape a task; workflow code raising them is a bug
                     self._fail_task(exc)
@@ -202,6 +230,19 @@ class WorkflowInstance:
             self._activation = None
         self.cursor = self.next_seq - 1  # the new commands will be stored with these seqs
         return activation
+
+    def _check_conditions(self) -> None:
+        """Resolve the ``wait_condition`` futures whose predicates are now true, and run
+        the code they release, until no more become true."""
+        while self._conditions and self._failure is None:
+            waiting = [(test, fut) for test, fut in self._conditions if not fut.done()]
+            released = [fut for test, fut in waiting if test()]
+            self._conditions = [(test, fut) for test, fut in waiting if fut not in released]
+            if not released:
+                return
+            for future in released:
+                future.set_result(None)
+            self.loop.run_until_quiet()
 
     def unhandled_signals(self) -> list[dict[str, Any]]:
         """Signals received but not yet taken by ``wait_signal``, in arrival order."""
@@ -243,6 +284,10 @@ class WorkflowInstance:
 
     def _apply_SignalReceived(self, event: Event) -> None:  # noqa: N802
         name = event.attrs.get("name", "")
+        handler = self.handlers.signals.get(name)
+        if handler is not None:
+            self._run_handler(f"signal {name}", handler, _signal_args(handler, event.attrs))
+            return
         waiters = self._signal_waiters.get(name)
         while waiters:
             waiter = waiters.popleft()
@@ -251,6 +296,84 @@ class WorkflowInstance:
                 return
         self._signal_buffer.setdefault(name, collections.deque()).append(
             (event.seq, event.attrs.get("payload")))
+
+    def _apply_UpdateAccepted(self, event: Event) -> None:  # noqa: N802
+        attrs = event.attrs
+        name, update_id = attrs.get("name", ""), attrs.get("update_id", "")
+        entry = self.handlers.updates.get(name)
+        if entry is None:
+            self._fail_task(OnwardError(
+                f"history accepted update {name!r} at event {event.seq} but the code has no "
+                "handler for it"))
+            return
+        self.open_updates += 1
+        self._run_handler(f"update {name}", entry[0], list(attrs.get("args") or []),
+                          update=(update_id, name))
+
+    def _run_handler(self, what: str, fn: Callable[..., Any], args: list[Any], *,
+                     update: tuple[str, str] | None = None) -> None:
+        """Run a signal or update handler: a plain function now, a coroutine as a task.
+        An update's outcome is recorded as its UpdateCompleted command."""
+        try:
+            value = fn(*args)
+        except BaseException as exc:  # noqa: BLE001 - the handler's failure is recorded
+            self._handler_finished(what, update, None, exc)
+            return
+        if not asyncio.iscoroutine(value):
+            self._handler_finished(what, update, value, None)
+            return
+        task = self.loop.create_task(value, name=what)
+
+        def done(task: asyncio.Task[Any]) -> None:
+            if task.cancelled():
+                self._handler_finished(what, update, None, asyncio.CancelledError())
+            else:
+                exc = task.exception()
+                self._handler_finished(what, update, None if exc else task.result(), exc)
+        task.add_done_callback(done)
+
+    def _handler_finished(self, what: str, update: tuple[str, str] | None, value: Any,
+                          exc: BaseException | None) -> None:
+        if update is None:
+            if exc is not None and not isinstance(exc, asyncio.CancelledError):
+                self._fail_task(exc)  # a signal handler's bug holds the run, as the body's
+            return
+        self.open_updates -= 1
+        update_id, name = update
+        if self.closed or self._failure is not None:
+            return
+        if exc is None:
+            try:
+                result = payloads.check(value, f"the result of update {name}")
+            except OnwardError as err:
+                exc = err
+            else:
+                self._command("UpdateCompleted", {"update_id": update_id, "name": name,
+                                                  "result": result}, source="")
+                return
+        if isinstance(exc, (ApplicationError, TimeoutError, asyncio.CancelledError,
+                            OnwardError)):
+            self._command("UpdateCompleted", {"update_id": update_id, "name": name,
+                                              "error": error_json(exc)}, source="")
+        else:
+            self._fail_task(exc)
+
+    def validate_update(self, name: str, args: list[Any]) -> None:
+        """Run update ``name``'s validator against the current state; raises
+        :class:`UpdateRejection` when there is no such handler or the validator raises.
+        Runs outside any activation, so nothing it does can record a command."""
+        entry = self.handlers.updates.get(name)
+        if entry is None:
+            known = ", ".join(sorted(self.handlers.updates)) or "none"
+            raise UpdateRejection(f"run {self.info.workflow_id} has no update {name!r} "
+                                  f"(known: {known})")
+        validator = entry[1]
+        if validator is None:
+            return
+        try:
+            validator(*args)
+        except Exception as err:  # noqa: BLE001 - any exception rejects the request
+            raise UpdateRejection(f"{type(err).__name__}: {safe_str(err)[:2000]}") from None
 
     def _apply_ActivityCompleted(self, event: Event) -> None:  # noqa: N802
         self._settle(event, result=event.attrs.get("result"))
@@ -265,7 +388,8 @@ class WorkflowInstance:
         self._settle(event, error=ActivityError(
             f"activity {attrs.get('name', '')} failed: {err.get('message', '')}",
             activity=attrs.get("name", ""), cause_type=err.get("type", ""),
-            attempts=attrs.get("attempts", 0), timeout=bool(attrs.get("timeout"))))
+            attempts=attrs.get("attempts", 0), timeout=bool(attrs.get("timeout")),
+            cause=error_from_json(err) if err else None))
 
     def _apply_ManualTaskFailed(self, event: Event) -> None:  # noqa: N802
         self._settle(event, error=ApplicationError(
@@ -283,7 +407,7 @@ class WorkflowInstance:
             f"child workflow {attrs.get('child_id', '')} {attrs.get('status', 'failed')}: "
             f"{err.get('message', '')}",
             workflow=attrs.get("workflow", ""), child_id=attrs.get("child_id", ""),
-            status=attrs.get("status", "failed")))
+            status=attrs.get("status", "failed"), cause=error_from_json(err) if err else None))
 
     def _settle(self, event: Event, *, result: Any = None,
                 error: BaseException | None = None) -> None:
@@ -423,6 +547,17 @@ class WorkflowInstance:
             self.waiting_for = f"waiting for signal {name}"
         return future
 
+    def set_signal_handler(self, name: str, fn: Callable[..., Any]) -> None:
+        self.handlers.signals[name] = fn
+        buffered = self._signal_buffer.pop(name, None)
+        for _, payload in buffered or ():
+            self._run_handler(f"signal {name}", fn, _signal_args(fn, {"payload": payload}))
+
+    def condition_future(self, predicate: Callable[[], Any]) -> asyncio.Future[Any]:
+        future = self.loop.create_future()
+        self._conditions.append((predicate, future))
+        return future
+
     def patched(self, patch_id: str, *, deprecated: bool = False) -> bool:
         recorded = self._recorded
         for event in recorded:
@@ -437,11 +572,21 @@ class WorkflowInstance:
         return True
 
     def query(self, name: str, args: list[Any]) -> Any:
-        handler = self.query_handlers.get(name)
+        handler = self.handlers.queries.get(name)
         if handler is None:
-            known = ", ".join(sorted(self.query_handlers)) or "none"
+            known = ", ".join(sorted(self.handlers.queries)) or "none"
             raise NotFound(f"run {self.info.workflow_id} has no query {name!r} (known: {known})")
         return payloads.check(handler(*args), f"the result of query {name}")
+
+
+def _signal_args(handler: Callable[..., Any], attrs: dict[str, Any]) -> list[Any]:
+    """A signal's payload is its handler's one argument (none if the handler takes none)."""
+    try:
+        takes = any(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.VAR_POSITIONAL)
+                    for p in inspect.signature(handler).parameters.values())
+    except (TypeError, ValueError):
+        takes = True
+    return [attrs.get("payload")] if takes else []
 
 
 _APPLY: dict[str, Callable[[WorkflowInstance, Event], None]] = {

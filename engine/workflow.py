@@ -7,7 +7,9 @@ workflow code must reach the outside world only through these calls.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import inspect
+import random as random_module
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,9 +19,11 @@ from typing import Any, TypeVar, overload
 from . import business, payloads
 from .activity import definition_of as activity_definition_of
 from .errors import BadInput, OnwardError
+from .handlers import ClassWorkflow, UpdateMethod, function_update, query, run, signal, update
 from .loop import DeterministicLoop
 from .retry import RetryPolicy, optional_duration
 from .retry import duration as check_duration
+from .workflow_logger import logger
 from .workflow_runtime import ContinueAsNew, WorkflowInfo, WorkflowRuntime
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -28,33 +32,60 @@ ATTRIBUTE = "__onward_workflow__"
 DEFAULT_START_TO_CLOSE = 300.0
 
 __all__ = [
-    "WorkflowDefinition", "WorkflowInfo", "business_days", "continue_as_new", "defn",
-    "deprecate_patch", "execute_activity", "execute_child", "info", "manual_task", "now",
-    "patched", "random", "set_query_handler", "sleep", "uuid4", "wait_signal",
+    "UpdateMethod", "WorkflowDefinition", "WorkflowInfo", "business_days", "continue_as_new",
+    "defn", "deprecate_patch", "execute_activity", "execute_child", "info", "logger",
+    "manual_task", "now", "patched", "query", "random", "run", "set_query_handler",
+    "set_signal_handler", "set_update_handler", "signal", "sleep", "update", "uuid4",
+    "wait_condition", "wait_signal",
 ]
 
 
 @dataclass
 class WorkflowDefinition:
-    """A workflow coroutine function with its registered name."""
+    """A workflow with its registered name: ``fn`` is the coroutine function the engine
+    runs (for a class workflow, one that makes the object and runs its run method)."""
 
     name: str
     fn: Callable[..., Any]
     provider: str = ""
+    cls: type | None = None
+    """The class of a class workflow (None for a function workflow)."""
+
+    def handler_names(self) -> dict[str, list[str]]:
+        """The signal, query and update names a class declares (function workflows set
+        theirs while running, so theirs are not known here)."""
+        shape = getattr(self.cls, "__onward_class__", None) if self.cls else None
+        if not isinstance(shape, ClassWorkflow):
+            return {"signals": [], "queries": [], "updates": []}
+        return {"signals": sorted(shape.signals), "queries": sorted(shape.queries),
+                "updates": sorted(shape.updates)}
+
+
+T = TypeVar("T")
 
 
 @overload
-def defn(fn: F) -> F: ...
+def defn(fn: T) -> T: ...
 @overload
-def defn(*, name: str | None = None) -> Callable[[F], F]: ...
-def defn(fn: F | None = None, *, name: str | None = None) -> F | Callable[[F], F]:
-    """Mark an ``async def`` as a workflow; ``name`` defaults to the function's name."""
+def defn(*, name: str | None = None) -> Callable[[T], T]: ...
+def defn(fn: T | None = None, *, name: str | None = None) -> T | Callable[[T], T]:
+    """Mark an ``async def`` or a class (with an ``@workflow.run`` method) as a workflow;
+    ``name`` defaults to the function's or class's name."""
 
-    def mark(func: F) -> F:
+    def mark(target: T) -> T:
+        if isinstance(target, type):
+            shape = ClassWorkflow(target)
+            main = shape.make_main(lambda obj: shape.bind(obj, _instance().handlers))
+            target.__onward_class__ = shape  # type: ignore[attr-defined]
+            setattr(target, ATTRIBUTE, WorkflowDefinition(name or target.__name__, main,
+                                                          cls=target))
+            return target
+        func: Any = target
         if not inspect.iscoroutinefunction(func):
-            raise OnwardError(f"workflow {func.__qualname__} must be an async def")
+            raise OnwardError(f"workflow {getattr(func, '__qualname__', func)!r} must be "
+                              "an async def or a class with an @workflow.run method")
         setattr(func, ATTRIBUTE, WorkflowDefinition(name or func.__name__, func))
-        return func
+        return target
 
     return mark(fn) if fn is not None else mark
 
@@ -162,6 +193,22 @@ async def wait_signal(name: str, timeout: float | timedelta | None = None) -> An
     return await _with_timeout(inst, future, secs, f"signal {name}")
 
 
+async def wait_condition(predicate: Callable[[], Any],
+                         timeout: float | timedelta | None = None) -> None:
+    """Resume once ``predicate()`` is true, checked after every event the run receives
+    (signals, updates, completions); ``TimeoutError`` after ``timeout``. The predicate
+    must only read workflow state."""
+    secs = optional_duration(timeout, "timeout", "wait_condition")
+    inst = _instance()
+    if predicate():
+        return
+    future = inst.condition_future(predicate)
+    if secs is None:
+        await future
+        return
+    await _with_timeout(inst, future, secs, "wait_condition")
+
+
 async def manual_task(
     kind: str,
     *,
@@ -213,9 +260,10 @@ def now() -> datetime:
     return datetime.fromtimestamp(_instance().now, UTC)
 
 
-def random() -> float:
-    """A deterministic random float in [0, 1), seeded by the run."""
-    return _instance().random.random()
+def random() -> random_module.Random:
+    """The run's deterministic ``random.Random`` (seeded by the run: the same draws on
+    every replay). ``workflow.random().randint(1, 6)``, ``.random()``, ``.choice(...)``."""
+    return _instance().random
 
 
 def uuid4() -> uuid.UUID:
@@ -224,13 +272,29 @@ def uuid4() -> uuid.UUID:
 
 
 def info() -> WorkflowInfo:
-    """Ids, type and start time of the running workflow."""
-    return _instance().info
+    """Ids, type and start time of the running workflow, with its history length so far
+    (``info().history_length``, ``info().is_continue_as_new_suggested()``)."""
+    inst = _instance()
+    return dataclasses.replace(inst.info, history_length=inst.history_length)
 
 
 def set_query_handler(name: str, fn: Callable[..., Any]) -> None:
     """Answer ``onward query ID name`` with ``fn(*args)``; it must only read state."""
-    _instance().query_handlers[name] = fn
+    _instance().handlers.queries[name] = fn
+
+
+def set_signal_handler(name: str, fn: Callable[..., Any]) -> None:
+    """Deliver signal ``name`` to ``fn(payload)`` (sync or async) from now on; signals of
+    that name already received and not yet taken are delivered to it at once, in order."""
+    _instance().set_signal_handler(name, fn)
+
+
+def set_update_handler(name: str, fn: Callable[..., Any],
+                       validator: Callable[..., Any] | None = None) -> None:
+    """Answer update ``name`` with ``fn(*args)`` (sync or async); ``validator(*args)`` may
+    raise to reject a request before anything is recorded."""
+    method = function_update(fn, name, validator)
+    _instance().handlers.updates[name] = (method.fn, method.validator_fn)
 
 
 def business_days(days: int, holidays: tuple[str, ...] = ()) -> timedelta:

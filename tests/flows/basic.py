@@ -229,7 +229,7 @@ async def looper(i: int, until: int) -> int:
 
 @workflow.defn(name="deterministic_values")
 async def deterministic_values() -> list[object]:
-    return [workflow.random(), str(workflow.uuid4()), workflow.info().workflow_id,
+    return [workflow.random().random(), str(workflow.uuid4()), workflow.info().workflow_id,
             workflow.now().isoformat()]
 
 
