@@ -283,6 +283,16 @@ class Engine:
         instance = self._replay(run, events)
         return instance.query(name, list(args))
 
+    def handlers(self, ident: str) -> dict[str, builtins.list[str]]:
+        """The signal, query and update names the run's code handles now (its replayed
+        state: function workflows set theirs while running); writes nothing."""
+        with self.store.read() as tx:
+            run = self.runtime.find_run(tx, ident)
+            events = history.load_events(tx, run.run_id)
+        found = self._replay(run, events).handlers
+        return {"signals": sorted(found.signals), "queries": sorted(found.queries),
+                "updates": sorted(found.updates)}
+
     def _replay(self, run: RunRow, events: builtins.list[Event]) -> WorkflowInstance:
         definition = self.registry.workflow(run.workflow)
         if definition is None:
