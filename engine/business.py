@@ -186,7 +186,8 @@ def add_business_days(start: datetime, days: int, holidays: Holidays | Calendar 
     ``start`` is in). Starting on a weekend or holiday counts from the next business day,
     so Saturday + 1 business day is Tuesday at the same time (Monday is the first day
     worked on it). The result is in ``tz`` (or ``start``'s zone); see the module docstring
-    for local times in a DST gap or overlap.
+    for local times in a DST gap or overlap. It is never before ``start`` (which the first
+    occurrence of an ambiguous time could be, for 0 days).
     """
     count = _check_days(days, where)
     off = calendar(holidays, where)
@@ -203,8 +204,10 @@ def add_business_days(start: datetime, days: int, holidays: Holidays | Calendar 
         if off.is_business_day(day):
             counted += 1
     wall = local.time().replace(tzinfo=None, fold=0)  # an ambiguous end: the first one
-    end = datetime.combine(day, wall, tzinfo=place)
-    return end.astimezone(UTC).astimezone(place)  # a time in a gap: moved past it
+    end = datetime.combine(day, wall, tzinfo=place).astimezone(UTC).astimezone(place)
+    # 0 days from the second 01:30 of a fall-back night: now. (Compared in UTC: datetimes
+    # in one zone compare by wall time, ignoring fold.)
+    return end if end.astimezone(UTC) >= start.astimezone(UTC) else local
 
 
 def deadline_record(start: datetime, days: int, tz: str = "UTC",
