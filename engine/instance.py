@@ -123,6 +123,10 @@ class UpdateRejection(Exception):  # noqa: N818 - a validator's verdict, not a f
     """A validator (or a missing handler) turned an update request down."""
 
 
+def _is_patch_marker(event: Event) -> bool:
+    return event.type == "MarkerRecorded" and bool(event.attrs.get("patch_id"))
+
+
 class WorkflowInstance:
     """One run's workflow code, advanced by history events."""
 
@@ -476,8 +480,7 @@ class WorkflowInstance:
         if self._failure is not None:
             raise _Diverged()
         recorded = self._recorded
-        while recorded and recorded[0].type == "MarkerRecorded" and event_type != \
-                "MarkerRecorded" and recorded[0].attrs.get("patch_id"):
+        while recorded and _is_patch_marker(recorded[0]) and not attrs.get("patch_id"):
             recorded.popleft()  # a patch marker whose patched() call was removed
         if recorded:
             event = recorded.popleft()
@@ -570,6 +573,18 @@ class WorkflowInstance:
             return deprecated
         self._command("MarkerRecorded", {"patch_id": patch_id})
         return True
+
+    def marker(self, name: str, compute: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+        """A value recorded once: on replay the marker's attrs from history (``compute`` is
+        not called), else ``compute()``, recorded as a ``MarkerRecorded`` named ``name``.
+        Markers match by position like other commands: one in another place diverges."""
+        head = next((e for e in self._recorded if not _is_patch_marker(e)), None)
+        if head is not None and head.type == "MarkerRecorded" and head.attrs.get("name") == name:
+            value = {k: v for k, v in head.attrs.items() if k != "name"}
+        else:
+            value = compute() if head is None else {}  # any other head: _command diverges
+        self._command("MarkerRecorded", {"name": name, **value})
+        return value
 
     def query(self, name: str, args: list[Any]) -> Any:
         handler = self.handlers.queries.get(name)

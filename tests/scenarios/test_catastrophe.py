@@ -19,11 +19,11 @@ from tests.helpers import REPO, WorkerProcess, cli, cli_json, env_for, wait_unti
 
 pytestmark = pytest.mark.slow
 
-OLD_DEPOSIT = '''        await workflow.execute_activity(
-            "bank.deposit", claim["account"], cents,'''
-NEW_DEPOSIT = '''        await workflow.execute_activity(
-            "newbank.deposit" if workflow.patched("new-bank") else "bank.deposit",
-            claim["account"], cents,'''
+OLD_DEPOSIT = '''            await workflow.execute_activity(
+                "bank.deposit", claim["account"], cents,'''
+NEW_DEPOSIT = '''            await workflow.execute_activity(
+                "newbank.deposit" if workflow.patched("new-bank") else "bank.deposit",
+                claim["account"], cents,'''
 
 NEW_BANK = '''
 """A second bank, for the catastrophe test: pays each idempotency key once."""

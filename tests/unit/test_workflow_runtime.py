@@ -9,6 +9,7 @@ import asyncio
 import random
 import typing
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -95,6 +96,10 @@ class RecordingRuntime:
         self.calls.append(("patched", patch_id))
         return True
 
+    def marker(self, name: str, compute: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+        self.calls.append(("marker", name))
+        return compute()
+
 
 def test_workflow_calls_drive_any_implementation_of_the_runtime() -> None:
     runtime = RecordingRuntime()
@@ -108,14 +113,16 @@ def test_workflow_calls_drive_any_implementation_of_the_runtime() -> None:
         results.append(await workflow.execute_child("child_flow"))
         results.append(await workflow.wait_signal("go"))
         results.append(workflow.patched("p1"))
+        results.append(workflow.business_days(1, tz="UTC"))
         results.append(workflow.info().workflow_type)
 
     task = runtime.loop.create_task(code())
     runtime.loop.run_until_quiet()
     assert task.done() and task.exception() is None
     assert [c for c, _ in runtime.calls] == ["activity", "timer", "task", "child", "signal",
-                                             "patched"]
-    assert results == ["activity done", "task done", "child done", "signal done", True, "t"]
+                                             "patched", "marker"]
+    assert results == ["activity done", "task done", "child done", "signal done", True,
+                       timedelta(days=1), "t"]  # 100 s after the epoch: a Thursday
 
 
 def test_every_event_the_code_receives_has_one_apply_method() -> None:
