@@ -297,8 +297,7 @@ def set_update_handler(name: str, fn: Callable[..., Any],
     _instance().handlers.updates[name] = (method.fn, method.validator_fn)
 
 
-def business_days(days: int, tz: str | tuple[str, ...] = "UTC",
-                  holidays: business.Holidays = ()) -> timedelta:
+def business_days(days: int, tz: str = "UTC", holidays: business.Holidays = ()) -> timedelta:
     """How long from now until ``days`` business days have passed, counted in ``tz``.
 
     Weekends and ``holidays`` are skipped: ISO dates and/or one country's calendar
@@ -307,8 +306,6 @@ def business_days(days: int, tz: str | tuple[str, ...] = "UTC",
     deadline is recorded in history on the first run and read back on replay, so a newer
     holiday calendar never moves it. Bad arguments raise ``BadInput`` naming the argument.
     """
-    if isinstance(tz, tuple):  # the old signature business_days(n, holidays), kept (and
-        tz, holidays = "UTC", tz  # the tuple in tz's type) until the sample passes holidays=
     start = now()
     record = _instance().marker("business_days", lambda: business.deadline_record(
         start, days, tz, holidays))
