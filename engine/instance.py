@@ -583,12 +583,14 @@ class WorkflowInstance:
         the same point on every replay."""
         if self._failure is not None:
             raise _Diverged()
+        future = self.loop.create_future()
+        if self.closed:
+            return future  # code still running after the run closed reaches nobody
         self._skip_removed_patches(event_type)
         if not self._recorded and self.external_lookup is not None:
             attrs.update(self.external_lookup(attrs["workflow_id"]))
         self._command(event_type, attrs)
         outcome = self._matched.attrs if self._matched is not None else attrs
-        future = self.loop.create_future()
         error = outcome.get("error")
         if error:
             future.set_exception(ApplicationError(
