@@ -10,7 +10,7 @@ from typing import Any
 COMMAND_TYPES = frozenset({
     "ActivityScheduled", "TimerStarted", "ChildWorkflowStarted", "ManualTaskCreated",
     "MarkerRecorded", "WorkflowCompleted", "WorkflowFailed", "WorkflowCanceled",
-    "WorkflowContinuedAsNew", "UpdateCompleted",
+    "WorkflowContinuedAsNew", "UpdateCompleted", "ExternalSignalSent", "ExternalCancelRequested",
 })
 
 # Events workflow code receives, each applied by ``WorkflowInstance._apply_<type>``.
@@ -19,6 +19,9 @@ INBOUND_TYPES = frozenset({
     "ActivityFailed", "TimerFired", "ManualTaskCompleted", "ManualTaskFailed",
     "ManualTaskTimedOut", "ChildWorkflowCompleted", "ChildWorkflowFailed", "UpdateAccepted",
 })
+
+# An external command (ExternalSignalSent, ExternalCancelRequested) carries its outcome in
+# its own attrs: ``target_run_id`` when the target was reached, ``error`` when it was not.
 
 # Every other type (ActivityAttemptFailed, WorkflowTaskFailed, WorkflowTerminated) is
 # bookkeeping for people and the engine: workflow code never sees it.

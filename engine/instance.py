@@ -57,6 +57,11 @@ class Activation:
 
     commands: list[Command] = field(default_factory=list)
     cancels: list[tuple[str, int]] = field(default_factory=list)
+    persisted: int = 0
+    """How many of ``commands`` the engine has stored (it may store them before the
+    activation ends: an external call first stores the commands issued before it)."""
+    cancels_done: int = 0
+    """How many of ``cancels`` the engine has carried out."""
 
 
 class _Diverged(BaseException):  # noqa: N818 - unwinds workflow code past `except Exception`
@@ -110,6 +115,10 @@ def _command_key(event_type: str, attrs: dict[str, Any]) -> str:
         return str(attrs.get("name", ""))
     if event_type == "ChildWorkflowStarted":
         return str(attrs.get("workflow", ""))
+    if event_type == "ExternalSignalSent":
+        return f"{attrs.get('workflow_id', '')} {attrs.get('name', '')}"
+    if event_type == "ExternalCancelRequested":
+        return str(attrs.get("workflow_id", ""))
     if event_type == "ManualTaskCreated":
         return str(attrs.get("kind", ""))
     if event_type == "MarkerRecorded":
@@ -159,6 +168,11 @@ class WorkflowInstance:
         self._failure: BaseException | None = None
         self.waiting_for = ""
         """What the code waits on that no command describes (a signal), for people."""
+        self.external_lookup: Callable[[str], dict[str, Any]] | None = None
+        """Set by the engine during a workflow task: finds the open run an external signal
+        or cancel targets, as ``{"target_run_id": ...}`` or ``{"error": {...}}``."""
+        self._matched: Event | None = None
+        """The history event the last command matched (None: the command was new)."""
 
     @property
     def random(self) -> random.Random:
@@ -176,6 +190,11 @@ class WorkflowInstance:
     def history_length(self) -> int:
         """Events up to the one being handled (``workflow.info().history_length``)."""
         return self.cursor
+
+    @property
+    def current_activation(self) -> Activation | None:
+        """The activation under way (None between activations)."""
+        return self._activation
 
     @property
     def is_replaying(self) -> bool:
@@ -479,11 +498,12 @@ class WorkflowInstance:
         """Match a command against history, or record it as new; returns its seq."""
         if self._failure is not None:
             raise _Diverged()
+        self._skip_removed_patches(attrs)
         recorded = self._recorded
-        while recorded and _is_patch_marker(recorded[0]) and not attrs.get("patch_id"):
-            recorded.popleft()  # a patch marker whose patched() call was removed
+        self._matched = None
         if recorded:
             event = recorded.popleft()
+            self._matched = event
             if event.type != event_type or _command_key(event.type, event.attrs) != \
                     _command_key(event_type, attrs):
                 wanted = _describe(event_type, attrs)
@@ -502,6 +522,13 @@ class WorkflowInstance:
         self.next_seq += 1
         self._activation.commands.append(Command(event_type, attrs, seq))
         return seq
+
+    def _skip_removed_patches(self, attrs: dict[str, Any]) -> None:
+        """Drop patch markers ahead in history whose ``patched()`` call was removed (any
+        command but another patch marker may pass them)."""
+        recorded = self._recorded
+        while recorded and _is_patch_marker(recorded[0]) and not attrs.get("patch_id"):
+            recorded.popleft()
 
     def _await_ref(self, kind: str, seq: int) -> asyncio.Future[Any]:
         future = self.loop.create_future()
@@ -532,13 +559,52 @@ class WorkflowInstance:
         seq = self._command("ManualTaskCreated", attrs)
         return self._await_ref("task", seq)
 
-    def start_child(self, workflow: str, args: list[Any], child_id: str | None
-                    ) -> asyncio.Future[Any]:
+    def start_child(self, workflow: str, args: list[Any], child_id: str | None,
+                    options: dict[str, Any] | None = None) -> tuple[str, asyncio.Future[Any]]:
         attrs = {"workflow": workflow, "args": payloads.check(args, "child arguments"),
                  "child_id": child_id}
+        for key, value in (options or {}).items():
+            if value != CHILD_DEFAULTS.get(key):
+                attrs[key] = value  # only what differs: older histories read the same
         seq = self._command("ChildWorkflowStarted", attrs)
         self.started_children = True
-        return self._await_ref("child", seq)
+        recorded = self._matched.attrs.get("child_id") if self._matched is not None else None
+        return (recorded or child_id or f"{self.info.workflow_id}/{seq}",
+                self._await_ref("child", seq))
+
+    def signal_external(self, workflow_id: str, name: str, payload: Any
+                        ) -> asyncio.Future[Any]:
+        attrs = {"workflow_id": workflow_id, "name": name,
+                 "payload": payloads.check(payload, f"payload of signal {name}")}
+        return self._external("ExternalSignalSent", attrs)
+
+    def cancel_external(self, workflow_id: str) -> asyncio.Future[Any]:
+        return self._external("ExternalCancelRequested", {"workflow_id": workflow_id})
+
+    def _external(self, event_type: str, attrs: dict[str, Any]) -> asyncio.Future[Any]:
+        """Record an external command with its outcome, decided now: in a live workflow
+        task by looking the target up (inside the task's transaction), on replay from the
+        recorded event. The future is settled at once either way, so the code continues at
+        the same point on every replay."""
+        if self._failure is not None:
+            raise _Diverged()
+        future = self.loop.create_future()
+        if self.closed:
+            return future  # code still running after the run closed reaches nobody
+        self._skip_removed_patches(attrs)
+        if not self._recorded and self.external_lookup is not None:
+            attrs.update(self.external_lookup(attrs["workflow_id"]))
+        self._command(event_type, attrs)
+        outcome = self._matched.attrs if self._matched is not None else attrs
+        error = outcome.get("error")
+        if error:
+            future.set_exception(ApplicationError(
+                str(error.get("message", "")), type=str(error.get("type", "")),
+                non_retryable=True))
+        elif outcome.get("target_run_id"):
+            future.set_result(None)
+        # else: replayed outside a workflow task, beyond history: nothing to report
+        return future
 
     def signal_future(self, name: str) -> asyncio.Future[Any]:
         future = self.loop.create_future()
@@ -602,6 +668,11 @@ def _signal_args(handler: Callable[..., Any], attrs: dict[str, Any]) -> list[Any
     except (TypeError, ValueError):
         takes = True
     return [attrs.get("payload")] if takes else []
+
+
+CHILD_DEFAULTS: dict[str, str] = {"parent_close_policy": "terminate",
+                                  "id_reuse_policy": "allow_duplicate"}
+"""Options of a child start, with the defaults that ChildWorkflowStarted leaves out."""
 
 
 _APPLY: dict[str, Callable[[WorkflowInstance, Event], None]] = {

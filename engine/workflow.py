@@ -19,6 +19,7 @@ from typing import Any, TypeVar, overload
 from . import business, payloads
 from .activity import definition_of as activity_definition_of
 from .errors import BadInput, OnwardError
+from .external import ChildWorkflowHandle, ExternalWorkflowHandle, child_options
 from .handlers import ClassWorkflow, UpdateMethod, function_update, query, run, signal, update
 from .loop import DeterministicLoop
 from .retry import RetryPolicy, optional_duration
@@ -32,11 +33,12 @@ ATTRIBUTE = "__onward_workflow__"
 DEFAULT_START_TO_CLOSE = 300.0
 
 __all__ = [
-    "UpdateMethod", "WorkflowDefinition", "WorkflowInfo", "business_days", "continue_as_new",
-    "defn", "deprecate_patch", "execute_activity", "execute_child", "info", "logger",
+    "ChildWorkflowHandle", "ExternalWorkflowHandle", "UpdateMethod", "WorkflowDefinition",
+    "WorkflowInfo", "business_days", "continue_as_new", "defn", "deprecate_patch",
+    "execute_activity", "execute_child", "get_external_workflow_handle", "info", "logger",
     "manual_task", "now", "patched", "query", "random", "run", "set_query_handler",
-    "set_signal_handler", "set_update_handler", "signal", "sleep", "update", "uuid4",
-    "wait_condition", "wait_signal",
+    "set_signal_handler", "set_update_handler", "signal", "sleep", "start_child", "update",
+    "uuid4", "wait_condition", "wait_signal",
 ]
 
 
@@ -233,10 +235,44 @@ async def manual_task(
 
 
 async def execute_child(workflow: str | Callable[..., Any], *args: Any,
-                        id: str | None = None) -> Any:  # noqa: A002 - the contract's name
-    """Run a child workflow with its own id and history; its result or ChildWorkflowError."""
+                        id: str | None = None,  # noqa: A002 - the contract's name
+                        parent_close_policy: str = "terminate",
+                        id_reuse_policy: str = "allow_duplicate") -> Any:
+    """Run a child workflow with its own id and history; its result or ChildWorkflowError.
+    The options are those of :func:`start_child`."""
+    return await start_child(workflow, *args, id=id, parent_close_policy=parent_close_policy,
+                             id_reuse_policy=id_reuse_policy)
+
+
+def start_child(workflow: str | Callable[..., Any], *args: Any,
+                id: str | None = None,  # noqa: A002 - the contract's name
+                parent_close_policy: str = "terminate",
+                id_reuse_policy: str = "allow_duplicate") -> ChildWorkflowHandle:
+    """Start a child workflow and return its handle at once: await the handle for the
+    child's result (or ChildWorkflowError); ``.id``, ``.signal(name, payload)``, ``.cancel()``.
+
+    ``id`` defaults to ``{this run's id}/{seq}``. ``parent_close_policy`` says what happens to
+    the child if it is still open when this run closes (completed, failed, canceled,
+    terminated or continued as new): ``"terminate"`` (a canceled parent asks it to cancel
+    instead), ``"request_cancel"`` (it gets CancelRequested and may compensate) or
+    ``"abandon"`` (it runs on). ``id_reuse_policy``: ``"allow_duplicate"`` (an id whose
+    earlier run closed may be used again), ``"allow_duplicate_failed_only"`` (only if that
+    run did not complete) or ``"reject_duplicate"`` (never); a refused start fails the child
+    with ChildWorkflowError (cause type ``AlreadyStarted``). An id whose run is still open
+    is always refused."""
+    options = child_options(parent_close_policy, id_reuse_policy)
     inst = _instance()
-    return await inst.start_child(_name_of(workflow, "workflow"), list(args), id)
+    if id is not None and (not isinstance(id, str) or not id):
+        raise BadInput("start_child: id must be a non-empty string")
+    child_id, result = inst.start_child(_name_of(workflow, "workflow"), list(args), id, options)
+    return ChildWorkflowHandle(inst, child_id, result)
+
+
+def get_external_workflow_handle(workflow_id: str) -> ExternalWorkflowHandle:
+    """A handle on the run of ``workflow_id`` (any run, not only a child): ``.signal(name,
+    payload)`` and ``.cancel()``, recorded in this run's history. Awaiting either raises
+    ``ApplicationError`` (type ``ExternalWorkflowNotFound``) if the id has no open run."""
+    return ExternalWorkflowHandle(_instance(), workflow_id)
 
 
 def continue_as_new(*args: Any) -> None:

@@ -90,9 +90,21 @@ class WorkflowRuntime(Protocol):
     def create_manual_task(self, attrs: dict[str, Any]) -> asyncio.Future[Any]:
         """Create a task for a person; resolves to their result (or raises)."""
 
-    def start_child(self, workflow: str, args: list[Any], child_id: str | None
-                    ) -> asyncio.Future[Any]:
-        """Start a child workflow; resolves to its result or raises ChildWorkflowError."""
+    def start_child(self, workflow: str, args: list[Any], child_id: str | None,
+                    options: dict[str, Any] | None = None) -> tuple[str, asyncio.Future[Any]]:
+        """Start a child workflow (``options``: ``parent_close_policy``,
+        ``id_reuse_policy``); (the child's workflow id, a future resolved to its result or
+        raising ChildWorkflowError)."""
+
+    def signal_external(self, workflow_id: str, name: str, payload: Any
+                        ) -> asyncio.Future[Any]:
+        """Send signal ``name`` to the open run of ``workflow_id`` (recorded as
+        ExternalSignalSent); resolves to None, or raises ApplicationError when no open run
+        of that id could be reached."""
+
+    def cancel_external(self, workflow_id: str) -> asyncio.Future[Any]:
+        """Ask the open run of ``workflow_id`` to cancel (recorded as
+        ExternalCancelRequested); resolves or raises as :meth:`signal_external`."""
 
     def signal_future(self, name: str) -> asyncio.Future[Any]:
         """The next signal ``name`` not yet handled (resolved at once if one is buffered)."""
