@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import payloads
+from . import convert
+from .activity import ActivityDefinition
 from .deadline import DeadlineWatch, Overrun, WorkflowDeadline
 from .errors import (
     ActivityError,
@@ -118,8 +119,12 @@ class WorkflowInstance:
     """One run's workflow code, advanced by history events."""
 
     def __init__(self, fn: Callable[..., Any], info: WorkflowInfo, *, last_seq: int = 0,
-                 watch: DeadlineWatch | None = None) -> None:
+                 watch: DeadlineWatch | None = None,
+                 activities: Callable[[str], ActivityDefinition | None] | None = None
+                 ) -> None:
         self.fn = fn
+        self._activities = activities
+        """Activity definitions by name (the registry's), to type their results."""
         self.info = info
         self.cursor = 0                     # last history seq delivered
         self.next_seq = last_seq + 1
@@ -230,7 +235,12 @@ class WorkflowInstance:
 
     # -- inbound events: one _apply_<EventType> method each (dispatched by _APPLY) --------
     def _apply_WorkflowStarted(self, event: Event) -> None:  # noqa: N802 - named by type
-        args = event.attrs.get("input") or []
+        try:
+            args = convert.bind_args(self.fn, event.attrs.get("input") or [],
+                                     f"input of workflow {self.info.workflow_type}")
+        except OnwardError as err:
+            self._fail_task(err)
+            return
         self._main = self.loop.create_task(self.fn(*args), name="main")
         self._main.add_done_callback(self._main_done)
 
@@ -310,7 +320,7 @@ class WorkflowInstance:
         exc = task.exception()
         if exc is None:
             try:
-                result = payloads.check(task.result(), "the workflow's result")
+                result = convert.to_json(task.result(), "the workflow's result")
             except OnwardError as err:
                 self._fail_task(err)
                 return
@@ -390,7 +400,7 @@ class WorkflowInstance:
 
     def schedule_activity(self, name: str, args: list[Any], options: dict[str, Any]
                           ) -> asyncio.Future[Any]:
-        attrs = {"name": name, "args": payloads.check(args, f"arguments of activity {name}"),
+        attrs = {"name": name, "args": convert.to_json(args, f"arguments of activity {name}"),
                  **options}
         seq = self._command("ActivityScheduled", attrs)
         return self._await_ref("activity", seq)
@@ -407,11 +417,15 @@ class WorkflowInstance:
 
     def start_child(self, workflow: str, args: list[Any], child_id: str | None
                     ) -> asyncio.Future[Any]:
-        attrs = {"workflow": workflow, "args": payloads.check(args, "child arguments"),
+        attrs = {"workflow": workflow, "args": convert.to_json(args, "child arguments"),
                  "child_id": child_id}
         seq = self._command("ChildWorkflowStarted", attrs)
         self.started_children = True
         return self._await_ref("child", seq)
+
+    def activity_code(self, name: str) -> Callable[..., Any] | None:
+        definition = self._activities(name) if self._activities is not None else None
+        return None if definition is None else definition.fn
 
     def signal_future(self, name: str) -> asyncio.Future[Any]:
         future = self.loop.create_future()
@@ -441,7 +455,8 @@ class WorkflowInstance:
         if handler is None:
             known = ", ".join(sorted(self.query_handlers)) or "none"
             raise NotFound(f"run {self.info.workflow_id} has no query {name!r} (known: {known})")
-        return payloads.check(handler(*args), f"the result of query {name}")
+        args = convert.bind_args(handler, args, f"arguments of query {name}")
+        return convert.to_json(handler(*args), f"the result of query {name}")
 
 
 _APPLY: dict[str, Callable[[WorkflowInstance, Event], None]] = {

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar, overload
 
-from . import business, payloads
+from . import business, convert
 from .activity import definition_of as activity_definition_of
 from .errors import BadInput, OnwardError
 from .loop import DeterministicLoop
@@ -127,7 +127,12 @@ async def execute_activity(
     }
     inst = _instance()
     name = _name_of(activity, "activity")
-    return await inst.schedule_activity(name, list(args), options)
+    result = await inst.schedule_activity(name, list(args), options)
+    code = inst.activity_code(name) if isinstance(activity, str) else \
+        getattr(activity_definition_of(activity), "fn", None)
+    if code is None:
+        return result
+    return convert.result_of(code, result, f"the result of activity {name}")
 
 
 async def sleep(duration: float | timedelta) -> None:
@@ -179,7 +184,7 @@ async def manual_task(
     inst = _instance()
     attrs = {
         "kind": kind, "assignee": assignee, "instructions": instructions,
-        "data": payloads.check(data, f"data of manual task {kind}"),
+        "data": convert.to_json(data, f"data of manual task {kind}"),
         "deadline": inst.now + secs if secs is not None else None,
     }
     return await inst.create_manual_task(attrs)
@@ -189,13 +194,17 @@ async def execute_child(workflow: str | Callable[..., Any], *args: Any,
                         id: str | None = None) -> Any:  # noqa: A002 - the contract's name
     """Run a child workflow with its own id and history; its result or ChildWorkflowError."""
     inst = _instance()
-    return await inst.start_child(_name_of(workflow, "workflow"), list(args), id)
+    name = _name_of(workflow, "workflow")
+    result = await inst.start_child(name, list(args), id)
+    if isinstance(workflow, str):
+        return result
+    return convert.result_of(workflow, result, f"the result of child workflow {name}")
 
 
 def continue_as_new(*args: Any) -> None:
     """End this run and start a fresh run of the same id (a new history) with ``args``."""
     _instance()
-    raise ContinueAsNew(payloads.check(list(args), "continue-as-new arguments"))
+    raise ContinueAsNew(convert.to_json(list(args), "continue-as-new arguments"))
 
 
 def patched(patch_id: str) -> bool:

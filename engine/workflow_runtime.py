@@ -67,6 +67,10 @@ class WorkflowRuntime(Protocol):
                     ) -> asyncio.Future[Any]:
         """Start a child workflow; resolves to its result or raises ChildWorkflowError."""
 
+    def activity_code(self, name: str) -> Callable[..., Any] | None:
+        """The code of activity ``name`` if this worker knows it (its return hint types
+        the activity's result), else None."""
+
     def signal_future(self, name: str) -> asyncio.Future[Any]:
         """The next signal ``name`` not yet handled (resolved at once if one is buffered)."""
 
