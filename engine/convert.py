@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import logging
 import math
 import re
 import sys
@@ -33,6 +34,8 @@ from . import payloads
 from .errors import PayloadError
 
 __all__ = ["bind_args", "from_json", "result_of", "to_json"]
+
+log = logging.getLogger(__name__)
 
 _PATH_MARK = "\x00path:"
 """Separates a pydantic error's message from its inner path, for msgspec to add the outer."""
@@ -77,7 +80,8 @@ def to_json(value: Any, what: str) -> Any:
                            "JSON values, dataclasses, pydantic models, datetime, date, "
                            "UUID, Decimal or Enum)") from None
     except RecursionError:
-        raise PayloadError(f"{what} is nested too deeply to be JSON") from None
+        raise PayloadError(f"{what} is not JSON: it is nested too deeply, or contains "
+                           "itself") from None
     try:
         return payloads.check(plain, what)
     except PayloadError as err:
@@ -151,8 +155,11 @@ class _Unsupported(Exception):  # noqa: N818 - not an error: a way out of msgspe
 def _decode_other(hint: Any, value: Any) -> Any:
     """msgspec's hook for types it does not know: pydantic validates its own models; any
     other class takes an instance as it is, and otherwise the JSON value unchanged."""
-    if isinstance(hint, type) and isinstance(value, hint):
-        return value
+    try:
+        if isinstance(hint, type) and isinstance(value, hint):
+            return value
+    except TypeError:  # a Protocol that is not runtime-checkable, say
+        raise _Unsupported() from None
     base = _pydantic_base()
     if base is not None and isinstance(hint, type) and issubclass(hint, base):
         try:
@@ -204,8 +211,8 @@ def from_json(value: Any, hint: Any, what: str, *, root: str = "$") -> Any:
         return msgspec.convert(value, hint, dec_hook=_decode_other, str_keys=True)
     except msgspec.ValidationError as err:
         raise PayloadError(f"{what}: {_located(str(err), root)}") from None
-    except (TypeError, _Unsupported):  # msgspec cannot express this hint
-        _remember_unsupported(hint)
+    except (TypeError, NameError, _Unsupported) as err:  # a hint msgspec cannot express
+        _unsupported(hint, err)
         return value
 
 
@@ -216,11 +223,19 @@ def _no_hint(hint: Any) -> bool:
         return False
 
 
-def _remember_unsupported(hint: Any) -> None:
+def _unsupported(hint: Any, err: BaseException) -> None:
+    """Remember a hint that converts nothing, and say so once: a dataclass whose field
+    hint cannot be resolved would otherwise arrive as a dict without a word."""
     try:
+        if hint in _UNSUPPORTED:
+            return
         _UNSUPPORTED.add(hint)
     except TypeError:
-        pass
+        return
+    reason = f": {_first_line(err)}" if str(err) else ""
+    log.warning("values for the type hint %s pass unconverted (it names a class that is "
+                "neither a dataclass nor a pydantic model, or cannot be resolved%s)",
+                getattr(hint, "__qualname__", hint), reason)
 
 
 # -- by a function's hints ------------------------------------------------------------------
