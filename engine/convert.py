@@ -267,9 +267,17 @@ def _signature(fn: Any) -> inspect.Signature | None:
         return None
 
 
-def _real(hint: Any) -> Any:
-    """A hint as a type to convert to; a string left unresolved converts nothing."""
-    return inspect.Parameter.empty if isinstance(hint, str) else hint
+def _real(hint: Any, fn: Any) -> Any:
+    """A hint as a type to convert to. A string (``from __future__ import annotations``)
+    that did not resolve with the others is resolved alone in ``fn``'s module; if it
+    cannot be, it converts nothing (and says so once)."""
+    if not isinstance(hint, str):
+        return hint
+    try:
+        return eval(hint, getattr(fn, "__globals__", {}))  # what typing.get_type_hints does
+    except Exception as err:  # noqa: BLE001 - any failure: this hint converts nothing
+        _unsupported(hint, err)
+        return inspect.Parameter.empty
 
 
 def _hints_of(fn: Any) -> _Hints:
@@ -286,12 +294,12 @@ def _hints_of(fn: Any) -> _Hints:
     star = None
     result: Any = inspect.Parameter.empty
     if sig is not None:
-        result = _real(sig.return_annotation)
+        result = _real(sig.return_annotation, target)
         for p in sig.parameters.values():
             if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):
-                params.append((p.name, _real(p.annotation)))
+                params.append((p.name, _real(p.annotation, target)))
             elif p.kind is p.VAR_POSITIONAL:
-                star = (p.name, _real(p.annotation))
+                star = (p.name, _real(p.annotation, target))
     self_first = bool(params) and params[0][0] in ("self", "cls")
     wanted = [h for _, h in params[1 if self_first else 0:]] + \
         ([star[1]] if star else []) + [result]

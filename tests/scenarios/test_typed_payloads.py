@@ -138,6 +138,19 @@ async def invoice_flow(invoice: Invoice) -> Money:
     return money  # type: ignore[no-any-return]
 
 
+@workflow.defn(name="pyd.parent")
+async def parent(invoice: Invoice) -> list[str]:
+    money = await workflow.execute_child(invoice_flow, invoice)  # by function: typed
+    raw = await workflow.execute_child("pyd.invoice", invoice)  # by name: JSON
+    return [type(money).__name__, type(raw).__name__]
+
+
+def test_a_child_result_is_typed_when_the_child_is_called_by_function(tmp_path: Path) -> None:
+    invoice = Invoice(number=UUID(int=8), due=date(2027, 2, 1), lines=[Money(amount=1)])
+    with Engine(tmp_path / "onward.db", flows=[__name__]) as eng, eng.worker():
+        assert eng.start(parent, invoice).result(timeout=10) == ["Money", "dict"]
+
+
 def test_a_pydantic_model_goes_in_and_comes_out(tmp_path: Path) -> None:
     invoice = Invoice(number=UUID(int=7), due=date(2027, 1, 31),
                       lines=[Money(amount=Decimal("1.25")), Money(amount=Decimal("2.50"))])
@@ -155,6 +168,28 @@ def test_a_pydantic_model_goes_in_and_comes_out(tmp_path: Path) -> None:
             eng.start(invoice_flow, {**invoice.model_dump(mode="json"),
                                      "lines": [{"amount": 1}, {"amount": "many"}]})
         assert [r["id"] for r in eng.list()] == ["inv"]
+
+
+@activity.defn(name="pyd.beats")
+def beats(amount: Decimal) -> str:
+    activity.heartbeat(Money(amount=amount))  # a model has a JSON form
+    try:
+        activity.heartbeat({"bad": [float("nan")]})
+    except PayloadError as err:
+        return str(err)
+    return "accepted"
+
+
+@workflow.defn(name="pyd.beating")
+async def beating() -> str:
+    return await workflow.execute_activity(beats, Decimal("1.5"))  # type: ignore[no-any-return]
+
+
+def test_heartbeat_details_are_json_and_refused_where_given_naming_the_path(
+        tmp_path: Path) -> None:
+    with Engine(tmp_path / "onward.db", flows=[__name__]) as eng, eng.worker():
+        said = eng.start(beating).result(timeout=10)
+    assert said.startswith("heartbeat details is not JSON") and said.endswith("at $.bad[0]")
 
 
 # -- replay ----------------------------------------------------------------------------------

@@ -193,13 +193,18 @@ def test_an_async_function_converts_by_its_hints_too() -> None:
 
 def test_unresolvable_or_unsupported_hints_pass_values_unchanged(
         caplog: pytest.LogCaptureFixture) -> None:
-    def uses_missing(x: NoSuchType) -> None:  # type: ignore[name-defined]  # noqa: F821
+    def uses_missing(x: NoSuchType, when: date) -> None:  # type: ignore[name-defined]  # noqa: F821
         raise NotImplementedError
 
     def uses_path(x: Path, y: Line | Order) -> None:
         raise NotImplementedError
 
-    assert bind_args(uses_missing, [{"a": 1}], "args") == [{"a": 1}]
+    with caplog.at_level(logging.WARNING, logger="onward.convert"):
+        # the hint that resolves still converts
+        assert bind_args(uses_missing, [{"a": 1}, "2026-01-02"], "args") == [{"a": 1},
+                                                                             date(2026, 1, 2)]
+    assert "NoSuchType" in caplog.records[0].getMessage()
+    caplog.clear()
     with caplog.at_level(logging.WARNING, logger="onward.convert"):
         assert bind_args(uses_path, ["/tmp", {"sku": "a"}], "args") == ["/tmp", {"sku": "a"}]
         assert bind_args(uses_path, ["/tmp", {"sku": "a"}], "args") == ["/tmp", {"sku": "a"}]
