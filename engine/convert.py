@@ -205,12 +205,18 @@ def from_json(value: Any, hint: Any, what: str, *, root: str = "$") -> Any:
     at ``root``) when it cannot be converted. ``Any``, ``object`` and no hint return the
     value unchanged.
     """
+    try:
+        return _to_type(value, hint)
+    except msgspec.ValidationError as err:
+        raise PayloadError(f"{what}: {_located(str(err), root)}") from None
+
+
+def _to_type(value: Any, hint: Any) -> Any:
+    """``from_json`` without the message: msgspec's ValidationError if it cannot be."""
     if _no_hint(hint):
         return value
     try:
         return msgspec.convert(value, hint, dec_hook=_decode_other, str_keys=True)
-    except msgspec.ValidationError as err:
-        raise PayloadError(f"{what}: {_located(str(err), root)}") from None
     except (TypeError, NameError, _Unsupported) as err:  # a hint msgspec cannot express
         _unsupported(hint, err)
         return value
@@ -331,7 +337,11 @@ def bind_args(fn: Callable[..., Any], args: Sequence[Any], what: str) -> list[An
             name, hint = hints.star
         else:
             break
-        out[index] = from_json(value, hint, f"{what}, parameter {name}", root=f"$[{index}]")
+        try:
+            out[index] = _to_type(value, hint)
+        except msgspec.ValidationError as err:
+            raise PayloadError(f"{what}, parameter {name}: "
+                               f"{_located(str(err), f'$[{index}]')}") from None
     return out
 
 
