@@ -24,6 +24,8 @@ import logging
 import math
 import re
 import sys
+import types
+import typing
 import weakref
 from collections.abc import Callable, Sequence
 from typing import Any, cast
@@ -279,8 +281,9 @@ def _real(hint: Any, fn: Any) -> Any:
     cannot be, it converts nothing (and says so once)."""
     if not isinstance(hint, str):
         return hint
+    alone = types.SimpleNamespace(__annotations__={"hint": hint})
     try:
-        return eval(hint, getattr(fn, "__globals__", {}))  # what typing.get_type_hints does
+        return typing.get_type_hints(alone, getattr(fn, "__globals__", None))["hint"]
     except Exception as err:  # noqa: BLE001 - any failure: this hint converts nothing
         _unsupported(hint, err)
         return inspect.Parameter.empty

@@ -114,7 +114,9 @@ async def execute_activity(
     """Run an activity under a retry policy; its result, or ``ActivityError`` at the end.
 
     Bad options (a negative, zero, NaN or infinite timeout, say) raise ``BadInput`` here,
-    naming the argument, and nothing is scheduled.
+    naming the argument, and nothing is scheduled. Arguments are stored as JSON (see
+    onward.convert); the result arrives as the activity's return hint declares when it is
+    called by function, or by name when this worker has its code, else as JSON.
     """
     where = "execute_activity"
     options = {
@@ -192,7 +194,9 @@ async def manual_task(
 
 async def execute_child(workflow: str | Callable[..., Any], *args: Any,
                         id: str | None = None) -> Any:  # noqa: A002 - the contract's name
-    """Run a child workflow with its own id and history; its result or ChildWorkflowError."""
+    """Run a child workflow with its own id and history; its result or ChildWorkflowError.
+
+    The result is typed by the child's return hint when it is called by function."""
     inst = _instance()
     name = _name_of(workflow, "workflow")
     result = await inst.start_child(name, list(args), id)
