@@ -13,6 +13,7 @@ from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar, overload
 
+from . import convert
 from .errors import OnwardError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -120,8 +121,11 @@ def info() -> ActivityInfo:
 
 
 def heartbeat(details: Any = None) -> None:
-    """Tell the engine this attempt is alive; ``details`` are kept for the next attempt."""
+    """Tell the engine this attempt is alive; ``details`` are kept for the next attempt
+    (as JSON: a dataclass reaches it as a dict). Details with no JSON form raise
+    PayloadError here, naming the path to the bad field."""
     current = info()
+    details = convert.to_json(details, "heartbeat details")
     current.heartbeat_details = details
     if current._heartbeat is not None:
         current._heartbeat(details)

@@ -114,8 +114,11 @@ class Advancer:
     def __init__(self, *, workflows: Callable[[str], Any], clock: Callable[[], float],
                  new_id: Callable[[str], str], cache: InstanceCache,
                  watch: DeadlineWatch | None = None,
-                 on_close: Callable[[], None] | None = None) -> None:
+                 on_close: Callable[[], None] | None = None,
+                 activities: Callable[[str], Any] | None = None) -> None:
         self.workflows = workflows
+        self.activities = activities
+        """Activity definitions by name: instances type activity results by them."""
         self.watch = watch
         """Stops workflow code at its deadline (None: no deadline)."""
         self.clock = clock
@@ -156,7 +159,8 @@ class Advancer:
         instance = self.cache.get(run.run_id)
         if instance is None or instance.cursor > run.last_seq or instance.fn is not definition.fn:
             self.cache.evict(run.run_id)
-            instance = WorkflowInstance(definition.fn, self.info_for(run), watch=self.watch)
+            instance = WorkflowInstance(definition.fn, self.info_for(run), watch=self.watch,
+                                        activities=self.activities)
             self.cache.misses += 1
         else:
             self.cache.hits += 1

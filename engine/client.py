@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-from . import history, payloads, reload, repair, updates, views
+from . import convert, history, payloads, reload, repair, updates, views
 from .advance import Advancer
 from .deadline import DEFAULT_DEADLINE, check_deadline
 from .errors import (
@@ -156,11 +156,15 @@ class Engine:
 
         ``rerun``: start a new run of an id whose last run has closed. Two processes doing
         either at once make one run: the second gets the first's (``created`` False)."""
-        name = workflow if isinstance(workflow, str) else getattr(
-            definition_of(workflow), "name", None)
+        definition = None if isinstance(workflow, str) else definition_of(workflow)
+        name = workflow if isinstance(workflow, str) else getattr(definition, "name", None)
         if not name:
             raise BadInput(f"{workflow!r} is not a workflow")
-        arg_list = payloads.check(list(args), "workflow input")
+        arg_list = convert.to_json(list(args), "workflow input")
+        typed = definition.fn if definition is not None else None  # results typed by it
+        definition = definition or self.registry.workflow(name)
+        if definition is not None:  # refused here, naming the field, before anything is written
+            convert.bind_args(definition.fn, arg_list, f"input of workflow {name}")
         if id is not None and (not isinstance(id, str) or not id.strip() or len(id) > 200):
             raise BadInput("a workflow id must be a non-empty string of at most 200 characters")
         fresh_id = id is None  # 48 random bits after the time: no earlier run to look for
@@ -184,7 +188,10 @@ class Engine:
                     if existing is not None:
                         if not rerun or (existing.is_open and not was_open):
                             # the id exists; or another rerun got in first: one new run
-                            return RunHandle(self, workflow_id, existing.run_id, created=False)
+                            found = RunHandle(self, workflow_id, existing.run_id, created=False)
+                            if typed is not None and existing.workflow == name:
+                                found.workflow_fn = typed
+                            return found
                         if existing.is_open:
                             raise BadInput(f"run {workflow_id} is still {existing.status}; "
                                            "--rerun needs its last run to have closed")
@@ -202,11 +209,14 @@ class Engine:
                 raise
         if local is None:
             self.runtime.feed.wrote()
-            return RunHandle(self, workflow_id, run_id)
-        local.dispatch(eager)
-        local.log_failures(tx)
-        self.runtime.feed.notify()  # the local worker already ran the first workflow task
-        return RunHandle(self, workflow_id, run_id, closes_at_start=closes_at_start)
+            handle = RunHandle(self, workflow_id, run_id)
+        else:
+            local.dispatch(eager)
+            local.log_failures(tx)
+            self.runtime.feed.notify()  # the local worker already ran the first workflow task
+            handle = RunHandle(self, workflow_id, run_id, closes_at_start=closes_at_start)
+        handle.workflow_fn = typed  # result() converts by its return hint
+        return handle
 
     def _is_open(self, workflow_id: str) -> bool:
         """Whether the id's current run is open, as last committed (read before a rerun
@@ -281,7 +291,7 @@ class Engine:
             run = self.runtime.find_run(tx, ident)
             events = history.load_events(tx, run.run_id)
         instance = self._replay(run, events)
-        return instance.query(name, list(args))
+        return instance.query(name, convert.to_json(list(args), f"arguments of query {name}"))
 
     def handlers(self, ident: str) -> dict[str, builtins.list[str]]:
         """The signal, query and update names the run's code handles now (its replayed
@@ -299,7 +309,7 @@ class Engine:
             raise UnknownWorkflow(f"no code for workflow {run.workflow!r}: pass --flows with "
                                   "the module that defines it")
         instance = WorkflowInstance(definition.fn, Advancer.info_for(run),
-                                    watch=self.advancer.watch)
+                                    watch=self.advancer.watch, activities=self.registry.activity)
         try:
             instance.activate(events)
         except WorkflowTaskError as err:
@@ -321,7 +331,7 @@ class Engine:
         if not isinstance(name, str) or not name:
             raise BadInput("a signal needs a name")
         payloads.text(name, "the signal name", limit=200)
-        payload = payloads.check(payload, f"payload of signal {name}")
+        payload = convert.to_json(payload, f"payload of signal {name}")
         with self.store.write() as tx:
             run = self._open_run(tx, ident, "signal")
             history.append(tx, run, "SignalReceived", {"name": name, "payload": payload},
@@ -381,7 +391,7 @@ class Engine:
         """Complete an open manual task; the first answer stands."""
         if by is not None:
             payloads.text(by, "--by", limit=200)
-        result = payloads.check(result, "task result")
+        result = convert.to_json(result, "task result")
         self._close_task(task_id, "completed", {"result": result, "by": by}, by=by,
                          result=payloads.dumps(result))
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from . import history, payloads
+from . import convert, history, payloads
 from .errors import NotFound, RunStillOpen, WorkflowFailed
 
 if TYPE_CHECKING:
@@ -35,8 +36,17 @@ class RunHandle:
         """The status of the id's newest run."""
         return str(self.engine.show(self.id, history=False)["status"])
 
-    def result(self, timeout: float | None = None) -> Any:
-        """Block until the run closes; its result, or WorkflowFailed (RunStillOpen on timeout)."""
+    workflow_fn: Callable[..., Any] | None = None
+    """The workflow function, when ``Engine.start`` was given one (not a name): ``result``
+    then converts the result by its return hint."""
+
+    def result(self, timeout: float | None = None, *, result_type: Any = None) -> Any:
+        """Block until the run closes; its result, or WorkflowFailed (RunStillOpen on timeout).
+
+        The result is JSON as stored, unless ``result_type`` names a type to convert it to
+        (``result_type=Receipt``, ``list[Receipt]``: Temporal's name) or the handle came
+        from ``start`` with the workflow function, whose return hint then says; a result
+        that does not fit raises PayloadError naming the path to the bad field."""
         deadline = None if timeout is None else time.monotonic() + timeout
         seen, self._closes_at_start = self._closes_at_start, None
         feed = self.engine.runtime.feed
@@ -49,7 +59,13 @@ class RunHandle:
             if run is None:
                 raise NotFound(f"no run with id {self.id}")
             if run.status == "completed":
-                return payloads.loads(run.result)
+                value = payloads.loads(run.result)
+                what = f"the result of run {self.id}"
+                if result_type is not None:
+                    return convert.from_json(value, result_type, what)
+                if self.workflow_fn is not None:
+                    return convert.result_of(self.workflow_fn, value, what)
+                return value
             if run.status not in ("running", "continued_as_new"):
                 error = json.loads(run.error) if run.error else {}
                 raise WorkflowFailed(

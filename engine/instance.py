@@ -14,6 +14,7 @@ import asyncio
 import collections
 import inspect
 import linecache
+import logging
 import random
 import sys
 from collections.abc import Callable
@@ -21,7 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import payloads
+from . import convert
+from .activity import ActivityDefinition
 from .deadline import DeadlineWatch, Overrun, WorkflowDeadline
 from .errors import (
     ActivityError,
@@ -40,6 +42,7 @@ from .loop import DeterministicLoop
 from .workflow_runtime import ContinueAsNew, WorkflowInfo
 
 _ENGINE_DIR = str(Path(__file__).resolve().parent)
+_log = logging.getLogger("onward.workflow")
 
 
 @dataclass
@@ -140,8 +143,12 @@ class WorkflowInstance:
     """One run's workflow code, advanced by history events."""
 
     def __init__(self, fn: Callable[..., Any], info: WorkflowInfo, *, last_seq: int = 0,
-                 watch: DeadlineWatch | None = None) -> None:
+                 watch: DeadlineWatch | None = None,
+                 activities: Callable[[str], ActivityDefinition | None] | None = None
+                 ) -> None:
         self.fn = fn
+        self._activities = activities
+        """Activity definitions by name (the registry's), to type their results."""
         self.info = info
         self.cursor = 0                     # last history seq delivered
         self.next_seq = last_seq + 1
@@ -294,7 +301,12 @@ class WorkflowInstance:
 
     # -- inbound events: one _apply_<EventType> method each (dispatched by _APPLY) --------
     def _apply_WorkflowStarted(self, event: Event) -> None:  # noqa: N802 - named by type
-        args = event.attrs.get("input") or []
+        try:
+            args = convert.bind_args(self.fn, event.attrs.get("input") or [],
+                                     f"input of workflow {self.info.workflow_type}")
+        except OnwardError as err:
+            self._fail_task(err)
+            return
         self._main = self.loop.create_task(self.fn(*args), name="main")
         self._main.add_done_callback(self._main_done)
 
@@ -309,7 +321,7 @@ class WorkflowInstance:
         name = event.attrs.get("name", "")
         handler = self.handlers.signals.get(name)
         if handler is not None:
-            self._run_handler(f"signal {name}", handler, _signal_args(handler, event.attrs))
+            self._deliver_signal(name, handler, event.attrs.get("payload"))
             return
         waiters = self._signal_waiters.get(name)
         while waiters:
@@ -330,8 +342,13 @@ class WorkflowInstance:
                 "handler for it"))
             return
         self.open_updates += 1
-        self._run_handler(f"update {name}", entry[0], list(attrs.get("args") or []),
-                          update=(update_id, name))
+        try:
+            args = convert.bind_args(entry[0], list(attrs.get("args") or []),
+                                     f"update {name}")
+        except OnwardError as err:  # validated before acceptance: only if the code changed
+            self._handler_finished(f"update {name}", (update_id, name), None, err)
+            return
+        self._run_handler(f"update {name}", entry[0], args, update=(update_id, name))
 
     def _run_handler(self, what: str, fn: Callable[..., Any], args: list[Any], *,
                      update: tuple[str, str] | None = None) -> None:
@@ -367,7 +384,7 @@ class WorkflowInstance:
             return
         if exc is None:
             try:
-                result = payloads.check(value, f"the result of update {name}")
+                result = convert.to_json(value, f"the result of update {name}")
             except OnwardError as err:
                 exc = err
             else:
@@ -390,6 +407,10 @@ class WorkflowInstance:
             known = ", ".join(sorted(self.handlers.updates)) or "none"
             raise UpdateRejection(f"run {self.info.workflow_id} has no update {name!r} "
                                   f"(known: {known})")
+        try:
+            args = convert.bind_args(entry[0], args, f"update {name}")
+        except OnwardError as err:
+            raise UpdateRejection(str(err)) from None
         validator = entry[1]
         if validator is None:
             return
@@ -457,7 +478,7 @@ class WorkflowInstance:
         exc = task.exception()
         if exc is None:
             try:
-                result = payloads.check(task.result(), "the workflow's result")
+                result = convert.to_json(task.result(), "the workflow's result")
             except OnwardError as err:
                 self._fail_task(err)
                 return
@@ -544,7 +565,7 @@ class WorkflowInstance:
 
     def schedule_activity(self, name: str, args: list[Any], options: dict[str, Any]
                           ) -> asyncio.Future[Any]:
-        attrs = {"name": name, "args": payloads.check(args, f"arguments of activity {name}"),
+        attrs = {"name": name, "args": convert.to_json(args, f"arguments of activity {name}"),
                  **options}
         seq = self._command("ActivityScheduled", attrs)
         return self._await_ref("activity", seq)
@@ -561,7 +582,7 @@ class WorkflowInstance:
 
     def start_child(self, workflow: str, args: list[Any], child_id: str | None,
                     options: dict[str, Any] | None = None) -> tuple[str, asyncio.Future[Any]]:
-        attrs = {"workflow": workflow, "args": payloads.check(args, "child arguments"),
+        attrs = {"workflow": workflow, "args": convert.to_json(args, "child arguments"),
                  "child_id": child_id}
         for key, value in (options or {}).items():
             if value != CHILD_DEFAULTS.get(key):
@@ -575,7 +596,7 @@ class WorkflowInstance:
     def signal_external(self, workflow_id: str, name: str, payload: Any
                         ) -> asyncio.Future[Any]:
         attrs = {"workflow_id": workflow_id, "name": name,
-                 "payload": payloads.check(payload, f"payload of signal {name}")}
+                 "payload": convert.to_json(payload, f"payload of signal {name}")}
         return self._external("ExternalSignalSent", attrs)
 
     def cancel_external(self, workflow_id: str) -> asyncio.Future[Any]:
@@ -606,6 +627,10 @@ class WorkflowInstance:
         # else: replayed outside a workflow task, beyond history: nothing to report
         return future
 
+    def activity_code(self, name: str) -> Callable[..., Any] | None:
+        definition = self._activities(name) if self._activities is not None else None
+        return None if definition is None else definition.fn
+
     def signal_future(self, name: str) -> asyncio.Future[Any]:
         future = self.loop.create_future()
         buffered = self._signal_buffer.get(name)
@@ -620,7 +645,21 @@ class WorkflowInstance:
         self.handlers.signals[name] = fn
         buffered = self._signal_buffer.pop(name, None)
         for _, payload in buffered or ():
-            self._run_handler(f"signal {name}", fn, _signal_args(fn, {"payload": payload}))
+            self._deliver_signal(name, fn, payload)
+
+    def _deliver_signal(self, name: str, handler: Callable[..., Any], payload: Any) -> None:
+        """Run ``handler`` on a signal's payload, converted by its hint; a payload that
+        does not fit is dropped with a warning (the same on every replay), not the run."""
+        try:
+            args = convert.bind_args(handler, _signal_args(handler, {"payload": payload}),
+                                     f"signal {name}")
+        except OnwardError as err:
+            if not self.is_replaying:
+                _log.warning("run %s dropped signal %s: %s", self.info.workflow_id, name, err,
+                             extra={"workflow_id": self.info.workflow_id,
+                                    "run_id": self.info.run_id})
+            return
+        self._run_handler(f"signal {name}", handler, args)
 
     def condition_future(self, predicate: Callable[[], Any]) -> asyncio.Future[Any]:
         future = self.loop.create_future()
@@ -657,7 +696,8 @@ class WorkflowInstance:
         if handler is None:
             known = ", ".join(sorted(self.handlers.queries)) or "none"
             raise NotFound(f"run {self.info.workflow_id} has no query {name!r} (known: {known})")
-        return payloads.check(handler(*args), f"the result of query {name}")
+        args = convert.bind_args(handler, args, f"arguments of query {name}")
+        return convert.to_json(handler(*args), f"the result of query {name}")
 
 
 def _signal_args(handler: Callable[..., Any], attrs: dict[str, Any]) -> list[Any]:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar, overload
 
-from . import business, payloads
+from . import business, convert
 from .activity import definition_of as activity_definition_of
 from .errors import BadInput, OnwardError
 from .external import ChildWorkflowHandle, ExternalWorkflowHandle, child_options
@@ -147,7 +147,9 @@ async def execute_activity(
     """Run an activity under a retry policy; its result, or ``ActivityError`` at the end.
 
     Bad options (a negative, zero, NaN or infinite timeout, say) raise ``BadInput`` here,
-    naming the argument, and nothing is scheduled.
+    naming the argument, and nothing is scheduled. Arguments are stored as JSON (see
+    onward.convert); the result arrives as the activity's return hint declares when it is
+    called by function, or by name when this worker has its code, else as JSON.
     """
     where = "execute_activity"
     options = {
@@ -160,7 +162,12 @@ async def execute_activity(
     }
     inst = _instance()
     name = _name_of(activity, "activity")
-    return await inst.schedule_activity(name, list(args), options)
+    result = await inst.schedule_activity(name, list(args), options)
+    code = inst.activity_code(name) if isinstance(activity, str) else \
+        getattr(activity_definition_of(activity), "fn", None)
+    if code is None:
+        return result
+    return convert.result_of(code, result, f"the result of activity {name}")
 
 
 async def sleep(duration: float | timedelta) -> None:
@@ -228,7 +235,7 @@ async def manual_task(
     inst = _instance()
     attrs = {
         "kind": kind, "assignee": assignee, "instructions": instructions,
-        "data": payloads.check(data, f"data of manual task {kind}"),
+        "data": convert.to_json(data, f"data of manual task {kind}"),
         "deadline": inst.now + secs if secs is not None else None,
     }
     return await inst.create_manual_task(attrs)
@@ -239,9 +246,15 @@ async def execute_child(workflow: str | Callable[..., Any], *args: Any,
                         parent_close_policy: str = "terminate",
                         id_reuse_policy: str = "allow_duplicate") -> Any:
     """Run a child workflow with its own id and history; its result or ChildWorkflowError.
-    The options are those of :func:`start_child`."""
-    return await start_child(workflow, *args, id=id, parent_close_policy=parent_close_policy,
-                             id_reuse_policy=id_reuse_policy)
+    The options are those of :func:`start_child`. The result is typed by the child's
+    return hint when it is called by function."""
+    result = await start_child(workflow, *args, id=id,
+                               parent_close_policy=parent_close_policy,
+                               id_reuse_policy=id_reuse_policy)
+    if isinstance(workflow, str):
+        return result
+    return convert.result_of(workflow, result,
+                             f"the result of child workflow {_name_of(workflow, 'workflow')}")
 
 
 def start_child(workflow: str | Callable[..., Any], *args: Any,
@@ -278,7 +291,7 @@ def get_external_workflow_handle(workflow_id: str) -> ExternalWorkflowHandle:
 def continue_as_new(*args: Any) -> None:
     """End this run and start a fresh run of the same id (a new history) with ``args``."""
     _instance()
-    raise ContinueAsNew(payloads.check(list(args), "continue-as-new arguments"))
+    raise ContinueAsNew(convert.to_json(list(args), "continue-as-new arguments"))
 
 
 def patched(patch_id: str) -> bool:

@@ -106,6 +106,10 @@ class WorkflowRuntime(Protocol):
         """Ask the open run of ``workflow_id`` to cancel (recorded as
         ExternalCancelRequested); resolves or raises as :meth:`signal_external`."""
 
+    def activity_code(self, name: str) -> Callable[..., Any] | None:
+        """The code of activity ``name`` if this worker knows it (its return hint types
+        the activity's result), else None."""
+
     def signal_future(self, name: str) -> asyncio.Future[Any]:
         """The next signal ``name`` not yet handled (resolved at once if one is buffered)."""
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
@@ -149,3 +150,40 @@ async def chain() -> str:
         raise ApplicationError(f"caught {err.cause.type}: {err.cause}",  # type: ignore[attr-defined]
                                type="Refused") from err
     return "unreachable"
+
+
+@dataclass
+class Claim:
+    employee: str
+    amount: float
+
+
+@dataclass
+class Decision:
+    approved: bool
+    by: str
+
+
+@workflow.defn(name="typed_approval")
+class TypedApproval:
+    """Dataclasses in and out of the run, the update and the signal."""
+
+    def __init__(self) -> None:
+        self.decision: Decision | None = None
+
+    @workflow.run
+    async def run(self, claim: Claim) -> Decision:
+        assert isinstance(claim, Claim)
+        await workflow.wait_condition(lambda: self.decision is not None)
+        assert self.decision is not None
+        return self.decision
+
+    @workflow.signal
+    def decide(self, decision: Decision) -> None:
+        assert isinstance(decision, Decision)
+        self.decision = decision
+
+    @workflow.update
+    def approve(self, by: str, limit: float) -> Decision:
+        self.decision = Decision(approved=True, by=f"{by} (limit {limit:g})")
+        return self.decision

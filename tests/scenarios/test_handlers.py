@@ -166,3 +166,18 @@ def test_an_update_from_another_process_survives_kill_9_of_the_worker(
             caller.kill()
     assert out.strip() == '{"result": "gate says open"}'
     assert history.count("UpdateAccepted") == 1 and history.count("UpdateCompleted") == 1
+
+
+def test_class_workflows_take_and_return_typed_payloads(eng: Engine) -> None:
+    from tests.flows.handlers import Claim, Decision, TypedApproval
+    with eng.worker():
+        run = eng.start(TypedApproval, Claim("dana", 12.5), id="t1")
+        with pytest.raises(UpdateRejected, match="limit"):
+            eng.update("t1", "approve", "erin", "lots", timeout=20)  # not a float
+        assert eng.update("t1", "approve", "erin", 100, timeout=20) == \
+            {"approved": True, "by": "erin (limit 100)"}
+        assert run.result(timeout=20) == Decision(True, "erin (limit 100)")
+        run2 = eng.start("typed_approval", {"employee": "li", "amount": 3}, id="t2")
+        eng.signal("t2", "decide", {"approved": "yes", "by": "x"})  # dropped: not a bool
+        eng.signal("t2", "decide", Decision(False, "bob"))
+        assert run2.result(timeout=20) == {"approved": False, "by": "bob"}

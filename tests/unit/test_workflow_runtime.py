@@ -109,6 +109,9 @@ class RecordingRuntime:
     def signal_future(self, name: str) -> asyncio.Future[Any]:
         return self._future("signal", name)
 
+    def activity_code(self, name: str) -> Callable[..., Any] | None:
+        return None  # results stay as recorded
+
     def patched(self, patch_id: str, *, deprecated: bool = False) -> bool:
         self.calls.append(("patched", patch_id))
         return True
