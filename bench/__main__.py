@@ -43,8 +43,8 @@ from . import onward_bench as ob
 from .common import REPO, SCRATCH, BenchError, kill_children, remove_dir, run_child, scratch_dir
 from .limit import commit_rate, commit_windows, workflow_sql_rate
 
-SECTIONS = ("limit", "dbos", "onward-seq", "onward-concurrent", "replay", "recovery",
-            "memory", "postgres", "console")
+SECTIONS = ("limit", "dbos", "onward-seq", "onward-concurrent", "updates", "replay",
+            "recovery", "memory", "postgres", "console")
 MIB = 1024 * 1024
 
 
@@ -354,6 +354,18 @@ def section_concurrent(rep: Report, tmp: Path, sizes: Sizes) -> None:
                      f"interpreter start, {b['seconds_incl_process_start']:.2f}s"))
 
 
+def section_updates(rep: Report, tmp: Path, sizes: Sizes) -> None:
+    fig = ob.update_round_trip(tmp, sizes.seq)
+    rep.figures["updates"] = fig
+    for where, label in (("in_process", "worker in the caller's process"),
+                         ("other_process", "worker in another process")):
+        f = fig[where]
+        rep.add(Row("updates", f"update round trip, {label}: median", f["median_ms"], "ms",
+                    note=f"{f['updates']} updates one after another on an idle run"))
+        rep.add(Row("updates", f"update round trip, {label}: p99", f["p99_ms"], "ms",
+                    note=f"max {f['max_ms']:.1f} ms"))
+
+
 def section_replay(rep: Report, tmp: Path, sizes: Sizes) -> None:
     long = ob.replay_long(tmp, sizes.activities)
     rep.figures["replay"] = {"long_history": long}
@@ -496,7 +508,8 @@ def section_console(rep: Report, tmp: Path, sizes: Sizes) -> None:
 
 RUNNERS: dict[str, Callable[[Report, Path, Sizes], None]] = {
     "limit": section_limit, "dbos": section_dbos, "onward-seq": section_seq,
-    "onward-concurrent": section_concurrent, "replay": section_replay,
+    "onward-concurrent": section_concurrent, "updates": section_updates,
+    "replay": section_replay,
     "recovery": section_recovery, "memory": section_memory,
     "postgres": section_postgres, "console": section_console,
 }

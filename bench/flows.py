@@ -32,3 +32,26 @@ async def plain_three_steps(start: int) -> int:
     a = await workflow.execute_activity("plain_step", "a", start)
     b = await workflow.execute_activity("plain_step", "b", a)
     return await workflow.execute_activity("plain_step", "c", b)
+
+
+@workflow.defn(name="bench_updatable")
+class BenchUpdatable:
+    """Waits until told to stop; each ``bump`` update adds one and returns the count."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.stop = False
+
+    @workflow.run
+    async def run(self) -> int:
+        await workflow.wait_condition(lambda: self.stop)
+        return self.count
+
+    @workflow.update
+    def bump(self) -> int:
+        self.count += 1
+        return self.count
+
+    @workflow.signal
+    def finish(self) -> None:
+        self.stop = True

@@ -419,3 +419,40 @@ def memory(tmp: Path, n: int) -> dict[str, Any]:
             "bytes_per_run": (status["VmHWM"] - idle["VmHWM"]) / n,
             "pid": worker.pid, "python": sys.version.split()[0],
             "cpus": os.cpu_count()}
+
+
+# -- updates ------------------------------------------------------------------------------
+def _percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+def _update_rounds(eng: Any, ident: str, n: int) -> dict[str, float]:
+    times = []
+    for _ in range(n):
+        began = time.perf_counter()
+        eng.update(ident, "bump", timeout=30)
+        times.append(time.perf_counter() - began)
+    return {"updates": n, "median_ms": _percentile(times, 0.5) * 1000,
+            "p99_ms": _percentile(times, 0.99) * 1000, "max_ms": max(times) * 1000}
+
+
+def update_round_trip(tmp: Path, n: int) -> dict[str, Any]:
+    """``eng.update`` on an idle run, one after another: with the worker in the caller's
+    process, and with the worker in another process (the caller wakes on the store)."""
+    figures: dict[str, Any] = {}
+    db = tmp / "updates.db"
+    with _engine(db, BENCH_FLOWS) as eng:
+        with eng.worker(concurrency=4):
+            eng.start("bench_updatable", id="u-in")
+            eng.update("u-in", "bump", timeout=30)  # the run is waiting: warm
+            figures["in_process"] = _update_rounds(eng, "u-in", n)
+            eng.signal("u-in", "finish")
+        eng.start("bench_updatable", id="u-out")
+    with _worker(db, tmp / "updates-worker.log", flows=BENCH_FLOWS) as worker:
+        worker.wait_ready()
+        with _engine(db, BENCH_FLOWS) as eng:
+            eng.update("u-out", "bump", timeout=30)
+            figures["other_process"] = _update_rounds(eng, "u-out", n)
+            eng.signal("u-out", "finish")
+    return figures

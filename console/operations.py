@@ -48,6 +48,12 @@ OPERATIONS: dict[str, Operation] = {op.name: op for op in (
               "Start a new run of this id whose history is kept up to the selected event, "
               "then continues with today's code. An open run is terminated first.",
               danger=True),
+    Operation("query", "Query", "Ask the run's query handler; nothing is recorded.",
+              only_open=False),
+    Operation("update", "Update",
+              "Ask the run's update handler: its validator may reject the request (nothing "
+              "is recorded); accepted, the handler runs and its result is recorded.",
+              only_open=True),
     Operation("replay", "Replay check",
               "Replay this run's history against its workflow's file as it is on disk now "
               "(loaded afresh, even if a reload was refused) and report whether it still "
@@ -77,6 +83,13 @@ def perform(engine: Engine, name: str, ident: str, params: dict[str, Any] | None
     if name == "signal":
         engine.signal(ident, params["name"], params.get("payload"))
         return True, f"sent signal {params['name']!r} to {ident}"
+    if name == "query":
+        value = engine.query(ident, params["name"], *(params.get("args") or []))
+        return True, f"query {params['name']} of {ident} → {_brief(value)}"
+    if name == "update":
+        value = engine.update(ident, params["name"], *(params.get("args") or []),
+                              timeout=params.get("timeout", 30.0))
+        return True, f"update {params['name']} of {ident} → {_brief(value)}"
     if name == "reset":
         seq = int(params["seq"])
         handle = (engine.reset(ident, seq, discard_completed=True)
@@ -86,6 +99,12 @@ def perform(engine: Engine, name: str, ident: str, params: dict[str, Any] | None
     if name == "replay":
         return replay_verdict([engine.replay_on_disk(ident)], ident)
     raise ValueError(f"unknown operation {name!r}")
+
+
+def _brief(value: Any, limit: int = 200) -> str:
+    """A result as one line of JSON, cut to ``limit`` characters."""
+    text = json.dumps(value, ensure_ascii=False, default=str)
+    return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
 def _consented(engine: Engine, ident: str, seq: int | None, params: dict[str, Any]) -> bool:

@@ -15,6 +15,9 @@ from .errors import (
     OnwardError,
     RunStillOpen,
     StoreError,
+    UpdateFailed,
+    UpdatePending,
+    UpdateRejected,
     WorkflowFailed,
     WouldDiscardCompleted,
 )
@@ -31,6 +34,7 @@ except PackageNotFoundError:  # imported from a checkout that was never installe
 __all__ = [
     "ActivityError", "ApplicationError", "BadInput", "ChildWorkflowError", "CodeWatcher",
     "Engine", "NonDeterminismError", "NotCurrentRun", "NotFound", "OnwardError",
-    "RetryPolicy", "RunHandle", "RunStillOpen", "StoreError", "Worker", "WorkflowFailed",
+    "RetryPolicy", "RunHandle", "RunStillOpen", "StoreError", "UpdateFailed", "UpdatePending",
+    "UpdateRejected", "Worker", "WorkflowFailed",
     "WouldDiscardCompleted", "activity", "hookimpl", "watch_code", "workflow",
 ]

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import contextvars
 import inspect
-from collections.abc import Callable
+import logging
+from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar, overload
 
+from . import convert
 from .errors import OnwardError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -119,8 +121,11 @@ def info() -> ActivityInfo:
 
 
 def heartbeat(details: Any = None) -> None:
-    """Tell the engine this attempt is alive; ``details`` are kept for the next attempt."""
+    """Tell the engine this attempt is alive; ``details`` are kept for the next attempt
+    (as JSON: a dataclass reaches it as a dict). Details with no JSON form raise
+    PayloadError here, naming the path to the bad field."""
     current = info()
+    details = convert.to_json(details, "heartbeat details")
     current.heartbeat_details = details
     if current._heartbeat is not None:
         current._heartbeat(details)
@@ -134,3 +139,21 @@ def set_current(value: ActivityInfo | None) -> contextvars.Token[ActivityInfo | 
 def reset_current(token: contextvars.Token[ActivityInfo | None]) -> None:
     """Put back the info ``set_current`` replaced (engine use)."""
     _current.reset(token)
+
+
+class ActivityLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
+    """Records under ``onward.activity`` carrying the attempt's context as fields:
+    workflow_id, run_id, activity and attempt (outside an attempt: none)."""
+
+    def process(self, msg: Any, kwargs: MutableMapping[str, Any]
+                ) -> tuple[Any, MutableMapping[str, Any]]:
+        current = _current.get()
+        if current is not None:
+            extra = {"workflow_id": current.workflow_id, "run_id": current.run_id,
+                     "activity": current.activity, "attempt": current.attempt}
+            kwargs["extra"] = {**extra, **(kwargs.get("extra") or {})}
+        return msg, kwargs
+
+
+logger = ActivityLogger(logging.getLogger("onward.activity"), {})
+"""``activity.logger.info("...")`` inside an activity."""

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import attempts, history, payloads
+from . import attempts, children, history, payloads, updates
 from .deadline import DeadlineWatch
 from .events import Event, iso
 from .history import RunRow
@@ -114,8 +114,11 @@ class Advancer:
     def __init__(self, *, workflows: Callable[[str], Any], clock: Callable[[], float],
                  new_id: Callable[[str], str], cache: InstanceCache,
                  watch: DeadlineWatch | None = None,
-                 on_close: Callable[[], None] | None = None) -> None:
+                 on_close: Callable[[], None] | None = None,
+                 activities: Callable[[str], Any] | None = None) -> None:
         self.workflows = workflows
+        self.activities = activities
+        """Activity definitions by name: instances type activity results by them."""
         self.watch = watch
         """Stops workflow code at its deadline (None: no deadline)."""
         self.clock = clock
@@ -149,12 +152,15 @@ class Advancer:
         if not run.is_open or run.paused or definition is None:
             if not run.is_open:
                 run.wf_pending = 0  # only open runs wait for workflow tasks
+                if run.updates_pending:
+                    updates.end_with_run(tx, run, self.clock())
             history.save_run_state(tx, run)
             return outcome
         instance = self.cache.get(run.run_id)
         if instance is None or instance.cursor > run.last_seq or instance.fn is not definition.fn:
             self.cache.evict(run.run_id)
-            instance = WorkflowInstance(definition.fn, self.info_for(run), watch=self.watch)
+            instance = WorkflowInstance(definition.fn, self.info_for(run), watch=self.watch,
+                                        activities=self.activities)
             self.cache.misses += 1
         else:
             self.cache.hits += 1
@@ -165,18 +171,14 @@ class Advancer:
             events = history.load_events(tx, run.run_id, after=instance.cursor)
         self._eager = eager
         instance.waiting_for = ""
+        instance.external_lookup = lambda workflow_id: self._find_target(
+            tx, run, instance, outcome, workflow_id)
         try:
-            activation = instance.activate(events)
-        except WorkflowTaskError as failure:
-            self._eager = None
-            self.cache.evict(run.run_id)
-            self.hold(tx, run, failure)
-            outcome.overran = failure.kind == "deadline"
-            return outcome
-        run.wf_pending = 0
-        self._holds_nothing = instance.holds_nothing
-        self.persist(tx, run, activation, outcome)
-        self._holds_nothing = False
+            activation = self._run_task(tx, run, instance, events, outcome)
+            if activation is None:
+                return outcome
+        finally:
+            instance.external_lookup = None
         if not run.is_open:
             outcome.claimed.clear()  # closing withdrew them: they must not start
         if instance.waiting_for and not activation.commands:
@@ -193,6 +195,37 @@ class Advancer:
             self.cache.put(run.run_id, instance)
         return outcome
 
+    def _run_task(self, tx: Tx, run: RunRow, instance: WorkflowInstance, events: list[Event],
+                  outcome: AdvanceOutcome) -> Activation | None:
+        """Activate ``instance`` with ``events``, persist its commands, then accept waiting
+        updates. None if the code failed and the run is now held."""
+        try:
+            activation = instance.activate(events)
+        except WorkflowTaskError as failure:
+            self._eager = None
+            self.cache.evict(run.run_id)
+            self.hold(tx, run, failure)
+            outcome.overran = failure.kind == "deadline"
+            return None
+        run.wf_pending = 0
+        self._holds_nothing = instance.holds_nothing
+        self.persist(tx, run, activation, outcome)
+        if run.updates_pending and not updates.accept_waiting(self, tx, run, instance, outcome):
+            self._holds_nothing, self._eager = False, None  # a handler failed: run held
+            return None
+        self._holds_nothing = False
+        return activation
+
+    def _find_target(self, tx: Tx, run: RunRow, instance: WorkflowInstance,
+                     outcome: AdvanceOutcome, workflow_id: str) -> dict[str, Any]:
+        """The outcome of an external signal or cancel issued now: the target's open run
+        (locked until the task commits), or why there is none. The commands the code issued
+        before it are stored first, so a child started just before can be reached."""
+        activation = instance.current_activation
+        if activation is not None:
+            self.persist(tx, run, activation, outcome)
+        return children.find_target(tx, run, workflow_id)
+
     def hold(self, tx: Tx, run: RunRow, failure: WorkflowTaskError) -> None:
         """Mark a run stuck with a WorkflowTaskFailed event (not repeated if unchanged)."""
         message = str(failure)
@@ -207,10 +240,16 @@ class Advancer:
     # -- persisting commands -----------------------------------------------------------
     def persist(self, tx: Tx, run: RunRow, activation: Activation,
                 outcome: AdvanceOutcome) -> None:
+        """Store the activation's commands not stored yet (an external call may have stored
+        the earlier ones), and withdraw what the code stopped waiting for."""
         now = self.clock()
-        for kind, ref in activation.cancels:
+        while activation.cancels_done < len(activation.cancels):
+            kind, ref = activation.cancels[activation.cancels_done]
+            activation.cancels_done += 1
             self.cancel_pending(tx, run, kind, ref, now)
-        for command in activation.commands:
+        while activation.persisted < len(activation.commands):
+            command = activation.commands[activation.persisted]
+            activation.persisted += 1
             handler = getattr(self, "_on_" + command.type)
             handler(tx, run, command, now, outcome)
             text = _step_text(command)
@@ -246,15 +285,14 @@ class Advancer:
         child_id = attrs.get("child_id") or f"{run.workflow_id}/{command.seq}"
         attrs["child_id"] = child_id
         tx.lock_workflow_id(child_id)  # as a start does: one creator of the id at a time
-        existing = history.current_run(tx, child_id)
-        if existing is not None and existing.is_open:  # a closed one's id may be reused
+        refused = children.reuse_refused(history.current_run(tx, child_id), child_id,
+                                 attrs.get("id_reuse_policy") or "allow_duplicate")
+        if refused:
             attrs["child_run_id"] = None
             self._append(tx, run, command, now)
             history.append(tx, run, "ChildWorkflowFailed", {
                 "ref": command.seq, "child_id": child_id, "workflow": attrs["workflow"],
-                "status": "failed", "error": {
-                    "type": "AlreadyStarted",
-                    "message": f"id {child_id} already has an open run"}},
+                "status": "failed", "error": {"type": "AlreadyStarted", "message": refused}},
                 now, wake=True)
             self.woke_others = True
             return
@@ -265,6 +303,41 @@ class Advancer:
                            workflow=attrs["workflow"], args=attrs["args"], now=now,
                            parent=(run.run_id, run.workflow_id, command.seq))
         self.woke_others = True
+
+    def _on_ExternalSignalSent(self, tx: Tx, run: RunRow, command: Command, now: float,
+                               outcome: AdvanceOutcome) -> None:
+        self._append(tx, run, command, now)
+        target = self._reached(tx, command)
+        if target is not None:
+            attrs = command.attrs
+            history.append(tx, target, "SignalReceived", {
+                "name": attrs["name"], "payload": attrs.get("payload"),
+                "sender": run.workflow_id}, now, wake=True)
+            history.save_run_state(tx, target)
+            self.woke_others = True
+
+    def _on_ExternalCancelRequested(self, tx: Tx, run: RunRow, command: Command, now: float,
+                                    outcome: AdvanceOutcome) -> None:
+        self._append(tx, run, command, now)
+        target = self._reached(tx, command)
+        if target is not None and history.request_cancel(
+                tx, target, f"requested by {run.workflow_id}", now):
+            self.woke_others = True
+
+    @staticmethod
+    def _reached(tx: Tx, command: Command) -> RunRow | None:
+        """The open run an external command found when it was issued (locked since then:
+        only an earlier command of the same task could have closed it)."""
+        target_run_id = command.attrs.get("target_run_id")
+        if not target_run_id:
+            return None
+        target = history.get_run(tx, target_run_id, lock=True)
+        return target if target is not None and target.is_open else None
+
+    def _on_UpdateCompleted(self, tx: Tx, run: RunRow, command: Command, now: float,
+                            outcome: AdvanceOutcome) -> None:
+        self._append(tx, run, command, now)
+        updates.completed(tx, run.run_id, command.attrs, now)
 
     def _on_MarkerRecorded(self, tx: Tx, run: RunRow, command: Command, now: float,
                            outcome: AdvanceOutcome) -> None:
@@ -325,31 +398,36 @@ class Advancer:
         run.wf_pending, run.stuck, run.retrying = 0, 0, 0
         run.step = status
         self.cache.evict(run.run_id)
+        if run.updates_pending or not holds_nothing:
+            updates.end_with_run(tx, run, now)
         if not holds_nothing:
             self._clear_pending(tx, run, status, now)
         if notify_parent and run.parent_run_id:
             self.notify_parent(tx, run, status, now)
 
     def _clear_pending(self, tx: Tx, run: RunRow, status: str, now: float) -> None:
-        """Withdraw a closing run's queue rows and open tasks; end or cancel its children."""
+        """Withdraw a closing run's queue rows and open tasks; apply each open child's
+        parent close policy (terminate, request_cancel or abandon)."""
         queues.withdraw_run_work(tx, run.run_id, now)
-        children = queues.children_of(tx, run.run_id)
-        for child_run_id, child_status in children:
+        for child_run_id, child_status in queues.children_of(tx, run.run_id):
             if child_status != history.OPEN:
                 continue
             child = history.get_run(tx, child_run_id, lock=True)
-            if child is not None and child.is_open and status == "canceled":
-                # A canceled parent asks its children to cancel (they may compensate).
-                if history.request_cancel(tx, child, f"parent {run.workflow_id} canceled", now):
+            if child is None or not child.is_open:
+                continue
+            policy = children.close_policy(tx, run, child)
+            if policy == "abandon":
+                continue
+            if policy == "request_cancel" or status == "canceled":
+                # The child may compensate. (Under "terminate" a canceled parent asks too.)
+                if history.request_cancel(tx, child, f"parent {run.workflow_id} {status}", now):
                     self.woke_others = True
                 continue
-            if child is not None and child.is_open:
-                history.append(tx, child, "WorkflowTerminated",
-                               {"reason": f"parent {run.workflow_id} closed ({status})"}, now)
-                child.error = json.dumps({"type": "Terminated",
-                                          "message": "parent closed"})
-                self.close(tx, child, "terminated", now, notify_parent=False)
-                history.save_run_state(tx, child)
+            history.append(tx, child, "WorkflowTerminated",
+                           {"reason": f"parent {run.workflow_id} closed ({status})"}, now)
+            child.error = json.dumps({"type": "Terminated", "message": "parent closed"})
+            self.close(tx, child, "terminated", now, notify_parent=False)
+            history.save_run_state(tx, child)
 
     def notify_parent(self, tx: Tx, run: RunRow, status: str, now: float) -> None:
         parent = history.get_run(tx, run.parent_run_id or "", lock=True)
@@ -382,3 +460,4 @@ class Advancer:
                 if child is not None and child.is_open and \
                         history.request_cancel(tx, child, "parent canceled", now):
                     self.woke_others = True
+

@@ -34,7 +34,14 @@ from .cli_output import (
 from .cli_parser import TASK_STATUSES, build_parser
 from .cli_plugins import check_available
 from .deadline import check_deadline
-from .errors import BadInput, OnwardError, RunStillOpen, WorkflowFailed
+from .errors import (
+    BadInput,
+    OnwardError,
+    RunStillOpen,
+    UpdateFailed,
+    UpdatePending,
+    WorkflowFailed,
+)
 from .logs import configure_logging
 
 __all__ = ["build_parser", "code_for", "main"]
@@ -141,6 +148,23 @@ def _cmd_result(eng: Any, args: argparse.Namespace) -> int:
         closed = {"status": err.status, "error": err.error}
         emit(closed, args.output, lambda c: print(
             f"{c['status']}: {c['error'].get('type', '')}: {c['error'].get('message', '')}"))
+        return 1
+    emit(value, args.output, value_text)
+    return 0
+
+
+def _cmd_update(eng: Any, args: argparse.Namespace) -> int:
+    extra = _json_arg(args.update_input, "--input")
+    extra = extra if isinstance(extra, list) else ([] if extra is None else [extra])
+    try:
+        value = eng.update(args.id, args.name, *extra, update_id=args.update_id,
+                           timeout=args.wait)
+    except UpdatePending as err:
+        print(f"onward: {err}", file=sys.stderr)
+        return 3
+    except UpdateFailed as err:
+        emit({"status": "failed", "error": err.error}, args.output, lambda c: print(
+            f"failed: {c['error'].get('type', '')}: {c['error'].get('message', '')}"))
         return 1
     emit(value, args.output, value_text)
     return 0
@@ -260,7 +284,7 @@ def _run_worker(eng: Any, args: argparse.Namespace) -> int:
 
 COMMANDS: dict[str, Callable[[Any, argparse.Namespace], int]] = {
     "start": _cmd_start, "list": _cmd_list, "show": _cmd_show, "result": _cmd_result,
-    "tasks": _cmd_tasks, "task": _cmd_task, "query": _cmd_query,
+    "tasks": _cmd_tasks, "task": _cmd_task, "query": _cmd_query, "update": _cmd_update,
     "signal": _simple("signal"), "cancel": _simple("cancel"),
     "terminate": _simple("terminate"), "retry": _cmd_retry,
     "pause": _simple("pause"), "resume": _simple("resume"), "reset": _cmd_reset,

@@ -177,6 +177,26 @@ def _runs(sub: Subcommands) -> None:
                         "none)")
     p.add_argument("--args", dest="query_input", help=argparse.SUPPRESS)  # the old name
 
+    p = _command(sub, "update", "ask a run's update handler and print its result",
+                 "Store an update request for the run's current run; a worker running its "
+                 "code validates it (a rejection records nothing), runs the handler and "
+                 "records the result. Exit status 0: the handler's result is printed; 1: the "
+                 "handler failed; 2: the request was rejected; 3: still waiting after --wait "
+                 "(the request stays: the same --update-id waits again).",
+                 ["onward update claim-42 approve --input '[\"alice\"]'",
+                  "onward update claim-42 approve --input '[\"alice\"]' --wait 60 --json"])
+    add_common(p, output=True)
+    _run_id(p)
+    p.add_argument("name", metavar="NAME", help="the update's name")
+    p.add_argument("--input", dest="update_input", metavar="JSON",
+                   help="the update's arguments as JSON; a list gives several (default: "
+                        "none)")
+    p.add_argument("--wait", type=non_negative_float, default=30.0, metavar="SECONDS",
+                   help="how long to wait for the outcome (default %(default)s)")
+    p.add_argument("--update-id", metavar="ID",
+                   help="the request's id: a request is stored once per id, so a retried "
+                        "command waits for the first one's outcome (default: a new id)")
+
     p = _command(sub, "replay", "replay stored histories against today's code; exit 1 "
                  "naming each run that would break (a deploy gate)",
                  "Replay stored histories against the code of --flows and --plugins. Exit "

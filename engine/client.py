@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-from . import history, payloads, reload, repair, views
+from . import convert, history, payloads, reload, repair, updates, views
 from .advance import Advancer
 from .aio import AsyncBridge, AsyncClient
 from .deadline import DEFAULT_DEADLINE, check_deadline
@@ -161,11 +161,15 @@ class Engine(AsyncClient):
 
         ``rerun``: start a new run of an id whose last run has closed. Two processes doing
         either at once make one run: the second gets the first's (``created`` False)."""
-        name = workflow if isinstance(workflow, str) else getattr(
-            definition_of(workflow), "name", None)
+        definition = None if isinstance(workflow, str) else definition_of(workflow)
+        name = workflow if isinstance(workflow, str) else getattr(definition, "name", None)
         if not name:
             raise BadInput(f"{workflow!r} is not a workflow")
-        arg_list = payloads.check(list(args), "workflow input")
+        arg_list = convert.to_json(list(args), "workflow input")
+        typed = definition.fn if definition is not None else None  # results typed by it
+        definition = definition or self.registry.workflow(name)
+        if definition is not None:  # refused here, naming the field, before anything is written
+            convert.bind_args(definition.fn, arg_list, f"input of workflow {name}")
         if id is not None and (not isinstance(id, str) or not id.strip() or len(id) > 200):
             raise BadInput("a workflow id must be a non-empty string of at most 200 characters")
         fresh_id = id is None  # 48 random bits after the time: no earlier run to look for
@@ -189,7 +193,10 @@ class Engine(AsyncClient):
                     if existing is not None:
                         if not rerun or (existing.is_open and not was_open):
                             # the id exists; or another rerun got in first: one new run
-                            return RunHandle(self, workflow_id, existing.run_id, created=False)
+                            found = RunHandle(self, workflow_id, existing.run_id, created=False)
+                            if typed is not None and existing.workflow == name:
+                                found.workflow_fn = typed
+                            return found
                         if existing.is_open:
                             raise BadInput(f"run {workflow_id} is still {existing.status}; "
                                            "--rerun needs its last run to have closed")
@@ -207,11 +214,14 @@ class Engine(AsyncClient):
                 raise
         if local is None:
             self.runtime.feed.wrote()
-            return RunHandle(self, workflow_id, run_id)
-        local.dispatch(eager)
-        local.report_commit(tx)
-        self.runtime.feed.notify()  # the local worker already ran the first workflow task
-        return RunHandle(self, workflow_id, run_id, closes_at_start=closes_at_start)
+            handle = RunHandle(self, workflow_id, run_id)
+        else:
+            local.dispatch(eager)
+            local.report_commit(tx)
+            self.runtime.feed.notify()  # the local worker already ran the first workflow task
+            handle = RunHandle(self, workflow_id, run_id, closes_at_start=closes_at_start)
+        handle.workflow_fn = typed  # result() converts by its return hint
+        return handle
 
     def _is_open(self, workflow_id: str) -> bool:
         """Whether the id's current run is open, as last committed (read before a rerun
@@ -286,7 +296,17 @@ class Engine(AsyncClient):
             run = self.runtime.find_run(tx, ident)
             events = history.load_events(tx, run.run_id)
         instance = self._replay(run, events)
-        return instance.query(name, list(args))
+        return instance.query(name, convert.to_json(list(args), f"arguments of query {name}"))
+
+    def handlers(self, ident: str) -> dict[str, builtins.list[str]]:
+        """The signal, query and update names the run's code handles now (its replayed
+        state: function workflows set theirs while running); writes nothing."""
+        with self.store.read() as tx:
+            run = self.runtime.find_run(tx, ident)
+            events = history.load_events(tx, run.run_id)
+        found = self._replay(run, events).handlers
+        return {"signals": sorted(found.signals), "queries": sorted(found.queries),
+                "updates": sorted(found.updates)}
 
     def _replay(self, run: RunRow, events: builtins.list[Event]) -> WorkflowInstance:
         definition = self.registry.workflow(run.workflow)
@@ -294,7 +314,7 @@ class Engine(AsyncClient):
             raise UnknownWorkflow(f"no code for workflow {run.workflow!r}: pass --flows with "
                                   "the module that defines it")
         instance = WorkflowInstance(definition.fn, Advancer.info_for(run),
-                                    watch=self.advancer.watch)
+                                    watch=self.advancer.watch, activities=self.registry.activity)
         try:
             instance.activate(events)
         except WorkflowTaskError as err:
@@ -316,13 +336,30 @@ class Engine(AsyncClient):
         if not isinstance(name, str) or not name:
             raise BadInput("a signal needs a name")
         payloads.text(name, "the signal name", limit=200)
-        payload = payloads.check(payload, f"payload of signal {name}")
+        payload = convert.to_json(payload, f"payload of signal {name}")
         with self.store.write() as tx:
             run = self._open_run(tx, ident, "signal")
             history.append(tx, run, "SignalReceived", {"name": name, "payload": payload},
                            self.clock(), wake=True)
             history.save_run_state(tx, run)
         self.runtime.feed.wrote()
+
+    def update(self, ident: str, name: str, *args: Any, update_id: str | None = None,
+               timeout: float | None = None) -> Any:
+        """Ask the run's update handler ``name`` with ``args``; returns its result once its
+        completion is recorded (whichever process's worker runs the run).
+
+        The request is durable before this waits. Raises UpdateRejected (its validator
+        said no; nothing recorded), UpdateFailed (the handler raised), or UpdatePending
+        when ``timeout`` s pass first (call again with the same ``update_id`` to go on
+        waiting: a request is stored once per id)."""
+        run_id, uid = self._request_update(ident, name, list(args), update_id)
+        return updates.outcome(self, run_id, uid, timeout)
+
+    @_redone_on_conflict
+    def _request_update(self, ident: str, name: str, args: builtins.list[Any],
+                        update_id: str | None) -> tuple[str, str]:
+        return updates.request(self, ident, name, args, update_id)
 
     @_redone_on_conflict
     def cancel(self, ident: str) -> str:
@@ -359,7 +396,7 @@ class Engine(AsyncClient):
         """Complete an open manual task; the first answer stands."""
         if by is not None:
             payloads.text(by, "--by", limit=200)
-        result = payloads.check(result, "task result")
+        result = convert.to_json(result, "task result")
         self._close_task(task_id, "completed", {"result": result, "by": by}, by=by,
                          result=payloads.dumps(result))
 

@@ -91,29 +91,39 @@ class ApplicationError(Exception):
         self.details = list(details)
         self.type = type or self.__class__.__name__
         self.non_retryable = non_retryable
+        self.traceback_text = ""
+        """For an error rebuilt from history: the traceback recorded where it was raised."""
+
+    @property
+    def cause(self) -> BaseException | None:
+        """The error this one was raised from (``raise ... from cause``), if any."""
+        return self.__cause__
 
 
 class ActivityError(ApplicationError):
     """An activity failed for good (retries exhausted, non-retryable, or timed out)."""
 
     def __init__(self, message: str, *, activity: str = "", cause_type: str = "",
-                 attempts: int = 0, timeout: bool = False) -> None:
+                 attempts: int = 0, timeout: bool = False,
+                 cause: BaseException | None = None) -> None:
         super().__init__(message, type="ActivityError", non_retryable=True)
         self.activity = activity
         self.cause_type = cause_type
         self.attempts = attempts
         self.timeout = timeout
+        self.__cause__ = cause
 
 
 class ChildWorkflowError(ApplicationError):
     """A child workflow failed, was canceled or was terminated."""
 
     def __init__(self, message: str, *, workflow: str = "", child_id: str = "",
-                 status: str = "failed") -> None:
+                 status: str = "failed", cause: BaseException | None = None) -> None:
         super().__init__(message, type="ChildWorkflowError", non_retryable=True)
         self.workflow = workflow
         self.child_id = child_id
         self.status = status
+        self.__cause__ = cause
 
 
 class WorkflowFailed(OnwardError):
@@ -124,6 +134,12 @@ class WorkflowFailed(OnwardError):
         super().__init__(message)
         self.status = status
         self.error = error or {}
+        self.__cause__ = error_from_json(self.error) if self.error else None
+
+    @property
+    def cause(self) -> BaseException | None:
+        """The run's failure rebuilt from history, with its own ``.cause`` chain."""
+        return self.__cause__
 
 
 class NonDeterminismError(OnwardError):
@@ -132,6 +148,24 @@ class NonDeterminismError(OnwardError):
 
 class RunStillOpen(OnwardError):
     """``RunHandle.result`` timed out before the run closed."""
+
+
+class UpdateRejected(BadInput):
+    """An update's validator (or the run: closed, or no such handler) turned the request
+    down; nothing was recorded in the run's history."""
+
+
+class UpdateFailed(OnwardError):
+    """An accepted update's handler raised; ``error`` is the failure as recorded."""
+
+    def __init__(self, message: str, *, error: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.error = error or {}
+
+
+class UpdatePending(OnwardError):
+    """The wait for an update's outcome ended first; the request stays and may still be
+    accepted and completed (wait again with the same ``update_id``)."""
 
 
 def safe_str(exc: BaseException) -> str:
@@ -150,10 +184,28 @@ def safe_traceback(exc: BaseException) -> str:
         return f"{type(exc).__name__}: {safe_str(exc)}"
 
 
-def error_json(exc: BaseException) -> dict[str, Any]:
+MAX_CAUSE_DEPTH = 5
+"""How many links of a cause chain (``raise ... from ...``) history keeps."""
+
+
+def error_from_json(err: dict[str, Any], depth: int = 0) -> ApplicationError:
+    """A recorded failure as an ApplicationError (its ``type``, message, details and
+    traceback text), with its recorded cause chain as ``.cause``."""
+    rebuilt = ApplicationError(str(err.get("message") or ""), *(err.get("details") or []),
+                               type=str(err.get("type") or "Error"),
+                               non_retryable=bool(err.get("non_retryable")))
+    rebuilt.traceback_text = str(err.get("traceback") or "")
+    cause = err.get("cause")
+    if isinstance(cause, dict) and depth < MAX_CAUSE_DEPTH:
+        rebuilt.__cause__ = error_from_json(cause, depth + 1)
+    return rebuilt
+
+
+def error_json(exc: BaseException, depth: int = 0) -> dict[str, Any]:
     """A failure as stored in history: ``type``, ``message``, ``traceback``, and for an
     :class:`ApplicationError` ``non_retryable`` (when set) and ``details`` (when they are
-    JSON). ``type`` is an ApplicationError's ``type``, else the exception's class name."""
+    JSON); ``cause``: the same for the error it was raised from, a few links deep. ``type``
+    is an ApplicationError's ``type``, else the exception's class name."""
     app = exc if isinstance(exc, ApplicationError) else None
     err: dict[str, Any] = {
         "type": app.type if app is not None and isinstance(app.type, str)
@@ -165,6 +217,11 @@ def error_json(exc: BaseException) -> dict[str, Any]:
         err["non_retryable"] = True
     if app is not None and app.details and _is_json(app.details):
         err["details"] = app.details
+    if app is not None and app.traceback_text and not err["traceback"]:
+        err["traceback"] = app.traceback_text[-MAX_TRACEBACK_CHARS:]
+    cause = exc.__cause__
+    if cause is not None and depth < MAX_CAUSE_DEPTH:
+        err["cause"] = error_json(cause, depth + 1)
     return err
 
 

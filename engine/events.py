@@ -10,15 +10,18 @@ from typing import Any
 COMMAND_TYPES = frozenset({
     "ActivityScheduled", "TimerStarted", "ChildWorkflowStarted", "ManualTaskCreated",
     "MarkerRecorded", "WorkflowCompleted", "WorkflowFailed", "WorkflowCanceled",
-    "WorkflowContinuedAsNew",
+    "WorkflowContinuedAsNew", "UpdateCompleted", "ExternalSignalSent", "ExternalCancelRequested",
 })
 
 # Events workflow code receives, each applied by ``WorkflowInstance._apply_<type>``.
 INBOUND_TYPES = frozenset({
     "WorkflowStarted", "CancelRequested", "SignalReceived", "ActivityCompleted",
     "ActivityFailed", "TimerFired", "ManualTaskCompleted", "ManualTaskFailed",
-    "ManualTaskTimedOut", "ChildWorkflowCompleted", "ChildWorkflowFailed",
+    "ManualTaskTimedOut", "ChildWorkflowCompleted", "ChildWorkflowFailed", "UpdateAccepted",
 })
+
+# An external command (ExternalSignalSent, ExternalCancelRequested) carries its outcome in
+# its own attrs: ``target_run_id`` when the target was reached, ``error`` when it was not.
 
 # Every other type (ActivityAttemptFailed, WorkflowTaskFailed, WorkflowTerminated) is
 # bookkeeping for people and the engine: workflow code never sees it.

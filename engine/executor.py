@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import activity as activity_api
-from . import payloads
+from . import convert
 from .activity import ActivityDefinition, ActivityInfo
 from .attempts import Attempt
 from .errors import OnwardError, error_json
@@ -94,7 +94,7 @@ class ActivityExecutor:
         provider = (definition.provider, definition.provider_version)
         if ok:
             try:
-                value = payloads.check(value, f"the result of activity {attempt.name}")
+                value = convert.to_json(value, f"the result of activity {attempt.name}")
             except OnwardError as err:
                 ok, exc = False, err
         if ok:
@@ -125,7 +125,8 @@ class ActivityExecutor:
             return  # given up on while it waited for a thread: it must never start
         token = activity_api.set_current(info)
         try:
-            value = definition.fn(*attempt.args)
+            value = definition.fn(*convert.bind_args(
+                definition.fn, attempt.args, f"arguments of activity {attempt.name}"))
         except BaseException as exc:  # noqa: BLE001 - every failure becomes an outcome
             self._finish(definition, attempt, False, exc=exc)
         else:
@@ -139,7 +140,8 @@ class ActivityExecutor:
             return  # given up on before the loop got to it: it must never start
         activity_api.set_current(info)
         try:
-            value = await definition.fn(*attempt.args)
+            value = await definition.fn(*convert.bind_args(
+                definition.fn, attempt.args, f"arguments of activity {attempt.name}"))
         except BaseException as exc:  # noqa: BLE001 - every failure becomes an outcome
             self._finish(definition, attempt, False, exc=exc)
         else:

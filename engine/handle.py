@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from . import history, payloads
+from . import convert, history, payloads
 from .errors import NotFound, RunStillOpen, WorkflowFailed
 from .history import RunRow
 
@@ -67,8 +68,17 @@ class RunHandle:
         """``status``, awaited: the read runs on the engine's threads, not the loop."""
         return str((await self.engine.show_async(self.id, history=False))["status"])
 
-    def result(self, timeout: float | None = None) -> Any:
-        """Block until the run closes; its result, or WorkflowFailed (RunStillOpen on timeout)."""
+    workflow_fn: Callable[..., Any] | None = None
+    """The workflow function, when ``Engine.start`` was given one (not a name): ``result``
+    then converts the result by its return hint."""
+
+    def result(self, timeout: float | None = None, *, result_type: Any = None) -> Any:
+        """Block until the run closes; its result, or WorkflowFailed (RunStillOpen on timeout).
+
+        The result is JSON as stored, unless ``result_type`` names a type to convert it to
+        (``result_type=Receipt``, ``list[Receipt]``: Temporal's name) or the handle came
+        from ``start`` with the workflow function, whose return hint then says; a result
+        that does not fit raises PayloadError naming the path to the bad field."""
         deadline = None if timeout is None else time.monotonic() + timeout
         seen, self._closes_at_start = self._closes_at_start, None
         feed = self.engine.runtime.feed
@@ -80,11 +90,22 @@ class RunHandle:
                 run = history.current_run(tx, self.id)
             remaining = None if deadline is None else deadline - time.monotonic()
             if is_settled(run) or (remaining is not None and remaining <= 0):
-                return outcome(self.id, run)
+                return self._typed(outcome(self.id, run), result_type)
             self.engine.wait_for_close(0.05 if remaining is None else min(0.05, remaining),
                                        closes)
 
-    async def result_async(self, timeout: float | None = None) -> Any:  # noqa: ASYNC109
+    def _typed(self, value: Any, result_type: Any) -> Any:
+        """A completed run's JSON result converted by ``result_type`` or the workflow's
+        return hint (as JSON when neither is known)."""
+        what = f"the result of run {self.id}"
+        if result_type is not None:
+            return convert.from_json(value, result_type, what)
+        if self.workflow_fn is not None:
+            return convert.result_of(self.workflow_fn, value, what)
+        return value
+
+    async def result_async(self, timeout: float | None = None,  # noqa: ASYNC109
+                           *, result_type: Any = None) -> Any:
         """``result`` for asyncio code: await the run's close without blocking the loop.
 
         Returns the run's result; raises WorkflowFailed, NotFound, or RunStillOpen after
@@ -93,4 +114,4 @@ class RunHandle:
         closes, here or in another process. Cancelling the awaiting task (or an enclosing
         ``asyncio.timeout``) stops the wait only; the run goes on."""
         run = await self.engine.aio.wait_closed(self.id, timeout)
-        return outcome(self.id, run)
+        return self._typed(outcome(self.id, run), result_type)

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import inspect
 import linecache
+import logging
 import random
 import sys
 from collections.abc import Callable
@@ -20,7 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import payloads
+from . import convert
+from .activity import ActivityDefinition
 from .deadline import DeadlineWatch, Overrun, WorkflowDeadline
 from .errors import (
     ActivityError,
@@ -29,14 +32,17 @@ from .errors import (
     NonDeterminismError,
     NotFound,
     OnwardError,
+    error_from_json,
     error_json,
     safe_str,
 )
 from .events import COMMAND_TYPES, INBOUND_TYPES, Event
+from .handlers import Handlers
 from .loop import DeterministicLoop
 from .workflow_runtime import ContinueAsNew, WorkflowInfo
 
 _ENGINE_DIR = str(Path(__file__).resolve().parent)
+_log = logging.getLogger("onward.workflow")
 
 
 @dataclass
@@ -54,6 +60,11 @@ class Activation:
 
     commands: list[Command] = field(default_factory=list)
     cancels: list[tuple[str, int]] = field(default_factory=list)
+    persisted: int = 0
+    """How many of ``commands`` the engine has stored (it may store them before the
+    activation ends: an external call first stores the commands issued before it)."""
+    cancels_done: int = 0
+    """How many of ``cancels`` the engine has carried out."""
 
 
 class _Diverged(BaseException):  # noqa: N818 - unwinds workflow code past `except Exception`
@@ -107,19 +118,37 @@ def _command_key(event_type: str, attrs: dict[str, Any]) -> str:
         return str(attrs.get("name", ""))
     if event_type == "ChildWorkflowStarted":
         return str(attrs.get("workflow", ""))
+    if event_type == "ExternalSignalSent":
+        return f"{attrs.get('workflow_id', '')} {attrs.get('name', '')}"
+    if event_type == "ExternalCancelRequested":
+        return str(attrs.get("workflow_id", ""))
     if event_type == "ManualTaskCreated":
         return str(attrs.get("kind", ""))
     if event_type == "MarkerRecorded":
         return str(attrs.get("patch_id") or attrs.get("name", ""))
+    if event_type == "UpdateCompleted":
+        return str(attrs.get("update_id", ""))
     return ""
+
+
+class UpdateRejection(Exception):  # noqa: N818 - a validator's verdict, not a failure
+    """A validator (or a missing handler) turned an update request down."""
+
+
+def _is_patch_marker(event: Event) -> bool:
+    return event.type == "MarkerRecorded" and bool(event.attrs.get("patch_id"))
 
 
 class WorkflowInstance:
     """One run's workflow code, advanced by history events."""
 
     def __init__(self, fn: Callable[..., Any], info: WorkflowInfo, *, last_seq: int = 0,
-                 watch: DeadlineWatch | None = None) -> None:
+                 watch: DeadlineWatch | None = None,
+                 activities: Callable[[str], ActivityDefinition | None] | None = None
+                 ) -> None:
         self.fn = fn
+        self._activities = activities
+        """Activity definitions by name (the registry's), to type their results."""
         self.info = info
         self.cursor = 0                     # last history seq delivered
         self.next_seq = last_seq + 1
@@ -128,7 +157,11 @@ class WorkflowInstance:
         self.loop.owner = self
         self.loop.watch = watch
         self._random: random.Random | None = None
-        self.query_handlers: dict[str, Callable[..., Any]] = {}
+        self.handlers = Handlers()
+        self._conditions: list[tuple[Callable[[], Any], asyncio.Future[Any]]] = []
+        """``wait_condition`` predicates not yet true, with the futures they resolve."""
+        self.open_updates = 0
+        """Accepted updates whose handlers have not finished."""
         self.closed = False
         self._cancel_requested = False
         self._main: asyncio.Task[Any] | None = None
@@ -142,6 +175,11 @@ class WorkflowInstance:
         self._failure: BaseException | None = None
         self.waiting_for = ""
         """What the code waits on that no command describes (a signal), for people."""
+        self.external_lookup: Callable[[str], dict[str, Any]] | None = None
+        """Set by the engine during a workflow task: finds the open run an external signal
+        or cancel targets, as ``{"target_run_id": ...}`` or ``{"error": {...}}``."""
+        self._matched: Event | None = None
+        """The history event the last command matched (None: the command was new)."""
 
     @property
     def random(self) -> random.Random:
@@ -151,12 +189,31 @@ class WorkflowInstance:
             self._random = random.Random(self.info.run_id)
         return self._random
 
+    @property
+    def query_handlers(self) -> dict[str, Callable[..., Any]]:
+        return self.handlers.queries
+
+    @property
+    def history_length(self) -> int:
+        """Events up to the one being handled (``workflow.info().history_length``)."""
+        return self.cursor
+
+    @property
+    def current_activation(self) -> Activation | None:
+        """The activation under way (None between activations)."""
+        return self._activation
+
+    @property
+    def is_replaying(self) -> bool:
+        """The code is behind its history: commands it issues now were recorded before."""
+        return bool(self._recorded)
+
     # -- driving ----------------------------------------------------------------------
     @property
     def holds_nothing(self) -> bool:
-        """No activity, timer, task or child is outstanding, and no child was ever started:
-        closing the run has no queue rows or children to clean up."""
-        return not self._pending and not self.started_children
+        """No activity, timer, task, child or update is outstanding, and no child was ever
+        started: closing the run has no queue rows, children or updates to clean up."""
+        return not self._pending and not self.started_children and not self.open_updates
 
     def activate(self, events: list[Event]) -> Activation:
         """Deliver ``events`` (all seq > cursor, in order); return the new commands.
@@ -180,6 +237,7 @@ class WorkflowInstance:
                 try:
                     apply(self, event)
                     self.loop.run_until_quiet()
+                    self._check_conditions()
                 except (SystemExit, KeyboardInterrupt, GeneratorExit) as exc:
                     # asyncio lets these escape a task; workflow code raising them is a bug
                     self._fail_task(exc)
@@ -202,6 +260,19 @@ class WorkflowInstance:
             self._activation = None
         self.cursor = self.next_seq - 1  # the new commands will be stored with these seqs
         return activation
+
+    def _check_conditions(self) -> None:
+        """Resolve the ``wait_condition`` futures whose predicates are now true, and run
+        the code they release, until no more become true."""
+        while self._conditions and self._failure is None:
+            waiting = [(test, fut) for test, fut in self._conditions if not fut.done()]
+            released = [fut for test, fut in waiting if test()]
+            self._conditions = [(test, fut) for test, fut in waiting if fut not in released]
+            if not released:
+                return
+            for future in released:
+                future.set_result(None)
+            self.loop.run_until_quiet()
 
     def unhandled_signals(self) -> list[dict[str, Any]]:
         """Signals received but not yet taken by ``wait_signal``, in arrival order."""
@@ -230,7 +301,12 @@ class WorkflowInstance:
 
     # -- inbound events: one _apply_<EventType> method each (dispatched by _APPLY) --------
     def _apply_WorkflowStarted(self, event: Event) -> None:  # noqa: N802 - named by type
-        args = event.attrs.get("input") or []
+        try:
+            args = convert.bind_args(self.fn, event.attrs.get("input") or [],
+                                     f"input of workflow {self.info.workflow_type}")
+        except OnwardError as err:
+            self._fail_task(err)
+            return
         self._main = self.loop.create_task(self.fn(*args), name="main")
         self._main.add_done_callback(self._main_done)
 
@@ -243,6 +319,10 @@ class WorkflowInstance:
 
     def _apply_SignalReceived(self, event: Event) -> None:  # noqa: N802
         name = event.attrs.get("name", "")
+        handler = self.handlers.signals.get(name)
+        if handler is not None:
+            self._deliver_signal(name, handler, event.attrs.get("payload"))
+            return
         waiters = self._signal_waiters.get(name)
         while waiters:
             waiter = waiters.popleft()
@@ -251,6 +331,93 @@ class WorkflowInstance:
                 return
         self._signal_buffer.setdefault(name, collections.deque()).append(
             (event.seq, event.attrs.get("payload")))
+
+    def _apply_UpdateAccepted(self, event: Event) -> None:  # noqa: N802
+        attrs = event.attrs
+        name, update_id = attrs.get("name", ""), attrs.get("update_id", "")
+        entry = self.handlers.updates.get(name)
+        if entry is None:
+            self._fail_task(OnwardError(
+                f"history accepted update {name!r} at event {event.seq} but the code has no "
+                "handler for it"))
+            return
+        self.open_updates += 1
+        try:
+            args = convert.bind_args(entry[0], list(attrs.get("args") or []),
+                                     f"update {name}")
+        except OnwardError as err:  # validated before acceptance: only if the code changed
+            self._handler_finished(f"update {name}", (update_id, name), None, err)
+            return
+        self._run_handler(f"update {name}", entry[0], args, update=(update_id, name))
+
+    def _run_handler(self, what: str, fn: Callable[..., Any], args: list[Any], *,
+                     update: tuple[str, str] | None = None) -> None:
+        """Run a signal or update handler: a plain function now, a coroutine as a task.
+        An update's outcome is recorded as its UpdateCompleted command."""
+        try:
+            value = fn(*args)
+        except BaseException as exc:  # noqa: BLE001 - the handler's failure is recorded
+            self._handler_finished(what, update, None, exc)
+            return
+        if not asyncio.iscoroutine(value):
+            self._handler_finished(what, update, value, None)
+            return
+        task = self.loop.create_task(value, name=what)
+
+        def done(task: asyncio.Task[Any]) -> None:
+            if task.cancelled():
+                self._handler_finished(what, update, None, asyncio.CancelledError())
+            else:
+                exc = task.exception()
+                self._handler_finished(what, update, None if exc else task.result(), exc)
+        task.add_done_callback(done)
+
+    def _handler_finished(self, what: str, update: tuple[str, str] | None, value: Any,
+                          exc: BaseException | None) -> None:
+        if update is None:
+            if exc is not None and not isinstance(exc, asyncio.CancelledError):
+                self._fail_task(exc)  # a signal handler's bug holds the run, as the body's
+            return
+        self.open_updates -= 1
+        update_id, name = update
+        if self.closed or self._failure is not None:
+            return
+        if exc is None:
+            try:
+                result = convert.to_json(value, f"the result of update {name}")
+            except OnwardError as err:
+                exc = err
+            else:
+                self._command("UpdateCompleted", {"update_id": update_id, "name": name,
+                                                  "result": result}, source="")
+                return
+        if isinstance(exc, (ApplicationError, TimeoutError, asyncio.CancelledError,
+                            OnwardError)):
+            self._command("UpdateCompleted", {"update_id": update_id, "name": name,
+                                              "error": error_json(exc)}, source="")
+        else:
+            self._fail_task(exc)
+
+    def validate_update(self, name: str, args: list[Any]) -> None:
+        """Run update ``name``'s validator against the current state; raises
+        :class:`UpdateRejection` when there is no such handler or the validator raises.
+        Runs outside any activation, so nothing it does can record a command."""
+        entry = self.handlers.updates.get(name)
+        if entry is None:
+            known = ", ".join(sorted(self.handlers.updates)) or "none"
+            raise UpdateRejection(f"run {self.info.workflow_id} has no update {name!r} "
+                                  f"(known: {known})")
+        try:
+            args = convert.bind_args(entry[0], args, f"update {name}")
+        except OnwardError as err:
+            raise UpdateRejection(str(err)) from None
+        validator = entry[1]
+        if validator is None:
+            return
+        try:
+            validator(*args)
+        except Exception as err:  # noqa: BLE001 - any exception rejects the request
+            raise UpdateRejection(f"{type(err).__name__}: {safe_str(err)[:2000]}") from None
 
     def _apply_ActivityCompleted(self, event: Event) -> None:  # noqa: N802
         self._settle(event, result=event.attrs.get("result"))
@@ -265,7 +432,8 @@ class WorkflowInstance:
         self._settle(event, error=ActivityError(
             f"activity {attrs.get('name', '')} failed: {err.get('message', '')}",
             activity=attrs.get("name", ""), cause_type=err.get("type", ""),
-            attempts=attrs.get("attempts", 0), timeout=bool(attrs.get("timeout"))))
+            attempts=attrs.get("attempts", 0), timeout=bool(attrs.get("timeout")),
+            cause=error_from_json(err) if err else None))
 
     def _apply_ManualTaskFailed(self, event: Event) -> None:  # noqa: N802
         self._settle(event, error=ApplicationError(
@@ -283,7 +451,7 @@ class WorkflowInstance:
             f"child workflow {attrs.get('child_id', '')} {attrs.get('status', 'failed')}: "
             f"{err.get('message', '')}",
             workflow=attrs.get("workflow", ""), child_id=attrs.get("child_id", ""),
-            status=attrs.get("status", "failed")))
+            status=attrs.get("status", "failed"), cause=error_from_json(err) if err else None))
 
     def _settle(self, event: Event, *, result: Any = None,
                 error: BaseException | None = None) -> None:
@@ -310,7 +478,7 @@ class WorkflowInstance:
         exc = task.exception()
         if exc is None:
             try:
-                result = payloads.check(task.result(), "the workflow's result")
+                result = convert.to_json(task.result(), "the workflow's result")
             except OnwardError as err:
                 self._fail_task(err)
                 return
@@ -351,12 +519,12 @@ class WorkflowInstance:
         """Match a command against history, or record it as new; returns its seq."""
         if self._failure is not None:
             raise _Diverged()
+        self._skip_removed_patches(attrs)
         recorded = self._recorded
-        while recorded and recorded[0].type == "MarkerRecorded" and event_type != \
-                "MarkerRecorded" and recorded[0].attrs.get("patch_id"):
-            recorded.popleft()  # a patch marker whose patched() call was removed
+        self._matched = None
         if recorded:
             event = recorded.popleft()
+            self._matched = event
             if event.type != event_type or _command_key(event.type, event.attrs) != \
                     _command_key(event_type, attrs):
                 wanted = _describe(event_type, attrs)
@@ -376,6 +544,13 @@ class WorkflowInstance:
         self._activation.commands.append(Command(event_type, attrs, seq))
         return seq
 
+    def _skip_removed_patches(self, attrs: dict[str, Any]) -> None:
+        """Drop patch markers ahead in history whose ``patched()`` call was removed (any
+        command but another patch marker may pass them)."""
+        recorded = self._recorded
+        while recorded and _is_patch_marker(recorded[0]) and not attrs.get("patch_id"):
+            recorded.popleft()
+
     def _await_ref(self, kind: str, seq: int) -> asyncio.Future[Any]:
         future = self.loop.create_future()
         self._pending[seq] = (kind, future)
@@ -390,7 +565,7 @@ class WorkflowInstance:
 
     def schedule_activity(self, name: str, args: list[Any], options: dict[str, Any]
                           ) -> asyncio.Future[Any]:
-        attrs = {"name": name, "args": payloads.check(args, f"arguments of activity {name}"),
+        attrs = {"name": name, "args": convert.to_json(args, f"arguments of activity {name}"),
                  **options}
         seq = self._command("ActivityScheduled", attrs)
         return self._await_ref("activity", seq)
@@ -405,13 +580,56 @@ class WorkflowInstance:
         seq = self._command("ManualTaskCreated", attrs)
         return self._await_ref("task", seq)
 
-    def start_child(self, workflow: str, args: list[Any], child_id: str | None
-                    ) -> asyncio.Future[Any]:
-        attrs = {"workflow": workflow, "args": payloads.check(args, "child arguments"),
+    def start_child(self, workflow: str, args: list[Any], child_id: str | None,
+                    options: dict[str, Any] | None = None) -> tuple[str, asyncio.Future[Any]]:
+        attrs = {"workflow": workflow, "args": convert.to_json(args, "child arguments"),
                  "child_id": child_id}
+        for key, value in (options or {}).items():
+            if value != CHILD_DEFAULTS.get(key):
+                attrs[key] = value  # only what differs: older histories read the same
         seq = self._command("ChildWorkflowStarted", attrs)
         self.started_children = True
-        return self._await_ref("child", seq)
+        recorded = self._matched.attrs.get("child_id") if self._matched is not None else None
+        return (recorded or child_id or f"{self.info.workflow_id}/{seq}",
+                self._await_ref("child", seq))
+
+    def signal_external(self, workflow_id: str, name: str, payload: Any
+                        ) -> asyncio.Future[Any]:
+        attrs = {"workflow_id": workflow_id, "name": name,
+                 "payload": convert.to_json(payload, f"payload of signal {name}")}
+        return self._external("ExternalSignalSent", attrs)
+
+    def cancel_external(self, workflow_id: str) -> asyncio.Future[Any]:
+        return self._external("ExternalCancelRequested", {"workflow_id": workflow_id})
+
+    def _external(self, event_type: str, attrs: dict[str, Any]) -> asyncio.Future[Any]:
+        """Record an external command with its outcome, decided now: in a live workflow
+        task by looking the target up (inside the task's transaction), on replay from the
+        recorded event. The future is settled at once either way, so the code continues at
+        the same point on every replay."""
+        if self._failure is not None:
+            raise _Diverged()
+        future = self.loop.create_future()
+        if self.closed:
+            return future  # code still running after the run closed reaches nobody
+        self._skip_removed_patches(attrs)
+        if not self._recorded and self.external_lookup is not None:
+            attrs.update(self.external_lookup(attrs["workflow_id"]))
+        self._command(event_type, attrs)
+        outcome = self._matched.attrs if self._matched is not None else attrs
+        error = outcome.get("error")
+        if error:
+            future.set_exception(ApplicationError(
+                str(error.get("message", "")), type=str(error.get("type", "")),
+                non_retryable=True))
+        elif outcome.get("target_run_id"):
+            future.set_result(None)
+        # else: replayed outside a workflow task, beyond history: nothing to report
+        return future
+
+    def activity_code(self, name: str) -> Callable[..., Any] | None:
+        definition = self._activities(name) if self._activities is not None else None
+        return None if definition is None else definition.fn
 
     def signal_future(self, name: str) -> asyncio.Future[Any]:
         future = self.loop.create_future()
@@ -421,6 +639,31 @@ class WorkflowInstance:
         else:
             self._signal_waiters.setdefault(name, collections.deque()).append(future)
             self.waiting_for = f"waiting for signal {name}"
+        return future
+
+    def set_signal_handler(self, name: str, fn: Callable[..., Any]) -> None:
+        self.handlers.signals[name] = fn
+        buffered = self._signal_buffer.pop(name, None)
+        for _, payload in buffered or ():
+            self._deliver_signal(name, fn, payload)
+
+    def _deliver_signal(self, name: str, handler: Callable[..., Any], payload: Any) -> None:
+        """Run ``handler`` on a signal's payload, converted by its hint; a payload that
+        does not fit is dropped with a warning (the same on every replay), not the run."""
+        try:
+            args = convert.bind_args(handler, _signal_args(handler, {"payload": payload}),
+                                     f"signal {name}")
+        except OnwardError as err:
+            if not self.is_replaying:
+                _log.warning("run %s dropped signal %s: %s", self.info.workflow_id, name, err,
+                             extra={"workflow_id": self.info.workflow_id,
+                                    "run_id": self.info.run_id})
+            return
+        self._run_handler(f"signal {name}", handler, args)
+
+    def condition_future(self, predicate: Callable[[], Any]) -> asyncio.Future[Any]:
+        future = self.loop.create_future()
+        self._conditions.append((predicate, future))
         return future
 
     def patched(self, patch_id: str, *, deprecated: bool = False) -> bool:
@@ -436,12 +679,40 @@ class WorkflowInstance:
         self._command("MarkerRecorded", {"patch_id": patch_id})
         return True
 
+    def marker(self, name: str, compute: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+        """A value recorded once: on replay the marker's attrs from history (``compute`` is
+        not called), else ``compute()``, recorded as a ``MarkerRecorded`` named ``name``.
+        Markers match by position like other commands: one in another place diverges."""
+        head = next((e for e in self._recorded if not _is_patch_marker(e)), None)
+        if head is not None and head.type == "MarkerRecorded" and head.attrs.get("name") == name:
+            value = {k: v for k, v in head.attrs.items() if k != "name"}
+        else:
+            value = compute() if head is None else {}  # any other head: _command diverges
+        self._command("MarkerRecorded", {"name": name, **value})
+        return value
+
     def query(self, name: str, args: list[Any]) -> Any:
-        handler = self.query_handlers.get(name)
+        handler = self.handlers.queries.get(name)
         if handler is None:
-            known = ", ".join(sorted(self.query_handlers)) or "none"
+            known = ", ".join(sorted(self.handlers.queries)) or "none"
             raise NotFound(f"run {self.info.workflow_id} has no query {name!r} (known: {known})")
-        return payloads.check(handler(*args), f"the result of query {name}")
+        args = convert.bind_args(handler, args, f"arguments of query {name}")
+        return convert.to_json(handler(*args), f"the result of query {name}")
+
+
+def _signal_args(handler: Callable[..., Any], attrs: dict[str, Any]) -> list[Any]:
+    """A signal's payload is its handler's one argument (none if the handler takes none)."""
+    try:
+        takes = any(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.VAR_POSITIONAL)
+                    for p in inspect.signature(handler).parameters.values())
+    except (TypeError, ValueError):
+        takes = True
+    return [attrs.get("payload")] if takes else []
+
+
+CHILD_DEFAULTS: dict[str, str] = {"parent_close_policy": "terminate",
+                                  "id_reuse_policy": "allow_duplicate"}
+"""Options of a child start, with the defaults that ChildWorkflowStarted leaves out."""
 
 
 _APPLY: dict[str, Callable[[WorkflowInstance, Event], None]] = {

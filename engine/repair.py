@@ -325,7 +325,8 @@ def replay_one(runtime: Runtime, run: RunRow, events: list[Event],
         result.ok, result.error = None, f"no code for workflow {run.workflow}"
         return result
     instance = WorkflowInstance(definition.fn, Advancer.info_for(run),
-                                watch=runtime.advancer.watch)
+                                watch=runtime.advancer.watch,
+                                activities=runtime.registry.activity)
     try:
         instance.activate(events)
     except WorkflowTaskError as err:

@@ -212,7 +212,8 @@ class Runtime:
         """The workers running in this process, the first one taking eager starts."""
         self.feed = ChangeFeed(store, registry, lambda: bool(self.workers))
         self.cache = InstanceCache(cache_size)
-        self.advancer = Advancer(workflows=registry.workflow, clock=clock, new_id=self.new_id,
+        self.advancer = Advancer(workflows=registry.workflow, activities=registry.activity,
+                                 clock=clock, new_id=self.new_id,
                                  cache=self.cache, watch=DeadlineWatch(deadline),
                                  on_close=self.feed.count_close)
         self.advance_lock = threading.Lock()

@@ -7,19 +7,24 @@ workflow code must reach the outside world only through these calls.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import inspect
+import random as random_module
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar, overload
 
-from . import business, payloads
+from . import business, convert
 from .activity import definition_of as activity_definition_of
 from .errors import BadInput, OnwardError
+from .external import ChildWorkflowHandle, ExternalWorkflowHandle, child_options
+from .handlers import ClassWorkflow, UpdateMethod, function_update, query, run, signal, update
 from .loop import DeterministicLoop
 from .retry import RetryPolicy, optional_duration
 from .retry import duration as check_duration
+from .workflow_logger import logger
 from .workflow_runtime import ContinueAsNew, WorkflowInfo, WorkflowRuntime
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -28,33 +33,61 @@ ATTRIBUTE = "__onward_workflow__"
 DEFAULT_START_TO_CLOSE = 300.0
 
 __all__ = [
-    "WorkflowDefinition", "WorkflowInfo", "business_days", "continue_as_new", "defn",
-    "deprecate_patch", "execute_activity", "execute_child", "info", "manual_task", "now",
-    "patched", "random", "set_query_handler", "sleep", "uuid4", "wait_signal",
+    "ChildWorkflowHandle", "ExternalWorkflowHandle", "UpdateMethod", "WorkflowDefinition",
+    "WorkflowInfo", "business_days", "continue_as_new", "defn", "deprecate_patch",
+    "execute_activity", "execute_child", "get_external_workflow_handle", "info", "logger",
+    "manual_task", "now", "patched", "query", "random", "run", "set_query_handler",
+    "set_signal_handler", "set_update_handler", "signal", "sleep", "start_child", "update",
+    "uuid4", "wait_condition", "wait_signal",
 ]
 
 
 @dataclass
 class WorkflowDefinition:
-    """A workflow coroutine function with its registered name."""
+    """A workflow with its registered name: ``fn`` is the coroutine function the engine
+    runs (for a class workflow, one that makes the object and runs its run method)."""
 
     name: str
     fn: Callable[..., Any]
     provider: str = ""
+    cls: type | None = None
+    """The class of a class workflow (None for a function workflow)."""
+
+    def handler_names(self) -> dict[str, list[str]]:
+        """The signal, query and update names a class declares (function workflows set
+        theirs while running, so theirs are not known here)."""
+        shape = getattr(self.cls, "__onward_class__", None) if self.cls else None
+        if not isinstance(shape, ClassWorkflow):
+            return {"signals": [], "queries": [], "updates": []}
+        return {"signals": sorted(shape.signals), "queries": sorted(shape.queries),
+                "updates": sorted(shape.updates)}
+
+
+T = TypeVar("T")
 
 
 @overload
-def defn(fn: F) -> F: ...
+def defn(fn: T) -> T: ...
 @overload
-def defn(*, name: str | None = None) -> Callable[[F], F]: ...
-def defn(fn: F | None = None, *, name: str | None = None) -> F | Callable[[F], F]:
-    """Mark an ``async def`` as a workflow; ``name`` defaults to the function's name."""
+def defn(*, name: str | None = None) -> Callable[[T], T]: ...
+def defn(fn: T | None = None, *, name: str | None = None) -> T | Callable[[T], T]:
+    """Mark an ``async def`` or a class (with an ``@workflow.run`` method) as a workflow;
+    ``name`` defaults to the function's or class's name."""
 
-    def mark(func: F) -> F:
+    def mark(target: T) -> T:
+        if isinstance(target, type):
+            shape = ClassWorkflow(target)
+            main = shape.make_main(lambda obj: shape.bind(obj, _instance().handlers))
+            target.__onward_class__ = shape  # type: ignore[attr-defined]
+            setattr(target, ATTRIBUTE, WorkflowDefinition(name or target.__name__, main,
+                                                          cls=target))
+            return target
+        func: Any = target
         if not inspect.iscoroutinefunction(func):
-            raise OnwardError(f"workflow {func.__qualname__} must be an async def")
+            raise OnwardError(f"workflow {getattr(func, '__qualname__', func)!r} must be "
+                              "an async def or a class with an @workflow.run method")
         setattr(func, ATTRIBUTE, WorkflowDefinition(name or func.__name__, func))
-        return func
+        return target
 
     return mark(fn) if fn is not None else mark
 
@@ -114,7 +147,9 @@ async def execute_activity(
     """Run an activity under a retry policy; its result, or ``ActivityError`` at the end.
 
     Bad options (a negative, zero, NaN or infinite timeout, say) raise ``BadInput`` here,
-    naming the argument, and nothing is scheduled.
+    naming the argument, and nothing is scheduled. Arguments are stored as JSON (see
+    onward.convert); the result arrives as the activity's return hint declares when it is
+    called by function, or by name when this worker has its code, else as JSON.
     """
     where = "execute_activity"
     options = {
@@ -127,7 +162,12 @@ async def execute_activity(
     }
     inst = _instance()
     name = _name_of(activity, "activity")
-    return await inst.schedule_activity(name, list(args), options)
+    result = await inst.schedule_activity(name, list(args), options)
+    code = inst.activity_code(name) if isinstance(activity, str) else \
+        getattr(activity_definition_of(activity), "fn", None)
+    if code is None:
+        return result
+    return convert.result_of(code, result, f"the result of activity {name}")
 
 
 async def sleep(duration: float | timedelta) -> None:
@@ -162,6 +202,22 @@ async def wait_signal(name: str, timeout: float | timedelta | None = None) -> An
     return await _with_timeout(inst, future, secs, f"signal {name}")
 
 
+async def wait_condition(predicate: Callable[[], Any],
+                         timeout: float | timedelta | None = None) -> None:
+    """Resume once ``predicate()`` is true, checked after every event the run receives
+    (signals, updates, completions); ``TimeoutError`` after ``timeout``. The predicate
+    must only read workflow state."""
+    secs = optional_duration(timeout, "timeout", "wait_condition")
+    inst = _instance()
+    if predicate():
+        return
+    future = inst.condition_future(predicate)
+    if secs is None:
+        await future
+        return
+    await _with_timeout(inst, future, secs, "wait_condition")
+
+
 async def manual_task(
     kind: str,
     *,
@@ -179,23 +235,63 @@ async def manual_task(
     inst = _instance()
     attrs = {
         "kind": kind, "assignee": assignee, "instructions": instructions,
-        "data": payloads.check(data, f"data of manual task {kind}"),
+        "data": convert.to_json(data, f"data of manual task {kind}"),
         "deadline": inst.now + secs if secs is not None else None,
     }
     return await inst.create_manual_task(attrs)
 
 
 async def execute_child(workflow: str | Callable[..., Any], *args: Any,
-                        id: str | None = None) -> Any:  # noqa: A002 - the contract's name
-    """Run a child workflow with its own id and history; its result or ChildWorkflowError."""
+                        id: str | None = None,  # noqa: A002 - the contract's name
+                        parent_close_policy: str = "terminate",
+                        id_reuse_policy: str = "allow_duplicate") -> Any:
+    """Run a child workflow with its own id and history; its result or ChildWorkflowError.
+    The options are those of :func:`start_child`. The result is typed by the child's
+    return hint when it is called by function."""
+    result = await start_child(workflow, *args, id=id,
+                               parent_close_policy=parent_close_policy,
+                               id_reuse_policy=id_reuse_policy)
+    if isinstance(workflow, str):
+        return result
+    return convert.result_of(workflow, result,
+                             f"the result of child workflow {_name_of(workflow, 'workflow')}")
+
+
+def start_child(workflow: str | Callable[..., Any], *args: Any,
+                id: str | None = None,  # noqa: A002 - the contract's name
+                parent_close_policy: str = "terminate",
+                id_reuse_policy: str = "allow_duplicate") -> ChildWorkflowHandle:
+    """Start a child workflow and return its handle at once: await the handle for the
+    child's result (or ChildWorkflowError); ``.id``, ``.signal(name, payload)``, ``.cancel()``.
+
+    ``id`` defaults to ``{this run's id}/{seq}``. ``parent_close_policy`` says what happens to
+    the child if it is still open when this run closes (completed, failed, canceled,
+    terminated or continued as new): ``"terminate"`` (a canceled parent asks it to cancel
+    instead), ``"request_cancel"`` (it gets CancelRequested and may compensate) or
+    ``"abandon"`` (it runs on). ``id_reuse_policy``: ``"allow_duplicate"`` (an id whose
+    earlier run closed may be used again), ``"allow_duplicate_failed_only"`` (only if that
+    run did not complete) or ``"reject_duplicate"`` (never); a refused start fails the child
+    with ChildWorkflowError (cause type ``AlreadyStarted``). An id whose run is still open
+    is always refused."""
+    options = child_options(parent_close_policy, id_reuse_policy)
     inst = _instance()
-    return await inst.start_child(_name_of(workflow, "workflow"), list(args), id)
+    if id is not None and (not isinstance(id, str) or not id):
+        raise BadInput("start_child: id must be a non-empty string")
+    child_id, result = inst.start_child(_name_of(workflow, "workflow"), list(args), id, options)
+    return ChildWorkflowHandle(inst, child_id, result)
+
+
+def get_external_workflow_handle(workflow_id: str) -> ExternalWorkflowHandle:
+    """A handle on the run of ``workflow_id`` (any run, not only a child): ``.signal(name,
+    payload)`` and ``.cancel()``, recorded in this run's history. Awaiting either raises
+    ``ApplicationError`` (type ``ExternalWorkflowNotFound``) if the id has no open run."""
+    return ExternalWorkflowHandle(_instance(), workflow_id)
 
 
 def continue_as_new(*args: Any) -> None:
     """End this run and start a fresh run of the same id (a new history) with ``args``."""
     _instance()
-    raise ContinueAsNew(payloads.check(list(args), "continue-as-new arguments"))
+    raise ContinueAsNew(convert.to_json(list(args), "continue-as-new arguments"))
 
 
 def patched(patch_id: str) -> bool:
@@ -213,9 +309,10 @@ def now() -> datetime:
     return datetime.fromtimestamp(_instance().now, UTC)
 
 
-def random() -> float:
-    """A deterministic random float in [0, 1), seeded by the run."""
-    return _instance().random.random()
+def random() -> random_module.Random:
+    """The run's deterministic ``random.Random`` (seeded by the run: the same draws on
+    every replay). ``workflow.random().randint(1, 6)``, ``.random()``, ``.choice(...)``."""
+    return _instance().random
 
 
 def uuid4() -> uuid.UUID:
@@ -224,16 +321,41 @@ def uuid4() -> uuid.UUID:
 
 
 def info() -> WorkflowInfo:
-    """Ids, type and start time of the running workflow."""
-    return _instance().info
+    """Ids, type and start time of the running workflow, with its history length so far
+    (``info().history_length``, ``info().is_continue_as_new_suggested()``)."""
+    inst = _instance()
+    return dataclasses.replace(inst.info, history_length=inst.history_length)
 
 
 def set_query_handler(name: str, fn: Callable[..., Any]) -> None:
     """Answer ``onward query ID name`` with ``fn(*args)``; it must only read state."""
-    _instance().query_handlers[name] = fn
+    _instance().handlers.queries[name] = fn
 
 
-def business_days(days: int, holidays: tuple[str, ...] = ()) -> timedelta:
-    """How long from now until ``days`` business days have passed (weekends skipped)."""
+def set_signal_handler(name: str, fn: Callable[..., Any]) -> None:
+    """Deliver signal ``name`` to ``fn(payload)`` (sync or async) from now on; signals of
+    that name already received and not yet taken are delivered to it at once, in order."""
+    _instance().set_signal_handler(name, fn)
+
+
+def set_update_handler(name: str, fn: Callable[..., Any],
+                       validator: Callable[..., Any] | None = None) -> None:
+    """Answer update ``name`` with ``fn(*args)`` (sync or async); ``validator(*args)`` may
+    raise to reject a request before anything is recorded."""
+    method = function_update(fn, name, validator)
+    _instance().handlers.updates[name] = (method.fn, method.validator_fn)
+
+
+def business_days(days: int, tz: str = "UTC", holidays: business.Holidays = ()) -> timedelta:
+    """How long from now until ``days`` business days have passed, counted in ``tz``.
+
+    Weekends and ``holidays`` are skipped: ISO dates and/or one country's calendar
+    (``"DE"``, ``"US-CA"``, ``("US", "CA")``) from the ``holidays`` package. The end is at
+    the same local wall-clock time (see engine/business.py for DST gaps and overlaps). The
+    deadline is recorded in history on the first run and read back on replay, so a newer
+    holiday calendar never moves it. Bad arguments raise ``BadInput`` naming the argument.
+    """
     start = now()
-    return business.add_business_days(start, days, holidays) - start
+    record = _instance().marker("business_days", lambda: business.deadline_record(
+        start, days, tz, holidays))
+    return datetime.fromisoformat(record["deadline"]) - start

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from rich.text import Text
@@ -11,7 +12,9 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
+from textual.message import Message
 from textual.screen import ModalScreen
+from textual.suggester import SuggestFromList
 from textual.widgets import Button, Checkbox, Input, Label, Select, Static
 
 from ..widgets.fitted_table import FittedTable
@@ -195,26 +198,70 @@ class RepairModal(Dialog):
                       "consented": [c["seq"] for c in self.completed]})
 
 
+class HandlerNames(Static):
+    """The handler names a run's code knows, loaded in a thread when the dialog opens (a
+    replay of the run); "loading…" until then."""
+
+    def __init__(self, load: Callable[[], list[str]] | None, what: str, **kw: Any) -> None:
+        super().__init__("loading handler names…" if load else "", markup=False, **kw)
+        self._load = load
+        self._what = what
+        self.names: list[str] = []
+
+    def on_mount(self) -> None:
+        if self._load is not None:
+            self.run_worker(self._fetch, thread=True, exit_on_error=False)
+
+    def _fetch(self) -> None:
+        assert self._load is not None
+        try:
+            names = self._load()
+            text = (f"{self._what}: {', '.join(names)}" if names
+                    else f"the run's code declares no {self._what}")
+        except Exception as err:  # noqa: BLE001 - shown, not raised: typing still works
+            names, text = [], f"handler names unknown: {err}"
+        self.app.call_from_thread(self._show, names, text)
+
+    def _show(self, names: list[str], text: str) -> None:
+        self.names = names
+        self.update(text)
+        self.post_message(self.Loaded(names))
+
+    class Loaded(Message):
+        """The names arrived."""
+
+        def __init__(self, names: list[str]) -> None:
+            super().__init__()
+            self.names = names
+
+
 class SignalModal(Dialog):
-    """Send a signal: a name and a JSON payload (validated). Returns {"name", "payload"}."""
+    """Send a signal: a name (the run's known signal names are listed and suggested) and a
+    JSON payload (validated). Returns {"name", "payload"}."""
 
     BINDINGS = [Binding("ctrl+s", "send", "Send", id="dialog.send")]
 
-    def __init__(self, ident: str) -> None:
+    def __init__(self, ident: str, names: Callable[[], list[str]] | None = None) -> None:
         super().__init__()
         self._ident = ident
+        self._names = names
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
             yield Label(f"Signal {self._ident}", classes="dialog-title", markup=False)
             yield Label("Signal name", classes="field-label")
             yield Input(placeholder="e.g. approve", id="name")
+            yield HandlerNames(self._names, "signal handlers", classes="field-note")
             yield Label("Payload (JSON; empty sends null)", classes="field-label")
             yield JsonEditor("", empty_note="empty: the payload is null", id="payload")
             yield Static("", classes="dialog-error", markup=False)
             with Horizontal(classes="buttons"):
                 yield Button("Send", variant="primary", id="send")
                 yield Button("Cancel", id="cancel")
+
+    @on(HandlerNames.Loaded)
+    def _suggest(self, event: HandlerNames.Loaded) -> None:
+        self.query_one("#name", Input).suggester = SuggestFromList(event.names)
 
     @on(Input.Submitted, "#name")
     def _name_done(self) -> None:
@@ -234,6 +281,58 @@ class SignalModal(Dialog):
             self.query_one(JsonEditor).focus_editor()
             return
         self.dismiss({"name": name, "payload": payload})
+
+
+class HandlerModal(Dialog):
+    """Ask a query or an update: the run's handler names to choose from and a JSON list of
+    arguments. Returns {"name", "args"}; the result is reported when it comes back."""
+
+    BINDINGS = [Binding("ctrl+s", "ask", "Ask", id="dialog.ask")]
+
+    def __init__(self, ident: str, kind: str, names: Callable[[], list[str]]) -> None:
+        super().__init__()
+        self._ident = ident
+        self._kind = kind
+        self._names = names
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Label(f"{self._kind.title()} {self._ident}", classes="dialog-title",
+                        markup=False)
+            yield Label(f"{self._kind.title()} handler", classes="field-label")
+            yield Select([], prompt="loading…", id="name")
+            yield HandlerNames(self._names, f"{self._kind} handlers", classes="field-note")
+            yield Label("Arguments (a JSON list; empty: none)", classes="field-label")
+            yield JsonEditor("", empty_note="empty: no arguments", id="args")
+            yield Static("", classes="dialog-error", markup=False)
+            with Horizontal(classes="buttons"):
+                yield Button(self._kind.title(), variant="primary", id="ask")
+                yield Button("Cancel", id="cancel")
+
+    @on(HandlerNames.Loaded)
+    def _offer(self, event: HandlerNames.Loaded) -> None:
+        select = self.query_one("#name", Select)
+        select.set_options([(name, name) for name in event.names])
+        select.prompt = f"choose a {self._kind}" if event.names else f"no {self._kind} handlers"
+        if len(event.names) == 1:
+            select.value = event.names[0]
+        select.focus()
+
+    @on(Button.Pressed, "#ask")
+    def action_ask(self) -> None:
+        select = self.query_one("#name", Select)
+        ok, args = self.query_one(JsonEditor).parsed()
+        error = self.query_one(".dialog-error", Static)
+        if select.value is Select.NULL:
+            error.update(f"Choose a {self._kind} handler.")
+            select.focus()
+            return
+        if not ok or not isinstance(args, list | type(None)):
+            error.update("The arguments must be a JSON list." if ok
+                         else f"The arguments are not valid JSON: {args}")
+            self.query_one(JsonEditor).focus_editor()
+            return
+        self.dismiss({"name": str(select.value), "args": args or []})
 
 
 class StartModal(Dialog):

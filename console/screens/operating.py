@@ -12,7 +12,7 @@ from onward import BadInput
 
 from ..messages import OperationDone
 from ..operations import OPERATIONS, perform_many
-from .modals import ConfirmModal, RepairModal, SignalModal
+from .modals import ConfirmModal, HandlerModal, RepairModal, SignalModal
 
 if TYPE_CHECKING:
     from ..app import OnwardApp
@@ -95,11 +95,25 @@ class Operating(Screen[None]):
                 self.run_operation(name, [ident], {"seq": plan["cut"], **answer})
         self.app.push_screen(RepairModal(plan, OPERATIONS[name].explain), answered)
 
+    def _handler_names(self, ident: str, kind: str) -> Any:
+        """A loader of the run's ``kind`` handler names (a replay: called in a thread)."""
+        engine = self.onward.engine
+        return lambda: engine.handlers(ident)[kind]
+
     def ask_signal(self, ident: str) -> None:
         def answered(answer: dict[str, Any] | None) -> None:
             if answer is not None:
                 self.run_operation("signal", [ident], answer)
-        self.app.push_screen(SignalModal(ident), answered)
+        self.app.push_screen(SignalModal(ident, self._handler_names(ident, "signals")),
+                             answered)
+
+    def ask_handler(self, kind: str, ident: str) -> None:
+        """Ask a query or an update (``kind``) of the run, choosing among its handlers."""
+        def answered(answer: dict[str, Any] | None) -> None:
+            if answer is not None:
+                self.run_operation(kind, [ident], answer)
+        names = self._handler_names(ident, "queries" if kind == "query" else "updates")
+        self.app.push_screen(HandlerModal(ident, kind, names), answered)
 
     def ask_bulk(self, name: str, idents: list[str], described: str) -> None:
         """Confirm one operation on many runs (with the count), then run it on each.

@@ -27,7 +27,7 @@ from ..widgets.timeline import Timeline
 from .live import LiveScreen
 
 OPERATING_ACTIONS = {"operate", "toggle_pause", "reset", "signal", "run_again", "replay",
-                     "export"}
+                     "export", "handler"}
 
 
 class RunDetailScreen(LiveScreen):
@@ -41,6 +41,8 @@ class RunDetailScreen(LiveScreen):
         Binding("c", "operate('cancel')", "Cancel", id="detail.cancel"),
         Binding("t", "operate('terminate')", "Terminate", id="detail.terminate"),
         Binding("g", "signal", "Signal", id="detail.signal"),
+        Binding("y", "handler('query')", "Query", show=False, id="detail.query"),
+        Binding("u", "handler('update')", "Update", show=False, id="detail.update"),
         Binding("a", "run_again", "Run again", id="detail.run_again"),
         Binding("v", "replay", "Replay check", id="detail.replay"),
         Binding("e", "export", "Export", id="detail.export"),
@@ -236,6 +238,9 @@ class RunDetailScreen(LiveScreen):
 
     def action_signal(self) -> None:
         self.ask_signal(self.ident)
+
+    def action_handler(self, kind: str) -> None:
+        self.ask_handler(kind, self.ident)
 
     def action_reset(self) -> None:
         event = self.query_one(Timeline).current_event()

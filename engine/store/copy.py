@@ -22,6 +22,7 @@ TABLES: dict[str, tuple[str, ...]] = {
     "workflow_types": ("name",),
     "provider_log": ("id",),
     "rate_limits": ("name",),
+    "updates": ("run_id", "update_id"),
 }
 """The copied tables and their primary keys, parents before children (``workers`` is not
 copied: the target's workers register themselves)."""

@@ -22,7 +22,8 @@ from .base import Row, Tx
 RUN_COLUMNS = (
     "run_id, workflow_id, workflow, status, input, result, error, started, updated, closed, "
     "last_seq, wf_pending, stuck, stuck_reason, paused, retrying, parent_run_id, parent_id, "
-    "parent_ref, continued_from, reset_from, reset_to, is_current, step, lineage"
+    "parent_ref, continued_from, reset_from, reset_to, is_current, step, lineage, "
+    "updates_pending"
 )
 """The columns of ``runs`` in ``RunRow``'s field order."""
 
@@ -62,6 +63,8 @@ class RunRow:
     is_current: int
     step: str | None
     lineage: str
+    updates_pending: int = 0
+    """Update requests wait for this run's next workflow task to validate them."""
     fresh: list[Event] = field(default_factory=list, repr=False)
     """Events appended in this transaction since the row was read (newest last)."""
     loaded_seq: int = -1
@@ -182,10 +185,10 @@ def save_run_state(tx: Tx, run: RunRow) -> None:
     tx.execute(
         "UPDATE runs SET status = ?, result = ?, error = ?, updated = ?, closed = ?, "
         "last_seq = ?, wf_pending = ?, stuck = ?, stuck_reason = ?, paused = ?, "
-        "retrying = ?, reset_to = ?, step = ? WHERE run_id = ?",
+        "retrying = ?, reset_to = ?, step = ?, updates_pending = ? WHERE run_id = ?",
         (run.status, run.result, run.error, run.updated, run.closed, run.last_seq,
          run.wf_pending, run.stuck, run.stuck_reason, run.paused, run.retrying,
-         run.reset_to, run.step, run.run_id))
+         run.reset_to, run.step, run.updates_pending, run.run_id))
 
 
 # -- events -------------------------------------------------------------------------------

@@ -222,6 +222,28 @@ def migrations(t: SchemaTypes) -> list[list[str]]:
             f"error = '{_SECOND_OPEN_ERROR}' WHERE {_SECOND_OPEN}",
             "CREATE UNIQUE INDEX runs_open ON runs(workflow_id) WHERE status = 'running'",
         ],
+        # 4: updates. A request is stored (durable) before a worker validates it against the
+        # run's state; accepted, it becomes UpdateAccepted in history and its row follows the
+        # handler to UpdateCompleted; rejected, only the row records why. ``updates_pending``
+        # tells a workflow task that requests are waiting, without a query per task.
+        [
+            "ALTER TABLE runs ADD COLUMN updates_pending INTEGER NOT NULL DEFAULT 0",
+            f"""CREATE TABLE updates (
+            run_id TEXT NOT NULL,
+            update_id TEXT NOT NULL,
+            workflow_id TEXT NOT NULL,
+            name TEXT NOT NULL,
+            args TEXT NOT NULL,
+            status TEXT NOT NULL,
+            result TEXT,
+            error TEXT,
+            seq INTEGER,
+            created {t.real} NOT NULL,
+            finished {t.real},
+            PRIMARY KEY (run_id, update_id)
+        ){t.clustered}""",
+            "CREATE INDEX updates_open ON updates(run_id) WHERE status = 'pending'",
+        ],
     ]
 
 

@@ -63,3 +63,34 @@ async def backoff(what: str) -> str:
     result: str = await workflow.execute_activity(
         "console.flaky", what, retry=RetryPolicy(initial_interval=timedelta(minutes=5)))
     return result
+
+
+@workflow.defn(name="console_approval")
+class ConsoleApproval:
+    """A class workflow with a signal, a query and an update (with a validator)."""
+
+    def __init__(self) -> None:
+        self.decision: str | None = None
+
+    @workflow.run
+    async def run(self, claim: str) -> str:
+        await workflow.wait_condition(lambda: self.decision is not None)
+        return f"{claim}: {self.decision}"
+
+    @workflow.signal
+    def decide(self, decision: str) -> None:
+        self.decision = decision
+
+    @workflow.query
+    def status(self) -> str:
+        return self.decision or "waiting"
+
+    @workflow.update
+    def approve(self, by: str) -> str:
+        self.decision = f"approved by {by}"
+        return self.decision
+
+    @approve.validator
+    def _check(self, by: str) -> None:
+        if not by:
+            raise ValueError("who approves?")

@@ -7,9 +7,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from textual.widgets import Input, Select
 
 from onward.console.app import OnwardApp
-from onward.console.screens.modals import RepairModal, SignalModal
+from onward.console.screens.modals import HandlerModal, HandlerNames, RepairModal, SignalModal
 from onward.console.screens.run_detail import RunDetailScreen
 from onward.console.widgets.json_editor import JsonEditor
 from onward.console.widgets.runs_table import RunsTable
@@ -148,3 +149,61 @@ async def test_reset_to_a_selected_event(make_engine: Any, workdir: Path) -> Non
                        "the detail screen to follow the new run to completion")
         types = [e["type"] for e in detail.query_one(Timeline).events]
         assert types.count("ActivityCompleted") == 2 and "ActivityFailed" not in types
+
+
+async def test_signal_dialog_lists_the_runs_signal_names(make_engine: Any, workdir: Path) -> None:
+    engine = make_engine(flows=[FLOWS])
+    engine.start("console_approval", "claim-1", id="ap-1")
+    app = OnwardApp(engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await _open(pilot, app, "ap-1")
+        await pilot.press("g")
+        modal = await wait_for(pilot, lambda: isinstance(app.screen, SignalModal)
+                               and app.screen, "the signal form")
+        names = modal.query_one(HandlerNames)
+        await wait_for(pilot, lambda: names.names == ["decide"], "the signal names")
+        assert "signal handlers: decide" in str(names.render())
+        await pilot.press(*"dec", "right")  # the suggestion completes the name
+        assert modal.query_one("#name", Input).value == "decide"
+        await pilot.press("enter", *'"no"', "ctrl+s")
+        await wait_for(pilot, lambda: statuses(engine)["ap-1"]["status"] == "completed",
+                       "the signaled run to complete")
+    assert engine.show("ap-1")["result"] == "claim-1: no"
+
+
+async def test_query_and_update_from_the_detail_screen(make_engine: Any, workdir: Path) -> None:
+    engine = make_engine(flows=[FLOWS])
+    engine.start("console_approval", "claim-2", id="ap-2")
+    app = OnwardApp(engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await _open(pilot, app, "ap-2")
+        await pilot.press("y")
+        modal = await wait_for(pilot, lambda: isinstance(app.screen, HandlerModal)
+                               and app.screen, "the query form")
+        await wait_for(pilot, lambda: modal.query_one("#name", Select).value == "status",
+                       "the only query chosen")
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: any("query status of ap-2 → \"waiting\"" in text
+                                          for _, text in app.notices), "the query's answer")
+        await pilot.press("u")
+        modal = await wait_for(pilot, lambda: isinstance(app.screen, HandlerModal)
+                               and app.screen, "the update form")
+        await wait_for(pilot, lambda: modal.query_one("#name", Select).value == "approve",
+                       "the only update chosen")
+        modal.query_one(JsonEditor).text = '[""]'
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: any("who approves?" in text for _, text in app.notices),
+                       "the validator's rejection reported")
+        assert "UpdateAccepted" not in [e["type"] for e in engine.show("ap-2")["history"]]
+        await pilot.press("u")
+        modal = await wait_for(pilot, lambda: isinstance(app.screen, HandlerModal)
+                               and app.screen, "the update form again")
+        await wait_for(pilot, lambda: modal.query_one("#name", Select).value == "approve",
+                       "the only update chosen")
+        modal.query_one(JsonEditor).text = '["dana"]'
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: any("update approve of ap-2 → \"approved by dana\""
+                                          in text for _, text in app.notices),
+                       "the update's result")
+        await wait_for(pilot, lambda: statuses(engine)["ap-2"]["status"] == "completed",
+                       "the approved run to complete")

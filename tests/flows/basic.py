@@ -79,7 +79,7 @@ def refuse(kind: str) -> None:
 
 @activity.defn(name="not_json")
 def not_json() -> object:
-    return {1, 2, 3}
+    return b"\x00\xff"  # bytes have no JSON form (a set does: a list)
 
 
 @activity.defn(name="hang")
@@ -229,13 +229,13 @@ async def looper(i: int, until: int) -> int:
 
 @workflow.defn(name="deterministic_values")
 async def deterministic_values() -> list[object]:
-    return [workflow.random(), str(workflow.uuid4()), workflow.info().workflow_id,
+    return [workflow.random().random(), str(workflow.uuid4()), workflow.info().workflow_id,
             workflow.now().isoformat()]
 
 
 @workflow.defn(name="bad_result")
 async def bad_result() -> object:
-    return {1, 2}
+    return b"\x00\xff"
 
 
 @workflow.defn(name="wall_clock")

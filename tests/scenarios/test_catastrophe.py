@@ -19,11 +19,11 @@ from tests.helpers import REPO, WorkerProcess, cli, cli_json, env_for, wait_unti
 
 pytestmark = pytest.mark.slow
 
-OLD_DEPOSIT = '''        await workflow.execute_activity(
-            "bank.deposit", claim["account"], cents,'''
-NEW_DEPOSIT = '''        await workflow.execute_activity(
-            "newbank.deposit" if workflow.patched("new-bank") else "bank.deposit",
-            claim["account"], cents,'''
+OLD_DEPOSIT = '''            await workflow.execute_activity(
+                "bank.deposit", claim["account"], cents,'''
+NEW_DEPOSIT = '''            await workflow.execute_activity(
+                "newbank.deposit" if workflow.patched("new-bank") else "bank.deposit",
+                claim["account"], cents,'''
 
 NEW_BANK = '''
 """A second bank, for the catastrophe test: pays each idempotency key once."""
@@ -123,7 +123,8 @@ def test_bank_closes_patch_and_retry_pay_once(tmp_path: Path, any_db: Path | str
     outbox = [json.loads(line) for line in (data / "outbox.jsonl").read_text().splitlines()]
     assert sum("claim A" in json.dumps(m) or "Claim A" in json.dumps(m) for m in outbox) == 1
     b_events = history("B", db, env)
-    assert not any(e["type"] == "MarkerRecorded" for e in b_events)
+    assert not any(e["type"] == "MarkerRecorded" and e["attrs"].get("patch_id")
+               for e in b_events)  # B never took the patched branch
     completed = [e for e in b_events if e["type"] == "ActivityCompleted"
                  and e["attrs"]["name"] == "bank.deposit"]
     assert len(completed) == 1

@@ -11,12 +11,13 @@ import fcntl
 import json
 import sqlite3
 import subprocess
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from onward import Engine, UpdateRejected
 from onward.business import add_business_days
 from onward.plugins import bank, kitchen, notify, printer
 from tests.helpers import REPO, WorkerProcess, cli, cli_json, env_for, wait_until
@@ -25,7 +26,6 @@ pytestmark = pytest.mark.slow
 
 FLOWS = REPO / "sample_flows"
 PLUGINS = REPO / "plugins"
-SIX_DAYS = 6 * 24 * 3600  # past any 3-business-day deadline, whatever weekday it is today
 
 
 class Onward:
@@ -127,7 +127,7 @@ def test_reimbursement_is_approved_and_deposited_once(tmp_path: Path, db_path: P
 
     # The deadline is 3 business days after the run's start, weekends skipped.
     started = onward.events("claim-1", "WorkflowStarted")[0]["time"]
-    expected = add_business_days(when(started), 3)
+    expected = add_business_days(when(started), 3, "DE", "Europe/Berlin")  # the defaults
     assert abs((when(task["deadline"]) - expected).total_seconds()) < 0.01
     assert onward.query("claim-1", "status") == "done"
 
@@ -147,6 +147,35 @@ def test_rejected_claim_pays_nothing(tmp_path: Path, db_path: Path, data_dir: Pa
         assert onward.result("claim-no") == (0, {"status": "rejected"})
     assert bank.ledger_rows(data_dir) == []
     assert not onward.events("claim-no", "ActivityScheduled", "bank.deposit")
+
+
+def test_reimbursement_approved_by_update_or_signal_withdraws_the_inbox_task(
+        tmp_path: Path, db_path: Path, data_dir: Path) -> None:
+    """The class workflow's other ways in: the ``approve`` update (refused with a reason
+    while nobody is named, then answered with the decision) and the ``decide`` signal."""
+    onward = Onward(db_path, env_for(data_dir))
+    with worker(db_path, onward.env, tmp_path):
+        onward.start("reimbursement", "claim-u", claim("claim-u"))
+        task = onward.wait_task("claim-u", "approve", "alice")
+        with Engine(db_path) as eng:
+            with pytest.raises(UpdateRejected, match="name who approves"):
+                eng.update("claim-u", "approve", " ", timeout=20)
+            assert eng.update("claim-u", "approve", "alice", timeout=20) == "approved by alice"
+            with pytest.raises(UpdateRejected, match="no longer waiting"):
+                eng.update("claim-u", "approve", "bob", timeout=20)
+        assert onward.result("claim-u")[1] == {"status": "paid", "method": "deposit",
+                                               "cents": 12_500}
+        onward.start("reimbursement", "claim-s", claim("claim-s"))
+        onward.wait_task("claim-s", "approve", "alice")
+        assert onward.run("signal", "claim-s", "decide", "--payload",
+                          '{"approved": false}').returncode == 0
+        assert onward.result("claim-s") == (0, {"status": "rejected"})
+    refused = onward.run("task", "complete", task["task_id"], "--result", "true")
+    assert refused.returncode == 2  # the inbox task was withdrawn with the update's answer
+    assert onward.json("tasks") == []
+    assert [(r["account"], r["cents"]) for r in bank.ledger_rows(data_dir)] == \
+        [("NL01-ERIN", 12_500)]
+    onward.assert_replays()
 
 
 def test_deposit_retried_through_outage_and_kill9_pays_once(tmp_path: Path, db_path: Path,
@@ -197,8 +226,10 @@ def test_approval_deadline_passing_while_no_worker_runs_goes_to_backup(
         late = onward.wait_task("claim-3", "approve", "alice")
         assert first.stop() == 0
 
-    # Six days later (by the engine's clock) a worker comes back: the deadline has passed.
-    onward.env = env_for(data_dir, ONWARD_TIME_SHIFT=str(SIX_DAYS))
+    # A day after the deadline (by the engine's clock: 3 business days in Berlin, German
+    # holidays skipped) a worker comes back: the deadline has passed.
+    shift = (when(late["deadline"]) - datetime.now(UTC)).total_seconds() + 24 * 3600
+    onward.env = env_for(data_dir, ONWARD_TIME_SHIFT=str(shift))
     with worker(db_path, onward.env, tmp_path):
         backup = onward.wait_task("claim-3", "approve", "bob")
         assert backup["deadline"] is None

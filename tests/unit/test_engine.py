@@ -290,7 +290,7 @@ def test_unknown_workflow_and_bad_input_change_nothing(eng: Engine) -> None:
     with pytest.raises(UnknownWorkflow):
         eng.start("nope")
     with pytest.raises(BadInput, match="not JSON"):
-        eng.start("three_steps", {1, 2})
+        eng.start("three_steps", b"12")
     assert eng.list(all_runs=True) == []
 
 

@@ -9,6 +9,7 @@ import asyncio
 import random
 import typing
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from hypothesis import strategies as st
 
 from onward import ApplicationError, workflow
 from onward.events import COMMAND_TYPES, INBOUND_TYPES, Event
+from onward.handlers import Handlers
 from onward.instance import WorkflowInstance
 from onward.loop import DeterministicLoop
 from onward.workflow_runtime import WorkflowInfo, WorkflowRuntime
@@ -66,6 +68,15 @@ class RecordingRuntime:
         self.calls: list[tuple[str, Any]] = []
         self.loop = DeterministicLoop(lambda: self.now)  # type: ignore[abstract]
         self.loop.owner = self
+        self.handlers = Handlers()
+        self.history_length = 0
+        self.is_replaying = False
+
+    def set_signal_handler(self, name: str, fn: Callable[..., Any]) -> None:
+        self.handlers.signals[name] = fn
+
+    def condition_future(self, predicate: Callable[[], Any]) -> asyncio.Future[Any]:
+        return self._future("condition", None)
 
     def _future(self, call: str, arg: Any) -> asyncio.Future[Any]:
         self.calls.append((call, arg))
@@ -84,16 +95,30 @@ class RecordingRuntime:
     def create_manual_task(self, attrs: dict[str, Any]) -> asyncio.Future[Any]:
         return self._future("task", attrs["kind"])
 
-    def start_child(self, workflow: str, args: list[Any], child_id: str | None
-                    ) -> asyncio.Future[Any]:
-        return self._future("child", workflow)
+    def start_child(self, workflow: str, args: list[Any], child_id: str | None,
+                    options: dict[str, Any] | None = None) -> tuple[str, asyncio.Future[Any]]:
+        return child_id or "w/1", self._future("child", workflow)
+
+    def signal_external(self, workflow_id: str, name: str, payload: Any
+                        ) -> asyncio.Future[Any]:
+        return self._future("external signal", (workflow_id, name))
+
+    def cancel_external(self, workflow_id: str) -> asyncio.Future[Any]:
+        return self._future("external cancel", workflow_id)
 
     def signal_future(self, name: str) -> asyncio.Future[Any]:
         return self._future("signal", name)
 
+    def activity_code(self, name: str) -> Callable[..., Any] | None:
+        return None  # results stay as recorded
+
     def patched(self, patch_id: str, *, deprecated: bool = False) -> bool:
         self.calls.append(("patched", patch_id))
         return True
+
+    def marker(self, name: str, compute: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+        self.calls.append(("marker", name))
+        return compute()
 
 
 def test_workflow_calls_drive_any_implementation_of_the_runtime() -> None:
@@ -106,16 +131,24 @@ def test_workflow_calls_drive_any_implementation_of_the_runtime() -> None:
         await workflow.sleep(30)
         results.append(await workflow.manual_task("approve"))
         results.append(await workflow.execute_child("child_flow"))
+        handle = workflow.start_child("child_flow", id="kid")
+        results.append(handle.id)
+        results.append(await handle.signal("poke", 1))
+        results.append(await workflow.get_external_workflow_handle("other").cancel())
         results.append(await workflow.wait_signal("go"))
         results.append(workflow.patched("p1"))
+        results.append(workflow.business_days(1, tz="UTC"))
         results.append(workflow.info().workflow_type)
 
     task = runtime.loop.create_task(code())
     runtime.loop.run_until_quiet()
     assert task.done() and task.exception() is None
-    assert [c for c, _ in runtime.calls] == ["activity", "timer", "task", "child", "signal",
-                                             "patched"]
-    assert results == ["activity done", "task done", "child done", "signal done", True, "t"]
+    assert [c for c, _ in runtime.calls] == [
+        "activity", "timer", "task", "child", "child", "external signal", "external cancel",
+        "signal", "patched", "marker"]
+    assert results == ["activity done", "task done", "child done", "kid",
+                       "external signal done", "external cancel done", "signal done", True,
+                       timedelta(days=1), "t"]  # 100 s after the epoch: a Thursday
 
 
 def test_every_event_the_code_receives_has_one_apply_method() -> None:
