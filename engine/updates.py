@@ -42,6 +42,8 @@ def request(engine: Engine, ident: str, name: str, args: list[Any],
     args_text = payloads.dumps(list(args), f"arguments of update {name}")
     with engine.store.write() as tx:
         run = engine.runtime.find_run(tx, ident, lock=True)
+        if update_id is not None and update_rows.get(tx, run.run_id, update_id) is not None:
+            return run.run_id, update_id  # asked before: its outcome, even after the close
         if not run.is_open:
             raise UpdateRejected(f"cannot update run {run.workflow_id}: it has {run.status}")
         uid = update_id or engine.new_id("update")

@@ -187,3 +187,32 @@ class TypedApproval:
     def approve(self, by: str, limit: float) -> Decision:
         self.decision = Decision(approved=True, by=f"{by} (limit {limit:g})")
         return self.decision
+
+
+@workflow.defn(name="updatable_timer")
+class UpdatableTimer:
+    """Temporal's updatable-timer sample: sleep until a moment an update may move."""
+
+    def __init__(self) -> None:
+        self.wake_at = 0.0
+        self.moved = False
+
+    @workflow.run
+    async def run(self, wake_at: float) -> float:
+        self.wake_at = wake_at
+        while (delay := self.wake_at - workflow.now().timestamp()) > 0:
+            self.moved = False
+            try:
+                await workflow.wait_condition(lambda: self.moved, timeout=delay)
+            except TimeoutError:
+                break
+        return self.wake_at
+
+    @workflow.update
+    def set_wake_at(self, wake_at: float) -> float:
+        self.wake_at, self.moved = wake_at, True
+        return wake_at
+
+    @workflow.query
+    def get_wake_at(self) -> float:
+        return self.wake_at

@@ -43,3 +43,5 @@ def test_update_exit_statuses(tmp_path: Path) -> None:
     assert types.count("UpdateAccepted") == 3  # amend early, amend bad, approve; no rejection
     closed = cli("update", "c1", "approve", "--input", '["x"]', "--db", str(db))
     assert closed.returncode == 2 and "it has completed" in closed.stderr
+    again = cli("update", "c1", "amend", "--update-id", "first", "--db", str(db), "--json")
+    assert again.returncode == 0 and json.loads(again.stdout) == 1  # asked before: answered

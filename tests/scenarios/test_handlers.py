@@ -7,6 +7,8 @@ import logging
 import subprocess
 import sys
 import textwrap
+import time
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -181,3 +183,30 @@ def test_class_workflows_take_and_return_typed_payloads(eng: Engine) -> None:
         eng.signal("t2", "decide", {"approved": "yes", "by": "x"})  # dropped: not a bool
         eng.signal("t2", "decide", Decision(False, "bob"))
         assert run2.result(timeout=20) == {"approved": False, "by": "bob"}
+
+
+@pytest.mark.slow
+def test_an_updatable_timer_moved_while_its_worker_was_killed(any_db: Path | str, log: Path
+                                                              ) -> None:
+    """The timer waits an hour; its worker is killed; the update that brings it forward is
+    stored while no worker runs and is answered by the next one, and the run wakes then."""
+    env = env_for(ONWARD_TEST_LOG=str(log))
+    with Engine(any_db, flows=[str(FLOWS)]) as eng:
+        first = WorkerProcess(any_db, flows=[FLOWS], env=env).wait_ready()
+        run = eng.start("updatable_timer", time.time() + 3600, id="timer")
+        wait_until(lambda: "TimerStarted" in types_of(eng, "timer"))
+        first.kill()
+        soon = time.time() + 2
+        with pytest.raises(UpdatePending):
+            eng.update("timer", "set_wake_at", soon, update_id="move", timeout=0.2)
+        with WorkerProcess(any_db, flows=[FLOWS], env=env, extra=["--lease-ttl", "1"]) as w:
+            w.wait_ready()
+            assert eng.update("timer", "set_wake_at", soon, update_id="move",
+                              timeout=30) == soon
+            assert run.result(timeout=30) == soon
+        assert eng.query("timer", "get_wake_at") == soon
+        history = eng.show("timer")["history"]
+    assert [e["type"] for e in history].count("UpdateAccepted") == 1
+    closed = datetime.fromisoformat(history[-1]["time"]).timestamp()
+    assert history[-1]["type"] == "WorkflowCompleted" and closed >= soon  # not before, and
+    # (run.result returned within 30 s) not an hour later
