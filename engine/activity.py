@@ -74,6 +74,11 @@ class ActivityInfo:
         self._stop = True
         self._stopped()
 
+    def when_stopped(self, fn: Callable[[], None]) -> None:
+        """Call ``fn`` when the attempt is asked to stop or given up on (engine use: an
+        async attempt's task is cancelled). Not called if that happened already."""
+        self._on_stop = fn
+
     def _stopped(self) -> None:
         on_stop, self._on_stop = self._on_stop, None
         if on_stop is not None:

@@ -158,7 +158,7 @@ class ActivityExecutor:
         def stop() -> None:
             loop.call_soon_threadsafe(task.cancel)
 
-        info._on_stop = stop
+        info.when_stopped(stop)
         if info.given_up:
             return  # given up on before the loop got to it: it must never start
         activity_api.set_current(info)

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from onward import ApplicationError, workflow
 from onward.events import COMMAND_TYPES, INBOUND_TYPES, Event
+from onward.handlers import Handlers
 from onward.instance import WorkflowInstance
 from onward.loop import DeterministicLoop
 from onward.workflow_runtime import WorkflowInfo, WorkflowRuntime
@@ -73,9 +74,23 @@ class RecordingRuntime:
         future.set_result(f"{call} done")
         return future
 
-    def schedule_activity(self, name: str, args: list[Any], options: dict[str, Any]
-                          ) -> asyncio.Future[Any]:
-        return self._future("activity", (name, args))
+    handlers = Handlers()
+    history_length = 0
+    is_replaying = False
+
+    def schedule_activity(self, name: str, args: list[Any], options: dict[str, Any],
+                          cancellation_type: str = "try_cancel"
+                          ) -> tuple[int, asyncio.Future[Any]]:
+        return 1, self._future("activity", (name, args))
+
+    def cancel_activity(self, seq: int, reason: str = "") -> None:
+        self.calls.append(("cancel", seq))
+
+    def set_signal_handler(self, name: str, fn: Callable[..., Any]) -> None:
+        self.calls.append(("signal handler", name))
+
+    def condition_future(self, predicate: Callable[[], Any]) -> asyncio.Future[Any]:
+        return self._future("condition", None)
 
     def start_timer(self, seconds: float, purpose: str = "sleep"
                     ) -> tuple[int, asyncio.Future[Any]]:
