@@ -156,6 +156,8 @@ class WorkflowInstance:
         """Activities and timers whose cancel command was issued."""
         self._cancelling: set[int] = set()
         """Canceled activities whose code waits for the attempt to end."""
+        self._left_running = False
+        """An activity was canceled: its attempt may still run, its row wait for its end."""
         self.started_children = False
         self._signal_buffer: dict[str, collections.deque[tuple[int, Any]]] = {}
         """Signals received but not yet handled: (seq of their event, payload) by name."""
@@ -193,7 +195,7 @@ class WorkflowInstance:
         """No activity, timer, task, child or update is outstanding, and no child was ever
         started: closing the run has no queue rows, children or updates to clean up."""
         return not self._pending and not self.started_children and not self.open_updates \
-            and not self._cancel_sent
+            and not self._left_running
 
     def activate(self, events: list[Event]) -> Activation:
         """Deliver ``events`` (all seq > cursor, in order); return the new commands.
@@ -545,6 +547,7 @@ class WorkflowInstance:
         if kind == "timer":
             self._command("TimerCanceled", {"ref": seq}, source="")
             return
+        self._left_running = True
         name, mode = self._activities.get(seq, ("", "try_cancel"))
         self._command("ActivityCanceled", {"ref": seq, "name": name, "reason": reason,
                                            "cancellation_type": mode}, source="")
