@@ -6,6 +6,7 @@ or ``async def`` (run on the worker's activity event loop).
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import inspect
 import logging
@@ -49,15 +50,40 @@ class ActivityInfo:
     provider_version: str = ""
     _heartbeat: Callable[[Any], None] | None = field(default=None, repr=False)
     _cancelled: bool = field(default=False, repr=False)
+    _stop: bool = field(default=False, repr=False)
+    _on_stop: Callable[[], None] | None = field(default=None, repr=False)
 
     @property
     def is_cancelled(self) -> bool:
-        """True once the engine has given up on this attempt (timed out or cancelled)."""
+        """True once the engine has asked this attempt to stop: it timed out, was taken
+        away, or the workflow canceled the activity (``heartbeat()`` then raises)."""
+        return self._cancelled or self._stop
+
+    @property
+    def given_up(self) -> bool:
+        """True once the engine has given up on this attempt: its outcome is dropped."""
         return self._cancelled
 
     def give_up(self) -> None:
         """Mark the attempt given up on (engine use): ``is_cancelled`` turns True."""
         self._cancelled = True
+        self._stopped()
+
+    def request_stop(self) -> None:
+        """Ask the attempt to stop, its outcome still wanted (engine use): the workflow
+        canceled the activity. ``heartbeat()`` raises; an async attempt is cancelled."""
+        self._stop = True
+        self._stopped()
+
+    def when_stopped(self, fn: Callable[[], None]) -> None:
+        """Call ``fn`` when the attempt is asked to stop or given up on (engine use: an
+        async attempt's task is cancelled). Not called if that happened already."""
+        self._on_stop = fn
+
+    def _stopped(self) -> None:
+        on_stop, self._on_stop = self._on_stop, None
+        if on_stop is not None:
+            on_stop()
 
 
 _current: contextvars.ContextVar[ActivityInfo | None] = contextvars.ContextVar(
@@ -122,9 +148,16 @@ def info() -> ActivityInfo:
 
 def heartbeat(details: Any = None) -> None:
     """Tell the engine this attempt is alive; ``details`` are kept for the next attempt
-    (as JSON: a dataclass reaches it as a dict). Details with no JSON form raise
-    PayloadError here, naming the path to the bad field."""
+    (``info().heartbeat_details`` there, as JSON: a dataclass reaches it as a dict).
+    Details with no JSON form raise PayloadError here, naming the path to the bad field.
+
+    Raises ``asyncio.CancelledError`` once the engine has asked the attempt to stop: the
+    workflow canceled the activity (or its run), or the attempt timed out or was taken
+    over. Clean up (``except``/``finally``) and let it propagate."""
     current = info()
+    if current.is_cancelled:
+        raise asyncio.CancelledError(
+            f"activity {current.activity} attempt {current.attempt} was asked to stop")
     details = convert.to_json(details, "heartbeat details")
     current.heartbeat_details = details
     if current._heartbeat is not None:

@@ -268,6 +268,34 @@ class Advancer:
         if attempt is not None:
             outcome.claimed.append(attempt)
 
+    def _on_ActivityCanceled(self, tx: Tx, run: RunRow, command: Command, now: float,
+                             outcome: AdvanceOutcome) -> None:
+        """The code stopped waiting for an activity: withdraw it if no attempt runs, else
+        mark the running attempt for its worker ('abandon': never told)."""
+        self._append(tx, run, command, now)
+        ref = command.attrs["ref"]
+        mode = command.attrs.get("cancellation_type") or "try_cancel"
+        mark = {"wait_cancellation_completed": "wait", "abandon": "abandon"}.get(mode, "try")
+        for attempt in list(outcome.claimed):
+            if attempt.run_id == run.run_id and attempt.ref == ref:
+                outcome.claimed.remove(attempt)  # claimed in this task, never started:
+                queues.remove_activity_task(tx, run.run_id, ref)  # it must not start
+                break
+        else:
+            if queues.cancel_activity_task(tx, run.run_id, ref, mark) is None:
+                return  # running (now marked), or ended already
+        if mark == "wait":  # nothing ran: the code waiting for the end goes on now
+            history.append(tx, run, "ActivityFailed", {
+                "ref": ref, "name": command.attrs.get("name", ""), "attempts": 0,
+                "error": {"type": "CancelledError",
+                          "message": "canceled before an attempt started"},
+                "timeout": False, "canceled": True}, now, wake=True)
+
+    def _on_TimerCanceled(self, tx: Tx, run: RunRow, command: Command, now: float,
+                          outcome: AdvanceOutcome) -> None:
+        self._append(tx, run, command, now)
+        queues.remove_timer(tx, run.run_id, command.attrs["ref"])
+
     def _on_TimerStarted(self, tx: Tx, run: RunRow, command: Command, now: float,
                          outcome: AdvanceOutcome) -> None:
         self._append(tx, run, command, now)

@@ -128,9 +128,15 @@ def take_rate_slot(tx: Tx, name: str, now: float) -> None:
 
 def complete(tx: Tx, run_id: str, ref: int, owner: str, attempt: int, result: Any,
              provider: tuple[str, str], now: float, *, save: bool = True) -> RunRow | None:
-    """Record a successful attempt; the run (now due a workflow task), or None if fenced."""
-    name = queues.finish_attempt(tx, run_id, ref, owner, attempt)
-    if name is None:
+    """Record a successful attempt; the run (now due a workflow task), or None if fenced.
+
+    An attempt the code canceled without waiting ('try' or 'abandon') ends unrecorded:
+    the code no longer waits for it."""
+    found = queues.finish_attempt(tx, run_id, ref, owner, attempt)
+    if found is None:
+        return None
+    name, mark = found
+    if mark in ("try", "abandon"):
         return None
     run = history.get_run(tx, run_id, lock=True)
     if run is None or not run.is_open:
@@ -156,13 +162,22 @@ def fail(tx: Tx, run_id: str, ref: int, owner: str | None, attempt: int,
     row = queues.lock_attempt(tx, run_id, ref, attempt, owner)
     if row is None:
         return None
-    name, options_text, close_deadline = row
+    name, options_text, close_deadline, mark = row
     options = json.loads(options_text)
     policy = RetryPolicy.from_json(options.get("retry"))
     run = history.get_run(tx, run_id, lock=True)
-    if run is None or not run.is_open:
-        queues.remove_activity_task(tx, run_id, ref)
+    if run is None or not run.is_open or mark in ("try", "abandon"):
+        queues.remove_activity_task(tx, run_id, ref)  # nobody waits for it: no retry
         return None
+    if mark == "wait":  # the code waits for the canceled attempt to end: it has
+        queues.remove_activity_task(tx, run_id, ref)
+        history.append(tx, run, "ActivityFailed", {
+            "ref": ref, "name": name, "attempts": attempt, "error": error,
+            "timeout": timeout, "canceled": True}, now, wake=True)
+        run.retrying = 0
+        if save:
+            history.save_run_state(tx, run)
+        return run
     retryable = not (final or error.get("non_retryable")
                      or error.get("type") in policy.non_retryable_error_types)
     next_time = now if retry_now else now + policy.interval_after(attempt)
@@ -230,15 +245,26 @@ def record_outcomes(tx: Tx, endings: Iterable[Ending], now: float, *, save: bool
 
 
 def record_heartbeat(tx: Tx, run_id: str, ref: int, owner: str, attempt: int,
-                     details: Any, now: float) -> bool:
-    """Extend the attempt's heartbeat deadline; False if the attempt is no longer ours."""
-    options = queues.held_attempt_options(tx, run_id, ref, owner, attempt)
-    if options is None:
-        return False
+                     details: Any, now: float) -> str:
+    """Record the attempt's heartbeat details and extend its heartbeat deadline.
+
+    Returns "ok"; "cancel" when the workflow code canceled the activity and wants the
+    attempt told (recorded all the same); "lost" if the attempt is no longer ours (timed
+    out, withdrawn, or taken over): nothing is recorded then."""
+    held = queues.held_attempt_options(tx, run_id, ref, owner, attempt)
+    if held is None:
+        return "lost"
+    options, mark = held
     heartbeat = stored_seconds(json.loads(options).get("heartbeat"))
     queues.extend_heartbeat(tx, run_id, ref, payloads.dumps(details),
                             now + heartbeat if heartbeat else None)
-    return True
+    return "cancel" if mark in ("try", "wait") else "ok"
+
+
+def cancels_for(tx: Tx, owner: str) -> list[tuple[str, int, int]]:
+    """Attempts ``owner`` runs that the workflow code canceled and wants told to stop:
+    (run_id, ref, attempt)."""
+    return queues.cancels_for(tx, owner)
 
 
 def expired(tx: Tx, now: float, limit: int = 100) -> list[tuple[str, int, str | None, int, str]]:

@@ -11,7 +11,12 @@ COMMAND_TYPES = frozenset({
     "ActivityScheduled", "TimerStarted", "ChildWorkflowStarted", "ManualTaskCreated",
     "MarkerRecorded", "WorkflowCompleted", "WorkflowFailed", "WorkflowCanceled",
     "WorkflowContinuedAsNew", "UpdateCompleted", "ExternalSignalSent", "ExternalCancelRequested",
+    "ActivityCanceled", "TimerCanceled",
 })
+
+# Commands recording that the code stopped waiting for an activity or timer. Histories
+# from before they were recorded lack them: replay lets such a history go without them.
+CANCEL_TYPES = frozenset({"ActivityCanceled", "TimerCanceled"})
 
 # Events workflow code receives, each applied by ``WorkflowInstance._apply_<type>``.
 INBOUND_TYPES = frozenset({

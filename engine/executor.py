@@ -83,11 +83,27 @@ class ActivityExecutor:
             self._pool.submit((definition, attempt, info))
 
     def abandon(self, run_id: str, ref: int) -> None:
-        """Stop counting an attempt the engine gave up on; its late result is fenced."""
+        """Stop counting an attempt the engine gave up on; its late result is fenced.
+        The attempt is told: its next heartbeat raises, an async one is cancelled."""
         with self._lock:
             info = self.running.pop((run_id, ref), None)
         if info is not None:
             info.give_up()
+
+    def running_attempts(self) -> list[tuple[str, int, int]]:
+        """The attempts running here: (run_id, ref, attempt)."""
+        with self._lock:
+            return [(run_id, ref, info.attempt) for (run_id, ref), info in self.running.items()]
+
+    def cancel(self, run_id: str, ref: int, attempt: int) -> bool:
+        """Ask a running attempt to stop because its workflow canceled the activity; its
+        outcome is still recorded. False if no such attempt runs here (or it was told)."""
+        with self._lock:
+            info = self.running.get((run_id, ref))
+        if info is None or info.attempt != attempt or info.is_cancelled:
+            return False
+        info.request_stop()
+        return True
 
     def _finish(self, definition: ActivityDefinition, attempt: Attempt, ok: bool,
                 value: Any = None, exc: BaseException | None = None) -> None:
@@ -110,7 +126,7 @@ class ActivityExecutor:
     def _report(self, outcome: Outcome) -> None:
         with self._lock:
             info = self.running.pop((outcome.attempt.run_id, outcome.attempt.ref), None)
-        if info is not None and info.is_cancelled:
+        if info is not None and info.given_up:
             return
         if self.settle_inline is not None:
             with self._pool.keep_next():  # the run's next step, if any, runs in this thread
@@ -121,7 +137,7 @@ class ActivityExecutor:
 
     def _run_sync(self, definition: ActivityDefinition, attempt: Attempt,
                   info: ActivityInfo) -> None:
-        if info.is_cancelled:
+        if info.given_up:
             return  # given up on while it waited for a thread: it must never start
         token = activity_api.set_current(info)
         try:
@@ -136,10 +152,20 @@ class ActivityExecutor:
 
     async def _run_async(self, definition: ActivityDefinition, attempt: Attempt,
                          info: ActivityInfo) -> None:
-        if info.is_cancelled:
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+        assert task is not None
+        # Stopping the attempt cancels its task, from whichever thread asks.
+        def stop() -> None:
+            loop.call_soon_threadsafe(task.cancel)
+
+        info.when_stopped(stop)
+        if info.given_up:
             return  # given up on before the loop got to it: it must never start
         activity_api.set_current(info)
         try:
+            if info.is_cancelled:  # canceled before it started: it ends canceled, unrun
+                raise asyncio.CancelledError("canceled before it started")
             value = await definition.fn(*convert.bind_args(
                 definition.fn, attempt.args, f"arguments of activity {attempt.name}"))
         except BaseException as exc:  # noqa: BLE001 - every failure becomes an outcome
@@ -219,7 +245,7 @@ class _ThreadPool:
                 return
             self._jobs.append(job)
             abandoned = sum(1 for info in self._doing.values()
-                            if info is not None and info.is_cancelled)
+                            if info is not None and info.given_up)
             if len(self._jobs) > self._idle and len(self._threads) - abandoned < self.size:
                 thread = threading.Thread(target=self._serve, daemon=True,
                                           name=f"onward-activity_{len(self._threads)}")

@@ -36,10 +36,10 @@ from .errors import (
     error_json,
     safe_str,
 )
-from .events import COMMAND_TYPES, INBOUND_TYPES, Event
+from .events import CANCEL_TYPES, COMMAND_TYPES, INBOUND_TYPES, Event
 from .handlers import Handlers
 from .loop import DeterministicLoop
-from .workflow_runtime import ContinueAsNew, WorkflowInfo
+from .workflow_runtime import WAIT_CANCELLATION_COMPLETED, ContinueAsNew, WorkflowInfo
 
 _ENGINE_DIR = str(Path(__file__).resolve().parent)
 _log = logging.getLogger("onward.workflow")
@@ -128,7 +128,10 @@ def _command_key(event_type: str, attrs: dict[str, Any]) -> str:
         return str(attrs.get("patch_id") or attrs.get("name", ""))
     if event_type == "UpdateCompleted":
         return str(attrs.get("update_id", ""))
+    if event_type in CANCEL_TYPES:
+        return str(attrs.get("ref", ""))
     return ""
+
 
 
 class UpdateRejection(Exception):  # noqa: N818 - a validator's verdict, not a failure
@@ -147,7 +150,7 @@ class WorkflowInstance:
                  activities: Callable[[str], ActivityDefinition | None] | None = None
                  ) -> None:
         self.fn = fn
-        self._activities = activities
+        self._activity_lookup = activities
         """Activity definitions by name (the registry's), to type their results."""
         self.info = info
         self.cursor = 0                     # last history seq delivered
@@ -167,6 +170,14 @@ class WorkflowInstance:
         self._main: asyncio.Task[Any] | None = None
         self._recorded: collections.deque[Event] = collections.deque()
         self._pending: dict[int, tuple[str, asyncio.Future[Any]]] = {}
+        self._activities: dict[int, tuple[str, str]] = {}
+        """Activities awaited: (name, cancellation type) by the seq that scheduled them."""
+        self._cancel_sent: set[int] = set()
+        """Activities and timers whose cancel command was issued."""
+        self._cancelling: set[int] = set()
+        """Canceled activities whose code waits for the attempt to end."""
+        self._left_running = False
+        """An activity was canceled: its attempt may still run, its row wait for its end."""
         self.started_children = False
         self._signal_buffer: dict[str, collections.deque[tuple[int, Any]]] = {}
         """Signals received but not yet handled: (seq of their event, payload) by name."""
@@ -213,7 +224,8 @@ class WorkflowInstance:
     def holds_nothing(self) -> bool:
         """No activity, timer, task, child or update is outstanding, and no child was ever
         started: closing the run has no queue rows, children or updates to clean up."""
-        return not self._pending and not self.started_children and not self.open_updates
+        return not self._pending and not self.started_children and not self.open_updates \
+            and not self._left_running
 
     def activate(self, events: list[Event]) -> Activation:
         """Deliver ``events`` (all seq > cursor, in order); return the new commands.
@@ -461,8 +473,14 @@ class WorkflowInstance:
         if ref is None or ref not in self._pending:
             return
         _, future = self._pending.pop(ref)
+        self._activities.pop(ref, None)
         if future.done():
             return
+        if ref in self._cancelling:  # canceled, and the code waited for the attempt to end
+            self._cancelling.discard(ref)
+            if error is not None:
+                future.cancel()
+                return
         if error is not None:
             future.set_exception(error)
         else:
@@ -522,6 +540,10 @@ class WorkflowInstance:
         self._skip_removed_patches(attrs)
         recorded = self._recorded
         self._matched = None
+        if event_type in CANCEL_TYPES and recorded and (
+                recorded[0].type != event_type or _command_key(event_type, attrs) !=
+                _command_key(recorded[0].type, recorded[0].attrs)):
+            return 0  # a history from before cancels were recorded: it goes on without
         if recorded:
             event = recorded.popleft()
             self._matched = event
@@ -560,15 +582,49 @@ class WorkflowInstance:
     def _on_done(self, kind: str, seq: int, future: asyncio.Future[Any]) -> None:
         if future.cancelled():
             self._pending.pop(seq, None)
-            if self._activation is not None and not self.closed:
+            if self._activation is None or self.closed:
+                return
+            if kind in ("activity", "timer"):  # the code stopped waiting: record it
+                if seq not in self._cancel_sent:
+                    self._record_cancel(kind, seq, "the code stopped waiting")
+                self._activities.pop(seq, None)
+            else:
                 self._activation.cancels.append((kind, seq))
 
-    def schedule_activity(self, name: str, args: list[Any], options: dict[str, Any]
-                          ) -> asyncio.Future[Any]:
+    def _record_cancel(self, kind: str, seq: int, reason: str) -> None:
+        """Issue the cancel command of activity or timer ``seq`` (ActivityCanceled or
+        TimerCanceled); the advancer withdraws or marks what it was waiting for."""
+        self._cancel_sent.add(seq)
+        if kind == "timer":
+            self._command("TimerCanceled", {"ref": seq}, source="")
+            return
+        self._left_running = True
+        name, mode = self._activities.get(seq, ("", "try_cancel"))
+        self._command("ActivityCanceled", {"ref": seq, "name": name, "reason": reason,
+                                           "cancellation_type": mode}, source="")
+
+    def schedule_activity(self, name: str, args: list[Any], options: dict[str, Any],
+                          cancellation_type: str = "try_cancel") -> tuple[int, asyncio.Future[Any]]:
         attrs = {"name": name, "args": convert.to_json(args, f"arguments of activity {name}"),
                  **options}
         seq = self._command("ActivityScheduled", attrs)
-        return self._await_ref("activity", seq)
+        self._activities[seq] = (name, cancellation_type)
+        return seq, self._await_ref("activity", seq)
+
+    def cancel_activity(self, seq: int, reason: str = "") -> None:
+        """Cancel the activity scheduled at ``seq`` (its handle's ``cancel()``): records
+        ActivityCanceled; under try_cancel and abandon its await raises CancelledError at
+        once, under wait_cancellation_completed once the attempt has ended. Nothing
+        happens when it has ended or was canceled already."""
+        entry = self._pending.get(seq)
+        if entry is None or entry[1].done() or seq in self._cancel_sent:
+            return
+        mode = self._activities.get(seq, ("", "try_cancel"))[1]
+        self._record_cancel("activity", seq, reason or "canceled by the workflow")
+        if mode == WAIT_CANCELLATION_COMPLETED:
+            self._cancelling.add(seq)
+        else:
+            entry[1].cancel()
 
     def start_timer(self, seconds: float, purpose: str = "sleep"
                     ) -> tuple[int, asyncio.Future[Any]]:
@@ -628,7 +684,7 @@ class WorkflowInstance:
         return future
 
     def activity_code(self, name: str) -> Callable[..., Any] | None:
-        definition = self._activities(name) if self._activities is not None else None
+        definition = self._activity_lookup(name) if self._activity_lookup is not None else None
         return None if definition is None else definition.fn
 
     def signal_future(self, name: str) -> asyncio.Future[Any]:

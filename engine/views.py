@@ -55,8 +55,9 @@ def show(tx: Tx, run: RunRow, *, with_history: bool, now: float) -> dict[str, An
              "state": "running" if owner is not None else (
                  "queued (waiting for a worker or a provider limit)" if due <= now
                  else "backing off until the next attempt"),
-             "last_failure": _json_or_none(failure)}
-            for ref, name, attempt, due, owner, failure in
+             "last_failure": _json_or_none(failure),
+             "heartbeat_details": _json_or_none(details), "canceled": cancel}
+            for ref, name, attempt, due, owner, failure, details, cancel in
             visibility.pending_activities(tx, run.run_id)],
         "timers": [
             {"ref": ref, "fire_at": iso(fire_at), "kind": kind}

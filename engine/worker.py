@@ -228,10 +228,13 @@ class Worker:
                 self.doubts.settle(tx, now, dispatch)
                 self._apply_outcomes(tx, outcomes, now, dispatch, touched)
                 for attempt, details in beats.values():
-                    if not attempts.record_heartbeat(tx, attempt.run_id, attempt.ref,
+                    told = attempts.record_heartbeat(tx, attempt.run_id, attempt.ref,
                                                      self.worker_id, attempt.attempt,
-                                                     details, now):
+                                                     details, now)
+                    if told == "lost":
                         self.executor.abandon(attempt.run_id, attempt.ref)
+                    elif told == "cancel":
+                        self.executor.cancel(attempt.run_id, attempt.ref, attempt.attempt)
                 if self._retry_stuck:
                     self._mark_stuck_pending(tx)
                 scan = changed or maintenance or now >= self._next_due
@@ -468,6 +471,8 @@ class Worker:
         self._next_maintenance = beat + MAINTENANCE_INTERVAL
         for run in record_outcomes(tx, self._timed_out(tx, now), now):
             self._settle(tx, run, dispatch, touched)
+        if self.executor.busy:
+            self._tell_stopped(tx)
         if beat >= self._next_heartbeat:
             self._next_heartbeat = beat + self.lease_ttl / 3
             self._sync_clock()
@@ -476,6 +481,18 @@ class Worker:
             self._next_reap = beat + 1.0
             self.membership.reap(tx, now, lambda run: self._settle(tx, run, dispatch, touched))
             self.membership.find_orphans(tx, now)
+
+    def _tell_stopped(self, tx: Tx) -> None:
+        """Tell running attempts that workflow code canceled (maybe another worker's turn
+        did), and those whose rows were withdrawn (their run closed): a heartbeat raises,
+        an async attempt is cancelled, without waiting for the attempt to heartbeat."""
+        for run_id, ref, attempt in attempts.cancels_for(tx, self.worker_id):
+            self.executor.cancel(run_id, ref, attempt)
+        running = self.executor.running_attempts()  # before the read: any started later
+        held = set(queues.attempts_held_by(tx, self.worker_id))  # is not missed by it
+        for run_id, ref, attempt in running:
+            if (run_id, ref, attempt) not in held:
+                self.executor.abandon(run_id, ref)
 
     def _timed_out(self, tx: Tx, now: float) -> Iterator[Ending]:
         """Attempts past a deadline, as endings to record (this worker's are abandoned)."""

@@ -25,7 +25,7 @@ from .loop import DeterministicLoop
 from .retry import RetryPolicy, optional_duration
 from .retry import duration as check_duration
 from .workflow_logger import logger
-from .workflow_runtime import ContinueAsNew, WorkflowInfo, WorkflowRuntime
+from .workflow_runtime import CANCELLATION_TYPES, ContinueAsNew, WorkflowInfo, WorkflowRuntime
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -33,11 +33,12 @@ ATTRIBUTE = "__onward_workflow__"
 DEFAULT_START_TO_CLOSE = 300.0
 
 __all__ = [
-    "ChildWorkflowHandle", "ExternalWorkflowHandle", "UpdateMethod", "WorkflowDefinition",
-    "WorkflowInfo", "business_days", "continue_as_new", "defn", "deprecate_patch",
-    "execute_activity", "execute_child", "get_external_workflow_handle", "info", "logger",
-    "manual_task", "now", "patched", "query", "random", "run", "set_query_handler",
-    "set_signal_handler", "set_update_handler", "signal", "sleep", "start_child", "update",
+    "ActivityHandle", "ChildWorkflowHandle", "ExternalWorkflowHandle", "UpdateMethod",
+    "WorkflowDefinition", "WorkflowInfo", "business_days", "continue_as_new", "defn",
+    "deprecate_patch", "execute_activity", "execute_child", "get_external_workflow_handle",
+    "info", "logger", "manual_task", "now", "patched", "query", "random", "run",
+    "set_query_handler", "set_signal_handler", "set_update_handler", "signal", "sleep",
+    "start_activity", "start_child", "update",
     "uuid4", "wait_condition", "wait_signal",
 ]
 
@@ -135,6 +136,98 @@ def _retry_option(retry: Any, retry_policy: Any) -> RetryPolicy:
     return policy
 
 
+class ActivityHandle:
+    """An activity started by ``workflow.start_activity``: ``await`` it for its result
+    (or ``ActivityError``); ``cancel()`` stops waiting for it, under its cancellation type.
+    """
+
+    def __init__(self, inst: WorkflowRuntime, seq: int, future: asyncio.Future[Any],
+                 name: str, cancellation_type: str) -> None:
+        self._inst = inst
+        self._seq = seq
+        self._future = future
+        self.name = name
+        """The activity's registered name."""
+        self.cancellation_type = cancellation_type
+
+    @property
+    def activity_id(self) -> int:
+        """The history seq of the activity's ActivityScheduled event."""
+        return self._seq
+
+    def done(self) -> bool:
+        """True once the activity's outcome is known to the code (or it was canceled)."""
+        return self._future.done()
+
+    def cancel(self, reason: str = "") -> None:
+        """Cancel the activity (recorded as ActivityCanceled): try_cancel tells the
+        running attempt and the await raises ``asyncio.CancelledError`` at once;
+        wait_cancellation_completed tells it and the await raises once the attempt ended
+        (or returns its result if it completed); abandon leaves the attempt running,
+        untold. No effect once the activity has ended."""
+        self._inst.cancel_activity(self._seq, reason)
+
+    def __await__(self) -> Any:
+        return self._wait().__await__()
+
+    async def _wait(self) -> Any:
+        if self.cancellation_type != "wait_cancellation_completed":
+            return await self._future  # a cancel of the waiting task cancels the activity
+        try:
+            return await asyncio.shield(self._future)
+        except asyncio.CancelledError:
+            if self._future.done():
+                raise  # the activity itself ended canceled
+            # The waiting task was canceled (say, the run was): cancel the activity and
+            # wait for its attempt to end before the cancellation goes on.
+            self._inst.cancel_activity(self._seq, "the code stopped waiting")
+            while not self._future.done():
+                try:
+                    await asyncio.shield(self._future)
+                except BaseException:  # noqa: BLE001, S110 - only its ending matters here
+                    pass
+            raise
+
+
+def _activity_options(where: str, retry_policy: RetryPolicy | None,
+                      start_to_close_timeout: float | timedelta | None,
+                      schedule_to_close_timeout: float | timedelta | None,
+                      heartbeat_timeout: float | timedelta | None, retry: RetryPolicy | None,
+                      cancellation_type: str) -> dict[str, Any]:
+    if cancellation_type not in CANCELLATION_TYPES:
+        raise BadInput(f"{where}(cancellation_type={cancellation_type!r:.60}): must be one "
+                       f"of {', '.join(CANCELLATION_TYPES)}")
+    return {
+        "retry": _retry_option(retry, retry_policy).to_json(),
+        "start_to_close": optional_duration(start_to_close_timeout, "start_to_close_timeout",
+                                            where) or DEFAULT_START_TO_CLOSE,
+        "schedule_to_close": optional_duration(schedule_to_close_timeout,
+                                               "schedule_to_close_timeout", where),
+        "heartbeat": optional_duration(heartbeat_timeout, "heartbeat_timeout", where),
+    }
+
+
+def start_activity(
+    activity: str | Callable[..., Any],
+    *args: Any,
+    retry_policy: RetryPolicy | None = None,
+    start_to_close_timeout: float | timedelta | None = None,
+    schedule_to_close_timeout: float | timedelta | None = None,
+    heartbeat_timeout: float | timedelta | None = None,
+    retry: RetryPolicy | None = None,
+    cancellation_type: str = "try_cancel",
+) -> ActivityHandle:
+    """Schedule an activity and return its handle at once (``await handle`` for the
+    result; ``handle.cancel()`` to cancel it). Options as ``execute_activity``."""
+    options = _activity_options("start_activity", retry_policy, start_to_close_timeout,
+                                schedule_to_close_timeout, heartbeat_timeout, retry,
+                                cancellation_type)
+    inst = _instance()
+    name = _name_of(activity, "activity")
+    seq, future = inst.schedule_activity(name, list(args), options, cancellation_type)
+    return ActivityHandle(inst, seq, future, name, cancellation_type)
+
+
 async def execute_activity(
     activity: str | Callable[..., Any],
     *args: Any,
@@ -143,26 +236,28 @@ async def execute_activity(
     schedule_to_close_timeout: float | timedelta | None = None,
     heartbeat_timeout: float | timedelta | None = None,
     retry: RetryPolicy | None = None,
+    cancellation_type: str = "try_cancel",
 ) -> Any:
     """Run an activity under a retry policy; its result, or ``ActivityError`` at the end.
 
-    Bad options (a negative, zero, NaN or infinite timeout, say) raise ``BadInput`` here,
-    naming the argument, and nothing is scheduled. Arguments are stored as JSON (see
-    onward.convert); the result arrives as the activity's return hint declares when it is
-    called by function, or by name when this worker has its code, else as JSON.
+    Bad options (a negative, zero, NaN or infinite timeout, an unknown
+    ``cancellation_type``, say) raise ``BadInput`` here, naming the argument, and nothing
+    is scheduled. ``cancellation_type`` says what happens when the waiting code is
+    canceled (a run cancel, say): "try_cancel" (the default) tells the running attempt
+    (its ``activity.heartbeat()`` raises, an async one is cancelled) and goes on at once;
+    "wait_cancellation_completed" tells it and waits until it ended; "abandon" leaves it
+    running, untold.
+    Arguments are stored as JSON (see onward.convert); the result arrives as the
+    activity's return hint declares when it is called by function, or by name when this
+    worker has its code, else as JSON.
     """
-    where = "execute_activity"
-    options = {
-        "retry": _retry_option(retry, retry_policy).to_json(),
-        "start_to_close": optional_duration(start_to_close_timeout, "start_to_close_timeout",
-                                            where) or DEFAULT_START_TO_CLOSE,
-        "schedule_to_close": optional_duration(schedule_to_close_timeout,
-                                               "schedule_to_close_timeout", where),
-        "heartbeat": optional_duration(heartbeat_timeout, "heartbeat_timeout", where),
-    }
+    options = _activity_options("execute_activity", retry_policy, start_to_close_timeout,
+                                schedule_to_close_timeout, heartbeat_timeout, retry,
+                                cancellation_type)
     inst = _instance()
     name = _name_of(activity, "activity")
-    result = await inst.schedule_activity(name, list(args), options)
+    seq, future = inst.schedule_activity(name, list(args), options, cancellation_type)
+    result = await ActivityHandle(inst, seq, future, name, cancellation_type)
     code = inst.activity_code(name) if isinstance(activity, str) else \
         getattr(activity_definition_of(activity), "fn", None)
     if code is None:

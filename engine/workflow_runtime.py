@@ -43,6 +43,12 @@ CONTINUE_AS_NEW_SUGGESTED = 10_000
 """History length at which ``is_continue_as_new_suggested()`` turns true."""
 
 
+WAIT_CANCELLATION_COMPLETED = "wait_cancellation_completed"
+CANCELLATION_TYPES = ("try_cancel", WAIT_CANCELLATION_COMPLETED, "abandon")
+"""How ``execute_activity``/``start_activity`` cancel an activity the code stops waiting
+for: tell the attempt and go on at once; tell it and wait until it ended; or let it run."""
+
+
 class ContinueAsNew(BaseException):  # noqa: N818 - a control-flow signal, not an error
     """Raised by ``workflow.continue_as_new`` to end the run and start a fresh one."""
 
@@ -79,9 +85,14 @@ class WorkflowRuntime(Protocol):
     def random(self) -> random.Random:
         """The run's deterministic random source."""
 
-    def schedule_activity(self, name: str, args: list[Any], options: dict[str, Any]
-                          ) -> asyncio.Future[Any]:
-        """Schedule activity ``name``; resolves to its result or raises ActivityError."""
+    def schedule_activity(self, name: str, args: list[Any], options: dict[str, Any],
+                          cancellation_type: str = "try_cancel"
+                          ) -> tuple[int, asyncio.Future[Any]]:
+        """Schedule activity ``name``; (its seq, a future resolved to its result or
+        raising ActivityError)."""
+
+    def cancel_activity(self, seq: int, reason: str = "") -> None:
+        """Cancel the activity scheduled at ``seq`` under its cancellation type."""
 
     def start_timer(self, seconds: float, purpose: str = "sleep"
                     ) -> tuple[int, asyncio.Future[Any]]:

@@ -103,29 +103,54 @@ def release_attempt(tx: Tx, run_id: str, ref: int, owner: str, attempt: int) -> 
 
 
 def lock_attempt(tx: Tx, run_id: str, ref: int, attempt: int, owner: str | None
-                 ) -> tuple[str, str, float | None] | None:
+                 ) -> tuple[str, str, float | None, str | None] | None:
     """Lock activity ``ref`` of ``run_id`` if its current attempt is ``attempt`` and, unless
     ``owner`` is None, ``owner`` holds it (the fence every outcome passes).
 
-    Returns (name, options JSON, schedule-to-close deadline), or None when fenced off."""
+    Returns (name, options JSON, schedule-to-close deadline, cancel mark), or None when
+    fenced off."""
     lock = tx.lock_rows_of()
     if owner is None:
-        row = tx.one("SELECT name, options, close_deadline FROM activity_tasks "
+        row = tx.one("SELECT name, options, close_deadline, cancel FROM activity_tasks "
                      f"WHERE run_id = ? AND ref = ? AND attempt = ?{lock}",
                      (run_id, ref, attempt))
     else:
-        row = tx.one("SELECT name, options, close_deadline FROM activity_tasks WHERE "
+        row = tx.one("SELECT name, options, close_deadline, cancel FROM activity_tasks WHERE "
                      f"run_id = ? AND ref = ? AND owner = ? AND attempt = ?{lock}",
                      (run_id, ref, owner, attempt))
-    return (row[0], row[1], row[2]) if row else None
+    return (row[0], row[1], row[2], row[3]) if row else None
 
 
-def finish_attempt(tx: Tx, run_id: str, ref: int, owner: str, attempt: int) -> str | None:
+def finish_attempt(tx: Tx, run_id: str, ref: int, owner: str, attempt: int
+                   ) -> tuple[str, str | None] | None:
     """Remove activity ``ref`` of ``run_id`` whose ``attempt`` ``owner`` completed; the
-    activity's name, or None (nothing removed) when ``owner`` does not hold that attempt."""
+    activity's name and cancel mark, or None (nothing removed) when ``owner`` does not
+    hold that attempt."""
     row = tx.one("DELETE FROM activity_tasks WHERE run_id = ? AND ref = ? AND owner = ? AND "
-                 "attempt = ? RETURNING name", (run_id, ref, owner, attempt))
-    return row[0] if row else None
+                 "attempt = ? RETURNING name, cancel", (run_id, ref, owner, attempt))
+    return (row[0], row[1]) if row else None
+
+
+def cancel_activity_task(tx: Tx, run_id: str, ref: int, mark: str) -> str | None:
+    """Cancel activity ``ref`` of ``run_id``: an attempt not running (queued or waiting
+    out a backoff) is withdrawn; a running one keeps its row, marked ``mark`` ('try',
+    'wait' or 'abandon'), for its worker to see. Returns the activity's name if it was
+    withdrawn, None if it was marked or is gone."""
+    row = tx.one("DELETE FROM activity_tasks WHERE run_id = ? AND ref = ? AND owner IS NULL "
+                 "RETURNING name", (run_id, ref))
+    if row is not None:
+        return str(row[0])
+    tx.execute("UPDATE activity_tasks SET cancel = ? WHERE run_id = ? AND ref = ?",
+               (mark, run_id, ref))
+    return None
+
+
+def cancels_for(tx: Tx, owner: str) -> list[tuple[str, int, int]]:
+    """The attempts ``owner`` holds whose run asked them to stop (marked 'try' or 'wait'):
+    (run_id, ref, attempt)."""
+    return [(r[0], r[1], r[2]) for r in tx.execute(
+        "SELECT run_id, ref, attempt FROM activity_tasks WHERE owner = ? AND "
+        "cancel IN ('try', 'wait')", (owner,))]
 
 
 def retry_attempt(tx: Tx, run_id: str, ref: int, next_attempt: int, due: float,
@@ -144,12 +169,12 @@ def remove_activity_task(tx: Tx, run_id: str, ref: int) -> None:
 
 
 def held_attempt_options(tx: Tx, run_id: str, ref: int, owner: str, attempt: int
-                         ) -> str | None:
-    """The options (JSON text) of ``attempt`` of activity ``ref`` of ``run_id`` if
-    ``owner`` holds it, else None."""
-    row = tx.one("SELECT options FROM activity_tasks WHERE run_id = ? AND ref = ? AND "
-                 "owner = ? AND attempt = ?", (run_id, ref, owner, attempt))
-    return row[0] if row else None
+                         ) -> tuple[str, str | None] | None:
+    """The options (JSON text) and cancel mark of ``attempt`` of activity ``ref`` of
+    ``run_id`` if ``owner`` holds it, else None."""
+    row = tx.one("SELECT options, cancel FROM activity_tasks WHERE run_id = ? AND ref = ? "
+                 "AND owner = ? AND attempt = ?", (run_id, ref, owner, attempt))
+    return (row[0], row[1]) if row else None
 
 
 def extend_heartbeat(tx: Tx, run_id: str, ref: int, details: str,

@@ -244,6 +244,12 @@ def migrations(t: SchemaTypes) -> list[list[str]]:
         ){t.clustered}""",
             "CREATE INDEX updates_open ON updates(run_id) WHERE status = 'pending'",
         ],
+        # 5: activity cancellation. A running attempt the workflow code canceled keeps its
+        # row, marked with how it was canceled ('try', 'wait' or 'abandon'), until it ends:
+        # its worker reads the mark and tells the attempt to stop ('abandon': never tells).
+        [
+            "ALTER TABLE activity_tasks ADD COLUMN cancel TEXT",
+        ],
     ]
 
 

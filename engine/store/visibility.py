@@ -103,9 +103,11 @@ def runs_of_id(tx: Tx, workflow_id: str) -> list[Row]:
 
 def pending_activities(tx: Tx, run_id: str) -> list[Row]:
     """A run's queued or running activity attempts by ref: rows of (ref, name, attempt,
-    due, owner, last_failure); ``owner`` is None unless a worker holds the attempt."""
-    return tx.execute("SELECT ref, name, attempt, due, owner, last_failure FROM "
-                      "activity_tasks WHERE run_id = ? ORDER BY ref", (run_id,))
+    due, owner, last_failure, heartbeat_details, cancel); ``owner`` is None unless a worker
+    holds the attempt, ``cancel`` None unless the code canceled the running attempt."""
+    return tx.execute("SELECT ref, name, attempt, due, owner, last_failure, "
+                      "heartbeat_details, cancel FROM activity_tasks WHERE run_id = ? "
+                      "ORDER BY ref", (run_id,))
 
 
 def pending_timers(tx: Tx, run_id: str) -> list[Row]:

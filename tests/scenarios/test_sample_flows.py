@@ -337,8 +337,8 @@ def test_order_cancelled_after_payment_is_refunded(tmp_path: Path, db_path: Path
     assert (code, outcome["status"]) == (1, "canceled")
 
     history = [e["type"] for e in onward.show("order-2")["history"]]
-    assert history[-4:] == ["CancelRequested", "ActivityScheduled", "ActivityCompleted",
-                            "WorkflowCanceled"]
+    assert history[-5:] == ["CancelRequested", "TimerCanceled", "ActivityScheduled",
+                            "ActivityCompleted", "WorkflowCanceled"]
     assert len(onward.events("order-2", "ActivityCompleted", "kitchen.refund")) == 1
     assert onward.query("order-2", "status") == "refunded"
     assert kitchen.net_charged("order-2", data_dir) == 0

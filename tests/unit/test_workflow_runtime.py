@@ -72,21 +72,29 @@ class RecordingRuntime:
         self.history_length = 0
         self.is_replaying = False
 
-    def set_signal_handler(self, name: str, fn: Callable[..., Any]) -> None:
-        self.handlers.signals[name] = fn
-
-    def condition_future(self, predicate: Callable[[], Any]) -> asyncio.Future[Any]:
-        return self._future("condition", None)
-
     def _future(self, call: str, arg: Any) -> asyncio.Future[Any]:
         self.calls.append((call, arg))
         future = self.loop.create_future()
         future.set_result(f"{call} done")
         return future
 
-    def schedule_activity(self, name: str, args: list[Any], options: dict[str, Any]
-                          ) -> asyncio.Future[Any]:
-        return self._future("activity", (name, args))
+    handlers = Handlers()
+    history_length = 0
+    is_replaying = False
+
+    def schedule_activity(self, name: str, args: list[Any], options: dict[str, Any],
+                          cancellation_type: str = "try_cancel"
+                          ) -> tuple[int, asyncio.Future[Any]]:
+        return 1, self._future("activity", (name, args))
+
+    def cancel_activity(self, seq: int, reason: str = "") -> None:
+        self.calls.append(("cancel", seq))
+
+    def set_signal_handler(self, name: str, fn: Callable[..., Any]) -> None:
+        self.calls.append(("signal handler", name))
+
+    def condition_future(self, predicate: Callable[[], Any]) -> asyncio.Future[Any]:
+        return self._future("condition", None)
 
     def start_timer(self, seconds: float, purpose: str = "sleep"
                     ) -> tuple[int, asyncio.Future[Any]]:
