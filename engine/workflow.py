@@ -251,13 +251,13 @@ async def execute_activity(
     activity's return hint declares when it is called by function, or by name when this
     worker has its code, else as JSON.
     """
-    options = _activity_options("execute_activity", retry_policy, start_to_close_timeout,
-                                schedule_to_close_timeout, heartbeat_timeout, retry,
-                                cancellation_type)
-    inst = _instance()
-    name = _name_of(activity, "activity")
-    seq, future = inst.schedule_activity(name, list(args), options, cancellation_type)
-    result = await ActivityHandle(inst, seq, future, name, cancellation_type)
+    handle = start_activity(activity, *args, retry_policy=retry_policy,
+                            start_to_close_timeout=start_to_close_timeout,
+                            schedule_to_close_timeout=schedule_to_close_timeout,
+                            heartbeat_timeout=heartbeat_timeout, retry=retry,
+                            cancellation_type=cancellation_type)
+    result = await handle
+    name, inst = handle.name, _instance()
     code = inst.activity_code(name) if isinstance(activity, str) else \
         getattr(activity_definition_of(activity), "fn", None)
     if code is None:

@@ -151,6 +151,16 @@ async def test_reset_to_a_selected_event(make_engine: Any, workdir: Path) -> Non
         assert types.count("ActivityCompleted") == 2 and "ActivityFailed" not in types
 
 
+async def _handler_dialog(pilot: Any, app: OnwardApp, key: str, chosen: str) -> HandlerModal:
+    """Press ``key`` (y: query, u: update) and wait for the dialog to offer ``chosen``."""
+    await pilot.press(key)
+    modal: HandlerModal = await wait_for(pilot, lambda: isinstance(app.screen, HandlerModal)
+                                         and app.screen, f"the dialog of key {key}")
+    await wait_for(pilot, lambda: modal.query_one("#name", Select).value == chosen,
+                   f"{chosen}, the only handler, chosen")
+    return modal
+
+
 async def test_signal_dialog_lists_the_runs_signal_names(make_engine: Any, workdir: Path) -> None:
     engine = make_engine(flows=[FLOWS])
     engine.start("console_approval", "claim-1", id="ap-1")
@@ -177,29 +187,17 @@ async def test_query_and_update_from_the_detail_screen(make_engine: Any, workdir
     app = OnwardApp(engine)
     async with app.run_test(size=SIZE) as pilot:
         await _open(pilot, app, "ap-2")
-        await pilot.press("y")
-        modal = await wait_for(pilot, lambda: isinstance(app.screen, HandlerModal)
-                               and app.screen, "the query form")
-        await wait_for(pilot, lambda: modal.query_one("#name", Select).value == "status",
-                       "the only query chosen")
+        await _handler_dialog(pilot, app, "y", "status")
         await pilot.press("ctrl+s")
         await wait_for(pilot, lambda: any("query status of ap-2 → \"waiting\"" in text
                                           for _, text in app.notices), "the query's answer")
-        await pilot.press("u")
-        modal = await wait_for(pilot, lambda: isinstance(app.screen, HandlerModal)
-                               and app.screen, "the update form")
-        await wait_for(pilot, lambda: modal.query_one("#name", Select).value == "approve",
-                       "the only update chosen")
+        modal = await _handler_dialog(pilot, app, "u", "approve")
         modal.query_one(JsonEditor).text = '[""]'
         await pilot.press("ctrl+s")
         await wait_for(pilot, lambda: any("who approves?" in text for _, text in app.notices),
                        "the validator's rejection reported")
         assert "UpdateAccepted" not in [e["type"] for e in engine.show("ap-2")["history"]]
-        await pilot.press("u")
-        modal = await wait_for(pilot, lambda: isinstance(app.screen, HandlerModal)
-                               and app.screen, "the update form again")
-        await wait_for(pilot, lambda: modal.query_one("#name", Select).value == "approve",
-                       "the only update chosen")
+        modal = await _handler_dialog(pilot, app, "u", "approve")
         modal.query_one(JsonEditor).text = '["dana"]'
         await pilot.press("ctrl+s")
         await wait_for(pilot, lambda: any("update approve of ap-2 → \"approved by dana\""
