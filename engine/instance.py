@@ -12,25 +12,30 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import inspect
-import linecache
-import logging
 import random
-import sys
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from . import convert
 from .activity import ActivityDefinition
+from .commands import (
+    CHILD_DEFAULTS,
+    Activation,
+    Command,
+    Diverged,
+    SourceLine,
+    WorkflowTaskError,
+    command_key,
+    describe,
+    is_patch_marker,
+    source_line,
+)
 from .deadline import DeadlineWatch, Overrun, WorkflowDeadline
 from .errors import (
     ActivityError,
     ApplicationError,
     ChildWorkflowError,
     NonDeterminismError,
-    NotFound,
     OnwardError,
     error_from_json,
     error_json,
@@ -38,111 +43,15 @@ from .errors import (
 )
 from .events import CANCEL_TYPES, COMMAND_TYPES, INBOUND_TYPES, Event
 from .handlers import Handlers
+from .instance_handlers import Handling, UpdateRejection
 from .loop import DeterministicLoop
 from .workflow_runtime import WAIT_CANCELLATION_COMPLETED, ContinueAsNew, WorkflowInfo
 
-_ENGINE_DIR = str(Path(__file__).resolve().parent)
-_log = logging.getLogger("onward.workflow")
+__all__ = ["Activation", "Command", "SourceLine", "UpdateRejection", "WorkflowInstance",
+           "WorkflowTaskError"]
 
 
-@dataclass
-class Command:
-    """A new history event requested by the code, with its future (if any)."""
-
-    type: str
-    attrs: dict[str, Any]
-    seq: int = 0
-
-
-@dataclass
-class Activation:
-    """What one activation produced: new commands and side effects to cancel."""
-
-    commands: list[Command] = field(default_factory=list)
-    cancels: list[tuple[str, int]] = field(default_factory=list)
-    persisted: int = 0
-    """How many of ``commands`` the engine has stored (it may store them before the
-    activation ends: an external call first stores the commands issued before it)."""
-    cancels_done: int = 0
-    """How many of ``cancels`` the engine has carried out."""
-
-
-class _Diverged(BaseException):  # noqa: N818 - unwinds workflow code past `except Exception`
-    """Stops workflow code once its activation has failed (non-determinism)."""
-
-
-class WorkflowTaskError(OnwardError):
-    """The workflow code could not advance: a bug or non-determinism. The run is held."""
-
-    def __init__(self, message: str, *, kind: str, details: dict[str, Any]) -> None:
-        super().__init__(message)
-        self.kind = kind
-        self.details = details
-
-
-class SourceLine:
-    """Where workflow code issued a command; formatted (with the code line) only if read."""
-
-    __slots__ = ("filename", "lineno")
-
-    def __init__(self, filename: str, lineno: int) -> None:
-        self.filename, self.lineno = filename, lineno
-
-    def __str__(self) -> str:
-        if not self.filename:
-            return ""
-        code = linecache.getline(self.filename, self.lineno).strip()
-        return f"{Path(self.filename).name}:{self.lineno}  {code}"
-
-    def __bool__(self) -> bool:
-        return bool(self.filename)
-
-
-def _source_line() -> SourceLine:
-    """The innermost workflow-code frame calling into the engine."""
-    frame = sys._getframe(2)
-    while frame is not None and frame.f_code.co_filename.startswith(_ENGINE_DIR):
-        frame = frame.f_back  # type: ignore[assignment]
-    if frame is None:
-        return SourceLine("", 0)
-    return SourceLine(frame.f_code.co_filename, frame.f_lineno)
-
-
-def _describe(event_type: str, attrs: dict[str, Any]) -> str:
-    key = _command_key(event_type, attrs)
-    return f"{event_type} {key!r}" if key else event_type
-
-
-def _command_key(event_type: str, attrs: dict[str, Any]) -> str:
-    if event_type == "ActivityScheduled":
-        return str(attrs.get("name", ""))
-    if event_type == "ChildWorkflowStarted":
-        return str(attrs.get("workflow", ""))
-    if event_type == "ExternalSignalSent":
-        return f"{attrs.get('workflow_id', '')} {attrs.get('name', '')}"
-    if event_type == "ExternalCancelRequested":
-        return str(attrs.get("workflow_id", ""))
-    if event_type == "ManualTaskCreated":
-        return str(attrs.get("kind", ""))
-    if event_type == "MarkerRecorded":
-        return str(attrs.get("patch_id") or attrs.get("name", ""))
-    if event_type == "UpdateCompleted":
-        return str(attrs.get("update_id", ""))
-    if event_type in CANCEL_TYPES:
-        return str(attrs.get("ref", ""))
-    return ""
-
-
-
-class UpdateRejection(Exception):  # noqa: N818 - a validator's verdict, not a failure
-    """A validator (or a missing handler) turned an update request down."""
-
-
-def _is_patch_marker(event: Event) -> bool:
-    return event.type == "MarkerRecorded" and bool(event.attrs.get("patch_id"))
-
-
-class WorkflowInstance:
+class WorkflowInstance(Handling):
     """One run's workflow code, advanced by history events."""
 
     def __init__(self, fn: Callable[..., Any], info: WorkflowInfo, *, last_seq: int = 0,
@@ -262,9 +171,9 @@ class WorkflowInstance:
                 extra = self._recorded[0]
                 self._nondeterminism(
                     extra.seq,
-                    f"history has {_describe(extra.type, extra.attrs)} at event {extra.seq} "
+                    f"history has {describe(extra.type, extra.attrs)} at event {extra.seq} "
                     "but the code did not ask for it",
-                    recorded=_describe(extra.type, extra.attrs), requested="nothing",
+                    recorded=describe(extra.type, extra.attrs), requested="nothing",
                     source="",
                 )
                 self._raise_failure()
@@ -272,19 +181,6 @@ class WorkflowInstance:
             self._activation = None
         self.cursor = self.next_seq - 1  # the new commands will be stored with these seqs
         return activation
-
-    def _check_conditions(self) -> None:
-        """Resolve the ``wait_condition`` futures whose predicates are now true, and run
-        the code they release, until no more become true."""
-        while self._conditions and self._failure is None:
-            waiting = [(test, fut) for test, fut in self._conditions if not fut.done()]
-            released = [fut for test, fut in waiting if test()]
-            self._conditions = [(test, fut) for test, fut in waiting if fut not in released]
-            if not released:
-                return
-            for future in released:
-                future.set_result(None)
-            self.loop.run_until_quiet()
 
     def unhandled_signals(self) -> list[dict[str, Any]]:
         """Signals received but not yet taken by ``wait_signal``, in arrival order."""
@@ -361,75 +257,6 @@ class WorkflowInstance:
             self._handler_finished(f"update {name}", (update_id, name), None, err)
             return
         self._run_handler(f"update {name}", entry[0], args, update=(update_id, name))
-
-    def _run_handler(self, what: str, fn: Callable[..., Any], args: list[Any], *,
-                     update: tuple[str, str] | None = None) -> None:
-        """Run a signal or update handler: a plain function now, a coroutine as a task.
-        An update's outcome is recorded as its UpdateCompleted command."""
-        try:
-            value = fn(*args)
-        except BaseException as exc:  # noqa: BLE001 - the handler's failure is recorded
-            self._handler_finished(what, update, None, exc)
-            return
-        if not asyncio.iscoroutine(value):
-            self._handler_finished(what, update, value, None)
-            return
-        task = self.loop.create_task(value, name=what)
-
-        def done(task: asyncio.Task[Any]) -> None:
-            if task.cancelled():
-                self._handler_finished(what, update, None, asyncio.CancelledError())
-            else:
-                exc = task.exception()
-                self._handler_finished(what, update, None if exc else task.result(), exc)
-        task.add_done_callback(done)
-
-    def _handler_finished(self, what: str, update: tuple[str, str] | None, value: Any,
-                          exc: BaseException | None) -> None:
-        if update is None:
-            if exc is not None and not isinstance(exc, asyncio.CancelledError):
-                self._fail_task(exc)  # a signal handler's bug holds the run, as the body's
-            return
-        self.open_updates -= 1
-        update_id, name = update
-        if self.closed or self._failure is not None:
-            return
-        if exc is None:
-            try:
-                result = convert.to_json(value, f"the result of update {name}")
-            except OnwardError as err:
-                exc = err
-            else:
-                self._command("UpdateCompleted", {"update_id": update_id, "name": name,
-                                                  "result": result}, source="")
-                return
-        if isinstance(exc, (ApplicationError, TimeoutError, asyncio.CancelledError,
-                            OnwardError)):
-            self._command("UpdateCompleted", {"update_id": update_id, "name": name,
-                                              "error": error_json(exc)}, source="")
-        else:
-            self._fail_task(exc)
-
-    def validate_update(self, name: str, args: list[Any]) -> None:
-        """Run update ``name``'s validator against the current state; raises
-        :class:`UpdateRejection` when there is no such handler or the validator raises.
-        Runs outside any activation, so nothing it does can record a command."""
-        entry = self.handlers.updates.get(name)
-        if entry is None:
-            known = ", ".join(sorted(self.handlers.updates)) or "none"
-            raise UpdateRejection(f"run {self.info.workflow_id} has no update {name!r} "
-                                  f"(known: {known})")
-        try:
-            args = convert.bind_args(entry[0], args, f"update {name}")
-        except OnwardError as err:
-            raise UpdateRejection(str(err)) from None
-        validator = entry[1]
-        if validator is None:
-            return
-        try:
-            validator(*args)
-        except Exception as err:  # noqa: BLE001 - any exception rejects the request
-            raise UpdateRejection(f"{type(err).__name__}: {safe_str(err)[:2000]}") from None
 
     def _apply_ActivityCompleted(self, event: Event) -> None:  # noqa: N802
         self._settle(event, result=event.attrs.get("result"))
@@ -536,28 +363,28 @@ class WorkflowInstance:
     def _command(self, event_type: str, attrs: dict[str, Any], *, source: Any = None) -> int:
         """Match a command against history, or record it as new; returns its seq."""
         if self._failure is not None:
-            raise _Diverged()
+            raise Diverged()
         self._skip_removed_patches(attrs)
         recorded = self._recorded
         self._matched = None
         if event_type in CANCEL_TYPES and recorded and (
-                recorded[0].type != event_type or _command_key(event_type, attrs) !=
-                _command_key(recorded[0].type, recorded[0].attrs)):
+                recorded[0].type != event_type or command_key(event_type, attrs) !=
+                command_key(recorded[0].type, recorded[0].attrs)):
             return 0  # a history from before cancels were recorded: it goes on without
         if recorded:
             event = recorded.popleft()
             self._matched = event
-            if event.type != event_type or _command_key(event.type, event.attrs) != \
-                    _command_key(event_type, attrs):
-                wanted = _describe(event_type, attrs)
-                source = str(_source_line() if source is None else source)
+            if event.type != event_type or command_key(event.type, event.attrs) != \
+                    command_key(event_type, attrs):
+                wanted = describe(event_type, attrs)
+                source = str(source_line() if source is None else source)
                 self._nondeterminism(
                     event.seq,
-                    f"event {event.seq}: history has {_describe(event.type, event.attrs)} "
+                    f"event {event.seq}: history has {describe(event.type, event.attrs)} "
                     f"but the code asked for {wanted}" + (f" at {source}" if source else ""),
-                    recorded=_describe(event.type, event.attrs), requested=wanted,
+                    recorded=describe(event.type, event.attrs), requested=wanted,
                     source=source)
-                raise _Diverged()
+                raise Diverged()
             return event.seq
         if self._activation is None:
             raise OnwardError("workflow code issued a command outside an activation")
@@ -570,7 +397,7 @@ class WorkflowInstance:
         """Drop patch markers ahead in history whose ``patched()`` call was removed (any
         command but another patch marker may pass them)."""
         recorded = self._recorded
-        while recorded and _is_patch_marker(recorded[0]) and not attrs.get("patch_id"):
+        while recorded and is_patch_marker(recorded[0]) and not attrs.get("patch_id"):
             recorded.popleft()
 
     def _await_ref(self, kind: str, seq: int) -> asyncio.Future[Any]:
@@ -664,7 +491,7 @@ class WorkflowInstance:
         recorded event. The future is settled at once either way, so the code continues at
         the same point on every replay."""
         if self._failure is not None:
-            raise _Diverged()
+            raise Diverged()
         future = self.loop.create_future()
         if self.closed:
             return future  # code still running after the run closed reaches nobody
@@ -697,31 +524,6 @@ class WorkflowInstance:
             self.waiting_for = f"waiting for signal {name}"
         return future
 
-    def set_signal_handler(self, name: str, fn: Callable[..., Any]) -> None:
-        self.handlers.signals[name] = fn
-        buffered = self._signal_buffer.pop(name, None)
-        for _, payload in buffered or ():
-            self._deliver_signal(name, fn, payload)
-
-    def _deliver_signal(self, name: str, handler: Callable[..., Any], payload: Any) -> None:
-        """Run ``handler`` on a signal's payload, converted by its hint; a payload that
-        does not fit is dropped with a warning (the same on every replay), not the run."""
-        try:
-            args = convert.bind_args(handler, _signal_args(handler, {"payload": payload}),
-                                     f"signal {name}")
-        except OnwardError as err:
-            if not self.is_replaying:
-                _log.warning("run %s dropped signal %s: %s", self.info.workflow_id, name, err,
-                             extra={"workflow_id": self.info.workflow_id,
-                                    "run_id": self.info.run_id})
-            return
-        self._run_handler(f"signal {name}", handler, args)
-
-    def condition_future(self, predicate: Callable[[], Any]) -> asyncio.Future[Any]:
-        future = self.loop.create_future()
-        self._conditions.append((predicate, future))
-        return future
-
     def patched(self, patch_id: str, *, deprecated: bool = False) -> bool:
         recorded = self._recorded
         for event in recorded:
@@ -739,37 +541,13 @@ class WorkflowInstance:
         """A value recorded once: on replay the marker's attrs from history (``compute`` is
         not called), else ``compute()``, recorded as a ``MarkerRecorded`` named ``name``.
         Markers match by position like other commands: one in another place diverges."""
-        head = next((e for e in self._recorded if not _is_patch_marker(e)), None)
+        head = next((e for e in self._recorded if not is_patch_marker(e)), None)
         if head is not None and head.type == "MarkerRecorded" and head.attrs.get("name") == name:
             value = {k: v for k, v in head.attrs.items() if k != "name"}
         else:
             value = compute() if head is None else {}  # any other head: _command diverges
         self._command("MarkerRecorded", {"name": name, **value})
         return value
-
-    def query(self, name: str, args: list[Any]) -> Any:
-        handler = self.handlers.queries.get(name)
-        if handler is None:
-            known = ", ".join(sorted(self.handlers.queries)) or "none"
-            raise NotFound(f"run {self.info.workflow_id} has no query {name!r} (known: {known})")
-        args = convert.bind_args(handler, args, f"arguments of query {name}")
-        return convert.to_json(handler(*args), f"the result of query {name}")
-
-
-def _signal_args(handler: Callable[..., Any], attrs: dict[str, Any]) -> list[Any]:
-    """A signal's payload is its handler's one argument (none if the handler takes none)."""
-    try:
-        takes = any(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.VAR_POSITIONAL)
-                    for p in inspect.signature(handler).parameters.values())
-    except (TypeError, ValueError):
-        takes = True
-    return [attrs.get("payload")] if takes else []
-
-
-CHILD_DEFAULTS: dict[str, str] = {"parent_close_policy": "terminate",
-                                  "id_reuse_policy": "allow_duplicate"}
-"""Options of a child start, with the defaults that ChildWorkflowStarted leaves out."""
-
 
 _APPLY: dict[str, Callable[[WorkflowInstance, Event], None]] = {
     kind: getattr(WorkflowInstance, f"_apply_{kind}") for kind in INBOUND_TYPES}
