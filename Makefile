@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[postgres]' --group test
+	$(PY) -m pip install --quiet -e '.[postgres]' --group test --group docs
 	touch $(STAMP)
 
 console: $(STAMP)

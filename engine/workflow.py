@@ -219,9 +219,14 @@ def start_activity(
 ) -> ActivityHandle:
     """Schedule an activity and return its handle at once (``await handle`` for the
     result; ``handle.cancel()`` to cancel it). Options as ``execute_activity``."""
-    options = _activity_options("start_activity", retry_policy, start_to_close_timeout,
-                                schedule_to_close_timeout, heartbeat_timeout, retry,
-                                cancellation_type)
+    return _schedule(activity, args, _activity_options(
+        "start_activity", retry_policy, start_to_close_timeout, schedule_to_close_timeout,
+        heartbeat_timeout, retry, cancellation_type), cancellation_type)
+
+
+def _schedule(activity: str | Callable[..., Any], args: tuple[Any, ...],
+              options: dict[str, Any], cancellation_type: str) -> ActivityHandle:
+    """Schedule an activity with checked ``options``; its handle."""
     inst = _instance()
     name = _name_of(activity, "activity")
     seq, future = inst.schedule_activity(name, list(args), options, cancellation_type)
@@ -251,11 +256,9 @@ async def execute_activity(
     activity's return hint declares when it is called by function, or by name when this
     worker has its code, else as JSON.
     """
-    handle = start_activity(activity, *args, retry_policy=retry_policy,
-                            start_to_close_timeout=start_to_close_timeout,
-                            schedule_to_close_timeout=schedule_to_close_timeout,
-                            heartbeat_timeout=heartbeat_timeout, retry=retry,
-                            cancellation_type=cancellation_type)
+    handle = _schedule(activity, args, _activity_options(
+        "execute_activity", retry_policy, start_to_close_timeout, schedule_to_close_timeout,
+        heartbeat_timeout, retry, cancellation_type), cancellation_type)
     result = await handle
     name, inst = handle.name, _instance()
     code = inst.activity_code(name) if isinstance(activity, str) else \
