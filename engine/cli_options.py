@@ -10,7 +10,7 @@ import argparse
 import math
 import os
 import textwrap
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
@@ -199,47 +199,40 @@ def complete_run_ids(prefix: str, parsed_args: argparse.Namespace, **_: Any) -> 
 # --------------------------------------------------------------------------- numbers
 
 
-def _number(text: str, kind: type[int] | type[float], what: str) -> Any:
+def _number(text: str, kind: type[int] | type[float], what: str,
+            accept: Callable[[Any], bool]) -> Any:
+    """``text`` as a ``kind`` for which ``accept`` holds, else ArgumentTypeError saying
+    ``give {what}`` (floats must also be finite)."""
     try:
         value = kind(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid value {text!r}: give {what}") from None
-    if isinstance(value, float) and not math.isfinite(value):
+        value = None
+    if value is None or (isinstance(value, float) and not math.isfinite(value)) or \
+            not accept(value):
         raise argparse.ArgumentTypeError(f"invalid value {text!r}: give {what}")
     return value
 
 
 def positive_int(text: str) -> int:
     """``type=`` for counts and sequence numbers: a whole number, 1 or more."""
-    value: int = _number(text, int, "a whole number, 1 or more")
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"invalid value {text!r}: give a whole number, "
-                                         "1 or more")
+    value: int = _number(text, int, "a whole number, 1 or more", lambda v: v >= 1)
     return value
 
 
 def port(text: str) -> int:
     """``type=`` for a TCP port: a whole number from 1 to 65535."""
-    value: int = _number(text, int, "a port number from 1 to 65535")
-    if not 1 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"invalid value {text!r}: give a port number "
-                                         "from 1 to 65535")
+    value: int = _number(text, int, "a port number from 1 to 65535",
+                         lambda v: 1 <= v <= 65535)
     return value
 
 
 def non_negative_float(text: str) -> float:
     """``type=`` for a wait: a finite number of seconds, 0 or more."""
-    value: float = _number(text, float, "a number of seconds, 0 or more")
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"invalid value {text!r}: give a number of "
-                                         "seconds, 0 or more")
+    value: float = _number(text, float, "a number of seconds, 0 or more", lambda v: v >= 0)
     return value
 
 
 def positive_float(text: str) -> float:
     """``type=`` for a duration that must pass: a finite number of seconds above 0."""
-    value: float = _number(text, float, "a number of seconds above 0")
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"invalid value {text!r}: give a number of "
-                                         "seconds above 0")
+    value: float = _number(text, float, "a number of seconds above 0", lambda v: v > 0)
     return value

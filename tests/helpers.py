@@ -53,6 +53,14 @@ def env_for(data_dir: Path | None = None, **extra: str) -> dict[str, str]:
     return env
 
 
+def gated_env(tmp_path: Path) -> dict[str, str]:
+    """A subprocess environment whose test activities log to ``tmp_path/log.jsonl`` and wait
+    at gates (files) in ``tmp_path/gates``."""
+    gates = tmp_path / "gates"
+    gates.mkdir(exist_ok=True)
+    return env_for(ONWARD_TEST_LOG=str(tmp_path / "log.jsonl"), ONWARD_TEST_GATES=str(gates))
+
+
 def cli(*args: str, env: dict[str, str] | None = None, timeout: float = 60.0,
         cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     """Run ``onward ARGS`` in a fresh interpreter and capture its output."""

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from onward import Engine, WorkflowFailed
-from tests.helpers import REPO, WorkerProcess, env_for, wait_until
+from tests.helpers import REPO, WorkerProcess, gated_env, wait_until
 
 FLOWS = REPO / "tests" / "flows" / "cancel.py"
 FIXTURES = REPO / "tests" / "fixtures" / "histories"
@@ -24,9 +24,7 @@ FIXTURES = REPO / "tests" / "fixtures" / "histories"
 
 @pytest.fixture
 def env(tmp_path: Path) -> dict[str, str]:
-    gates = tmp_path / "gates"
-    gates.mkdir()
-    return env_for(ONWARD_TEST_LOG=str(tmp_path / "log.jsonl"), ONWARD_TEST_GATES=str(gates))
+    return gated_env(tmp_path)
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from onward import Engine, WorkflowFailed, history
-from tests.helpers import REPO, WorkerProcess, cli, env_for, executions, wait_until
+from tests.helpers import REPO, WorkerProcess, cli, executions, gated_env, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -23,9 +23,7 @@ FLOWS = REPO / "tests" / "flows" / "runtime.py"
 
 @pytest.fixture
 def env(tmp_path: Path) -> dict[str, str]:
-    gates = tmp_path / "gates"
-    gates.mkdir()
-    return env_for(ONWARD_TEST_LOG=str(tmp_path / "log.jsonl"), ONWARD_TEST_GATES=str(gates))
+    return gated_env(tmp_path)
 
 
 @pytest.fixture
