@@ -380,6 +380,10 @@ class SqliteSession:
     process's own writes (which wake it directly).
     """
 
+    shares_writer = True
+    """Its writes are on the store's one writer connection, as every write of the process
+    (so a worker's turns join the engine's group commit)."""
+
     def __init__(self, store: SqliteStore) -> None:
         self.store = store
         self.conn = store._writer
