@@ -127,6 +127,9 @@ class GroupCommitter:
         """Transactions led so far (committed or not)."""
         self.jobs = 0
         """Jobs run so far."""
+        self.on_queue: Callable[[int], None] | None = None
+        """Called (outside the committer's lock) with how many jobs wait, after each
+        arrival: a hook for tests that need a batch of a known size."""
 
     def run(self, fn: Callable[[Tx], T], *, undo: Callable[[BaseException], None] | None
             = None, locked: bool = False) -> T:
@@ -149,6 +152,9 @@ class GroupCommitter:
         job: Job[T] = Job(fn, undo, locked)
         with self._cv:
             self._queue.append(job)
+            waiting = len(self._queue)
+        if self.on_queue is not None:
+            self.on_queue(waiting)
         while True:
             with self._cv:
                 while self._leading and not job.done:
