@@ -473,7 +473,8 @@ def test_an_operator_command_that_loses_a_deadlock_is_done_again_not_failed(
 
 def test_every_client_write_is_done_again_when_it_loses_a_conflict() -> None:
     """The family of the test above: each Engine method that opens a write transaction
-    (itself, through the group committer or through repair) is wrapped so that a lost conflict is done again."""
+    (itself, through the group committer or through repair) is wrapped so that a lost
+    conflict is done again."""
     import inspect
     import re
 
