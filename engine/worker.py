@@ -285,11 +285,12 @@ class Worker:
         return bool(outcomes or dispatch or touched)
 
     def _settle_inline(self, outcome: Outcome) -> bool:
-        """Record an outcome in the thread that produced it, when nothing else is waiting.
+        """Record an outcome in the thread that produced it, through the group committer.
 
-        When the worker is quiet this spares the hand-off to the dispatcher (a sequential
-        workflow then runs step after step without waiting on another thread); when it is
-        busy, outcomes queue up and the dispatcher commits them together (group commit).
+        When the worker is quiet this commits at once and spares the hand-off to the
+        dispatcher (a sequential workflow then runs step after step without waiting on
+        another thread); while something else commits (a turn, starts, other outcomes) it
+        joins the next commit. Outcomes already queued for the dispatcher go with it.
         """
         if self._draining or self._thread is None or not self.outcomes.empty():
             return False
