@@ -43,7 +43,6 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import functools
-import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast
 
@@ -56,9 +55,11 @@ if TYPE_CHECKING:
     from .client import Engine, JsonList
     from .handle import RunHandle
 
-ASYNC_THREADS = min(8, (os.cpu_count() or 1) + 2)
+ASYNC_THREADS = 32
 """Threads that run an engine's async calls (at most this many at once; more wait in
-the queue, off the loop)."""
+the queue, off the loop). A write call spends most of its time waiting for the commit it
+shares with the others (engine/group_commit.py): as many threads as calls that may share
+one commit, not as many as cores."""
 
 P = ParamSpec("P")
 T = TypeVar("T")

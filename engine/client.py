@@ -7,7 +7,6 @@ engines on two databases can live side by side in one process.
 from __future__ import annotations
 
 import builtins
-import contextlib
 import functools
 import json
 import os
@@ -182,36 +181,42 @@ class Engine(AsyncClient):
         was_open = rerun and not fresh_id and self._is_open(workflow_id)
         eager: list[Any] = []
         run_id = ""
-        with self.advance_lock if local is not None else contextlib.nullcontext():
-            try:
-                with self.store.write() as tx:
-                    self._check_workflow(tx, name)
-                    existing = None
-                    if not fresh_id:
-                        tx.lock_workflow_id(workflow_id)  # starts of one id, one at a time
-                        existing = history.current_run(tx, workflow_id)
-                    if existing is not None:
-                        if not rerun or (existing.is_open and not was_open):
-                            # the id exists; or another rerun got in first: one new run
-                            found = RunHandle(self, workflow_id, existing.run_id, created=False)
-                            if typed is not None and existing.workflow == name:
-                                found.workflow_fn = typed
-                            return found
-                        if existing.is_open:
-                            raise BadInput(f"run {workflow_id} is still {existing.status}; "
-                                           "--rerun needs its last run to have closed")
-                    run_id = self.new_id("run")
-                    run = history.insert_run(tx, run_id=run_id, workflow_id=workflow_id,
-                                             workflow=name, args=arg_list, now=now,
-                                             first_of_id=fresh_id)
-                    if local is not None:  # eager start: the first workflow task rides along
-                        eager = local.start_inline(tx, run)
-            except BaseException:
-                if run_id:  # its instance may have run ahead of a transaction that failed
-                    self.cache.evict(run_id)
-                if local is not None:  # the commit may have happened, unacknowledged
-                    local.claims_in_doubt(eager)
-                raise
+
+        def write(tx: Tx) -> RunHandle | None:
+            nonlocal eager, run_id
+            eager, run_id = [], ""  # (a batch done again runs this again)
+            self._check_workflow(tx, name)
+            existing = None
+            if not fresh_id:
+                tx.lock_workflow_id(workflow_id)  # starts of one id, one at a time
+                existing = history.current_run(tx, workflow_id)
+            if existing is not None:
+                if not rerun or (existing.is_open and not was_open):
+                    # the id exists; or another rerun got in first: one new run
+                    found = RunHandle(self, workflow_id, existing.run_id, created=False)
+                    if typed is not None and existing.workflow == name:
+                        found.workflow_fn = typed
+                    return found
+                if existing.is_open:
+                    raise BadInput(f"run {workflow_id} is still {existing.status}; "
+                                   "--rerun needs its last run to have closed")
+            run_id = self.new_id("run")
+            run = history.insert_run(tx, run_id=run_id, workflow_id=workflow_id,
+                                     workflow=name, args=arg_list, now=now,
+                                     first_of_id=fresh_id)
+            if local is not None:  # eager start: the first workflow task rides along
+                eager = local.start_inline(tx, run)
+            return None
+
+        def undo(_err: BaseException) -> None:
+            if run_id:  # its instance may have run ahead of a transaction that failed
+                self.cache.evict(run_id)
+            if local is not None:  # the commit may have happened, unacknowledged
+                local.claims_in_doubt(eager)
+
+        found, tx = self.runtime.committer.run_job(write, undo=undo, locked=local is not None)
+        if found is not None:
+            return found
         if local is None:
             self.runtime.feed.wrote()
             handle = RunHandle(self, workflow_id, run_id)
@@ -337,11 +342,14 @@ class Engine(AsyncClient):
             raise BadInput("a signal needs a name")
         payloads.text(name, "the signal name", limit=200)
         payload = convert.to_json(payload, f"payload of signal {name}")
-        with self.store.write() as tx:
+
+        def write(tx: Tx) -> None:
             run = self._open_run(tx, ident, "signal")
             history.append(tx, run, "SignalReceived", {"name": name, "payload": payload},
                            self.clock(), wake=True)
             history.save_run_state(tx, run)
+
+        self.runtime.committer.run(write)
         self.runtime.feed.wrote()
 
     def update(self, ident: str, name: str, *args: Any, update_id: str | None = None,
@@ -368,9 +376,12 @@ class Engine(AsyncClient):
         A request is a state, not a stream: asking a run that was already asked records
         nothing, so its compensation (``finally``/``except`` code) runs to completion.
         Says which of the two happened."""
-        with self.store.write() as tx:
+
+        def write(tx: Tx) -> tuple[RunRow, bool]:
             run = self._open_run(tx, ident, "cancel")
-            asked = history.request_cancel(tx, run, "", self.clock())
+            return run, history.request_cancel(tx, run, "", self.clock())
+
+        run, asked = self.runtime.committer.run(write)
         if not asked:
             return (f"run {run.workflow_id} is already canceling (asked before); nothing "
                     "more recorded, its compensation goes on")
@@ -382,14 +393,17 @@ class Engine(AsyncClient):
         """Stop a run at once, running no more of its code."""
         payloads.text(reason, "the reason")
         now = self.clock()
-        # closing a run touches the instance cache, which the local worker also uses
-        with self.advance_lock, self.store.write() as tx:
+
+        def write(tx: Tx) -> None:
             run = self._open_run(tx, ident, "terminate")
             history.append(tx, run, "WorkflowTerminated", {"reason": reason}, now)
             run.error = json.dumps({"type": "Terminated",
                                     "message": reason or "terminated by an operator"})
             self.advancer.close(tx, run, "terminated", now)
             history.save_run_state(tx, run)
+
+        # closing a run touches the instance cache, which the local worker also uses
+        self.runtime.committer.run(write, locked=True)
         self.runtime.feed.wrote()
 
     def complete_task(self, task_id: str, result: Any = None, *, by: str | None = None) -> None:
@@ -411,7 +425,8 @@ class Engine(AsyncClient):
                     by: str | None, result: str | None = None, reason: str | None = None
                     ) -> None:
         now = self.clock()
-        with self.store.write() as tx:
+
+        def write(tx: Tx) -> None:
             row = queues.lock_manual_task(tx, task_id)
             if row is None:
                 raise NotFound(f"no manual task {task_id!r}; `onward tasks` lists open ones")
@@ -429,6 +444,8 @@ class Engine(AsyncClient):
             history.append(tx, run, event, {"ref": ref, "task_id": task_id, "kind": kind,
                                             **attrs}, now, wake=True)
             history.save_run_state(tx, run)
+
+        self.runtime.committer.run(write)
         self.runtime.feed.wrote()
 
     # -- repair -----------------------------------------------------------------------------
@@ -517,10 +534,9 @@ class Engine(AsyncClient):
     @_redone_on_conflict
     def record_provider_event(self, entry: Any, worker_id: str | None = None) -> None:
         """Keep a provider log entry in the database, for operators of other processes."""
-        with self.store.write() as tx:
-            runs.add_provider_log_entry(
-                tx, time=entry.time, worker_id=worker_id, provider=entry.provider,
-                version=entry.version, action=entry.action, message=entry.message)
+        self.runtime.committer.run(lambda tx: runs.add_provider_log_entry(
+            tx, time=entry.time, worker_id=worker_id, provider=entry.provider,
+            version=entry.version, action=entry.action, message=entry.message))
 
     def replay_on_disk(self, ident: str) -> dict[str, Any]:
         """Replay ``ident``'s run against its workflow's code as it is on disk now, which

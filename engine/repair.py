@@ -215,11 +215,12 @@ def retry(runtime: Runtime, ident: str, *, discard_completed: bool = False) -> s
     retried the same run a moment before, says so and starts nothing."""
     seen = _look(runtime, ident)
     now = runtime.clock()
-    with runtime.advance_lock, runtime.store.write() as tx:
+
+    def write(tx: Tx) -> tuple[str, bool]:
         run = _take_turn(tx, seen)
         if run.run_id != seen.run_id and run.reset_from == seen.run_id:
             return (f"{run.workflow_id} was already retried a moment ago: new run "
-                    f"{run.run_id}")
+                    f"{run.run_id}"), False
         if run.status == "failed":
             events = history.load_events(tx, run.run_id)
             cut = failed_step_cut(events)
@@ -232,7 +233,11 @@ def retry(runtime: Runtime, ident: str, *, discard_completed: bool = False) -> s
         else:
             raise BadInput(f"run {run.workflow_id} has {run.status}; only failed, stuck or "
                            "retrying runs can be retried (use --rerun to start it afresh)")
-    runtime.feed.wrote()
+        return message, True
+
+    message, wrote = runtime.committer.run(write, locked=True)
+    if wrote:
+        runtime.feed.wrote()
     return message
 
 
@@ -275,18 +280,24 @@ def repair_plan(runtime: Runtime, ident: str, event: int | None = None) -> dict[
 
 def set_paused(runtime: Runtime, ident: str, paused: bool) -> str:
     """Hold a run (no new attempts or workflow tasks) or let it go."""
-    with runtime.store.write() as tx:
+
+    def write(tx: Tx) -> tuple[RunRow, bool]:
         run = runtime.find_run(tx, ident, lock=True)
         if not run.is_open:
             raise BadInput(f"run {run.workflow_id} has {run.status}; only open runs can be "
                            f"{'paused' if paused else 'resumed'}")
         if bool(run.paused) == paused:
-            return f"{run.workflow_id} is already {'paused' if paused else 'running'}"
+            return run, False
         run.paused = int(paused)
         if not paused:
             run.wf_pending = 1
         run.updated = runtime.clock()
         history.save_run_state(tx, run)
+        return run, True
+
+    run, changed = runtime.committer.run(write)
+    if not changed:
+        return f"{run.workflow_id} is already {'paused' if paused else 'running'}"
     runtime.feed.wrote()
     return f"{'paused' if paused else 'resumed'} {run.workflow_id}"
 
@@ -299,7 +310,8 @@ def reset_run(runtime: Runtime, ident: str, seq: int, *, reapply_signals: bool =
     When another caller reset the same run to the same event a moment before, returns
     that new run (``created`` False) instead of making a second one."""
     seen = _look(runtime, ident)
-    with runtime.advance_lock, runtime.store.write() as tx:
+
+    def write(tx: Tx) -> tuple[str, str, bool]:
         run = _take_turn(tx, seen)
         if run.run_id != seen.run_id:
             first = history.load_events(tx, run.run_id, upto=1)
@@ -311,8 +323,12 @@ def reset_run(runtime: Runtime, ident: str, seq: int, *, reapply_signals: bool =
         new_run_id = reset(runtime, tx, run, seq, reason="reset",
                            reapply_signals=reapply_signals,
                            discard_completed=discard_completed)
-    runtime.feed.wrote()
-    return run.workflow_id, new_run_id, True
+        return run.workflow_id, new_run_id, True
+
+    workflow_id, run_id, created = runtime.committer.run(write, locked=True)
+    if created:
+        runtime.feed.wrote()
+    return workflow_id, run_id, created
 
 
 def replay_one(runtime: Runtime, run: RunRow, events: list[Event],

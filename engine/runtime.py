@@ -20,6 +20,7 @@ from .advance import Advancer, InstanceCache
 from .attempts import Attempt
 from .deadline import DeadlineWatch
 from .errors import NotFound
+from .group_commit import GroupCommitter
 from .history import RunRow, find_run
 from .observers import ObserverFeed
 from .registry import Registry
@@ -218,6 +219,9 @@ class Runtime:
                                  on_close=self.feed.count_close)
         self.advance_lock = threading.Lock()
         """Held while workflow instances of this engine are advanced (they are not shared)."""
+        self.committer = GroupCommitter(store.write, self.advance_lock)
+        """Every write of this engine's threads goes through it: concurrent writes share
+        one transaction and one commit (engine/group_commit.py)."""
         self.reporters: list[Any] = []
         """Told about each turn this process's workers commit (engine.worklog.TurnReporter:
         metrics); a worker's own reporters (traces) come after these."""

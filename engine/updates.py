@@ -40,10 +40,11 @@ def request(engine: Engine, ident: str, name: str, args: list[Any],
     if update_id is not None:
         payloads.text(update_id, "the update id", limit=200)
     args_text = payloads.dumps(list(args), f"arguments of update {name}")
-    with engine.store.write() as tx:
+
+    def write(tx: Tx) -> tuple[str, str, bool]:
         run = engine.runtime.find_run(tx, ident, lock=True)
         if update_id is not None and update_rows.get(tx, run.run_id, update_id) is not None:
-            return run.run_id, update_id  # asked before: its outcome, even after the close
+            return run.run_id, update_id, False  # asked before: its outcome, even closed
         if not run.is_open:
             raise UpdateRejected(f"cannot update run {run.workflow_id}: it has {run.status}")
         uid = update_id or engine.new_id("update")
@@ -52,8 +53,12 @@ def request(engine: Engine, ident: str, name: str, args: list[Any],
                                     engine.clock())
             run.updates_pending = run.wf_pending = 1
             history.save_run_state(tx, run)
-    engine.runtime.feed.wrote()
-    return run.run_id, uid
+        return run.run_id, uid, True
+
+    run_id, uid, asked = engine.runtime.committer.run(write)
+    if asked:
+        engine.runtime.feed.wrote()
+    return run_id, uid
 
 
 def outcome(engine: Engine, run_id: str, update_id: str, timeout: float | None) -> Any:

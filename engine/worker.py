@@ -28,6 +28,7 @@ from .attempts import Attempt, Ending, record_outcomes
 from .claims import ClaimsInDoubt
 from .errors import DatabaseCorrupt, StoreError, error_json, safe_str
 from .executor import ActivityExecutor, Outcome
+from .group_commit import GroupCommitter
 from .history import RunRow
 from .instance import WorkflowTaskError
 from .liveness import Membership
@@ -95,6 +96,10 @@ class Worker:
             self.concurrency, runtime.registry.activity, self.outcomes, self.wake,
             self._on_heartbeat)
         self.executor.settle_inline = self._settle_inline
+        self.committer = runtime.committer if getattr(self.session, "shares_writer", False) \
+            else GroupCommitter(self.session.write, runtime.advance_lock)
+        """Where this worker's turns commit: with the engine's other writes when they share
+        a connection (SQLite), else on the worker's own session (PostgreSQL)."""
         self.inline_settled = 0
         self.ticks = 0
         self.error: str | None = None
@@ -222,43 +227,46 @@ class Worker:
         self.ticks += 1
         dispatch: list[Attempt] = []
         touched: set[str] = set()
-        try:
-            with self.runtime.advance_lock, self.doubts.guard(dispatch), \
-                    self.session.write() as tx:
-                self.doubts.settle(tx, now, dispatch)
-                self._apply_outcomes(tx, outcomes, now, dispatch, touched)
-                for attempt, details in beats.values():
-                    told = attempts.record_heartbeat(tx, attempt.run_id, attempt.ref,
-                                                     self.worker_id, attempt.attempt,
-                                                     details, now)
-                    if told == "lost":
-                        self.executor.abandon(attempt.run_id, attempt.ref)
-                    elif told == "cancel":
-                        self.executor.cancel(attempt.run_id, attempt.ref, attempt.attempt)
-                if self._retry_stuck:
-                    self._mark_stuck_pending(tx)
-                scan = changed or maintenance or now >= self._next_due
-                if scan:
-                    self._fire_timers(tx, now, dispatch, touched)
-                    self._advance_pending(tx, dispatch, touched)
-                if maintenance:
-                    self._maintain(tx, now, dispatch, touched)
-                free = self.concurrency - self.executor.busy - len(dispatch)
-                if not self._draining and free > 0 and (scan or self._queued):
-                    claimed = attempts.claim(
-                        tx, self.worker_id,
-                        self.runtime.registry.activity_names() + self.membership.orphans,
-                        free, now,
-                        self.runtime.registry.limits())
-                    dispatch.extend(claimed)
-                    self._queued = len(claimed) == free
-                    self._backlog = self._backlog or self._queued
-                if scan or touched:
-                    self._next_due = next_due(tx, now,
-                                              limited=bool(self.runtime.registry.limits()))
+
+        def turn(tx: Tx) -> None:  # (done again, afresh, if its batch is)
+            dispatch.clear()
+            touched.clear()
+            self.doubts.settle(tx, now, dispatch)
+            self._apply_outcomes(tx, outcomes, now, dispatch, touched)
+            for attempt, details in beats.values():
+                told = attempts.record_heartbeat(tx, attempt.run_id, attempt.ref,
+                                                 self.worker_id, attempt.attempt,
+                                                 details, now)
+                if told == "lost":
+                    self.executor.abandon(attempt.run_id, attempt.ref)
+                elif told == "cancel":
+                    self.executor.cancel(attempt.run_id, attempt.ref, attempt.attempt)
+            if self._retry_stuck:
+                self._mark_stuck_pending(tx)
+            scan = changed or maintenance or now >= self._next_due
+            if scan:
+                self._fire_timers(tx, now, dispatch, touched)
+                self._advance_pending(tx, dispatch, touched)
+            if maintenance:
+                self._maintain(tx, now, dispatch, touched)
+            free = self.concurrency - self.executor.busy - len(dispatch)
+            if not self._draining and free > 0 and (scan or self._queued):
+                claimed = attempts.claim(
+                    tx, self.worker_id,
+                    self.runtime.registry.activity_names() + self.membership.orphans,
+                    free, now,
+                    self.runtime.registry.limits())
+                dispatch.extend(claimed)
+                self._queued = len(claimed) == free
+                self._backlog = self._backlog or self._queued
+            if scan or touched:
+                self._next_due = next_due(tx, now,
+                                          limited=bool(self.runtime.registry.limits()))
+
+        try:  # joins whatever else this process is committing (group commit)
+            _, tx = self.committer.run_job(
+                turn, undo=lambda _err: self._undo(dispatch, touched), locked=True)
         except BaseException as err:
-            for run_id in touched:
-                self.runtime.cache.evict(run_id)
             for outcome in outcomes:
                 self.outcomes.put(outcome)
             if not self._isolate and isinstance(err, Exception) and \
@@ -277,30 +285,30 @@ class Worker:
         return bool(outcomes or dispatch or touched)
 
     def _settle_inline(self, outcome: Outcome) -> bool:
-        """Record an outcome in the thread that produced it, when nothing else is waiting.
+        """Record an outcome in the thread that produced it, through the group committer.
 
-        When the worker is quiet this spares the hand-off to the dispatcher (a sequential
-        workflow then runs step after step without waiting on another thread); when it is
-        busy, outcomes queue up and the dispatcher commits them together (group commit).
+        When the worker is quiet this commits at once and spares the hand-off to the
+        dispatcher (a sequential workflow then runs step after step without waiting on
+        another thread); while something else commits (a turn, starts, other outcomes) it
+        joins the next commit. Outcomes already queued for the dispatcher go with it.
         """
         if self._draining or self._thread is None or not self.outcomes.empty():
             return False
-        lock = self.runtime.advance_lock
-        if not lock.acquire(blocking=False):
-            return False
         dispatch: list[Attempt] = []
         touched: set[str] = set()
-        try:
-            with self.doubts.guard(dispatch), self.runtime.store.write() as tx:
-                now = self.clock()
-                self.doubts.settle(tx, now, dispatch)
-                self._apply_outcomes(tx, [outcome], now, dispatch, touched)
+
+        def settle(tx: Tx) -> None:
+            dispatch.clear()
+            touched.clear()
+            now = self.clock()
+            self.doubts.settle(tx, now, dispatch)
+            self._apply_outcomes(tx, [outcome], now, dispatch, touched)
+
+        try:  # a turn or a start committing now takes this along in its next commit
+            _, tx = self.committer.run_job(
+                settle, undo=lambda _err: self._undo(dispatch, touched), locked=True)
         except Exception:  # noqa: BLE001 - the dispatcher retries it the ordinary way
-            for run_id in touched:
-                self.runtime.cache.evict(run_id)
             return False
-        finally:
-            lock.release()
         self.inline_settled += 1
         self.dispatch(dispatch)
         self.report_commit(tx)
@@ -309,6 +317,13 @@ class Worker:
         if self._backlog or self._queued:
             self.wake()
         return True
+
+    def _undo(self, dispatch: list[Attempt], touched: set[str]) -> None:
+        """A transaction of this worker's failed (its commit too, maybe): its claims are in
+        doubt and the instances it advanced ran ahead (under ``runtime.advance_lock``)."""
+        self.doubts.add(dispatch)
+        for run_id in touched:
+            self.runtime.cache.evict(run_id)
 
     def report_commit(self, tx: Tx) -> None:
         """Log the failures ``tx`` (now committed) recorded and tell the reporters

@@ -88,8 +88,22 @@ class SqliteTx(Tx):
 
     @contextmanager
     def savepoint(self) -> Iterator[None]:
-        with self.conn:  # APSW: a SAVEPOINT inside an open transaction
-            yield
+        """A SAVEPOINT inside the open transaction. When SQLite rolled the whole
+        transaction back (a full disk, an I/O error), the failure is the store's: it is
+        raised as StoreError, so that nobody goes on writing outside a transaction."""
+        try:
+            with self.conn:  # APSW: a SAVEPOINT inside an open transaction
+                yield
+        except BaseException as err:
+            if self.conn.in_transaction:
+                raise
+            cause: BaseException | None = err
+            while cause is not None and not isinstance(cause, StoreError):
+                cause = cause.__context__
+            if cause is not None:
+                raise cause from None
+            raise StoreError(f"{self.path}: SQLite rolled the transaction back: "
+                             f"{err}") from err
 
 
 class SqliteStore(Store):
@@ -379,6 +393,10 @@ class SqliteSession:
     so a worker polling its session wakes for other processes' work, never for this
     process's own writes (which wake it directly).
     """
+
+    shares_writer = True
+    """Its writes are on the store's one writer connection, as every write of the process
+    (so a worker's turns join the engine's group commit)."""
 
     def __init__(self, store: SqliteStore) -> None:
         self.store = store

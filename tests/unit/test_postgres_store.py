@@ -473,14 +473,16 @@ def test_an_operator_command_that_loses_a_deadlock_is_done_again_not_failed(
 
 def test_every_client_write_is_done_again_when_it_loses_a_conflict() -> None:
     """The family of the test above: each Engine method that opens a write transaction
-    (itself or through repair) is wrapped so that a lost conflict is done again."""
+    (itself, through the group committer or through repair) is wrapped so that a lost
+    conflict is done again."""
     import inspect
     import re
 
     from onward import client
 
     writers = [name for name, fn in vars(client.Engine).items() if callable(fn) and (
-        "store.write()" in inspect.getsource(inspect.unwrap(fn))
+        re.search(r"store\.write\(\)|committer\.run",
+                  inspect.getsource(inspect.unwrap(fn)))
         or re.search(r"repair\.(retry|reset_run|set_paused)\(",
                      inspect.getsource(inspect.unwrap(fn))))]
     assert {"start", "signal", "cancel", "terminate", "retry", "reset"} <= set(writers)

@@ -1,0 +1,245 @@
+"""Group commit: the writes of one process's threads share transactions and fsyncs.
+
+Every write of a process (a client's start, signal, cancel, ...; a worker's turn and the
+outcomes its activity threads settle) is a *job*: a function of the open transaction.
+Callers queue their jobs; one of them at a time leads. The leader takes every queued job,
+opens ONE write transaction, runs each job (each in a savepoint when the batch has more
+than one, so that one job's failure rolls back that job alone), commits once and wakes
+every caller with its own value or exception. Writes that arrive while a batch commits
+queue up and go together in the next: the batching engages exactly when there is a stream
+to batch, and a lone caller leads at once, waiting for nobody.
+
+A caller returns only after its own write is durable. A job that raises gets its own
+exception, and changes nothing; a store failure (the commit, the disk, a PostgreSQL
+deadlock) reaches every job of its batch. A job's ``undo`` is called, under the leader's
+locks, whenever its work is lost or in doubt (its exception, or its batch's), so that what
+it did outside the database (instances it advanced, attempts it claimed) is set right.
+
+Jobs that advance workflow instances ask for the engine's advance lock (``locked``): the
+leader holds it for the batch, always taken before the store's writer lock, as the
+dispatcher always did. A caller must not hold the advance lock when it queues a job.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager
+from typing import Any, Generic, TypeVar
+
+from .errors import StoreError
+from .store.base import Row, Tx
+
+T = TypeVar("T")
+
+MAX_BATCH = 512
+"""Jobs one transaction takes at most (the rest go in the next)."""
+
+ISOLATIONS = ("savepoint", "redo")
+"""How the jobs of one batch are kept apart: each in a savepoint; or all run plainly, the
+batch rolled back and done again with savepoints only when one of them raised."""
+
+
+class JobTx(Tx):
+    """One job's view of a shared transaction: statements go to the transaction; what the
+    job notes for after its commit (``published`` events, workflow tasks) stays its own."""
+
+    def __init__(self, inner: Tx) -> None:
+        self.inner = inner
+        self.for_update = inner.for_update
+        self.published: list[Any] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def lock_rows_of(self, alias: str | None = None, *, skip_locked: bool = False) -> str:
+        """As the shared transaction's."""
+        return self.inner.lock_rows_of(alias, skip_locked=skip_locked)
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        """As the shared transaction's."""
+        return self.inner.execute(sql, params)
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        """As the shared transaction's."""
+        self.inner.executemany(sql, rows)
+
+    def stream(self, sql: str, params: Sequence[Any] = (), size: int = 2000
+               ) -> Iterator[Row]:
+        """As the shared transaction's."""
+        return self.inner.stream(sql, params, size)
+
+    def copy_rows(self, table: str, columns: Sequence[str], rows: Iterator[Sequence[Any]]
+                  ) -> int:
+        """As the shared transaction's."""
+        return self.inner.copy_rows(table, columns, rows)
+
+    def savepoint(self) -> AbstractContextManager[None]:
+        """As the shared transaction's."""
+        return self.inner.savepoint()
+
+    def lock_workflow_id(self, workflow_id: str) -> None:
+        """As the shared transaction's."""
+        self.inner.lock_workflow_id(workflow_id)
+
+
+class Job(Generic[T]):
+    """One caller's write, waiting for (or done by) a leader."""
+
+    __slots__ = ("fn", "undo", "locked", "done", "value", "error", "undone", "tx")
+
+    def __init__(self, fn: Callable[[Tx], T], undo: Callable[[BaseException], None] | None,
+                 locked: bool) -> None:
+        self.fn = fn
+        self.undo = undo
+        self.locked = locked
+        self.done = False
+        self.value: T | None = None
+        self.error: BaseException | None = None
+        self.undone = False
+        self.tx: Tx | None = None
+
+
+class _Redo(Exception):
+    """A job of a batch run without savepoints raised: do the batch again isolated."""
+
+
+class GroupCommitter:
+    """Queues the writes of many threads and commits them in shared transactions."""
+
+    def __init__(self, write: Callable[[], AbstractContextManager[Tx]],
+                 advance_lock: threading.Lock, *, isolation: str = "savepoint",
+                 max_batch: int = MAX_BATCH) -> None:
+        """``write`` opens a write transaction (``store.write``); ``advance_lock`` is the
+        engine's, held by a leader whose batch has a ``locked`` job."""
+        if isolation not in ISOLATIONS:
+            raise ValueError(f"isolation must be one of {', '.join(ISOLATIONS)}")
+        self._write = write
+        self._advance_lock = advance_lock
+        self.isolation = isolation
+        self.max_batch = max(1, max_batch)
+        self._cv = threading.Condition(threading.Lock())
+        self._queue: list[Job[Any]] = []
+        self._leading = False
+        self._local = threading.local()
+        self.batches = 0
+        """Transactions led so far (committed or not)."""
+        self.jobs = 0
+        """Jobs run so far."""
+        self.on_queue: Callable[[int], None] | None = None
+        """Called (outside the committer's lock) with how many jobs wait, after each
+        arrival: a hook for tests that need a batch of a known size."""
+
+    def run(self, fn: Callable[[Tx], T], *, undo: Callable[[BaseException], None] | None
+            = None, locked: bool = False) -> T:
+        """Run ``fn`` in a write transaction shared with other callers; its value once
+        that transaction committed, or the exception it (or the commit) raised.
+
+        ``undo(error)`` is called, under the leader's locks, when the job's work was lost
+        or may not have committed. ``locked``: the job advances workflow instances and
+        needs the engine's advance lock. Called from inside a job (the leader's thread),
+        ``fn`` runs at once in the transaction under way."""
+        return self.run_job(fn, undo=undo, locked=locked)[0]
+
+    def run_job(self, fn: Callable[[Tx], T], *, undo: Callable[[BaseException], None] | None
+                = None, locked: bool = False) -> tuple[T, Tx]:
+        """As :meth:`run`, also giving the job's view of the committed transaction (for
+        what runs after a commit: reporters, observers)."""
+        current: Tx | None = getattr(self._local, "tx", None)
+        if current is not None:
+            return fn(current), current
+        job: Job[T] = Job(fn, undo, locked)
+        with self._cv:
+            self._queue.append(job)
+            waiting = len(self._queue)
+        if self.on_queue is not None:
+            self.on_queue(waiting)
+        while True:
+            with self._cv:
+                while self._leading and not job.done:
+                    self._cv.wait()
+                if job.done:
+                    break
+                self._leading = True
+                batch = self._queue[:self.max_batch]
+                del self._queue[:len(batch)]
+            try:
+                self._lead(batch)
+            finally:
+                with self._cv:
+                    for one in batch:
+                        one.done = True
+                    self._leading = False
+                    self._cv.notify_all()
+        if job.error is not None:
+            raise job.error
+        assert job.tx is not None
+        return job.value, job.tx  # type: ignore[return-value]
+
+    # -- the leader ---------------------------------------------------------------------
+    def _lead(self, batch: list[Job[Any]]) -> None:
+        """Run ``batch`` in one transaction and commit it (on the leader's thread)."""
+        self.batches += 1
+        self.jobs += len(batch)
+        guard: AbstractContextManager[Any] = (
+            self._advance_lock if any(job.locked for job in batch) else contextlib.nullcontext())
+        isolate = len(batch) > 1 and self.isolation == "savepoint"
+        with guard:
+            while True:
+                try:
+                    self._transact(batch, isolate)
+                except _Redo:
+                    for job in batch:
+                        self._undo(job, StoreError("rolled back to be done again"))
+                        job.error, job.undone = None, False
+                    isolate = True
+                    continue
+                except BaseException as err:  # noqa: BLE001 - handed to every caller
+                    for job in batch:
+                        if job.error is None:
+                            job.error = err
+                        self._undo(job, err)
+                break
+
+    def _transact(self, batch: list[Job[Any]], isolate: bool) -> None:
+        alone = len(batch) == 1
+        with self._write() as tx:
+            self._local.tx = tx
+            try:
+                for job in batch:
+                    view = tx if alone else JobTx(tx)
+                    job.tx = view
+                    if alone:
+                        job.value = job.fn(view)
+                    elif isolate:
+                        self._isolated(job, tx, view)
+                    else:
+                        try:
+                            job.value = job.fn(view)
+                        except StoreError:
+                            raise
+                        except Exception as err:
+                            job.error = err
+                            raise _Redo from err
+            finally:
+                self._local.tx = None
+
+    def _isolated(self, job: Job[Any], tx: Tx, view: Tx) -> None:
+        """Run one job of a batch in its own savepoint: its failure is its own."""
+        try:
+            with tx.savepoint():
+                job.value = job.fn(view)
+        except StoreError:
+            raise  # the store failed, not the job: the batch fails
+        except Exception as err:  # noqa: BLE001 - the caller gets it
+            job.error = err
+            self._undo(job, err)
+
+    @staticmethod
+    def _undo(job: Job[Any], err: BaseException) -> None:
+        if job.undone or job.undo is None:
+            job.undone = True
+            return
+        job.undone = True
+        job.undo(err)

@@ -1,0 +1,316 @@
+"""Group commit: concurrent writes of one process share a transaction and its commit.
+
+A *gate* makes batches deterministic: a job of the test holds the committer's leadership
+(inside its open transaction) until the calls under test have all queued behind it; they
+then go in one transaction. So "32 starts took 2 commits" (the gate's and theirs) is a
+count, not a timing. Every write is checked durable through a second engine (its own
+connections) at the moment its call returned.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from onward import Engine, StoreError
+from onward.errors import BadInput, NotFound, UnknownWorkflow, UpdatePending
+from onward.group_commit import GroupCommitter
+from onward.store import runs
+from onward.store import updates as update_rows
+from onward.store.base import Tx
+from tests.helpers import wait_until
+from tests.unit.test_store_faults import FullSwitch, disk  # noqa: F401 - a fixture
+
+FLOWS = str(Path(__file__).parents[1] / "flows" / "basic.py")
+HANDLERS = str(Path(__file__).parents[1] / "flows" / "handlers.py")
+N = 32
+
+
+@contextmanager
+def gate(committer: GroupCommitter, waiting: int,
+         then: Callable[[], None] | None = None) -> Iterator[list[BaseException]]:
+    """Hold ``committer`` (inside a transaction of its own) until ``waiting`` jobs queue
+    behind it, so that those go in one transaction. ``then`` runs as the gate lets go
+    (inside the gate's transaction). Start the callers inside the block."""
+    entered, arrived = threading.Event(), threading.Event()
+    failed: list[BaseException] = []
+    committer.on_queue = lambda n: arrived.set() if n >= waiting else None
+
+    def hold(tx: Tx) -> None:
+        entered.set()
+        assert arrived.wait(30), "the callers never queued"
+        if then is not None:
+            then()
+
+    def lead() -> None:
+        try:
+            committer.run(hold)
+        except BaseException as err:  # noqa: BLE001 - reported to the test
+            failed.append(err)
+
+    thread = threading.Thread(target=lead)
+    thread.start()
+    assert entered.wait(30)
+    try:
+        yield failed
+    finally:
+        thread.join(30)
+        committer.on_queue = None
+
+
+def together(eng: Engine, calls: list[Callable[[], Any]],
+             then: Callable[[], None] | None = None) -> tuple[list[Any], int]:
+    """Run ``calls`` on threads of their own, all in one batch behind a gate; each one's
+    value or exception, and how many commits they all took (the gate's not counted)."""
+    outcomes: list[Any] = [None] * len(calls)
+    before = eng.store.commits
+
+    def call(i: int) -> None:
+        try:
+            outcomes[i] = calls[i]()
+        except BaseException as err:  # noqa: BLE001 - compared by the test
+            outcomes[i] = err
+
+    threads = [threading.Thread(target=call, args=(i,)) for i in range(len(calls))]
+    with gate(eng.runtime.committer, len(calls), then):
+        for thread in threads:
+            thread.start()
+    for thread in threads:
+        thread.join(60)
+    return outcomes, eng.store.commits - before - 1
+
+
+@pytest.fixture
+def engines(any_db: str | Path) -> Iterator[tuple[Engine, Engine]]:
+    """The engine under test and a second one on the same database, its own connections,
+    to see what is durable."""
+    eng = Engine(any_db, flows=[FLOWS])
+    other = Engine(any_db, flows=[FLOWS])
+    try:
+        yield eng, other
+    finally:
+        other.close()
+        eng.close()
+
+
+def test_32_concurrent_starts_share_one_commit_and_each_is_durable_when_it_returns(
+        engines: tuple[Engine, Engine]) -> None:
+    eng, other = engines
+
+    def start(i: int) -> bool:
+        eng.start("three_steps", i, id=f"s{i}")
+        return other.show(f"s{i}", history=False)["status"] == "running"  # seen elsewhere
+
+    outcomes, commits = together(eng, [lambda i=i: start(i) for i in range(N)])
+    assert outcomes == [True] * N
+    assert commits == 1
+    assert len(other.list(all_runs=True)) == N
+
+
+def test_starts_at_once_without_a_gate_take_fewer_commits_than_starts(
+        engines: tuple[Engine, Engine]) -> None:
+    eng, other = engines
+    eng.start("three_steps", 0, id="warm")
+    barrier = threading.Barrier(N)
+    before = eng.store.commits
+
+    def start(i: int) -> None:
+        barrier.wait()
+        eng.start("three_steps", i, id=f"b{i}")
+
+    threads = [threading.Thread(target=start, args=(i,)) for i in range(N)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert len(other.list(all_runs=True)) == N + 1
+    assert eng.store.commits - before < N
+
+
+def test_concurrent_signals_share_one_commit_and_each_is_recorded_once(
+        engines: tuple[Engine, Engine]) -> None:
+    eng, other = engines
+    eng.start("signals", N, id="sig")
+    outcomes, commits = together(
+        eng, [lambda i=i: eng.signal("sig", "item", i) for i in range(N)])
+    assert outcomes == [None] * N and commits == 1
+    payloads = [e["attrs"]["payload"] for e in other.history("sig")
+                if e["type"] == "SignalReceived"]
+    assert sorted(payloads) == list(range(N))
+    with eng.worker():
+        assert sorted(eng.handle("sig").result(timeout=30)) == list(range(N))
+
+
+def test_concurrent_task_completions_share_one_commit(engines: tuple[Engine, Engine]) -> None:
+    eng, other = engines
+    with eng.worker():
+        handles = [eng.start("approval", id=f"t{i}") for i in range(N)]
+        wait_until(lambda: len(eng.tasks()) == N, message="every run opened its task")
+    tasks = eng.tasks()
+    outcomes, commits = together(
+        eng, [lambda t=t: eng.complete_task(t["task_id"], t["task_id"], by="bob")
+              for t in tasks])
+    assert outcomes == [None] * N and commits == 1
+    assert other.tasks() == []
+    with eng.worker():
+        results = {h.result(timeout=30) for h in handles}
+    assert results == {t["task_id"] for t in tasks}
+
+
+def test_concurrent_update_requests_share_one_commit(any_db: str | Path) -> None:
+    eng = Engine(any_db, flows=[HANDLERS])
+    other = Engine(any_db, flows=[HANDLERS])
+    try:
+        run_ids = [eng.start("approval", f"c{i}", id=f"u{i}").run_id for i in range(N)]
+        outcomes, commits = together(eng, [
+            lambda i=i: eng.update(f"u{i}", "approve", "bob", update_id=f"up{i}", timeout=0)
+            for i in range(N)])
+        assert all(isinstance(o, UpdatePending) for o in outcomes), outcomes
+        assert commits == 1
+        with other.store.read() as tx:
+            assert all(update_rows.get(tx, run_ids[i], f"up{i}") is not None
+                       for i in range(N))
+        with eng.worker():  # the same ids: the stored requests' outcomes
+            assert eng.update("u0", "approve", "bob", update_id="up0", timeout=30)
+    finally:
+        other.close()
+        eng.close()
+
+
+def test_32_concurrent_start_async_share_commits(engines: tuple[Engine, Engine]) -> None:
+    eng, other = engines
+
+    async def main() -> list[Any]:
+        return await asyncio.gather(*(eng.start_async("three_steps", i, id=f"a{i}")
+                                      for i in range(N)))
+
+    before = eng.store.commits
+    with gate(eng.runtime.committer, N):
+        handles = asyncio.run(main())
+    assert [h.id for h in handles] == [f"a{i}" for i in range(N)]
+    assert eng.store.commits - before - 1 == 1
+    assert len(other.list(all_runs=True)) == N
+
+
+def test_in_a_batch_each_failing_caller_gets_its_own_error_and_changes_nothing(
+        engines: tuple[Engine, Engine]) -> None:
+    eng, other = engines
+    eng.start("three_steps", 0, id="closed")
+    eng.terminate("closed")
+    with eng.worker():
+        calls: list[Callable[[], Any]] = [
+            lambda: eng.start("three_steps", 1, id="good1"),
+            lambda: eng.start("no_such_flow", id="bad1"),          # unknown workflow
+            lambda: eng.signal("nobody", "item", 1),                # unknown run
+            lambda: eng.signal("closed", "item", 1),                # closed run
+            lambda: eng.cancel("closed"),                           # closed run
+            lambda: eng.complete_task("task-nope", 1),              # unknown task
+            lambda: eng.start("bad_result", id="held"),             # its workflow task fails
+            lambda: eng.start("three_steps", 2, id="good2"),
+        ]
+        outcomes, _ = together(eng, calls)
+        assert isinstance(outcomes[1], UnknownWorkflow)
+        assert isinstance(outcomes[2], NotFound)
+        assert isinstance(outcomes[3], BadInput) and "terminated" in str(outcomes[3])
+        assert isinstance(outcomes[4], BadInput)
+        assert isinstance(outcomes[5], NotFound)
+        assert outcomes[6].id == "held"  # started; its run is held, nobody else's
+        assert eng.handle("good1").result(timeout=30) == 4
+        assert eng.handle("good2").result(timeout=30) == 5
+        wait_until(lambda: other.show("held", history=False)["stuck"],
+                   message="the run whose workflow task failed is held")
+    ids = {r["id"] for r in other.list(all_runs=True)}
+    assert ids == {"closed", "good1", "good2", "held"}
+    assert [e["type"] for e in other.history("closed")].count("SignalReceived") == 0
+
+
+@pytest.mark.parametrize("isolation", ["savepoint", "redo"])
+def test_a_job_that_raises_after_writing_leaves_no_trace(db_path: Path, isolation: str
+                                                         ) -> None:
+    eng = Engine(db_path, flows=[FLOWS])
+    try:
+        committer = GroupCommitter(eng.store.write, eng.runtime.advance_lock,
+                                   isolation=isolation)
+        eng.runtime.committer = committer
+        undone: list[str] = []
+
+        def add(name: str, fail: bool) -> Callable[[], str]:
+            def job(tx: Tx) -> str:
+                runs.add_provider_log_entry(tx, time=1.0, worker_id=None, provider=name,
+                                            version="1", action="load", message="")
+                if fail:
+                    raise ValueError(f"{name} broke")
+                return name
+            return lambda: committer.run(job, undo=lambda err: undone.append(name))
+
+        calls = [add(f"p{i}", fail=i % 3 == 1) for i in range(9)]
+        outcomes, commits = together(eng, calls)
+        assert commits == 1
+        for i, outcome in enumerate(outcomes):
+            if i % 3 == 1:
+                assert isinstance(outcome, ValueError) and f"p{i} broke" in str(outcome)
+            else:
+                assert outcome == f"p{i}"
+        kept = {row["provider"] for row in eng.provider_log(stored=True)}
+        assert kept == {f"p{i}" for i in range(9) if i % 3 != 1}
+        assert {f"p{i}" for i in range(9) if i % 3 == 1} <= set(undone)
+    finally:
+        eng.close()
+
+
+def test_a_failed_commit_reaches_every_caller_of_its_batch_and_loses_nothing(
+        disk: FullSwitch, db_path: Path) -> None:  # noqa: F811 - the fixture
+    eng = Engine(db_path, flows=[FLOWS])
+    try:
+        with eng.worker():
+            eng.start("three_steps", 0, id="warm").result(timeout=30)
+
+            def fill() -> None:
+                disk.full = True
+
+            starts = [lambda i=i: eng.start("three_steps", i, id=f"f{i}") for i in range(8)]
+            outcomes, _ = together(eng, starts, then=fill)
+            disk.full = False
+            assert all(isinstance(o, StoreError) and "full" in str(o) for o in outcomes), \
+                outcomes
+            assert {r["id"] for r in eng.list(all_runs=True)} == {"warm"}
+            handles = [eng.start("three_steps", i, id=f"f{i}") for i in range(8)]
+            assert [h.result(timeout=30) for h in handles] == [i + 3 for i in range(8)]
+        for i in range(8):  # each step ran once: the eager claims of the lost batch did not
+            steps = [e for e in eng.history(f"f{i}") if e["type"] == "ActivityCompleted"]
+            assert len(steps) == 3
+    finally:
+        eng.close()
+
+
+def test_a_nested_write_runs_in_the_transaction_under_way(db_path: Path) -> None:
+    eng = Engine(db_path, flows=[FLOWS])
+    try:
+        committer = eng.runtime.committer
+        before = eng.store.commits
+
+        def outer(tx: Tx) -> int:
+            return committer.run(lambda inner: 1 if inner is tx else 0) + 1
+
+        assert committer.run(outer) == 2
+        assert eng.store.commits - before == 1
+    finally:
+        eng.close()
+
+
+def test_a_lone_caller_leads_at_once(db_path: Path) -> None:
+    eng = Engine(db_path, flows=[FLOWS])
+    try:
+        committer = eng.runtime.committer
+        batches, before = committer.batches, eng.store.commits
+        for i in range(5):
+            eng.start("three_steps", i, id=f"l{i}")
+        assert committer.batches - batches == 5 and eng.store.commits - before == 5
+    finally:
+        eng.close()
