@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import msgspec
+
 from .errors import PayloadError
 
 MAX_PAYLOAD_BYTES = 2 * 1024 * 1024
@@ -15,9 +17,20 @@ _ENCODE = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=
 _DECODE = json.JSONDecoder().decode
 
 
+_FAST_ENCODE = msgspec.json.Encoder().encode
+
+
 def encode(value: Any) -> str:
-    """Compact JSON for values already known to be JSON (engine bookkeeping)."""
-    return _ENCODE(value)
+    """Compact JSON for values already known to be JSON (engine bookkeeping: event
+    attributes, queue rows), each of them checked by :func:`dumps` or built by the engine.
+
+    msgspec writes it (about ten times faster than the standard library, which matters
+    on every step); the text reads back as the same values. Anything msgspec refuses
+    goes to the standard encoder, which raises as it always did."""
+    try:
+        return _FAST_ENCODE(value).decode()
+    except (TypeError, ValueError, OverflowError):
+        return _ENCODE(value)
 
 
 MAX_TEXT_CHARS = 10_000
