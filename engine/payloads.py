@@ -18,6 +18,17 @@ _DECODE = json.JSONDecoder().decode
 
 
 _FAST_ENCODE = msgspec.json.Encoder().encode
+_FAST_DECODE = msgspec.json.Decoder().decode
+
+
+def decode(text: str) -> Any:
+    """The value of JSON text the engine stored (or any JSON text): msgspec reads it, and
+    what msgspec refuses (NaN, numbers out of range, lone surrogates, malformed text) goes
+    to the standard decoder, which reads or raises exactly as ``json.loads`` does."""
+    try:
+        return _FAST_DECODE(text)
+    except (msgspec.MsgspecError, ValueError, RecursionError):
+        return json.loads(text)
 
 
 def encode(value: Any) -> str:
@@ -79,7 +90,7 @@ def loads(text: str | None, what: str = "payload") -> Any:
     if len(text) > MAX_PAYLOAD_BYTES // 4 and _size(text) > MAX_PAYLOAD_BYTES:
         raise PayloadError(f"{what} is longer than the {MAX_PAYLOAD_BYTES}-byte limit")
     try:
-        return json.loads(text)
+        return decode(text)
     except ValueError as err:
         raise PayloadError(f"{what} is not valid JSON: {err}") from None
     except RecursionError:

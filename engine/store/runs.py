@@ -9,7 +9,6 @@ appended, observers to tell) lives in ``engine.history``.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -227,7 +226,7 @@ def load_events(tx: Tx, run_id: str, after: int = 0, upto: int | None = None) ->
     else:
         rows = tx.execute("SELECT seq, type, time, attrs FROM events WHERE run_id = ? AND "
                           "seq > ? AND seq <= ? ORDER BY seq", (run_id, after, upto))
-    loads = json.loads
+    loads = payloads.decode
     return [Event(seq, kind, when, loads(attrs)) for seq, kind, when, attrs in rows]
 
 
