@@ -19,6 +19,47 @@ _DECODE = json.JSONDecoder().decode
 
 _FAST_ENCODE = msgspec.json.Encoder().encode
 _FAST_DECODE = msgspec.json.Decoder().decode
+_INF = float("inf")
+
+
+def _plain(value: Any) -> bool:
+    """True if ``value`` is built of exactly dict (str keys), list, tuple, str, int, bool,
+    None and finite floats: the values the standard encoder takes as they are. (msgspec
+    would also take sets, dataclasses, dates, NaN...: those keep the standard path, which
+    refuses them as it always did.)"""
+    kind = type(value)
+    if kind is str or kind is int or kind is bool or value is None:
+        return True
+    if kind is float:
+        return -_INF < value < _INF
+    if kind is dict:
+        for key, item in value.items():
+            if type(key) is not str or not _plain(item):
+                return False
+        return True
+    if kind is list or kind is tuple:
+        for item in value:
+            if not _plain(item):
+                return False
+        return True
+    return False
+
+
+def _fast_text(value: Any) -> str | None:
+    """``value`` as compact JSON written by msgspec (several times faster than the standard
+    encoder, on every step), or None where the standard encoder must decide."""
+    try:
+        if _plain(value):
+            return _FAST_ENCODE(value).decode()
+    except (TypeError, ValueError, OverflowError, RecursionError, msgspec.MsgspecError):
+        pass
+    return None
+
+
+def encode(value: Any) -> str:
+    """Compact JSON for values already known to be JSON (engine bookkeeping)."""
+    text = _fast_text(value)
+    return _ENCODE(value) if text is None else text
 
 
 def decode(text: str) -> Any:
@@ -29,19 +70,6 @@ def decode(text: str) -> Any:
         return _FAST_DECODE(text)
     except (msgspec.MsgspecError, ValueError, RecursionError):
         return json.loads(text)
-
-
-def encode(value: Any) -> str:
-    """Compact JSON for values already known to be JSON (engine bookkeeping: event
-    attributes, queue rows), each of them checked by :func:`dumps` or built by the engine.
-
-    msgspec writes it (about ten times faster than the standard library, which matters
-    on every step); the text reads back as the same values. Anything msgspec refuses
-    goes to the standard encoder, which raises as it always did."""
-    try:
-        return _FAST_ENCODE(value).decode()
-    except (TypeError, ValueError, OverflowError):
-        return _ENCODE(value)
 
 
 MAX_TEXT_CHARS = 10_000
@@ -55,7 +83,7 @@ def _size(text: str) -> int:
 def dumps(value: Any, what: str = "payload") -> str:
     """Encode ``value`` as compact JSON; PayloadError if it is not JSON or too large."""
     try:
-        text = _ENCODE(value)
+        text = _fast_text(value) or _ENCODE(value)
     except (TypeError, ValueError) as err:
         raise PayloadError(f"{what} is not JSON: {err}") from None
     except RecursionError:

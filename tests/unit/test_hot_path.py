@@ -13,6 +13,8 @@ from pathlib import Path
 
 import apsw
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from onward import Engine
 from onward.client import time_ordered_id
@@ -303,3 +305,51 @@ def test_steps_leave_the_status_indexes_alone(make_engine, db_path: Path,  # typ
     assert pages.get("runs_by_status", 0) <= 2 * n, pages
     assert pages.get("runs_open", 0) <= 2 * n, pages
     assert pages.get("runs", 0) <= 4 * n + 2, pages  # the run row, once per commit
+
+
+# -- JSON written and read by msgspec must mean what the standard library's would -----------
+
+_STDLIB = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
+_scalars = st.none() | st.booleans() | st.integers() | st.integers(min_value=2**63) | \
+    st.floats() | st.text(max_size=8) | st.just("\ud800") | \
+    st.just(5000).map(lambda digits: 10 ** digits)
+_values = st.recursive(_scalars, lambda inner: st.lists(inner, max_size=4)
+                       | st.tuples(inner, inner) | st.frozensets(st.integers(), max_size=2)
+                       | st.dictionaries(st.text(max_size=4) | st.integers(), inner, max_size=4),
+                       max_leaves=12)
+
+
+def _outcome(fn, value):  # type: ignore[no-untyped-def]
+    try:
+        return "ok", json.loads(fn(value))
+    except Exception as err:  # noqa: BLE001 - the kind of failure is the result
+        return "raised", type(err).__name__
+
+
+@settings(max_examples=400, deadline=None)
+@given(_values)
+def test_bookkeeping_json_encodes_as_the_standard_encoder_would(value: object) -> None:
+    from onward import payloads
+    expected = _outcome(_STDLIB, value)
+    assert _outcome(payloads.encode, value) == expected  # same values, or the same refusal
+    got = _outcome(lambda v: payloads.dumps(v, "x"), value)
+    if expected[0] == "ok" and got[0] == "ok":
+        assert got == expected
+    else:  # dumps refuses what the standard encoder refuses (and also too much or bad UTF-8)
+        assert got[0] == "raised"
+
+
+@settings(max_examples=400, deadline=None)
+@given(_values.map(lambda v: _outcome(lambda x: json.dumps(x, allow_nan=True), v))
+       .filter(lambda o: o[0] == "ok").map(lambda o: json.dumps(o[1], allow_nan=True))
+       | st.text(max_size=12))
+def test_stored_json_reads_back_as_json_loads_would(text: str) -> None:
+    from onward import payloads
+
+    def read(fn):  # type: ignore[no-untyped-def]
+        try:
+            return "ok", repr(fn(text))  # repr: NaN equals itself, -0.0 differs from 0
+        except Exception as err:  # noqa: BLE001 - the kind of failure is the result
+            return "raised", type(err).__name__
+
+    assert read(payloads.decode) == read(json.loads)
