@@ -28,21 +28,32 @@ def _plain(value: Any) -> bool:
     would also take sets, dataclasses, dates, NaN...: those keep the standard path, which
     refuses them as it always did.)"""
     kind = type(value)
-    if kind is str or kind is int or kind is bool or value is None:
-        return True
-    if kind is float:
-        return -_INF < value < _INF
     if kind is dict:
-        for key, item in value.items():
-            if type(key) is not str or not _plain(item):
+        for key in value:
+            if type(key) is not str:
                 return False
-        return True
-    if kind is list or kind is tuple:
-        for item in value:
-            if not _plain(item):
+        items: Any = value.values()
+    elif kind is list or kind is tuple:
+        items = value
+    else:
+        return _plain_scalar(value)
+    for item in items:  # scalars inline: a call per item would cost more than the check
+        kind = type(item)
+        if kind is str or kind is int or kind is bool or item is None:
+            continue
+        if kind is float:
+            if not -_INF < item < _INF:
                 return False
-        return True
-    return False
+        elif not _plain(item):
+            return False
+    return True
+
+
+def _plain_scalar(value: Any) -> bool:
+    kind = type(value)
+    if kind is float:
+        return bool(-_INF < value < _INF)
+    return kind is str or kind is int or kind is bool or value is None
 
 
 def _fast_text(value: Any) -> str | None:
