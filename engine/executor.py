@@ -11,8 +11,7 @@ import asyncio
 import collections
 import queue
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -193,6 +192,24 @@ class ActivityExecutor:
 Job = tuple[ActivityDefinition, Attempt, ActivityInfo]
 
 
+class _KeepNext:
+    """The block of :meth:`_ThreadPool.keep_next` (a plain class: a generator-based
+    context manager costs several times as much, once per step)."""
+
+    __slots__ = ("local",)
+
+    def __init__(self, local: threading.local) -> None:
+        self.local = local
+
+    def __enter__(self) -> None:
+        if hasattr(self.local, "next"):  # one of the pool's threads
+            self.local.keeping = True
+
+    def __exit__(self, *exc: object) -> None:
+        if hasattr(self.local, "next"):
+            self.local.keeping = False
+
+
 class _ThreadPool:
     """Threads that run sync attempts, one per waiting attempt, up to ``size`` at once.
 
@@ -221,18 +238,10 @@ class _ThreadPool:
         self._local = threading.local()
         self._closed = False
 
-    @contextmanager
-    def keep_next(self) -> Iterator[None]:
-        """Keep the first job this pool thread submits inside the block for it to run next."""
-        local = self._local
-        if not hasattr(local, "next"):  # not one of the pool's threads
-            yield
-            return
-        local.keeping = True
-        try:
-            yield
-        finally:
-            local.keeping = False
+    def keep_next(self) -> _KeepNext:
+        """Keep the first job this pool thread submits inside the block for it to run next
+        (a context manager; outside the pool's threads it does nothing)."""
+        return _KeepNext(self._local)
 
     def submit(self, job: Job) -> None:
         """Run ``job`` on a pool thread (this one, next, when inside ``keep_next``)."""

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import msgspec
+
 from .errors import PayloadError
 
 MAX_PAYLOAD_BYTES = 2 * 1024 * 1024
@@ -15,9 +17,70 @@ _ENCODE = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=
 _DECODE = json.JSONDecoder().decode
 
 
+_FAST_ENCODE = msgspec.json.Encoder().encode
+_FAST_DECODE = msgspec.json.Decoder().decode
+_INF = float("inf")
+
+
+def _plain(value: Any) -> bool:
+    """True if ``value`` is built of exactly dict (str keys), list, tuple, str, int, bool,
+    None and finite floats: the values the standard encoder takes as they are. (msgspec
+    would also take sets, dataclasses, dates, NaN...: those keep the standard path, which
+    refuses them as it always did.)"""
+    kind = type(value)
+    if kind is dict:
+        for key in value:
+            if type(key) is not str:
+                return False
+        items: Any = value.values()
+    elif kind is list or kind is tuple:
+        items = value
+    else:
+        return _plain_scalar(value)
+    for item in items:  # scalars inline: a call per item would cost more than the check
+        kind = type(item)
+        if kind is str or kind is int or kind is bool or item is None:
+            continue
+        if kind is float:
+            if not -_INF < item < _INF:
+                return False
+        elif not _plain(item):
+            return False
+    return True
+
+
+def _plain_scalar(value: Any) -> bool:
+    kind = type(value)
+    if kind is float:
+        return bool(-_INF < value < _INF)
+    return kind is str or kind is int or kind is bool or value is None
+
+
+def _fast_text(value: Any) -> str | None:
+    """``value`` as compact JSON written by msgspec (several times faster than the standard
+    encoder, on every step), or None where the standard encoder must decide."""
+    try:
+        if _plain(value):
+            return _FAST_ENCODE(value).decode()
+    except (TypeError, ValueError, OverflowError, RecursionError, msgspec.MsgspecError):
+        pass
+    return None
+
+
 def encode(value: Any) -> str:
     """Compact JSON for values already known to be JSON (engine bookkeeping)."""
-    return _ENCODE(value)
+    text = _fast_text(value)
+    return _ENCODE(value) if text is None else text
+
+
+def decode(text: str) -> Any:
+    """The value of JSON text the engine stored (or any JSON text): msgspec reads it, and
+    what msgspec refuses (NaN, numbers out of range, lone surrogates, malformed text) goes
+    to the standard decoder, which reads or raises exactly as ``json.loads`` does."""
+    try:
+        return _FAST_DECODE(text)
+    except (msgspec.MsgspecError, ValueError, RecursionError):
+        return json.loads(text)
 
 
 MAX_TEXT_CHARS = 10_000
@@ -31,7 +94,7 @@ def _size(text: str) -> int:
 def dumps(value: Any, what: str = "payload") -> str:
     """Encode ``value`` as compact JSON; PayloadError if it is not JSON or too large."""
     try:
-        text = _ENCODE(value)
+        text = _fast_text(value) or _ENCODE(value)
     except (TypeError, ValueError) as err:
         raise PayloadError(f"{what} is not JSON: {err}") from None
     except RecursionError:
@@ -66,7 +129,7 @@ def loads(text: str | None, what: str = "payload") -> Any:
     if len(text) > MAX_PAYLOAD_BYTES // 4 and _size(text) > MAX_PAYLOAD_BYTES:
         raise PayloadError(f"{what} is longer than the {MAX_PAYLOAD_BYTES}-byte limit")
     try:
-        return json.loads(text)
+        return decode(text)
     except ValueError as err:
         raise PayloadError(f"{what} is not valid JSON: {err}") from None
     except RecursionError:

@@ -8,10 +8,13 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import apsw
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from onward import Engine
 from onward.client import time_ordered_id
@@ -205,3 +208,148 @@ def test_checked_arguments_refuse_what_json_cannot_hold() -> None:
         payloads.check([10 ** 5000], "arguments")
     with pytest.raises(PayloadError, match="not JSON"):
         payloads.check([float("nan")], "arguments")
+
+
+# -- what one sequential workflow costs the store (counts, never timings) --------------------
+
+@pytest.fixture
+def traced() -> Iterator[dict[str, list[tuple[str, str]]]]:
+    """Every statement on the connections opened while the test runs, as (thread, SQL);
+    their automatic checkpoints are off, so the WAL file keeps every page written."""
+    seen: dict[str, list[tuple[str, str]]] = {"sql": []}
+
+    def trace(_cursor: apsw.Cursor, sql: str, _bindings: object) -> bool:
+        seen["sql"].append((threading.current_thread().name, " ".join(sql.split())))
+        return True
+
+    def hook(conn: apsw.Connection) -> None:
+        conn.exec_trace = trace
+        conn.set_wal_hook(lambda *_args: apsw.SQLITE_OK)  # (replaces auto-checkpointing)
+
+    apsw.connection_hooks.append(hook)
+    try:
+        yield seen
+    finally:
+        apsw.connection_hooks.remove(hook)
+
+
+def _wal_pages_by_btree(db: Path) -> dict[str, int]:
+    """How many page images the WAL file holds for each table or index."""
+    conn = apsw.Connection(str(db), flags=apsw.SQLITE_OPEN_READONLY)
+    try:
+        owner = {page: name for name, page in conn.execute("SELECT name, pageno FROM dbstat")}
+        size = int(conn.execute("PRAGMA page_size").fetchall()[0][0])
+    finally:
+        conn.close()
+    data = Path(f"{db}-wal").read_bytes()
+    counts: dict[str, int] = {}
+    for offset in range(32, len(data) - 24, 24 + size):  # frame header, then the page
+        page = int.from_bytes(data[offset:offset + 4], "big")
+        name = owner.get(page, "?")
+        counts[name] = counts.get(name, 0) + 1
+    return counts
+
+
+def _checkpoint(db: Path) -> None:
+    conn = apsw.Connection(str(db))
+    try:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    finally:
+        conn.close()
+
+
+def test_a_sequential_workflow_writes_a_fixed_set_of_rows_with_few_statements(
+        make_engine, db_path: Path, traced) -> None:  # type: ignore[no-untyped-def]
+    eng: Engine = make_engine(flows=[FLOWS])
+    with eng.worker() as worker:
+        eng.start("three_steps", 0).result(timeout=10)  # warm up
+        traced["sql"].clear()
+        ticks, n = worker.ticks, 20
+        for i in range(n):
+            assert eng.start("three_steps", i).result(timeout=10) == i + 3
+        ticks = worker.ticks - ticks
+        traced_sql = list(traced["sql"])  # (before the worker's deregistration)
+    statements = [sql for thread, sql in traced_sql if thread != "onward-dispatcher"]
+    writes = [sql.split(" (")[0].split(" SET")[0].split(" WHERE")[0]
+              for _thread, sql in traced_sql  # (a dispatcher turn may record a step)
+              if sql.startswith(("INSERT", "UPDATE", "DELETE"))]
+    per_workflow = {kind: writes.count(kind) / n for kind in set(writes)
+                    if kind.split()[-1] in ("runs", "events", "activity_tasks")}
+    # start: the run and WorkflowStarted; each of 3 steps: ActivityScheduled, its queue row
+    # (claimed in the same insert), then ActivityCompleted as the row is deleted; the
+    # close: WorkflowCompleted. The run row is saved once per transaction.
+    assert per_workflow == {"INSERT INTO runs": 1, "INSERT INTO events": 8,
+                            "INSERT INTO activity_tasks": 3, "DELETE FROM activity_tasks": 3,
+                            "UPDATE runs": 4}, per_workflow
+    # Only the close changes the status: the other saves leave its two indexes alone.
+    status_saves = [s for _, s in traced_sql if s.startswith("UPDATE runs SET status")]
+    assert len(status_saves) == n
+    # Four transactions (start, three steps) and one read of the result; everything else
+    # is the run's row read once per step. The dispatcher's own turns are not counted.
+    assert statements.count("BEGIN IMMEDIATE") <= 4 * n
+    assert len(statements) <= 35 * n + 10 * ticks, len(statements) / n
+
+
+def test_steps_leave_the_status_indexes_alone(make_engine, db_path: Path,  # type: ignore[no-untyped-def]
+                                              traced) -> None:
+    eng: Engine = make_engine(flows=[FLOWS])
+    with eng.worker():
+        eng.start("three_steps", 0).result(timeout=10)  # warm up
+        _checkpoint(db_path)
+        n = 20
+        for i in range(n):
+            assert eng.start("three_steps", i).result(timeout=10) == i + 3
+        pages = _wal_pages_by_btree(db_path)
+    # Each run's row enters runs_by_status and runs_open when it starts and moves when it
+    # closes: one page each time, and none for the steps in between.
+    assert pages.get("runs_by_status", 0) <= 2 * n, pages
+    assert pages.get("runs_open", 0) <= 2 * n, pages
+    assert pages.get("runs", 0) <= 4 * n + 2, pages  # the run row, once per commit
+
+
+# -- JSON written and read by msgspec must mean what the standard library's would -----------
+
+_STDLIB = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
+_scalars = st.none() | st.booleans() | st.integers() | st.integers(min_value=2**63) | \
+    st.floats() | st.text(max_size=8) | st.just("\ud800") | \
+    st.just(5000).map(lambda digits: 10 ** digits)
+_values = st.recursive(_scalars, lambda inner: st.lists(inner, max_size=4)
+                       | st.tuples(inner, inner) | st.frozensets(st.integers(), max_size=2)
+                       | st.dictionaries(st.text(max_size=4) | st.integers(), inner, max_size=4),
+                       max_leaves=12)
+
+
+def _outcome(fn, value):  # type: ignore[no-untyped-def]
+    try:
+        return "ok", json.loads(fn(value))
+    except Exception as err:  # noqa: BLE001 - the kind of failure is the result
+        return "raised", type(err).__name__
+
+
+@settings(max_examples=400, deadline=None)
+@given(_values)
+def test_bookkeeping_json_encodes_as_the_standard_encoder_would(value: object) -> None:
+    from onward import payloads
+    expected = _outcome(_STDLIB, value)
+    assert _outcome(payloads.encode, value) == expected  # same values, or the same refusal
+    got = _outcome(lambda v: payloads.dumps(v, "x"), value)
+    if expected[0] == "ok" and got[0] == "ok":
+        assert got == expected
+    else:  # dumps refuses what the standard encoder refuses (and also too much or bad UTF-8)
+        assert got[0] == "raised"
+
+
+@settings(max_examples=400, deadline=None)
+@given(_values.map(lambda v: _outcome(lambda x: json.dumps(x, allow_nan=True), v))
+       .filter(lambda o: o[0] == "ok").map(lambda o: json.dumps(o[1], allow_nan=True))
+       | st.text(max_size=12))
+def test_stored_json_reads_back_as_json_loads_would(text: str) -> None:
+    from onward import payloads
+
+    def read(fn):  # type: ignore[no-untyped-def]
+        try:
+            return "ok", repr(fn(text))  # repr: NaN equals itself, -0.0 differs from 0
+        except Exception as err:  # noqa: BLE001 - the kind of failure is the result
+            return "raised", type(err).__name__
+
+    assert read(payloads.decode) == read(json.loads)
