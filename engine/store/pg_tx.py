@@ -22,15 +22,15 @@ from __future__ import annotations
 import functools
 import os
 import select
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 import psycopg
 from psycopg import pq, sql
 
-from .base import Row, Tx
 from ..errors import StoreError
+from .base import Row, Tx
 from .pg_connect import raise_for
 from .schema import APPLICATION_ID
 
@@ -83,11 +83,20 @@ def idle_and_alive(conn: psycopg.Connection[Any]) -> bool:
     return not readable
 
 
+Reconnect = Callable[[psycopg.Connection[Any]], psycopg.Connection[Any]]
+"""Gives back a broken connection and returns a live one (the store's pool or session)."""
+
+
 class PostgresTx(Tx):
-    """A transaction on one connection; a write one in pipeline mode (``pipelined``)."""
+    """A transaction on one connection; a write one in pipeline mode (``pipelined``).
+
+    With ``reconnect``, a connection found dead by the transaction's first sync is
+    replaced and what was queued is sent again on the new one, unless that sync is the
+    commit (the server may have committed before the connection dropped). Nothing was
+    answered before that sync and no COMMIT was sent, so nothing of it was kept."""
 
     def __init__(self, conn: psycopg.Connection[Any], where: str, *, locking: bool,
-                 pipelined: bool = False) -> None:
+                 pipelined: bool = False, reconnect: Reconnect | None = None) -> None:
         self.conn = conn
         self.where = where
         self.dirty = False
@@ -96,14 +105,21 @@ class PostgresTx(Tx):
         self.for_update = self.lock_rows_of()
         self.round_trips = 0
         """Waits for the server so far: statements answered, syncs, the end."""
+        self.replaced = 0
+        """Dead connections replaced at the first sync."""
+        self._reconnect = reconnect
         self._pipe_cm: AbstractContextManager[psycopg.Pipeline] | None = None
         self._pipeline: psycopg.Pipeline | None = None
         self._unsure: list[psycopg.Cursor[Any]] = []  # queued; their row counts say `dirty`
-        self.queued = 0
-        """Statements queued since the last sync."""
+        self._unanswered: list[tuple[str, tuple[Any, ...], int]] | None = []
+        """What was sent before the first sync (to send again on a new connection)."""
+        self._current: psycopg.Cursor[Any] | None = None  # the cursor last sent
         if pipelined and PIPELINE:
-            self._pipe_cm = conn.pipeline()
-            self._pipeline = self._pipe_cm.__enter__()
+            self._enter_pipeline()
+
+    def _enter_pipeline(self) -> None:
+        self._pipe_cm = self.conn.pipeline()
+        self._pipeline = self._pipe_cm.__enter__()
 
     @property
     def pipelined(self) -> bool:
@@ -122,26 +138,77 @@ class PostgresTx(Tx):
     # -- the pipeline ---------------------------------------------------------------------
     def begin(self, statement: str) -> None:
         """Start the transaction: queued in pipeline mode, else waited for."""
-        if self._pipeline is not None:
-            self.conn.execute(statement)
-            self.queued += 1
-        else:
-            self.conn.execute(statement)
+        if self._pipeline is None:
+            try:
+                self.conn.execute(statement)
+            except psycopg.Error as err:
+                raise_for(err, self.where)
             self.round_trips += 1
+            self._unanswered = None
+        else:
+            self._send(statement, (), ANSWERS)
 
-    def sync(self) -> None:
+    def _send(self, query: str, params: tuple[Any, ...], how: int) -> psycopg.Cursor[Any]:
+        """Queue one statement (pipeline mode); its cursor."""
+        cur = self.conn.cursor()
+        cur.execute(query, params)
+        self._current = cur
+        if self._unanswered is not None:
+            self._unanswered.append((query, params, how))
+        if how == CHANGES:
+            self.dirty = True  # it adds its row, or the transaction fails
+        elif how == MAY_CHANGE:
+            self._unsure.append(cur)
+        return cur
+
+    def sync(self, *, committing: bool = False) -> None:
         """Send what is queued and wait for all of it: a queued statement's error is raised
         here (as the engine's error)."""
         if self._pipeline is None:
             return
+        self.round_trips += 1
         try:
+            self._pipeline.sync()
+        except psycopg.OperationalError as err:
+            if committing or not self._replace_dead():
+                self._settle_unsure()
+                raise_for(err, self.where)
+        except psycopg.Error as err:
+            self._settle_unsure()
+            raise_for(err, self.where)
+        self._unanswered = None
+        self._settle_unsure()
+
+    def _replace_dead(self) -> bool:
+        """After a failed first sync on a dead connection: the same statements again on a
+        new one (True), or False where that is not safe or not possible."""
+        sent = self._unanswered
+        if sent is None or self._reconnect is None or not self.conn.broken \
+                or self.replaced:
+            return False
+        self._drop_pipeline()
+        try:
+            self.conn = self._reconnect(self.conn)
+            self.replaced += 1
+            self._unsure.clear()
+            self._enter_pipeline()
+            self._unanswered = None
+            for query, params, how in sent:
+                self._send(query, params, how)
             self.round_trips += 1
-            self.queued = 0
+            assert self._pipeline is not None
             self._pipeline.sync()
         except psycopg.Error as err:
             raise_for(err, self.where)
-        finally:
-            self._settle_unsure()
+        return True
+
+    def _drop_pipeline(self) -> None:
+        cm, self._pipe_cm, self._pipeline = self._pipe_cm, None, None
+        if cm is not None:
+            try:
+                cm.__exit__(None, None, None)
+            except psycopg.Error:
+                pass
 
     def _settle_unsure(self) -> None:
         for cur in self._unsure:
@@ -170,51 +237,68 @@ class PostgresTx(Tx):
         UPDATE or DELETE changed anything."""
         if self._unsure and not self.dirty:
             self.sync()
+        if self._pipeline is None:
+            self._finish_waiting(notify)
+            return
+        if self._unanswered is None and \
+                self.conn.info.transaction_status == pq.TransactionStatus.INERROR:
+            raise StoreError(f"{self.where}: the transaction was aborted by an earlier "
+                             "error and rolled back")
+        try:
+            if self.dirty and notify:
+                self._send(notify, (), ANSWERS)
+            self._send("COMMIT", (), ANSWERS)
+            self.round_trips += 1
+            cm, self._pipe_cm, self._pipeline = self._pipe_cm, None, None
+            assert cm is not None
+            cm.__exit__(None, None, None)  # sends it all with a sync and waits
+        except psycopg.Error as err:
+            raise_for(err, self.where)
+        finally:
+            self._unsure.clear()
+
+    def _finish_waiting(self, notify: str | None) -> None:
         if self.conn.info.transaction_status == pq.TransactionStatus.INERROR:
             raise StoreError(f"{self.where}: the transaction was aborted by an earlier "
                              "error and rolled back")
         try:
             if self.dirty and notify:
                 self.conn.execute(notify)
+                self.round_trips += 1
             self.conn.execute("COMMIT")
             self.round_trips += 1
-            if self._pipe_cm is not None:
-                cm, self._pipe_cm, self._pipeline = self._pipe_cm, None, None
-                cm.__exit__(None, None, None)  # sends the commit and waits for it
         except psycopg.Error as err:
             raise_for(err, self.where)
 
     def abandon(self) -> None:
         """After a failure: drain and leave the pipeline, ignoring what it reports (the
         caller rolls the transaction back)."""
-        if self._pipe_cm is None:
+        pipeline = self._pipeline
+        if self._pipe_cm is None or pipeline is None:
             return
-        cm, self._pipe_cm, pipeline, self._pipeline = self._pipe_cm, None, self._pipeline, None
-        if not self.conn.broken and pipeline is not None:
+        if not self.conn.broken:
             try:
                 pipeline.sync()
             except psycopg.Error:
                 pass
-        try:
-            cm.__exit__(None, None, None)
-        except psycopg.Error:
-            pass
+        self._drop_pipeline()
         self._unsure.clear()
 
     # -- statements -----------------------------------------------------------------------
     def execute(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         query, reads = translate(sql)
-        if self._pipeline is not None and self.locking:
-            how = plan(sql)
-            if how != ANSWERS:
-                self._queue(query, tuple(params), how)
-                return []
+        args = tuple(params)
         try:
-            cur = self.conn.execute(query, tuple(params))
-            if self._pipeline is not None:
-                self.sync()
-            else:
+            if self._pipeline is None:
+                cur = self.conn.execute(query, args)
                 self.round_trips += 1
+            else:
+                how = plan(sql) if self.locking else ANSWERS
+                cur = self._send(query, args, how)
+                if how != ANSWERS:
+                    return []
+                self.sync()
+                cur = self._current or cur  # (another cursor, if the connection was replaced)
             rows = cur.fetchall() if cur.description is not None else []
         except psycopg.Error as err:
             raise_for(err, self.where)
@@ -222,26 +306,18 @@ class PostgresTx(Tx):
             self.dirty = True
         return rows
 
-    def _queue(self, query: str, params: tuple[Any, ...], how: int) -> None:
-        try:
-            cur = self.conn.cursor()
-            cur.execute(query, params)
-        except psycopg.Error as err:
-            raise_for(err, self.where)
-        self.queued += 1
-        if how == CHANGES:
-            self.dirty = True  # it adds its row, or the transaction fails
-        else:
-            self._unsure.append(cur)
-
     def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         if not rows:
             return
         query, _ = translate(sql)
         if self._pipeline is not None and self.locking and plan(sql) != ANSWERS:
-            for row in rows:
-                self._queue(query, tuple(row), CHANGES)
+            try:
+                for row in rows:
+                    self._send(query, tuple(row), CHANGES)
+            except psycopg.Error as err:
+                raise_for(err, self.where)
             return
+        self.sync()
         try:
             with self.conn.cursor() as cur:
                 cur.executemany(query, rows)
@@ -295,7 +371,7 @@ class PostgresTx(Tx):
         inside fails inside, and only the savepoint is rolled back)."""
         if self._pipeline is not None:
             self.round_trips += 2
-            self.queued = 0
+            self._unanswered = None  # (it syncs)
         try:
             with self.conn.transaction():
                 yield

@@ -49,7 +49,12 @@ from .pg_connect import (
     with_defaults,
 )
 from .pg_notify import ChangeFeed
-from .pg_tx import WORKFLOW_ID_LOCKS, PostgresTx, idle_and_alive, translate
+from .pg_tx import (  # noqa: F401 - WORKFLOW_ID_LOCKS, translate: re-exported
+    WORKFLOW_ID_LOCKS,
+    PostgresTx,
+    idle_and_alive,
+    translate,
+)
 from .schema import SchemaTypes
 
 log = logging.getLogger("onward.store.postgres")
@@ -122,31 +127,39 @@ class PostgresStore(Store):
         replaced: nothing has run on it yet, so trying another is safe."""
         get = self._getconn if session is None else session._get
         put = self._pool.putconn if session is None else session._put
-        for attempt in (1, 2, 3):
-            conn = get()
-            if attempt == 3 or idle_and_alive(conn):
-                break
-            conn.close()
-            put(conn)  # a closed connection is discarded
+
+        def live() -> psycopg.Connection[Any]:
+            for attempt in (1, 2, 3):
+                conn = get()
+                if attempt == 3 or idle_and_alive(conn):
+                    return conn
+                conn.close()
+                put(conn)  # a closed connection is discarded
+                if session is None:
+                    self._pool.check()  # the rest of the pool is likely stale too
+            raise AssertionError("unreachable")
+
+        def reconnect(dead: psycopg.Connection[Any]) -> psycopg.Connection[Any]:
+            put(dead)  # a broken connection is discarded
             if session is None:
-                self._pool.check()  # the rest of the pool is likely stale too
-        tx: PostgresTx | None = None
+                self._pool.check()
+            return live()
+
+        tx = PostgresTx(live(), self.where, locking=locking, pipelined=True,
+                        reconnect=reconnect)
         try:
-            tx = PostgresTx(conn, self.where, locking=locking, pipelined=True)
             tx.begin(begin)
             yield tx
-        except psycopg.Error as err:
-            raise_for(err, self.where)
         finally:
-            if tx is not None:
-                tx.abandon()  # (nothing to do after a commit)
-                self._count_round_trips(tx)
+            tx.abandon()  # (nothing to do after a commit)
+            conn = tx.conn
             if conn.info.transaction_status != pq.TransactionStatus.IDLE and not conn.broken:
                 try:
                     conn.execute("ROLLBACK")
                 except psycopg.Error:
                     pass
             put(conn)
+            self._count_round_trips(tx)
 
     def _count_round_trips(self, tx: PostgresTx) -> None:
         with self._count_lock:
