@@ -114,6 +114,7 @@ class PostgresTx(Tx):
         self._unanswered: list[tuple[str, tuple[Any, ...], int]] | None = []
         """What was sent before the first sync (to send again on a new connection)."""
         self._current: psycopg.Cursor[Any] | None = None  # the cursor last sent
+        self._errors = 0  # syncs that reported an error
         if pipelined and PIPELINE:
             self._enter_pipeline()
 
@@ -172,9 +173,11 @@ class PostgresTx(Tx):
         except psycopg.OperationalError as err:
             if committing or not self._replace_dead():
                 self._settle_unsure()
+                self._errors += 1
                 raise_for(err, self.where)
         except psycopg.Error as err:
             self._settle_unsure()
+            self._errors += 1
             raise_for(err, self.where)
         self._unanswered = None
         self._settle_unsure()
@@ -240,8 +243,9 @@ class PostgresTx(Tx):
         if self._pipeline is None:
             self._finish_waiting(notify)
             return
-        if self._unanswered is None and \
-                self.conn.info.transaction_status == pq.TransactionStatus.INERROR:
+        if self._errors:
+            self.sync()  # (now the transaction's status is known)
+        if self.conn.info.transaction_status == pq.TransactionStatus.INERROR:
             raise StoreError(f"{self.where}: the transaction was aborted by an earlier "
                              "error and rolled back")
         try:
@@ -374,8 +378,20 @@ class PostgresTx(Tx):
             self._unanswered = None  # (it syncs)
         try:
             with self.conn.transaction():
-                yield
+                try:
+                    yield
+                except Exception:
+                    self.surface_queued_error()
+                    raise
         except psycopg.Error as err:
+            self._errors += 1
             raise_for(err, self.where)
         finally:
             self._settle_unsure()
+
+    def surface_queued_error(self) -> None:
+        """Called as the caller's block fails: if a queued statement failed first, raise
+        that (as the engine's error), as it would have been raised without pipelining."""
+        if self._pipeline is not None and not self.conn.broken:
+            self.round_trips += 1
+            self._pipeline.sync()

@@ -149,7 +149,14 @@ class PostgresStore(Store):
                         reconnect=reconnect)
         try:
             tx.begin(begin)
-            yield tx
+            try:
+                yield tx
+            except Exception:
+                try:
+                    tx.surface_queued_error()  # a queued statement failed first?
+                except psycopg.Error as err:
+                    raise_for(err, self.where)
+                raise
         finally:
             tx.abandon()  # (nothing to do after a commit)
             conn = tx.conn
