@@ -24,14 +24,14 @@ import os
 import select
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
-from typing import Any
+from typing import Any, NoReturn
 
 import psycopg
 from psycopg import pq, sql
 
 from ..errors import StoreError
 from .base import Row, Tx
-from .pg_connect import raise_for
+from .pg_connect import wrap
 from .schema import APPLICATION_ID
 
 WORKFLOW_ID_LOCKS = APPLICATION_ID + 1
@@ -83,6 +83,16 @@ def idle_and_alive(conn: psycopg.Connection[Any]) -> bool:
     return not readable
 
 
+def primary(err: psycopg.Error) -> psycopg.Error:
+    """The error that aborted a pipeline, for the ``PipelineAborted`` of a statement queued
+    after it (psycopg raises the latter when it fetches the rest while the first is being
+    raised: the first is its context)."""
+    while isinstance(err, psycopg.errors.PipelineAborted) and \
+            isinstance(err.__context__, psycopg.Error):
+        err = err.__context__
+    return err
+
+
 Reconnect = Callable[[psycopg.Connection[Any]], psycopg.Connection[Any]]
 """Gives back a broken connection and returns a live one (the store's pool or session)."""
 
@@ -114,9 +124,18 @@ class PostgresTx(Tx):
         self._unanswered: list[tuple[str, tuple[Any, ...], int]] | None = []
         """What was sent before the first sync (to send again on a new connection)."""
         self._current: psycopg.Cursor[Any] | None = None  # the cursor last sent
-        self._errors = 0  # syncs that reported an error
-        if pipelined and PIPELINE:
+        self._errors = 0  # errors the server reported
+        self._savepoints = 0  # open savepoints
+        self._aborted_by: BaseException | None = None  # the error that aborted it
+        self.pipelined_once = pipelined and PIPELINE
+        """Whether this transaction began in pipeline mode."""
+        if self.pipelined_once:
             self._enter_pipeline()
+
+    @property
+    def errors(self) -> int:
+        """How many errors the server reported in this transaction."""
+        return self._errors
 
     def _enter_pipeline(self) -> None:
         self._pipe_cm = self.conn.pipeline()
@@ -143,7 +162,7 @@ class PostgresTx(Tx):
             try:
                 self.conn.execute(statement)
             except psycopg.Error as err:
-                raise_for(err, self.where)
+                self._fail(err)
             self.round_trips += 1
             self._unanswered = None
         else:
@@ -173,14 +192,27 @@ class PostgresTx(Tx):
         except psycopg.OperationalError as err:
             if committing or not self._replace_dead():
                 self._settle_unsure()
-                self._errors += 1
-                raise_for(err, self.where)
+                self._fail(err)
         except psycopg.Error as err:
             self._settle_unsure()
-            self._errors += 1
-            raise_for(err, self.where)
+            self._fail(err)
         self._unanswered = None
         self._settle_unsure()
+
+    def _fail(self, err: psycopg.Error) -> NoReturn:
+        """Raise the engine's error for ``err`` (the first error of an aborted pipeline),
+        remembering it when it aborts the transaction (outside any savepoint)."""
+        first = primary(err)
+        self._errors += 1
+        if self._aborted_by is not None and isinstance(
+                first, psycopg.errors.InFailedSqlTransaction | psycopg.errors.PipelineAborted):
+            self._raise_aborted()
+        wrapped = wrap(first, self.where)
+        if self._savepoints == 0 and self._aborted_by is None:
+            self._aborted_by = wrapped
+        if wrapped is first:
+            raise first
+        raise wrapped from first
 
     def _replace_dead(self) -> bool:
         """After a failed first sync on a dead connection: the same statements again on a
@@ -202,7 +234,7 @@ class PostgresTx(Tx):
             assert self._pipeline is not None
             self._pipeline.sync()
         except psycopg.Error as err:
-            raise_for(err, self.where)
+            self._fail(err)
         return True
 
     def _drop_pipeline(self) -> None:
@@ -232,7 +264,7 @@ class PostgresTx(Tx):
         try:
             cm.__exit__(None, None, None)
         except psycopg.Error as err:
-            raise_for(err, self.where)
+            self._fail(err)
 
     def finish(self, notify: str | None) -> None:
         """Commit: with ``notify`` (the change feed's NOTIFY) first when something changed.
@@ -246,8 +278,7 @@ class PostgresTx(Tx):
         if self._errors:
             self.sync()  # (now the transaction's status is known)
         if self.conn.info.transaction_status == pq.TransactionStatus.INERROR:
-            raise StoreError(f"{self.where}: the transaction was aborted by an earlier "
-                             "error and rolled back")
+            self._raise_aborted()
         try:
             if self.dirty and notify:
                 self._send(notify, (), ANSWERS)
@@ -257,14 +288,21 @@ class PostgresTx(Tx):
             assert cm is not None
             cm.__exit__(None, None, None)  # sends it all with a sync and waits
         except psycopg.Error as err:
-            raise_for(err, self.where)
+            self._fail(err)
         finally:
             self._unsure.clear()
 
+    def _raise_aborted(self) -> NoReturn:
+        """The transaction cannot commit: an error the caller caught aborted it. Raised as
+        the same kind of error as that one (whenever it surfaced, the outcome is one)."""
+        kind = type(self._aborted_by) if isinstance(self._aborted_by, StoreError) \
+            else StoreError
+        raise kind(f"{self.where}: the transaction was aborted by an earlier error and "
+                   "rolled back")
+
     def _finish_waiting(self, notify: str | None) -> None:
         if self.conn.info.transaction_status == pq.TransactionStatus.INERROR:
-            raise StoreError(f"{self.where}: the transaction was aborted by an earlier "
-                             "error and rolled back")
+            self._raise_aborted()
         try:
             if self.dirty and notify:
                 self.conn.execute(notify)
@@ -272,7 +310,7 @@ class PostgresTx(Tx):
             self.conn.execute("COMMIT")
             self.round_trips += 1
         except psycopg.Error as err:
-            raise_for(err, self.where)
+            self._fail(err)
 
     def abandon(self) -> None:
         """After a failure: drain and leave the pipeline, ignoring what it reports (the
@@ -305,7 +343,7 @@ class PostgresTx(Tx):
                 cur = self._current or cur  # (another cursor, if the connection was replaced)
             rows = cur.fetchall() if cur.description is not None else []
         except psycopg.Error as err:
-            raise_for(err, self.where)
+            self._fail(err)
         if not reads and cur.rowcount > 0:
             self.dirty = True
         return rows
@@ -319,14 +357,14 @@ class PostgresTx(Tx):
                 for row in rows:
                     self._send(query, tuple(row), CHANGES)
             except psycopg.Error as err:
-                raise_for(err, self.where)
+                self._fail(err)
             return
         self.sync()
         try:
             with self.conn.cursor() as cur:
                 cur.executemany(query, rows)
         except psycopg.Error as err:
-            raise_for(err, self.where)
+            self._fail(err)
         self.round_trips += 1
         self.dirty = True
 
@@ -341,7 +379,7 @@ class PostgresTx(Tx):
                 cur.execute(query, tuple(params))
                 yield from cur
         except psycopg.Error as err:
-            raise_for(err, self.where)
+            self._fail(err)
 
     def copy_rows(self, table: str, columns: Sequence[str], rows: Iterator[Sequence[Any]]
                   ) -> int:
@@ -356,7 +394,7 @@ class PostgresTx(Tx):
                     copy.write_row(row)
                     count += 1
         except psycopg.Error as err:
-            raise_for(err, self.where)
+            self._fail(err)
         self.dirty = self.dirty or count > 0
         return count
 
@@ -374,24 +412,36 @@ class PostgresTx(Tx):
         opens (what was queued before fails before it) and as it ends (what was queued
         inside fails inside, and only the savepoint is rolled back)."""
         if self._pipeline is not None:
-            self.round_trips += 2
-            self._unanswered = None  # (it syncs)
+            self.sync()  # what was queued before fails before it, outside it
+            self.round_trips += 1  # (psycopg syncs again as it ends)
+        self._savepoints += 1
         try:
             with self.conn.transaction():
                 try:
                     yield
+                except (StoreError, psycopg.Error):
+                    raise
                 except Exception:
                     self.surface_queued_error()
                     raise
         except psycopg.Error as err:
-            self._errors += 1
-            raise_for(err, self.where)
+            self._fail(err)
         finally:
+            self._savepoints -= 1
             self._settle_unsure()
 
     def surface_queued_error(self) -> None:
         """Called as the caller's block fails: if a queued statement failed first, raise
-        that (as the engine's error), as it would have been raised without pipelining."""
-        if self._pipeline is not None and not self.conn.broken:
-            self.round_trips += 1
+        that, as it would have been raised without pipelining (a psycopg error), or if the
+        transaction was aborted by an error the caller caught, that kind of error."""
+        if self._aborted_by is not None:
+            self._raise_aborted()  # (an error the caller caught had aborted it)
+        if self._pipeline is None or self.conn.broken:
+            return
+        self.round_trips += 1
+        try:
             self._pipeline.sync()
+        except psycopg.errors.PipelineAborted as err:
+            if isinstance(primary(err), psycopg.errors.PipelineAborted):
+                return  # (what aborted it was reported already)
+            raise primary(err) from None

@@ -53,6 +53,7 @@ from .pg_tx import (  # noqa: F401 - WORKFLOW_ID_LOCKS, translate: re-exported
     WORKFLOW_ID_LOCKS,
     PostgresTx,
     idle_and_alive,
+    primary,
     translate,
 )
 from .schema import SchemaTypes
@@ -147,20 +148,29 @@ class PostgresStore(Store):
 
         tx = PostgresTx(live(), self.where, locking=locking, pipelined=True,
                         reconnect=reconnect)
+        failed = False
         try:
             tx.begin(begin)
             try:
                 yield tx
-            except Exception:
+            except (StoreError, psycopg.Error):
+                failed = True
+                raise
+            except Exception:  # the caller's own: a queued statement's failure comes first
                 try:
-                    tx.surface_queued_error()  # a queued statement failed first?
+                    tx.surface_queued_error()
                 except psycopg.Error as err:
-                    raise_for(err, self.where)
+                    failed = True
+                    raise_for(primary(err), self.where)
                 raise
         finally:
             tx.abandon()  # (nothing to do after a commit)
             conn = tx.conn
-            if conn.info.transaction_status != pq.TransactionStatus.IDLE and not conn.broken:
+            if (failed or tx.errors) and tx.pipelined_once:
+                conn.close()  # psycopg's prepared statements may not match the server's
+                # after an aborted pipeline: a new connection starts clean
+            elif conn.info.transaction_status != pq.TransactionStatus.IDLE and \
+                    not conn.broken:
                 try:
                     conn.execute("ROLLBACK")
                 except psycopg.Error:
