@@ -1,7 +1,8 @@
 """PostgreSQL change notification: LISTEN on one channel, turned into change tokens.
 
 Every write transaction of a :class:`~engine.store.postgres.PostgresStore` that changed
-something ends with ``NOTIFY`` on the schema's channel (:attr:`ChangeFeed.notify_commit`).
+something ends with ``NOTIFY`` on the schema's channel (:attr:`ChangeFeed.notify`), sent
+just before its ``COMMIT`` (in one round trip: engine/store/pg_tx.py).
 A :class:`ChangeFeed` keeps one dedicated connection listening on that channel, read by one
 thread, and counts the notifications, so idle workers wake at once instead of polling.
 PostgreSQL names the backend that sent each notification, so a worker's pinned connection
@@ -45,8 +46,9 @@ class ChangeFeed:
         self._conninfo = conninfo
         self.where = where
         name = sql.Identifier(channel[:63])
-        self.notify_commit = sql.SQL("NOTIFY {}; COMMIT").format(name).as_string()
-        """The statement that ends a write transaction which changed something."""
+        self.notify = sql.SQL("NOTIFY {}").format(name).as_string()
+        """The statement sent before the COMMIT of a write transaction that changed
+        something."""
         self._listen_sql = sql.SQL("LISTEN {}").format(name).as_string()
         self._changes = 0
         self._own: dict[int, int] = {}  # session backend pid -> notifications it sent

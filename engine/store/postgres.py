@@ -25,21 +25,20 @@ so starters racing on a new database do not trip over each other (``pg_connect.m
 
 from __future__ import annotations
 
-import functools
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import psycopg
-from psycopg import pq, sql
+from psycopg import pq
 from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from ..errors import BadInput, StoreError
-from .base import Row, Store, Tx
+from .base import Store, Tx
 from .pg_connect import (
     describe,
     first_line,
@@ -50,111 +49,19 @@ from .pg_connect import (
     with_defaults,
 )
 from .pg_notify import ChangeFeed
-from .schema import APPLICATION_ID, SchemaTypes
+from .pg_tx import (  # noqa: F401 - WORKFLOW_ID_LOCKS, translate: re-exported
+    WORKFLOW_ID_LOCKS,
+    PostgresTx,
+    idle_and_alive,
+    primary,
+    translate,
+)
+from .schema import SchemaTypes
 
 log = logging.getLogger("onward.store.postgres")
 
-WORKFLOW_ID_LOCKS = APPLICATION_ID + 1
-"""The first key of the advisory locks that serialise run creation per workflow id (the
-schema migration's lock uses ``APPLICATION_ID``)."""
 POOL_MAX = 20
 POOL_TIMEOUT = 15.0
-
-
-@functools.lru_cache(maxsize=4096)
-def translate(text: str) -> tuple[str, bool]:
-    """The psycopg form of one engine statement, and whether it only reads: ``?`` becomes
-    ``%s`` and a literal ``%`` is escaped; nothing else changes (a statement that locks
-    rows says which itself, through ``Tx.lock_rows_of``)."""
-    query = text.replace("%", "%%").replace("?", "%s")
-    return query, query.lstrip()[:6].upper() == "SELECT"
-
-
-class PostgresTx(Tx):
-    """A transaction on one pooled connection."""
-
-    def __init__(self, conn: psycopg.Connection[Any], where: str, *, locking: bool) -> None:
-        self.conn = conn
-        self.where = where
-        self.dirty = False
-        self.published: list[Any] = []  # (run, event) pairs for ``onward_event`` observers
-        self.locking = locking  # a read-only snapshot cannot lock rows, nor needs to
-        self.for_update = self.lock_rows_of()
-
-    def lock_rows_of(self, alias: str | None = None, *, skip_locked: bool = False) -> str:
-        """``FOR UPDATE [OF alias] [SKIP LOCKED]`` in a write transaction (at READ
-        COMMITTED a writer must lock what it reads to change it), '' in a snapshot."""
-        none = super().lock_rows_of(alias)  # (checks the alias)
-        if not self.locking:
-            return none
-        return (" FOR UPDATE" + (f" OF {alias}" if alias else "")
-                + (" SKIP LOCKED" if skip_locked else ""))
-
-    def execute(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
-        query, reads = translate(sql)
-        try:
-            cur = self.conn.execute(query, tuple(params))
-            rows = cur.fetchall() if cur.description is not None else []
-        except psycopg.Error as err:
-            raise_for(err, self.where)
-        if not reads and cur.rowcount > 0:
-            self.dirty = True
-        return rows
-
-    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
-        if not rows:
-            return
-        query, _ = translate(sql)
-        try:
-            with self.conn.cursor() as cur:
-                cur.executemany(query, rows)
-        except psycopg.Error as err:
-            raise_for(err, self.where)
-        self.dirty = True
-
-    def stream(self, sql: str, params: Sequence[Any] = (), size: int = 2000
-               ) -> Iterator[Row]:
-        """The rows of a query read through a server-side cursor, ``size`` at a time."""
-        query, _ = translate(sql)
-        try:
-            with self.conn.cursor(name="onward_stream") as cur:
-                cur.itersize = size
-                cur.execute(query, tuple(params))
-                yield from cur
-        except psycopg.Error as err:
-            raise_for(err, self.where)
-
-    def copy_rows(self, table: str, columns: Sequence[str], rows: Iterator[Sequence[Any]]
-                  ) -> int:
-        """Bulk-load ``rows`` into ``table`` with COPY (used by ``onward migrate``)."""
-        statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
-            sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, columns)))
-        count = 0
-        try:
-            with self.conn.cursor() as cur, cur.copy(statement) as copy:
-                for row in rows:
-                    copy.write_row(row)
-                    count += 1
-        except psycopg.Error as err:
-            raise_for(err, self.where)
-        self.dirty = self.dirty or count > 0
-        return count
-
-    def lock_workflow_id(self, workflow_id: str) -> None:
-        """A transaction-scoped advisory lock on the id's hash. A row lock cannot do this
-        job: there is no row to lock before an id's first run, and at READ COMMITTED a
-        waiter on the current run's row finds it no longer current once it gets the lock.
-        (Two ids with one hash merely wait for each other.)"""
-        self.execute("SELECT pg_advisory_xact_lock(?, hashtext(?))",
-                     (WORKFLOW_ID_LOCKS, workflow_id))
-
-    @contextmanager
-    def savepoint(self) -> Iterator[None]:
-        try:
-            with self.conn.transaction():  # inside our BEGIN: SAVEPOINT ... RELEASE
-                yield
-        except psycopg.Error as err:
-            raise_for(err, self.where)
 
 
 class PostgresStore(Store):
@@ -167,6 +74,9 @@ class PostgresStore(Store):
     def __init__(self, url: str, *, create: bool = True, pool_size: int = POOL_MAX) -> None:
         self.url = url
         self.commits = 0
+        self.round_trips = 0
+        """Waits for the server by transactions of this store, counted as they end."""
+        self.transactions = 0
         self._count_lock = threading.Lock()
         try:
             params = conninfo_to_dict(url)
@@ -209,55 +119,87 @@ class PostgresStore(Store):
                              f"({first_line(err)}); is the server up?") from None
 
     @contextmanager
-    def _transaction(self, begin: str, session: PostgresSession | None = None
-                     ) -> Iterator[psycopg.Connection[Any]]:
-        """A connection (pooled, or the session's) inside ``begin``.
+    def _transaction(self, begin: str, session: PostgresSession | None, *, locking: bool
+                     ) -> Iterator[PostgresTx]:
+        """A transaction on a connection (pooled, or the session's), in pipeline mode.
 
-        A connection that died while idle (server restart, network cut) is replaced once:
-        nothing has run on it yet, so trying again is safe."""
+        ``BEGIN`` is queued, not waited for (pg_tx.py), so a connection that died while
+        idle (server restart) is noticed before it is used, without a round trip, and
+        replaced: nothing has run on it yet, so trying another is safe."""
         get = self._getconn if session is None else session._get
         put = self._pool.putconn if session is None else session._put
-        for attempt in (1, 2):
-            conn = get()
-            try:
-                conn.execute(begin)
-                break
-            except psycopg.Error as err:
-                put(conn)  # a broken connection is discarded
-                if attempt == 2 or not isinstance(err, psycopg.OperationalError):
-                    raise_for(err, self.where)
+
+        def live() -> psycopg.Connection[Any]:
+            for attempt in (1, 2, 3):
+                conn = get()
+                if attempt == 3 or idle_and_alive(conn):
+                    return conn
+                conn.close()
+                put(conn)  # a closed connection is discarded
                 if session is None:
                     self._pool.check()  # the rest of the pool is likely stale too
+            raise AssertionError("unreachable")
+
+        def reconnect(dead: psycopg.Connection[Any]) -> psycopg.Connection[Any]:
+            put(dead)  # a broken connection is discarded
+            if session is None:
+                self._pool.check()
+            return live()
+
+        tx = PostgresTx(live(), self.where, locking=locking, pipelined=True,
+                        reconnect=reconnect)
+        failed = False
         try:
-            yield conn
+            tx.begin(begin)
+            try:
+                yield tx
+            except (StoreError, psycopg.Error):
+                failed = True
+                raise
+            except Exception:  # the caller's own: a queued statement's failure comes first
+                try:
+                    tx.surface_queued_error()
+                except psycopg.Error as err:
+                    failed = True
+                    raise_for(primary(err), self.where)
+                raise
         finally:
-            if conn.info.transaction_status != pq.TransactionStatus.IDLE and not conn.broken:
+            tx.abandon()  # (nothing to do after a commit)
+            conn = tx.conn
+            if (failed or tx.errors) and tx.pipelined_once:
+                conn.close()  # psycopg's prepared statements may not match the server's
+                # after an aborted pipeline: a new connection starts clean
+            elif conn.info.transaction_status != pq.TransactionStatus.IDLE and \
+                    not conn.broken:
                 try:
                     conn.execute("ROLLBACK")
                 except psycopg.Error:
                     pass
             put(conn)
+            self._count_round_trips(tx)
+
+    def _count_round_trips(self, tx: PostgresTx) -> None:
+        with self._count_lock:
+            self.round_trips += tx.round_trips
+            self.transactions += 1
 
     @contextmanager
     def write(self, session: PostgresSession | None = None) -> Iterator[Tx]:
-        with self._transaction("BEGIN ISOLATION LEVEL READ COMMITTED", session) as conn:
-            tx = PostgresTx(conn, self.where, locking=True)
+        with self._transaction("BEGIN ISOLATION LEVEL READ COMMITTED", session,
+                               locking=True) as tx:
             yield tx
-            if conn.info.transaction_status == pq.TransactionStatus.INERROR:
-                raise StoreError(f"{self.where}: the transaction was aborted by an earlier "
-                                 "error and rolled back")
-            try:
-                conn.execute(self.changes.notify_commit if tx.dirty else "COMMIT")
-            except psycopg.Error as err:
-                raise_for(err, self.where)
+            tx.finish(self.changes.notify)
             with self._count_lock:
                 self.commits += 1
 
     @contextmanager
     def read(self, session: PostgresSession | None = None) -> Iterator[Tx]:
         begin = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
-        with self._transaction(begin, session) as conn:
-            yield PostgresTx(conn, self.where, locking=False)
+        with self._transaction(begin, session, locking=False) as tx:
+            yield tx
+            if tx.conn.info.transaction_status != pq.TransactionStatus.INERROR:
+                tx.finish(None)  # COMMIT, not ROLLBACK: psycopg forgets its prepared
+                # statements on a ROLLBACK
 
     def session(self) -> PostgresSession:
         """A dedicated connection for one worker: its change token ignores its own commits."""
