@@ -54,9 +54,8 @@ from .common import REPO, SCRATCH, BenchError, kill_children, remove_dir, run_ch
 from .limit import commit_rate, commit_windows, workflow_sql_rate
 from .report import Report, Row, fmt, fmt_ratio, ratio  # noqa: F401 - sections use them
 from .shape_sections import dbos_of as _dbos
-from .shape_sections import leaves_out
-from .shape_sections import limit_now as _limit_now
 from .shape_sections import (
+    leaves_out,
     section_drain,
     section_dura,
     section_processes,
@@ -64,6 +63,7 @@ from .shape_sections import (
     section_stream,
     section_threads,
 )
+from .shape_sections import limit_now as _limit_now
 from .shape_sections import vs_now as _vs_now
 from .sizes import FULL, QUICK, Sizes
 
