@@ -51,6 +51,7 @@ from typing import Any
 
 from . import onward_bench as ob
 from .common import REPO, SCRATCH, BenchError, kill_children, remove_dir, run_child, scratch_dir
+from .dbos_section import dbos_json, section_dbos
 from .limit import commit_rate, commit_windows, workflow_sql_rate
 from .report import Report, Row, fmt, fmt_ratio, ratio  # noqa: F401 - sections use them
 from .shape_sections import dbos_of as _dbos
@@ -63,8 +64,6 @@ from .shape_sections import (
     section_stream,
     section_threads,
 )
-from .shape_sections import limit_now as _limit_now
-from .shape_sections import vs_now as _vs_now
 from .sizes import FULL, QUICK, Sizes
 
 SECTIONS = ("limit", "dbos", "dura", "seq", "drain", "stream", "threads", "processes",
@@ -98,98 +97,6 @@ def section_limit(rep: Report, tmp: Path, sizes: Sizes) -> None:
     rep.add(Row("limit", "a 3-step workflow's SQL alone, sequential: steps/s", 3 * shaped_wf,
                 "steps/s", 3 * shaped_wf / txn_s,
                 note=f"{shaped_n} workflows × 4 commits, no engine: the sequential ceiling"))
-
-
-def _dbos_json(done: subprocess.CompletedProcess[str], what: str) -> dict[str, Any]:
-    if done.returncode != 0:
-        raise BenchError(f"DBOS {what} exited {done.returncode}: {done.stderr.strip()[-800:]}")
-    for line in reversed(done.stdout.strip().splitlines()):
-        if line.startswith("{"):
-            return dict(json.loads(line))
-    raise BenchError(f"DBOS {what} printed no figures: {done.stdout[-400:]}")
-
-
-def section_dbos(rep: Report, tmp: Path, sizes: Sizes) -> None:
-    """DBOS as it sets SQLite up (rollback journal), and with WAL set by hand; Onward's
-    "× DBOS" ratios compare with WAL set by hand (the issue's reference)."""
-    leaves_out(rep, "DBOS under concurrent callers: its concurrent figure is a queue drain "
-                    "(enqueued first, polled every 10 ms), like Onward's drain")
-    if importlib.util.find_spec("dbos") is None:
-        rep.figures["dbos"] = None
-        rep.note("skipped: `import dbos` fails (pip install -e '.[bench]' installs it)")
-        return
-    now = _limit_now(rep, tmp, sizes, "dbos")
-    limit = (rep.figures.get("limit") or {}).get("txn_per_s")
-    runs = {setup: _dbos_run(tmp, sizes, setup) for setup in ("default", "wal")}
-    fsyncs, how = _dbos_fsyncs(tmp, sizes)
-    runs["default"]["seq"].update(fsyncs_per_workflow=fsyncs, fsync_method=how)
-    best = {kind: max((r[kind] for r in runs.values()), key=lambda f: f["steps_per_s"])
-            for kind in ("seq", "concurrent")}
-    rep.figures["dbos"] = {"version": _dbos_version(), **runs, **best}
-    rep.note(f"DBOS {_dbos_version()} on a SQLite system database, as DBOS sets it up "
-             f"(journal_mode={runs['default']['sqlite'].get('journal_mode')}) and with "
-             "journal_mode=WAL set by hand; Onward's × DBOS uses WAL by hand")
-    for setup, label in (("default", "as set up"), ("wal", "WAL by hand")):
-        seq, conc = runs[setup]["seq"], runs[setup]["concurrent"]
-        rep.add(Row("dbos", f"{label}: sequential ({seq['workflows']}): steps/s",
-                    seq["steps_per_s"], "steps/s", ratio(seq["steps_per_s"], limit),
-                    note=f"{seq['workflows_per_s']:.0f} wf/s; "
-                         f"{_vs_now(seq['steps_per_s'], now)}"))
-        rep.add(Row("dbos", f"{label}: concurrent ({conc['workflows']}, queue, 32): steps/s",
-                    conc["steps_per_s"], "steps/s", ratio(conc["steps_per_s"], limit),
-                    note=f"{conc['workflows_per_s']:.0f} wf/s; enqueued first in "
-                         f"{conc['enqueue_seconds']:.1f}s; queue polled every "
-                         f"{conc['queue']['polling_interval_sec']}s; timed from launch"))
-    rep.add(Row("dbos", "as set up: sequential: fsyncs per workflow", fsyncs, "fsync",
-                note=how))
-
-
-def _dbos_run(tmp: Path, sizes: Sizes, setup: str) -> dict[str, Any]:
-    """One DBOS set-up: the sequential and the queue-drained figures, each in a child."""
-    py = [sys.executable, "-m", "bench.dbos_bench"]
-    wal = ["--wal"] if setup == "wal" else []
-    seq = _dbos_json(run_child([*py, "seq", "--db", str(tmp / f"dbos-seq-{setup}.sqlite"),
-                                "--n", str(sizes.seq), *wal], timeout=600), "seq")
-    conc_db = str(tmp / f"dbos-conc-{setup}.sqlite")
-    enq = _dbos_json(run_child([*py, "enqueue", "--db", conc_db, "--n", str(sizes.concurrent),
-                                "--concurrency", "32", "--poll", "0.01", *wal], timeout=600),
-                     "enqueue")
-    drain = _dbos_json(run_child([*py, "drain", "--db", conc_db, "--n", str(sizes.concurrent)],
-                                 timeout=900), "drain")
-    seq_wf = seq["workflows"] / seq["seconds"]
-    conc_wf = drain["workflows"] / drain["seconds"]
-    return {
-        "sqlite": seq.get("sqlite") or {},
-        "seq": {**seq, "workflows_per_s": seq_wf, "steps_per_s": 3 * seq_wf},
-        "concurrent": {**drain, "enqueue_seconds": enq["enqueue_seconds"],
-                       "queue": {"worker_concurrency": enq["concurrency"],
-                                 "polling_interval_sec": enq["polling_interval_sec"]},
-                       "workflows_per_s": conc_wf, "steps_per_s": 3 * conc_wf},
-    }
-
-
-def _dbos_fsyncs(tmp: Path, sizes: Sizes) -> tuple[float | None, str]:
-    """fsyncs per sequential DBOS workflow as DBOS sets SQLite up (strace, by difference)."""
-    from .common import count_fsyncs, strace_path
-    if strace_path() is None:
-        return None, "n/a (strace not installed)"
-    py = [sys.executable, "-m", "bench.dbos_bench"]
-    try:
-        counts = [count_fsyncs([*py, "seq", "--db", str(tmp / f"dbos-probe-{n}.sqlite"),
-                                "--n", str(n)], tmp)[0] for n in sizes.probe]
-    except BenchError as err:
-        return None, f"n/a ({err})"
-    low, high = sizes.probe
-    return (counts[1] - counts[0]) / (high - low), \
-        f"strace -f -c, ({counts[1]} - {counts[0]}) / ({high} - {low})"
-
-
-def _dbos_version() -> str:
-    try:
-        from importlib.metadata import version
-        return version("dbos")
-    except Exception:  # noqa: BLE001
-        return "?"
 
 
 def section_updates(rep: Report, tmp: Path, sizes: Sizes) -> None:
@@ -305,10 +212,10 @@ def _dbos_postgres(rep: Report, fig: dict[str, Any], sizes: Sizes, base: float |
         return
     py = [sys.executable, "-m", "bench.dbos_bench"]
     with pg.fresh_database() as url:
-        enq = _dbos_json(run_child([*py, "enqueue", "--db", url, "--n", str(sizes.pg),
+        enq = dbos_json(run_child([*py, "enqueue", "--db", url, "--n", str(sizes.pg),
                                     "--concurrency", "32", "--poll", "0.01"], timeout=600),
                          "enqueue (PostgreSQL)")
-        drain = _dbos_json(run_child([*py, "drain", "--db", url, "--n", str(sizes.pg)],
+        drain = dbos_json(run_child([*py, "drain", "--db", url, "--n", str(sizes.pg)],
                                      timeout=900), "drain (PostgreSQL)")
     wf = drain["workflows"] / drain["seconds"]
     fig["dbos"] = {**drain, "enqueue_seconds": enq["enqueue_seconds"],
