@@ -305,6 +305,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="run only these sections: " + ", ".join(SECTIONS))
     parser.add_argument("--keep", action="store_true",
                         help="keep the temporary database files")
+    parser.add_argument("--markdown", metavar="PATH",
+                        help="also write the summary as a Markdown table here")
     parser.add_argument("--json", metavar="PATH",
                         help="write the figures here (default: .bench-tmp/results-<time>.json)")
     args = parser.parse_args(argv)
@@ -366,6 +368,9 @@ def main(argv: list[str] | None = None) -> int:
         "sections": args.sections, "sizes": asdict(sizes), "environment": env,
         "seconds": total, "figures": rep.figures, "rows": [asdict(r) for r in rep.rows],
         "errors": rep.errors}, indent=2, default=str) + "\n")
+    if args.markdown:
+        Path(args.markdown).write_text(rep.markdown())
+        print(f"\nsummary as Markdown: {args.markdown}")
     if args.keep:
         print(f"\ndatabases kept in {tmp}")
     else:

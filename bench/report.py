@@ -116,3 +116,14 @@ class Report:
                 f"{k} {v:,.0f}" for k, v in checks.items()))
         for section, error in self.errors.items():
             print(f"  {section}: FAILED: {error}")
+
+    def markdown(self) -> str:
+        """The rows as a Markdown table (figure, value, ratios and target), for the README."""
+        out = ["| section | figure | value | ratios | target |", "|---|---|---|---|---|"]
+        for r in self.rows:
+            ratios = ", ".join(f"{fmt_ratio(getattr(r, name))} × {RATIO_NAMES[name]}"
+                               for name in RATIOS if getattr(r, name) is not None)
+            target = f"{r.target}: {verdict(r.ok)}" if r.target else ""
+            out.append(f"| {r.section} | {r.label} | {fmt(r.value)} {r.unit} | {ratios} | "
+                       f"{target} |")
+        return "\n".join(out) + "\n"
