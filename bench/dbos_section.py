@@ -37,7 +37,7 @@ def section_dbos(rep: Report, tmp: Path, sizes: Sizes) -> None:
                     "(enqueued first, polled every 10 ms), like Onward's drain")
     if importlib.util.find_spec("dbos") is None:
         rep.figures["dbos"] = None
-        rep.note("skipped: `import dbos` fails (pip install -e '.[bench]' installs it)")
+        rep.note("skipped: `import dbos` fails (`pip install --group bench` installs it)")
         return
     now = limit_now(rep, tmp, sizes, "dbos")
     limit = (rep.figures.get("limit") or {}).get("txn_per_s")
