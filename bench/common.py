@@ -109,3 +109,13 @@ def count_fsyncs(args: Sequence[str], outdir: Path, *, timeout: float = 300.0
             total += int(match.group(1))
     summary.unlink(missing_ok=True)
     return total, done.stdout
+
+
+def tracked_popen(args: Sequence[str], *, log: Path) -> subprocess.Popen[str]:
+    """A child interpreter talking on stdin/stdout (text lines), its stderr in ``log``;
+    tracked so it is killed if we are interrupted."""
+    with open(log, "w") as err:
+        proc = subprocess.Popen(list(args), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                stderr=err, text=True, env=env_for(), cwd=REPO)
+    _children.append(proc)
+    return proc

@@ -25,6 +25,7 @@ from .common import (
     proc_status,
     strace_path,
 )
+from .shapes import latency_stats
 
 
 def _engine(db: Path, *flows: Path, **options: Any) -> Any:
@@ -75,9 +76,12 @@ def sequential(tmp: Path, n: int, probe: tuple[int, int] | None) -> dict[str, An
         for i in range(5):  # warm-up: imports, caches, the WAL file
             eng.start(THROUGHPUT_WORKFLOW, -i).result(timeout=60)
         commits0 = eng.store.commits
+        latencies = []
         start = time.perf_counter()
         for i in range(n):
+            began = time.perf_counter()
             result = eng.start(THROUGHPUT_WORKFLOW, i).result(timeout=60)
+            latencies.append(time.perf_counter() - began)
             if result != i + 3:
                 raise BenchError(f"{THROUGHPUT_WORKFLOW}({i}) returned {result!r}")
         elapsed = time.perf_counter() - start
@@ -89,6 +93,7 @@ def sequential(tmp: Path, n: int, probe: tuple[int, int] | None) -> dict[str, An
         "workflows": n, "seconds": elapsed, "workflows_per_s": n / elapsed,
         "steps_per_s": 3 * n / elapsed, "commits_per_workflow": commits / n,
         "commits_per_step": commits / (3 * n), "fsyncs_per_workflow": None,
+        **latency_stats(latencies),
     }
     if probe:
         out["fsyncs_per_workflow"], out["fsync_note"] = fsyncs_per_unit(

@@ -1,7 +1,8 @@
-"""``python -m bench`` keeps working: a quick run of its first sections, figures not judged.
+"""``python -m bench`` keeps working: quick runs of its sections, figures not judged.
 
-Timings belong to the benchmark itself; this only checks that it runs, reports every
-figure, and counts what is deterministic (commits per sequential workflow).
+Timings belong to the benchmark itself; these only check that it runs, reports every
+figure and a "leaves out" line per section, that every caller got its own results, and
+count what is deterministic (commits per sequential workflow).
 """
 
 from __future__ import annotations
@@ -10,25 +11,73 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 REPO = Path(__file__).parents[2]
 
 
-def test_quick_bench_reports_the_ceiling_and_four_commits_per_sequential_workflow(
-        tmp_path: Path) -> None:
+def _bench(tmp_path: Path, sections: str) -> tuple[dict[str, Any], str]:
     out = tmp_path / "bench.json"
     done = subprocess.run(
-        [sys.executable, "-m", "bench", "--quick", "--only", "limit,onward-seq",
-         "--json", str(out)],
-        cwd=REPO, capture_output=True, text=True, timeout=300)
+        [sys.executable, "-m", "bench", "--quick", "--only", sections, "--json", str(out)],
+        cwd=REPO, capture_output=True, text=True, timeout=280)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     report = json.loads(out.read_text())
     assert report["errors"] == {}
-    limit, seq = report["figures"]["limit"], report["figures"]["onward-seq"]
+    assert done.stdout.count("leaves out: ") == len(sections.split(",")), done.stdout
+    return report, done.stdout
+
+
+@pytest.mark.timeout(300)
+def test_quick_bench_reports_every_shape_with_its_starts_counted(tmp_path: Path) -> None:
+    report, _ = _bench(tmp_path, "limit,seq,drain,stream,threads,processes")
+    figures = report["figures"]
+    limit, seq = figures["limit"], figures["seq"]
     assert limit["txn_per_s"] > 0 and limit["workflow_sql_per_s"] > 0
     assert seq["workflows"] == 50
     # the start and one per step; a dispatcher turn of upkeep may add one now and then
     assert 4.0 <= seq["commits_per_workflow"] <= 4.1
+    assert 0 < seq["p50_ms"] <= seq["p99_ms"]
+    assert figures["drain"]["inprocess"]["workflows"] == 200
+    assert figures["drain"]["processes"]["workers_registered"] == 2
+    stream = figures["stream"]
+    assert stream["workflows"] == 200
+    # the starts are counted: never more commits than one sequential workflow makes
+    assert 0 < stream["commits_per_workflow"] <= 4.1
+    for callers in ("8", "32"):
+        threads = figures["threads"][callers]
+        assert threads["failures"] == []
+        assert len(threads["per_caller_calls"]) == int(callers)
+        assert min(threads["per_caller_calls"]) >= 1  # every caller got its own result
+        assert threads["calls"] == sum(threads["per_caller_calls"])
+        assert 0 < threads["p50_ms"] <= threads["p99_ms"]
+    processes = figures["processes"]
+    assert processes["processes"] == 2 and len(processes["per_process_calls"]) == 2
+    assert min(processes["per_process_calls"]) >= 8  # each of a client's 8 callers did one
     labels = {row["label"] for row in report["rows"]}
-    assert "a 3-step workflow's SQL alone, sequential: steps/s" in labels
-    assert "sequential: durable steps/s" in labels
+    assert {"a 3-step workflow's SQL alone, sequential: steps/s",
+            "sequential: durable steps/s", "32 caller threads: p99 start → result",
+            "2 client processes × 8 callers, start → result: wf/s"} <= labels
+    drained = {row["section"] for row in report["rows"] if row["vs_drain"] is not None}
+    assert {"stream", "threads", "processes"} <= drained
+
+
+@pytest.mark.timeout(300)
+def test_quick_bench_runs_dbos_and_dura_or_says_why_not(tmp_path: Path) -> None:
+    report, stdout = _bench(tmp_path, "dbos,dura")
+    figures = report["figures"]
+    if figures["dbos"] is None:
+        assert "skipped: `import dbos` fails" in stdout
+    else:
+        assert figures["dbos"]["wal"]["seq"]["workflows"] == 50
+    if figures["dura"] is None:
+        assert "skipped dura: " in stdout
+    else:
+        dura, onward = figures["dura"]["dura"], figures["dura"]["onward"]
+        assert dura["workflows"] == onward["workflows"] == 50
+        assert dura["python"] == onward["python"]
+        assert tuple(int(x) for x in dura["python"].split(".")[:2]) >= (3, 13)
+        assert 4.0 <= onward["commits_per_workflow"] <= 4.1
+        assert figures["dura"]["onward_vs_dura"] > 0
