@@ -19,6 +19,7 @@ import json
 import math
 import re
 from datetime import datetime
+from collections.abc import Sequence
 from typing import Any
 
 from .errors import BadInput
@@ -177,3 +178,23 @@ def save(tx: Tx, run_id: str, attrs: dict[str, Any], memo: Any = None, *,
         clear=replace)
     search_attrs.save_meta(tx, run_id, merged, memo_text if memo is not None else old_memo)
     return merged
+
+
+def upsert_conflict(tx: Tx, commands: Sequence[Any]) -> str | None:
+    """Why the SearchAttributesUpserted commands among ``commands`` cannot be stored (a
+    value of another type than its name has, in the store or earlier in ``commands``), or
+    None when they can."""
+    seen: dict[str, str] = {}
+    for command in commands:
+        if command.type != "SearchAttributesUpserted":
+            continue
+        attrs = command.attrs.get("attributes", {})
+        try:
+            for name, (kind, _) in typed(tx, attrs).items():
+                if kind and seen.setdefault(name, kind) != kind:
+                    raise SearchAttributeTypeError(
+                        f"search attribute {name!r} is a {seen[name]} (typed by its first "
+                        f"value); got a {kind}")
+        except BadInput as err:
+            return f"upsert_search_attributes: {err}"
+    return None
