@@ -34,6 +34,7 @@ from .events import Event, iso
 from .handle import RunHandle
 from .history import RunRow
 from .instance import WorkflowInstance, WorkflowTaskError
+from .listfilter import Query
 from .registry import Registry
 from .runtime import EngineClock, Runtime, default_clock, open_store, time_ordered_id
 from .store import queues, runs
@@ -266,7 +267,7 @@ class Engine(AsyncClient):
 
     def list(self, status: str | None = None, *, search: str | None = None,
              limit: int | None = None, offset: int = 0, all_runs: bool = False,
-             order: str = "updated", query: str | None = None) -> JsonList:
+             order: str = "updated", query: str | Query | None = None) -> JsonList:
         """Runs, newest change first; ``status`` may be a status or a filter (stuck, ...).
 
         ``query``: the list-filter language (``amount > 100 AND ExecutionStatus =
@@ -285,7 +286,7 @@ class Engine(AsyncClient):
                                    offset=offset, all_runs=all_runs, order=order,
                                    now=self.clock())
 
-    def count(self, query: str | None = None, group_by: str | None = None
+    def count(self, query: str | Query | None = None, group_by: str | None = None
               ) -> dict[str, Any]:
         """How many runs (of every id, older runs too) match ``query`` (the list-filter
         language; None: every run): ``{"count": N}``, and with ``group_by`` (a one-valued
