@@ -18,6 +18,7 @@ Sections (run in this order, so that later lines can show ratios to earlier ones
                      DBOS on PostgreSQL (skipped when the server is unreachable; $ONWARD_PG_URL)
   console            the runs screen's store reads on 10,000 runs / 1,000,000 events, and the
                      real console under Textual's Pilot (first rows, cursor keys)
+  visibility         list-filter queries on 1,000,000 bulk-loaded runs (bench/visibility_bench.py)
 
 Ratios are to the 1-row commit rate measured on the same disk ("× limit") and to DBOS's
 figure for the same shape of work ("× DBOS", the faster of its two SQLite set-ups).
@@ -44,7 +45,7 @@ from .common import REPO, SCRATCH, BenchError, kill_children, remove_dir, run_ch
 from .limit import commit_rate, commit_windows, workflow_sql_rate
 
 SECTIONS = ("limit", "dbos", "onward-seq", "onward-concurrent", "updates", "replay",
-            "recovery", "memory", "postgres", "console")
+            "recovery", "memory", "postgres", "console", "visibility")
 MIB = 1024 * 1024
 
 
@@ -506,12 +507,24 @@ def section_console(rep: Report, tmp: Path, sizes: Sizes) -> None:
                      "excluded"))
 
 
+def section_visibility(rep: Report, tmp: Path, sizes: Sizes) -> None:
+    from . import visibility_bench as vb
+    n = 1_000_000 if sizes is FULL else 20_000
+    built = vb.build(tmp / "visibility.db", n)
+    rep.note(f"visibility: bulk-loaded {n:,} runs in {built['seconds']:.0f}s "
+             f"({built['db_bytes'] / MIB:.0f} MiB); no events, no concurrent writers")
+    for label, r in vb.queries(tmp / "visibility.db", 9).items():
+        rep.add(Row("visibility", label, r["median_ms"], "ms median", target="≤ 100 ms",
+                    ok=r["median_ms"] <= 100, note=f"{r['rows']} rows; max {r['max_ms']:.1f}"))
+
+
 RUNNERS: dict[str, Callable[[Report, Path, Sizes], None]] = {
     "limit": section_limit, "dbos": section_dbos, "onward-seq": section_seq,
     "onward-concurrent": section_concurrent, "updates": section_updates,
     "replay": section_replay,
     "recovery": section_recovery, "memory": section_memory,
     "postgres": section_postgres, "console": section_console,
+    "visibility": section_visibility,
 }
 
 

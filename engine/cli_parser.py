@@ -10,7 +10,7 @@ import argparse
 from collections.abc import Sequence
 from typing import Any
 
-from . import __version__
+from . import __version__, cli_visibility
 from .cli_options import (
     ENVIRONMENT,
     Parser,
@@ -25,7 +25,6 @@ from .cli_options import (
     positive_int,
     wrap,
 )
-from . import cli_visibility
 from .cli_plugins import add_contributed
 from .logs import FORMATS, LEVELS
 from .store.visibility import FILTERS, STATUSES

@@ -18,8 +18,8 @@ from __future__ import annotations
 import json
 import math
 import re
-from datetime import datetime
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from .errors import BadInput

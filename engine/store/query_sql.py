@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from ..errors import BadInput
 from ..listfilter import (
     Between,
     BoolOp,
@@ -28,7 +29,6 @@ from ..listfilter import (
     StartsWith,
     Value,
 )
-from ..errors import BadInput
 from ..search_attributes import SYSTEM_SET, parse_datetime
 from .base import Tx
 from .runs import RUN_COLUMNS, RunRow, runs_from
