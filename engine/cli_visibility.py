@@ -35,7 +35,7 @@ def search_attr_arg(text: str) -> tuple[str, Any]:
                                          "amount=120 or employee='\"dana\"'")
     try:
         return name, json.loads(raw)
-    except ValueError as err:
+    except json.JSONDecodeError as err:
         raise argparse.ArgumentTypeError(f"--search-attr {name}: the value is not JSON "
                                          f"({err.msg} at column {err.colno})") from None
 
@@ -65,7 +65,7 @@ def start_options(args: argparse.Namespace) -> dict[str, Any]:
     if memo_text is not None:
         try:
             options["memo"] = json.loads(memo_text)
-        except ValueError as err:
+        except json.JSONDecodeError as err:
             raise BadInput(f"--memo is not JSON: {err.msg} at column {err.colno}") from None
     return options
 

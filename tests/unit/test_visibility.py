@@ -60,9 +60,9 @@ def test_a_value_of_another_type_is_refused_at_start_and_nothing_is_written(
     assert eng.list(all_runs=True) and ids(eng.list(all_runs=True)) == ["first"]
     with pytest.raises(QueryError, match="unknown field 'fresh'"):  # not typed either
         eng.list(query='fresh = "x"')
+    eng.start("approval", "ana", id="third", search_attributes={
+        "when": "2026-01-01T00:00:00Z"})  # types `when` as a datetime
     with pytest.raises(BadInput, match="datetime"):
-        eng.start("approval", "ana", id="third", search_attributes={
-            "when": "2026-01-01T00:00:00Z"}).id  # types `when` as a datetime
         eng.start("approval", "ana", id="fourth", search_attributes={"when": "soon"})
     assert eng.show("third")["search_attributes"] == {"when": "2026-01-01T00:00:00Z"}
 
