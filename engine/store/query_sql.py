@@ -45,10 +45,7 @@ _BUILTIN_COLUMNS = {
     "WorkflowId": ("runs.workflow_id", "keyword"),
     "RunId": ("runs.run_id", "keyword"),
     "WorkflowType": ("runs.workflow", "keyword"),
-    # `|| ''` keeps SQLite 3.54's planner from matching the partial index runs_open
-    # (status = 'running') against bound values: `WorkflowId = ? AND (ExecutionStatus =
-    # "Running" OR ExecutionStatus = "Running")` made it fail ("internal query planner error")
-    "ExecutionStatus": ("(runs.status || '')", "status"),
+    "ExecutionStatus": ("runs.status", "status"),
     "StartTime": ("runs.started", "datetime"),
     "CloseTime": ("runs.closed", "datetime"),
     "Stuck": ("runs.stuck", "bool"),
@@ -88,10 +85,16 @@ def resolve(name: str, pos: int, types: dict[str, str]) -> Field:
 class Compiler:
     """Turns a parsed query into SQL over ``runs`` (one compiler per query)."""
 
-    def __init__(self, types: dict[str, str], binary_collate: str = "") -> None:
+    def __init__(self, types: dict[str, str], binary_collate: str = "", *,
+                 correlated: bool = False) -> None:
         self.types = types
         self.collate = binary_collate
+        self.correlated = correlated
+        """Test attributes run by run (EXISTS on the run's own rows, by primary key)
+        rather than as the set of matching runs (IN): cheaper when few runs are read."""
         self.params: list[Any] = []
+        self.under_or = 0
+        """How many ORs enclose the comparison being compiled."""
 
     # -- values ---------------------------------------------------------------------------
     def literal(self, field: Field, value: Value) -> Any:
@@ -133,7 +136,11 @@ class Compiler:
             return self.expr(expr.item, not negated)
         if isinstance(expr, BoolOp):
             op = expr.op if not negated else ("OR" if expr.op == "AND" else "AND")
-            return "(" + f" {op} ".join(self.expr(e, negated) for e in expr.items) + ")"
+            self.under_or += op == "OR"
+            try:
+                return "(" + f" {op} ".join(self.expr(e, negated) for e in expr.items) + ")"
+            finally:
+                self.under_or -= op == "OR"
         field = resolve(expr.field, expr.pos, self.types)
         if isinstance(expr, IsNull):
             present = expr.negated != negated  # IS NOT NULL, or NOT (... IS NULL)
@@ -205,9 +212,17 @@ class Compiler:
     def atom(self, field: Field, op: str, values: list[Any], negated: bool) -> str:
         """One comparison with its negation folded in; false where the field is absent."""
         if field.source == "column":
-            return "(" + self.condition(field, field.sql, op, values, negated) + ")"
+            column = field.sql
+            if field.type == "status" and self.under_or:
+                # SQLite 3.54's planner fails ("internal query planner error") on an OR
+                # of two equal `status = ?` terms, matched against the partial index
+                # runs_open; under an OR, status is compared as an expression instead
+                column = f"({column} || '')"
+            return "(" + self.condition(field, column, op, values, negated) + ")"
         column = "t.assignee" if field.source == "assignee" else (
             "a.kw" if field.type in ("keyword", "keyword_list") else "a.num")
+        if self.correlated and field.source == "attr":  # probe by key, not by value index
+            column = f"({column} || '')" if column == "a.kw" else f"({column} + 0)"
         if field.type == "keyword_list" or field.source == "assignee":
             if not negated:  # any value matches
                 return self.member(
@@ -223,6 +238,9 @@ class Compiler:
         if field.source == "assignee":
             return f"{_OPEN_TASKS} AND t.assignee IS NOT NULL AND {condition()})"
         name = self.bind(field.name)
+        if self.correlated:
+            return (f"EXISTS (SELECT 1 FROM search_attrs a WHERE a.run_id = runs.run_id AND "
+                    f"a.name = {name} AND {condition()})")
         return (f"runs.run_id IN (SELECT a.run_id FROM search_attrs a WHERE a.name = {name} "
                 f"AND {condition()})")
 
@@ -275,9 +293,15 @@ def find_runs(tx: Tx, query: Query, *, binary_collate: str, limit: int | None,
     """The runs (every run, older runs of an id too) matching ``query``, in its order
     (default: newest start first). Raises QueryError for a field or value of the wrong
     type; reads only the attribute types before that."""
-    compiler = Compiler(attr_types(tx), binary_collate)
+    types = attr_types(tx)
+    compiler = Compiler(types, binary_collate)
     where = compiler.where(query.where)
     order = compiler.order_by(query)
+    newest_first = all(i.field == "StartTime" and i.descending for i in query.order)
+    if limit is not None and query.where is not None and newest_first:
+        found = _in_newest(tx, query, types, binary_collate, limit, offset)
+        if found is not None:
+            return found
     sql = f"SELECT {RUN_COLUMNS} FROM runs WHERE {where} {order}"
     params = compiler.params
     if limit is not None:
@@ -306,3 +330,26 @@ def count_runs(tx: Tx, query: Query, *, binary_collate: str, group_by: str | Non
     groups = sorted(((_shown(field, v), int(n)) for v, n in rows),
                     key=lambda g: (-g[1], g[0] is None, str(g[0])))
     return sum(n for _, n in groups), groups
+
+
+WINDOW = 5000
+"""How many of the newest runs a paged, newest-first list reads run by run first."""
+
+
+def _in_newest(tx: Tx, query: Query, types: dict[str, str], binary_collate: str,
+               limit: int, offset: int) -> list[RunRow] | None:
+    """The page when the newest ``WINDOW`` runs hold all of it, else None.
+
+    A query most runs match would otherwise collect and sort every match; the newest
+    runs, tested one by one, hold the page whenever matches are dense, and a page found
+    among them is the page of all runs (every run outside is older)."""
+    window = max(WINDOW, 4 * (limit + offset))
+    compiler = Compiler(types, binary_collate, correlated=True)
+    where = compiler.where(query.where)
+    rows = tx.execute(
+        f"SELECT {', '.join('runs.' + c.strip() for c in RUN_COLUMNS.split(','))} FROM runs "
+        f"JOIN (SELECT run_id FROM runs ORDER BY started DESC, run_id DESC LIMIT ?) newest "
+        f"ON newest.run_id = runs.run_id WHERE {where} "
+        f"ORDER BY runs.started DESC, runs.run_id DESC LIMIT ? OFFSET ?",
+        [window, *compiler.params, limit, offset])
+    return runs_from(rows) if len(rows) == limit else None

@@ -23,6 +23,7 @@ from bench.visibility_bench import SMALL_DOMAINS, Record, load, make_records
 from onward import Engine
 from onward.cli import main
 from onward.listfilter import QueryError, parse
+from onward.store import query_sql
 from onward.store.query_sql import STATUS_NAMES
 from tests.pg import any_db, pg_url  # noqa: F401 - fixtures
 
@@ -223,6 +224,22 @@ def test_valid_queries_agree_with_the_model(loaded: Engine) -> None:
         found = loaded.list(query=text)
         assert {r["run_id"] for r in found} == expected, text
         assert loaded.count(text) == {"count": len(expected)}, text
+    check()
+
+
+def test_pages_are_slices_of_the_whole_list(loaded: Engine,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """A page is read from the newest runs first when they hold it (a window smaller than
+    the data here), else from all matches: either way, a slice of the full list."""
+    monkeypatch.setattr(query_sql, "WINDOW", 5)
+
+    @SETTINGS
+    @given(queries(), st.integers(1, 4), st.integers(0, 5))
+    def check(case: tuple[str, dict[str, Any]], limit: int, offset: int) -> None:
+        text = case[0]
+        whole = [r["run_id"] for r in loaded.list(query=text)]
+        page = [r["run_id"] for r in loaded.list(query=text, limit=limit, offset=offset)]
+        assert page == whole[offset:offset + limit], text
     check()
 
 
