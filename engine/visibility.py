@@ -12,7 +12,7 @@ from typing import Any
 from . import search_attributes
 from .errors import BadInput
 from .listfilter import BoolOp, Compare, Expr, Query, Value, parse
-from .store import query_sql, search_attrs
+from .store import query_plan, query_sql, search_attrs
 from .store.base import Tx
 from .store.schema import SchemaTypes
 from .views import run_summary
@@ -58,7 +58,7 @@ def parse_query(text: str | Query | None, *, status: str | None = None,
 def list_matching(tx: Tx, query: Query, types: SchemaTypes, *, limit: int | None = None,
                   offset: int = 0) -> list[dict[str, Any]]:
     """Runs matching ``query`` as ``list --json`` shows them, with their attributes."""
-    rows = query_sql.find_runs(tx, query, binary_collate=types.binary_collate, limit=limit,
+    rows = query_plan.find_runs(tx, query, binary_collate=types.binary_collate, limit=limit,
                                offset=offset)
     attrs = search_attrs.attributes_of(tx, [r.run_id for r in rows])
     return [{**run_summary(r), "search_attributes": attrs.get(r.run_id, {})} for r in rows]
@@ -67,7 +67,7 @@ def list_matching(tx: Tx, query: Query, types: SchemaTypes, *, limit: int | None
 def count(tx: Tx, query: Query, group_by: str | None, types: SchemaTypes
           ) -> dict[str, Any]:
     """``{"count": N}``, with ``group_by`` also ``"groups"`` (``count --json``)."""
-    total, groups = query_sql.count_runs(tx, query, binary_collate=types.binary_collate,
+    total, groups = query_plan.count_runs(tx, query, binary_collate=types.binary_collate,
                                          group_by=group_by)
     result: dict[str, Any] = {"count": total}
     if groups is not None:

@@ -90,6 +90,8 @@ class Compiler:
         self.types = types
         self.collate = binary_collate
         self.correlated = correlated
+        self.estimating = False
+        """Compile an attribute comparison as the bare select of its matching rows."""
         """Test attributes run by run (EXISTS on the run's own rows, by primary key)
         rather than as the set of matching runs (IN): cheaper when few runs are read."""
         self.params: list[Any] = []
@@ -213,7 +215,10 @@ class Compiler:
         """One comparison with its negation folded in; false where the field is absent."""
         if field.source == "column":
             column = field.sql
-            if field.type == "status" and self.under_or:
+            if self.correlated and column.startswith("runs."):  # leave the index to the plan
+                column = f"({column} || '')" if field.type in ("keyword", "status") else \
+                    f"({column} + 0)"
+            elif field.type == "status" and self.under_or:
                 # SQLite 3.54's planner fails ("internal query planner error") on an OR
                 # of two equal `status = ?` terms, matched against the partial index
                 # runs_open; under an OR, status is compared as an expression instead
@@ -238,6 +243,8 @@ class Compiler:
         if field.source == "assignee":
             return f"{_OPEN_TASKS} AND t.assignee IS NOT NULL AND {condition()})"
         name = self.bind(field.name)
+        if self.estimating:
+            return f"SELECT 1 FROM search_attrs a WHERE a.name = {name} AND {condition()}"
         if self.correlated:
             return (f"EXISTS (SELECT 1 FROM search_attrs a WHERE a.run_id = runs.run_id AND "
                     f"a.name = {name} AND {condition()})")
@@ -270,86 +277,3 @@ class Compiler:
         return (f"(SELECT g.{column} FROM search_attrs g WHERE g.run_id = runs.run_id AND "
                 f"g.name = {self.bind(field.name)})")
 
-
-def _shown(field: Field, value: Any) -> Any:
-    """A stored value of ``field`` as queries write it (for ``count --group-by``)."""
-    if value is None:
-        return None
-    if field.type == "status":
-        return next((k for k, v in STATUS_NAMES.items() if v == value), value)
-    if field.type == "bool":
-        return bool(value)
-    if field.type == "datetime":
-        from ..events import iso
-        return iso(float(value))
-    if field.type == "number":
-        number = float(value)
-        return int(number) if number.is_integer() else number
-    return value
-
-
-def find_runs(tx: Tx, query: Query, *, binary_collate: str, limit: int | None,
-              offset: int = 0) -> list[RunRow]:
-    """The runs (every run, older runs of an id too) matching ``query``, in its order
-    (default: newest start first). Raises QueryError for a field or value of the wrong
-    type; reads only the attribute types before that."""
-    types = attr_types(tx)
-    compiler = Compiler(types, binary_collate)
-    where = compiler.where(query.where)
-    order = compiler.order_by(query)
-    newest_first = all(i.field == "StartTime" and i.descending for i in query.order)
-    if limit is not None and query.where is not None and newest_first:
-        found = _in_newest(tx, query, types, binary_collate, limit, offset)
-        if found is not None:
-            return found
-    sql = f"SELECT {RUN_COLUMNS} FROM runs WHERE {where} {order}"
-    params = compiler.params
-    if limit is not None:
-        sql += " LIMIT ? OFFSET ?"
-        params = [*params, limit, offset]
-    return runs_from(tx.execute(sql, params))
-
-
-def count_runs(tx: Tx, query: Query, *, binary_collate: str, group_by: str | None = None
-               ) -> tuple[int, list[tuple[Any, int]] | None]:
-    """How many runs match ``query``; with ``group_by``, also (value, count) per value of
-    that one-valued field, largest group first (None: runs without it)."""
-    types = attr_types(tx)
-    compiler = Compiler(types, binary_collate)
-    where = compiler.where(query.where)
-    if group_by is None:
-        return int(tx.scalar(f"SELECT count(*) FROM runs WHERE {where}",
-                             compiler.params) or 0), None
-    field = resolve(group_by, 1, types)
-    if field.source == "assignee" or field.type == "keyword_list":
-        raise BadInput(f"--group-by {group_by}: cannot group by a list")
-    grouper = Compiler(types, binary_collate)
-    expr = grouper.scalar(field)
-    rows = tx.execute(f"SELECT {expr} AS g, count(*) FROM runs WHERE {where} GROUP BY g",
-                      [*grouper.params, *compiler.params])
-    groups = sorted(((_shown(field, v), int(n)) for v, n in rows),
-                    key=lambda g: (-g[1], g[0] is None, str(g[0])))
-    return sum(n for _, n in groups), groups
-
-
-WINDOW = 5000
-"""How many of the newest runs a paged, newest-first list reads run by run first."""
-
-
-def _in_newest(tx: Tx, query: Query, types: dict[str, str], binary_collate: str,
-               limit: int, offset: int) -> list[RunRow] | None:
-    """The page when the newest ``WINDOW`` runs hold all of it, else None.
-
-    A query most runs match would otherwise collect and sort every match; the newest
-    runs, tested one by one, hold the page whenever matches are dense, and a page found
-    among them is the page of all runs (every run outside is older)."""
-    window = max(WINDOW, 4 * (limit + offset))
-    compiler = Compiler(types, binary_collate, correlated=True)
-    where = compiler.where(query.where)
-    rows = tx.execute(
-        f"SELECT {', '.join('runs.' + c.strip() for c in RUN_COLUMNS.split(','))} FROM runs "
-        f"JOIN (SELECT run_id FROM runs ORDER BY started DESC, run_id DESC LIMIT ?) newest "
-        f"ON newest.run_id = runs.run_id WHERE {where} "
-        f"ORDER BY runs.started DESC, runs.run_id DESC LIMIT ? OFFSET ?",
-        [window, *compiler.params, limit, offset])
-    return runs_from(rows) if len(rows) == limit else None

@@ -23,7 +23,7 @@ from bench.visibility_bench import SMALL_DOMAINS, Record, load, make_records
 from onward import Engine
 from onward.cli import main
 from onward.listfilter import QueryError, parse
-from onward.store import query_sql
+from onward.store import query_plan
 from onward.store.query_sql import STATUS_NAMES
 from tests.pg import any_db, pg_url  # noqa: F401 - fixtures
 
@@ -229,9 +229,10 @@ def test_valid_queries_agree_with_the_model(loaded: Engine) -> None:
 
 def test_pages_are_slices_of_the_whole_list(loaded: Engine,
                                             monkeypatch: pytest.MonkeyPatch) -> None:
-    """A page is read from the newest runs first when they hold it (a window smaller than
-    the data here), else from all matches: either way, a slice of the full list."""
-    monkeypatch.setattr(query_sql, "WINDOW", 5)
+    """A page is planned (a term matching few rows drives, else the newest runs are read
+    one by one; ``CAP`` small here so both plans run): either way, a slice of the full
+    list."""
+    monkeypatch.setattr(query_plan, "CAP", 8)
 
     @SETTINGS
     @given(queries(), st.integers(1, 4), st.integers(0, 5))
