@@ -15,7 +15,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import BadInput
 from ..listfilter import (
     Between,
     BoolOp,
@@ -30,9 +29,6 @@ from ..listfilter import (
     Value,
 )
 from ..search_attributes import SYSTEM_SET, parse_datetime
-from .base import Tx
-from .runs import RUN_COLUMNS, RunRow, runs_from
-from .search_attrs import types as attr_types
 
 STATUS_NAMES = {"Running": "running", "Completed": "completed", "Failed": "failed",
                 "Canceled": "canceled", "Terminated": "terminated",
@@ -215,7 +211,8 @@ class Compiler:
         """One comparison with its negation folded in; false where the field is absent."""
         if field.source == "column":
             column = field.sql
-            if self.correlated and column.startswith("runs."):  # leave the index to the plan
+            if self.correlated and column.startswith("runs.") and column != "runs.started":
+                # leave the index to the plan (a start-time range goes with its order)
                 column = f"({column} || '')" if field.type in ("keyword", "status") else \
                     f"({column} + 0)"
             elif field.type == "status" and self.under_or:
