@@ -128,6 +128,16 @@ def count_runs(tx: Tx, query: Query, *, binary_collate: str, group_by: str | Non
     """How many runs match ``query``; with ``group_by``, also (value, count) per value of
     that one-valued field, largest group first (None: runs without it)."""
     types = attr_types(tx)
+    if group_by is None and query.where is not None and _indexed(query.where, types):
+        field = resolve(query.where.field, query.where.pos, types)  # type: ignore[union-attr]
+        if field.source == "attr":  # counted in the attribute's own index
+            counter = Compiler(types, binary_collate)
+            counter.estimating = True
+            inner = counter.expr(query.where, negated=False)
+            if field.type == "keyword_list":  # one row per element: count runs once
+                inner = inner.replace("SELECT 1 FROM", "SELECT DISTINCT a.run_id FROM", 1)
+            return int(tx.scalar(f"SELECT count(*) FROM ({inner}) matching",
+                                 counter.params) or 0), None
     compiler = Compiler(types, binary_collate)
     where = compiler.where(query.where)
     if group_by is None:
