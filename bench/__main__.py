@@ -25,6 +25,7 @@ Sections (run in this order, so that later lines can show ratios to earlier ones
               DBOS on PostgreSQL (skipped when the server is unreachable; $ONWARD_PG_URL)
   console     the runs screen's store reads on 10,000 runs / 1,000,000 events, and the
               real console under Textual's Pilot (first rows, cursor keys)
+  visibility  list-filter queries on 1,000,000 bulk-loaded runs (bench/visibility_bench.py)
 
 Every section prints one "leaves out:" line. Ratios: "× limit" is steps/s over the 1-row
 commit rate measured on the same disk; "× drain" is over the in-process drain's wf/s;
@@ -67,7 +68,8 @@ from .shape_sections import (
 from .sizes import FULL, QUICK, Sizes
 
 SECTIONS = ("limit", "dbos", "dura", "seq", "drain", "stream", "threads", "processes",
-            "updates", "replay", "recovery", "memory", "postgres", "console")
+            "updates", "replay", "recovery", "memory", "postgres", "console",
+            "visibility")
 ALIASES = {"onward-seq": "seq", "onward-concurrent": "drain"}
 """Old section names still accepted by ``--only``."""
 MIB = 1024 * 1024
@@ -260,6 +262,17 @@ def section_console(rep: Report, tmp: Path, sizes: Sizes) -> None:
                      "excluded"))
 
 
+def section_visibility(rep: Report, tmp: Path, sizes: Sizes) -> None:
+    from . import visibility_bench as vb
+    n = 1_000_000 if sizes is FULL else 20_000
+    built = vb.build(tmp / "visibility.db", n)
+    rep.note(f"visibility: bulk-loaded {n:,} runs in {built['seconds']:.0f}s "
+             f"({built['db_bytes'] / MIB:.0f} MiB); no events, no concurrent writers")
+    for label, r in vb.queries(tmp / "visibility.db", 9).items():
+        rep.add(Row("visibility", label, r["median_ms"], "ms median", target="≤ 100 ms",
+                    ok=r["median_ms"] <= 100, note=f"{r['rows']} rows; max {r['max_ms']:.1f}"))
+
+
 RUNNERS: dict[str, Callable[[Report, Path, Sizes], None]] = {
     "limit": section_limit, "dbos": section_dbos, "dura": section_dura, "seq": section_seq,
     "drain": section_drain, "stream": section_stream, "threads": section_threads,
@@ -267,6 +280,7 @@ RUNNERS: dict[str, Callable[[Report, Path, Sizes], None]] = {
     "replay": section_replay,
     "recovery": section_recovery, "memory": section_memory,
     "postgres": section_postgres, "console": section_console,
+    "visibility": section_visibility,
 }
 
 

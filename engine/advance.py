@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import attempts, children, history, payloads, updates
+from . import attempts, children, history, payloads, search_attributes, updates
 from .deadline import DeadlineWatch
 from .events import Event, iso
 from .history import RunRow
@@ -207,6 +207,13 @@ class Advancer:
             self.hold(tx, run, failure)
             outcome.overran = failure.kind == "deadline"
             return None
+        conflict = search_attributes.upsert_conflict(tx, activation.commands)
+        if conflict:  # a value of another type than its name's: held, nothing recorded
+            self._eager = None
+            self.cache.evict(run.run_id)
+            self.hold(tx, run, WorkflowTaskError(conflict, kind="search_attributes",
+                                                 details={}))
+            return None
         run.wf_pending = 0
         self._holds_nothing = instance.holds_nothing
         self.persist(tx, run, activation, outcome)
@@ -366,6 +373,11 @@ class Advancer:
                             outcome: AdvanceOutcome) -> None:
         self._append(tx, run, command, now)
         updates.completed(tx, run.run_id, command.attrs, now)
+
+    def _on_SearchAttributesUpserted(self, tx: Tx, run: RunRow, command: Command,
+                                     now: float, outcome: AdvanceOutcome) -> None:
+        self._append(tx, run, command, now)
+        search_attributes.save(tx, run.run_id, command.attrs["attributes"], allow_system=False)
 
     def _on_MarkerRecorded(self, tx: Tx, run: RunRow, command: Command, now: float,
                            outcome: AdvanceOutcome) -> None:

@@ -33,6 +33,7 @@ from .cli_output import (
 )
 from .cli_parser import TASK_STATUSES, build_parser
 from .cli_plugins import check_available
+from .cli_visibility import start_options
 from .deadline import check_deadline
 from .errors import (
     BadInput,
@@ -108,7 +109,8 @@ def _open(args: argparse.Namespace) -> Any:
 def _cmd_start(eng: Any, args: argparse.Namespace) -> int:
     value = _json_arg(args.input, "--input")
     positional = value if isinstance(value, list) else ([] if value is None else [value])
-    handle = eng.start(args.workflow, *positional, id=args.id, rerun=args.rerun)
+    handle = eng.start(args.workflow, *positional, id=args.id, rerun=args.rerun,
+                       **start_options(args))
     data = {"id": handle.id, "run_id": handle.run_id, "created": handle.created}
 
     def text(_: Any) -> None:
@@ -125,7 +127,7 @@ def _cmd_start(eng: Any, args: argparse.Namespace) -> int:
 
 
 def _cmd_list(eng: Any, args: argparse.Namespace) -> int:
-    runs = eng.list(status=args.status, all_runs=args.all, limit=args.limit)
+    runs = eng.list(status=args.status, all_runs=args.all, limit=args.limit, query=args.query)
     emit(runs, args.output, lambda data: runs_text(data, args.status))
     return 0
 

@@ -10,7 +10,7 @@ import argparse
 from collections.abc import Sequence
 from typing import Any
 
-from . import __version__
+from . import __version__, cli_visibility
 from .cli_options import (
     ENVIRONMENT,
     Parser,
@@ -135,6 +135,7 @@ def _runs(sub: Subcommands) -> None:
                         "(default: none)")
     p.add_argument("--rerun", action="store_true",
                    help="start a new run of an id whose last run has closed")
+    cli_visibility.add_start_options(p)
 
     p = _command(sub, "list", "runs, newest change first",
                  examples=["onward list", "onward list --status failed --limit 20",
@@ -147,6 +148,8 @@ def _runs(sub: Subcommands) -> None:
                    help="every run, not just the newest of each id")
     p.add_argument("--limit", type=positive_int, metavar="N",
                    help="at most N runs (default: no limit)")
+    cli_visibility.add_list_options(p)
+    cli_visibility.add_count(sub, _command, add_common)
 
     p = _command(sub, "show", "status, input, result, error and history of a run",
                  examples=["onward show claim-42", "onward show claim-42 --json | jq "

@@ -18,7 +18,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-from . import convert, history, payloads, reload, repair, updates, views
+from . import convert, history, payloads, reload, repair, updates, views, visibility
+from . import search_attributes as search_attributes_
 from .advance import Advancer
 from .aio import AsyncBridge, AsyncClient
 from .deadline import DEFAULT_DEADLINE, check_deadline
@@ -32,6 +33,7 @@ from .events import Event, iso
 from .handle import RunHandle
 from .history import RunRow
 from .instance import WorkflowInstance, WorkflowTaskError
+from .listfilter import Query
 from .registry import Registry
 from .runtime import EngineClock, Runtime, default_clock, open_store, time_ordered_id
 from .store import queues, runs
@@ -155,11 +157,18 @@ class Engine(AsyncClient):
     # -- starting ---------------------------------------------------------------------------
     @_redone_on_conflict
     def start(self, workflow: str | Callable[..., Any], *args: Any, id: str | None = None,  # noqa: A002
-              rerun: bool = False) -> RunHandle:
+              rerun: bool = False, search_attributes: dict[str, Any] | None = None,
+              memo: Any = None) -> RunHandle:
         """Start a run; an id runs once (an existing id returns its run, starting nothing).
 
         ``rerun``: start a new run of an id whose last run has closed. Two processes doing
-        either at once make one run: the second gets the first's (``created`` False)."""
+        either at once make one run: the second gets the first's (``created`` False).
+        ``search_attributes``: the new run's attributes (each name typed by its first value
+        in the store: a value of another type raises SearchAttributeTypeError, a BadInput,
+        and nothing is written; ``ScheduleId`` is accepted here, for the schedule code);
+        ``memo``: free JSON shown by ``show``, not searchable."""
+        attrs = dict(search_attributes or {})
+        visibility.check_start(attrs, memo)
         definition = None if isinstance(workflow, str) else definition_of(workflow)
         name = workflow if isinstance(workflow, str) else getattr(definition, "name", None)
         if not name:
@@ -204,6 +213,8 @@ class Engine(AsyncClient):
             run = history.insert_run(tx, run_id=run_id, workflow_id=workflow_id,
                                      workflow=name, args=arg_list, now=now,
                                      first_of_id=fresh_id)
+            if attrs or memo is not None:
+                search_attributes_.save(tx, run_id, attrs, memo, allow_system=True)
             if local is not None:  # eager start: the first workflow task rides along
                 eager = local.start_inline(tx, run)
             return None
@@ -261,12 +272,34 @@ class Engine(AsyncClient):
 
     def list(self, status: str | None = None, *, search: str | None = None,
              limit: int | None = None, offset: int = 0, all_runs: bool = False,
-             order: str = "updated") -> JsonList:
-        """Runs, newest change first; ``status`` may be a status or a filter (stuck, ...)."""
+             order: str = "updated", query: str | Query | None = None) -> JsonList:
+        """Runs, newest change first; ``status`` may be a status or a filter (stuck, ...).
+
+        ``query``: the list-filter language (``amount > 100 AND ExecutionStatus =
+        "Running" ORDER BY StartTime DESC``) over every run, older runs of an id too; its
+        order (default: newest start first) replaces ``order``, and each run carries its
+        ``search_attributes``. A query that does not parse raises QueryError (a BadInput)
+        before the store is read; one comparing a field with a value of another type
+        raises it too."""
+        if query is not None:
+            parsed = visibility.parse_query(query, status=status, search=search)
+            with self.store.read() as tx:
+                return visibility.list_matching(tx, parsed, self.store.schema_types,
+                                                limit=limit, offset=offset)
         with self.store.read() as tx:
             return views.list_runs(tx, status=status, search=search, limit=limit,
                                    offset=offset, all_runs=all_runs, order=order,
                                    now=self.clock())
+
+    def count(self, query: str | Query | None = None, group_by: str | None = None
+              ) -> dict[str, Any]:
+        """How many runs (of every id, older runs too) match ``query`` (the list-filter
+        language; None: every run): ``{"count": N}``, and with ``group_by`` (a one-valued
+        field) ``"groups": [{"value": V, "count": N}, ...]``, largest first. A query that
+        does not parse raises QueryError (a BadInput) before the store is read."""
+        parsed = visibility.parse_query(query)
+        with self.store.read() as tx:
+            return visibility.count(tx, parsed, group_by, self.store.schema_types)
 
     def counts(self) -> dict[str, int]:
         """How many current runs are in each status and filter."""

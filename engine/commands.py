@@ -97,6 +97,8 @@ def command_key(event_type: str, attrs: dict[str, Any]) -> str:
         return str(attrs.get("kind", ""))
     if event_type == "MarkerRecorded":
         return str(attrs.get("patch_id") or attrs.get("name", ""))
+    if event_type == "SearchAttributesUpserted":
+        return ",".join(sorted(attrs.get("attributes", {})))
     if event_type == "UpdateCompleted":
         return str(attrs.get("update_id", ""))
     if event_type in CANCEL_TYPES:

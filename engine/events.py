@@ -11,7 +11,7 @@ COMMAND_TYPES = frozenset({
     "ActivityScheduled", "TimerStarted", "ChildWorkflowStarted", "ManualTaskCreated",
     "MarkerRecorded", "WorkflowCompleted", "WorkflowFailed", "WorkflowCanceled",
     "WorkflowContinuedAsNew", "UpdateCompleted", "ExternalSignalSent", "ExternalCancelRequested",
-    "ActivityCanceled", "TimerCanceled",
+    "ActivityCanceled", "TimerCanceled", "SearchAttributesUpserted",
 })
 
 # Commands recording that the code stopped waiting for an activity or timer. Histories

@@ -13,7 +13,7 @@ from typing import Any
 
 from . import payloads
 from .events import Event
-from .store import runs
+from .store import runs, search_attrs
 from .store.base import Tx
 from .store.runs import (
     OPEN,
@@ -49,6 +49,8 @@ def insert_run(tx: Tx, *, run_id: str, workflow_id: str, workflow: str, args: li
                  1, 1, 0, None, 0, 0, parent_run_id, parent_id, parent_ref, continued_from,
                  reset_from, None, 1, "starting", lineage or run_id)
     runs.create_run(tx, run, replaces_current=not first_of_id)
+    if continued_from or reset_from:  # the new run keeps its search attributes and memo
+        search_attrs.copy_meta(tx, str(continued_from or reset_from), run_id)
     if not first_event:
         return run
     attrs: dict[str, Any] = {"workflow": workflow, "input": args, "workflow_id": workflow_id}

@@ -537,6 +537,10 @@ class WorkflowInstance(Handling):
         self._command("MarkerRecorded", {"patch_id": patch_id})
         return True
 
+    def upsert_search_attributes(self, attributes: dict[str, Any]) -> None:
+        """Record SearchAttributesUpserted (matched by its names on replay)."""
+        self._command("SearchAttributesUpserted", {"attributes": attributes})
+
     def marker(self, name: str, compute: Callable[[], dict[str, Any]]) -> dict[str, Any]:
         """A value recorded once: on replay the marker's attrs from history (``compute`` is
         not called), else ``compute()``, recorded as a ``MarkerRecorded`` named ``name``.

@@ -8,7 +8,7 @@ from typing import Any
 
 from . import payloads
 from .events import iso
-from .store import runs, visibility
+from .store import runs, search_attrs, visibility
 from .store.base import Tx
 from .store.runs import RunRow
 from .store.visibility import FILTERS, STATUSES
@@ -42,6 +42,9 @@ def show(tx: Tx, run: RunRow, *, with_history: bool, now: float) -> dict[str, An
         "continued_from": run.continued_from, "reset_from": run.reset_from,
         "reset_to": run.reset_to,
     })
+    attrs, memo = search_attrs.meta(tx, run.run_id)
+    data["search_attributes"] = attrs
+    data["memo"] = json.loads(memo) if memo is not None else {}
     data["children"] = [
         {"id": wid, "run_id": rid, "workflow": wf, "status": st}
         for wid, rid, wf, st in visibility.child_runs(tx, run.run_id)]

@@ -38,7 +38,7 @@ __all__ = [
     "deprecate_patch", "execute_activity", "execute_child", "get_external_workflow_handle",
     "info", "logger", "manual_task", "now", "patched", "query", "random", "run",
     "set_query_handler", "set_signal_handler", "set_update_handler", "signal", "sleep",
-    "start_activity", "start_child", "update",
+    "start_activity", "start_child", "update", "upsert_search_attributes",
     "uuid4", "wait_condition", "wait_signal",
 ]
 
@@ -390,6 +390,24 @@ def continue_as_new(*args: Any) -> None:
     """End this run and start a fresh run of the same id (a new history) with ``args``."""
     _instance()
     raise ContinueAsNew(convert.to_json(list(args), "continue-as-new arguments"))
+
+
+def upsert_search_attributes(attributes: dict[str, Any]) -> None:
+    """Set (or, with None as value, remove) search attributes of this run, recorded as
+    SearchAttributesUpserted. Names and values are checked here (BadInput); a value whose
+    type differs from the one its name has in the store holds the run stuck, saying so."""
+    from .search_attributes import check_names, type_of
+    if not isinstance(attributes, dict) or not attributes:
+        raise BadInput("upsert_search_attributes takes a non-empty dict of name -> value")
+    check_names(attributes, allow_system=False)
+    values: dict[str, Any] = {}
+    for name, value in attributes.items():
+        if value is not None and type_of(value) == "datetime" and isinstance(value, datetime):
+            value = value.isoformat()
+        elif isinstance(value, tuple):
+            value = list(value)
+        values[name] = value
+    _instance().upsert_search_attributes(values)
 
 
 def patched(patch_id: str) -> bool:

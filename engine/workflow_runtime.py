@@ -127,6 +127,9 @@ class WorkflowRuntime(Protocol):
     def patched(self, patch_id: str, *, deprecated: bool = False) -> bool:
         """True where the run takes the patched branch (see ``workflow.patched``)."""
 
+    def upsert_search_attributes(self, attributes: dict[str, Any]) -> None:
+        """Record a SearchAttributesUpserted command with these (checked) attributes."""
+
     def marker(self, name: str, compute: Callable[[], dict[str, Any]]) -> dict[str, Any]:
         """A value recorded in history once (``compute()`` on the first run) and read back,
         never recomputed, on replay."""

@@ -23,6 +23,9 @@ TABLES: dict[str, tuple[str, ...]] = {
     "provider_log": ("id",),
     "rate_limits": ("name",),
     "updates": ("run_id", "update_id"),
+    "search_attr_types": ("name",),
+    "search_attrs": ("run_id", "name", "pos"),
+    "run_meta": ("run_id",),
 }
 """The copied tables and their primary keys, parents before children (``workers`` is not
 copied: the target's workers register themselves)."""

@@ -68,8 +68,10 @@ class PostgresStore(Store):
     """An Onward database in a PostgreSQL schema, shared by workers on many machines."""
 
     schema_types = SchemaTypes(real="DOUBLE PRECISION", rowid_key="BIGSERIAL PRIMARY KEY",
-                               clustered="")
-    """DOUBLE PRECISION so floats round-trip exactly; every table is a heap."""
+                               clustered="", binary_text='TEXT COLLATE "C"',
+                               binary_collate=' COLLATE "C"')
+    """DOUBLE PRECISION so floats round-trip exactly; every table is a heap; keyword
+    values compare by code point, as SQLite's do."""
 
     def __init__(self, url: str, *, create: bool = True, pool_size: int = POOL_MAX) -> None:
         self.url = url

@@ -18,6 +18,12 @@ class SchemaTypes:
     clustered: str
     """Written after a table's closing parenthesis: keep its rows in its primary key's
     B-tree (SQLite's `` WITHOUT ROWID``), or nothing where tables are heaps anyway."""
+    binary_text: str = "TEXT"
+    """A text column that compares and sorts by code point (PostgreSQL: the C collation),
+    so range queries on keywords agree across backends."""
+    binary_collate: str = ""
+    """Written after a text expression to compare it by code point (PostgreSQL:
+    `` COLLATE "C"``; SQLite compares so already)."""
 
 
 _SECOND_OPEN = (
@@ -249,6 +255,35 @@ def migrations(t: SchemaTypes) -> list[list[str]]:
         # its worker reads the mark and tells the attempt to stop ('abandon': never tells).
         [
             "ALTER TABLE activity_tasks ADD COLUMN cancel TEXT",
+        ],
+        # 6: visibility. Each search attribute name has one type (``search_attr_types``);
+        # values are rows of ``search_attrs`` (keywords in ``kw``, numbers, bools and
+        # datetimes in ``num``), indexed by name and value; ``run_meta`` keeps a run's
+        # attributes and memo as given, for ``show``. Built-in fields a query may name get
+        # indexes too (workflow type with status, start and close times).
+        [
+            """CREATE TABLE search_attr_types (
+            name TEXT PRIMARY KEY,
+            type TEXT NOT NULL
+        )""",
+            f"""CREATE TABLE search_attrs (
+            run_id TEXT NOT NULL,
+            name TEXT NOT NULL,
+            pos INTEGER NOT NULL,
+            kw {t.binary_text},
+            num {t.real},
+            PRIMARY KEY (run_id, name, pos)
+        ){t.clustered}""",
+            "CREATE INDEX search_attrs_kw ON search_attrs(name, kw)",
+            "CREATE INDEX search_attrs_num ON search_attrs(name, num)",
+            f"""CREATE TABLE run_meta (
+            run_id TEXT PRIMARY KEY,
+            search_attributes TEXT NOT NULL,
+            memo TEXT
+        ){t.clustered}""",
+            "CREATE INDEX runs_by_type ON runs(workflow, status)",
+            "CREATE INDEX runs_by_start ON runs(started)",
+            "CREATE INDEX runs_by_close ON runs(closed)",
         ],
     ]
 

@@ -1,0 +1,155 @@
+"""Running a compiled list-filter query: which runs, in which order, how many.
+
+A page of the newest runs (``list --query Q --limit N``, no other ORDER BY) is planned
+from cheap, capped counts of the query's top-level AND terms that an index can answer:
+
+- if one such term matches fewer than ``CAP`` rows, it drives: the runs it names are
+  fetched by key, the other terms test each of them (EXISTS on the run's own rows), and
+  at most ``CAP`` rows are sorted;
+- otherwise every term matches many runs, so matches are dense among the newest: the
+  runs are read newest first, each tested, until the page is full.
+
+Anything else (another order, no limit, counts) is one statement whose attribute terms are
+``run_id IN (matching rows)``. Plans change only the cost: every plan returns the same rows
+(the property tests compare them with a model and with each other).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..errors import BadInput
+from ..listfilter import Between, BoolOp, Compare, Expr, InList, Query, StartsWith
+from .base import Tx
+from .query_sql import STATUS_NAMES, Compiler, Field, resolve
+from .runs import RUN_COLUMNS, RunRow, runs_from
+from .search_attrs import types as attr_types
+
+CAP = 5000
+"""Rows a term may match and still drive a page (counted up to this many, no further)."""
+
+_INDEXED_COLUMNS = frozenset({"WorkflowId", "RunId", "WorkflowType", "ExecutionStatus",
+                              "StartTime", "CloseTime"})
+_COLUMNS = ", ".join("runs." + c.strip() for c in RUN_COLUMNS.split(","))
+_NEWEST = "ORDER BY runs.started DESC, runs.run_id DESC"
+
+
+def _terms(where: Expr) -> list[Expr]:
+    return list(where.items) if isinstance(where, BoolOp) and where.op == "AND" else [where]
+
+
+def _indexed(term: Expr, types: dict[str, str]) -> bool:
+    """A positive comparison an index answers (attribute values, or an indexed column)."""
+    if isinstance(term, Compare):
+        if term.op == "!=":
+            return False
+    elif isinstance(term, InList | Between | StartsWith):
+        if term.negated:
+            return False
+    else:
+        return False
+    field = resolve(term.field, term.pos, types)
+    return field.source == "attr" or field.name in _INDEXED_COLUMNS
+
+
+def _estimate(tx: Tx, term: Expr, field: Field, types: dict[str, str], collate: str) -> int:
+    """How many rows ``term`` matches, counted up to ``CAP``."""
+    compiler = Compiler(types, collate)
+    compiler.estimating = True
+    inner = compiler.expr(term, negated=False)
+    if field.source != "attr":
+        inner = f"SELECT 1 FROM runs WHERE {inner}"
+    return int(tx.scalar(f"SELECT count(*) FROM ({inner} LIMIT ?) capped",
+                         [*compiler.params, CAP]) or 0)
+
+
+def _newest_page(tx: Tx, query: Query, types: dict[str, str], collate: str, limit: int,
+                 offset: int) -> list[RunRow]:
+    assert query.where is not None
+    terms = _terms(query.where)
+    best: tuple[int, int] | None = None
+    for index, term in enumerate(terms):
+        if _indexed(term, types):
+            field = resolve(term.field, term.pos, types)  # type: ignore[union-attr]
+            count = _estimate(tx, term, field, types, collate)
+            if best is None or count < best[0]:
+                best = (count, index)
+    params: list[Any] = []
+    parts: list[str] = []
+    for index, term in enumerate(terms):
+        drives = best is not None and best[0] < CAP and index == best[1]
+        compiler = Compiler(types, collate, correlated=not drives)
+        parts.append(compiler.expr(term, negated=False))
+        params += compiler.params
+    rows = tx.execute(f"SELECT {_COLUMNS} FROM runs WHERE {' AND '.join(parts)} {_NEWEST} "
+                      "LIMIT ? OFFSET ?", [*params, limit, offset])
+    return runs_from(rows)
+
+
+def find_runs(tx: Tx, query: Query, *, binary_collate: str, limit: int | None,
+              offset: int = 0) -> list[RunRow]:
+    """The runs (every run, older runs of an id too) matching ``query``, in its order
+    (default: newest start first). Raises QueryError for a field or value of the wrong
+    type; reads only the attribute types before that."""
+    types = attr_types(tx)
+    compiler = Compiler(types, binary_collate)
+    where = compiler.where(query.where)
+    order = compiler.order_by(query)
+    newest_first = all(i.field == "StartTime" and i.descending for i in query.order)
+    if limit is not None and query.where is not None and newest_first:
+        return _newest_page(tx, query, types, binary_collate, limit, offset)
+    sql = f"SELECT {RUN_COLUMNS} FROM runs WHERE {where} {order}"
+    params = compiler.params
+    if limit is not None:
+        sql += " LIMIT ? OFFSET ?"
+        params = [*params, limit, offset]
+    return runs_from(tx.execute(sql, params))
+
+
+def _shown(field: Field, value: Any) -> Any:
+    """A stored value of ``field`` as queries write it (for ``count --group-by``)."""
+    if value is None:
+        return None
+    if field.type == "status":
+        return next((k for k, v in STATUS_NAMES.items() if v == value), value)
+    if field.type == "bool":
+        return bool(value)
+    if field.type == "datetime":
+        from ..events import iso
+        return iso(float(value))
+    if field.type == "number":
+        number = float(value)
+        return int(number) if number.is_integer() else number
+    return value
+
+
+def count_runs(tx: Tx, query: Query, *, binary_collate: str, group_by: str | None = None
+               ) -> tuple[int, list[tuple[Any, int]] | None]:
+    """How many runs match ``query``; with ``group_by``, also (value, count) per value of
+    that one-valued field, largest group first (None: runs without it)."""
+    types = attr_types(tx)
+    if group_by is None and query.where is not None and _indexed(query.where, types):
+        field = resolve(query.where.field, query.where.pos, types)  # type: ignore[union-attr]
+        if field.source == "attr":  # counted in the attribute's own index
+            counter = Compiler(types, binary_collate)
+            counter.estimating = True
+            inner = counter.expr(query.where, negated=False)
+            if field.type == "keyword_list":  # one row per element: count runs once
+                inner = inner.replace("SELECT 1 FROM", "SELECT DISTINCT a.run_id FROM", 1)
+            return int(tx.scalar(f"SELECT count(*) FROM ({inner}) matching",
+                                 counter.params) or 0), None
+    compiler = Compiler(types, binary_collate)
+    where = compiler.where(query.where)
+    if group_by is None:
+        return int(tx.scalar(f"SELECT count(*) FROM runs WHERE {where}",
+                             compiler.params) or 0), None
+    field = resolve(group_by, 1, types)
+    if field.source == "assignee" or field.type == "keyword_list":
+        raise BadInput(f"--group-by {group_by}: cannot group by a list")
+    grouper = Compiler(types, binary_collate)
+    expr = grouper.scalar(field)
+    rows = tx.execute(f"SELECT {expr} AS g, count(*) FROM runs WHERE {where} GROUP BY g",
+                      [*grouper.params, *compiler.params])
+    groups = sorted(((_shown(field, v), int(n)) for v, n in rows),
+                    key=lambda g: (-g[1], g[0] is None, str(g[0])))
+    return sum(n for _, n in groups), groups
