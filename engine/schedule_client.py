@@ -52,6 +52,7 @@ def _seconds(value: float | timedelta | str | None, what: str) -> float:
 def _instant(value: datetime | str | float, what: str) -> float:
     if isinstance(value, int | float) and not isinstance(value, bool):
         return float(value)
+    text = value if isinstance(value, str) else None
     if isinstance(value, str):
         try:
             value = datetime.fromisoformat(value.replace("Z", "+00:00"))
@@ -61,7 +62,8 @@ def _instant(value: datetime | str | float, what: str) -> float:
     if not isinstance(value, datetime):
         raise BadInput(f"{what}: {value!r} is not a time")
     if value.tzinfo is None:
-        raise BadInput(f"{what} {value.isoformat()!r}: give its offset (e.g. Z or +01:00)")
+        shown = text if text is not None else value.isoformat()
+        raise BadInput(f"{what} {shown!r}: give its offset (e.g. Z or +01:00)")
     return value.timestamp()
 
 
