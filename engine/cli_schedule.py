@@ -6,12 +6,32 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from collections.abc import Callable
+
 from . import payloads
 from .cli_options import Parser, add_common, described
 from .cli_output import emit
+from .errors import BadInput
+from .schedule_spec import parse_cron, parse_duration, parse_every, zone
 from .schedules import OVERLAP_POLICIES
 
 __all__ = ["add_schedule_commands", "run_schedule"]
+
+
+def _checked(check: Callable[[str], object]) -> Callable[[str], str]:
+    """``type=`` that refuses, while the line is parsed (before a database is opened or
+    created), text ``check`` raises BadInput for; the text itself is kept."""
+    def convert(text: str) -> str:
+        try:
+            check(text)
+        except BadInput as err:
+            raise argparse.ArgumentTypeError(str(err)) from None
+        return text
+    return convert
+
+
+def _duration(what: str) -> Callable[[str], str]:
+    return _checked(lambda text: parse_duration(text, what))
 
 
 def _action(sub: Any, name: str, summary: str, examples: list[str], *, output: bool = False,
@@ -43,18 +63,18 @@ def add_schedule_commands(sub: Any) -> None:
     p.add_argument("--workflow", required=True, metavar="W", help="the workflow to start")
     p.add_argument("--input", metavar="JSON", help="its input; a JSON list = positional args")
     when = p.add_mutually_exclusive_group(required=True)
-    when.add_argument("--cron", metavar="EXPR", help="five-field cron expression, e.g. "
+    when.add_argument("--cron", metavar="EXPR", type=_checked(lambda t: parse_cron(t, zone("UTC"))), help="five-field cron expression, e.g. "
                       "'0 2 * * *', read in --tz")
-    when.add_argument("--every", metavar="DURATION", help="an interval from the epoch such "
+    when.add_argument("--every", metavar="DURATION", type=_checked(parse_every), help="an interval from the epoch such "
                       "as 30s, 5m, 1h, 1d; DURATION/OFFSET shifts it (1h/15m)")
-    p.add_argument("--tz", default="UTC", metavar="ZONE", help="IANA time zone of --cron "
+    p.add_argument("--tz", default="UTC", metavar="ZONE", type=_checked(zone), help="IANA time zone of --cron "
                    "(default %(default)s)")
     p.add_argument("--overlap", default="skip", choices=OVERLAP_POLICIES,
                    help="when a fire comes while the previous run is open "
                         "(default %(default)s)")
-    p.add_argument("--catchup", default="1m", metavar="DURATION", help="after downtime, "
+    p.add_argument("--catchup", default="1m", metavar="DURATION", type=_duration("--catchup"), help="after downtime, "
                    "fires at most this old still start (default %(default)s)")
-    p.add_argument("--jitter", metavar="DURATION", help="delay each fire by up to this "
+    p.add_argument("--jitter", metavar="DURATION", type=_duration("--jitter"), help="delay each fire by up to this "
                    "much (the same delay on every worker)")
     p.add_argument("--paused", action="store_true", help="create it paused")
     p.add_argument("--note", metavar="TEXT", help="a note shown with the schedule")

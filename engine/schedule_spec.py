@@ -42,6 +42,7 @@ _HORIZON_DAYS = 366 * 8 + 1
 a given weekday included) recurs within this many days."""
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
+_NUMBER = re.compile(r"\d+(?:\.\d+)?")
 
 
 def parse_duration(text: str, what: str) -> float:
@@ -55,7 +56,9 @@ def parse_duration(text: str, what: str) -> float:
     while pos < len(text):
         match = _DURATION.match(text, pos)
         if match is None:
-            raise BadInput(f"{what} {text!r}: not a duration at character {pos + 1} "
+            number = _NUMBER.match(text, pos)
+            where = number.end() if number else pos  # a number without its unit: the unit
+            raise BadInput(f"{what} {text!r}: not a duration at character {where + 1} "
                            "(write e.g. 100ms, 30s, 5m, 1h30m, 1d)")
         total += float(match.group(1)) * _UNITS[match.group(2)]
         pos = match.end()
