@@ -4,9 +4,8 @@ argument tree and the commands, a thin layer over the engine's schedule calls.""
 from __future__ import annotations
 
 import argparse
-from typing import Any
-
 from collections.abc import Callable
+from typing import Any
 
 from . import payloads
 from .cli_options import Parser, add_common, described
@@ -63,19 +62,24 @@ def add_schedule_commands(sub: Any) -> None:
     p.add_argument("--workflow", required=True, metavar="W", help="the workflow to start")
     p.add_argument("--input", metavar="JSON", help="its input; a JSON list = positional args")
     when = p.add_mutually_exclusive_group(required=True)
-    when.add_argument("--cron", metavar="EXPR", type=_checked(lambda t: parse_cron(t, zone("UTC"))), help="five-field cron expression, e.g. "
-                      "'0 2 * * *', read in --tz")
-    when.add_argument("--every", metavar="DURATION", type=_checked(parse_every), help="an interval from the epoch such "
-                      "as 30s, 5m, 1h, 1d; DURATION/OFFSET shifts it (1h/15m)")
-    p.add_argument("--tz", default="UTC", metavar="ZONE", type=_checked(zone), help="IANA time zone of --cron "
-                   "(default %(default)s)")
+    when.add_argument("--cron", metavar="EXPR",
+                      type=_checked(lambda t: parse_cron(t, zone("UTC"))),
+                      help="five-field cron expression, e.g. '0 2 * * *', read in --tz")
+    when.add_argument("--every", metavar="DURATION", type=_checked(parse_every),
+                      help="an interval from the epoch such as 30s, 5m, 1h, 1d; "
+                           "DURATION/OFFSET shifts it (1h/15m)")
+    p.add_argument("--tz", default="UTC", metavar="ZONE", type=_checked(zone),
+                   help="IANA time zone of --cron (default %(default)s)")
     p.add_argument("--overlap", default="skip", choices=OVERLAP_POLICIES,
                    help="when a fire comes while the previous run is open "
                         "(default %(default)s)")
-    p.add_argument("--catchup", default="1m", metavar="DURATION", type=_duration("--catchup"), help="after downtime, "
-                   "fires at most this old still start (default %(default)s)")
-    p.add_argument("--jitter", metavar="DURATION", type=_duration("--jitter"), help="delay each fire by up to this "
-                   "much (the same delay on every worker)")
+    p.add_argument("--catchup", default="1m", metavar="DURATION",
+                   type=_duration("--catchup"),
+                   help="after downtime, fires at most this old still start "
+                        "(default %(default)s)")
+    p.add_argument("--jitter", metavar="DURATION", type=_duration("--jitter"),
+                   help="delay each fire by up to this much (the same delay on every "
+                        "worker)")
     p.add_argument("--paused", action="store_true", help="create it paused")
     p.add_argument("--note", metavar="TEXT", help="a note shown with the schedule")
 
@@ -108,7 +112,8 @@ def _list_text(items: list[dict[str, Any]]) -> None:
         return
     for s in items:
         spec = s["spec"].get("cron") or f"every {s['spec'].get('every')}"
-        state = "paused" if s["paused"] else f"next {s['next_fires'][0] if s['next_fires'] else '-'}"
+        upcoming = s["next_fires"][0] if s["next_fires"] else "-"
+        state = "paused" if s["paused"] else f"next {upcoming}"
         counts = s["counts"]
         print(f"{s['id']}  {s['workflow']}  {spec} ({s['tz']})  {state}  "
               f"fired {counts['fired']} skipped {counts['skipped']} missed {counts['missed']}")

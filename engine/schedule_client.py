@@ -74,7 +74,7 @@ class ScheduleClient:
     runtime: Runtime
     clock: Callable[[], float]
     advancer: Advancer
-    advance_lock: threading.RLock
+    advance_lock: threading.Lock
     new_id: Callable[[str], str]
 
     def _check_workflow(self, tx: Tx, name: str) -> None:  # pragma: no cover - Engine's

@@ -44,7 +44,8 @@ def test_kill_9_during_fast_fires_starts_each_fire_time_exactly_once(
         for _ in range(KILLS):
             target = _fired(eng) + rng.randint(1, 12)
             wait_until(lambda t=target: _fired(eng) >= t, timeout=30,
-                       message=lambda: f"fires to reach {target}; worker: {workers[0].tail()}")
+                       message=lambda t=target: f"fires to reach {t}; "
+                                                f"worker: {workers[0].tail()}")
             victim = rng.randrange(len(workers))
             workers[victim].kill()
             workers[victim] = WorkerProcess(any_db, flows=[FLOWS], concurrency=2).wait_ready()

@@ -212,7 +212,8 @@ def test_durations_add_up(parts: list[tuple[int, str]]) -> None:
     assert parse_duration(text, "--every") == pytest.approx(sum(n * unit[u] for n, u in parts))
 
 
-@pytest.mark.parametrize(("text", "where"), [("5x", 2), ("1h5", 4), ("m", 1), ("1h 5m", 3), ("x5m", 1)])
+@pytest.mark.parametrize(("text", "where"),
+                         [("5x", 2), ("1h5", 4), ("m", 1), ("1h 5m", 3), ("x5m", 1)])
 def test_bad_durations_name_the_character(text: str, where: int) -> None:
     with pytest.raises(BadInput, match=f"at character {where}"):
         parse_duration(text, "--every")
