@@ -33,7 +33,8 @@ except PackageNotFoundError:  # imported from a checkout that was never installe
     __version__ = "0+unknown"
 
 __all__ = [
-    "OVERLAP_POLICIES", "ActivityError", "ApplicationError", "BadInput", "ChildWorkflowError", "CodeWatcher",
+    "OVERLAP_POLICIES",
+    "ActivityError", "ApplicationError", "BadInput", "ChildWorkflowError", "CodeWatcher",
     "Engine", "NonDeterminismError", "NotCurrentRun", "NotFound", "OnwardError",
     "RetryPolicy", "RunHandle", "RunStillOpen", "StoreError", "UpdateFailed", "UpdatePending",
     "UpdateRejected", "Worker", "WorkflowFailed",
