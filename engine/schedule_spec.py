@@ -172,14 +172,16 @@ class CronSpec(Spec):
         return dom or dow  # both restricted: either matches, as in every cron
 
     def _wall_times_after(self, after: datetime) -> Iterator[datetime]:
-        day = after.date()
+        day, first = after.date(), (after.hour, after.minute)
         for _ in range(_HORIZON_DAYS):
             if self._day_matches(day):
                 for h in self.hours:
+                    if day == after.date() and h < first[0]:
+                        continue
                     for m in self.minutes:
-                        wall = datetime(day.year, day.month, day.day, h, m)
-                        if wall > after:
-                            yield wall
+                        if day == after.date() and (h, m) <= first:
+                            continue  # not after ``after`` (its seconds are below a minute)
+                        yield datetime(day.year, day.month, day.day, h, m)
             day += timedelta(days=1)
 
     def _instant(self, wall: datetime) -> float:
@@ -205,7 +207,7 @@ class CronSpec(Spec):
     def next_after(self, t: float) -> float | None:
         """The first fire time strictly after ``t``."""
         local = datetime.fromtimestamp(t, self.tz).replace(tzinfo=None)
-        for wall in self._wall_times_after(local - timedelta(hours=3)):
+        for wall in self._wall_times_after(local):
             instant = self._instant(wall)
             if instant > t + 1e-6:
                 return instant
