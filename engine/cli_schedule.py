@@ -60,7 +60,8 @@ def add_schedule_commands(sub: Any) -> None:
                 code=True)
     p.set_defaults(creates=True)
     p.add_argument("--workflow", required=True, metavar="W", help="the workflow to start")
-    p.add_argument("--input", metavar="JSON", help="its input; a JSON list = positional args")
+    p.add_argument("--input", metavar="JSON", type=_checked(lambda t: payloads.loads(t, "--input")),
+                   help="its input; a JSON list = positional args")
     when = p.add_mutually_exclusive_group(required=True)
     when.add_argument("--cron", metavar="EXPR",
                       type=_checked(lambda t: parse_cron(t, zone("UTC"))),

@@ -19,11 +19,13 @@ from . import convert, payloads, schedules
 from .advance import Advancer
 from .errors import BadInput, NotFound
 from .events import iso
+from .registry import Registry
 from .runtime import Runtime
 from .schedule_spec import Spec, fire_iso, parse_duration, parse_spec
 from .store import schedules as store
 from .store.base import Store, Tx
 from .store.schedules import ScheduleRow
+from .workflow import definition_of
 
 __all__ = ["ScheduleClient"]
 
@@ -71,6 +73,7 @@ class ScheduleClient:
     """Schedule calls of ``Engine`` (which supplies the attributes declared here)."""
 
     store: Store
+    registry: Registry
     runtime: Runtime
     clock: Callable[[], float]
     advancer: Advancer
@@ -80,25 +83,33 @@ class ScheduleClient:
     def _check_workflow(self, tx: Tx, name: str) -> None:  # pragma: no cover - Engine's
         raise NotImplementedError
 
-    def create_schedule(self, sid: str, workflow: str, *args: Any, cron: str | None = None,
+    def create_schedule(self, sid: str, workflow: str | Callable[..., Any], *args: Any,
+                        cron: str | None = None,
                         every: str | float | timedelta | None = None, tz: str = "UTC",
                         overlap: str = "skip",
                         catchup: float | timedelta | str = timedelta(minutes=1),
                         jitter: float | timedelta | str | None = None, paused: bool = False,
                         note: str | None = None) -> dict[str, Any]:
-        """Create schedule ``sid`` starting ``workflow(*args)`` at the times of ``cron`` (in
-        ``tz``) or ``every`` (``30s``, ``1h/15m``, seconds or a timedelta); returns what
-        ``describe_schedule`` returns. A duplicate ``sid`` is refused (BadInput)."""
+        """Create schedule ``sid`` starting ``workflow(*args)`` (a name or a workflow
+        function; the input is checked against its parameters when this engine has its
+        code) at the times of ``cron`` (in ``tz``) or ``every`` (``30s``, ``1h/15m``,
+        seconds or a timedelta); returns what ``describe_schedule`` returns. A duplicate
+        ``sid`` is refused (BadInput)."""
         if not isinstance(sid, str) or not sid.strip() or len(sid) > 150:
             raise BadInput("a schedule id must be a non-empty string of at most 150 "
                            "characters")
+        if not isinstance(workflow, str):
+            workflow = getattr(definition_of(workflow), "name", None) or workflow
         if not isinstance(workflow, str) or not workflow:
-            raise BadInput(f"{workflow!r} is not a workflow name")
+            raise BadInput(f"{workflow!r} is not a workflow")
         spec = parse_spec(cron, every, tz)
         if overlap not in schedules.OVERLAP_POLICIES:
             raise BadInput(f"--overlap {overlap!r}: one of "
                            f"{', '.join(schedules.OVERLAP_POLICIES)}")
         arg_list = convert.to_json(list(args), "workflow input")
+        definition = self.registry.workflow(workflow)
+        if definition is not None:  # refused now, naming the field, not at every fire
+            convert.bind_args(definition.fn, arg_list, f"input of workflow {workflow}")
         args_text = payloads.dumps(arg_list, "workflow input")
         if note is not None:
             payloads.text(note, "--note")

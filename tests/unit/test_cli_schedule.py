@@ -105,3 +105,11 @@ def test_read_actions_on_a_missing_database_say_so(capsys: pytest.CaptureFixture
                                                    db: str) -> None:
     code, _, err = run(capsys, "schedule", "list", "--db", db)
     assert code == 2 and "no database at" in err and not Path(db).exists()
+
+
+def test_bad_input_json_exits_2_before_a_database_is_made(
+        capsys: pytest.CaptureFixture[str], db: str) -> None:
+    code, _, err = run(capsys, "schedule", "create", "s", "--workflow", "tick", "--every",
+                       "1m", "--input", "[1,", "--db", db, "--flows", FLOWS)
+    assert code == 2 and "--input" in err and err.count("\n") == 1
+    assert not Path(db).exists()

@@ -250,3 +250,12 @@ def test_an_in_process_worker_fires_a_fast_schedule(tmp_path: Path) -> None:
         assert fire_iso(1.5) == "1970-01-01T00:00:01.500Z"
     finally:
         eng.close()
+
+
+def test_a_workflow_function_names_it_and_its_input_is_checked_at_create(eng: Engine) -> None:
+    from tests.flows.scheduled import tick
+    made = eng.create_schedule("fn", tick, "x", every="1m")
+    assert made["workflow"] == "tick"
+    with pytest.raises(BadInput, match="input of workflow tick"):
+        eng.create_schedule("bad", "tick", 1, 2, 3, every="1m")
+    assert [s["id"] for s in eng.schedules()] == ["fn"]
