@@ -24,6 +24,7 @@ from .errors import (
 from .hookspecs import hookimpl
 from .reload import CodeWatcher, watch_code
 from .retry import RetryPolicy
+from .schedules import OVERLAP_POLICIES
 from .worker import Worker
 
 try:
@@ -32,6 +33,7 @@ except PackageNotFoundError:  # imported from a checkout that was never installe
     __version__ = "0+unknown"
 
 __all__ = [
+    "OVERLAP_POLICIES",
     "ActivityError", "ApplicationError", "BadInput", "ChildWorkflowError", "CodeWatcher",
     "Engine", "NonDeterminismError", "NotCurrentRun", "NotFound", "OnwardError",
     "RetryPolicy", "RunHandle", "RunStillOpen", "StoreError", "UpdateFailed", "UpdatePending",

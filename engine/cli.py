@@ -34,6 +34,7 @@ from .cli_output import (
 from .cli_parser import TASK_STATUSES, build_parser
 from .cli_plugins import check_available
 from .cli_visibility import start_options
+from .cli_schedule import run_schedule
 from .deadline import check_deadline
 from .errors import (
     BadInput,
@@ -93,7 +94,8 @@ def code_for(args: argparse.Namespace) -> tuple[list[str], list[str]]:
 def _open(args: argparse.Namespace) -> Any:
     from .client import Engine
     command = args.command
-    create = command in CREATES or getattr(args, "contributed_creates", False)
+    create = command in CREATES or getattr(args, "contributed_creates", False) or \
+        getattr(args, "creates", False)  # (`schedule create`)
     flows, plugins = code_for(args)
     deadline = getattr(args, "workflow_deadline", 2.0)
     check_deadline(deadline, "--workflow-deadline")  # before anything is opened or created
@@ -290,7 +292,7 @@ COMMANDS: dict[str, Callable[[Any, argparse.Namespace], int]] = {
     "signal": _simple("signal"), "cancel": _simple("cancel"),
     "terminate": _simple("terminate"), "retry": _cmd_retry,
     "pause": _simple("pause"), "resume": _simple("resume"), "reset": _cmd_reset,
-    "replay": _cmd_replay, "worker": _cmd_worker,
+    "replay": _cmd_replay, "worker": _cmd_worker, "schedule": run_schedule,
 }
 
 

@@ -26,6 +26,7 @@ from .cli_options import (
     wrap,
 )
 from .cli_plugins import add_contributed
+from .cli_schedule import add_schedule_commands
 from .logs import FORMATS, LEVELS
 from .store.visibility import FILTERS, STATUSES
 
@@ -81,6 +82,7 @@ def build_parser() -> TopParser:
     _operator(sub)
     _tasks(sub)
     _repair(sub)
+    add_schedule_commands(sub)
     _admin(sub)
     return parser
 

@@ -36,6 +36,7 @@ from .instance import WorkflowInstance, WorkflowTaskError
 from .listfilter import Query
 from .registry import Registry
 from .runtime import EngineClock, Runtime, default_clock, open_store, time_ordered_id
+from .schedule_client import ScheduleClient
 from .store import queues, runs
 from .store.base import Store, Tx
 from .worker import Worker
@@ -77,7 +78,7 @@ def _redone_on_conflict(method: _Method) -> _Method:
     return cast(_Method, redo)
 
 
-class Engine(AsyncClient):
+class Engine(AsyncClient, ScheduleClient):
     """An Onward database plus the code (flows and providers) that can run against it."""
 
     def __init__(

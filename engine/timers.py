@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from . import history
+from . import history, schedules
 from .history import RunRow
 from .store import queues
 from .store.base import Tx
@@ -40,10 +40,10 @@ def fire_due_timers(tx: Tx, now: float, limit: int) -> Iterator[RunRow]:
 
 
 def next_due(tx: Tx, now: float, *, limited: bool) -> float:
-    """When a timer or a ready attempt falls due next (an hour away if nothing does);
+    """When a timer, a ready attempt or a schedule falls due next (an hour away if nothing does);
     ``limited``: activities under rate limits are looked at again shortly."""
     timer, ready = queues.next_due(tx, now)
-    candidates = [t for t in (timer, ready) if t is not None]
+    candidates = [t for t in (timer, ready, schedules.next_due(tx, now)) if t is not None]
     if limited:
         candidates.append(now + LIMITED_RECHECK)
     return min(candidates) if candidates else now + 3600.0

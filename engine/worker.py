@@ -22,7 +22,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from . import attempts, history
+from . import attempts, history, schedules
 from .advance import AdvanceOutcome
 from .attempts import Attempt, Ending, record_outcomes
 from .claims import ClaimsInDoubt
@@ -362,7 +362,7 @@ class Worker:
         registry = self.runtime.registry
         workflows, activities = registry.workflow_names(), registry.activity_names()
         with self.session.read() as tx:
-            if queues.has_due_timer(tx, now):
+            if queues.has_due_timer(tx, now) or schedules.has_due(tx, now):
                 return True
             if queues.due_workflow_tasks(tx, workflows, 1, claim=False):
                 return True
@@ -464,6 +464,7 @@ class Worker:
 
     def _fire_timers(self, tx: Tx, now: float, dispatch: list[Attempt],
                      touched: set[str]) -> None:
+        schedules.fire_due(tx, self.runtime.advancer, self.runtime.new_id, now)
         for run in fire_due_timers(tx, now, BATCH):
             self._settle(tx, run, dispatch, touched)
 

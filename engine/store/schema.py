@@ -285,6 +285,41 @@ def migrations(t: SchemaTypes) -> list[list[str]]:
             "CREATE INDEX runs_by_start ON runs(started)",
             "CREATE INDEX runs_by_close ON runs(closed)",
         ],
+        # 7: schedules. A schedule's row holds its spec, policies, counts, the fire it has
+        # buffered (overlap buffer_one) and its next fire (``next_fire`` nominal, ``due``
+        # with jitter); ``schedule_runs`` maps each fire time to the run it started (whose
+        # workflow id, ``{schedule}-{fire time}``, makes a second start of it impossible).
+        [
+            f"""CREATE TABLE schedules (
+            schedule_id TEXT PRIMARY KEY,
+            workflow TEXT NOT NULL,
+            args TEXT NOT NULL,
+            spec TEXT NOT NULL,
+            tz TEXT NOT NULL,
+            overlap TEXT NOT NULL,
+            catchup {t.real} NOT NULL,
+            jitter {t.real} NOT NULL,
+            paused INTEGER NOT NULL DEFAULT 0,
+            note TEXT,
+            created {t.real} NOT NULL,
+            fired INTEGER NOT NULL DEFAULT 0,
+            skipped INTEGER NOT NULL DEFAULT 0,
+            missed INTEGER NOT NULL DEFAULT 0,
+            buffered {t.real},
+            last_workflow_id TEXT,
+            next_fire {t.real},
+            due {t.real}
+        )""",
+            "CREATE INDEX schedules_due ON schedules(due) WHERE paused = 0",
+            f"""CREATE TABLE schedule_runs (
+            schedule_id TEXT NOT NULL,
+            fire_time {t.real} NOT NULL,
+            workflow_id TEXT NOT NULL,
+            run_id TEXT NOT NULL,
+            started {t.real} NOT NULL,
+            PRIMARY KEY (schedule_id, workflow_id)
+        ){t.clustered}""",
+        ],
     ]
 
 
