@@ -20,7 +20,7 @@ import json
 from collections.abc import Callable
 from typing import Protocol
 
-from . import history
+from . import history, search_attributes
 from .history import RunRow
 from .schedule_spec import (
     Spec,
@@ -83,6 +83,7 @@ def start_fired_run(tx: Tx, new_id: Callable[[str], str], row: ScheduleRow,
     run_id = new_id("run")
     run = history.insert_run(tx, run_id=run_id, workflow_id=workflow_id,
                              workflow=row.workflow, args=json.loads(row.args), now=now)
+    search_attributes.save(tx, run_id, {"ScheduleId": row.schedule_id}, allow_system=True)
     store.add_fired_run(tx, row.schedule_id, fire_time, workflow_id, run_id, now)
     row.last_workflow_id = workflow_id
     row.fired += 1

@@ -26,6 +26,8 @@ TABLES: dict[str, tuple[str, ...]] = {
     "search_attr_types": ("name",),
     "search_attrs": ("run_id", "name", "pos"),
     "run_meta": ("run_id",),
+    "schedules": ("schedule_id",),
+    "schedule_runs": ("schedule_id", "workflow_id"),
 }
 """The copied tables and their primary keys, parents before children (``workers`` is not
 copied: the target's workers register themselves)."""

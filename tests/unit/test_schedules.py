@@ -108,6 +108,17 @@ def test_each_fire_time_starts_one_run_once(eng: Engine) -> None:
     assert eng.show("s-2026-12-01T00:01:00Z")["workflow"] == "tick"
 
 
+def test_fired_runs_carry_schedule_id_and_are_found_by_it(eng: Engine) -> None:
+    eng.create_schedule("s", "tick", every="1m", overlap="allow_all")
+    eng.create_schedule("other", "tick", every="1m", overlap="allow_all")
+    turn(eng, T0 + 120)
+    assert eng.show("s-2026-12-01T00:01:00Z")["search_attributes"] == {"ScheduleId": "s"}
+    found = eng.list(query='ScheduleId = "s"', all_runs=True)
+    assert sorted(r["id"] for r in found) == ["s-2026-12-01T00:01:00Z",
+                                              "s-2026-12-01T00:02:00Z"]
+    assert eng.count(query='ScheduleId STARTS_WITH "oth"')["count"] == 2
+
+
 def test_jitter_delays_the_start_but_not_the_run_id(eng: Engine) -> None:
     eng.create_schedule("j", "tick", every="1m", jitter="20s")
     delay = jitter_delay("j", T0 + 60, 20)
