@@ -263,6 +263,20 @@ class Engine(AsyncClient):
                                    offset=offset, all_runs=all_runs, order=order,
                                    now=self.clock())
 
+    def next_due(self, run_ids: builtins.list[str]) -> dict[str, dict[str, str | None]]:
+        """For runs (by ``run_id``) with queued work: ``{"retry": when the next queued
+        activity attempt is due, "deadline": the earliest open manual task deadline}``
+        (ISO times or None); runs with neither are left out (the console's countdowns)."""
+        with self.store.read() as tx:
+            return views.next_due(tx, run_ids)
+
+    def recent_steps(self, seconds: int = 60) -> dict[str, list[int]]:
+        """Events committed (``events``) and failures among them (``failures``: failed
+        attempts, activities, workflow tasks and runs) in each of the last ``seconds``
+        seconds, oldest first (the console's live header)."""
+        with self.store.read() as tx:
+            return views.recent_steps(tx, self.clock(), seconds)
+
     def counts(self) -> dict[str, int]:
         """How many current runs are in each status and filter."""
         with self.store.read() as tx:

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from textual import events
+from textual.binding import Binding, BindingType
 from textual.widgets import DataTable
 
 Column = tuple[str, str, int | None]  # key, label, width (None: the flexible column)
@@ -20,6 +21,12 @@ class FittedTable(DataTable[Any]):
     """
 
     COLUMNS: ClassVar[tuple[Column, ...]] = ()
+    BINDINGS: ClassVar[list[BindingType]] = [  # vim keys beside the arrows, home and end
+        Binding("j", "cursor_down", "Down", show=False),
+        Binding("k", "cursor_up", "Up", show=False),
+        Binding("g", "scroll_top", "First row", show=False),
+        Binding("G", "scroll_bottom", "Last row", show=False),
+    ]
     MIN_FLEX = 12
 
     def __init__(self, **kwargs: Any) -> None:

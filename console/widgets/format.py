@@ -131,6 +131,29 @@ def ago(text: str | None, now: float) -> str:
     return f"{int(delta // 86400)}d ago"
 
 
+def short_span(seconds: float) -> str:
+    """A countdown's duration in whole units: 42s, 4m59s, 3h05m, 2d04h."""
+    whole = int(abs(seconds))
+    return span(whole) if whole >= 60 else f"{whole}s"
+
+
+def next_due_text(run: dict[str, Any], due: dict[str, str | None] | None, now: float
+                  ) -> str:
+    """The list's countdown: 'retry in 42s' for a run backing off, 'task in 3h' or
+    'task late 5m' for an open manual task's deadline; '' when nothing is due."""
+    if not due or run.get("status") != "running":
+        return ""
+    retry = parse_time(due.get("retry"))
+    if retry is not None and run.get("retrying") and retry > now:
+        return f"retry in {short_span(retry - now)}"
+    deadline = parse_time(due.get("deadline"))
+    if deadline is not None:
+        left = deadline - now
+        return f"task in {short_span(left)}" if left >= 0 else \
+            f"task late {short_span(-left)}"
+    return ""
+
+
 def countdown(text: str | None, now: float) -> str:
     """Time left until an ISO deadline ('in 2d03h'), or how overdue it is."""
     ts = parse_time(text)
