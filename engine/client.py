@@ -14,7 +14,7 @@ import os
 import random
 import shlex
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, cast
@@ -263,14 +263,14 @@ class Engine(AsyncClient):
                                    offset=offset, all_runs=all_runs, order=order,
                                    now=self.clock())
 
-    def next_due(self, run_ids: builtins.list[str]) -> dict[str, dict[str, str | None]]:
+    def next_due(self, run_ids: Sequence[str]) -> dict[str, dict[str, str | None]]:
         """For runs (by ``run_id``) with queued work: ``{"retry": when the next queued
         activity attempt is due, "deadline": the earliest open manual task deadline}``
         (ISO times or None); runs with neither are left out (the console's countdowns)."""
         with self.store.read() as tx:
-            return views.next_due(tx, run_ids)
+            return views.next_due(tx, list(run_ids))
 
-    def recent_steps(self, seconds: int = 60) -> dict[str, list[int]]:
+    def recent_steps(self, seconds: int = 60) -> dict[str, builtins.list[int]]:
         """Events committed (``events``) and failures among them (``failures``: failed
         attempts, activities, workflow tasks and runs) in each of the last ``seconds``
         seconds, oldest first (the console's live header)."""

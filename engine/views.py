@@ -13,8 +13,8 @@ from .store.base import Tx
 from .store.runs import RunRow
 from .store.visibility import FILTERS, STATUSES
 
-__all__ = ["FILTERS", "STATUSES", "counts", "list_runs", "next_due", "recent_steps", "run_summary", "show",
-           "tasks"]
+__all__ = ["FILTERS", "STATUSES", "counts", "list_runs", "next_due", "recent_steps",
+           "run_summary", "show", "tasks"]
 
 
 def _json_or_none(text: str | None) -> Any:

@@ -77,6 +77,8 @@ class PulseHeader(Horizontal):
         if event.worker.group != "pulse" or event.state != WorkerState.SUCCESS:
             return
         data = event.worker.result
+        if not isinstance(data, dict):
+            return
         self.show_rates(*rates(data["events"], data["failures"]))
         self.reads += 1
 

@@ -60,7 +60,7 @@ class RunsTable(FittedTable):
         self.due: dict[str, dict[str, str | None]] = {}  # run_id -> next retry/deadline
 
     def fit_columns(self) -> bool:
-        self.COLUMNS = COLUMNS if self.size.width >= WIDE_FROM else NARROW
+        self.COLUMNS = COLUMNS if self.size.width >= WIDE_FROM else NARROW  # type: ignore[misc]
         return super().fit_columns()
 
     def refill(self) -> None:
