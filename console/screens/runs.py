@@ -5,24 +5,26 @@ from __future__ import annotations
 
 from typing import Any
 
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.content import Content
 from textual.timer import Timer
-from textual.widgets import Footer, Input, Select, Static
+from textual.widgets import Input, Select, Static
 
 from ..messages import OpenRun
 from ..saved_views import View, ViewsError, delete_view, load_views, save_view
 from ..widgets.code_banner import CodeBanner
 from ..widgets.counts_bar import CountsBar
+from ..widgets.fit_footer import FitFooter
 from ..widgets.format import FILTER_LABELS
 from ..widgets.pulse import PulseHeader
 from ..widgets.runs_table import RunsTable
 from .live import LiveScreen
 
 PAGE = 200
+NARROW_BELOW = 100  # cells: a narrower filter dropdown, so the filter bar keeps its room
 SORTS: tuple[tuple[str, str], ...] = (
     ("attention", "needs attention"),
     ("started", "newest first"),
@@ -83,7 +85,7 @@ class RunsScreen(LiveScreen):
             yield Static("", id="sort-label")
         yield RunsTable(id="runs-table")
         yield Static("", id="empty")
-        yield Footer(compact=True)
+        yield FitFooter()
 
     def on_mount(self) -> None:
         self.sub_title = "Runs"
@@ -91,6 +93,9 @@ class RunsScreen(LiveScreen):
         self.query_one(RunsTable).focus()
         self.watch(self.query_one("#filter", Select), "expanded", self._filter_closed,
                    init=False)
+
+    def on_resize(self, event: events.Resize) -> None:
+        self.set_class(event.size.width < NARROW_BELOW, "-narrow")
 
     def _filter_closed(self, expanded: bool) -> None:
         """A filter chosen (or the list dismissed): the keys go back to the table, so
@@ -245,6 +250,13 @@ class RunsScreen(LiveScreen):
 
     def action_toggle_select(self) -> None:
         self.query_one(RunsTable).toggle_selected()
+
+    @on(RunsTable.SelectionChanged)
+    def _selection_changed(self) -> None:
+        table = self.query_one(RunsTable)
+        count = len(table.selected)
+        table.border_title = (f"{count} selected: r p c t act on them, esc clears" if count
+                              else None)
 
     def _on_selection(self, name: str) -> bool:
         """Ask for ``name`` on the selected runs, if any are selected (True then)."""

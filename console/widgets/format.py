@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime
 from typing import Any
 
@@ -131,6 +132,20 @@ def ago(text: str | None, now: float) -> str:
     return f"{int(delta // 86400)}d ago"
 
 
+ISO_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:\d\d)?")
+
+
+def relative_times(text: str, now: float) -> str:
+    """``text`` with every ISO-8601 time in it said relative to now ('in 42s', '3m ago'),
+    so no raw timestamp is cut off at a column's edge."""
+    def relative(match: re.Match[str]) -> str:
+        ts = parse_time(match.group(0))
+        if ts is None:
+            return match.group(0)
+        return f"in {short_span(ts - now)}" if ts >= now else ago(match.group(0), now)
+    return ISO_TIME.sub(relative, text)
+
+
 def short_span(seconds: float) -> str:
     """A countdown's duration in whole units: 42s, 4m59s, 3h05m, 2d04h."""
     whole = int(abs(seconds))
@@ -139,8 +154,8 @@ def short_span(seconds: float) -> str:
 
 def next_due_text(run: dict[str, Any], due: dict[str, str | None] | None, now: float
                   ) -> str:
-    """The list's countdown: 'retry in 42s' for a run backing off, 'task in 3h' or
-    'task late 5m' for an open manual task's deadline; '' when nothing is due."""
+    """The list's countdown: 'retry in 42s' for a run backing off, 'due in 3h05m' or
+    'overdue 5m00s' for an open manual task's deadline; '' when nothing is due."""
     if not due or run.get("status") != "running":
         return ""
     retry = parse_time(due.get("retry"))
@@ -149,8 +164,8 @@ def next_due_text(run: dict[str, Any], due: dict[str, str | None] | None, now: f
     deadline = parse_time(due.get("deadline"))
     if deadline is not None:
         left = deadline - now
-        return f"task in {short_span(left)}" if left >= 0 else \
-            f"task late {short_span(-left)}"
+        return f"due in {short_span(left)}" if left >= 0 else \
+            f"overdue {short_span(-left)}"
     return ""
 
 

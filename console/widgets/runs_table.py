@@ -10,7 +10,7 @@ from textual.binding import Binding
 from textual.message import Message
 
 from .fitted_table import Column, FittedTable
-from .format import ago, next_due_text
+from .format import ago, next_due_text, relative_times
 from .status import status_text
 
 COLUMNS: tuple[Column, ...] = (
@@ -27,7 +27,7 @@ NARROW: tuple[Column, ...] = (  # below WIDE_FROM cells: what an operator needs 
     ("status", "Status", 11),
     ("step", "Current step", None),
     ("updated", "Changed", 8),
-    ("next", "Next", 13),
+    ("next", "Next", 14),
 )
 WIDE_FROM = 110
 NEAR_END = 20  # rows from the end at which more rows are asked for
@@ -85,6 +85,9 @@ class RunsTable(FittedTable):
         if key == "next":
             return Text(next_due_text(run, self.due.get(str(run.get("run_id"))), self._now),
                         overflow="ellipsis", no_wrap=True, end="")
+        if key == "step":
+            return Text(relative_times(str(run.get("step") or ""), self._now),
+                        overflow="ellipsis", no_wrap=True, end="")
         return Text(str(run.get(key) or ""), overflow="ellipsis", no_wrap=True, end="")
 
     def _cells(self, run: dict[str, Any]) -> list[Any]:
@@ -111,7 +114,9 @@ class RunsTable(FittedTable):
         self.clear()
         self._rows = fresh
         self._ids = ids
-        self.selected &= set(ids)
+        if self.selected - set(ids):  # selected runs no longer listed are let go
+            self.selected &= set(ids)
+            self.post_message(self.SelectionChanged())
         for run in rows:
             self.add_row(*self._cells(run), key=str(run["id"]))
         if current in fresh:
@@ -122,7 +127,8 @@ class RunsTable(FittedTable):
     def refresh_times(self, now: float) -> None:
         """Re-render the relative times and countdowns (no store call)."""
         self._now = now
-        keys = [key for key, _, _ in self.COLUMNS if key in ("started", "updated", "next")]
+        keys = [key for key, _, _ in self.COLUMNS
+                if key in ("step", "started", "updated", "next")]
         for ident in self._ids:
             for key in keys:
                 self.update_cell(ident, key, self._cell(key, self._rows[ident]))
