@@ -89,7 +89,7 @@ def served(make_engine: Any, workdir: Path) -> Iterator[int]:
                 break
             except OSError:
                 if time.monotonic() > deadline or server.poll() is not None:
-                    raise AssertionError("the console server did not start listening")
+                    raise AssertionError("the console server did not start listening") from None
                 time.sleep(0.1)
         yield port
     finally:
