@@ -132,17 +132,19 @@ def ago(text: str | None, now: float) -> str:
     return f"{int(delta // 86400)}d ago"
 
 
-ISO_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:\d\d)?")
+ISO_TIME = re.compile(r"(?:\bat )?(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?"
+                      r"(?:Z|[+-]\d\d:\d\d)?)")
 
 
 def relative_times(text: str, now: float) -> str:
-    """``text`` with every ISO-8601 time in it said relative to now ('in 42s', '3m ago'),
-    so no raw timestamp is cut off at a column's edge."""
+    """``text`` with every ISO-8601 time in it (and an ``at`` before it) said relative to
+    now ('retry at 2026-…' becomes 'retry in 42s'), so no raw timestamp is cut off at a
+    column's edge."""
     def relative(match: re.Match[str]) -> str:
-        ts = parse_time(match.group(0))
+        ts = parse_time(match.group(1))
         if ts is None:
             return match.group(0)
-        return f"in {short_span(ts - now)}" if ts >= now else ago(match.group(0), now)
+        return f"in {short_span(ts - now)}" if ts >= now else ago(match.group(1), now)
     return ISO_TIME.sub(relative, text)
 
 
