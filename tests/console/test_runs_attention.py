@@ -34,6 +34,14 @@ def views_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return path
 
 
+def _write(path: Path, text: str) -> None:
+    path.write_text(text)
+
+
+def _read(path: Path) -> str:
+    return path.read_text()
+
+
 def _app(story: Any) -> OnwardApp:
     engine, clock = story
     return OnwardApp(engine, worker=False, clock=clock)
@@ -129,11 +137,11 @@ async def test_bulk_pause_then_resume_the_selection(story: Any) -> None:
             await wait_for(pilot, lambda: isinstance(app.screen, ResultsModal), "results")
             await pilot.press("escape")
             paused = expected.startswith("Pause")
-            await wait_for(pilot, lambda: all(
-                bool(r["paused"]) is paused for i, r in statuses(engine).items()
+            await wait_for(pilot, lambda p=paused: all(  # type: ignore[misc]
+                bool(r["paused"]) is p for i, r in statuses(engine).items()
                 if i in ("launch-1", "trip-7")), "the runs paused or resumed")
-            await wait_for(pilot, lambda: all(
-                bool(runs_table(app)._rows[i]["paused"]) is paused
+            await wait_for(pilot, lambda p=paused: all(  # type: ignore[misc]
+                bool(runs_table(app)._rows[i]["paused"]) is p
                 for i in ("launch-1", "trip-7")), "the table to show it")
 
 
@@ -162,10 +170,10 @@ async def test_saved_views_round_trip_and_bad_files(story: Any, views_file: Path
         await wait_for(pilot, lambda: len(run_ids(app)) == 4, "the saved view applied")
         assert isinstance(app.focused, RunsTable)
 
-        views_file.write_text("[1, 2]")  # not an object: reported, never rewritten
+        _write(views_file, "[1, 2]")  # not an object: reported, never rewritten
         screen.action_use_view("my open runs")
         assert any("saved views must be a JSON object" in text for _, text in app.notices)
-        assert views_file.read_text() == "[1, 2]"
+        assert _read(views_file) == "[1, 2]"
 
 
 def test_saved_views_file_errors(tmp_path: Path) -> None:
