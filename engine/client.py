@@ -270,10 +270,11 @@ class Engine(AsyncClient):
         with self.store.read() as tx:
             return views.next_due(tx, list(run_ids))
 
-    def recent_steps(self, seconds: int = 60) -> dict[str, builtins.list[int]]:
+    def recent_steps(self, seconds: int = 60) -> dict[str, Any]:
         """Events committed (``events``) and failures among them (``failures``: failed
         attempts, activities, workflow tasks and runs) in each of the last ``seconds``
-        seconds, oldest first (the console's live header)."""
+        seconds, oldest first; ``from``: the epoch second of the first entry (the console's
+        live header). Reads only the runs changed in that window."""
         with self.store.read() as tx:
             return views.recent_steps(tx, self.clock(), seconds)
 

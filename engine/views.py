@@ -90,16 +90,16 @@ def next_due(tx: Tx, run_ids: list[str]) -> dict[str, dict[str, str | None]]:
             for run_id, (due, deadline) in visibility.next_due(tx, run_ids).items()}
 
 
-def recent_steps(tx: Tx, now: float, seconds: int) -> dict[str, list[int]]:
+def recent_steps(tx: Tx, now: float, seconds: int) -> dict[str, Any]:
     """Events and failures committed in each of the last ``seconds`` whole seconds, oldest
-    first: ``{"events": [...], "failures": [...]}``, each ``seconds`` long."""
+    first: ``{"events": [...], "failures": [...], "from": epoch second of the first}``."""
     since = float(int(now) - seconds + 1)
     events, failures = [0] * seconds, [0] * seconds
     for second, n, failed in visibility.recent_steps(tx, since):
         if 0 <= int(second) < seconds:
             events[int(second)] += int(n)
             failures[int(second)] += int(failed or 0)
-    return {"events": events, "failures": failures}
+    return {"events": events, "failures": failures, "from": int(since)}
 
 
 def tasks(tx: Tx, status: str | None, now: float, *, run_id: str | None = None

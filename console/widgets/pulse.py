@@ -1,9 +1,9 @@
 """The live header: the title, then steps/s and failures/min as sparklines.
 
-Fed by ``Engine.recent_steps`` (events committed per second over the last two minutes, read
-through the runs changed in that window) once a second, in a thread, while its screen is
-the one shown. Steps are committed events; failures are failed attempts, activities,
-workflow tasks and runs."""
+Fed by ``Engine.recent_steps`` once a second, in a thread, while its screen is the one
+shown: the first read covers two minutes, later ones only the last few seconds (merged
+into the per-second counts kept here), so a read costs about one second of commits. Steps
+are committed events; failures are failed attempts, activities, workflow tasks and runs."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from textual.worker import Worker, WorkerState
 
 WINDOW = 60  # seconds each sparkline covers
 PERIOD = 1.0  # seconds between reads
+OVERLAP = 3  # seconds each later read covers (commits land a little after their time)
 
 
 def rates(events: list[int], failures: list[int], window: int = WINDOW
@@ -49,6 +50,7 @@ class PulseHeader(Horizontal):
         self.reads = 0  # finished reads: tests wait on this
         self.steps: list[float] = []
         self.failures: list[float] = []
+        self._counts: dict[int, tuple[int, int]] = {}  # epoch second -> (events, failures)
 
     def compose(self) -> ComposeResult:
         yield Static(self.title, id="pulse-title", markup=False)
@@ -68,9 +70,10 @@ class PulseHeader(Horizontal):
             self.run_worker(self._read, thread=True, exclusive=True, exit_on_error=False,
                             group="pulse")
 
-    def _read(self) -> dict[str, list[int]]:
+    def _read(self) -> dict[str, Any]:
         engine = self.app.engine  # type: ignore[attr-defined]
-        result: dict[str, list[int]] = engine.recent_steps(WINDOW + 59)
+        result: dict[str, Any] = engine.recent_steps(OVERLAP if self._counts
+                                                     else WINDOW + 59)
         return result
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
@@ -79,7 +82,16 @@ class PulseHeader(Horizontal):
         data = event.worker.result
         if not isinstance(data, dict):
             return
-        self.show_rates(*rates(data["events"], data["failures"]))
+        first = int(data["from"])
+        for offset, (n, failed) in enumerate(zip(data["events"], data["failures"],
+                                                 strict=True)):
+            self._counts[first + offset] = (n, failed)
+        last = first + len(data["events"]) - 1
+        span = range(last - WINDOW - 58, last + 1)
+        self._counts = {s: self._counts[s] for s in span if s in self._counts}
+        events = [self._counts.get(s, (0, 0))[0] for s in span]
+        failures = [self._counts.get(s, (0, 0))[1] for s in span]
+        self.show_rates(*rates(events, failures))
         self.reads += 1
 
     def show_rates(self, steps: list[float], failures: list[float]) -> None:

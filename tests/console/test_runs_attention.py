@@ -236,6 +236,11 @@ async def test_live_header_counts_steps_and_failures(story: Any) -> None:
         steps, failures = rates(recent["events"], recent["failures"])
         assert header.steps == steps and header.failures == failures
         assert sum(steps) > 0 and max(failures) >= 1  # payout-9's failed attempt
+        clock.t = T0 + 303  # later reads cover the last seconds only, merged in
+        engine.start("waiter", "later", id="later-1")
+        await wait_for(pilot, lambda: header.steps and header.steps[-1] >= 1,
+                       "the new run's first events in the last second")
+        assert max(header.failures) >= 1  # the earlier failure is still within the minute
 
 
 def test_rates_and_formatting() -> None:
