@@ -13,7 +13,7 @@ import os
 import random
 import shlex
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, cast
@@ -301,6 +301,21 @@ class Engine(AsyncClient, ScheduleClient):
         parsed = visibility.parse_query(query)
         with self.store.read() as tx:
             return visibility.count(tx, parsed, group_by, self.store.schema_types)
+
+    def next_due(self, run_ids: Sequence[str]) -> dict[str, dict[str, str | None]]:
+        """For runs (by ``run_id``) with queued work: ``{"retry": when the next queued
+        activity attempt is due, "deadline": the earliest open manual task deadline}``
+        (ISO times or None); runs with neither are left out (the console's countdowns)."""
+        with self.store.read() as tx:
+            return views.next_due(tx, list(run_ids))
+
+    def recent_steps(self, seconds: int = 60) -> dict[str, Any]:
+        """Events committed (``events``) and failures among them (``failures``: failed
+        attempts, activities, workflow tasks and runs) in each of the last ``seconds``
+        seconds, oldest first; ``from``: the epoch second of the first entry (the console's
+        live header). Reads only the runs changed in that window."""
+        with self.store.read() as tx:
+            return views.recent_steps(tx, self.clock(), seconds)
 
     def counts(self) -> dict[str, int]:
         """How many current runs are in each status and filter."""

@@ -13,7 +13,8 @@ from .store.base import Tx
 from .store.runs import RunRow
 from .store.visibility import FILTERS, STATUSES
 
-__all__ = ["FILTERS", "STATUSES", "counts", "list_runs", "run_summary", "show", "tasks"]
+__all__ = ["FILTERS", "STATUSES", "counts", "list_runs", "next_due", "recent_steps",
+           "run_summary", "show", "tasks"]
 
 
 def _json_or_none(text: str | None) -> Any:
@@ -83,6 +84,25 @@ def list_runs(tx: Tx, *, status: str | None, search: str | None, limit: int | No
 def counts(tx: Tx, now: float) -> dict[str, int]:
     """Current runs per status, and per operator filter."""
     return visibility.count_runs(tx, now)
+
+
+def next_due(tx: Tx, run_ids: list[str]) -> dict[str, dict[str, str | None]]:
+    """``{run_id: {"retry": iso, "deadline": iso}}`` for these runs: when the next queued
+    activity attempt is due and the earliest open manual task deadline (None if none)."""
+    return {run_id: {"retry": iso(due), "deadline": iso(deadline)}
+            for run_id, (due, deadline) in visibility.next_due(tx, run_ids).items()}
+
+
+def recent_steps(tx: Tx, now: float, seconds: int) -> dict[str, Any]:
+    """Events and failures committed in each of the last ``seconds`` whole seconds, oldest
+    first: ``{"events": [...], "failures": [...], "from": epoch second of the first}``."""
+    since = float(int(now) - seconds + 1)
+    events, failures = [0] * seconds, [0] * seconds
+    for second, n, failed in visibility.recent_steps(tx, since):
+        if 0 <= int(second) < seconds:
+            events[int(second)] += int(n)
+            failures[int(second)] += int(failed or 0)
+    return {"events": events, "failures": failures, "from": int(since)}
 
 
 def tasks(tx: Tx, status: str | None, now: float, *, run_id: str | None = None

@@ -13,11 +13,16 @@ from textual.widgets import Label, Static
 
 from ..widgets.format import STATUS_LOOK
 
-INTRO = """\
-Onward runs durable workflows; this console watches and steers them. Everything here is
-live: the tables refresh as runs move on. [b]ctrl+p[/b] opens the command palette, which
-lists every action of the screen you are on. Dialogs: [b]ctrl+s[/b] submits, [b]esc[/b] cancels.
-"""
+INTRO = (  # one line per paragraph: the screen wraps them to its width
+    "Onward runs durable workflows; this console watches and steers them. Everything here "
+    "is live: the tables refresh as runs move on. [b]ctrl+p[/b] opens the command palette, "
+    "which lists every action of the screen you are on. Dialogs: [b]ctrl+s[/b] submits, "
+    "[b]esc[/b] cancels.\n\n"
+    "In every table: [b]j[/b]/[b]k[/b] or the arrows move, [b]g[/b]/[b]G[/b] or "
+    "home/end go to the first/last row. On the runs list, [b]space[/b] selects runs: "
+    "retry, pause/resume, cancel and terminate then act on the selection ([b]esc[/b] "
+    "clears it). Times are relative and in local time."
+)
 
 KEY_NAMES = {"slash": "/", "question_mark": "?", "escape": "esc", "enter": "enter"}
 

@@ -1,26 +1,32 @@
-"""The home screen: every run, live, with counts, filters, search, sorting and bulk actions."""
+"""The home screen: every run, live, needing attention first, with counts, filters, the
+filter bar, saved views, sorting, a selection and bulk actions."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.content import Content
 from textual.timer import Timer
-from textual.widgets import Footer, Header, Input, Select, Static
+from textual.widgets import Input, Select, Static
 
 from ..messages import OpenRun
+from ..saved_views import View, ViewsError, delete_view, load_views, save_view
 from ..widgets.code_banner import CodeBanner
 from ..widgets.counts_bar import CountsBar
+from ..widgets.fit_footer import FitFooter
 from ..widgets.format import FILTER_LABELS
+from ..widgets.pulse import PulseHeader
 from ..widgets.runs_table import RunsTable
 from .live import LiveScreen
 
 PAGE = 200
+NARROW_BELOW = 100  # cells: a narrower filter dropdown, so the filter bar keeps its room
 SORTS: tuple[tuple[str, str], ...] = (
+    ("attention", "needs attention"),
     ("started", "newest first"),
     ("updated", "last change"),
     ("id", "id"),
@@ -32,23 +38,29 @@ EMPTY_DB = ("No runs yet. Press [b]n[/] to start a workflow, or run "
 
 
 class RunsScreen(LiveScreen):
-    """Runs as a live table; operations on the highlighted run or on every run shown."""
+    """Runs as a live table; operations on the highlighted run, on the selected runs (space)
+    or on every run shown."""
 
     BINDINGS = [
         Binding("o", "open_run", "Open", tooltip="or enter", id="runs.open"),
         Binding("slash", "focus_search", "Search", key_display="/", id="runs.search"),
         Binding("f", "focus_filter", "Filter", id="runs.filter"),
         Binding("s", "cycle_sort", "Sort", id="runs.sort"),
+        Binding("space", "toggle_select", "Select", key_display="space",
+                tooltip="select or unselect the run: r c t p then act on the selection",
+                id="runs.select"),
         Binding("r", "operate('retry')", "Retry", id="runs.retry"),
         Binding("p", "toggle_pause", "Pause/resume", id="runs.pause"),
         Binding("c", "operate('cancel')", "Cancel", id="runs.cancel"),
         Binding("t", "operate('terminate')", "Terminate", id="runs.terminate"),
-        Binding("g", "signal", "Signal", show=False, id="runs.signal"),
+        Binding("S", "signal", "Signal", show=False, id="runs.signal"),
+        Binding("w", "save_view", "Save view", show=False, id="runs.save_view"),
         Binding("R", "bulk('retry')", "Retry all shown", show=False, id="runs.bulk_retry"),
         Binding("C", "bulk('cancel')", "Cancel all shown", show=False, id="runs.bulk_cancel"),
         Binding("T", "bulk('terminate')", "Terminate all shown", show=False,
                 id="runs.bulk_terminate"),
-        Binding("escape", "clear", "Clear filter", show=False, id="runs.clear"),
+        Binding("escape", "clear", "Clear selection, then filter", show=False,
+                id="runs.clear"),
     ]
     AUTO_FOCUS = "RunsTable"  # when a screen or dialog on top closes, keys go to the table
 
@@ -63,17 +75,17 @@ class RunsScreen(LiveScreen):
         self._total_runs = 0
 
     def compose(self) -> ComposeResult:
-        yield Header()
+        yield PulseHeader("Onward · Runs", id="pulse")
         yield CodeBanner(id="code-banner")
         yield CountsBar("", id="counts")
         with Horizontal(id="toolbar"):
-            yield Input(placeholder="search id or workflow  ( / )", id="search")
+            yield Input(placeholder="filter: id or workflow  ( / )", id="search")
             yield Select([(label, key) for key, label in FILTER_LABELS.items()],
                          value="all", allow_blank=False, id="filter")
             yield Static("", id="sort-label")
         yield RunsTable(id="runs-table")
         yield Static("", id="empty")
-        yield Footer(compact=True)
+        yield FitFooter()
 
     def on_mount(self) -> None:
         self.sub_title = "Runs"
@@ -82,6 +94,9 @@ class RunsScreen(LiveScreen):
         self.watch(self.query_one("#filter", Select), "expanded", self._filter_closed,
                    init=False)
 
+    def on_resize(self, event: events.Resize) -> None:
+        self.set_class(event.size.width < NARROW_BELOW, "-narrow")
+
     def _filter_closed(self, expanded: bool) -> None:
         """A filter chosen (or the list dismissed): the keys go back to the table, so
         enter opens a run instead of the dropdown again."""
@@ -89,24 +104,33 @@ class RunsScreen(LiveScreen):
             self.call_after_refresh(self.query_one(RunsTable).focus)
 
     # -- loading -----------------------------------------------------------------------------
+    @staticmethod
+    def bar_params(text: str) -> dict[str, Any]:
+        """What the filter bar's text asks ``Engine.list`` for (the one place that reads
+        it: the list-filter language plugs in here)."""
+        return {"search": text or None}
+
     def load_params(self) -> dict[str, Any]:
         return {"status": None if self.status_filter == "all" else self.status_filter,
-                "search": self.search or None, "limit": self.limit,
+                **self.bar_params(self.search), "limit": self.limit,
                 "order": SORTS[self.sort_index][0]}
 
     def fetch(self, params: dict[str, Any]) -> Any:
         counts = self.engine.counts()
         rows = self.engine.list(params["status"], search=params["search"],
                                 limit=params["limit"], order=params["order"])
-        return counts, rows, params["limit"]
+        due = self.engine.next_due([str(r["run_id"]) for r in rows
+                                    if r["status"] == "running"])
+        return counts, rows, params["limit"], due
 
     def show(self, data: Any) -> None:
-        counts, rows, limit = data
+        counts, rows, limit, due = data
         self._more = len(rows) >= limit
         self._total_runs = sum(counts.get(s, 0) for s in (
             "running", "completed", "failed", "canceled", "terminated", "continued_as_new"))
         self.query_one(CountsBar).show_counts(counts, self.status_filter)
         table = self.query_one(RunsTable)
+        table.due = due
         table.show_runs(rows, self.colours(), self.now())
         empty = self.query_one("#empty", Static)
         # The table stays on screen (only shorter) when nothing matches: hiding it would
@@ -186,6 +210,12 @@ class RunsScreen(LiveScreen):
                              (" (s)", "$text-muted")))
 
     def action_clear(self) -> None:
+        """Escape: unselect the selected runs if any, else clear the filter and search."""
+        table = self.query_one(RunsTable)
+        if table.selected:
+            table.clear_selection()
+            table.focus()
+            return
         search = self.query_one("#search", Input)
         if search.value:
             search.value = ""
@@ -218,12 +248,39 @@ class RunsScreen(LiveScreen):
             self.notify("No run selected.", severity="warning")
         return run
 
+    def action_toggle_select(self) -> None:
+        self.query_one(RunsTable).toggle_selected()
+
+    @on(RunsTable.SelectionChanged)
+    def _selection_changed(self) -> None:
+        table = self.query_one(RunsTable)
+        count = len(table.selected)
+        table.border_title = (f"{count} selected: r p c t act on them, esc clears" if count
+                              else None)
+
+    def _on_selection(self, name: str) -> bool:
+        """Ask for ``name`` on the selected runs, if any are selected (True then)."""
+        chosen = self.query_one(RunsTable).selected_runs()
+        if not chosen:
+            return False
+        if name == "toggle_pause":
+            name = "resume" if all(r.get("paused") for r in chosen) else "pause"
+        open_only = name in ("cancel", "terminate", "pause", "resume")
+        idents = [str(r["id"]) for r in chosen if not open_only or r["status"] == "running"]
+        described = "the selected runs" + (" (open runs only)" if open_only else "")
+        self.ask_bulk(name, idents, described)
+        return True
+
     def action_operate(self, name: str) -> None:
+        if self._on_selection(name):
+            return
         run = self._current()
         if run is not None:
             self.ask_operation(name, str(run["id"]))
 
     def action_toggle_pause(self) -> None:
+        if self._on_selection("toggle_pause"):
+            return
         run = self._current()
         if run is not None:
             self.ask_operation("resume" if run.get("paused") else "pause", str(run["id"]))
@@ -250,7 +307,85 @@ class RunsScreen(LiveScreen):
         self.run_worker(collect, thread=True, exclusive=True, exit_on_error=False,
                         group="bulk-collect")
 
+    # -- saved views -----------------------------------------------------------------------
+    def current_view(self) -> View:
+        """The filter, filter-bar text and sort shown now."""
+        return View(filter=self.status_filter, text=self.search,
+                    sort=SORTS[self.sort_index][0])
+
+    def apply_view(self, view: View) -> None:
+        """Show the runs a saved view names (unknown filters or sorts fall back)."""
+        self.sort_index = next((i for i, (k, _) in enumerate(SORTS) if k == view.sort), 0)
+        self._show_sort()
+        self.search = view.text
+        self.query_one("#search", Input).value = view.text
+        self.status_filter = view.filter if view.filter in FILTER_LABELS else "all"
+        self.query_one("#filter", Select).value = self.status_filter
+        self.limit = PAGE
+        self.reload()
+        self.query_one(RunsTable).focus()
+
+    def action_use_view(self, name: str) -> None:
+        """Apply the saved view ``name``."""
+        try:
+            view = load_views().get(name)
+        except ViewsError as err:
+            self.notify(str(err), severity="error", markup=False)
+            return
+        if view is None:
+            self.notify(f"No saved view named {name!r}.", severity="warning", markup=False)
+            return
+        self.apply_view(view)
+
+    def action_save_view(self) -> None:
+        """Ask for a name and save what is shown as a view."""
+        from .modals import ConfirmModal  # the dialog module is large; load it when asked
+
+        def answered(answer: dict[str, Any] | None) -> None:
+            if answer is None:
+                return
+            try:
+                save_view(str(answer.get("reason") or ""), self.current_view())
+            except ViewsError as err:
+                self.notify(str(err), severity="error", markup=False)
+                return
+            self.notify(f"Saved view {str(answer.get('reason')).strip()!r}.", markup=False)
+
+        self.app.push_screen(ConfirmModal(
+            "Save this view?", Content(f"{self._described()}, sorted by "
+                                       f"{SORTS[self.sort_index][1]}"),
+            confirm="Save view", danger=False, reason="", reason_required=True,
+            reason_label="Name of the view"), answered)
+
+    def action_forget_view(self, name: str) -> None:
+        """Delete the saved view ``name``."""
+        try:
+            delete_view(name)
+        except ViewsError as err:
+            self.notify(str(err), severity="error", markup=False)
+            return
+        self.notify(f"Forgot view {name!r}.", markup=False)
+
     def palette_commands(self) -> list[tuple[str, str, str]]:
         """Extra command palette entries: (title, help, action)."""
-        return [(f"Filter: {label}", "show only these runs", f"set_filter('{key}')")
-                for key, label in FILTER_LABELS.items()]
+        found = [(f"Filter: {label}", "show only these runs", f"set_filter('{key}')")
+                 for key, label in FILTER_LABELS.items()]
+        found += [(f"Sort: {label}", "order the runs list", f"set_sort('{key}')")
+                  for key, label in SORTS]
+        try:
+            views = load_views()
+        except ViewsError:
+            views = {}
+        for name in views:
+            found.append((f"View: {name}", "apply this saved view", f"use_view({name!r})"))
+            found.append((f"Forget view: {name}", "delete this saved view",
+                          f"forget_view({name!r})"))
+        return found
+
+    def action_set_sort(self, key: str) -> None:
+        """Order the list by ``key`` (one of ``SORTS``)."""
+        for index, (name, _) in enumerate(SORTS):
+            if name == key:
+                self.sort_index = index
+                self._show_sort()
+                self.reload()

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from textual import events
+from textual.binding import Binding, BindingType
 from textual.widgets import DataTable
 
 Column = tuple[str, str, int | None]  # key, label, width (None: the flexible column)
@@ -20,6 +21,12 @@ class FittedTable(DataTable[Any]):
     """
 
     COLUMNS: ClassVar[tuple[Column, ...]] = ()
+    BINDINGS: ClassVar[list[BindingType]] = [  # vim keys beside the arrows, home and end
+        Binding("j", "cursor_down", "Down", show=False),
+        Binding("k", "cursor_up", "Up", show=False),
+        Binding("g", "vim_edge('g')", "First row", show=False),
+        Binding("G", "vim_edge('G')", "Last row", show=False),
+    ]
     MIN_FLEX = 12
 
     def __init__(self, **kwargs: Any) -> None:
@@ -28,6 +35,21 @@ class FittedTable(DataTable[Any]):
         super().__init__(**kwargs)
         self._flex_width = -1
         self._kept: list[tuple[str | None, Sequence[Any]]] = []
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # g and G yield to a screen that binds them itself (run detail: g is Signal).
+        if action == "vim_edge" and parameters and any(
+                isinstance(b, Binding) and str(parameters[0]) in b.key.split(",")
+                for b in self.screen.BINDINGS):
+            return False
+        return super().check_action(action, parameters)
+
+    def action_vim_edge(self, key: str) -> None:
+        """g: the first row; G: the last row."""
+        if key == "g":
+            self.action_scroll_top()
+        else:
+            self.action_scroll_bottom()
 
     def fit_columns(self) -> bool:
         """(Re)create the columns for the current width; True if they changed."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime
 from typing import Any
 
@@ -129,6 +130,45 @@ def ago(text: str | None, now: float) -> str:
     if delta < 86400:
         return f"{int(delta // 3600)}h ago"
     return f"{int(delta // 86400)}d ago"
+
+
+ISO_TIME = re.compile(r"(?:\bat )?(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?"
+                      r"(?:Z|[+-]\d\d:\d\d)?)")
+
+
+def relative_times(text: str, now: float) -> str:
+    """``text`` with every ISO-8601 time in it (and an ``at`` before it) said relative to
+    now ('retry at 2026-…' becomes 'retry in 42s'), so no raw timestamp is cut off at a
+    column's edge."""
+    def relative(match: re.Match[str]) -> str:
+        ts = parse_time(match.group(1))
+        if ts is None:
+            return match.group(0)
+        return f"in {short_span(ts - now)}" if ts >= now else ago(match.group(1), now)
+    return ISO_TIME.sub(relative, text)
+
+
+def short_span(seconds: float) -> str:
+    """A countdown's duration in whole units: 42s, 4m59s, 3h05m, 2d04h."""
+    whole = int(abs(seconds))
+    return span(whole) if whole >= 60 else f"{whole}s"
+
+
+def next_due_text(run: dict[str, Any], due: dict[str, str | None] | None, now: float
+                  ) -> str:
+    """The list's countdown: 'retry in 42s' for a run backing off, 'due in 3h05m' or
+    'overdue 5m00s' for an open manual task's deadline; '' when nothing is due."""
+    if not due or run.get("status") != "running":
+        return ""
+    retry = parse_time(due.get("retry"))
+    if retry is not None and run.get("retrying") and retry > now:
+        return f"retry in {short_span(retry - now)}"
+    deadline = parse_time(due.get("deadline"))
+    if deadline is not None:
+        left = deadline - now
+        return f"due in {short_span(left)}" if left >= 0 else \
+            f"overdue {short_span(-left)}"
+    return ""
 
 
 def countdown(text: str | None, now: float) -> str:

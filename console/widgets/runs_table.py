@@ -1,4 +1,5 @@
-"""The runs table: rows keyed by workflow id, updated in place when the order is unchanged."""
+"""The runs table: rows keyed by workflow id, updated in place when the order is unchanged;
+a selection (space) for bulk actions; relative times and countdowns that tick."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from textual.binding import Binding
 from textual.message import Message
 
 from .fitted_table import Column, FittedTable
-from .format import ago, clock_time
+from .format import ago, next_due_text, relative_times
 from .status import status_text
 
 COLUMNS: tuple[Column, ...] = (
@@ -17,10 +18,20 @@ COLUMNS: tuple[Column, ...] = (
     ("workflow", "Workflow", 14),
     ("status", "Status", 12),
     ("step", "Current step", None),
-    ("started", "Started", 15),
-    ("updated", "Last change", 11),
+    ("started", "Started", 8),
+    ("updated", "Changed", 8),
+    ("next", "Next", 14),
 )
+NARROW: tuple[Column, ...] = (  # below WIDE_FROM cells: what an operator needs first
+    ("id", "ID", 18),
+    ("status", "Status", 11),
+    ("step", "Current step", None),
+    ("updated", "Changed", 8),
+    ("next", "Next", 14),
+)
+WIDE_FROM = 110
 NEAR_END = 20  # rows from the end at which more rows are asked for
+MARK = "✓ "  # before the id of a selected run
 
 
 class RunsTable(FittedTable):
@@ -34,6 +45,9 @@ class RunsTable(FittedTable):
     class NearEnd(Message):
         """The cursor is within a few rows of the last loaded row."""
 
+    class SelectionChanged(Message):
+        """Runs were selected or unselected (space)."""
+
     COLUMNS = COLUMNS
 
     def __init__(self, **kwargs: Any) -> None:
@@ -42,6 +56,12 @@ class RunsTable(FittedTable):
         self._rows: dict[str, dict[str, Any]] = {}
         self._colours: dict[str, str] = {}
         self._now = 0.0
+        self.selected: set[str] = set()  # workflow ids chosen with space
+        self.due: dict[str, dict[str, str | None]] = {}  # run_id -> next retry/deadline
+
+    def fit_columns(self) -> bool:
+        self.COLUMNS = COLUMNS if self.size.width >= WIDE_FROM else NARROW  # type: ignore[misc]
+        return super().fit_columns()
 
     def refill(self) -> None:
         if self._ids:
@@ -50,16 +70,28 @@ class RunsTable(FittedTable):
             self.show_runs(rows, self._colours, self._now)
 
     # -- rows ------------------------------------------------------------------------------
+    def _cell(self, key: str, run: dict[str, Any]) -> Any:
+        ident = str(run["id"])
+        if key == "id":
+            text = Text(overflow="ellipsis", no_wrap=True, end="")
+            if ident in self.selected:
+                text.append(MARK, style="bold reverse")
+            text.append(ident, style="bold")
+            return text
+        if key == "status":
+            return status_text(run, self._colours)
+        if key in ("started", "updated"):
+            return Text(ago(run.get(key), self._now), end="")
+        if key == "next":
+            return Text(next_due_text(run, self.due.get(str(run.get("run_id"))), self._now),
+                        overflow="ellipsis", no_wrap=True, end="")
+        if key == "step":
+            return Text(relative_times(str(run.get("step") or ""), self._now),
+                        overflow="ellipsis", no_wrap=True, end="")
+        return Text(str(run.get(key) or ""), overflow="ellipsis", no_wrap=True, end="")
+
     def _cells(self, run: dict[str, Any]) -> list[Any]:
-        step = str(run.get("step") or "")
-        return [
-            Text(str(run["id"]), style="bold", overflow="ellipsis", no_wrap=True, end=""),
-            Text(str(run.get("workflow", "")), overflow="ellipsis", no_wrap=True, end=""),
-            status_text(run, self._colours),
-            Text(step, overflow="ellipsis", no_wrap=True, end=""),
-            Text(clock_time(run.get("started"), self._now), end=""),
-            Text(ago(run.get("updated"), self._now), end=""),
-        ]
+        return [self._cell(key, run) for key, _, _ in self.COLUMNS]
 
     def show_runs(self, rows: list[dict[str, Any]], colours: dict[str, str], now: float
                   ) -> None:
@@ -72,7 +104,7 @@ class RunsTable(FittedTable):
         if ids == self._ids:
             for ident in ids:
                 if fresh[ident] != self._rows.get(ident):
-                    for (key, _, _), cell in zip(COLUMNS, self._cells(fresh[ident]),
+                    for (key, _, _), cell in zip(self.COLUMNS, self._cells(fresh[ident]),
                                                  strict=True):
                         self.update_cell(ident, key, cell)
             self._rows = fresh
@@ -82,6 +114,9 @@ class RunsTable(FittedTable):
         self.clear()
         self._rows = fresh
         self._ids = ids
+        if self.selected - set(ids):  # selected runs no longer listed are let go
+            self.selected &= set(ids)
+            self.post_message(self.SelectionChanged())
         for run in rows:
             self.add_row(*self._cells(run), key=str(run["id"]))
         if current in fresh:
@@ -90,11 +125,34 @@ class RunsTable(FittedTable):
             self.move_cursor(row=min(index, len(ids) - 1), animate=False, scroll=False)
 
     def refresh_times(self, now: float) -> None:
-        """Re-render the relative 'last change' column (no store call)."""
+        """Re-render the relative times and countdowns (no store call)."""
         self._now = now
+        keys = [key for key, _, _ in self.COLUMNS
+                if key in ("step", "started", "updated", "next")]
         for ident in self._ids:
-            self.update_cell(ident, "updated", Text(ago(self._rows[ident].get("updated"), now),
-                                                    end=""))
+            for key in keys:
+                self.update_cell(ident, key, self._cell(key, self._rows[ident]))
+
+    # -- selection -------------------------------------------------------------------------
+    def toggle_selected(self) -> None:
+        """Select the highlighted run, or unselect it if it was selected."""
+        ident = self.current_id()
+        if ident is None:
+            return
+        self.selected ^= {ident}
+        self.update_cell(ident, "id", self._cell("id", self._rows[ident]))
+        self.post_message(self.SelectionChanged())
+
+    def clear_selection(self) -> None:
+        """Unselect every run."""
+        chosen, self.selected = self.selected, set()
+        for ident in chosen & set(self._ids):
+            self.update_cell(ident, "id", self._cell("id", self._rows[ident]))
+        self.post_message(self.SelectionChanged())
+
+    def selected_runs(self) -> list[dict[str, Any]]:
+        """The selected runs, in table order."""
+        return [self._rows[i] for i in self._ids if i in self.selected]
 
     def recolour(self, colours: dict[str, str]) -> None:
         """Re-render status cells after a theme change."""

@@ -21,7 +21,18 @@ ORDERS = {
     "updated": "updated DESC", "started": "started DESC", "id": "workflow_id",
     "workflow": "workflow, updated DESC", "status": "status, updated DESC",
 }
-"""The orders ``find_runs`` knows; any other name orders by the latest change."""
+"""The orders ``find_runs`` knows; any other name orders by the latest change (``attention``
+is built by ``_order`` since it compares task deadlines with now)."""
+
+ATTENTION = ("CASE WHEN status = 'running' AND stuck = 1 THEN 0 WHEN status = 'failed' THEN 1 "
+             "WHEN status = 'running' AND retrying = 1 THEN 2 WHEN status = 'running' AND "
+             "EXISTS (SELECT 1 FROM manual_tasks t WHERE t.run_id = runs.run_id AND "
+             "t.status = 'open' AND t.deadline < ?) THEN 3 ELSE 4 END, updated DESC")
+"""Needs attention first: stuck, failed, retrying, overdue manual tasks; then the rest by
+latest change (one CASE over the rows the WHERE keeps; overdue probes manual_tasks_run)."""
+FAILURE_EVENTS = ("ActivityAttemptFailed", "ActivityFailed", "WorkflowFailed",
+                  "WorkflowTaskFailed")
+"""Event types the console's failures/min counts."""
 
 
 def _filter(status: str | None, now: float) -> tuple[str, list[Any]]:
@@ -60,8 +71,12 @@ def find_runs(tx: Tx, *, status: str | None, search: str | None, limit: int | No
     if search:
         where += " AND (workflow_id LIKE ? OR workflow LIKE ?)"
         params += [f"%{search}%", f"%{search}%"]
-    sql = (f"SELECT {RUN_COLUMNS} FROM runs WHERE 1 = 1{where} "
-           f"ORDER BY {ORDERS.get(order, ORDERS['updated'])}")
+    if order == "attention":
+        ordering = ATTENTION
+        params.append(now)
+    else:
+        ordering = ORDERS.get(order, ORDERS["updated"])
+    sql = f"SELECT {RUN_COLUMNS} FROM runs WHERE 1 = 1{where} ORDER BY {ordering}"
     if limit is not None:
         sql += " LIMIT ? OFFSET ?"
         params += [limit, offset]
@@ -85,6 +100,37 @@ def count_runs(tx: Tx, now: float) -> dict[str, int]:
     result["overdue"] = tx.scalar("SELECT count(DISTINCT run_id) FROM manual_tasks WHERE "
                                   "status = 'open' AND deadline < ?", (now,)) or 0
     return result
+
+
+def recent_steps(tx: Tx, since: float) -> list[Row]:
+    """Events committed since ``since`` per whole second: rows of (second, events,
+    failures), ``second`` counted from ``since`` (SQLite truncates, PostgreSQL rounds: a
+    rate display, not an audit). Cheap: only runs changed since then (runs_by_update) are
+    looked into, through their primary key."""
+    marks = ", ".join("?" * len(FAILURE_EVENTS))
+    return tx.execute(
+        "SELECT CAST(e.time - ? AS INTEGER), count(*), "
+        f"sum(CASE WHEN e.type IN ({marks}) THEN 1 ELSE 0 END) FROM runs r JOIN events e "
+        "ON e.run_id = r.run_id WHERE r.updated >= ? AND e.time >= ? "
+        "GROUP BY 1", (since, *FAILURE_EVENTS, since, since))
+
+
+def next_due(tx: Tx, run_ids: list[str]) -> dict[str, tuple[float | None, float | None]]:
+    """For each of these runs that has one: (when its next queued activity attempt is due,
+    the earliest deadline of its open manual tasks); both None where there is none."""
+    found: dict[str, list[float | None]] = {}
+    for start in range(0, len(run_ids), 500):  # well under any bound on SQL parameters
+        chunk = run_ids[start:start + 500]
+        marks = ", ".join("?" * len(chunk))
+        for run_id, due in tx.execute(
+                f"SELECT run_id, min(due) FROM activity_tasks WHERE owner IS NULL AND "
+                f"run_id IN ({marks}) GROUP BY run_id", chunk):
+            found.setdefault(run_id, [None, None])[0] = due
+        for run_id, deadline in tx.execute(
+                f"SELECT run_id, min(deadline) FROM manual_tasks WHERE status = 'open' AND "
+                f"deadline IS NOT NULL AND run_id IN ({marks}) GROUP BY run_id", chunk):
+            found.setdefault(run_id, [None, None])[1] = deadline
+    return {run_id: (due, deadline) for run_id, (due, deadline) in found.items()}
 
 
 def child_runs(tx: Tx, run_id: str) -> list[Row]:

@@ -58,13 +58,13 @@ async def test_search_and_sort(make_engine: Any, workdir: Path) -> None:
     app = OnwardApp(engine, worker=False)
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: len(run_ids(app)) == 3, "three runs")
-        assert run_ids(app) == ["c-desk", "a-launch", "b-launch"]  # newest first
+        assert run_ids(app) == ["c-desk", "a-launch", "b-launch"]  # none needs attention
         await pilot.press("slash", *"launch")
         await wait_for(pilot, lambda: sorted(run_ids(app)) == ["a-launch", "b-launch"],
                        "the search to keep the launches")
         await pilot.press("enter")  # back to the table
         assert isinstance(app.focused, RunsTable)
-        await pilot.press("s", "s")  # newest first -> last change -> id
+        await pilot.press("s", "s", "s")  # attention -> newest first -> last change -> id
         await wait_for(pilot, lambda: run_ids(app) == ["a-launch", "b-launch"], "sorted by id")
         await pilot.press("escape")
         await wait_for(pilot, lambda: run_ids(app) == ["a-launch", "b-launch", "c-desk"],

@@ -13,6 +13,7 @@ from textual.pilot import Pilot
 from onward.console.app import OnwardApp
 from onward.console.screens.modals import ConfirmModal, StartModal
 from onward.console.screens.run_detail import RunDetailScreen
+from onward.console.widgets.pulse import PulseHeader
 from onward.console.widgets.runs_table import RunsTable
 from onward.console.widgets.timeline import Timeline
 
@@ -30,6 +31,8 @@ async def _runs_loaded(pilot: Pilot[Any]) -> None:
     app = pilot.app
     await wait_for(pilot, lambda: app.screen.query(RunsTable)
                    and app.screen.query_one(RunsTable).row_count == 6, "six runs listed")
+    await wait_for(pilot, lambda: app.screen.query_one(PulseHeader).reads >= 1,
+                   "the live header's first read")
 
 
 def test_runs_screen(snap_compare: Any, story: Any) -> None:
