@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-from . import convert, history, payloads, reload, repair, updates, views
+from . import convert, history, payloads, reload, repair, updates, views, workers_view
 from .advance import Advancer
 from .aio import AsyncBridge, AsyncClient
 from .deadline import DEFAULT_DEADLINE, check_deadline
@@ -272,6 +272,12 @@ class Engine(AsyncClient):
         """Manual tasks (open ones by default), oldest first."""
         with self.store.read() as tx:
             return views.tasks(tx, status, self.clock())
+
+    def workers(self) -> JsonList:
+        """Registered workers with host, pid, concurrency, heartbeat age, lease and the
+        activity attempts (and so the runs) each holds."""
+        with self.store.read() as tx:
+            return workers_view.workers(tx, self.clock())
 
     def history(self, ident: str, after: int = 0) -> JsonList:
         """A run's events after ``after`` as JSON objects."""

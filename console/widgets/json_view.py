@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from rich.console import Group
 from rich.json import JSON
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.widgets import Static
+
+from .history_model import split_tracebacks
 
 
 class JsonView(VerticalScroll):
@@ -31,6 +34,17 @@ class JsonView(VerticalScroll):
             self._empty = empty
         self._value = value
         self.query_one(".json-body", Static).update(self._renderable(value))
+
+    def show_event(self, event: dict[str, Any]) -> None:
+        """Show a history event as JSON, with any traceback in it taken out and shown
+        below as readable text (not one escaped JSON string)."""
+        self._value = event
+        value, tracebacks = split_tracebacks(event)
+        parts: list[Any] = [self._renderable(value)]
+        for where, text in tracebacks:
+            parts.append(Text(f"\n{where}:", style="bold"))
+            parts.append(Text(text.rstrip("\n")))
+        self.query_one(".json-body", Static).update(Group(*parts))
 
     def show_text(self, text: str, style: str = "") -> None:
         """Show plain text (a traceback, a message) instead of JSON."""
