@@ -46,7 +46,7 @@ class WorkersScreen(LiveScreen):
 
     def __init__(self) -> None:
         super().__init__(id="workers")
-        self.workers: list[dict[str, Any]] = []
+        self.members: list[dict[str, Any]] = []
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -65,10 +65,10 @@ class WorkersScreen(LiveScreen):
         return self.engine.workers()
 
     def show(self, data: Any) -> None:
-        self.workers = list(data)
+        self.members = list(data)
         colours = self.colours()
         rows = []
-        for w in self.workers:
+        for w in self.members:
             running = len(w.get("running") or [])
             rows.append((str(w["id"]), [
                 Text(str(w["id"]), style="bold", overflow="ellipsis", no_wrap=True),
@@ -80,12 +80,12 @@ class WorkersScreen(LiveScreen):
                 heartbeat_text(w, colours),
                 Text(span(float(w.get("lease_ttl") or 0.0)))]))
         self.query_one(WorkersTable).set_rows(rows)
-        busy = sum(len(w.get("running") or []) for w in self.workers)
-        summary = Content.assemble((f"{len(self.workers)} worker(s)", "bold"),
+        busy = sum(len(w.get("running") or []) for w in self.members)
+        summary = Content.assemble((f"{len(self.members)} worker(s)", "bold"),
                                    f", running {busy} attempt(s)")
-        if not self.workers:
+        if not self.members:
             summary += Content.styled(
-                "  No worker is registered: start one with `onward worker`.", "$text-muted")
+                "  None registered: `onward worker` starts one.", "$text-muted")
         self.query_one("#workers-summary", Static).update(summary)
         self._show_selected()
 
@@ -94,7 +94,7 @@ class WorkersScreen(LiveScreen):
 
     def _current(self) -> dict[str, Any] | None:
         row = self.query_one(WorkersTable).cursor_row
-        return self.workers[row] if self.workers and 0 <= row < len(self.workers) else None
+        return self.members[row] if self.members and 0 <= row < len(self.members) else None
 
     @on(DataTable.RowHighlighted, "#workers-table")
     def _show_selected(self) -> None:
