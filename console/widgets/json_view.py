@@ -24,6 +24,7 @@ class JsonView(VerticalScroll):
         super().__init__(**kwargs)
         self._value = value
         self._empty = empty
+        self.shown: Any = None  # the renderable on screen (tests read it)
 
     def compose(self) -> ComposeResult:
         yield Static(self._renderable(self._value), classes="json-body")
@@ -33,7 +34,8 @@ class JsonView(VerticalScroll):
         if empty is not None:
             self._empty = empty
         self._value = value
-        self.query_one(".json-body", Static).update(self._renderable(value))
+        self.shown = self._renderable(value)
+        self.query_one(".json-body", Static).update(self.shown)
 
     def show_event(self, event: dict[str, Any]) -> None:
         """Show a history event as JSON, with any traceback in it taken out and shown
@@ -44,7 +46,8 @@ class JsonView(VerticalScroll):
         for where, text in tracebacks:
             parts.append(Text(f"\n{where}:", style="bold"))
             parts.append(Text(text.rstrip("\n")))
-        self.query_one(".json-body", Static).update(Group(*parts))
+        self.shown = Group(*parts)
+        self.query_one(".json-body", Static).update(self.shown)
 
     def show_text(self, text: str, style: str = "") -> None:
         """Show plain text (a traceback, a message) instead of JSON."""
