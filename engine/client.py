@@ -534,6 +534,12 @@ class Engine(AsyncClient):
         ``code``: ``source`` (file or provider), ``loaded`` and ``on_disk`` versions."""
         return reload.replay_on_disk(self, ident)
 
+    def flows(self) -> JsonList:
+        """Loaded flows modules: ``source`` (file or module), ``version`` (sha256 prefix of
+        the file loaded), and the ``workflows`` and ``activities`` each exposes."""
+        return [{"source": f.source, "version": f.version, "workflows": sorted(f.workflows),
+                 "activities": sorted(f.activities)} for f in self.registry.flows]
+
     def code_drift(self) -> JsonList:
         """Flows files whose content on disk differs from the code this engine runs (a
         reload refused or still to come): ``source``, ``loaded`` and ``on_disk`` versions."""
