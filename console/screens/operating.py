@@ -93,7 +93,10 @@ class Operating(Screen[None]):
         def answered(answer: dict[str, Any] | None) -> None:
             if answer is not None:
                 self.run_operation(name, [ident], {"seq": plan["cut"], **answer})
-        self.app.push_screen(RepairModal(plan, OPERATIONS[name].explain), answered)
+        engine = self.onward.engine
+        self.app.push_screen(RepairModal(plan, OPERATIONS[name].explain,
+                                         replan=lambda seq: engine.repair_plan(ident, seq)),
+                             answered)
 
     def _handler_names(self, ident: str, kind: str) -> Any:
         """A loader of the run's ``kind`` handler names (a replay: called in a thread)."""
