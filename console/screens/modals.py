@@ -22,6 +22,7 @@ from onward import OnwardError
 from ..widgets.fitted_table import FittedTable
 from ..widgets.format import pretty_json
 from ..widgets.json_editor import JsonEditor
+from ..widgets.json_view import JsonView
 from ..widgets.status import theme_colours
 
 
@@ -500,6 +501,27 @@ class CompleteTaskModal(Dialog):
                 f"Not completed: the result is not valid JSON ({value}).")
             return
         self.dismiss({"result": value})
+
+
+class AnswerModal(Dialog):
+    """A query's or update's whole answer as JSON (the toast holds one line of it)."""
+
+    BINDINGS = [Binding("enter", "cancel", "Close", id="dialog.close_answer")]
+
+    def __init__(self, title: str, value: Any) -> None:
+        super().__init__()
+        self._title = title
+        self.value = value
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog -wide"):
+            yield Label(self._title, classes="dialog-title", markup=False)
+            yield JsonView(self.value, id="answer")
+            with Horizontal(classes="buttons"):
+                yield Button("Close", variant="primary", id="cancel")
+
+    def on_mount(self) -> None:
+        self.query_one("#cancel", Button).focus()
 
 
 class ResultsTable(FittedTable):
