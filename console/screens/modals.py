@@ -141,7 +141,7 @@ class RepairModal(Dialog):
         plan = self.plan
         verb = "Retry" if plan["action"] == "retry" else "Reset"
         ident = str(plan["id"])
-        with Vertical(classes="dialog -wide -danger"):
+        with Vertical(classes="dialog -wide -danger -repair"):
             yield Label(self._title(), classes="dialog-title", markup=False, id="repair-title")
             yield Static(self._explain, classes="dialog-body", markup=False)
             if self._replan is not None:
@@ -152,7 +152,7 @@ class RepairModal(Dialog):
             with VerticalScroll(id="plan-preview"):
                 yield Static(self._cut_summary(), id="cut")
                 yield Static(self._completed_warning(), id="completed")
-            yield Checkbox(self._consent_label(), id="consent")
+            yield Checkbox(self._consent_label(), compact=True, id="consent")
             yield Static("", classes="dialog-error", markup=False)
             with Horizontal(classes="buttons"):
                 yield Button(f"{verb} {ident}", variant="error", id="confirm")
@@ -208,6 +208,20 @@ class RepairModal(Dialog):
         self._show_plan()
         self.query_one("#cancel", Button).focus()
 
+    def on_resize(self) -> None:
+        self.call_after_refresh(self._fit)
+
+    def _fit(self) -> None:
+        """Let the preview scroll in the height the rest leaves, so the buttons stay on
+        screen however small the terminal is."""
+        box = self.query_one(".dialog")
+        preview = self.query_one("#plan-preview")
+        others = sum(child.outer_size.height + child.styles.margin.height
+                     for child in box.children if child is not preview and child.display)
+        room = (int(self.size.height * 0.95) - box.styles.gutter.height - others
+                - preview.styles.margin.height)
+        preview.styles.max_height = max(3, room)
+
     def _show_plan(self) -> None:
         """Put the current plan on screen (after a new cut was planned)."""
         self.query_one("#repair-title", Label).update(self._title())
@@ -220,6 +234,7 @@ class RepairModal(Dialog):
         consent.value = False  # consent is for the activities listed, so asked again
         consent.display = bool(self.completed)
         self.query_one(".dialog-error", Static).update(self._problem)
+        self.call_after_refresh(self._fit)
 
     @on(Input.Changed, "#cut-seq")
     def _cut_typed(self, event: Input.Changed) -> None:

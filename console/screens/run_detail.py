@@ -13,10 +13,8 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
-from textual.containers import VerticalScroll
-from textual.widgets import (DataTable, Footer, Header, Input, Select, Static, TabbedContent,
-                             TabPane)
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.widgets import DataTable, Footer, Header, Input, Select, Static, TabbedContent, TabPane
 
 from ..messages import OpenRun
 from ..operations import export_history

@@ -14,7 +14,7 @@ from .history_model import Lane, lanes
 LABEL = 22  # columns for a lane's name
 LOOK = {"ok": ("█", "text-success"), "failed": ("█", "text-error"),
         "open": ("▓", "text-primary"), "waiting": ("·", "text-warning")}
-KINDS = {"activity": "A", "timer": "T", "task": "M", "child": "C"}
+KINDS = {"run": "W", "activity": "A", "timer": "T", "task": "M", "child": "C"}
 
 
 def chart_text(steps: list[Lane], start: float, end: float, width: int,

@@ -136,8 +136,14 @@ class Lane:
     spans: list[Span] = field(default_factory=list)
 
 
+RUN_ENDS = {"WorkflowCompleted": "ok", "WorkflowContinuedAsNew": "ok",
+            "WorkflowFailed": "failed", "WorkflowTerminated": "failed",
+            "WorkflowCanceled": "failed"}
+"""Events that end the run, with how its own lane ends."""
+
+
 def lanes(events: list[dict[str, Any]]) -> list[Lane]:
-    """The steps of a run over time, in the order they began."""
+    """The run itself, then its steps over time, in the order they began."""
     by_ref: dict[int, Lane] = {}
     out: list[Lane] = []
     for event in events:
@@ -146,6 +152,11 @@ def lanes(events: list[dict[str, Any]]) -> list[Lane]:
         when = parse_time(event.get("time"))
         if when is None:
             continue
+        if kind == "WorkflowStarted":
+            out.insert(0, Lane("run", f"run {attrs.get('workflow', '')}".strip(),
+                               [Span(when, None, "open")]))
+        elif kind in RUN_ENDS and out and out[0].kind == "run":
+            out[0].spans[-1].end, out[0].spans[-1].outcome = when, RUN_ENDS[kind]
         if kind in OPENERS:
             label = {"activity": str(attrs.get("name", "activity")),
                      "timer": f"{attrs.get('purpose') or 'sleep'} timer",
@@ -156,9 +167,9 @@ def lanes(events: list[dict[str, Any]]) -> list[Lane]:
             by_ref[int(event["seq"])] = lane
             out.append(lane)
             continue
-        lane_or_none = by_ref.get(attrs.get("ref")) if isinstance(attrs.get("ref"), int) \
-            else None
-        if lane_or_none is None or not lane_or_none.spans:
+        ref = attrs.get("ref")
+        lane_or_none = by_ref.get(ref) if isinstance(ref, int) else None
+        if lane_or_none is None:
             continue
         current = lane_or_none.spans[-1]
         if current.end is not None:

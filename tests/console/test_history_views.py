@@ -126,7 +126,8 @@ def test_lanes_of_a_retried_activity() -> None:
                      next_retry="2026-03-02T09:30:40+00:00"),
               _event(4, "ActivityCompleted", 50, ref=2, attempt=2),
               _event(5, "TimerStarted", 50, seconds=5), _event(6, "TimerFired", 55, ref=5)]
-    pay, timer = lanes(events)
+    run, pay, timer = lanes(events)
+    assert run.kind == "run" and run.spans[0].end is None  # still open
     assert [(s.outcome, s.end is not None) for s in pay.spans] == [
         ("failed", True), ("waiting", True), ("ok", True)]
     assert timer.kind == "timer" and timer.spans[0].outcome == "ok"

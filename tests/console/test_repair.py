@@ -138,7 +138,7 @@ async def test_the_reset_dialog_lets_the_operator_move_the_cut(make_engine: Any,
     engine = _failed_order(make_engine)
     app = OnwardApp(engine, worker=False)
     async with app.run_test(size=SIZE) as pilot:
-        detail = await _open(pilot, app, "order-1")
+        await _open(pilot, app, "order-1")
         await pilot.press("home", "down", "down", "b")  # from event 3 (charge completed)
         modal = await _modal(pilot, app)
         assert modal.plan["cut"] == 3 and modal.query_one("#consent", Checkbox).display
