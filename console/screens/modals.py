@@ -31,9 +31,30 @@ class Dialog(ModalScreen[Any]):
 
     CSS_PATH = "modals.tcss"
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="dialog.cancel")]
+    FIT: str | None = None
+    """The part that scrolls in the height the rest leaves, so the buttons stay on screen
+    however small the terminal (None: the dialog is small enough as it is)."""
+    SHORT = 30  # rows below which dialogs tighten their spacing (the -short class)
 
     def action_cancel(self) -> None:
         self.dismiss(None)
+
+    def on_resize(self) -> None:
+        self.set_class(self.size.height < self.SHORT, "-short")
+        if self.FIT is not None:
+            self.call_after_refresh(self.fit)
+
+    def fit(self) -> None:
+        """Give the ``FIT`` part the rows the others leave in the dialog."""
+        if self.FIT is None:
+            return
+        part = self.query_one(self.FIT)
+        box = self.query_one(".dialog")
+        others = sum(child.outer_size.height + child.styles.margin.height
+                     for child in box.children if child is not part and child.display)
+        room = (int(self.size.height * 0.95) - box.styles.gutter.height - others
+                - part.styles.margin.height)
+        part.styles.max_height = max(2, room)
 
     @on(Button.Pressed, "#cancel")
     def _cancel_pressed(self) -> None:
@@ -126,6 +147,7 @@ class RepairModal(Dialog):
     """
 
     BINDINGS = [Binding("ctrl+s", "confirm", "Confirm", id="dialog.repair")]
+    FIT = "#plan-preview"
     SHOWN = 12  # discarded events listed before "and N more"
 
     def __init__(self, plan: dict[str, Any], explain: str,
@@ -208,20 +230,6 @@ class RepairModal(Dialog):
         self._show_plan()
         self.query_one("#cancel", Button).focus()
 
-    def on_resize(self) -> None:
-        self.call_after_refresh(self._fit)
-
-    def _fit(self) -> None:
-        """Let the preview scroll in the height the rest leaves, so the buttons stay on
-        screen however small the terminal is."""
-        box = self.query_one(".dialog")
-        preview = self.query_one("#plan-preview")
-        others = sum(child.outer_size.height + child.styles.margin.height
-                     for child in box.children if child is not preview and child.display)
-        room = (int(self.size.height * 0.95) - box.styles.gutter.height - others
-                - preview.styles.margin.height)
-        preview.styles.max_height = max(3, room)
-
     def _show_plan(self) -> None:
         """Put the current plan on screen (after a new cut was planned)."""
         self.query_one("#repair-title", Label).update(self._title())
@@ -234,7 +242,7 @@ class RepairModal(Dialog):
         consent.value = False  # consent is for the activities listed, so asked again
         consent.display = bool(self.completed)
         self.query_one(".dialog-error", Static).update(self._problem)
-        self.call_after_refresh(self._fit)
+        self.call_after_refresh(self.fit)
 
     @on(Input.Changed, "#cut-seq")
     def _cut_typed(self, event: Input.Changed) -> None:
@@ -481,6 +489,7 @@ class CompleteTaskModal(Dialog):
     """Complete a manual task with a JSON result (validated). Returns {"result": value}."""
 
     BINDINGS = [Binding("ctrl+s", "complete", "Complete", id="dialog.complete")]
+    FIT = "#task-body"
 
     def __init__(self, task: dict[str, Any], *, default: str = "true") -> None:
         super().__init__()
@@ -493,10 +502,12 @@ class CompleteTaskModal(Dialog):
         with Vertical(classes="dialog -wide"):
             yield Label(f"Complete {task.get('kind')}{who} ({task.get('id')})",
                         classes="dialog-title", markup=False)
-            if task.get("instructions"):
-                yield Static(str(task["instructions"]), classes="dialog-body", markup=False)
-            yield Label("Task data", classes="field-label")
-            yield Static(pretty_json(task.get("data")), classes="task-data", markup=False)
+            with VerticalScroll(id="task-body"):
+                if task.get("instructions"):
+                    yield Static(str(task["instructions"]), classes="dialog-body",
+                                 markup=False)
+                yield Label("Task data", classes="field-label")
+                yield Static(pretty_json(task.get("data")), classes="task-data", markup=False)
             yield Label("Result (JSON; the workflow receives it; ctrl+s completes)",
                         classes="field-label")
             yield JsonEditor(self._default, allow_empty=False, id="result")

@@ -74,7 +74,7 @@ class ProvidersScreen(LiveScreen):
 
     def on_mount(self) -> None:
         self.sub_title = "Code"
-        self.query_one("#provider-detail", Static).border_title = "Provider"
+        self.query_one("#provider-detail", Static).border_title = "Details"
         self.query_one(ProviderLog).border_title = "Load and reload log (newest first)"
         self.query_one(ProvidersTable).focus()
 

@@ -66,7 +66,7 @@ class JsonEditor(Vertical):
         ok, value, _where = self._parse()
         return ok, value
 
-    def _parse(self) -> tuple[bool, Any, tuple[int, int] | None]:
+    def _parse(self) -> tuple[bool, Any, tuple[int, int, str] | None]:
         text = self.text
         if not text.strip():
             if self.allow_empty:
@@ -76,7 +76,7 @@ class JsonEditor(Vertical):
             return True, json.loads(text), None
         except json.JSONDecodeError as err:
             return (False, f"invalid JSON at line {err.lineno}, column {err.colno}: "
-                    f"{err.msg}", (err.lineno, err.colno))
+                    f"{err.msg}", (err.lineno, err.colno, err.msg))
 
     def on_text_area_changed(self, event: TextArea.Changed) -> None:
         event.stop()
@@ -90,8 +90,10 @@ class JsonEditor(Vertical):
                                          self.empty_note, "$text-success"))
         else:
             message = f"✗ {value}"
-            if where is not None:
-                message += f"  near  {error_excerpt(self.text, *where)}"
+            if where is not None:  # short enough for one line: the spot, then why
+                line, column, why = where
+                message = (f"✗ {error_excerpt(self.text, line, column)}  {why} "
+                           f"(line {line}, column {column})")
             status.update(Content.styled(message, "$text-error"))
         self.set_class(not ok, "-invalid")
         return ok
