@@ -30,10 +30,12 @@ from .screens.providers import ProvidersScreen
 from .screens.run_detail import RunDetailScreen
 from .screens.runs import RunsScreen
 from .screens.tasks import TasksScreen
+from .screens.workers import WorkersScreen
 
 POLL_INTERVAL = 0.25  # seconds between change-token checks
 ERROR_REPEAT = 10.0  # seconds before the same background error is shown again
-ONLINE_ACTIONS = {"show_runs", "show_tasks", "show_providers", "start_workflow"}
+ONLINE_ACTIONS = {"show_runs", "show_tasks", "show_providers", "show_workers",
+                  "start_workflow"}
 
 
 class OnwardApp(App[int]):
@@ -42,15 +44,18 @@ class OnwardApp(App[int]):
     # Every stylesheet is listed here: Textual does not load the CSS_PATH of the screen
     # that get_default_screen() returns (the offline detail screen).
     CSS_PATH = ["app.tcss", "screens/runs.tcss", "screens/run_detail.tcss",
-                "screens/tasks.tcss", "screens/providers.tcss", "screens/modals.tcss"]
+                "screens/tasks.tcss", "screens/providers.tcss", "screens/modals.tcss",
+                "screens/workers.tcss"]
     TITLE = "Onward"
     COMMANDS = App.COMMANDS | {ConsoleCommands}
-    MODES = {"runs": RunsScreen, "tasks": TasksScreen, "providers": ProvidersScreen}
+    MODES = {"runs": RunsScreen, "tasks": TasksScreen, "providers": ProvidersScreen,
+             "workers": WorkersScreen}
     DEFAULT_MODE = "runs"
     BINDINGS = [
         Binding("1", "show_runs", "Runs", id="app.runs"),
         Binding("2", "show_tasks", "Tasks", id="app.tasks"),
         Binding("3", "show_providers", "Providers", id="app.providers"),
+        Binding("4", "show_workers", "Workers", id="app.workers"),
         Binding("n", "start_workflow", "New run", id="app.start"),
         Binding("question_mark", "help", "Help", key_display="?", id="app.help"),
         Binding("ctrl+t", "toggle_theme", "Light/dark theme", show=False, id="app.theme"),
@@ -245,6 +250,9 @@ class OnwardApp(App[int]):
 
     def action_show_providers(self) -> None:
         self.switch_mode("providers")
+
+    def action_show_workers(self) -> None:
+        self.switch_mode("workers")
 
     def action_toggle_theme(self) -> None:
         self.theme = "textual-light" if self.current_theme.dark else "textual-dark"

@@ -83,13 +83,9 @@ def perform(engine: Engine, name: str, ident: str, params: dict[str, Any] | None
     if name == "signal":
         engine.signal(ident, params["name"], params.get("payload"))
         return True, f"sent signal {params['name']!r} to {ident}"
-    if name == "query":
-        value = engine.query(ident, params["name"], *(params.get("args") or []))
-        return True, f"query {params['name']} of {ident} → {_brief(value)}"
-    if name == "update":
-        value = engine.update(ident, params["name"], *(params.get("args") or []),
-                              timeout=params.get("timeout", 30.0))
-        return True, f"update {params['name']} of {ident} → {_brief(value)}"
+    if name in ("query", "update"):
+        return True, answer_text(name, ident, params, handler_answer(engine, name, ident,
+                                                                     params))
     if name == "reset":
         seq = int(params["seq"])
         handle = (engine.reset(ident, seq, discard_completed=True)
@@ -99,6 +95,19 @@ def perform(engine: Engine, name: str, ident: str, params: dict[str, Any] | None
     if name == "replay":
         return replay_verdict([engine.replay_on_disk(ident)], ident)
     raise ValueError(f"unknown operation {name!r}")
+
+
+def handler_answer(engine: Engine, name: str, ident: str, params: dict[str, Any]) -> Any:
+    """Ask a query or an update (``name``) of ``ident``: the handler's return value."""
+    args = params.get("args") or []
+    if name == "query":
+        return engine.query(ident, params["name"], *args)
+    return engine.update(ident, params["name"], *args, timeout=params.get("timeout", 30.0))
+
+
+def answer_text(name: str, ident: str, params: dict[str, Any], value: Any) -> str:
+    """A query's or update's answer in one line: ``query status of X → "waiting"``."""
+    return f"{name} {params['name']} of {ident} → {_brief(value)}"
 
 
 def _brief(value: Any, limit: int = 200) -> str:

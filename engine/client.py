@@ -18,7 +18,17 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-from . import convert, history, payloads, reload, repair, updates, views, visibility
+from . import (
+    convert,
+    history,
+    payloads,
+    reload,
+    repair,
+    updates,
+    views,
+    visibility,
+    workers_view,
+)
 from . import search_attributes as search_attributes_
 from .advance import Advancer
 from .aio import AsyncBridge, AsyncClient
@@ -327,6 +337,12 @@ class Engine(AsyncClient, ScheduleClient):
         with self.store.read() as tx:
             return views.tasks(tx, status, self.clock())
 
+    def workers(self) -> JsonList:
+        """Registered workers with host, pid, concurrency, heartbeat age, lease and the
+        activity attempts (and so the runs) each holds."""
+        with self.store.read() as tx:
+            return workers_view.workers(tx, self.clock())
+
     def history(self, ident: str, after: int = 0) -> JsonList:
         """A run's events after ``after`` as JSON objects."""
         with self.store.read() as tx:
@@ -592,6 +608,12 @@ class Engine(AsyncClient, ScheduleClient):
         may differ from the loaded code (a refused reload). One ``replay`` report plus
         ``code``: ``source`` (file or provider), ``loaded`` and ``on_disk`` versions."""
         return reload.replay_on_disk(self, ident)
+
+    def flows(self) -> JsonList:
+        """Loaded flows modules: ``source`` (file or module), ``version`` (sha256 prefix of
+        the file loaded), and the ``workflows`` and ``activities`` each exposes."""
+        return [{"source": f.source, "version": f.version, "workflows": sorted(f.workflows),
+                 "activities": sorted(f.activities)} for f in self.registry.flows]
 
     def code_drift(self) -> JsonList:
         """Flows files whose content on disk differs from the code this engine runs (a

@@ -7,19 +7,22 @@ from collections.abc import Callable
 from typing import Any
 
 from rich.text import Text
-from textual import on
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.content import Content
 from textual.message import Message
 from textual.screen import ModalScreen
 from textual.suggester import SuggestFromList
 from textual.widgets import Button, Checkbox, Input, Label, Select, Static
 
+from onward import OnwardError
+
 from ..widgets.fitted_table import FittedTable
 from ..widgets.format import pretty_json
 from ..widgets.json_editor import JsonEditor
+from ..widgets.json_view import JsonView
 from ..widgets.status import theme_colours
 
 
@@ -28,9 +31,30 @@ class Dialog(ModalScreen[Any]):
 
     CSS_PATH = "modals.tcss"
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="dialog.cancel")]
+    FIT: str | None = None
+    """The part that scrolls in the height the rest leaves, so the buttons stay on screen
+    however small the terminal (None: the dialog is small enough as it is)."""
+    SHORT = 30  # rows below which dialogs tighten their spacing (the -short class)
 
     def action_cancel(self) -> None:
         self.dismiss(None)
+
+    def on_resize(self) -> None:
+        self.set_class(self.size.height < self.SHORT, "-short")
+        if self.FIT is not None:
+            self.call_after_refresh(self.fit)
+
+    def fit(self) -> None:
+        """Give the ``FIT`` part the rows the others leave in the dialog."""
+        if self.FIT is None:
+            return
+        part = self.query_one(self.FIT)
+        box = self.query_one(".dialog")
+        others = sum(child.outer_size.height + child.styles.margin.height
+                     for child in box.children if child is not part and child.display)
+        room = (int(self.size.height * 0.95) - box.styles.gutter.height - others
+                - part.styles.margin.height)
+        part.styles.max_height = max(2, room)
 
     @on(Button.Pressed, "#cancel")
     def _cancel_pressed(self) -> None:
@@ -116,39 +140,56 @@ class RepairModal(Dialog):
     """Confirm a retry or reset from its plan (``Engine.repair_plan``): the cut, the events
     kept and discarded, and the completed activities among the discarded, which the new
     run would do again. Discarding those needs the checkbox ticked; "Keep" has focus.
-    Returns {"discard_completed": bool, "consented": [seq of each completed one shown]}.
+
+    A reset's cut point can be changed in the dialog: ``replan(seq)`` (called in a thread)
+    fetches the plan for it and the preview follows. Returns {"seq": the cut,
+    "discard_completed": bool, "consented": [seq of each completed one shown]}.
     """
 
     BINDINGS = [Binding("ctrl+s", "confirm", "Confirm", id="dialog.repair")]
+    FIT = "#plan-preview"
     SHOWN = 12  # discarded events listed before "and N more"
 
-    def __init__(self, plan: dict[str, Any], explain: str) -> None:
+    def __init__(self, plan: dict[str, Any], explain: str,
+                 replan: Callable[[int], dict[str, Any]] | None = None) -> None:
         super().__init__()
         self.plan = plan
         self._explain = explain
+        self._replan = replan if plan["action"] == "reset" else None
         self.completed = list(plan.get("discarded_completed") or [])
+        self._problem = ""  # why the typed cut has no plan ("" when it has one)
 
     def compose(self) -> ComposeResult:
         plan = self.plan
         verb = "Retry" if plan["action"] == "retry" else "Reset"
         ident = str(plan["id"])
-        with Vertical(classes="dialog -wide -danger"):
-            yield Label(f"{verb} {ident}?" if verb == "Retry" else
-                        f"Reset {ident} to event {plan['cut']}?", classes="dialog-title",
-                        markup=False)
+        with Vertical(classes="dialog -wide -danger -repair"):
+            yield Label(self._title(), classes="dialog-title", markup=False, id="repair-title")
             yield Static(self._explain, classes="dialog-body", markup=False)
-            yield Static(self._cut_summary(), classes="dialog-body", id="cut")
-            if self.completed:
-                yield Static(self._completed_warning(), classes="dialog-body",
-                             id="completed")
-                count = len(self.completed)
-                yield Checkbox(f"Discard {count} completed activit"
-                               f"{'y' if count == 1 else 'ies'}: the new run does "
-                               f"{'it' if count == 1 else 'them'} again", id="consent")
+            if self._replan is not None:
+                with Horizontal(id="cut-row"):
+                    yield Label("Cut after event ", classes="field-label")
+                    yield Input(str(plan["cut"]), type="integer", compact=True, id="cut-seq")
+                    yield Label(" (the events up to it are kept)", classes="field-label")
+            with VerticalScroll(id="plan-preview"):
+                yield Static(self._cut_summary(), id="cut")
+                yield Static(self._completed_warning(), id="completed")
+            yield Checkbox(self._consent_label(), compact=True, id="consent")
             yield Static("", classes="dialog-error", markup=False)
             with Horizontal(classes="buttons"):
                 yield Button(f"{verb} {ident}", variant="error", id="confirm")
                 yield Button("Keep", id="cancel")
+
+    def _title(self) -> str:
+        ident = str(self.plan["id"])
+        if self.plan["action"] == "retry":
+            return f"Retry {ident}?"
+        return f"Reset {ident} to event {self.plan['cut']}?"
+
+    def _consent_label(self) -> str:
+        count = len(self.completed)
+        return (f"Discard {count} completed activit{'y' if count == 1 else 'ies'}: the new "
+                f"run does {'it' if count == 1 else 'them'} again")
 
     def _cut_summary(self) -> Content:
         plan = self.plan
@@ -170,6 +211,8 @@ class RepairModal(Dialog):
         return Content("\n").join(lines)
 
     def _completed_warning(self) -> Content:
+        if not self.completed:
+            return Content("")
         lines = [Content.styled(
             f"{len(self.completed)} completed activit"
             f"{'y' if len(self.completed) == 1 else 'ies'} would be discarded: their effects "
@@ -184,17 +227,65 @@ class RepairModal(Dialog):
         return Content("\n").join(lines)
 
     def on_mount(self) -> None:
+        self._show_plan()
         self.query_one("#cancel", Button).focus()
+
+    def _show_plan(self) -> None:
+        """Put the current plan on screen (after a new cut was planned)."""
+        self.query_one("#repair-title", Label).update(self._title())
+        self.query_one("#cut", Static).update(self._cut_summary())
+        warning = self.query_one("#completed", Static)
+        warning.update(self._completed_warning())
+        warning.display = bool(self.completed)
+        consent = self.query_one("#consent", Checkbox)
+        consent.label = self._consent_label()
+        consent.value = False  # consent is for the activities listed, so asked again
+        consent.display = bool(self.completed)
+        self.query_one(".dialog-error", Static).update(self._problem)
+        self.call_after_refresh(self.fit)
+
+    @on(Input.Changed, "#cut-seq")
+    def _cut_typed(self, event: Input.Changed) -> None:
+        try:
+            seq = int(event.value)
+        except ValueError:
+            self._problem = "The cut is an event number."
+            self.query_one(".dialog-error", Static).update(self._problem)
+            return
+        if seq != self.plan["cut"] or self._problem:
+            self._plan_cut(seq)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="replan")
+    def _plan_cut(self, seq: int) -> None:
+        assert self._replan is not None
+        try:
+            plan, problem = self._replan(seq), ""
+        except OnwardError as err:
+            plan, problem = None, str(err)
+        self.app.call_from_thread(self._planned, seq, plan, problem)
+
+    def _planned(self, seq: int, plan: dict[str, Any] | None, problem: str) -> None:
+        if self.query_one("#cut-seq", Input).value.strip() != str(seq):
+            return  # typed on since: a newer plan is on its way
+        self._problem = problem
+        if plan is not None:
+            self.plan = plan
+            self.completed = list(plan.get("discarded_completed") or [])
+        self._show_plan()
 
     @on(Button.Pressed, "#confirm")
     def action_confirm(self) -> None:
+        error = self.query_one(".dialog-error", Static)
+        if self._problem:
+            error.update(f"{self._problem} Choose another event, or press Keep.")
+            self.query_one("#cut-seq", Input).focus()
+            return
         consent = bool(self.completed) and self.query_one("#consent", Checkbox).value
         if self.completed and not consent:
-            self.query_one(".dialog-error", Static).update(
-                "Tick the box to discard the completed activities, or press Keep.")
+            error.update("Tick the box to discard the completed activities, or press Keep.")
             self.query_one("#consent", Checkbox).focus()
             return
-        self.dismiss({"discard_completed": consent,
+        self.dismiss({"seq": self.plan["cut"], "discard_completed": consent,
                       "consented": [c["seq"] for c in self.completed]})
 
 
@@ -398,6 +489,7 @@ class CompleteTaskModal(Dialog):
     """Complete a manual task with a JSON result (validated). Returns {"result": value}."""
 
     BINDINGS = [Binding("ctrl+s", "complete", "Complete", id="dialog.complete")]
+    FIT = "#task-body"
 
     def __init__(self, task: dict[str, Any], *, default: str = "true") -> None:
         super().__init__()
@@ -410,10 +502,12 @@ class CompleteTaskModal(Dialog):
         with Vertical(classes="dialog -wide"):
             yield Label(f"Complete {task.get('kind')}{who} ({task.get('id')})",
                         classes="dialog-title", markup=False)
-            if task.get("instructions"):
-                yield Static(str(task["instructions"]), classes="dialog-body", markup=False)
-            yield Label("Task data", classes="field-label")
-            yield Static(pretty_json(task.get("data")), classes="task-data", markup=False)
+            with VerticalScroll(id="task-body"):
+                if task.get("instructions"):
+                    yield Static(str(task["instructions"]), classes="dialog-body",
+                                 markup=False)
+                yield Label("Task data", classes="field-label")
+                yield Static(pretty_json(task.get("data")), classes="task-data", markup=False)
             yield Label("Result (JSON; the workflow receives it; ctrl+s completes)",
                         classes="field-label")
             yield JsonEditor(self._default, allow_empty=False, id="result")
@@ -433,6 +527,27 @@ class CompleteTaskModal(Dialog):
                 f"Not completed: the result is not valid JSON ({value}).")
             return
         self.dismiss({"result": value})
+
+
+class AnswerModal(Dialog):
+    """A query's or update's whole answer as JSON (the toast holds one line of it)."""
+
+    BINDINGS = [Binding("enter", "cancel", "Close", id="dialog.close_answer")]
+
+    def __init__(self, title: str, value: Any) -> None:
+        super().__init__()
+        self._title = title
+        self.value = value
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog -wide"):
+            yield Label(self._title, classes="dialog-title", markup=False)
+            yield JsonView(self.value, id="answer")
+            with Horizontal(classes="buttons"):
+                yield Button("Close", variant="primary", id="cancel")
+
+    def on_mount(self) -> None:
+        self.query_one("#cancel", Button).focus()
 
 
 class ResultsTable(FittedTable):

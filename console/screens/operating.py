@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING, Any
 
 from textual.content import Content
@@ -11,12 +12,14 @@ from textual.worker import get_current_worker
 from onward import BadInput
 
 from ..messages import OperationDone
-from ..operations import OPERATIONS, perform_many
-from .modals import ConfirmModal, HandlerModal, RepairModal, SignalModal
+from ..operations import OPERATIONS, answer_text, handler_answer, perform_many
+from .modals import AnswerModal, ConfirmModal, HandlerModal, RepairModal, SignalModal
 
 if TYPE_CHECKING:
     from ..app import OnwardApp
 
+ANSWER_INLINE = 60
+"""A query or update answer longer than this (as one line of JSON) also opens in a dialog."""
 TYPE_COUNT_ABOVE = 5
 """A bulk action on more runs than this asks the operator to type how many."""
 BULK_NOTES = {"retry": "A run whose retry would discard completed activities is left as it "
@@ -93,7 +96,10 @@ class Operating(Screen[None]):
         def answered(answer: dict[str, Any] | None) -> None:
             if answer is not None:
                 self.run_operation(name, [ident], {"seq": plan["cut"], **answer})
-        self.app.push_screen(RepairModal(plan, OPERATIONS[name].explain), answered)
+        engine = self.onward.engine
+        self.app.push_screen(RepairModal(plan, OPERATIONS[name].explain,
+                                         replan=lambda seq: engine.repair_plan(ident, seq)),
+                             answered)
 
     def _handler_names(self, ident: str, kind: str) -> Any:
         """A loader of the run's ``kind`` handler names (a replay: called in a thread)."""
@@ -111,9 +117,25 @@ class Operating(Screen[None]):
         """Ask a query or an update (``kind``) of the run, choosing among its handlers."""
         def answered(answer: dict[str, Any] | None) -> None:
             if answer is not None:
-                self.run_operation(kind, [ident], answer)
+                self._ask_handler(kind, ident, answer)
         names = self._handler_names(ident, "queries" if kind == "query" else "updates")
         self.app.push_screen(HandlerModal(ident, kind, names), answered)
+
+    def _ask_handler(self, kind: str, ident: str, params: dict[str, Any]) -> None:
+        """Ask in a thread; the answer is a toast, and a dialog too when it is long."""
+        app = self.onward
+        engine = app.engine
+
+        def job() -> None:
+            value = handler_answer(engine, kind, ident, params)
+            text = answer_text(kind, ident, params, value)
+            app.post_message(OperationDone(kind, [(ident, True, text)]))
+            if len(json.dumps(value, ensure_ascii=False, default=str)) > ANSWER_INLINE:
+                title = f"{kind.title()} {params['name']} of {ident}"
+                app.call_from_thread(app.push_screen, AnswerModal(title, value))
+
+        app.run_worker(job, name=f"{kind} {ident}", group="operations", thread=True,
+                       exit_on_error=False)
 
     def ask_bulk(self, name: str, idents: list[str], described: str) -> None:
         """Confirm one operation on many runs (with the count), then run it on each.

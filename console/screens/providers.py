@@ -1,4 +1,6 @@
-"""Activity providers: what is loaded, which versions, and every load, reload and failure."""
+"""The code a console's engine runs: flows files and activity providers with versions and
+paths, a refused reload (with its reason and the runs it would break) kept in view until
+the file loads, and every provider load, reload and failure."""
 
 from __future__ import annotations
 
@@ -39,8 +41,9 @@ def short_source(source: str) -> str:
 
 
 class ProvidersTable(FittedTable):
-    COLUMNS = (("name", "Provider", 16), ("version", "Version", 20), ("state", "State", 16),
-               ("activities", "Activities", None), ("loaded", "Loaded", 15))
+    COLUMNS = (("name", "Flows / provider", 20), ("version", "Version", 14),
+               ("state", "State", 16), ("activities", "Workflows, activities", None),
+               ("loaded", "Loaded", 10))
 
 
 class ProviderLog(FittedTable):
@@ -49,13 +52,15 @@ class ProviderLog(FittedTable):
 
 
 class ProvidersScreen(LiveScreen):
-    """Providers and their activities; the load/reload log with import errors."""
+    """Flows files and providers; the load/reload log with import errors."""
 
     AUTO_FOCUS = "ProvidersTable"
 
     def __init__(self) -> None:
         super().__init__(id="providers")
         self.providers: list[dict[str, Any]] = []
+        self.flows: list[dict[str, Any]] = []
+        self.items: list[dict[str, Any]] = []  # the table's rows: flows, then providers
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -68,20 +73,43 @@ class ProvidersScreen(LiveScreen):
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
-        self.sub_title = "Providers"
-        self.query_one("#provider-detail", Static).border_title = "Provider"
+        self.sub_title = "Code"
+        self.query_one("#provider-detail", Static).border_title = "Details"
         self.query_one(ProviderLog).border_title = "Load and reload log (newest first)"
         self.query_one(ProvidersTable).focus()
 
     def fetch(self, params: dict[str, Any]) -> Any:
-        return self.engine.providers(), self.engine.provider_log()
+        return (self.engine.providers(), self.engine.provider_log(), self.engine.flows(),
+                self.engine.code_drift())
+
+    def _flows_rows(self, colours: dict[str, str]) -> list[tuple[str, list[Any]]]:
+        rows = []
+        for f in self.flows:
+            drift = f.get("drift")
+            if drift:
+                on_disk = drift.get("on_disk") or "gone"
+                state = Text(f"✗ on disk {on_disk[:6]}…", style=colours["text-error"])
+            else:
+                state = Text("✓ serving", style=colours["text-success"])
+            rows.append((f"flows:{f['source']}", [
+                Text(Path(str(f["source"])).name, style="bold", overflow="ellipsis",
+                     no_wrap=True),
+                Text(str(f.get("version") or "—"), overflow="ellipsis", no_wrap=True), state,
+                Text(", ".join(f.get("workflows") or []) or "—", overflow="ellipsis",
+                     no_wrap=True),
+                Text("")]))
+        return rows
 
     def show(self, data: Any) -> None:
-        providers, log = data
+        providers, log, flows, drift = data
         now = self.now()
         colours = self.colours()
+        drifted = {str(d["source"]): d for d in drift}
+        self.flows = [{**f, "kind": "flows", "drift": drifted.get(str(f["source"]))}
+                      for f in flows]
         self.providers = list(providers)
-        rows = []
+        self.items = self.flows + [{**p, "kind": "provider"} for p in self.providers]
+        rows: list[tuple[str, list[Any]]] = self._flows_rows(colours)
         for p in self.providers:
             if not p.get("error"):
                 state = Text("✓ serving", style=colours["text-success"])
@@ -108,15 +136,17 @@ class ProvidersScreen(LiveScreen):
                      no_wrap=True)]))
         self.query_one(ProviderLog).set_rows(entries)
         failing = sum(1 for p in self.providers if p.get("error"))
-        summary = Content.assemble((f"{len(self.providers)} provider(s)", "bold"))
+        summary = Content.assemble((f"{len(self.flows)} flows file(s), "
+                                    f"{len(self.providers)} provider(s)", "bold"))
+        refused = sum(1 for f in self.flows if f.get("drift"))
+        if refused:
+            summary += Content.assemble("  ", (f"✗ {refused} not reloaded", "$text-error bold"))
         if failing:
             summary += Content.assemble("  ", (f"✗ {failing} with import errors (see the log)",
                                                "$text-error bold"))
         if not self.providers:
-            summary += Content.styled("  No providers loaded: pass --plugins DIR.",
-                                      "$text-muted")
-        summary += Content.styled("  Edit a provider file and it reloads live.",
-                                  "$text-muted")
+            summary += Content.styled("  No providers: pass --plugins DIR.", "$text-muted")
+        summary += Content.styled("  Edits reload live.", "$text-muted")
         self.query_one("#providers-summary", Static).update(summary)
         self._show_selected()
 
@@ -124,10 +154,13 @@ class ProvidersScreen(LiveScreen):
     def _show_selected(self) -> None:
         detail = self.query_one("#provider-detail", Static)
         row = self.query_one(ProvidersTable).cursor_row
-        if not self.providers or not 0 <= row < len(self.providers):
+        if not self.items or not 0 <= row < len(self.items):
             detail.update("")
             return
-        p = self.providers[row]
+        p = self.items[row]
+        if p["kind"] == "flows":
+            detail.update(self._flows_detail(p))
+            return
         lines = [Content.assemble((str(p.get("name")), "bold"), f"  version {p.get('version')}"),
                  Content.styled(short_source(str(p.get("source"))), "$text-muted"),
                  Content("")]
@@ -144,3 +177,25 @@ class ProvidersScreen(LiveScreen):
                 "Import error: nothing from this provider is loaded", "$text-error bold"),
                       Content(short_paths(str(p["error"])))]
         detail.update(Content("\n").join(lines))
+
+    def _flows_detail(self, f: dict[str, Any]) -> Content:
+        """A flows file: path, version, workflows, activities, and a refused reload with
+        its reason (the runs the new code would break) while it stands."""
+        lines = [Content.assemble((Path(str(f["source"])).name, "bold"),
+                                  f"  version {f.get('version') or '—'}"),
+                 Content.styled(short_source(str(f["source"])), "$text-muted"), Content("")]
+        drift = f.get("drift")
+        if drift:
+            on_disk = drift.get("on_disk") or "the file is gone"
+            lines.append(Content.styled(f"on disk: {on_disk}, refused; loaded: "
+                                        f"{drift.get('loaded')}", "$text-error bold"))
+            why = self.onward.refused_reloads.get(str(f["source"]))
+            if why:
+                lines.append(Content(short_paths(why)))
+            lines.append(Content(""))
+        for title, names in (("Workflows", f.get("workflows")),
+                             ("Activities", f.get("activities"))):
+            lines.append(Content.styled(title, "bold"))
+            lines += [Content(f"  {name}") for name in names or []] or [
+                Content.styled("  none", "$text-muted")]
+        return Content("\n").join(lines)

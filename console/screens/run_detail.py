@@ -6,19 +6,22 @@ exported history opened with ``--history``, shown read-only with no store calls.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
-from textual.widgets import DataTable, Footer, Header, TabbedContent, TabPane
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.widgets import DataTable, Footer, Header, Input, Select, Static, TabbedContent, TabPane
 
 from ..messages import OpenRun
 from ..operations import export_history
 from ..widgets.code_banner import CodeBanner
 from ..widgets.format import clock_time, error_text, pretty_json
+from ..widgets.gantt import Gantt
+from ..widgets.history_model import event_types
 from ..widgets.json_view import JsonView
 from ..widgets.pending import PendingView
 from ..widgets.run_summary import RunSummary
@@ -46,6 +49,14 @@ class RunDetailScreen(LiveScreen):
         Binding("a", "run_again", "Run again", id="detail.run_again"),
         Binding("v", "replay", "Replay check", id="detail.replay"),
         Binding("e", "export", "Export", id="detail.export"),
+        Binding("slash", "search", "Search", key_display="/", id="detail.search"),
+        Binding("f", "filter_type", "Filter", tooltip="show one event type",
+                show=False, id="detail.filter"),
+        Binding("z", "compact", "Fold", tooltip="fold each activity's attempts into a row",
+                show=False, id="detail.compact"),
+        Binding("x", "copy_event", "Copy JSON", tooltip="copy the selected event as JSON",
+                show=False, id="detail.copy"),
+        Binding("m", "chart", "Chart", tooltip="where the time went", id="detail.chart"),
         Binding("h", "tab('timeline')", "Timeline", show=False, id="detail.tab_timeline"),
         Binding("i", "tab('io')", "Input & result", show=False, id="detail.tab_io"),
         Binding("w", "tab('pending')", "Pending work", show=False, id="detail.tab_pending"),
@@ -60,6 +71,7 @@ class RunDetailScreen(LiveScreen):
         self.ident = str(offline["id"]) if offline is not None else str(ident)
         self.run: dict[str, Any] = {}
         self._related: list[str] = []
+        self._types: list[str] = []
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -68,8 +80,17 @@ class RunDetailScreen(LiveScreen):
         with TabbedContent(initial="timeline", id="tabs"):
             with TabPane("Timeline", id="timeline"):
                 with Vertical():
+                    with Horizontal(id="history-bar"):
+                        yield Select[str]([], prompt="all events", compact=True,
+                                          id="history-type")
+                        yield Input(placeholder="/ search the history", compact=True,
+                                    id="history-search")
+                        yield Static("", id="history-count")
                     yield Timeline(id="history")
                     yield JsonView(empty="select an event", id="event")
+            with TabPane("Chart", id="chart"):
+                with VerticalScroll(id="chart-scroll"):
+                    yield Gantt(id="gantt")
             with TabPane("Input & result", id="io"):
                 with Horizontal():
                     yield JsonView(id="input")
@@ -126,6 +147,10 @@ class RunDetailScreen(LiveScreen):
             timeline.set_events(events, self.colours(), now)
         elif events:
             timeline.add_events(events, self.colours(), now)
+        self._offer_types(timeline.events)
+        self._show_count()
+        self.query_one(Gantt).show_history(timeline.events, self.colours(), now,
+                                           open_run=run.get("status") == "running")
         self.query_one("#input", JsonView).show(run.get("input"))
         outcome = self.query_one("#outcome", JsonView)
         if run.get("error"):
@@ -199,7 +224,88 @@ class RunDetailScreen(LiveScreen):
     def _show_event(self, event: dict[str, Any]) -> None:
         view = self.query_one("#event", JsonView)
         view.border_title = f"Event {event.get('seq')} · {event.get('type')}"
-        view.show(event)
+        view.show_event(event)
+
+    # -- history filter, search, fold, copy, chart ----------------------------------------------
+    def _offer_types(self, events: list[dict[str, Any]]) -> None:
+        types = event_types(events)
+        if types != self._types:
+            self._types = types
+            select = self.query_one("#history-type", Select)
+            chosen = select.value
+            with self.prevent(Select.Changed):
+                select.set_options([(t, t) for t in sorted(types)])
+                if chosen in types:
+                    select.value = chosen
+
+    def _show_count(self) -> None:
+        timeline = self.query_one(Timeline)
+        count = self.query_one("#history-count", Static)
+        if timeline.kind or timeline.needle:
+            count.update(f"{timeline.count_matching()} of {len(timeline.events)}")
+        else:
+            count.update(f"{len(timeline.events)} events")
+
+    def _apply_view(self) -> None:
+        timeline = self.query_one(Timeline)
+        kind = self.query_one("#history-type", Select).value
+        timeline.set_view(kind=None if kind is Select.NULL else str(kind),
+                          needle=self.query_one("#history-search", Input).value,
+                          compact=timeline.compact)
+        self._show_count()
+        event = timeline.current_event()
+        if event is not None:
+            self._show_event(event)
+        else:
+            view = self.query_one("#event", JsonView)
+            view.border_title = "Event"
+            view.show(None, empty="no event matches the filter")
+
+    @on(Select.Changed, "#history-type")
+    def _type_chosen(self) -> None:
+        self._apply_view()
+        self.query_one(Timeline).focus()
+
+    @on(Input.Changed, "#history-search")
+    def _search_typed(self) -> None:
+        self._apply_view()
+
+    @on(Input.Submitted, "#history-search")
+    def _search_done(self) -> None:
+        self.query_one(Timeline).focus()
+
+    def action_search(self) -> None:
+        self.query_one(TabbedContent).active = "timeline"
+        self.query_one("#history-search", Input).focus()
+
+    def action_filter_type(self) -> None:
+        self.query_one(TabbedContent).active = "timeline"
+        select = self.query_one("#history-type", Select)
+        select.focus()
+        select.action_show_overlay()
+
+    def action_compact(self) -> None:
+        timeline = self.query_one(Timeline)
+        timeline.compact = not timeline.compact
+        self._apply_view()
+        self.notify("Activities folded: one row each" if timeline.compact
+                    else "Every event on its own row", timeout=2)
+
+    def action_copy_event(self) -> None:
+        row = self.query_one(Timeline).current_row()
+        if row is None:
+            self.notify("Select an event to copy.", severity="warning")
+            return
+        value: Any = row.folded or row.event
+        self.app.copy_to_clipboard(json.dumps(value, indent=2, ensure_ascii=False,
+                                              default=str))
+        what = (f"{len(row.folded)} events of an activity" if row.folded
+                else f"event {row.event.get('seq')}")
+        self.notify(f"Copied {what} as JSON", timeout=2)
+
+    def action_chart(self) -> None:
+        tabs = self.query_one(TabbedContent)
+        self.action_tab("timeline" if tabs.active == "chart" else "chart")
 
     @on(DataTable.RowSelected, "#related-table")
     def _related_selected(self, event: DataTable.RowSelected) -> None:
@@ -215,7 +321,7 @@ class RunDetailScreen(LiveScreen):
     def action_tab(self, tab: str) -> None:
         self.query_one(TabbedContent).active = tab
         focus = {"timeline": "#history", "related": "#related-table", "io": "#input",
-                 "pending": "#pending-view"}[tab]
+                 "pending": "#pending-view", "chart": "#gantt"}[tab]
         self.query_one(focus).focus()
 
     # -- actions -----------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.content import Content
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.widgets import DataTable, Footer, Header, Input, Select, Static
 
 from ..messages import OpenRun, OperationDone
 from ..widgets.code_banner import CodeBanner
@@ -30,6 +30,28 @@ class TasksTable(FittedTable):
                ("data", "Data", 18), ("deadline", "Deadline", 16))
 
 
+def is_approval(task: dict[str, Any]) -> bool:
+    """An approval-shaped task: its kind says approve/approval, so yes/no is the answer."""
+    return "approv" in str(task.get("kind", "")).lower()
+
+
+def task_matches(task: dict[str, Any], *, needle: str = "", assignee: str | None = None,
+                 kind: str | None = None, overdue: bool = False) -> bool:
+    """Whether ``task`` passes the inbox filters (``assignee`` "anyone" means unassigned)."""
+    if overdue and not task.get("overdue"):
+        return False
+    if kind is not None and task.get("kind") != kind:
+        return False
+    if assignee is not None and (task.get("assignee") or "anyone") != assignee:
+        return False
+    if needle:
+        text = " ".join(str(task.get(k) or "") for k in (
+            "kind", "workflow", "id", "assignee", "instructions", "task_id"))
+        text += " " + compact_json(task.get("data"), 10_000)
+        return needle.casefold() in text.casefold()
+    return True
+
+
 def operator_name() -> str:
     """Who completes tasks from this console (recorded as ``by``)."""
     try:
@@ -44,18 +66,31 @@ class TasksScreen(LiveScreen):
     BINDINGS = [
         Binding("c", "complete", "Complete", tooltip="or enter", id="tasks.complete"),
         Binding("x", "fail", "Fail", id="tasks.fail"),
+        Binding("a", "decide(True)", "Approve", tooltip="approval tasks: approve",
+                id="tasks.approve"),
+        Binding("r", "decide(False)", "Reject", tooltip="approval tasks: reject with a reason",
+                id="tasks.reject"),
         Binding("o", "open_run", "Open run", id="tasks.open_run"),
+        Binding("slash", "search", "Search", key_display="/", id="tasks.search"),
     ]
     AUTO_FOCUS = "TasksTable"  # when a dialog on top closes, keys go to the inbox
 
     def __init__(self) -> None:
         super().__init__(id="tasks")
-        self.tasks: list[dict[str, Any]] = []
+        self.tasks: list[dict[str, Any]] = []  # the ones shown (after the filters)
+        self.all_tasks: list[dict[str, Any]] = []
+        self._choices: tuple[list[str], list[str]] = ([], [])
 
     def compose(self) -> ComposeResult:
         yield Header()
         yield CodeBanner(id="code-banner")
         yield Static("", id="tasks-summary")
+        with Horizontal(id="tasks-bar"):
+            yield Input(placeholder="/ search tasks", compact=True, id="tasks-search")
+            yield Select[str]([], prompt="any assignee", compact=True, id="tasks-assignee")
+            yield Select[str]([], prompt="any kind", compact=True, id="tasks-kind")
+            yield Select[str]([("overdue only", "overdue")], prompt="any deadline",
+                              compact=True, id="tasks-due")
         yield TasksTable(id="tasks-table")
         with Horizontal(id="task-detail"):
             yield Static("", id="task-instructions", markup=False)
@@ -71,19 +106,61 @@ class TasksScreen(LiveScreen):
         return self.engine.tasks()
 
     def show(self, data: Any) -> None:
+        self.all_tasks = list(data)
+        self._offer_choices()
+        self._filter()
+
+    def _offer_choices(self) -> None:
+        assignees = sorted({str(t.get("assignee") or "anyone") for t in self.all_tasks})
+        kinds = sorted({str(t.get("kind", "")) for t in self.all_tasks})
+        if (assignees, kinds) == self._choices:
+            return
+        self._choices = (assignees, kinds)
+        for selector, names in (("#tasks-assignee", assignees), ("#tasks-kind", kinds)):
+            select = self.query_one(selector, Select)
+            chosen = select.value
+            with self.prevent(Select.Changed):
+                select.set_options([(name, name) for name in names])
+                if chosen in names:
+                    select.value = chosen
+
+    def _chosen(self, selector: str) -> str | None:
+        value = self.query_one(selector, Select).value
+        return None if value is Select.NULL else str(value)
+
+    def _filter(self) -> None:
         now = self.now()
         colours = self.colours()
-        self.tasks = list(data)
+        self.tasks = [t for t in self.all_tasks if task_matches(
+            t, needle=self.query_one("#tasks-search", Input).value.strip(),
+            assignee=self._chosen("#tasks-assignee"), kind=self._chosen("#tasks-kind"),
+            overdue=self._chosen("#tasks-due") == "overdue")]
         self.query_one(TasksTable).set_rows(
             [(str(t["task_id"]), self._cells(t, now, colours)) for t in self.tasks])
-        overdue = sum(1 for t in self.tasks if t.get("overdue"))
-        summary = Content.assemble((f"{len(self.tasks)} open task(s)", "bold"))
+        overdue = sum(1 for t in self.all_tasks if t.get("overdue"))
+        summary = Content.assemble((f"{len(self.all_tasks)} open task(s)", "bold"))
+        if len(self.tasks) != len(self.all_tasks):
+            summary += Content.styled(f", {len(self.tasks)} shown", "bold")
         if overdue:
             summary += Content.assemble("  ", (f"⚑ {overdue} overdue", "$text-error bold"))
-        if not self.tasks:
+        if not self.all_tasks:
             summary += Content.styled("  Nothing waits on a person right now.", "$text-muted")
+        elif not self.tasks:
+            summary += Content.styled("  No task matches the filters.", "$text-muted")
         self.query_one("#tasks-summary", Static).update(summary)
         self._show_selected()
+
+    @on(Input.Changed, "#tasks-search")
+    @on(Select.Changed)
+    def _filters_changed(self) -> None:
+        self._filter()
+
+    @on(Input.Submitted, "#tasks-search")
+    def _search_done(self) -> None:
+        self.query_one(TasksTable).focus()
+
+    def action_search(self) -> None:
+        self.query_one("#tasks-search", Input).focus()
 
     def _cells(self, task: dict[str, Any], now: float, colours: dict[str, str]) -> list[Any]:
         overdue = bool(task.get("overdue"))
@@ -146,6 +223,37 @@ class TasksScreen(LiveScreen):
 
         default = '{"approved": true}' if "approv" in str(task.get("kind")) else "true"
         self.app.push_screen(CompleteTaskModal(task, default=default), answered)
+
+    def action_decide(self, approve: bool) -> None:
+        """Approve, or reject with a reason, an approval-shaped task: the workflow gets
+        {"approved": true} or {"approved": false, "reason": ...}."""
+        task = self._current()
+        if task is None:
+            return
+        if not is_approval(task):
+            self.notify(f"A {task.get('kind')} task is not an approval: complete it (c) with "
+                        "the result it needs.", severity="warning")
+            return
+
+        def answered(answer: dict[str, Any] | None) -> None:
+            if answer is None:
+                return
+            result: dict[str, Any] = {"approved": approve}
+            if answer.get("reason"):
+                result["reason" if not approve else "comment"] = answer["reason"]
+            self._close_task(task, "complete", result)
+
+        what = f"{task.get('kind')} of {task.get('id')}"
+        if approve:
+            self.app.push_screen(ConfirmModal(
+                f"Approve {what}?", f"{task.get('instructions') or ''}\n\nThe workflow gets "
+                '{"approved": true}.', confirm="Approve", reason="",
+                reason_label="Comment (optional)"), answered)
+        else:
+            self.app.push_screen(ConfirmModal(
+                f"Reject {what}?", f"{task.get('instructions') or ''}\n\nThe workflow gets "
+                '{"approved": false} with your reason.', confirm="Reject", danger=True,
+                reason="", reason_required=True), answered)
 
     def action_fail(self) -> None:
         task = self._current()

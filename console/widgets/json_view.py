@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from rich.console import Group
 from rich.json import JSON
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.widgets import Static
+
+from .history_model import split_tracebacks
 
 
 class JsonView(VerticalScroll):
@@ -21,6 +24,7 @@ class JsonView(VerticalScroll):
         super().__init__(**kwargs)
         self._value = value
         self._empty = empty
+        self.shown: Any = None  # the renderable on screen (tests read it)
 
     def compose(self) -> ComposeResult:
         yield Static(self._renderable(self._value), classes="json-body")
@@ -30,7 +34,20 @@ class JsonView(VerticalScroll):
         if empty is not None:
             self._empty = empty
         self._value = value
-        self.query_one(".json-body", Static).update(self._renderable(value))
+        self.shown = self._renderable(value)
+        self.query_one(".json-body", Static).update(self.shown)
+
+    def show_event(self, event: dict[str, Any]) -> None:
+        """Show a history event as JSON, with any traceback in it taken out and shown
+        below as readable text (not one escaped JSON string)."""
+        self._value = event
+        value, tracebacks = split_tracebacks(event)
+        parts: list[Any] = [self._renderable(value)]
+        for where, text in tracebacks:
+            parts.append(Text(f"\n{where}:", style="bold"))
+            parts.append(Text(text.rstrip("\n")))
+        self.shown = Group(*parts)
+        self.query_one(".json-body", Static).update(self.shown)
 
     def show_text(self, text: str, style: str = "") -> None:
         """Show plain text (a traceback, a message) instead of JSON."""

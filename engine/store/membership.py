@@ -79,3 +79,20 @@ def other_workers(tx: Tx, worker_id: str) -> list[WorkerEntry]:
 def deregister_worker(tx: Tx, worker_id: str) -> None:
     """Remove worker ``worker_id`` (stopped, or taken over from after it died)."""
     tx.execute("DELETE FROM workers WHERE worker_id = ?", (worker_id,))
+
+
+def registered_workers(tx: Tx) -> list[tuple[str, str, int, float, float, float, int, str]]:
+    """Every registered worker for operators to read: rows of (worker_id, host, pid,
+    started, heartbeat, lease_ttl, concurrency, info JSON), by worker id."""
+    return [tuple(row) for row in tx.execute(
+        "SELECT worker_id, host, pid, started, heartbeat, lease_ttl, concurrency, info "
+        "FROM workers ORDER BY worker_id")]
+
+
+def held_attempts(tx: Tx) -> list[tuple[str, str, str, int, str, int, float | None]]:
+    """Activity attempts some worker is running: rows of (owner, workflow_id, run_id, ref,
+    activity name, attempt, attempt_started), by owner then start."""
+    return [tuple(row) for row in tx.execute(
+        "SELECT a.owner, r.workflow_id, a.run_id, a.ref, a.name, a.attempt, "
+        "a.attempt_started FROM activity_tasks a JOIN runs r ON r.run_id = a.run_id "
+        "WHERE a.owner IS NOT NULL ORDER BY a.owner, a.attempt_started")]

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from textual.widgets import Checkbox, Static
+from textual.widgets import Checkbox, Input, Label, Static
 
 from onward import BadInput, Engine
 from onward.console.app import OnwardApp
@@ -131,3 +131,34 @@ def test_consent_covers_only_the_completed_activities_the_dialog_showed(
     ok, message = perform(engine, "retry", "order-1",
                           {"discard_completed": True, "consented": [refund]})
     assert ok and "retrying order-1" in message
+
+
+async def test_the_reset_dialog_lets_the_operator_move_the_cut(make_engine: Any,
+                                                               workdir: Path) -> None:
+    engine = _failed_order(make_engine)
+    app = OnwardApp(engine, worker=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await _open(pilot, app, "order-1")
+        await pilot.press("home", "down", "down", "b")  # from event 3 (charge completed)
+        modal = await _modal(pilot, app)
+        assert modal.plan["cut"] == 3 and modal.query_one("#consent", Checkbox).display
+        field = modal.query_one("#cut-seq", Input)
+        field.value = "999"
+        await wait_for(pilot, lambda: "999" in str(
+            modal.query_one(".dialog-error", Static).render()), "the refused cut explained")
+        modal.action_confirm()
+        assert isinstance(app.screen, RepairModal), "no plan: nothing to confirm"
+        last = max(e["seq"] for e in engine.show("order-1")["history"] if
+                   e["type"] == "ActivityCompleted")  # just after the refund completed
+        field.value = str(last)
+        await wait_for(pilot, lambda: modal.plan["cut"] == last, "the new plan")
+        assert not modal.completed and not modal.query_one("#consent", Checkbox).display
+        cut = str(modal.query_one("#cut", Static).render())
+        assert f"Keeps events 1–{last}" in cut
+        assert f"Reset order-1 to event {last}?" in str(modal.query_one("#repair-title",
+                                                                         Label).render())
+        modal.action_confirm()
+        await wait_for(pilot, lambda: len(engine.show("order-1")["runs"]) == 2,
+                       "the reset to the chosen event")
+        started = engine.show("order-1")["history"][0]["attrs"]
+        assert started["reset_event"] == last
