@@ -33,8 +33,8 @@ from .cli_output import (
 )
 from .cli_parser import TASK_STATUSES, build_parser
 from .cli_plugins import check_available
-from .cli_visibility import start_options
 from .cli_schedule import run_schedule
+from .cli_visibility import start_options
 from .deadline import check_deadline
 from .errors import (
     BadInput,
