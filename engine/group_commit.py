@@ -10,8 +10,9 @@ queue up and go together in the next: the batching engages exactly when there is
 to batch, and a lone caller leads at once, waiting for nobody.
 
 A caller returns only after its own write is durable. A job that raises gets its own
-exception, and changes nothing; a store failure (the commit, the disk, a PostgreSQL
-deadlock) reaches every job of its batch. A job's ``undo`` is called, under the leader's
+exception, and changes nothing (a PostgreSQL conflict inside a job's savepoint too: its
+caller does it again); a store failure (the commit, the disk) reaches every job of its
+batch. A job's ``undo`` is called, under the leader's
 locks, whenever its work is lost or in doubt (its exception, or its batch's), so that what
 it did outside the database (instances it advanced, attempts it claimed) is set right.
 
@@ -28,7 +29,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Generic, TypeVar
 
-from .errors import StoreError
+from .errors import StoreConflict, StoreError
 from .store.base import Row, Tx
 
 T = TypeVar("T")
@@ -230,6 +231,9 @@ class GroupCommitter:
         try:
             with tx.savepoint():
                 job.value = job.fn(view)
+        except StoreConflict as err:  # this job's rows (PostgreSQL): rolled back alone,
+            job.error = err           # its caller does it again (_redone_on_conflict)
+            self._undo(job, err)
         except StoreError:
             raise  # the store failed, not the job: the batch fails
         except Exception as err:  # noqa: BLE001 - the caller gets it
