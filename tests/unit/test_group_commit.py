@@ -343,3 +343,23 @@ def test_a_job_that_breaks_a_key_fails_alone(engines: tuple[Engine, Engine]) -> 
     assert outcomes[0] == "a" and outcomes[2] == "b"
     assert isinstance(outcomes[1], StoreConflict | apsw.ConstraintError), outcomes[1]
     assert {row["provider"] for row in other.provider_log(stored=True)} == {"a", "b"}
+
+
+def test_a_sequential_workflow_takes_no_more_commits_and_every_commit_is_the_committers(
+        db_path: Path) -> None:
+    """One caller, one run at a time: every commit of the process is one of the
+    committer's, and a 3-step workflow still takes its start plus one commit per step
+    (the dispatcher's own turns aside)."""
+    eng = Engine(db_path, flows=[FLOWS])
+    try:
+        with eng.worker() as worker:
+            eng.start("three_steps", 0).result(timeout=10)  # warm up
+            committer = eng.runtime.committer
+            commits, batches = eng.store.commits, committer.batches
+            ticks, n = worker.ticks, 20
+            for i in range(n):
+                assert eng.start("three_steps", i).result(timeout=10) == i + 3
+            assert eng.store.commits - commits == committer.batches - batches
+            assert eng.store.commits - commits <= 4 * n + (worker.ticks - ticks)
+    finally:
+        eng.close()
