@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Generic, TypeVar
@@ -36,6 +37,11 @@ T = TypeVar("T")
 
 MAX_BATCH = 512
 """Jobs one transaction takes at most (the rest go in the next)."""
+
+HOLD = 0.002
+"""Seconds a batch of background jobs waits for a caller's write during a stream."""
+STREAM_WINDOW = 0.05
+"""Seconds after a caller's write last waited for a commit that writes count as a stream."""
 
 ISOLATIONS = ("savepoint", "redo")
 """How the jobs of one batch are kept apart: each in a savepoint; or all run plainly, the
@@ -88,11 +94,13 @@ class JobTx(Tx):
 class Job(Generic[T]):
     """One caller's write, waiting for (or done by) a leader."""
 
-    __slots__ = ("fn", "undo", "locked", "done", "value", "error", "undone", "tx")
+    __slots__ = ("fn", "undo", "locked", "background", "done", "value", "error", "undone",
+                 "tx")
 
     def __init__(self, fn: Callable[[Tx], T], undo: Callable[[BaseException], None] | None,
-                 locked: bool) -> None:
+                 locked: bool, background: bool = False) -> None:
         self.fn = fn
+        self.background = background
         self.undo = undo
         self.locked = locked
         self.done = False
@@ -123,6 +131,11 @@ class GroupCommitter:
         self._cv = threading.Condition(threading.Lock())
         self._queue: list[Job[Any]] = []
         self._leading = False
+        self._holding = False
+        self._foreground = 0
+        """Queued jobs that are not ``background``."""
+        self._stream_until = 0.0
+        """Until when a caller's write recently had to wait for a commit (monotonic)."""
         self._local = threading.local()
         self.batches = 0
         """Transactions led so far (committed or not)."""
@@ -144,16 +157,27 @@ class GroupCommitter:
         return self.run_job(fn, undo=undo, locked=locked)[0]
 
     def run_job(self, fn: Callable[[Tx], T], *, undo: Callable[[BaseException], None] | None
-                = None, locked: bool = False) -> tuple[T, Tx]:
+                = None, locked: bool = False, background: bool = False) -> tuple[T, Tx]:
         """As :meth:`run`, also giving the job's view of the committed transaction (for
-        what runs after a commit: reporters, observers)."""
+        what runs after a commit: reporters, observers).
+
+        ``background``: a worker's job (a turn, an outcome), which nobody outside waits
+        for. While a caller's writes keep arriving during commits (a stream), a batch of
+        background jobs alone holds its transaction open up to ``HOLD`` seconds for the
+        next of them, so that it goes along instead of waiting for that commit."""
         current: Tx | None = getattr(self._local, "tx", None)
         if current is not None:
             return fn(current), current
-        job: Job[T] = Job(fn, undo, locked)
+        job: Job[T] = Job(fn, undo, locked, background)
         with self._cv:
             self._queue.append(job)
             waiting = len(self._queue)
+            if not background:
+                self._foreground += 1
+                if self._leading:  # it waits for a commit: a stream of writes is on
+                    self._stream_until = time.monotonic() + STREAM_WINDOW
+                    if self._holding:
+                        self._cv.notify_all()
         if self.on_queue is not None:
             self.on_queue(waiting)
         while True:
@@ -163,8 +187,14 @@ class GroupCommitter:
                 if job.done:
                     break
                 self._leading = True
+                if background and not self._foreground and \
+                        time.monotonic() < self._stream_until:
+                    self._holding = True
+                    self._cv.wait_for(lambda: self._foreground > 0, HOLD)
+                    self._holding = False
                 batch = self._queue[:self.max_batch]
                 del self._queue[:len(batch)]
+                self._foreground -= sum(1 for one in batch if not one.background)
             try:
                 self._lead(batch)
             finally:
