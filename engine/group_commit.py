@@ -48,6 +48,9 @@ ISOLATIONS = ("savepoint", "redo")
 batch rolled back and done again with savepoints only when one of them raised."""
 
 
+_NO_LOCK = contextlib.nullcontext()
+
+
 class JobTx(Tx):
     """One job's view of a shared transaction: statements go to the transaction; what the
     job notes for after its commit (``published`` events, workflow tasks) stays its own."""
@@ -143,7 +146,7 @@ class GroupCommitter:
         """Jobs run so far."""
         self.on_queue: Callable[[int], None] | None = None
         """Called (outside the committer's lock) with how many jobs wait, after each
-        arrival: a hook for tests that need a batch of a known size."""
+        arrival that has to wait: a hook for tests that need a batch of a known size."""
 
     def run(self, fn: Callable[[Tx], T], *, undo: Callable[[BaseException], None] | None
             = None, locked: bool = False) -> T:
@@ -168,6 +171,12 @@ class GroupCommitter:
         current: Tx | None = getattr(self._local, "tx", None)
         if current is not None:
             return fn(current), current
+        with self._cv:
+            alone = not self._leading and not self._queue
+            if alone:
+                self._leading = True
+        if alone:  # nobody commits, nobody waits: lead at once, no batch to keep
+            return self._alone(fn, undo, locked)
         job: Job[T] = Job(fn, undo, locked, background)
         with self._cv:
             self._queue.append(job)
@@ -209,6 +218,32 @@ class GroupCommitter:
         return job.value, job.tx  # type: ignore[return-value]
 
     # -- the leader ---------------------------------------------------------------------
+    def _alone(self, fn: Callable[[Tx], T], undo: Callable[[BaseException], None] | None,
+               locked: bool) -> tuple[T, Tx]:
+        """Run one job that found the committer idle (the quiet path: as cheap as a plain
+        transaction); whoever queued meanwhile is woken to lead the next batch."""
+        self.batches += 1
+        self.jobs += 1
+        try:
+            with self._advance_lock if locked else _NO_LOCK:
+                try:
+                    with self._write() as tx:
+                        self._local.tx = tx
+                        try:
+                            value = fn(tx)
+                        finally:
+                            self._local.tx = None
+                except BaseException as err:
+                    if undo is not None:
+                        undo(err)
+                    raise
+        finally:
+            with self._cv:
+                self._leading = False
+                if self._queue:
+                    self._cv.notify_all()
+        return value, tx
+
     def _lead(self, batch: list[Job[Any]]) -> None:
         """Run ``batch`` in one transaction and commit it (on the leader's thread)."""
         self.batches += 1
