@@ -10,8 +10,9 @@ queue up and go together in the next: the batching engages exactly when there is
 to batch, and a lone caller leads at once, waiting for nobody.
 
 A caller returns only after its own write is durable. A job that raises gets its own
-exception, and changes nothing; a store failure (the commit, the disk, a PostgreSQL
-deadlock) reaches every job of its batch. A job's ``undo`` is called, under the leader's
+exception, and changes nothing (a PostgreSQL conflict inside a job's savepoint too: its
+caller does it again); a store failure (the commit, the disk) reaches every job of its
+batch. A job's ``undo`` is called, under the leader's
 locks, whenever its work is lost or in doubt (its exception, or its batch's), so that what
 it did outside the database (instances it advanced, attempts it claimed) is set right.
 
@@ -24,11 +25,12 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Generic, TypeVar
 
-from .errors import StoreError
+from .errors import StoreConflict, StoreError
 from .store.base import Row, Tx
 
 T = TypeVar("T")
@@ -36,9 +38,17 @@ T = TypeVar("T")
 MAX_BATCH = 512
 """Jobs one transaction takes at most (the rest go in the next)."""
 
+HOLD = 0.002
+"""Seconds a batch of background jobs waits for a caller's write during a stream."""
+STREAM_WINDOW = 0.05
+"""Seconds after a caller's write last waited for a commit that writes count as a stream."""
+
 ISOLATIONS = ("savepoint", "redo")
 """How the jobs of one batch are kept apart: each in a savepoint; or all run plainly, the
 batch rolled back and done again with savepoints only when one of them raised."""
+
+
+_NO_LOCK = contextlib.nullcontext()
 
 
 class JobTx(Tx):
@@ -87,11 +97,13 @@ class JobTx(Tx):
 class Job(Generic[T]):
     """One caller's write, waiting for (or done by) a leader."""
 
-    __slots__ = ("fn", "undo", "locked", "done", "value", "error", "undone", "tx")
+    __slots__ = ("fn", "undo", "locked", "background", "done", "value", "error", "undone",
+                 "tx")
 
     def __init__(self, fn: Callable[[Tx], T], undo: Callable[[BaseException], None] | None,
-                 locked: bool) -> None:
+                 locked: bool, background: bool = False) -> None:
         self.fn = fn
+        self.background = background
         self.undo = undo
         self.locked = locked
         self.done = False
@@ -122,6 +134,11 @@ class GroupCommitter:
         self._cv = threading.Condition(threading.Lock())
         self._queue: list[Job[Any]] = []
         self._leading = False
+        self._holding = False
+        self._foreground = 0
+        """Queued jobs that are not ``background``."""
+        self._stream_until = 0.0
+        """Until when a caller's write recently had to wait for a commit (monotonic)."""
         self._local = threading.local()
         self.batches = 0
         """Transactions led so far (committed or not)."""
@@ -129,7 +146,7 @@ class GroupCommitter:
         """Jobs run so far."""
         self.on_queue: Callable[[int], None] | None = None
         """Called (outside the committer's lock) with how many jobs wait, after each
-        arrival: a hook for tests that need a batch of a known size."""
+        arrival that has to wait: a hook for tests that need a batch of a known size."""
 
     def run(self, fn: Callable[[Tx], T], *, undo: Callable[[BaseException], None] | None
             = None, locked: bool = False) -> T:
@@ -143,16 +160,33 @@ class GroupCommitter:
         return self.run_job(fn, undo=undo, locked=locked)[0]
 
     def run_job(self, fn: Callable[[Tx], T], *, undo: Callable[[BaseException], None] | None
-                = None, locked: bool = False) -> tuple[T, Tx]:
+                = None, locked: bool = False, background: bool = False) -> tuple[T, Tx]:
         """As :meth:`run`, also giving the job's view of the committed transaction (for
-        what runs after a commit: reporters, observers)."""
+        what runs after a commit: reporters, observers).
+
+        ``background``: a worker's job (a turn, an outcome), which nobody outside waits
+        for. While a caller's writes keep arriving during commits (a stream), a batch of
+        background jobs alone holds its transaction open up to ``HOLD`` seconds for the
+        next of them, so that it goes along instead of waiting for that commit."""
         current: Tx | None = getattr(self._local, "tx", None)
         if current is not None:
             return fn(current), current
-        job: Job[T] = Job(fn, undo, locked)
+        with self._cv:
+            alone = not self._leading and not self._queue
+            if alone:
+                self._leading = True
+        if alone:  # nobody commits, nobody waits: lead at once, no batch to keep
+            return self._alone(fn, undo, locked)
+        job: Job[T] = Job(fn, undo, locked, background)
         with self._cv:
             self._queue.append(job)
             waiting = len(self._queue)
+            if not background:
+                self._foreground += 1
+                if self._leading:  # it waits for a commit: a stream of writes is on
+                    self._stream_until = time.monotonic() + STREAM_WINDOW
+                    if self._holding:
+                        self._cv.notify_all()
         if self.on_queue is not None:
             self.on_queue(waiting)
         while True:
@@ -162,8 +196,14 @@ class GroupCommitter:
                 if job.done:
                     break
                 self._leading = True
+                if background and not self._foreground and \
+                        time.monotonic() < self._stream_until:
+                    self._holding = True
+                    self._cv.wait_for(lambda: self._foreground > 0, HOLD)
+                    self._holding = False
                 batch = self._queue[:self.max_batch]
                 del self._queue[:len(batch)]
+                self._foreground -= sum(1 for one in batch if not one.background)
             try:
                 self._lead(batch)
             finally:
@@ -178,6 +218,32 @@ class GroupCommitter:
         return job.value, job.tx  # type: ignore[return-value]
 
     # -- the leader ---------------------------------------------------------------------
+    def _alone(self, fn: Callable[[Tx], T], undo: Callable[[BaseException], None] | None,
+               locked: bool) -> tuple[T, Tx]:
+        """Run one job that found the committer idle (the quiet path: as cheap as a plain
+        transaction); whoever queued meanwhile is woken to lead the next batch."""
+        self.batches += 1
+        self.jobs += 1
+        try:
+            with self._advance_lock if locked else _NO_LOCK:
+                try:
+                    with self._write() as tx:
+                        self._local.tx = tx
+                        try:
+                            value = fn(tx)
+                        finally:
+                            self._local.tx = None
+                except BaseException as err:
+                    if undo is not None:
+                        undo(err)
+                    raise
+        finally:
+            with self._cv:
+                self._leading = False
+                if self._queue:
+                    self._cv.notify_all()
+        return value, tx
+
     def _lead(self, batch: list[Job[Any]]) -> None:
         """Run ``batch`` in one transaction and commit it (on the leader's thread)."""
         self.batches += 1
@@ -230,6 +296,9 @@ class GroupCommitter:
         try:
             with tx.savepoint():
                 job.value = job.fn(view)
+        except StoreConflict as err:  # this job's rows (PostgreSQL): rolled back alone,
+            job.error = err           # its caller does it again (_redone_on_conflict)
+            self._undo(job, err)
         except StoreError:
             raise  # the store failed, not the job: the batch fails
         except Exception as err:  # noqa: BLE001 - the caller gets it

@@ -219,7 +219,7 @@ class Runtime:
                                  on_close=self.feed.count_close)
         self.advance_lock = threading.Lock()
         """Held while workflow instances of this engine are advanced (they are not shared)."""
-        self.committer = GroupCommitter(store.write, self.advance_lock)
+        self.committer = GroupCommitter(lambda: store.write(), self.advance_lock)
         """Every write of this engine's threads goes through it: concurrent writes share
         one transaction and one commit (engine/group_commit.py)."""
         self.reporters: list[Any] = []

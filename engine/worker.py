@@ -265,7 +265,8 @@ class Worker:
 
         try:  # joins whatever else this process is committing (group commit)
             _, tx = self.committer.run_job(
-                turn, undo=lambda _err: self._undo(dispatch, touched), locked=True)
+                turn, undo=lambda _err: self._undo(dispatch, touched), locked=True,
+                background=True)
         except BaseException as err:
             for outcome in outcomes:
                 self.outcomes.put(outcome)
@@ -306,7 +307,8 @@ class Worker:
 
         try:  # a turn or a start committing now takes this along in its next commit
             _, tx = self.committer.run_job(
-                settle, undo=lambda _err: self._undo(dispatch, touched), locked=True)
+                settle, undo=lambda _err: self._undo(dispatch, touched), locked=True,
+                background=True)
         except Exception:  # noqa: BLE001 - the dispatcher retries it the ordinary way
             return False
         self.inline_settled += 1

@@ -16,10 +16,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import apsw
 import pytest
 
 from onward import Engine, StoreError
-from onward.errors import BadInput, NotFound, UnknownWorkflow, UpdatePending
+from onward.errors import BadInput, NotFound, StoreConflict, UnknownWorkflow, UpdatePending
+from onward.events import Event
 from onward.group_commit import GroupCommitter
 from onward.store import runs
 from onward.store import updates as update_rows
@@ -312,5 +314,52 @@ def test_a_lone_caller_leads_at_once(db_path: Path) -> None:
         for i in range(5):
             eng.start("three_steps", i, id=f"l{i}")
         assert committer.batches - batches == 5 and eng.store.commits - before == 5
+    finally:
+        eng.close()
+
+
+def test_a_job_that_breaks_a_key_fails_alone(engines: tuple[Engine, Engine]) -> None:
+    """A duplicate key inside one job's savepoint (PostgreSQL: a StoreConflict, which its
+    caller would do again; SQLite: the constraint error) rolls back that job alone."""
+    eng, other = engines
+    run_id = eng.start("three_steps", 0, id="keyed").run_id
+    committer = eng.runtime.committer
+
+    def log_entry(name: str) -> Callable[[], str]:
+        def job(tx: Tx) -> str:
+            runs.add_provider_log_entry(tx, time=1.0, worker_id=None, provider=name,
+                                        version="1", action="load", message="")
+            return name
+        return lambda: committer.run(job)
+
+    def duplicate(tx: Tx) -> None:
+        runs.add_provider_log_entry(tx, time=1.0, worker_id=None, provider="dup",
+                                    version="1", action="load", message="")
+        runs.add_event(tx, run_id, Event(1, "WorkflowStarted", 1.0, {}))  # seq 1 exists
+
+    calls = [log_entry("a"), lambda: committer.run(duplicate), log_entry("b")]
+    outcomes, commits = together(eng, calls)
+    assert commits == 1
+    assert outcomes[0] == "a" and outcomes[2] == "b"
+    assert isinstance(outcomes[1], StoreConflict | apsw.ConstraintError), outcomes[1]
+    assert {row["provider"] for row in other.provider_log(stored=True)} == {"a", "b"}
+
+
+def test_a_sequential_workflow_takes_no_more_commits_and_every_commit_is_the_committers(
+        db_path: Path) -> None:
+    """One caller, one run at a time: every commit of the process is one of the
+    committer's, and a 3-step workflow still takes its start plus one commit per step
+    (the dispatcher's own turns aside)."""
+    eng = Engine(db_path, flows=[FLOWS])
+    try:
+        with eng.worker() as worker:
+            eng.start("three_steps", 0).result(timeout=10)  # warm up
+            committer = eng.runtime.committer
+            commits, batches = eng.store.commits, committer.batches
+            ticks, n = worker.ticks, 20
+            for i in range(n):
+                assert eng.start("three_steps", i).result(timeout=10) == i + 3
+            assert eng.store.commits - commits == committer.batches - batches
+            assert eng.store.commits - commits <= 4 * n + (worker.ticks - ticks)
     finally:
         eng.close()
