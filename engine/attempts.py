@@ -43,8 +43,9 @@ class Attempt:
 
 def _attempt_from_row(row: tuple[Any, ...], workflow_id: str, lineage: str) -> Attempt:
     run_id, ref, name, args, options, attempt, details = row
-    return Attempt(run_id, ref, name, json.loads(args), json.loads(options), attempt,
-                   json.loads(details) if details else None, workflow_id, lineage)
+    decode = payloads.decode
+    return Attempt(run_id, ref, name, decode(args), decode(options), attempt,
+                   decode(details) if details else None, workflow_id, lineage)
 
 
 def lease_columns(options: dict[str, Any], now: float) -> tuple[float, float | None]:

@@ -68,8 +68,8 @@ class RunRow:
     """Events appended in this transaction since the row was read (newest last)."""
     loaded_seq: int = -1
     stored_status: str = field(default="", repr=False)
-    """The status as read or created: ``save_run_state`` leaves the column (and the two
-    indexes on it) alone while the status is unchanged."""
+    """The status as read or inserted (``create_run``): ``save_run_state`` leaves the
+    column (and the two indexes on it) alone while ``status`` still equals it."""
 
     def __post_init__(self) -> None:
         if self.loaded_seq < 0:
@@ -181,6 +181,7 @@ def create_run(tx: Tx, run: RunRow, *, replaces_current: bool = True) -> None:
         (run.run_id, run.workflow_id, run.workflow, run.status, run.input, run.started,
          run.updated, run.last_seq, run.wf_pending, run.parent_run_id, run.parent_id,
          run.parent_ref, run.continued_from, run.reset_from, run.step, run.lineage))
+    run.stored_status = run.status
 
 
 _SAVE_STATE_SQL = (

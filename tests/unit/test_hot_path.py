@@ -353,3 +353,24 @@ def test_stored_json_reads_back_as_json_loads_would(text: str) -> None:
             return "raised", type(err).__name__
 
     assert read(payloads.decode) == read(json.loads)
+
+
+def test_saving_a_run_writes_its_status_only_when_it_changed(make_engine) -> None:  # type: ignore[no-untyped-def]
+    from onward import history
+    eng: Engine = make_engine(flows=[FLOWS])
+    with eng.store.write() as tx:
+        run = history.insert_run(tx, run_id="r1", workflow_id="w1", workflow="three_steps",
+                                 args=[1], now=1.0, first_of_id=True)
+        run.step, run.last_seq = "stepping", 5
+        history.save_run_state(tx, run)  # status unchanged: the other columns still saved
+    with eng.store.write() as tx:
+        stored = history.get_run(tx, "r1", lock=True)
+        assert stored is not None
+        assert (stored.status, stored.step, stored.last_seq) == ("running", "stepping", 5)
+        stored.status, stored.result, stored.closed = "completed", "4", 2.0
+        history.save_run_state(tx, stored)
+    with eng.store.read() as tx:
+        closed = history.get_run(tx, "r1")
+        assert closed is not None
+        assert (closed.status, closed.result, closed.closed) == ("completed", "4", 2.0)
+        assert tx.scalar("SELECT count(*) FROM runs WHERE status = 'running'") == 0
