@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import functools
 import os
-import select
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any, NoReturn
@@ -31,7 +30,7 @@ from psycopg import pq, sql
 
 from ..errors import StoreError
 from .base import Row, Tx
-from .pg_connect import wrap
+from .pg_connect import primary, wrap
 from .schema import APPLICATION_ID
 
 WORKFLOW_ID_LOCKS = APPLICATION_ID + 1
@@ -67,30 +66,6 @@ def plan(text: str) -> int:
             and "SELECT" not in words:
         return CHANGES
     return MAY_CHANGE
-
-
-def idle_and_alive(conn: psycopg.Connection[Any]) -> bool:
-    """False for an idle connection the server has closed or is closing (it has sent
-    something unasked: an idle connection of ours is sent nothing else), without a round
-    trip. Checked before ``BEGIN`` is queued, since a queued ``BEGIN`` reports a dead
-    connection only once the caller's statements have run."""
-    if conn.closed or conn.broken:
-        return False
-    try:
-        readable, _, _ = select.select([conn.pgconn.socket], [], [], 0)
-    except (OSError, ValueError, psycopg.Error):
-        return False
-    return not readable
-
-
-def primary(err: psycopg.Error) -> psycopg.Error:
-    """The error that aborted a pipeline, for the ``PipelineAborted`` of a statement queued
-    after it (psycopg raises the latter when it fetches the rest while the first is being
-    raised: the first is its context)."""
-    while isinstance(err, psycopg.errors.PipelineAborted) and \
-            isinstance(err.__context__, psycopg.Error):
-        err = err.__context__
-    return err
 
 
 Reconnect = Callable[[psycopg.Connection[Any]], psycopg.Connection[Any]]
@@ -181,16 +156,17 @@ class PostgresTx(Tx):
             self._unsure.append(cur)
         return cur
 
-    def sync(self, *, committing: bool = False) -> None:
+    def sync(self) -> None:
         """Send what is queued and wait for all of it: a queued statement's error is raised
-        here (as the engine's error)."""
+        here (as the engine's error). A dead connection found by the transaction's first
+        sync is replaced (``_replace_dead``); the commit never comes here."""
         if self._pipeline is None:
             return
         self.round_trips += 1
         try:
             self._pipeline.sync()
         except psycopg.OperationalError as err:
-            if committing or not self._replace_dead():
+            if not self._replace_dead():
                 self._settle_unsure()
                 self._fail(err)
         except psycopg.Error as err:
