@@ -141,15 +141,24 @@ class PostgresTx(Tx):
             self.round_trips += 1
             self._unanswered = None
         else:
-            self._send(statement, (), ANSWERS)
+            self._send_or_replace(statement, (), ANSWERS)
+
+    def _send_or_replace(self, query: str, params: tuple[Any, ...], how: int) -> None:
+        """``_send``, or where sending finds the connection dead before anything was
+        answered, the same statements again on a new connection."""
+        try:
+            self._send(query, params, how)
+        except psycopg.OperationalError as err:
+            if not self._replace_dead():
+                self._fail(err)
 
     def _send(self, query: str, params: tuple[Any, ...], how: int) -> psycopg.Cursor[Any]:
         """Queue one statement (pipeline mode); its cursor."""
+        if self._unanswered is not None:
+            self._unanswered.append((query, params, how))
         cur = self.conn.cursor()
         cur.execute(query, params)
         self._current = cur
-        if self._unanswered is not None:
-            self._unanswered.append((query, params, how))
         if how == CHANGES:
             self.dirty = True  # it adds its row, or the transaction fails
         elif how == MAY_CHANGE:
@@ -312,11 +321,12 @@ class PostgresTx(Tx):
                 self.round_trips += 1
             else:
                 how = plan(sql) if self.locking else ANSWERS
-                cur = self._send(query, args, how)
+                self._send_or_replace(query, args, how)
                 if how != ANSWERS:
                     return []
                 self.sync()
-                cur = self._current or cur  # (another cursor, if the connection was replaced)
+                assert self._current is not None  # (its cursor, on whichever connection)
+                cur = self._current
             rows = cur.fetchall() if cur.description is not None else []
         except psycopg.Error as err:
             self._fail(err)
@@ -331,7 +341,7 @@ class PostgresTx(Tx):
         if self._pipeline is not None and self.locking and plan(sql) != ANSWERS:
             try:
                 for row in rows:
-                    self._send(query, tuple(row), CHANGES)
+                    self._send_or_replace(query, tuple(row), CHANGES)
             except psycopg.Error as err:
                 self._fail(err)
             return
