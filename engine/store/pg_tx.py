@@ -41,10 +41,11 @@ PIPELINE = os.environ.get("ONWARD_PG_PIPELINE", "1") != "0"
 """Whether write transactions use pipeline mode (``ONWARD_PG_PIPELINE=0``: every statement
 waits for its answer, as before; for comparison and for poolers without pipeline support)."""
 
-ANSWERS, CHANGES, MAY_CHANGE = 0, 1, 2
+ANSWERS, CHANGES, MAY_CHANGE, UNREAD = 0, 1, 2, 3
 """How a statement is sent in a pipelined write: ANSWERS waits for its rows; CHANGES (a plain
-``INSERT ... VALUES``: it adds a row or fails) and MAY_CHANGE (an ``UPDATE``, ``DELETE`` or
-conditional insert, whose row count says whether it changed anything) are queued."""
+``INSERT ... VALUES``: it adds a row or fails), MAY_CHANGE (an ``UPDATE``, ``DELETE`` or
+conditional insert, whose row count says whether it changed anything) and UNREAD (a lock
+whose answer nobody reads) are queued."""
 
 
 @functools.lru_cache(maxsize=4096)
@@ -388,9 +389,19 @@ class PostgresTx(Tx):
         """A transaction-scoped advisory lock on the id's hash. A row lock cannot do this
         job: there is no row to lock before an id's first run, and at READ COMMITTED a
         waiter on the current run's row finds it no longer current once it gets the lock.
-        (Two ids with one hash merely wait for each other.)"""
-        self.execute("SELECT pg_advisory_xact_lock(?, hashtext(?))",
-                     (WORKFLOW_ID_LOCKS, workflow_id))
+        (Two ids with one hash merely wait for each other.)
+
+        In pipeline mode it is queued: the server runs the lookup that follows only once
+        the lock is held, so nothing needs to wait for it here."""
+        statement = "SELECT pg_advisory_xact_lock(?, hashtext(?))"
+        if self._pipeline is None or not self.locking:
+            self.execute(statement, (WORKFLOW_ID_LOCKS, workflow_id))
+            return
+        try:
+            self._send_or_replace(translate(statement)[0], (WORKFLOW_ID_LOCKS, workflow_id),
+                                  UNREAD)
+        except psycopg.Error as err:
+            self._fail(err)
 
     @contextmanager
     def savepoint(self) -> Iterator[None]:

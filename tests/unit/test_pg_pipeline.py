@@ -141,6 +141,12 @@ def test_a_write_step_costs_two_round_trips(store: PostgresStore) -> None:
     with store.write() as tx:  # only the server knows whether the DELETE changed a row
         tx.execute("DELETE FROM workflow_types WHERE name = 'nobody'")
     assert store.round_trips == 2
+    store.round_trips = 0
+    with store.write() as tx:  # a start: the id's lock is queued, the lookup waits for it
+        tx.lock_workflow_id("order-1")
+        assert tx.execute("SELECT name FROM workflow_types WHERE name = 'order-1'") == []
+        tx.execute(ADD, ("order-1", 1.0))
+    assert store.round_trips == 2
 
 
 def test_a_workflow_takes_half_the_round_trips_it_did(pg_url: str,  # noqa: F811
