@@ -3,13 +3,16 @@
 engine/store/postgres.py opens its connections with :func:`with_defaults` (keepalives, a
 TCP user timeout and a server-side idle-in-transaction timeout, unless the URL sets them),
 sets the schema up with :func:`migrate` and keeps time by :func:`server_offset`. psycopg's
-errors become the engine's through :func:`wrap` and :func:`raise_for`; each names the
-database as :func:`describe` does, never with the password.
+errors become the engine's through :func:`wrap` and :func:`raise_for` (:func:`primary`
+finds the error that aborted a pipeline); each names the database as :func:`describe`
+does, never with the password. :func:`idle_and_alive` tells, without a round trip, that an
+idle connection has been closed by the server.
 """
 
 from __future__ import annotations
 
 import os
+import select
 import time
 from typing import Any, NoReturn
 
@@ -67,6 +70,30 @@ def wrap(err: psycopg.Error, where: str) -> BaseException:
     if isinstance(err, psycopg.OperationalError | psycopg.InterfaceError |
                   psycopg.InternalError):
         return StoreError(f"{where}: {first_line(err)}")
+    return err
+
+
+def idle_and_alive(conn: psycopg.Connection[Any]) -> bool:
+    """False for an idle connection the server has closed or is closing (it has sent
+    something unasked: an idle connection of ours is sent nothing else), without a round
+    trip. Checked before ``BEGIN`` is queued, since a queued ``BEGIN`` reports a dead
+    connection only once the caller's statements have run."""
+    if conn.closed or conn.broken:
+        return False
+    try:
+        readable, _, _ = select.select([conn.pgconn.socket], [], [], 0)
+    except (OSError, ValueError, psycopg.Error):
+        return False
+    return not readable
+
+
+def primary(err: psycopg.Error) -> psycopg.Error:
+    """The error that aborted a pipeline, for the ``PipelineAborted`` of a statement queued
+    after it (psycopg raises the latter when it fetches the rest while the first is being
+    raised: the first is its context)."""
+    while isinstance(err, psycopg.errors.PipelineAborted) and \
+            isinstance(err.__context__, psycopg.Error):
+        err = err.__context__
     return err
 
 

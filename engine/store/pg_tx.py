@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import functools
 import os
-import select
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any, NoReturn
@@ -31,7 +30,7 @@ from psycopg import pq, sql
 
 from ..errors import StoreError
 from .base import Row, Tx
-from .pg_connect import wrap
+from .pg_connect import primary, wrap
 from .schema import APPLICATION_ID
 
 WORKFLOW_ID_LOCKS = APPLICATION_ID + 1
@@ -42,10 +41,11 @@ PIPELINE = os.environ.get("ONWARD_PG_PIPELINE", "1") != "0"
 """Whether write transactions use pipeline mode (``ONWARD_PG_PIPELINE=0``: every statement
 waits for its answer, as before; for comparison and for poolers without pipeline support)."""
 
-ANSWERS, CHANGES, MAY_CHANGE = 0, 1, 2
+ANSWERS, CHANGES, MAY_CHANGE, UNREAD = 0, 1, 2, 3
 """How a statement is sent in a pipelined write: ANSWERS waits for its rows; CHANGES (a plain
-``INSERT ... VALUES``: it adds a row or fails) and MAY_CHANGE (an ``UPDATE``, ``DELETE`` or
-conditional insert, whose row count says whether it changed anything) are queued."""
+``INSERT ... VALUES``: it adds a row or fails), MAY_CHANGE (an ``UPDATE``, ``DELETE`` or
+conditional insert, whose row count says whether it changed anything) and UNREAD (a lock
+whose answer nobody reads) are queued."""
 
 
 @functools.lru_cache(maxsize=4096)
@@ -67,30 +67,6 @@ def plan(text: str) -> int:
             and "SELECT" not in words:
         return CHANGES
     return MAY_CHANGE
-
-
-def idle_and_alive(conn: psycopg.Connection[Any]) -> bool:
-    """False for an idle connection the server has closed or is closing (it has sent
-    something unasked: an idle connection of ours is sent nothing else), without a round
-    trip. Checked before ``BEGIN`` is queued, since a queued ``BEGIN`` reports a dead
-    connection only once the caller's statements have run."""
-    if conn.closed or conn.broken:
-        return False
-    try:
-        readable, _, _ = select.select([conn.pgconn.socket], [], [], 0)
-    except (OSError, ValueError, psycopg.Error):
-        return False
-    return not readable
-
-
-def primary(err: psycopg.Error) -> psycopg.Error:
-    """The error that aborted a pipeline, for the ``PipelineAborted`` of a statement queued
-    after it (psycopg raises the latter when it fetches the rest while the first is being
-    raised: the first is its context)."""
-    while isinstance(err, psycopg.errors.PipelineAborted) and \
-            isinstance(err.__context__, psycopg.Error):
-        err = err.__context__
-    return err
 
 
 Reconnect = Callable[[psycopg.Connection[Any]], psycopg.Connection[Any]]
@@ -166,31 +142,41 @@ class PostgresTx(Tx):
             self.round_trips += 1
             self._unanswered = None
         else:
-            self._send(statement, (), ANSWERS)
+            self._send_or_replace(statement, (), ANSWERS)
+
+    def _send_or_replace(self, query: str, params: tuple[Any, ...], how: int) -> None:
+        """``_send``, or where sending finds the connection dead before anything was
+        answered, the same statements again on a new connection."""
+        try:
+            self._send(query, params, how)
+        except psycopg.OperationalError as err:
+            if not self._replace_dead():
+                self._fail(err)
 
     def _send(self, query: str, params: tuple[Any, ...], how: int) -> psycopg.Cursor[Any]:
         """Queue one statement (pipeline mode); its cursor."""
+        if self._unanswered is not None:
+            self._unanswered.append((query, params, how))
         cur = self.conn.cursor()
         cur.execute(query, params)
         self._current = cur
-        if self._unanswered is not None:
-            self._unanswered.append((query, params, how))
         if how == CHANGES:
             self.dirty = True  # it adds its row, or the transaction fails
         elif how == MAY_CHANGE:
             self._unsure.append(cur)
         return cur
 
-    def sync(self, *, committing: bool = False) -> None:
+    def sync(self) -> None:
         """Send what is queued and wait for all of it: a queued statement's error is raised
-        here (as the engine's error)."""
+        here (as the engine's error). A dead connection found by the transaction's first
+        sync is replaced (``_replace_dead``); the commit never comes here."""
         if self._pipeline is None:
             return
         self.round_trips += 1
         try:
             self._pipeline.sync()
         except psycopg.OperationalError as err:
-            if committing or not self._replace_dead():
+            if not self._replace_dead():
                 self._settle_unsure()
                 self._fail(err)
         except psycopg.Error as err:
@@ -336,11 +322,12 @@ class PostgresTx(Tx):
                 self.round_trips += 1
             else:
                 how = plan(sql) if self.locking else ANSWERS
-                cur = self._send(query, args, how)
+                self._send_or_replace(query, args, how)
                 if how != ANSWERS:
                     return []
                 self.sync()
-                cur = self._current or cur  # (another cursor, if the connection was replaced)
+                assert self._current is not None  # (its cursor, on whichever connection)
+                cur = self._current
             rows = cur.fetchall() if cur.description is not None else []
         except psycopg.Error as err:
             self._fail(err)
@@ -355,7 +342,7 @@ class PostgresTx(Tx):
         if self._pipeline is not None and self.locking and plan(sql) != ANSWERS:
             try:
                 for row in rows:
-                    self._send(query, tuple(row), CHANGES)
+                    self._send_or_replace(query, tuple(row), CHANGES)
             except psycopg.Error as err:
                 self._fail(err)
             return
@@ -402,9 +389,19 @@ class PostgresTx(Tx):
         """A transaction-scoped advisory lock on the id's hash. A row lock cannot do this
         job: there is no row to lock before an id's first run, and at READ COMMITTED a
         waiter on the current run's row finds it no longer current once it gets the lock.
-        (Two ids with one hash merely wait for each other.)"""
-        self.execute("SELECT pg_advisory_xact_lock(?, hashtext(?))",
-                     (WORKFLOW_ID_LOCKS, workflow_id))
+        (Two ids with one hash merely wait for each other.)
+
+        In pipeline mode it is queued: the server runs the lookup that follows only once
+        the lock is held, so nothing needs to wait for it here."""
+        statement = "SELECT pg_advisory_xact_lock(?, hashtext(?))"
+        if self._pipeline is None or not self.locking:
+            self.execute(statement, (WORKFLOW_ID_LOCKS, workflow_id))
+            return
+        try:
+            self._send_or_replace(translate(statement)[0], (WORKFLOW_ID_LOCKS, workflow_id),
+                                  UNREAD)
+        except psycopg.Error as err:
+            self._fail(err)
 
     @contextmanager
     def savepoint(self) -> Iterator[None]:

@@ -42,8 +42,10 @@ from .base import Store, Tx
 from .pg_connect import (
     describe,
     first_line,
+    idle_and_alive,
     migrate,
     open_error,
+    primary,
     raise_for,
     server_offset,
     with_defaults,
@@ -52,8 +54,6 @@ from .pg_notify import ChangeFeed
 from .pg_tx import (  # noqa: F401 - WORKFLOW_ID_LOCKS, translate: re-exported
     WORKFLOW_ID_LOCKS,
     PostgresTx,
-    idle_and_alive,
-    primary,
     translate,
 )
 from .schema import SchemaTypes

@@ -141,6 +141,12 @@ def test_a_write_step_costs_two_round_trips(store: PostgresStore) -> None:
     with store.write() as tx:  # only the server knows whether the DELETE changed a row
         tx.execute("DELETE FROM workflow_types WHERE name = 'nobody'")
     assert store.round_trips == 2
+    store.round_trips = 0
+    with store.write() as tx:  # a start: the id's lock is queued, the lookup waits for it
+        tx.lock_workflow_id("order-1")
+        assert tx.execute("SELECT name FROM workflow_types WHERE name = 'order-1'") == []
+        tx.execute(ADD, ("order-1", 1.0))
+    assert store.round_trips == 2
 
 
 def test_a_workflow_takes_half_the_round_trips_it_did(pg_url: str,  # noqa: F811
@@ -227,3 +233,43 @@ def test_any_program_ends_as_it_does_without_pipelining(
         monkeypatch.setattr(pg_tx, "PIPELINE", piped)
         results[piped] = _outcome(store, program)
     assert results[True] == results[False]
+
+
+def _kill_connections(store: PostgresStore, pg_url: str) -> None:  # noqa: F811
+    """End every server connection of ``store``'s schema and wait until they are gone."""
+    from tests.helpers import wait_until
+    from tests.pg import BASE_URL
+    schema = pg_url.split("application_name=")[1]
+    with psycopg.connect(BASE_URL, autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                      "WHERE application_name = %s", (schema,))
+        wait_until(lambda: not admin.execute(
+            "SELECT 1 FROM pg_stat_activity WHERE application_name = %s",
+            (schema,)).fetchone(), timeout=10, message="the backends exit")
+
+
+def test_a_connection_lost_before_the_first_answer_is_replaced_and_the_writes_resent(
+        store: PostgresStore, pg_url: str) -> None:  # noqa: F811
+    """The server ends the connection after the INSERT was queued, before anything was
+    answered: BEGIN and the INSERT are sent again on a new connection, once, and the row
+    is written once (the first connection's transaction died uncommitted)."""
+    with store.write() as tx:
+        tx.execute(ADD, ("before", 1.0))
+    with store.write() as tx:
+        tx.execute(ADD, ("queued", 2.0))
+        _kill_connections(store, pg_url)
+        assert tx.scalar("SELECT count(*) FROM workflow_types") == 2
+        assert tx.replaced == 1  # type: ignore[attr-defined]
+    assert names(store) == ["before", "queued"]
+
+
+def test_a_connection_lost_before_the_commits_answer_is_an_error_not_a_resend(
+        store: PostgresStore, pg_url: str) -> None:  # noqa: F811
+    """The commit's answer may be lost after the server committed: never sent twice."""
+    with store.write() as tx:
+        tx.execute(ADD, ("before", 1.0))
+    with pytest.raises(StoreError), store.write() as tx:
+        tx.execute(ADD, ("queued", 2.0))
+        _kill_connections(store, pg_url)
+    assert tx.replaced == 0  # type: ignore[attr-defined]
+    assert names(store) == ["before"]  # (the pool replaced the dead connection)
