@@ -259,3 +259,31 @@ def test_a_workflow_function_names_it_and_its_input_is_checked_at_create(eng: En
     with pytest.raises(BadInput, match="input of workflow tick"):
         eng.create_schedule("bad", "tick", 1, 2, 3, every="1m")
     assert [s["id"] for s in eng.schedules()] == ["fn"]
+
+
+def test_two_creates_of_one_id_at_once_make_one_schedule(any_db: str | Path) -> None:
+    import threading
+    engines = [Engine(any_db, flows=[FLOWS]) for _ in range(2)]
+    barrier = threading.Barrier(2)
+    outcomes: list[str] = []
+
+    def create(engine: Engine, every: str) -> None:
+        barrier.wait()
+        try:
+            engine.create_schedule("race", "tick", every=every)
+            outcomes.append("created")
+        except BadInput as err:
+            outcomes.append(str(err))
+
+    try:
+        threads = [threading.Thread(target=create, args=(e, every))
+                   for e, every in zip(engines, ("1m", "2m"), strict=True)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert sorted(outcomes)[0] == "created" and "schedule race exists" in sorted(outcomes)[1]
+        assert len(engines[0].schedules()) == 1
+    finally:
+        for e in engines:
+            e.close()
