@@ -287,3 +287,14 @@ def test_two_creates_of_one_id_at_once_make_one_schedule(any_db: str | Path) -> 
     finally:
         for e in engines:
             e.close()
+
+
+def test_a_fire_time_that_has_its_run_is_not_buffered_or_counted_again(eng: Engine) -> None:
+    # found by the stateful test: a second trigger at the same instant was buffered, then
+    # dropped uncounted when the buffer found the run already there
+    eng.create_schedule("e", "held", every="1m", overlap="buffer_one")
+    assert eng.trigger_schedule("e") == "started"
+    eng.backfill_schedule("e", T0 - 60, T0, overlap="allow_all")
+    assert eng.trigger_schedule("e") == "exists"
+    d = eng.describe_schedule("e")
+    assert d["buffered"] is None and d["counts"] == {"fired": 2, "skipped": 0, "missed": 0}
