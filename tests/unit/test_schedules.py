@@ -195,6 +195,8 @@ def test_pause_unpause_and_trigger(eng: Engine, clock: Clock) -> None:
     clock.now = T0 + 310.5
     assert eng.trigger_schedule("p") == "started"  # also while paused
     assert fired_ids(eng, "p") == ["p-2026-12-01T00:05:10.500Z"]
+    assert eng.trigger_schedule("p") == "exists"  # the same instant: that fire has its run
+    clock.now += 1
     assert eng.trigger_schedule("p") == "skipped"  # its overlap policy applies
     eng.unpause_schedule("p")
     d = eng.describe_schedule("p")
