@@ -198,7 +198,8 @@ class ScheduleClient:
 
     def trigger_schedule(self, sid: str) -> str:
         """Fire ``sid`` now (also when paused), under its overlap policy; the run's id uses
-        the trigger time. Says what happened ('started', 'skipped', 'buffered')."""
+        the trigger time. Says what happened ('started', 'skipped', 'buffered'; 'exists'
+        when this instant already has its run)."""
         now = round(self.clock(), 3)
         with self.advance_lock, self.store.write() as tx:
             row = self._row(tx, sid, lock=True)

@@ -101,6 +101,10 @@ def fire(tx: Tx, closer: Closer, new_id: Callable[[str], str], row: ScheduleRow,
          fire_time: float, now: float, overlap: str | None = None) -> str:
     """Fire ``row`` for ``fire_time`` under its overlap policy (or ``overlap``); says what
     happened: 'started', 'skipped', 'buffered' or 'exists' (fired before)."""
+    workflow_id = fired_workflow_id(row.schedule_id, fire_time)
+    tx.lock_workflow_id(workflow_id)
+    if history.current_run(tx, workflow_id) is not None:
+        return "exists"  # this fire time has its run: no policy applies, nothing counts
     policy = overlap or row.overlap
     previous = None if policy == "allow_all" else _previous_open(tx, row)
     if previous is not None:
@@ -128,7 +132,8 @@ def _fire_one(tx: Tx, closer: Closer, new_id: Callable[[str], str], row: Schedul
     spec = spec_of(row)
     if row.buffered is not None and _previous_open(tx, row) is None:
         buffered, row.buffered = row.buffered, None
-        start_fired_run(tx, new_id, row, buffered, now)
+        if start_fired_run(tx, new_id, row, buffered, now) is None:
+            row.skipped += 1  # a trigger or backfill started this fire time meanwhile
     while row.next_fire is not None and row.due is not None and row.due <= now:
         nominal = row.next_fire
         if now - nominal > row.catchup:  # after downtime: older than the catch-up window

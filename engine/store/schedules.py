@@ -47,12 +47,11 @@ _OPEN_PREVIOUS = ("EXISTS (SELECT 1 FROM runs WHERE runs.workflow_id = "
 
 
 def insert(tx: Tx, row: ScheduleRow) -> bool:
-    """Add ``row`` unless its schedule id exists; whether it was added."""
-    if tx.one("SELECT 1 FROM schedules WHERE schedule_id = ?", (row.schedule_id,)):
-        return False
-    tx.execute(f"INSERT INTO schedules ({_COLUMNS}) VALUES ({', '.join('?' * 18)})",
-               astuple(row))
-    return True
+    """Add ``row`` unless its schedule id exists (also when another transaction adds it
+    at the same moment); whether it was added."""
+    return bool(tx.execute(
+        f"INSERT INTO schedules ({_COLUMNS}) VALUES ({', '.join('?' * 18)}) "
+        "ON CONFLICT (schedule_id) DO NOTHING RETURNING schedule_id", astuple(row)))
 
 
 def get(tx: Tx, schedule_id: str, *, lock: bool = False) -> ScheduleRow | None:

@@ -246,3 +246,16 @@ def test_jitter_is_deterministic_and_within_its_bound(sid: str, ms: int, jitter:
 def test_jitter_spreads_fires() -> None:
     delays = {round(jitter_delay("s", 60.0 * k, 60.0), 3) for k in range(50)}
     assert len(delays) > 40 and jitter_delay("s", 60.0, 0) == 0.0
+
+
+@given(st.text(max_size=30), st.one_of(st.none(), st.text(max_size=12)), st.text(max_size=20))
+@settings(max_examples=300, deadline=None)
+def test_any_text_is_a_spec_or_a_bad_input(cron: str, every: str | None, tz: str) -> None:
+    try:
+        parse_spec(cron if every is None else None, every, tz or "UTC")
+    except BadInput as err:
+        assert "\n" not in str(err)  # one line
+    try:
+        parse_duration(tz, "--jitter")
+    except BadInput:
+        pass

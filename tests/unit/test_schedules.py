@@ -206,6 +206,8 @@ def test_pause_unpause_and_trigger(eng: Engine, clock: Clock) -> None:
     clock.now = T0 + 310.5
     assert eng.trigger_schedule("p") == "started"  # also while paused
     assert fired_ids(eng, "p") == ["p-2026-12-01T00:05:10.500Z"]
+    assert eng.trigger_schedule("p") == "exists"  # the same instant: that fire has its run
+    clock.now += 1
     assert eng.trigger_schedule("p") == "skipped"  # its overlap policy applies
     eng.unpause_schedule("p")
     d = eng.describe_schedule("p")
@@ -270,3 +272,42 @@ def test_a_workflow_function_names_it_and_its_input_is_checked_at_create(eng: En
     with pytest.raises(BadInput, match="input of workflow tick"):
         eng.create_schedule("bad", "tick", 1, 2, 3, every="1m")
     assert [s["id"] for s in eng.schedules()] == ["fn"]
+
+
+def test_two_creates_of_one_id_at_once_make_one_schedule(any_db: str | Path) -> None:
+    import threading
+    engines = [Engine(any_db, flows=[FLOWS]) for _ in range(2)]
+    barrier = threading.Barrier(2)
+    outcomes: list[str] = []
+
+    def create(engine: Engine, every: str) -> None:
+        barrier.wait()
+        try:
+            engine.create_schedule("race", "tick", every=every)
+            outcomes.append("created")
+        except BadInput as err:
+            outcomes.append(str(err))
+
+    try:
+        threads = [threading.Thread(target=create, args=(e, every))
+                   for e, every in zip(engines, ("1m", "2m"), strict=True)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert sorted(outcomes)[0] == "created" and "schedule race exists" in sorted(outcomes)[1]
+        assert len(engines[0].schedules()) == 1
+    finally:
+        for e in engines:
+            e.close()
+
+
+def test_a_fire_time_that_has_its_run_is_not_buffered_or_counted_again(eng: Engine) -> None:
+    # found by the stateful test: a second trigger at the same instant was buffered, then
+    # dropped uncounted when the buffer found the run already there
+    eng.create_schedule("e", "held", every="1m", overlap="buffer_one")
+    assert eng.trigger_schedule("e") == "started"
+    eng.backfill_schedule("e", T0 - 60, T0, overlap="allow_all")
+    assert eng.trigger_schedule("e") == "exists"
+    d = eng.describe_schedule("e")
+    assert d["buffered"] is None and d["counts"] == {"fired": 2, "skipped": 0, "missed": 0}
