@@ -28,8 +28,9 @@ from .search_attrs import types as attr_types
 CAP = 5000
 """Rows a term may match and still drive a page (counted up to this many, no further)."""
 
-_INDEXED_COLUMNS = frozenset({"WorkflowId", "RunId", "WorkflowType", "ExecutionStatus",
-                              "StartTime", "CloseTime"})
+_INDEXED_COLUMNS = frozenset({"WorkflowId", "RunId", "ExecutionStatus", "StartTime",
+                              "CloseTime"})
+"""Built-in fields an index answers alone (the workflow type only after a status)."""
 _COLUMNS = ", ".join("runs." + c.strip() for c in RUN_COLUMNS.split(","))
 _NEWEST = "ORDER BY runs.started DESC, runs.run_id DESC"
 
