@@ -226,3 +226,14 @@ def test_an_or_of_equal_status_terms_is_answered(eng: Engine) -> None:
     query = 'WorkflowId = "s1" AND (ExecutionStatus = "Running" OR ExecutionStatus = "Running")'
     assert ids(eng.list(query=query)) == ["s1"]
     assert eng.count(f"({query}) OR ExecutionStatus = 'Running'") == {"count": 1}
+
+
+def test_start_async_takes_attributes_and_memo(eng: Engine) -> None:
+    import asyncio
+
+    async def go() -> None:
+        await eng.start_async("approval", "a", id="as1", search_attributes={"n": 1},
+                              memo="m")
+    asyncio.run(go())
+    shown = eng.show("as1")
+    assert shown["search_attributes"] == {"n": 1} and shown["memo"] == "m"
