@@ -1,13 +1,17 @@
 """Running a compiled list-filter query: which runs, in which order, how many.
 
-A page of the newest runs (``list --query Q --limit N``, no other ORDER BY) is planned
-from cheap, capped counts of the query's top-level AND terms that an index can answer:
+A page of the newest runs (``list --query Q --limit N``; also ordered by StartTime,
+WorkflowId or RunId) is planned from cheap, capped counts of the query's top-level AND
+terms that an index can answer:
 
 - if one such term matches fewer than ``CAP`` rows, it drives: the runs it names are
   fetched by key, the other terms test each of them (EXISTS on the run's own rows), and
   at most ``CAP`` rows are sorted;
 - otherwise every term matches many runs, so matches are dense among the newest: the
   runs are read newest first, each tested, until the page is full.
+
+A page ordered by one attribute is read along that attribute's value index (runs without
+it follow, newest first).
 
 Anything else (another order, no limit, counts) is one statement whose attribute terms are
 ``run_id IN (matching rows)``. Plans change only the cost: every plan returns the same rows
@@ -64,10 +68,10 @@ def _estimate(tx: Tx, term: Expr, field: Field, types: dict[str, str], collate: 
                          [*compiler.params, CAP]) or 0)
 
 
-def _newest_page(tx: Tx, query: Query, types: dict[str, str], collate: str, limit: int,
-                 offset: int) -> list[RunRow]:
-    assert query.where is not None
-    terms = _terms(query.where)
+def _page(tx: Tx, query: Query, types: dict[str, str], collate: str, order: str,
+          limit: int, offset: int) -> list[RunRow]:
+    """A page in an order an index of ``runs`` gives (``order``)."""
+    terms = _terms(query.where) if query.where is not None else []
     best: tuple[int, int] | None = None
     for index, term in enumerate(terms):
         if _indexed(term, types):
@@ -82,9 +86,60 @@ def _newest_page(tx: Tx, query: Query, types: dict[str, str], collate: str, limi
         compiler = Compiler(types, collate, correlated=not drives)
         parts.append(compiler.expr(term, negated=False))
         params += compiler.params
-    rows = tx.execute(f"SELECT {_COLUMNS} FROM runs WHERE {' AND '.join(parts)} {_NEWEST} "
-                      "LIMIT ? OFFSET ?", [*params, limit, offset])
+    where = " AND ".join(parts) or "1 = 1"
+    rows = tx.execute(f"SELECT {_COLUMNS} FROM runs WHERE {where} {order} LIMIT ? OFFSET ?",
+                      [*params, limit, offset])
     return runs_from(rows)
+
+
+def _attribute_page(tx: Tx, query: Query, field: Field, descending: bool,
+                    types: dict[str, str], collate: str, limit: int, offset: int
+                    ) -> list[RunRow]:
+    """A page ordered by a one-valued attribute, read along its value index; runs
+    without it follow, newest first."""
+    compiler = Compiler(types, collate, correlated=True)
+    where = compiler.where(query.where)
+    column = "o.kw" if field.type == "keyword" else "o.num"
+    joined = (f"FROM search_attrs o JOIN runs ON runs.run_id = o.run_id WHERE o.name = ? "
+              f"AND {where}")
+    rows = runs_from(tx.execute(
+        f"SELECT {_COLUMNS} {joined} ORDER BY {column}{' DESC' if descending else ''}, "
+        f"runs.started DESC, runs.run_id DESC LIMIT ? OFFSET ?",
+        [field.name, *compiler.params, limit, offset]))
+    if len(rows) == limit:
+        return rows
+    present = offset + len(rows) if rows else int(tx.scalar(
+        f"SELECT count(*) {joined}", [field.name, *compiler.params]) or 0)
+    rest = Compiler(types, collate, correlated=True)
+    rest_where = rest.where(query.where)
+    return rows + runs_from(tx.execute(
+        f"SELECT {_COLUMNS} FROM runs WHERE NOT EXISTS (SELECT 1 FROM search_attrs o WHERE "
+        f"o.run_id = runs.run_id AND o.name = ?) AND {rest_where} {_NEWEST} "
+        f"LIMIT ? OFFSET ?",
+        [field.name, *rest.params, limit - len(rows), max(0, offset - present)]))
+
+
+def _ordered_page(tx: Tx, query: Query, types: dict[str, str], collate: str, limit: int,
+                  offset: int) -> list[RunRow] | None:
+    """A page whose order an index gives (start time, workflow or run id, or one
+    attribute), else None."""
+    if not query.order:
+        return _page(tx, query, types, collate, _NEWEST, limit, offset)
+    if len(query.order) > 1:
+        return None
+    key = query.order[0]
+    field = resolve(key.field, key.pos, types)
+    direction = " DESC" if key.descending else ""
+    if field.name == "StartTime":
+        order = f"ORDER BY runs.started{direction}, runs.run_id DESC"
+        return _page(tx, query, types, collate, order, limit, offset)
+    if field.name in ("WorkflowId", "RunId"):
+        order = f"ORDER BY {field.sql}{collate}{direction}, runs.started DESC, runs.run_id DESC"
+        return _page(tx, query, types, collate, order, limit, offset)
+    if field.source == "attr" and field.type != "keyword_list":
+        return _attribute_page(tx, query, field, key.descending, types, collate, limit,
+                               offset)
+    return None
 
 
 def find_runs(tx: Tx, query: Query, *, binary_collate: str, limit: int | None,
@@ -96,9 +151,10 @@ def find_runs(tx: Tx, query: Query, *, binary_collate: str, limit: int | None,
     compiler = Compiler(types, binary_collate)
     where = compiler.where(query.where)
     order = compiler.order_by(query)
-    newest_first = all(i.field == "StartTime" and i.descending for i in query.order)
-    if limit is not None and query.where is not None and newest_first:
-        return _newest_page(tx, query, types, binary_collate, limit, offset)
+    if limit is not None:
+        page = _ordered_page(tx, query, types, binary_collate, limit, offset)
+        if page is not None:
+            return page
     sql = f"SELECT {RUN_COLUMNS} FROM runs WHERE {where} {order}"
     params = compiler.params
     if limit is not None:
