@@ -237,3 +237,17 @@ def test_start_async_takes_attributes_and_memo(eng: Engine) -> None:
     asyncio.run(go())
     shown = eng.show("as1")
     assert shown["search_attributes"] == {"n": 1} and shown["memo"] == "m"
+
+
+def test_migrate_carries_attributes_memo_and_types_to_postgres(
+        tmp_path: Path, pg_url: str) -> None:  # noqa: F811
+    from onward.migrate import migrate
+    with Engine(tmp_path / "m.db", flows=[FLOWS]) as source:
+        source.start("approval", "a", id="m1", search_attributes={"amount": 3, "tags": ["x"]},
+                     memo={"k": 1})
+    migrate(str(tmp_path / "m.db"), pg_url)
+    with Engine(pg_url, flows=[FLOWS]) as target:
+        assert ids(target.list(query='amount = 3 AND tags = "x"')) == ["m1"]
+        assert target.show("m1")["memo"] == {"k": 1}
+        with pytest.raises(SearchAttributeTypeError):
+            target.start("approval", "a", id="m2", search_attributes={"amount": "three"})
