@@ -23,7 +23,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import BadInput
-from ..listfilter import Between, BoolOp, Compare, Expr, InList, Query, StartsWith
+from ..listfilter import Between, BoolOp, Compare, Expr, InList, Query, QueryError, StartsWith
 from .base import Tx
 from .query_sql import STATUS_NAMES, Compiler, Field, resolve
 from .runs import RUN_COLUMNS, RunRow, runs_from
@@ -200,7 +200,11 @@ def count_runs(tx: Tx, query: Query, *, binary_collate: str, group_by: str | Non
     if group_by is None:
         return int(tx.scalar(f"SELECT count(*) FROM runs WHERE {where}",
                              compiler.params) or 0), None
-    field = resolve(group_by, 1, types)
+    try:
+        field = resolve(group_by, 1, types)
+    except QueryError:
+        raise BadInput(f"--group-by {group_by}: unknown field (not a built-in field, and no "
+                       "run has had a search attribute of that name)") from None
     if field.source == "assignee" or field.type == "keyword_list":
         raise BadInput(f"--group-by {group_by}: cannot group by a list")
     grouper = Compiler(types, binary_collate)

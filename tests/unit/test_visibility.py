@@ -200,7 +200,9 @@ def test_cli_bad_input_exits_2_with_one_line_and_changes_nothing(
         (("list", "--db", str(db), "--query", "amount > 100 AND x ="),
          "query: at 21: expected a value after '=' (got end of query)"),
         (("count", "--db", str(db), "--group-by", "nope"),
-         "onward: query: at 1: unknown field 'nope'"),
+         "onward: --group-by nope: unknown field"),
+        (("count", "--db", str(db), "--group-by", "tags_or_not", "--query", "amount <"),
+         "query: at 9: expected a value after '<' (got end of query)"),
     ]:
         code, _, err = run(capsys, *argv)
         assert code == 2 and message in err and err.count("\n") == 1, (argv, err)
