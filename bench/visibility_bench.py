@@ -4,8 +4,9 @@ The runs are bulk-loaded (``Tx.copy_rows``: rows of ``runs``, ``search_attrs``,
 ``run_meta`` and open ``manual_tasks``), not started through the engine: they have no
 events, which queries do not read. Each query goes through ``Engine.list(query=...,
 limit=100)`` or ``Engine.count`` (parse, type check, SQL, rows to dicts) and is timed
-warm (its first run is not counted). Left out: queries while workers write, PostgreSQL
-(the same SQL; not timed here). Known slow (shown): ordering every run by an attribute
+warm (its first run is not counted). Left out: queries while workers write, and
+PostgreSQL in the section (``python -m bench.visibility_bench N postgresql://...`` times it
+by hand). Known slow (shown): ordering every run by an attribute
 (no index serves it; the sort reads all of them); a count of a broad AND/OR of terms
 (counts of one attribute term are read from its index).
 
@@ -148,8 +149,9 @@ QUERIES = {
 }
 
 
-def build(db: Path, n: int) -> dict[str, Any]:
-    """A store of ``n`` bulk-loaded runs; its size and the seconds it took."""
+def build(db: Path | str, n: int) -> dict[str, Any]:
+    """A store of ``n`` bulk-loaded runs (an SQLite file or a postgresql:// URL); its size
+    and the seconds it took."""
     from onward.runtime import open_store
     t0 = time.perf_counter()
     records = list(make_records(n))
@@ -158,10 +160,11 @@ def build(db: Path, n: int) -> dict[str, Any]:
         load(store, records)
     finally:
         store.close()
-    return {"runs": n, "seconds": time.perf_counter() - t0, "db_bytes": db.stat().st_size}
+    size = db.stat().st_size if isinstance(db, Path) else 0
+    return {"runs": n, "seconds": time.perf_counter() - t0, "db_bytes": size}
 
 
-def queries(db: Path, reps: int) -> dict[str, dict[str, float]]:
+def queries(db: Path | str, reps: int) -> dict[str, dict[str, float]]:
     """Median and max milliseconds of each of ``QUERIES``, warm."""
     from onward import Engine
     results: dict[str, dict[str, float]] = {}
@@ -188,7 +191,8 @@ if __name__ == "__main__":  # pragma: no cover - a manual run
     import sys
     import tempfile
     size = int(sys.argv[1]) if len(sys.argv) > 1 else 20_000
-    path = Path(tempfile.mkdtemp()) / "vis.db"
+    # a second argument: a postgresql:// URL (an empty schema) instead of an SQLite file
+    path: Path | str = sys.argv[2] if len(sys.argv) > 2 else Path(tempfile.mkdtemp()) / "v.db"
     print(build(path, size))
     for name, fig in queries(path, 5).items():
         print(f"{name:50s} {fig['median_ms']:8.1f} ms (max {fig['max_ms']:.1f}, "
