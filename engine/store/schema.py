@@ -286,6 +286,10 @@ def migrations(t: SchemaTypes) -> list[list[str]]:
             "CREATE INDEX runs_by_status_type ON runs(status, workflow)",
             "CREATE INDEX runs_by_start ON runs(started)",
             "CREATE INDEX runs_by_close ON runs(closed)",
+            # few runs are stuck, paused or retrying at once: these stay small
+            "CREATE INDEX runs_stuck ON runs(status) WHERE stuck = 1",
+            "CREATE INDEX runs_paused ON runs(status) WHERE paused = 1",
+            "CREATE INDEX runs_retrying ON runs(status) WHERE retrying = 1",
         ],
     ]
 
