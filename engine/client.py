@@ -279,8 +279,9 @@ class Engine(AsyncClient):
         if query is not None:
             parsed = visibility.parse_query(query, status=status, search=search)
             with self.store.read() as tx:
-                return visibility.list_matching(tx, parsed, self.store.schema_types,
-                                                limit=limit, offset=offset)
+                return visibility.list_matching(
+                    tx, parsed, self.store.schema_types, limit=limit, offset=offset,
+                    planned=not self.store.plans_by_statistics)
         with self.store.read() as tx:
             return views.list_runs(tx, status=status, search=search, limit=limit,
                                    offset=offset, all_runs=all_runs, order=order,
@@ -294,7 +295,8 @@ class Engine(AsyncClient):
         does not parse raises QueryError (a BadInput) before the store is read."""
         parsed = visibility.parse_query(query)
         with self.store.read() as tx:
-            return visibility.count(tx, parsed, group_by, self.store.schema_types)
+            return visibility.count(tx, parsed, group_by, self.store.schema_types,
+                                    planned=not self.store.plans_by_statistics)
 
     def counts(self) -> dict[str, int]:
         """How many current runs are in each status and filter."""

@@ -13,6 +13,10 @@ terms that an index can answer:
 A page ordered by one attribute is read along that attribute's value index (runs without
 it follow, newest first).
 
+This planning is for a database that plans without statistics (SQLite, never ANALYZEd):
+PostgreSQL (``Store.plans_by_statistics``) gets one plain statement, which its planner
+serves well, except that a page ordered by one attribute is still read along its index.
+
 Anything else (another order, no limit, counts) is one statement whose attribute terms are
 ``run_id IN (matching rows)``. Plans change only the cost: every plan returns the same rows
 (the property tests compare them with a model and with each other).
@@ -119,6 +123,13 @@ def _attribute_page(tx: Tx, query: Query, field: Field, descending: bool,
         [field.name, *rest.params, limit - len(rows), max(0, offset - present)]))
 
 
+def _one_attribute_order(query: Query, types: dict[str, str]) -> bool:
+    if len(query.order) != 1:
+        return False
+    field = resolve(query.order[0].field, query.order[0].pos, types)
+    return field.source == "attr" and field.type != "keyword_list"
+
+
 def _ordered_page(tx: Tx, query: Query, types: dict[str, str], collate: str, limit: int,
                   offset: int) -> list[RunRow] | None:
     """A page whose order an index gives (start time, workflow or run id, or one
@@ -143,15 +154,17 @@ def _ordered_page(tx: Tx, query: Query, types: dict[str, str], collate: str, lim
 
 
 def find_runs(tx: Tx, query: Query, *, binary_collate: str, limit: int | None,
-              offset: int = 0) -> list[RunRow]:
+              offset: int = 0, planned: bool = True) -> list[RunRow]:
     """The runs (every run, older runs of an id too) matching ``query``, in its order
     (default: newest start first). Raises QueryError for a field or value of the wrong
-    type; reads only the attribute types before that."""
+    type; reads only the attribute types before that. ``planned`` False: one statement,
+    left to a database that plans from statistics (pages ordered by one attribute are
+    still read along its index)."""
     types = attr_types(tx)
     compiler = Compiler(types, binary_collate)
     where = compiler.where(query.where)
     order = compiler.order_by(query)
-    if limit is not None:
+    if limit is not None and (planned or _one_attribute_order(query, types)):
         page = _ordered_page(tx, query, types, binary_collate, limit, offset)
         if page is not None:
             return page
@@ -190,8 +203,8 @@ def _type_and_status_only(query: Query) -> bool:
                for t in terms)
 
 
-def count_runs(tx: Tx, query: Query, *, binary_collate: str, group_by: str | None = None
-               ) -> tuple[int, list[tuple[Any, int]] | None]:
+def count_runs(tx: Tx, query: Query, *, binary_collate: str, group_by: str | None = None,
+               planned: bool = True) -> tuple[int, list[tuple[Any, int]] | None]:
     """How many runs match ``query``; with ``group_by``, also (value, count) per value of
     that one-valued field, largest group first (None: runs without it)."""
     types = attr_types(tx)
@@ -217,7 +230,7 @@ def count_runs(tx: Tx, query: Query, *, binary_collate: str, group_by: str | Non
                        "run has had a search attribute of that name)") from None
     if field.source == "assignee" or field.type == "keyword_list":
         raise BadInput(f"--group-by {group_by}: cannot group by a list")
-    if field.type == "status" and _type_and_status_only(query):
+    if planned and field.type == "status" and _type_and_status_only(query):
         # one indexed count per status (runs_by_status_type answers `status = ? AND
         # workflow = ?`); a GROUP BY would read the whole index
         rows = [(value, tx.scalar(f"SELECT count(*) FROM runs WHERE runs.status = ? AND "
