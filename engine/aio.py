@@ -54,6 +54,7 @@ from .runtime import Runtime
 if TYPE_CHECKING:
     from .client import Engine, JsonList
     from .handle import RunHandle
+    from .listfilter import Query
 
 ASYNC_THREADS = 32
 """Threads that run an engine's async calls (at most this many at once; more wait in
@@ -121,10 +122,12 @@ class AsyncClient:
         return cast("Engine", self)  # AsyncClient is only ever a base of Engine
 
     async def start_async(self, workflow: str | Callable[..., Any], *args: Any,
-                          id: str | None = None, rerun: bool = False  # noqa: A002
+                          id: str | None = None, rerun: bool = False,  # noqa: A002
+                          search_attributes: dict[str, Any] | None = None, memo: Any = None
                           ) -> RunHandle:
         """``Engine.start``, awaited; await the handle's ``result_async`` for the result."""
-        return await self.aio.call(self._engine.start, workflow, *args, id=id, rerun=rerun)
+        return await self.aio.call(self._engine.start, workflow, *args, id=id, rerun=rerun,
+                                   search_attributes=search_attributes, memo=memo)
 
     async def signal_async(self, ident: str, name: str, payload: Any = None) -> None:
         """``Engine.signal``, awaited."""
@@ -149,10 +152,17 @@ class AsyncClient:
 
     async def list_async(self, status: str | None = None, *, search: str | None = None,
                          limit: int | None = None, offset: int = 0, all_runs: bool = False,
-                         order: str = "updated") -> JsonList:
+                         order: str = "updated", query: str | Query | None = None
+                         ) -> JsonList:
         """``Engine.list``, awaited."""
         return await self.aio.call(self._engine.list, status, search=search, limit=limit,
-                                   offset=offset, all_runs=all_runs, order=order)
+                                   offset=offset, all_runs=all_runs, order=order,
+                                   query=query)
+
+    async def count_async(self, query: str | Query | None = None, group_by: str | None = None
+                          ) -> dict[str, Any]:
+        """``Engine.count``, awaited."""
+        return await self.aio.call(self._engine.count, query, group_by)
 
     async def complete_task_async(self, task_id: str, result: Any = None, *,
                                   by: str | None = None) -> None:

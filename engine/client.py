@@ -295,8 +295,9 @@ class Engine(AsyncClient, ScheduleClient):
         if query is not None:
             parsed = visibility.parse_query(query, status=status, search=search)
             with self.store.read() as tx:
-                return visibility.list_matching(tx, parsed, self.store.schema_types,
-                                                limit=limit, offset=offset)
+                return visibility.list_matching(
+                    tx, parsed, self.store.schema_types, limit=limit, offset=offset,
+                    planned=not self.store.plans_by_statistics)
         with self.store.read() as tx:
             return views.list_runs(tx, status=status, search=search, limit=limit,
                                    offset=offset, all_runs=all_runs, order=order,
@@ -310,7 +311,8 @@ class Engine(AsyncClient, ScheduleClient):
         does not parse raises QueryError (a BadInput) before the store is read."""
         parsed = visibility.parse_query(query)
         with self.store.read() as tx:
-            return visibility.count(tx, parsed, group_by, self.store.schema_types)
+            return visibility.count(tx, parsed, group_by, self.store.schema_types,
+                                    planned=not self.store.plans_by_statistics)
 
     def next_due(self, run_ids: Sequence[str]) -> dict[str, dict[str, str | None]]:
         """For runs (by ``run_id``) with queued work: ``{"retry": when the next queued

@@ -56,19 +56,20 @@ def parse_query(text: str | Query | None, *, status: str | None = None,
 
 
 def list_matching(tx: Tx, query: Query, types: SchemaTypes, *, limit: int | None = None,
-                  offset: int = 0) -> list[dict[str, Any]]:
-    """Runs matching ``query`` as ``list --json`` shows them, with their attributes."""
+                  offset: int = 0, planned: bool = True) -> list[dict[str, Any]]:
+    """Runs matching ``query`` as ``list --json`` shows them, with their attributes
+    (``planned``: pages are planned here, for a database without statistics)."""
     rows = query_plan.find_runs(tx, query, binary_collate=types.binary_collate, limit=limit,
-                               offset=offset)
+                                offset=offset, planned=planned)
     attrs = search_attrs.attributes_of(tx, [r.run_id for r in rows])
     return [{**run_summary(r), "search_attributes": attrs.get(r.run_id, {})} for r in rows]
 
 
-def count(tx: Tx, query: Query, group_by: str | None, types: SchemaTypes
-          ) -> dict[str, Any]:
+def count(tx: Tx, query: Query, group_by: str | None, types: SchemaTypes, *,
+          planned: bool = True) -> dict[str, Any]:
     """``{"count": N}``, with ``group_by`` also ``"groups"`` (``count --json``)."""
     total, groups = query_plan.count_runs(tx, query, binary_collate=types.binary_collate,
-                                         group_by=group_by)
+                                          group_by=group_by, planned=planned)
     result: dict[str, Any] = {"count": total}
     if groups is not None:
         result["groups"] = [{"value": v, "count": n} for v, n in groups]

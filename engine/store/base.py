@@ -110,6 +110,9 @@ class Store(abc.ABC):
     schema_types: SchemaTypes
     """The words of DDL this backend uses (float column, assigned integer key, clustered
     table suffix), formatted into ``engine.store.schema.migrations``."""
+    plans_by_statistics: bool = False
+    """Whether the database plans queries from statistics it keeps (PostgreSQL); if not
+    (SQLite, without ANALYZE), list-filter pages are planned by ``engine.store.query_plan``."""
 
     @classmethod
     def migrations(cls) -> list[list[str]]:

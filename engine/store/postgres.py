@@ -72,6 +72,7 @@ class PostgresStore(Store):
                                binary_collate=' COLLATE "C"')
     """DOUBLE PRECISION so floats round-trip exactly; every table is a heap; keyword
     values compare by code point, as SQLite's do."""
+    plans_by_statistics = True
 
     def __init__(self, url: str, *, create: bool = True, pool_size: int = POOL_MAX) -> None:
         self.url = url

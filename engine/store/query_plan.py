@@ -1,13 +1,21 @@
 """Running a compiled list-filter query: which runs, in which order, how many.
 
-A page of the newest runs (``list --query Q --limit N``, no other ORDER BY) is planned
-from cheap, capped counts of the query's top-level AND terms that an index can answer:
+A page of the newest runs (``list --query Q --limit N``; also ordered by StartTime,
+WorkflowId or RunId) is planned from cheap, capped counts of the query's top-level AND
+terms that an index can answer:
 
 - if one such term matches fewer than ``CAP`` rows, it drives: the runs it names are
   fetched by key, the other terms test each of them (EXISTS on the run's own rows), and
   at most ``CAP`` rows are sorted;
 - otherwise every term matches many runs, so matches are dense among the newest: the
   runs are read newest first, each tested, until the page is full.
+
+A page ordered by one attribute is read along that attribute's value index (runs without
+it follow, newest first).
+
+This planning is for a database that plans without statistics (SQLite, never ANALYZEd):
+PostgreSQL (``Store.plans_by_statistics``) gets one plain statement, which its planner
+serves well, except that a page ordered by one attribute is still read along its index.
 
 Anything else (another order, no limit, counts) is one statement whose attribute terms are
 ``run_id IN (matching rows)``. Plans change only the cost: every plan returns the same rows
@@ -19,7 +27,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import BadInput
-from ..listfilter import Between, BoolOp, Compare, Expr, InList, Query, StartsWith
+from ..listfilter import Between, BoolOp, Compare, Expr, InList, Query, QueryError, StartsWith
 from .base import Tx
 from .query_sql import STATUS_NAMES, Compiler, Field, resolve
 from .runs import RUN_COLUMNS, RunRow, runs_from
@@ -28,8 +36,9 @@ from .search_attrs import types as attr_types
 CAP = 5000
 """Rows a term may match and still drive a page (counted up to this many, no further)."""
 
-_INDEXED_COLUMNS = frozenset({"WorkflowId", "RunId", "WorkflowType", "ExecutionStatus",
-                              "StartTime", "CloseTime"})
+_INDEXED_COLUMNS = frozenset({"WorkflowId", "RunId", "ExecutionStatus", "StartTime",
+                              "CloseTime"})
+"""Built-in fields an index answers alone (the workflow type only after a status)."""
 _COLUMNS = ", ".join("runs." + c.strip() for c in RUN_COLUMNS.split(","))
 _NEWEST = "ORDER BY runs.started DESC, runs.run_id DESC"
 
@@ -63,10 +72,10 @@ def _estimate(tx: Tx, term: Expr, field: Field, types: dict[str, str], collate: 
                          [*compiler.params, CAP]) or 0)
 
 
-def _newest_page(tx: Tx, query: Query, types: dict[str, str], collate: str, limit: int,
-                 offset: int) -> list[RunRow]:
-    assert query.where is not None
-    terms = _terms(query.where)
+def _page(tx: Tx, query: Query, types: dict[str, str], collate: str, order: str,
+          limit: int, offset: int) -> list[RunRow]:
+    """A page in an order an index of ``runs`` gives (``order``)."""
+    terms = _terms(query.where) if query.where is not None else []
     best: tuple[int, int] | None = None
     for index, term in enumerate(terms):
         if _indexed(term, types):
@@ -81,23 +90,84 @@ def _newest_page(tx: Tx, query: Query, types: dict[str, str], collate: str, limi
         compiler = Compiler(types, collate, correlated=not drives)
         parts.append(compiler.expr(term, negated=False))
         params += compiler.params
-    rows = tx.execute(f"SELECT {_COLUMNS} FROM runs WHERE {' AND '.join(parts)} {_NEWEST} "
-                      "LIMIT ? OFFSET ?", [*params, limit, offset])
+    where = " AND ".join(parts) or "1 = 1"
+    rows = tx.execute(f"SELECT {_COLUMNS} FROM runs WHERE {where} {order} LIMIT ? OFFSET ?",
+                      [*params, limit, offset])
     return runs_from(rows)
 
 
+def _attribute_page(tx: Tx, query: Query, field: Field, descending: bool,
+                    types: dict[str, str], collate: str, limit: int, offset: int
+                    ) -> list[RunRow]:
+    """A page ordered by a one-valued attribute, read along its value index; runs
+    without it follow, newest first."""
+    compiler = Compiler(types, collate, correlated=True)
+    where = compiler.where(query.where)
+    column = "o.kw" if field.type == "keyword" else "o.num"
+    joined = (f"FROM search_attrs o JOIN runs ON runs.run_id = o.run_id WHERE o.name = ? "
+              f"AND {where}")
+    rows = runs_from(tx.execute(
+        f"SELECT {_COLUMNS} {joined} ORDER BY {column}{' DESC' if descending else ''}, "
+        f"runs.started DESC, runs.run_id DESC LIMIT ? OFFSET ?",
+        [field.name, *compiler.params, limit, offset]))
+    if len(rows) == limit:
+        return rows
+    present = offset + len(rows) if rows else int(tx.scalar(
+        f"SELECT count(*) {joined}", [field.name, *compiler.params]) or 0)
+    rest = Compiler(types, collate, correlated=True)
+    rest_where = rest.where(query.where)
+    return rows + runs_from(tx.execute(
+        f"SELECT {_COLUMNS} FROM runs WHERE NOT EXISTS (SELECT 1 FROM search_attrs o WHERE "
+        f"o.run_id = runs.run_id AND o.name = ?) AND {rest_where} {_NEWEST} "
+        f"LIMIT ? OFFSET ?",
+        [field.name, *rest.params, limit - len(rows), max(0, offset - present)]))
+
+
+def _one_attribute_order(query: Query, types: dict[str, str]) -> bool:
+    if len(query.order) != 1:
+        return False
+    field = resolve(query.order[0].field, query.order[0].pos, types)
+    return field.source == "attr" and field.type != "keyword_list"
+
+
+def _ordered_page(tx: Tx, query: Query, types: dict[str, str], collate: str, limit: int,
+                  offset: int) -> list[RunRow] | None:
+    """A page whose order an index gives (start time, workflow or run id, or one
+    attribute), else None."""
+    if not query.order:
+        return _page(tx, query, types, collate, _NEWEST, limit, offset)
+    if len(query.order) > 1:
+        return None
+    key = query.order[0]
+    field = resolve(key.field, key.pos, types)
+    direction = " DESC" if key.descending else ""
+    if field.name == "StartTime":
+        order = f"ORDER BY runs.started{direction}, runs.run_id DESC"
+        return _page(tx, query, types, collate, order, limit, offset)
+    if field.name in ("WorkflowId", "RunId"):
+        order = f"ORDER BY {field.sql}{collate}{direction}, runs.started DESC, runs.run_id DESC"
+        return _page(tx, query, types, collate, order, limit, offset)
+    if field.source == "attr" and field.type != "keyword_list":
+        return _attribute_page(tx, query, field, key.descending, types, collate, limit,
+                               offset)
+    return None
+
+
 def find_runs(tx: Tx, query: Query, *, binary_collate: str, limit: int | None,
-              offset: int = 0) -> list[RunRow]:
+              offset: int = 0, planned: bool = True) -> list[RunRow]:
     """The runs (every run, older runs of an id too) matching ``query``, in its order
     (default: newest start first). Raises QueryError for a field or value of the wrong
-    type; reads only the attribute types before that."""
+    type; reads only the attribute types before that. ``planned`` False: one statement,
+    left to a database that plans from statistics (pages ordered by one attribute are
+    still read along its index)."""
     types = attr_types(tx)
     compiler = Compiler(types, binary_collate)
     where = compiler.where(query.where)
     order = compiler.order_by(query)
-    newest_first = all(i.field == "StartTime" and i.descending for i in query.order)
-    if limit is not None and query.where is not None and newest_first:
-        return _newest_page(tx, query, types, binary_collate, limit, offset)
+    if limit is not None and (planned or _one_attribute_order(query, types)):
+        page = _ordered_page(tx, query, types, binary_collate, limit, offset)
+        if page is not None:
+            return page
     sql = f"SELECT {RUN_COLUMNS} FROM runs WHERE {where} {order}"
     params = compiler.params
     if limit is not None:
@@ -123,8 +193,18 @@ def _shown(field: Field, value: Any) -> Any:
     return value
 
 
-def count_runs(tx: Tx, query: Query, *, binary_collate: str, group_by: str | None = None
-               ) -> tuple[int, list[tuple[Any, int]] | None]:
+def _type_and_status_only(query: Query) -> bool:
+    """Whether the query's terms are all ``=``/``IN`` on WorkflowType or ExecutionStatus
+    (what runs_by_status_type answers per status)."""
+    terms = _terms(query.where) if query.where is not None else []
+    return all(isinstance(t, Compare | InList) and t.field in ("WorkflowType",
+                                                               "ExecutionStatus")
+               and (t.op == "=" if isinstance(t, Compare) else not t.negated)
+               for t in terms)
+
+
+def count_runs(tx: Tx, query: Query, *, binary_collate: str, group_by: str | None = None,
+               planned: bool = True) -> tuple[int, list[tuple[Any, int]] | None]:
     """How many runs match ``query``; with ``group_by``, also (value, count) per value of
     that one-valued field, largest group first (None: runs without it)."""
     types = attr_types(tx)
@@ -143,13 +223,25 @@ def count_runs(tx: Tx, query: Query, *, binary_collate: str, group_by: str | Non
     if group_by is None:
         return int(tx.scalar(f"SELECT count(*) FROM runs WHERE {where}",
                              compiler.params) or 0), None
-    field = resolve(group_by, 1, types)
+    try:
+        field = resolve(group_by, 1, types)
+    except QueryError:
+        raise BadInput(f"--group-by {group_by}: unknown field (not a built-in field, and no "
+                       "run has had a search attribute of that name)") from None
     if field.source == "assignee" or field.type == "keyword_list":
         raise BadInput(f"--group-by {group_by}: cannot group by a list")
-    grouper = Compiler(types, binary_collate)
-    expr = grouper.scalar(field)
-    rows = tx.execute(f"SELECT {expr} AS g, count(*) FROM runs WHERE {where} GROUP BY g",
-                      [*grouper.params, *compiler.params])
+    if planned and field.type == "status" and _type_and_status_only(query):
+        # one indexed count per status (runs_by_status_type answers `status = ? AND
+        # workflow = ?`); a GROUP BY would read the whole index
+        rows = [(value, tx.scalar(f"SELECT count(*) FROM runs WHERE runs.status = ? AND "
+                                  f"{where}", [value, *compiler.params]))
+                for value in STATUS_NAMES.values()]
+        rows = [(v, n) for v, n in rows if n]
+    else:
+        grouper = Compiler(types, binary_collate)
+        expr = grouper.scalar(field)
+        rows = tx.execute(f"SELECT {expr} AS g, count(*) FROM runs WHERE {where} GROUP BY g",
+                          [*grouper.params, *compiler.params])
     groups = sorted(((_shown(field, v), int(n)) for v, n in rows),
                     key=lambda g: (-g[1], g[0] is None, str(g[0])))
     return sum(n for _, n in groups), groups

@@ -260,7 +260,9 @@ def migrations(t: SchemaTypes) -> list[list[str]]:
         # values are rows of ``search_attrs`` (keywords in ``kw``, numbers, bools and
         # datetimes in ``num``), indexed by name and value; ``run_meta`` keeps a run's
         # attributes and memo as given, for ``show``. Built-in fields a query may name get
-        # indexes too (workflow type with status, start and close times).
+        # indexes too (status with workflow type, start and close times); none leads with
+        # the workflow type, which would take the workers' due-task query (workflow IN ...)
+        # away from its partial index runs_pending.
         [
             """CREATE TABLE search_attr_types (
             name TEXT PRIMARY KEY,
@@ -281,9 +283,13 @@ def migrations(t: SchemaTypes) -> list[list[str]]:
             search_attributes TEXT NOT NULL,
             memo TEXT
         ){t.clustered}""",
-            "CREATE INDEX runs_by_type ON runs(workflow, status)",
+            "CREATE INDEX runs_by_status_type ON runs(status, workflow)",
             "CREATE INDEX runs_by_start ON runs(started)",
             "CREATE INDEX runs_by_close ON runs(closed)",
+            # few runs are stuck, paused or retrying at once: these stay small
+            "CREATE INDEX runs_stuck ON runs(status) WHERE stuck = 1",
+            "CREATE INDEX runs_paused ON runs(status) WHERE paused = 1",
+            "CREATE INDEX runs_retrying ON runs(status) WHERE retrying = 1",
         ],
         # 7: schedules. A schedule's row holds its spec, policies, counts, the fire it has
         # buffered (overlap buffer_one) and its next fire (``next_fire`` nominal, ``due``

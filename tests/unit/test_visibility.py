@@ -200,7 +200,9 @@ def test_cli_bad_input_exits_2_with_one_line_and_changes_nothing(
         (("list", "--db", str(db), "--query", "amount > 100 AND x ="),
          "query: at 21: expected a value after '=' (got end of query)"),
         (("count", "--db", str(db), "--group-by", "nope"),
-         "onward: query: at 1: unknown field 'nope'"),
+         "onward: --group-by nope: unknown field"),
+        (("count", "--db", str(db), "--group-by", "tags_or_not", "--query", "amount <"),
+         "query: at 9: expected a value after '<' (got end of query)"),
     ]:
         code, _, err = run(capsys, *argv)
         assert code == 2 and message in err and err.count("\n") == 1, (argv, err)
@@ -226,3 +228,28 @@ def test_an_or_of_equal_status_terms_is_answered(eng: Engine) -> None:
     query = 'WorkflowId = "s1" AND (ExecutionStatus = "Running" OR ExecutionStatus = "Running")'
     assert ids(eng.list(query=query)) == ["s1"]
     assert eng.count(f"({query}) OR ExecutionStatus = 'Running'") == {"count": 1}
+
+
+def test_start_async_takes_attributes_and_memo(eng: Engine) -> None:
+    import asyncio
+
+    async def go() -> None:
+        await eng.start_async("approval", "a", id="as1", search_attributes={"n": 1},
+                              memo="m")
+    asyncio.run(go())
+    shown = eng.show("as1")
+    assert shown["search_attributes"] == {"n": 1} and shown["memo"] == "m"
+
+
+def test_migrate_carries_attributes_memo_and_types_to_postgres(
+        tmp_path: Path, pg_url: str) -> None:  # noqa: F811
+    from onward.migrate import migrate
+    with Engine(tmp_path / "m.db", flows=[FLOWS]) as source:
+        source.start("approval", "a", id="m1", search_attributes={"amount": 3, "tags": ["x"]},
+                     memo={"k": 1})
+    migrate(str(tmp_path / "m.db"), pg_url)
+    with Engine(pg_url, flows=[FLOWS]) as target:
+        assert ids(target.list(query='amount = 3 AND tags = "x"')) == ["m1"]
+        assert target.show("m1")["memo"] == {"k": 1}
+        with pytest.raises(SearchAttributeTypeError):
+            target.start("approval", "a", id="m2", search_attributes={"amount": "three"})

@@ -234,10 +234,16 @@ def test_pages_are_slices_of_the_whole_list(loaded: Engine,
     list."""
     monkeypatch.setattr(query_plan, "CAP", 8)
 
+    orders = st.sampled_from(["", " ORDER BY StartTime", " ORDER BY StartTime DESC",
+                              " ORDER BY WorkflowId DESC", " ORDER BY amount",
+                              " ORDER BY amount DESC", " ORDER BY employee",
+                              " ORDER BY due DESC", " ORDER BY vip, amount DESC"])
+
     @SETTINGS
-    @given(queries(), st.integers(1, 4), st.integers(0, 5))
-    def check(case: tuple[str, dict[str, Any]], limit: int, offset: int) -> None:
-        text = case[0]
+    @given(st.one_of(st.just(("", {})), queries()), orders, st.integers(1, 4),
+           st.integers(0, 50))
+    def check(case: tuple[str, dict[str, Any]], order: str, limit: int, offset: int) -> None:
+        text = case[0] + order
         whole = [r["run_id"] for r in loaded.list(query=text)]
         page = [r["run_id"] for r in loaded.list(query=text, limit=limit, offset=offset)]
         assert page == whole[offset:offset + limit], text
