@@ -118,11 +118,13 @@ class ScheduleClient:
                           _seconds(catchup, "--catchup"), _seconds(jitter, "--jitter"),
                           int(bool(paused)), note, now, 0, 0, 0, None, None, None, None)
         schedules.set_next(row, spec, spec.next_after(now))
-        with self.store.write() as tx:
+        def write(tx: Tx) -> None:
             self._check_workflow(tx, workflow)
             if not store.insert(tx, row):
                 raise BadInput(f"schedule {sid} exists (`onward schedule delete {sid}` "
                                "first to replace it)")
+
+        self.runtime.committer.run(write)
         self.runtime.feed.wrote()
         return self.describe_schedule(sid)
 
@@ -173,11 +175,13 @@ class ScheduleClient:
         """Stop ``sid`` firing until unpaused (with an optional note saying why)."""
         if note is not None:
             payloads.text(note, "--note")
-        with self.store.write() as tx:
+        def write(tx: Tx) -> None:
             row = self._row(tx, sid, lock=True)
             row.paused = 1
             row.note = note if note is not None else row.note
             store.save(tx, row)
+
+        self.runtime.committer.run(write)
         self.runtime.feed.wrote()
 
     def unpause_schedule(self, sid: str, note: str | None = None) -> None:
@@ -186,7 +190,7 @@ class ScheduleClient:
         if note is not None:
             payloads.text(note, "--note")
         now = self.clock()
-        with self.store.write() as tx:
+        def write(tx: Tx) -> None:
             row = self._row(tx, sid, lock=True)
             if row.paused:
                 row.paused = 0
@@ -194,6 +198,8 @@ class ScheduleClient:
                 schedules.set_next(row, spec, spec.next_after(now))
             row.note = note if note is not None else row.note
             store.save(tx, row)
+
+        self.runtime.committer.run(write)
         self.runtime.feed.wrote()
 
     def trigger_schedule(self, sid: str) -> str:
@@ -201,10 +207,13 @@ class ScheduleClient:
         the trigger time. Says what happened ('started', 'skipped', 'buffered'; 'exists'
         when this instant already has its run)."""
         now = round(self.clock(), 3)
-        with self.advance_lock, self.store.write() as tx:
+        def write(tx: Tx) -> str:
             row = self._row(tx, sid, lock=True)
-            outcome = schedules.fire(tx, self.advancer, self.new_id, row, now, now)
+            said = schedules.fire(tx, self.advancer, self.new_id, row, now, now)
             store.save(tx, row)
+            return said
+
+        outcome = self.runtime.committer.run(write, locked=True)
         self.runtime.feed.wrote()
         return outcome
 
@@ -221,14 +230,17 @@ class ScheduleClient:
             raise BadInput(f"--overlap {overlap!r}: one of "
                            f"{', '.join(schedules.OVERLAP_POLICIES)}")
         now = self.clock()
-        tally = {"started": 0, "skipped": 0, "buffered": 0, "exists": 0}
-        with self.advance_lock, self.store.write() as tx:
+        def write(tx: Tx) -> dict[str, int]:
+            tally = {"started": 0, "skipped": 0, "buffered": 0, "exists": 0}
             row = self._row(tx, sid, lock=True)
             times = self._backfill_times(schedules.spec_of(row), first, last)
             for fire_time in times:
                 tally[schedules.fire(tx, self.advancer, self.new_id, row, fire_time, now,
                                      overlap)] += 1
             store.save(tx, row)
+            return tally
+
+        tally = self.runtime.committer.run(write, locked=True)
         self.runtime.feed.wrote()
         return tally
 
@@ -244,7 +256,9 @@ class ScheduleClient:
 
     def delete_schedule(self, sid: str) -> None:
         """Delete ``sid``; the runs it started go on."""
-        with self.store.write() as tx:
+        def write(tx: Tx) -> None:
             if not isinstance(sid, str) or not store.delete(tx, sid):
                 raise NotFound(f"no schedule {sid!r} (`onward schedule list` shows them)")
+
+        self.runtime.committer.run(write)
         self.runtime.feed.wrote()
