@@ -21,6 +21,7 @@ from onward.console.screens.modals import (
     HandlerNames,
     RepairModal,
     SignalModal,
+    StartModal,
 )
 from onward.console.screens.run_detail import RunDetailScreen
 from onward.console.widgets.timeline import Timeline
@@ -199,3 +200,14 @@ def test_answer_dialog(snap_compare: Any, story: Any, size: tuple[int, int]) -> 
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=size, run_before=run_before)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_start_dialog(snap_compare: Any, story: Any, size: tuple[int, int]) -> None:
+    """Run the approved laptop again: the start dialog prefilled, buttons on screen."""
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await _dialog_on(pilot, "laptop-2", "a", StartModal)
+        await pilot.pause()
+        no_blink(pilot)
+
+    assert snap_compare(_app(story), terminal_size=size, run_before=run_before)
