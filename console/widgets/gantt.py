@@ -102,9 +102,11 @@ class Gantt(ScrollView, can_focus=True):
         if self._drawn is None or self._drawn[0] != key:
             start, end = self._range
             text = chart_text(self.steps, start, end, width, self._colours, self._now)
-            self._drawn = (key, text.split("\n"))
+            lines = list(text.split("\n"))
+            self._drawn = (key, lines)
             self._strips = {}
-            self.virtual_size = Size(width, len(self._drawn[1]))
+            self.virtual_size = Size(width, len(lines))
+            return lines
         return self._drawn[1]
 
     def on_resize(self) -> None:
