@@ -222,6 +222,8 @@ class RunDetailScreen(LiveScreen):
 
     def _show_event(self, event: dict[str, Any]) -> None:
         view = self.query_one("#event", JsonView)
+        if view.value is event:
+            return  # already shown: redrawing a long event costs a layout
         view.border_title = f"Event {event.get('seq')} · {event.get('type')}"
         view.show_event(event)
 
