@@ -40,7 +40,10 @@ class Dialog(ModalScreen[Any]):
         self.dismiss(None)
 
     def on_resize(self) -> None:
-        self.set_class(self.size.height < self.SHORT, "-short")
+        short = self.size.height < self.SHORT
+        self.set_class(short, "-short")
+        for field in self.query("Input, Select, Checkbox"):
+            field.compact = short  # type: ignore[attr-defined]
         if self.FIT is not None:
             self.call_after_refresh(self.fit)
 

@@ -13,7 +13,7 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Footer, Header, Input, Select, Static, TabbedContent, TabPane
 
 from ..messages import OpenRun
@@ -89,8 +89,7 @@ class RunDetailScreen(LiveScreen):
                     yield Timeline(id="history")
                     yield JsonView(empty="select an event", id="event")
             with TabPane("Chart", id="chart"):
-                with VerticalScroll(id="chart-scroll"):
-                    yield Gantt(id="gantt")
+                yield Gantt(id="gantt")
             with TabPane("Input & result", id="io"):
                 with Horizontal():
                     yield JsonView(id="input")
@@ -223,6 +222,8 @@ class RunDetailScreen(LiveScreen):
 
     def _show_event(self, event: dict[str, Any]) -> None:
         view = self.query_one("#event", JsonView)
+        if view.value is event:
+            return  # already shown: redrawing a long event costs a layout
         view.border_title = f"Event {event.get('seq')} · {event.get('type')}"
         view.show_event(event)
 
@@ -242,9 +243,10 @@ class RunDetailScreen(LiveScreen):
         timeline = self.query_one(Timeline)
         count = self.query_one("#history-count", Static)
         if timeline.kind or timeline.needle:
-            count.update(f"{timeline.count_matching()} of {len(timeline.events)}")
+            text = f"{timeline.count_matching()} of {len(timeline.events)}"
         else:
-            count.update(f"{len(timeline.events)} events")
+            text = f"{len(timeline.events)} events"
+        count.update(text + (", folded" if timeline.compact else ""))
 
     def _apply_view(self) -> None:
         timeline = self.query_one(Timeline)
@@ -288,8 +290,6 @@ class RunDetailScreen(LiveScreen):
         timeline = self.query_one(Timeline)
         timeline.compact = not timeline.compact
         self._apply_view()
-        self.notify("Activities folded: one row each" if timeline.compact
-                    else "Every event on its own row", timeout=2)
 
     def action_copy_event(self) -> None:
         row = self.query_one(Timeline).current_row()

@@ -6,7 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 from rich.text import Text
-from textual.widget import Widget
+from textual.geometry import Size
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
 
 from .format import clock_time, parse_time, span
 from .history_model import Lane, lanes
@@ -45,8 +47,12 @@ def chart_text(steps: list[Lane], start: float, end: float, width: int,
                 if char == "·" and cells[i][0] != " ":
                     continue  # an attempt's own bar wins over the backoff around it
                 cells[i] = (char, colours.get(colour, ""))
-        for char, style in cells:
-            out.append(char, style=style)
+        start_run = 0
+        for i in range(1, bar_width + 1):  # one append per run of equal cells
+            if i == bar_width or cells[i] != cells[start_run]:
+                char, style = cells[start_run]
+                out.append(char * (i - start_run), style=style)
+                start_run = i
         out.append("\n")
     left = clock_time(start, now, millis=True)
     right = f"{clock_time(end, now, millis=True)} (+{span(end - start)})"
@@ -61,10 +67,11 @@ def chart_text(steps: list[Lane], start: float, end: float, width: int,
     return out
 
 
-class Gantt(Widget, can_focus=True):
-    """The chart of one run's history; redrawn to the width it has."""
+class Gantt(ScrollView, can_focus=True):
+    """The chart of one run's history; redrawn to the width it has, and only the lines on
+    screen are rendered (a history can have thousands of steps)."""
 
-    DEFAULT_CSS = "Gantt { height: auto; }"
+    DEFAULT_CSS = "Gantt { height: 1fr; }"
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -72,6 +79,8 @@ class Gantt(Widget, can_focus=True):
         self._range = (0.0, 0.0)
         self._colours: dict[str, str] = {}
         self._now = 0.0
+        self._drawn: tuple[Any, list[Text]] | None = None
+        self._strips: dict[int, Strip] = {}
 
     def show_history(self, events: list[dict[str, Any]], colours: dict[str, str],
                      now: float, *, open_run: bool) -> None:
@@ -83,9 +92,38 @@ class Gantt(Widget, can_focus=True):
         if open_run:
             end = max(end, now)
         self._range, self._colours, self._now = (start, end), colours, now
-        self.styles.height = len(self.steps) + 2 if self.steps else 1
-        self.refresh(layout=True)
+        self._lines()
+        self.refresh()
 
-    def render(self) -> Text:
-        start, end = self._range
-        return chart_text(self.steps, start, end, self.size.width, self._colours, self._now)
+    def _lines(self) -> list[Text]:
+        """The chart's lines for the current width (drawn again only when it changed)."""
+        width = self.scrollable_content_region.width or self.size.width
+        key = (width, self._range, id(self.steps), self._now)
+        if self._drawn is None or self._drawn[0] != key:
+            start, end = self._range
+            text = chart_text(self.steps, start, end, width, self._colours, self._now)
+            lines = list(text.split("\n"))
+            self._drawn = (key, lines)
+            self._strips = {}
+            self.virtual_size = Size(width, len(lines))
+            return lines
+        return self._drawn[1]
+
+    def on_resize(self) -> None:
+        self._lines()
+
+    def render_line(self, y: int) -> Strip:
+        lines = self._lines()
+        index = y + self.scroll_offset.y
+        width = self.scrollable_content_region.width
+        if not 0 <= index < len(lines):
+            return Strip.blank(width)
+        strip = self._strips.get(index)
+        if strip is None:
+            strip = Strip(lines[index].render(self.app.console)).adjust_cell_length(width)
+            self._strips[index] = strip
+        return strip
+
+    def chart_text(self) -> str:
+        """The chart as plain text (tests and copy)."""
+        return "\n".join(line.plain for line in self._lines())

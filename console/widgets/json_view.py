@@ -49,6 +49,11 @@ class JsonView(VerticalScroll):
         self.shown = Group(*parts)
         self.query_one(".json-body", Static).update(self.shown)
 
+    @property
+    def value(self) -> Any:
+        """The value shown (None while a plain message is shown)."""
+        return self._value
+
     def show_text(self, text: str, style: str = "") -> None:
         """Show plain text (a traceback, a message) instead of JSON."""
         self._value = None

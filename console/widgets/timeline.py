@@ -42,6 +42,7 @@ class Timeline(FittedTable):
         self.compact = False  # each activity folded into one row
         self._colours: dict[str, str] = {}
         self._now = 0.0
+        self._cached: dict[Any, list[Any]] = {}  # seq -> cells of a lone event (not delta)
 
     @property
     def filtered(self) -> bool:
@@ -82,24 +83,26 @@ class Timeline(FittedTable):
         when = parse_time(first.get("time"))
         before = parse_time(previous.get("time")) if previous else None
         delta = f"+{span(when - before)}" if when is not None and before is not None else ""
-        if row.folded:
-            kind = Text(f"Activity ×{len(row.folded)} events", style="bold", end="")
-            details = fold_text(row.folded, self._now)
-        else:
-            kind = event_type_text(str(event.get("type", "")), self._colours)
-            details = describe_event(event, self._now)
-        return [
-            Text(str(first.get("seq", "")), justify="right", end=""),
-            Text(clock_time(first.get("time"), self._now, millis=True), end=""),
-            Text(delta, style="dim", end=""),
-            kind,
-            Text(details, overflow="ellipsis", no_wrap=True, end=""),
-        ]
+        fixed = self._cached.get(event.get("seq")) if not row.folded else None
+        if fixed is None:
+            if row.folded:
+                kind = Text(f"Activity ×{len(row.folded)} events", style="bold", end="")
+                details = fold_text(row.folded, self._now)
+            else:
+                kind = event_type_text(str(event.get("type", "")), self._colours)
+                details = describe_event(event, self._now)
+            fixed = [Text(str(first.get("seq", "")), justify="right", end=""),
+                     Text(clock_time(first.get("time"), self._now, millis=True), end=""),
+                     kind, Text(details, overflow="ellipsis", no_wrap=True, end="")]
+            if not row.folded:
+                self._cached[event.get("seq")] = fixed
+        return [fixed[0], fixed[1], Text(delta, style="dim", end=""), fixed[2], fixed[3]]
 
     def set_events(self, history: list[dict[str, Any]], colours: dict[str, str], now: float
                    ) -> None:
         """Replace the whole timeline (a different run, or a first load)."""
         self.events = []
+        self._cached = {}
         self.shown = []
         self.clear()
         self.add_events(history, colours, now)
@@ -109,6 +112,8 @@ class Timeline(FittedTable):
         """Append events that arrived since the last load."""
         if not self.columns:
             self.fit_columns()
+        if colours != self._colours:
+            self._cached = {}
         self._colours, self._now = colours, now
         follow = not self.shown or self.cursor_row >= len(self.shown) - 1
         if self.filtered:

@@ -153,3 +153,20 @@ def test_tracebacks_are_taken_out_of_nested_errors() -> None:
     assert found == [("attrs.error.traceback", "A\nB"), ("attrs.error.cause.traceback", "C")]
     assert value["attrs"]["error"]["cause"]["traceback"] == "(shown below)"
     assert event["attrs"]["error"]["traceback"] == "A\nB"  # the event itself is untouched
+
+
+async def test_f_opens_the_type_filter_and_enter_applies_it(story: Any) -> None:
+    engine, clock = story
+    app = OnwardApp(engine, worker=False, clock=clock)
+    async with app.run_test(size=SIZE) as pilot:
+        detail = await _detail(pilot, app, "charge-3")
+        timeline = detail.query_one(Timeline)
+        select = detail.query_one("#history-type", Select)
+        await pilot.press("f")
+        await wait_for(pilot, lambda: select.expanded, "the type list open")
+        await pilot.press("down", "enter")  # the first type in the list
+        await wait_for(pilot, lambda: select.value is not Select.NULL, "a type chosen")
+        chosen = select.value
+        await wait_for(pilot, lambda: {r.event["type"] for r in timeline.shown} == {chosen},
+                       "only that type shown")
+        assert detail.focused is timeline  # keys go back to the rows

@@ -15,7 +15,14 @@ from textual.pilot import Pilot
 from textual.widgets import Input
 
 from onward.console.app import OnwardApp
-from onward.console.screens.modals import CompleteTaskModal, RepairModal
+from onward.console.screens.modals import (
+    AnswerModal,
+    CompleteTaskModal,
+    HandlerNames,
+    RepairModal,
+    SignalModal,
+    StartModal,
+)
 from onward.console.screens.run_detail import RunDetailScreen
 from onward.console.widgets.timeline import Timeline
 
@@ -156,3 +163,51 @@ def test_json_error_inline(snap_compare: Any, story: Any, size: tuple[int, int])
         no_blink(pilot)
 
     assert snap_compare(app, terminal_size=size, run_before=run_before)
+
+
+async def _dialog_on(pilot: Pilot[Any], ident: str, key: str, kind: type) -> Any:
+    await _detail(pilot, ident)
+    await pilot.press(key)
+    return await wait_for(pilot, lambda: isinstance(pilot.app.screen, kind)
+                          and pilot.app.screen, f"the dialog of {key}")
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_signal_dialog(snap_compare: Any, story: Any, size: tuple[int, int]) -> None:
+    """The signal dialog on the waiting launch (it waits with wait_signal, so no handler
+    is declared): the note says so, the buttons are on screen."""
+    async def run_before(pilot: Pilot[Any]) -> None:
+        modal = await _dialog_on(pilot, "launch-1", "g", SignalModal)
+        names = modal.query_one(HandlerNames)
+        await wait_for(pilot, lambda: "loading" not in str(names.render()),
+                       "the signal names")
+        no_blink(pilot)
+
+    assert snap_compare(_app(story), terminal_size=size, run_before=run_before)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_answer_dialog(snap_compare: Any, story: Any, size: tuple[int, int]) -> None:
+    """A long query answer shown whole."""
+    app = _app(story)
+
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await _detail(pilot, "trip-7")
+        await app.push_screen(AnswerModal("Query status of trip-7", {
+            "state": "waiting for the manager", "request": {
+                "what": "a trip to Lisbon", "manager": "alice"},
+            "history": [f"reminder {i} sent" for i in range(1, 13)]}))
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=size, run_before=run_before)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_start_dialog(snap_compare: Any, story: Any, size: tuple[int, int]) -> None:
+    """Run the approved laptop again: the start dialog prefilled, buttons on screen."""
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await _dialog_on(pilot, "laptop-2", "a", StartModal)
+        await pilot.pause()
+        no_blink(pilot)
+
+    assert snap_compare(_app(story), terminal_size=size, run_before=run_before)
