@@ -184,10 +184,10 @@ async def _screen_keys(app: Any, pilot: Any, table: Any, reps: int) -> dict[str,
     for _ in range(reps):
         selected = len(table.selected)
         add("space: select the run (row redrawn)",
-            await _after_key(app, pilot, "space", lambda: len(table.selected) != selected))
+            await _after_key(app, pilot, "space", lambda n=selected: len(table.selected) != n))
         loads = runs.loads
         add("s: next sort (store read, table refilled)",
-            await _after_key(app, pilot, "s", lambda: runs.loads > loads))
+            await _after_key(app, pilot, "s", lambda n=loads: runs.loads > n))
         add("G: last loaded row", await _after_key(
             app, pilot, "G", lambda: table.cursor_row == table.row_count - 1))
         add("g: first row", await _after_key(app, pilot, "g", lambda: table.cursor_row == 0))
