@@ -260,6 +260,10 @@ def section_console(rep: Report, tmp: Path, sizes: Sizes) -> None:
                 "ms median", target="≤ 50 ms", ok=p["direct_median_ms"] <= 50,
                 note=f"max {p['direct_max_ms']:.1f} ms; without Pilot's waits, repaint "
                      "excluded"))
+    for label, r in p["screens"].items():
+        rep.add(Row("console", f"key → screen updated: {label}", r["median_ms"], "ms median",
+                    target="≤ 100 ms", ok=r["median_ms"] <= 100,
+                    note=f"max {r['max_ms']:.1f} ms over {r['reps']}"))
 
 
 def section_visibility(rep: Report, tmp: Path, sizes: Sizes) -> None:

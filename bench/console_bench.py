@@ -66,10 +66,15 @@ def reads(db: Path, reps: int) -> dict[str, Any]:
     with Engine(db) as eng:
         target = "clone-000777" if eng.list(search="clone-000777", limit=1) else "template-0"
         events = len(eng.show(target)["history"])
+        open_ids = [str(r["run_id"]) for r in eng.list("open", limit=200)]
         checks = {
             "list(limit=200, offset=0)": lambda: eng.list(limit=200, offset=0),
-            "list(limit=200, order='started') [screen]":
-                lambda: eng.list(limit=200, order="started"),
+            "list(limit=200, order='started')": lambda: eng.list(limit=200, order="started"),
+            "list(limit=200, order='attention') [screen]":
+                lambda: eng.list(limit=200, order="attention"),
+            "next_due(ids of 200 open runs) [screen]": lambda: eng.next_due(open_ids),
+            "recent_steps(119) [header, first read]": lambda: eng.recent_steps(119),
+            "recent_steps(3) [header, each second]": lambda: eng.recent_steps(3),
             "list(status='retrying', limit=200)": lambda: eng.list(status="retrying",
                                                                      limit=200),
             "list(search='clone-0004', limit=200)": lambda: eng.list(search="clone-0004",
@@ -141,11 +146,63 @@ async def _pilot(db: Path, keys: int) -> dict[str, Any]:
                     await asyncio.sleep(0)
                 direct.append((time.perf_counter() - k0) * 1000)
                 await pilot.pause()  # let the repaint happen outside the timed part
+            screens = await _screen_keys(app, pilot, table, max(5, keys // 5))
     return {"first_rows_seconds": first, "keys": keys, "cursor_moved": moved,
+            "screens": screens,
             "key_median_ms": statistics.median(times), "key_max_ms": max(times),
             "key_mean_ms": sum(times) / len(times),
             "noop_key_median_ms": statistics.median(idle), "noop_key_max_ms": max(idle),
             "direct_median_ms": statistics.median(direct), "direct_max_ms": max(direct)}
+
+
+async def _after_key(app: Any, pilot: Any, key: str, done: Any) -> float:
+    """Milliseconds from posting ``key`` until ``done()`` holds (the screen shows the
+    result), spinning the event loop; the repaint after it is not timed."""
+    from textual import events
+    k0 = time.perf_counter()
+    app._driver.send_message(events.Key(key, None))
+    while not done():
+        if time.perf_counter() - k0 > 10:
+            raise BenchError(f"no update within 10 s of the key {key!r}")
+        await asyncio.sleep(0)
+    took = (time.perf_counter() - k0) * 1000
+    await pilot.pause()
+    return took
+
+
+async def _screen_keys(app: Any, pilot: Any, table: Any, reps: int) -> dict[str, Any]:
+    """Key press → updated screen, for the runs screen's keys and the other screens."""
+    from onward.console.screens.run_detail import RunDetailScreen
+    from onward.console.screens.runs import RunsScreen
+    from onward.console.screens.tasks import TasksScreen
+    times: dict[str, list[float]] = {}
+
+    def add(label: str, ms: float) -> None:
+        times.setdefault(label, []).append(ms)
+
+    runs = app.screen
+    for _ in range(reps):
+        selected = len(table.selected)
+        add("space: select the run (row redrawn)",
+            await _after_key(app, pilot, "space", lambda n=selected: len(table.selected) != n))
+        loads = runs.loads
+        add("s: next sort (store read, table refilled)",
+            await _after_key(app, pilot, "s", lambda n=loads: runs.loads > n))
+        add("G: last loaded row", await _after_key(
+            app, pilot, "G", lambda: table.cursor_row == table.row_count - 1))
+        add("g: first row", await _after_key(app, pilot, "g", lambda: table.cursor_row == 0))
+        add("enter: open the run (detail loaded)", await _after_key(
+            app, pilot, "enter", lambda: isinstance(app.screen, RunDetailScreen)
+            and app.screen.loads >= 1))
+        add("escape: back to the runs", await _after_key(
+            app, pilot, "escape", lambda: app.screen is runs))
+        add("2: tasks screen (loaded)", await _after_key(
+            app, pilot, "2", lambda: isinstance(app.screen, TasksScreen)
+            and app.screen.loads >= 1))
+        add("1: runs screen again", await _after_key(
+            app, pilot, "1", lambda: isinstance(app.screen, RunsScreen)))
+    return {label: {"median_ms": statistics.median(v), "max_ms": max(v), "reps": len(v)}
+            for label, v in times.items()}
 
 
 def pilot(db: Path, keys: int = 50) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from datetime import datetime
@@ -77,8 +78,20 @@ def parse_time(value: str | float | None) -> float | None:
         return None
     if isinstance(value, int | float):
         return float(value)
+    if value.endswith("Z") or (len(value) > 6 and value[-6] in "+-"):
+        return _parse_iso(value)  # with an offset: the same instant in any time zone
     try:
-        return datetime.fromisoformat(value).timestamp()
+        return datetime.fromisoformat(value).timestamp()  # local time: not cached
+    except ValueError:
+        return None
+
+
+@functools.lru_cache(maxsize=8192)
+def _parse_iso(text: str) -> float | None:
+    """The epoch seconds of an ISO-8601 string with an offset (cached: a table re-renders
+    the same times every second)."""
+    try:
+        return datetime.fromisoformat(text).timestamp()
     except ValueError:
         return None
 

@@ -125,13 +125,19 @@ class RunsTable(FittedTable):
             self.move_cursor(row=min(index, len(ids) - 1), animate=False, scroll=False)
 
     def refresh_times(self, now: float) -> None:
-        """Re-render the relative times and countdowns (no store call)."""
+        """Re-render the relative times and countdowns whose text changed (no store call;
+        most change once a minute, so a tick touches few cells)."""
         self._now = now
         keys = [key for key, _, _ in self.COLUMNS
                 if key in ("step", "started", "updated", "next")]
         for ident in self._ids:
+            run = self._rows[ident]
             for key in keys:
-                self.update_cell(ident, key, self._cell(key, self._rows[ident]))
+                if key == "step" and "T" not in str(run.get("step") or ""):
+                    continue  # no time in it to say again
+                cell = self._cell(key, run)
+                if str(self.get_cell(ident, key)) != str(cell):
+                    self.update_cell(ident, key, cell)
 
     # -- selection -------------------------------------------------------------------------
     def toggle_selected(self) -> None:

@@ -14,7 +14,7 @@ from onward.console.app import OnwardApp
 from onward.console.commands import ConsoleCommands
 from onward.console.saved_views import View, ViewsError, load_views, save_view
 from onward.console.screens.modals import ConfirmModal, ResultsModal
-from onward.console.screens.runs import RunsScreen
+from onward.console.screens.runs import SORTS, RunsScreen
 from onward.console.widgets.fit_footer import FitFooter
 from onward.console.widgets.format import next_due_text, relative_times
 from onward.console.widgets.pulse import PulseHeader, rates
@@ -170,6 +170,15 @@ async def test_saved_views_round_trip_and_bad_files(story: Any, views_file: Path
         await wait_for(pilot, lambda: len(run_ids(app)) == 4, "the saved view applied")
         assert isinstance(app.focused, RunsTable)
 
+        await titles["Sort: id"]()
+        assert SORTS[screen.sort_index][0] == "id"
+        await wait_for(pilot, lambda: run_ids(app) == sorted(run_ids(app)), "sorted by id")
+        await titles["Forget view: my open runs"]()
+        assert load_views() == {}
+        assert "View: my open runs" not in {
+            title for title, _, _ in ConsoleCommands(app.screen)._commands()}
+
+        save_view("my open runs", View(filter="open"))
         _write(views_file, "[1, 2]")  # not an object: reported, never rewritten
         screen.action_use_view("my open runs")
         assert any("saved views must be a JSON object" in text for _, text in app.notices)

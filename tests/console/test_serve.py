@@ -125,6 +125,7 @@ def test_the_console_in_a_browser_shows_runs_and_answers_keys(served: int) -> No
     webdriver = pytest.importorskip("selenium.webdriver")
     from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
 
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
@@ -138,9 +139,13 @@ def test_the_console_in_a_browser_shows_runs_and_answers_keys(served: int) -> No
         driver.get(f"http://127.0.0.1:{served}/")
         before = _until(driver, lambda t: "launch-1" in t and "Onward · Runs" in t,
                         "the runs screen with launch-1")
-        assert "Onward — Tasks" not in before
-        driver.find_element(By.CSS_SELECTOR, ".xterm-helper-textarea").send_keys("2")
-        _until(driver, lambda t: "Onward — Tasks" in t[len(before):],
-               "the tasks screen after pressing 2")
+        assert "Help — keys and symbols" not in before
+        keys = driver.find_element(By.CSS_SELECTOR, ".xterm-helper-textarea")
+        keys.send_keys("?")
+        shown = _until(driver, lambda t: "Help — keys and symbols" in t[len(before):],
+                       "the help screen after pressing ?")
+        keys.send_keys(Keys.ESCAPE)  # back to the runs, redrawn whole
+        _until(driver, lambda t: "Onward · Runs" in t[len(shown):] and
+               "launch-1" in t[len(shown):], "the runs screen again after escape")
     finally:
         driver.quit()

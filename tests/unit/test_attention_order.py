@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from onward import Engine
@@ -56,13 +56,12 @@ def _fill(engine: Engine, runs: list[dict[str, Any]]) -> None:
                     (f"t{n}", f"r{n}", f"id-{n:03d}", NOW - 50, deadline, status))
 
 
-@settings(max_examples=40, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(runs=st.lists(run_st, max_size=25), page=st.integers(1, 7))
-def test_attention_order_matches_the_rule(any_db: str | Path, runs: list[dict[str, Any]],
-                                          page: int) -> None:
-    engine = Engine(any_db, clock=lambda: NOW)
-    try:
+def test_attention_order_matches_the_rule(any_db: str | Path) -> None:
+    engine = Engine(any_db, clock=lambda: NOW)  # one engine: examples only refill tables
+
+    @settings(max_examples=30, deadline=None)
+    @given(runs=st.lists(run_st, max_size=25), page=st.integers(1, 7))
+    def check(runs: list[dict[str, Any]], page: int) -> None:
         _fill(engine, runs)
         listed = [r["id"] for r in engine.list(order="attention")]
         shown = [(f"id-{n:03d}", run) for n, run in enumerate(runs) if run["current"]]
@@ -76,6 +75,9 @@ def test_attention_order_matches_the_rule(any_db: str | Path, runs: list[dict[st
         assert [keys[i] for i in paged] == [keys[i] for i in listed]
         failed_only = [r["id"] for r in engine.list("failed", order="attention")]
         assert failed_only == [i for i in listed if dict(shown)[i]["status"] == "failed"]
+
+    try:
+        check()
     finally:
         engine.close()
 
