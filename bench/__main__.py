@@ -2,7 +2,7 @@
 
     python -m bench                 full sizes (a few minutes)
     python -m bench --quick         small sizes, a smoke run (well under a minute)
-    python -m bench --only limit,onward-seq
+    python -m bench --only limit,seq,threads
     python -m bench --keep          keep the database files (the path is printed)
 
 Sections (run in this order, so that later lines can show ratios to earlier ones):
