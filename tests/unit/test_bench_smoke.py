@@ -53,13 +53,19 @@ def test_quick_bench_reports_every_shape_with_its_starts_counted(tmp_path: Path)
         assert min(threads["per_caller_calls"]) >= 1  # every caller got its own result
         assert threads["calls"] == sum(threads["per_caller_calls"])
         assert 0 < threads["p50_ms"] <= threads["p99_ms"]
-    processes = figures["processes"]
-    assert processes["processes"] == 2 and len(processes["per_process_calls"]) == 2
-    assert min(processes["per_process_calls"]) >= 8  # each of a client's 8 callers did one
+    for variant, worker_processes in (("in_process_workers", 0), ("worker_process", 1)):
+        processes = figures["processes"][variant]
+        assert processes["worker_processes"] == worker_processes
+        assert processes["processes"] == 2 and len(processes["per_process_calls"]) == 2
+        assert min(processes["per_process_calls"]) >= 8  # each of a client's 8 callers did one
+    # with the runs in a worker process, a client's own commits are its starts: one each
+    # at most (group commit may make it fewer)
+    assert 0 < figures["processes"]["worker_process"]["commits_per_workflow"] <= 1.05
     labels = {row["label"] for row in report["rows"]}
     assert {"a 3-step workflow's SQL alone, sequential: steps/s",
             "sequential: durable steps/s", "32 caller threads: p99 start → result",
-            "2 client processes × 8 callers, start → result: wf/s"} <= labels
+            "2 client processes × 8 callers, 1 worker process, start → result: wf/s"
+            } <= labels
     drained = {row["section"] for row in report["rows"] if row["vs_drain"] is not None}
     assert {"stream", "threads", "processes"} <= drained
 
