@@ -16,7 +16,8 @@ Sections (run in this order, so that later lines can show ratios to earlier ones
               worker processes (the only shape whose starts are not counted)
   stream      one caller starts runs back to back while the worker drains them
   threads     8 and 32 caller threads in one process, each start → result in a loop
-  processes   2 client processes (own Engine + in-process worker each), 8 callers each
+  processes   2 client processes (own Engine each), 8 callers each: with an in-process
+              worker in each, and with none and one ``onward worker`` process
   updates     update round trips on an idle run
   replay      rebuild a 10,000-event history; the replay check over many histories
   recovery    kill -9 mid-activity: a new worker process, a running second worker
