@@ -87,3 +87,31 @@ def test_quick_bench_runs_dbos_and_dura_or_says_why_not(tmp_path: Path) -> None:
         assert tuple(int(x) for x in dura["python"].split(".")[:2]) >= (3, 13)
         assert 4.0 <= onward["commits_per_workflow"] <= 4.1
         assert figures["dura"]["onward_vs_dura"] > 0
+
+
+def test_latency_percentiles_are_per_call_and_in_milliseconds() -> None:
+    from bench.shapes import latency_stats
+    stats = latency_stats([k / 1000 for k in range(1, 101)])  # 1 ms .. 100 ms
+    assert stats["p50_ms"] == pytest.approx(51.0)
+    assert stats["p99_ms"] == pytest.approx(100.0)
+    assert stats["max_ms"] == pytest.approx(100.0)
+    assert stats["mean_ms"] == pytest.approx(50.5)
+
+
+def test_summary_markdown_has_every_row_its_ratios_and_verdict() -> None:
+    from bench.report import Report, Row
+    rep = Report()
+    rep.rows += [Row("threads", "32 caller threads: wf/s", 882.0, "wf/s", vs_limit=0.31,
+                     vs_drain=0.336, target="≥ 0.9× drain", ok=False),
+                 Row("dura", "Onward seq: wf/s", 700.0, "wf/s", vs_dura=0.9)]
+    lines = rep.markdown().splitlines()
+    assert lines[2] == ("| threads | 32 caller threads: wf/s | 882 wf/s | 0.31 × limit, "
+                        "0.34 × drain | ≥ 0.9× drain: MISS |")
+    assert lines[3] == "| dura | Onward seq: wf/s | 700 wf/s | 0.90 × dura |  |"
+
+
+def test_a_ratio_just_under_its_target_is_not_rounded_up_to_it() -> None:
+    from bench.report import fmt_ratio
+    assert fmt_ratio(0.8996) == "0.899" and fmt_ratio(1.2496) == "1.249"
+    assert fmt_ratio(0.9996) == "0.999" and fmt_ratio(4.996) == "4.996"
+    assert fmt_ratio(0.336) == "0.34" and fmt_ratio(0.9004) == "0.90"
