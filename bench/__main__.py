@@ -195,6 +195,7 @@ def section_postgres(rep: Report, tmp: Path, sizes: Sizes) -> None:
                          f"interpreter start"))
         rep.add(Row("postgres", f"{procs} worker process{'es' if procs > 1 else ''}: steps/s",
                     t["steps_per_s"], "steps/s"))
+    _postgres_seq(rep, fig, tmp, sizes)
     restart = pg.recovery_restart(tmp)
     takeover = pg.recovery_takeover(tmp)
     fig["recovery"] = {"restart": restart, "takeover": takeover}
@@ -206,6 +207,24 @@ def section_postgres(rep: Report, tmp: Path, sizes: Sizes) -> None:
     rep.add(Row("postgres", "kill -9, running 2nd worker takes over", takeover["seconds"],
                 "s", target="≤ 5 s (lease TTL)", ok=takeover["seconds"] <= 5.0))
     _dbos_postgres(rep, fig, sizes, base)
+
+
+def _postgres_seq(rep: Report, fig: dict[str, Any], tmp: Path, sizes: Sizes) -> None:
+    """The seq shape on PostgreSQL, when bench/pg_bench.py has one (``sequential``)."""
+    from . import pg_bench as pg
+    sequential = getattr(pg, "sequential", None)
+    if sequential is None:
+        rep.note("seq on PostgreSQL: not measured (bench/pg_bench.py has no sequential())")
+        return
+    q = sequential(tmp, sizes.seq)
+    fig["seq"] = q
+    trips = q.get("round_trips_per_workflow")
+    rep.add(Row("postgres", f"seq: one caller, start → result ({sizes.seq}): wf/s",
+                q["workflows_per_s"], "wf/s", vs_dbos=None,
+                note=f"p50 {q['p50_ms']:.1f} ms, p99 {q['p99_ms']:.1f} ms; "
+                     f"{q['commits_per_workflow']:.1f} commits"
+                     + (f" and {trips:.1f} round trips" if trips is not None else "")
+                     + " per workflow"))
 
 
 def _dbos_postgres(rep: Report, fig: dict[str, Any], sizes: Sizes, base: float | None) -> None:
