@@ -87,16 +87,25 @@ def section_dura(rep: Report, tmp: Path, sizes: Sizes) -> None:
         rep.note(f"skipped dura: {how}")
         return
     rep.note(how)
-    dura = _json_line(run_child([str(python), "-m", "bench.dura_bench", "--db",
-                                 str(tmp / "dura.db"), "--n", str(sizes.seq)], timeout=600),
-                      "dura")
-    onward_dir = tmp / "dura-onward"
-    onward_dir.mkdir()
-    onward = _json_line(run_child([str(python), "-m", "bench.seq_child", "--dir",
-                                   str(onward_dir), "--n", str(sizes.seq)], timeout=600),
-                        f"Onward seq on Python {dura['python']}")
+    rounds: dict[str, list[dict[str, Any]]] = {"dura": [], "onward": []}
+    for k in range(2):  # alternated, so neither always runs on the disk's better moment
+        rounds["dura"].append(_json_line(run_child(
+            [str(python), "-m", "bench.dura_bench", "--db", str(tmp / f"dura-{k}.db"),
+             "--n", str(sizes.seq)], timeout=600), "dura"))
+        onward_dir = tmp / f"dura-onward-{k}"
+        onward_dir.mkdir()
+        rounds["onward"].append(_json_line(run_child(
+            [str(python), "-m", "bench.seq_child", "--dir", str(onward_dir),
+             "--n", str(sizes.seq)], timeout=600), "Onward seq on dura's Python"))
+    dura, onward = (max(rounds[who], key=lambda f: f["workflows_per_s"])
+                    for who in ("dura", "onward"))
+    rates = {who: ", ".join(f"{f['workflows_per_s']:.0f}" for f in figs)
+             for who, figs in rounds.items()}
+    rep.note(f"each ran twice, alternated; the better of each is used: dura {rates['dura']}, "
+             f"Onward {rates['onward']} wf/s")
     vs = ratio(onward["workflows_per_s"], dura["workflows_per_s"])
-    rep.figures["dura"] = {"dura": dura, "onward": onward, "onward_vs_dura": vs}
+    rep.figures["dura"] = {"dura": dura, "onward": onward, "onward_vs_dura": vs,
+                           "rounds": rounds}
     rep.note(f"dura {dura['dura']} on Python {dura['python']}: SQLite journal_mode="
              f"{dura['sqlite']['journal_mode']}, synchronous={dura['sqlite']['synchronous']}; "
              "each step a checkpoint (6 commits per workflow)")
