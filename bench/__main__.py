@@ -2,7 +2,7 @@
 
     python -m bench                 full sizes (a few minutes)
     python -m bench --quick         small sizes, a smoke run (well under a minute)
-    python -m bench --only limit,onward-seq
+    python -m bench --only limit,seq,threads
     python -m bench --keep          keep the database files (the path is printed)
 
 Sections (run in this order, so that later lines can show ratios to earlier ones):
@@ -16,7 +16,8 @@ Sections (run in this order, so that later lines can show ratios to earlier ones
               worker processes (the only shape whose starts are not counted)
   stream      one caller starts runs back to back while the worker drains them
   threads     8 and 32 caller threads in one process, each start → result in a loop
-  processes   2 client processes (own Engine + in-process worker each), 8 callers each
+  processes   2 client processes (own Engine each), 8 callers each: with an in-process
+              worker in each, and with none and one ``onward worker`` process
   updates     update round trips on an idle run
   replay      rebuild a 10,000-event history; the replay check over many histories
   recovery    kill -9 mid-activity: a new worker process, a running second worker
@@ -196,6 +197,7 @@ def section_postgres(rep: Report, tmp: Path, sizes: Sizes) -> None:
                          f"interpreter start"))
         rep.add(Row("postgres", f"{procs} worker process{'es' if procs > 1 else ''}: steps/s",
                     t["steps_per_s"], "steps/s"))
+    _postgres_seq(rep, fig, tmp, sizes)
     restart = pg.recovery_restart(tmp)
     takeover = pg.recovery_takeover(tmp)
     fig["recovery"] = {"restart": restart, "takeover": takeover}
@@ -207,6 +209,24 @@ def section_postgres(rep: Report, tmp: Path, sizes: Sizes) -> None:
     rep.add(Row("postgres", "kill -9, running 2nd worker takes over", takeover["seconds"],
                 "s", target="≤ 5 s (lease TTL)", ok=takeover["seconds"] <= 5.0))
     _dbos_postgres(rep, fig, sizes, base)
+
+
+def _postgres_seq(rep: Report, fig: dict[str, Any], tmp: Path, sizes: Sizes) -> None:
+    """The seq shape on PostgreSQL, when bench/pg_bench.py has one (``sequential``)."""
+    from . import pg_bench as pg
+    sequential = getattr(pg, "sequential", None)
+    if sequential is None:
+        rep.note("seq on PostgreSQL: not measured (bench/pg_bench.py has no sequential())")
+        return
+    q = sequential(tmp, sizes.seq)
+    fig["seq"] = q
+    trips = q.get("round_trips_per_workflow")
+    rep.add(Row("postgres", f"seq: one caller, start → result ({sizes.seq}): wf/s",
+                q["workflows_per_s"], "wf/s", vs_dbos=None,
+                note=f"p50 {q['p50_ms']:.1f} ms, p99 {q['p99_ms']:.1f} ms; "
+                     f"{q['commits_per_workflow']:.1f} commits"
+                     + (f" and {trips:.1f} round trips" if trips is not None else "")
+                     + " per workflow"))
 
 
 def _dbos_postgres(rep: Report, fig: dict[str, Any], sizes: Sizes, base: float | None) -> None:

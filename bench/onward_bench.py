@@ -68,7 +68,7 @@ def _brief(counts: dict[str, int]) -> str:
     return ", ".join(f"{k} {v}" for k, v in counts.items() if v)
 
 
-# -- onward-seq ---------------------------------------------------------------------------
+# -- seq ------------------------------------------------------------------------------------
 def sequential(tmp: Path, n: int, probe: tuple[int, int] | None) -> dict[str, Any]:
     """``n`` three-step runs one after another (start, then result) on an in-process worker."""
     db = tmp / "seq.db"
@@ -118,7 +118,7 @@ def fsyncs_per_unit(tmp: Path, what: str, sizes: tuple[int, int]) -> tuple[float
     return per, f"strace -f -c, ({counts[1]} - {counts[0]}) / ({sizes[1]} - {sizes[0]})"
 
 
-# -- onward-concurrent ----------------------------------------------------------------------
+# -- drain ----------------------------------------------------------------------------------
 def concurrent_inprocess(tmp: Path, n: int, concurrency: int = 32) -> dict[str, Any]:
     """Start ``n`` runs, then drain them with one in-process worker."""
     db = tmp / "conc-inproc.db"

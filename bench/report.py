@@ -6,6 +6,7 @@ rate ("× limit", in steps/s), the drain ("× drain"), DBOS ("× DBOS") and dura
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,11 +47,17 @@ def fmt(value: float | None) -> str:
     return f"{value:.3f}"
 
 
+TARGET_RATIOS = (0.5, 0.9, 1.0, 1.25, 5.0)
+"""Ratios that targets name: a figure just under one is never printed as reaching it."""
+
+
 def fmt_ratio(value: float) -> str:
-    """Two decimals, or three where two would round a miss up to its target (0.997 → 1.00)."""
+    """Two decimals; three, rounded down, where two would round a miss up to its target
+    (0.8996 → 0.899, not 0.90)."""
     two = f"{value:.2f}"
-    near = round(value, 2) in (0.5, 0.9, 1.0, 1.25, 5.0)
-    return f"{value:.3f}" if float(two) != value and near else two
+    if round(value, 2) in TARGET_RATIOS and value < float(two):
+        return f"{math.floor(value * 1000) / 1000:.3f}"
+    return two
 
 
 def ratio(a: float | None, b: float | None) -> float | None:

@@ -6,7 +6,8 @@
                starts out): an in-process worker, and 2 worker processes
     stream     one caller starts runs back to back while the worker drains them
     threads    8 and 32 caller threads in one process, each start → result in a loop
-    processes  2 client processes, each with its own Engine, in-process worker and 8 callers
+    processes  2 client processes, each with its own Engine and 8 callers: with an in-process
+               worker each, and with none (one ``onward worker`` process runs the runs)
 
 Each prints a "leaves out" line, then figures with their ratios: "× limit" (steps/s over the
 1-row commit rate), "× drain" (over the in-process drain), "× DBOS" (DBOS with WAL set by
@@ -86,16 +87,25 @@ def section_dura(rep: Report, tmp: Path, sizes: Sizes) -> None:
         rep.note(f"skipped dura: {how}")
         return
     rep.note(how)
-    dura = _json_line(run_child([str(python), "-m", "bench.dura_bench", "--db",
-                                 str(tmp / "dura.db"), "--n", str(sizes.seq)], timeout=600),
-                      "dura")
-    onward_dir = tmp / "dura-onward"
-    onward_dir.mkdir()
-    onward = _json_line(run_child([str(python), "-m", "bench.seq_child", "--dir",
-                                   str(onward_dir), "--n", str(sizes.seq)], timeout=600),
-                        f"Onward seq on Python {dura['python']}")
+    rounds: dict[str, list[dict[str, Any]]] = {"dura": [], "onward": []}
+    for k in range(2):  # alternated, so neither always runs on the disk's better moment
+        rounds["dura"].append(_json_line(run_child(
+            [str(python), "-m", "bench.dura_bench", "--db", str(tmp / f"dura-{k}.db"),
+             "--n", str(sizes.seq)], timeout=600), "dura"))
+        onward_dir = tmp / f"dura-onward-{k}"
+        onward_dir.mkdir()
+        rounds["onward"].append(_json_line(run_child(
+            [str(python), "-m", "bench.seq_child", "--dir", str(onward_dir),
+             "--n", str(sizes.seq)], timeout=600), "Onward seq on dura's Python"))
+    dura, onward = (max(rounds[who], key=lambda f: f["workflows_per_s"])
+                    for who in ("dura", "onward"))
+    rates = {who: ", ".join(f"{f['workflows_per_s']:.0f}" for f in figs)
+             for who, figs in rounds.items()}
+    rep.note(f"each ran twice, alternated; the better of each is used: dura {rates['dura']}, "
+             f"Onward {rates['onward']} wf/s")
     vs = ratio(onward["workflows_per_s"], dura["workflows_per_s"])
-    rep.figures["dura"] = {"dura": dura, "onward": onward, "onward_vs_dura": vs}
+    rep.figures["dura"] = {"dura": dura, "onward": onward, "onward_vs_dura": vs,
+                           "rounds": rounds}
     rep.note(f"dura {dura['dura']} on Python {dura['python']}: SQLite journal_mode="
              f"{dura['sqlite']['journal_mode']}, synchronous={dura['sqlite']['synchronous']}; "
              "each step a checkpoint (6 commits per workflow)")
@@ -220,7 +230,8 @@ def _closed_loop_rows(rep: Report, section: str, who: str, fig: dict[str, Any],
                 target="≥ 0.9× drain" if strict else "",
                 ok=at_least(vs_drain, 0.9) if strict else None,
                 note=f"{fig['calls']:,} calls in {fig['seconds']:.2f}s; "
-                     f"{fig['commits_per_workflow']:.2f} commits per workflow; "
+                     f"{fig.get('commits_what', 'commits per workflow')}: "
+                     f"{fig['commits_per_workflow']:.2f}; "
                      f"{vs_now(fig['steps_per_s'], now)}"))
     rep.add(Row(section, f"{who}: p50 start → result", fig["p50_ms"], "ms"))
     rep.add(Row(section, f"{who}: p99 start → result", fig["p99_ms"], "ms",
@@ -231,12 +242,15 @@ def _closed_loop_rows(rep: Report, section: str, who: str, fig: dict[str, Any],
 
 # -- processes ----------------------------------------------------------------------------
 def section_processes(rep: Report, tmp: Path, sizes: Sizes) -> None:
-    leaves_out(rep, "dedicated worker processes: each client process runs its own "
-                    "in-process worker (×32) beside its 8 caller threads, and a run may be "
-                    "completed by the other process's worker")
-    now = limit_now(rep, tmp, sizes, "processes")
-    fig = shapes.processes(tmp, 2, 8, sizes.process_seconds)
-    rep.figures["processes"] = fig
-    rep.note(f"calls per process: {', '.join(f'{c:,}' for c in fig['per_process_calls'])}")
-    _closed_loop_rows(rep, "processes", "2 client processes × 8 callers", fig, now,
-                      strict=False)
+    leaves_out(rep, "more machines: all processes share one SQLite file and 2 cores; "
+                    "a run may be completed by another process than its caller's")
+    rep.figures["processes"] = {}
+    for workers, who in ((0, "2 client processes × 8 callers, in-process workers"),
+                         (1, "2 client processes × 8 callers, 1 worker process")):
+        now = limit_now(rep, tmp, sizes, f"processes-{workers}w")
+        fig = shapes.processes(tmp, 2, 8, sizes.process_seconds, worker_processes=workers)
+        rep.figures["processes"]["in_process_workers" if not workers else "worker_process"] \
+            = fig
+        rep.note(f"{who}: {fig['worker']}; calls per client process: "
+                 f"{', '.join(f'{c:,}' for c in fig['per_process_calls'])}")
+        _closed_loop_rows(rep, "processes", who, fig, now, strict=False)

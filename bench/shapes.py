@@ -2,8 +2,9 @@
 
     stream     one caller starts runs back to back while an in-process worker drains them
     threads    C caller threads in one process, each ``start`` → ``result`` in a loop
-    processes  P client processes (``python -m bench.client``), each with its own Engine,
-               its own in-process worker and C caller threads, on one SQLite file
+    processes  P client processes (``python -m bench.client``), each with its own Engine
+               and C caller threads on one SQLite file, and its own in-process worker
+               or none (worker processes then run the runs)
 
 (``seq`` and ``drain`` are in ``bench.onward_bench``.) Every caller checks that it got its
 own run's result; a latency is one caller's ``start`` → ``result``, measured per call.
@@ -154,15 +155,26 @@ def _summary(raw: dict[str, Any], **extra: Any) -> dict[str, Any]:
 
 
 # -- processes ----------------------------------------------------------------------------
-def processes(tmp: Path, count: int, callers: int, seconds: float) -> dict[str, Any]:
-    """``count`` client processes on one file, each with its own Engine, in-process worker
-    and ``callers`` caller threads; they begin together (each warmed up first)."""
-    db = tmp / "processes.db"
+def processes(tmp: Path, count: int, callers: int, seconds: float,
+              worker_processes: int = 0) -> dict[str, Any]:
+    """``count`` client processes on one file, each with its own Engine and ``callers``
+    caller threads, and either an in-process worker each (``worker_processes`` 0) or no
+    worker, ``worker_processes`` ``onward worker`` processes running the runs instead;
+    the clients begin together (each warmed up first)."""
+    from .onward_bench import _worker
+    tag = f"processes-{worker_processes}w"
+    db = tmp / f"{tag}.db"
     with _engine(db):
         pass  # the schema, before the clients race to create it
-    logs = [tmp / f"client-{k}.log" for k in range(count)]
+    workers = [_worker(db, tmp / f"{tag}-worker-{k}.log", flows=BENCH_FLOWS,
+                       concurrency=WORKER_CONCURRENCY) for k in range(worker_processes)]
+    for w in workers:
+        w.wait_ready()
+    logs = [tmp / f"{tag}-client-{k}.log" for k in range(count)]
+    extra = ["--no-worker"] if worker_processes else []
     children = [tracked_popen([sys.executable, "-m", "bench.client", "--db", str(db),
-                               "--callers", str(callers), "--seconds", str(seconds)], log=log)
+                               "--callers", str(callers), "--seconds", str(seconds), *extra],
+                              log=log)
                 for log in logs]
     try:
         for child, log in zip(children, logs, strict=True):
@@ -178,6 +190,8 @@ def processes(tmp: Path, count: int, callers: int, seconds: float) -> dict[str, 
             if child.poll() is None:
                 child.kill()
             child.wait(timeout=30)
+        for w in workers:
+            w.stop()
     failures = [f for r in reports for f in r["failures"]]
     if failures:
         raise BenchError(f"client processes: {failures[0]} ({len(failures)} failure(s))")
@@ -186,11 +200,17 @@ def processes(tmp: Path, count: int, callers: int, seconds: float) -> dict[str, 
     calls = sum(r["calls"] for r in reports)
     lat = [x for r in reports for x in r["latencies"]]
     return {"processes": count, "callers_per_process": callers,
-            "worker": f"one in-process worker (concurrency {WORKER_CONCURRENCY}) in each",
+            "worker_processes": worker_processes,
+            "worker": f"{worker_processes} worker process(es) (concurrency "
+                      f"{WORKER_CONCURRENCY}), none in the clients" if worker_processes else
+                      f"one in-process worker (concurrency {WORKER_CONCURRENCY}) in each",
             "calls": calls, "seconds": ended - began, "workflows_per_s": calls / (ended - began),
             "steps_per_s": 3 * calls / (ended - began),
             "per_process_calls": [r["calls"] for r in reports],
             "commits_per_workflow": sum(r["commits"] for r in reports) / max(calls, 1),
+            "commits_what": "the client processes' commits per workflow" + (
+                " (their starts; the worker process's are not counted)" if worker_processes
+                else " (their starts and their workers' turns)"),
             **latency_stats(lat)}
 
 

@@ -53,13 +53,19 @@ def test_quick_bench_reports_every_shape_with_its_starts_counted(tmp_path: Path)
         assert min(threads["per_caller_calls"]) >= 1  # every caller got its own result
         assert threads["calls"] == sum(threads["per_caller_calls"])
         assert 0 < threads["p50_ms"] <= threads["p99_ms"]
-    processes = figures["processes"]
-    assert processes["processes"] == 2 and len(processes["per_process_calls"]) == 2
-    assert min(processes["per_process_calls"]) >= 8  # each of a client's 8 callers did one
+    for variant, worker_processes in (("in_process_workers", 0), ("worker_process", 1)):
+        processes = figures["processes"][variant]
+        assert processes["worker_processes"] == worker_processes
+        assert processes["processes"] == 2 and len(processes["per_process_calls"]) == 2
+        assert min(processes["per_process_calls"]) >= 8  # each of a client's 8 callers did one
+    # with the runs in a worker process, a client's own commits are its starts: one each
+    # at most (group commit may make it fewer)
+    assert 0 < figures["processes"]["worker_process"]["commits_per_workflow"] <= 1.05
     labels = {row["label"] for row in report["rows"]}
     assert {"a 3-step workflow's SQL alone, sequential: steps/s",
             "sequential: durable steps/s", "32 caller threads: p99 start → result",
-            "2 client processes × 8 callers, start → result: wf/s"} <= labels
+            "2 client processes × 8 callers, 1 worker process, start → result: wf/s"
+            } <= labels
     drained = {row["section"] for row in report["rows"] if row["vs_drain"] is not None}
     assert {"stream", "threads", "processes"} <= drained
 
@@ -81,3 +87,31 @@ def test_quick_bench_runs_dbos_and_dura_or_says_why_not(tmp_path: Path) -> None:
         assert tuple(int(x) for x in dura["python"].split(".")[:2]) >= (3, 13)
         assert 4.0 <= onward["commits_per_workflow"] <= 4.1
         assert figures["dura"]["onward_vs_dura"] > 0
+
+
+def test_latency_percentiles_are_per_call_and_in_milliseconds() -> None:
+    from bench.shapes import latency_stats
+    stats = latency_stats([k / 1000 for k in range(1, 101)])  # 1 ms .. 100 ms
+    assert stats["p50_ms"] == pytest.approx(51.0)
+    assert stats["p99_ms"] == pytest.approx(100.0)
+    assert stats["max_ms"] == pytest.approx(100.0)
+    assert stats["mean_ms"] == pytest.approx(50.5)
+
+
+def test_summary_markdown_has_every_row_its_ratios_and_verdict() -> None:
+    from bench.report import Report, Row
+    rep = Report()
+    rep.rows += [Row("threads", "32 caller threads: wf/s", 882.0, "wf/s", vs_limit=0.31,
+                     vs_drain=0.336, target="≥ 0.9× drain", ok=False),
+                 Row("dura", "Onward seq: wf/s", 700.0, "wf/s", vs_dura=0.9)]
+    lines = rep.markdown().splitlines()
+    assert lines[2] == ("| threads | 32 caller threads: wf/s | 882 wf/s | 0.31 × limit, "
+                        "0.34 × drain | ≥ 0.9× drain: MISS |")
+    assert lines[3] == "| dura | Onward seq: wf/s | 700 wf/s | 0.90 × dura |  |"
+
+
+def test_a_ratio_just_under_its_target_is_not_rounded_up_to_it() -> None:
+    from bench.report import fmt_ratio
+    assert fmt_ratio(0.8996) == "0.899" and fmt_ratio(1.2496) == "1.249"
+    assert fmt_ratio(0.9996) == "0.999" and fmt_ratio(4.996) == "4.996"
+    assert fmt_ratio(0.336) == "0.34" and fmt_ratio(0.9004) == "0.90"
