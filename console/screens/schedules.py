@@ -13,12 +13,13 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.content import Content
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.widgets import DataTable, Header, Static
 
 from onward import Engine
 
 from ..messages import OpenRun, OperationDone
 from ..widgets.code_banner import CodeBanner
+from ..widgets.fit_footer import FitFooter
 from ..widgets.fitted_table import Column, FittedTable
 from ..widgets.format import STATUS_LOOK, clock_time, short_span
 from .live import LiveScreen
@@ -26,14 +27,14 @@ from .modals import ConfirmModal
 from .operating import short
 
 LAYOUTS: tuple[tuple[Column, ...], ...] = (  # widest first; the first that fits is used
-    (("id", "Schedule", None), ("workflow", "Workflow", 12), ("spec", "When", 18),
-     ("overlap", "Overlap", 12), ("state", "State", 16), ("next", "Next fire", 9),
+    (("id", "Schedule", None), ("workflow", "Workflow", 12), ("spec", "When", 30),
+     ("overlap", "Overlap", 12), ("state", "State", 18), ("next", "Next fire", 9),
      ("last", "Last result", 28), ("counts", "Fired/skip/miss", 15)),
-    (("id", "Schedule", None), ("workflow", "Workflow", 10), ("spec", "When", 14),
-     ("overlap", "Overlap", 10), ("state", "State", 12), ("next", "Next", 8),
+    (("id", "Schedule", None), ("workflow", "Workflow", 10), ("spec", "When", 16),
+     ("overlap", "Overlap", 10), ("state", "State", 12), ("next", "Next", 9),
      ("last", "Last result", 18), ("counts", "F/S/M", 8)),
-    (("id", "Schedule", None), ("workflow", "Workflow", 10), ("spec", "When", 12),
-     ("state", "State", 9), ("next", "Next", 8), ("last", "Last result", 14)),
+    (("id", "Schedule", None), ("workflow", "Workflow", 9), ("spec", "When", 12),
+     ("state", "State", 9), ("next", "Next", 9), ("last", "Last result", 13)),
 )
 
 
@@ -42,7 +43,7 @@ class SchedulesTable(FittedTable):
     counts drop first; the detail pane shows them too)."""
 
     COLUMNS = LAYOUTS[-1]
-    MIN_FLEX = 12
+    MIN_FLEX = 10
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -204,7 +205,7 @@ class SchedulesScreen(LiveScreen):
         with Horizontal(id="schedule-detail"):
             yield NextFires("", id="next-fires")
             yield RecentTable(id="recent-table")
-        yield Footer(compact=True)
+        yield FitFooter()
 
     def on_mount(self) -> None:
         self.sub_title = "Schedules"
