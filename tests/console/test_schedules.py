@@ -134,6 +134,8 @@ async def test_pause_with_a_note_then_unpause(make_engine: Any, workdir: Path) -
         await pilot.press("escape")  # keep: nothing changes
         await wait_for(pilot, lambda: app.screen is screen, "the dialog closed")
         assert engine.describe_schedule("ping")["paused"] is False
+        await pilot.pause()
+        assert isinstance(app.focused, SchedulesTable), f"focus on {app.focused!r}"
         await pilot.press("p")
         modal = await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal)
                                and app.screen, "the pause dialog again")
@@ -200,6 +202,27 @@ async def test_palette_and_help_list_the_screens_and_actions(make_engine: Any,
                          "Schedules — schedules", "Trigger now", "Unpause",
                          "Pause (with an optional note)"):
             assert expected in text, f"{expected!r} missing from help"
+
+
+async def test_an_empty_database_says_how_to_make_one(make_engine: Any, workdir: Path
+                                                     ) -> None:
+    engine = make_engine(flows=[FLOWS])
+    app = OnwardApp(engine, worker=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("5")
+        screen = await wait_for(pilot, lambda: isinstance(app.screen, SchedulesScreen)
+                                and app.screen.loads >= 1 and app.screen, "the first load")
+        summary = str(screen.query_one("#schedules-summary").render())
+        assert "0 schedule(s)" in summary and "onward schedule create" in summary
+        await pilot.pause()
+        assert isinstance(app.focused, SchedulesTable), f"focus on {app.focused!r}"
+        for key in ("p", "u", "t"):
+            await pilot.press(key)
+        assert app.notices.count(("warning", "No schedule selected.")) == 3
+        assert app.screen is screen  # no dialog for nothing
+        engine.create_schedule("ping", "waiter", "ping", every="30s")
+        await wait_for(pilot, lambda: screen.query_one(SchedulesTable).row_count == 1,
+                       "the new schedule listed without a key press")
 
 
 def top_loads(app: Any) -> int:
