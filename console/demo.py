@@ -156,7 +156,7 @@ def seed_demo(engine: Engine, *, live: bool = True) -> list[str]:
         if "greet" in demo.known and not any(
                 s["id"] == DEMO_SCHEDULE for s in engine.schedules()):
             engine.create_schedule(DEMO_SCHEDULE, "greet", "demo", every="30s",
-                                   note="demo: a greeting every 30 seconds")
+                                   note="demo: greets every 30s")
 
     scenes = [paid_claim, delivered_pizza, failed_pizza, retrying_deposit, jammed_printer,
               awaiting_approval, greeting_schedule]
