@@ -29,13 +29,14 @@ from .screens.modals import ResultsModal, StartModal
 from .screens.providers import ProvidersScreen
 from .screens.run_detail import RunDetailScreen
 from .screens.runs import RunsScreen
+from .screens.schedules import SchedulesScreen
 from .screens.tasks import TasksScreen
 from .screens.workers import WorkersScreen
 
 POLL_INTERVAL = 0.25  # seconds between change-token checks
 ERROR_REPEAT = 10.0  # seconds before the same background error is shown again
 ONLINE_ACTIONS = {"show_runs", "show_tasks", "show_providers", "show_workers",
-                  "start_workflow"}
+                  "show_schedules", "start_workflow"}
 
 
 class OnwardApp(App[int]):
@@ -45,17 +46,18 @@ class OnwardApp(App[int]):
     # that get_default_screen() returns (the offline detail screen).
     CSS_PATH = ["app.tcss", "screens/runs.tcss", "screens/run_detail.tcss",
                 "screens/tasks.tcss", "screens/providers.tcss", "screens/modals.tcss",
-                "screens/workers.tcss"]
+                "screens/workers.tcss", "screens/schedules.tcss"]
     TITLE = "Onward"
     COMMANDS = App.COMMANDS | {ConsoleCommands}
     MODES = {"runs": RunsScreen, "tasks": TasksScreen, "providers": ProvidersScreen,
-             "workers": WorkersScreen}
+             "workers": WorkersScreen, "schedules": SchedulesScreen}
     DEFAULT_MODE = "runs"
     BINDINGS = [
         Binding("1", "show_runs", "Runs", id="app.runs"),
         Binding("2", "show_tasks", "Tasks", id="app.tasks"),
-        Binding("3", "show_providers", "Providers", id="app.providers"),
+        Binding("3", "show_providers", "Code", id="app.providers"),
         Binding("4", "show_workers", "Workers", id="app.workers"),
+        Binding("5", "show_schedules", "Schedules", id="app.schedules"),
         Binding("n", "start_workflow", "New run", id="app.start"),
         Binding("question_mark", "help", "Help", key_display="?", id="app.help"),
         Binding("ctrl+t", "toggle_theme", "Light/dark theme", show=False, id="app.theme"),
@@ -254,6 +256,9 @@ class OnwardApp(App[int]):
     def action_show_workers(self) -> None:
         self.switch_mode("workers")
 
+    def action_show_schedules(self) -> None:
+        self.switch_mode("schedules")
+
     def action_toggle_theme(self) -> None:
         self.theme = "textual-light" if self.current_theme.dark else "textual-dark"
 
@@ -263,6 +268,7 @@ class OnwardApp(App[int]):
         self.push_screen(HelpScreen([
             ("Everywhere", self.BINDINGS), ("Runs", RunsScreen.BINDINGS),
             ("Run detail", RunDetailScreen.BINDINGS), ("Tasks", TasksScreen.BINDINGS),
+            ("Workers", WorkersScreen.BINDINGS), ("Schedules", SchedulesScreen.BINDINGS),
         ]))
 
     def action_start_workflow(self, workflow: str | None = None, input_text: str = "",

@@ -7,7 +7,9 @@ With a worker running, the demo plays a short story, one scene at a time:
 * claim-1002 is approved while the bank has an outage: its deposit retries (retrying);
 * claim-1003 is approved for a paper check while the printer is jammed: a "fix_printer"
   task waits for the office (waiting on a person);
-* claim-1004 waits for its manager's approval.
+* claim-1004 waits for its manager's approval;
+* the schedule ``greet-every-30s`` starts the ``greet`` sample flow every 30 seconds (the
+  Schedules screen, key 5).
 
 The provider switches are files in the data folder (``$ONWARD_DATA``, default
 ``./onward-data``): delete ``bank.outage`` to end the outage, ``printer.jammed`` to clear the
@@ -26,6 +28,7 @@ from typing import Any
 from onward import Engine, OnwardError
 
 SCENE_TIMEOUT = 15.0
+DEMO_SCHEDULE = "greet-every-30s"
 
 
 def claim(ident: str, employee: str, manager: str, cents: int, deposit: bool) -> dict[str, Any]:
@@ -97,8 +100,9 @@ class _Demo:
 
 
 def seed_demo(engine: Engine, *, live: bool = True) -> list[str]:
-    """Start the demo runs; with ``live`` (a worker is running) play the scenes to their
-    instructive states. Returns the ids that were newly started."""
+    """Start the demo runs and create the demo schedule; with ``live`` (a worker is
+    running) play the scenes to their instructive states. Returns the ids of the runs that
+    were newly started."""
     try:
         demo = _Demo(engine, live)
     except OnwardError:
@@ -148,8 +152,14 @@ def seed_demo(engine: Engine, *, live: bool = True) -> list[str]:
         demo.start("reimbursement", claim("claim-1004", "sam", "bob", 2300, True),
                    "claim-1004")
 
+    def greeting_schedule() -> None:
+        if "greet" in demo.known and not any(
+                s["id"] == DEMO_SCHEDULE for s in engine.schedules()):
+            engine.create_schedule(DEMO_SCHEDULE, "greet", "demo", every="30s",
+                                   note="demo: greets every 30s")
+
     scenes = [paid_claim, delivered_pizza, failed_pizza, retrying_deposit, jammed_printer,
-              awaiting_approval]
+              awaiting_approval, greeting_schedule]
     for scene in scenes:
         try:
             scene()

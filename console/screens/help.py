@@ -24,6 +24,15 @@ INTRO = (  # one line per paragraph: the screen wraps them to its width
     "clears it). Times are relative and in local time."
 )
 
+SCREENS = (  # (key, name, what it shows): the screens the number keys switch to
+    ("1", "Runs", "every run, those needing attention first; filters, views, bulk actions"),
+    ("2", "Tasks", "the inbox of manual tasks waiting on a person"),
+    ("3", "Code", "loaded flows and providers, versions, refused reloads, the load log"),
+    ("4", "Workers", "live workers, their heartbeats and the attempts they hold"),
+    ("5", "Schedules", "schedules with countdowns, next fires and recent results; "
+                       "pause, unpause, trigger"),
+)
+
 KEY_NAMES = {"slash": "/", "question_mark": "?", "escape": "esc", "enter": "enter"}
 
 
@@ -45,6 +54,14 @@ def bindings_content(title: str, bindings: Iterable[BindingType]) -> Content | N
     return Content("\n").join(lines)
 
 
+def screens_content() -> Content:
+    """The screens and the keys that switch to them."""
+    lines = [Content.styled("Screens", "bold $text-primary")]
+    lines += [Content.assemble((f"  {key:<10}", "bold $text-accent"), (name, "bold"),
+                               f" — {what}") for key, name, what in SCREENS]
+    return Content("\n").join(lines)
+
+
 def symbols_content() -> Content:
     lines = [Content.styled("Status symbols", "bold $text-primary")]
     lines += [Content.assemble((f"  {symbol:<10}", f"bold ${var}"), label)
@@ -63,7 +80,7 @@ class HelpScreen(ModalScreen[None]):
         self._sections = sections
 
     def compose(self) -> ComposeResult:
-        parts = [Content.from_markup(INTRO)]
+        parts = [Content.from_markup(INTRO), screens_content()]
         parts += [part for title, bindings in self._sections
                   if (part := bindings_content(title, bindings)) is not None]
         parts.append(symbols_content())
