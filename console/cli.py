@@ -37,7 +37,6 @@ def register(commands: Commands) -> None:
                     "a worker for the code of --flows and --plugins. Log records do not "
                     "reach the terminal it draws on (Textual captures stderr while it runs).",
         examples=["onward console --demo", "onward console --db app.db --flows flows.py",
-                  "onward console --no-worker --history claim-42.json",
                   "onward console --demo --serve --port 8000"])
     p.add_argument("--no-worker", action="store_true",
                    help="watch only; run no worker (default: run one)")

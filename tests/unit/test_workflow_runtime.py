@@ -124,6 +124,9 @@ class RecordingRuntime:
         self.calls.append(("patched", patch_id))
         return True
 
+    def upsert_search_attributes(self, attributes: dict[str, Any]) -> None:
+        self.calls.append(("upsert_search_attributes", attributes))
+
     def marker(self, name: str, compute: Callable[[], dict[str, Any]]) -> dict[str, Any]:
         self.calls.append(("marker", name))
         return compute()
