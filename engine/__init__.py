@@ -22,9 +22,11 @@ from .errors import (
     WouldDiscardCompleted,
 )
 from .hookspecs import hookimpl
+from .listfilter import QueryError
 from .reload import CodeWatcher, watch_code
 from .retry import RetryPolicy
 from .schedules import OVERLAP_POLICIES
+from .visibility import parse_query
 from .worker import Worker
 
 try:
@@ -36,7 +38,7 @@ __all__ = [
     "OVERLAP_POLICIES",
     "ActivityError", "ApplicationError", "BadInput", "ChildWorkflowError", "CodeWatcher",
     "Engine", "NonDeterminismError", "NotCurrentRun", "NotFound", "OnwardError",
-    "RetryPolicy", "RunHandle", "RunStillOpen", "StoreError", "UpdateFailed", "UpdatePending",
-    "UpdateRejected", "Worker", "WorkflowFailed",
-    "WouldDiscardCompleted", "activity", "hookimpl", "watch_code", "workflow",
+    "QueryError", "RetryPolicy", "RunHandle", "RunStillOpen", "StoreError", "UpdateFailed",
+    "UpdatePending", "UpdateRejected", "Worker", "WorkflowFailed",
+    "WouldDiscardCompleted", "activity", "hookimpl", "parse_query", "watch_code", "workflow",
 ]

@@ -21,7 +21,9 @@ INTRO = (  # one line per paragraph: the screen wraps them to its width
     "In every table: [b]j[/b]/[b]k[/b] or the arrows move, [b]g[/b]/[b]G[/b] or "
     "home/end go to the first/last row. On the runs list, [b]space[/b] selects runs: "
     "retry, pause/resume, cancel and terminate then act on the selection ([b]esc[/b] "
-    "clears it). Times are relative and in local time."
+    "clears it). The filter bar ([b]/[/b]) takes an id or workflow name, or a query in "
+    "the list-filter language: [b]amount > 100 AND ExecutionStatus = \"Running\"[/b]. "
+    "Times are relative and in local time."
 )
 
 SCREENS = (  # (key, name, what it shows): the screens the number keys switch to

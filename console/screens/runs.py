@@ -3,6 +3,7 @@ filter bar, saved views, sorting, a selection and bulk actions."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from textual import events, on
@@ -12,6 +13,8 @@ from textual.containers import Horizontal
 from textual.content import Content
 from textual.timer import Timer
 from textual.widgets import Input, Select, Static
+
+from onward import QueryError, parse_query
 
 from ..messages import OpenRun
 from ..saved_views import View, ViewsError, delete_view, load_views, save_view
@@ -36,6 +39,9 @@ SORTS: tuple[tuple[str, str], ...] = (
 EMPTY_DB = ("No runs yet. Press [b]n[/] to start a workflow, or run "
             "[b]onward console --demo[/] to start the sample flows.")
 
+
+QUERY_SHAPE = re.compile(r"[=<>]|\b(?:AND|OR|NOT|IN|BETWEEN|STARTS_WITH|IS|ORDER BY)\b")
+"""Text in the filter bar that reads as the list-filter language rather than a search."""
 
 class RunsScreen(LiveScreen):
     """Runs as a live table; operations on the highlighted run, on the selected runs (space)
@@ -107,8 +113,25 @@ class RunsScreen(LiveScreen):
     @staticmethod
     def bar_params(text: str) -> dict[str, Any]:
         """What the filter bar's text asks ``Engine.list`` for (the one place that reads
-        it: the list-filter language plugs in here)."""
-        return {"search": text or None}
+        it): a query in the list-filter language (``amount > 100 AND WorkflowType =
+        "payout"``) when the text has a comparison or a keyword of it, else a plain search
+        of ids and workflow names."""
+        if text and QUERY_SHAPE.search(text):
+            return {"search": None, "query": text}
+        return {"search": text or None, "query": None}
+
+    @classmethod
+    def bar_problem(cls, text: str) -> str | None:
+        """Why the bar's text is not a query that parses (None when it is, or when it is
+        a plain search); read without touching the store."""
+        query = cls.bar_params(text)["query"]
+        if query is None:
+            return None
+        try:
+            parse_query(query)
+        except QueryError as err:
+            return str(err)
+        return None
 
     def load_params(self) -> dict[str, Any]:
         return {"status": None if self.status_filter == "all" else self.status_filter,
@@ -118,7 +141,8 @@ class RunsScreen(LiveScreen):
     def fetch(self, params: dict[str, Any]) -> Any:
         counts = self.engine.counts()
         rows = self.engine.list(params["status"], search=params["search"],
-                                limit=params["limit"], order=params["order"])
+                                limit=params["limit"], order=params["order"],
+                                query=params["query"])
         due = self.engine.next_due([str(r["run_id"]) for r in rows
                                     if r["status"] == "running"])
         return counts, rows, params["limit"], due
@@ -179,8 +203,16 @@ class RunsScreen(LiveScreen):
             self._search_timer.stop()
         self._search_timer = self.set_timer(0.2, self._apply_search)
 
-    def _apply_search(self) -> None:
-        text = self.query_one("#search", Input).value.strip()
+    def _apply_search(self, submitted: bool = False) -> None:
+        bar = self.query_one("#search", Input)
+        text = bar.value.strip()
+        problem = self.bar_problem(text)
+        bar.set_class(problem is not None, "-bad-query")
+        bar.tooltip = problem
+        if problem is not None:  # (while typing, the bar's colour says so; on enter, words)
+            if submitted:
+                self.notify(problem, severity="error", markup=False)
+            return
         if text != self.search:
             self.search = text
             self.limit = PAGE
@@ -188,7 +220,7 @@ class RunsScreen(LiveScreen):
 
     @on(Input.Submitted, "#search")
     def _search_submitted(self) -> None:
-        self._apply_search()
+        self._apply_search(submitted=True)
         self.query_one(RunsTable).focus()
 
     def action_focus_search(self) -> None:
@@ -299,7 +331,8 @@ class RunsScreen(LiveScreen):
         engine = self.engine
 
         def collect() -> None:
-            rows = engine.list(params["status"], search=params["search"], order=params["order"])
+            rows = engine.list(params["status"], search=params["search"], order=params["order"],
+                               query=params["query"])
             idents = [str(r["id"]) for r in rows if not only_open or r["status"] == "running"]
             self.app.call_from_thread(self.ask_bulk, name, idents,
                                       described + (" (open runs only)" if only_open else ""))
