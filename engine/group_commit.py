@@ -148,6 +148,12 @@ class GroupCommitter:
         """Called (outside the committer's lock) with how many jobs wait, after each
         arrival that has to wait: a hook for tests that need a batch of a known size."""
 
+    @property
+    def idle(self) -> bool:
+        """Nobody leads a batch and nobody waits (a lone job would commit at once)."""
+        with self._cv:
+            return not self._leading and not self._queue
+
     def run(self, fn: Callable[[Tx], T], *, undo: Callable[[BaseException], None] | None
             = None, locked: bool = False) -> T:
         """Run ``fn`` in a write transaction shared with other callers; its value once

@@ -293,7 +293,8 @@ class Worker:
         another thread); while something else commits (a turn, starts, other outcomes) it
         joins the next commit. Outcomes already queued for the dispatcher go with it.
         """
-        if self._draining or self._thread is None or not self.outcomes.empty():
+        if self._draining or self._thread is None or not self.outcomes.empty() or \
+                not self.committer.idle:  # busy: the dispatcher's next turn takes it along
             return False
         dispatch: list[Attempt] = []
         touched: set[str] = set()
