@@ -41,7 +41,10 @@ def test_quick_bench_reports_every_shape_with_its_starts_counted(tmp_path: Path)
     assert 4.0 <= seq["commits_per_workflow"] <= 4.1
     assert 0 < seq["p50_ms"] <= seq["p99_ms"]
     assert figures["drain"]["inprocess"]["workflows"] == 200
-    assert figures["drain"]["processes"]["workers_registered"] == 2
+    drained = figures["drain"]["processes"]
+    # Both processes were launched; at --quick's 200 runs the first may drain them all
+    # before the second has registered (a process start is a few tenths of a second).
+    assert drained["processes"] == 2 and 1 <= drained["workers_registered"] <= 2
     stream = figures["stream"]
     assert stream["workflows"] == 200
     # the starts are counted: never more commits than one sequential workflow makes
