@@ -76,7 +76,8 @@ def find_runs(tx: Tx, *, status: str | None, search: str | None, limit: int | No
         params.append(now)
     else:
         ordering = ORDERS.get(order, ORDERS["updated"])
-    sql = f"SELECT {RUN_COLUMNS} FROM runs WHERE 1 = 1{where} ORDER BY {ordering}"
+    # run_id last: runs that tie on the order's keys keep one order across pages and plans
+    sql = f"SELECT {RUN_COLUMNS} FROM runs WHERE 1 = 1{where} ORDER BY {ordering}, run_id DESC"
     if limit is not None:
         sql += " LIMIT ? OFFSET ?"
         params += [limit, offset]

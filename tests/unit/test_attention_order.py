@@ -64,20 +64,27 @@ def test_attention_order_matches_the_rule(any_db: str | Path) -> None:
     def check(runs: list[dict[str, Any]], page: int) -> None:
         _fill(engine, runs)
         listed = [r["id"] for r in engine.list(order="attention")]
-        shown = [(f"id-{n:03d}", run) for n, run in enumerate(runs) if run["current"]]
-        assert sorted(listed) == sorted(ident for ident, _ in shown)
-        keys = {ident: (rank(run), -run["updated"]) for ident, run in shown}
-        assert [keys[i] for i in listed] == sorted(keys[i] for i in listed)
+        shown = [(f"id-{n:03d}", f"r{n}", run) for n, run in enumerate(runs) if run["current"]]
+        # The rule's keys, then the run id (newest-looking first) so ties have one order.
+        by_run_id = sorted(shown, key=lambda s: s[1], reverse=True)
+        expected = [ident for ident, _, run in sorted(
+            by_run_id, key=lambda s: (rank(s[2]), -s[2]["updated"]))]
+        assert listed == expected
         paged: list[str] = []
         while len(paged) < len(listed):
             paged += [r["id"] for r in engine.list(order="attention", limit=page,
                                                    offset=len(paged))]
-        assert [keys[i] for i in paged] == [keys[i] for i in listed]
+        assert paged == listed  # pages neither repeat nor skip a run, ties included
+        status = {ident: run["status"] for ident, _, run in shown}
         failed_only = [r["id"] for r in engine.list("failed", order="attention")]
-        # (runs that tie on the order's key may come in either order: compare the keys)
-        expected = [i for i in listed if dict(shown)[i]["status"] == "failed"]
-        assert sorted(failed_only) == sorted(expected)
-        assert [keys[i] for i in failed_only] == [keys[i] for i in expected]
+        assert failed_only == [i for i in listed if status[i] == "failed"]
+        for order in ("updated", "started", "id", "workflow", "status"):
+            whole = [r["run_id"] for r in engine.list("all", order=order, all_runs=True)]
+            pages: list[str] = []
+            while len(pages) < len(whole):
+                pages += [r["run_id"] for r in engine.list("all", order=order, all_runs=True,
+                                                           limit=page, offset=len(pages))]
+            assert pages == whole, order
 
     try:
         check()
