@@ -32,6 +32,7 @@ from .screens.runs import RunsScreen
 from .screens.schedules import SchedulesScreen
 from .screens.tasks import TasksScreen
 from .screens.workers import WorkersScreen
+from .widgets.pulse import PERIOD, Pulse, PulseFeed
 
 POLL_INTERVAL = 0.25  # seconds between change-token checks
 ERROR_REPEAT = 10.0  # seconds before the same background error is shown again
@@ -67,6 +68,8 @@ class OnwardApp(App[int]):
     refused_reloads: reactive[dict[str, str]] = reactive(dict, always_update=True)
     """Code reloads refused and not yet resolved (source → why): every screen shows them
     in a banner until the source loads again."""
+    pulse: reactive[Pulse] = reactive(Pulse)
+    """Steps/s and failures/min: the live header of every screen draws them."""
 
     def __init__(self, engine: Engine, *, worker: bool = True, demo: bool = False,
                  history_file: str | Path | None = None,
@@ -115,6 +118,9 @@ class OnwardApp(App[int]):
             return
         self._boot()
         self._poll()
+        feed = PulseFeed(self)
+        self.set_interval(PERIOD, feed.tick)
+        feed.tick()
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="boot")
     def _boot(self) -> None:

@@ -22,8 +22,10 @@ def _activities(info: str) -> list[str]:
 def workers(tx: Tx, now: float) -> list[dict[str, Any]]:
     """One dict per registered worker: ``id``, ``host``, ``pid``, ``started``,
     ``concurrency``, ``lease_ttl``, ``heartbeat`` (its own clock's reading),
-    ``heartbeat_age`` (``now`` minus that, meaningful when the clocks agree),
-    ``activities`` it offers, and ``running``: the attempts it holds, each with ``id``,
+    ``heartbeat_age`` (``now`` minus that, meaningful when the clocks agree), ``read_at``
+    (``now``: the engine's clock, which follows the database server's where it has one,
+    so a reader on a host with a skewed clock measures ages against it), ``activities``
+    it offers, and ``running``: the attempts it holds, each with ``id``,
     ``run_id``, ``ref``, ``name``, ``attempt`` and ``started``."""
     held: dict[str, list[dict[str, Any]]] = {}
     for owner, ident, run_id, ref, name, attempt, started in membership.held_attempts(tx):
@@ -33,7 +35,7 @@ def workers(tx: Tx, now: float) -> list[dict[str, Any]]:
     return [{
         "id": worker_id, "host": host, "pid": pid, "started": iso(started),
         "concurrency": concurrency, "lease_ttl": lease_ttl, "heartbeat": iso(heartbeat),
-        "heartbeat_age": round(max(0.0, now - heartbeat), 3),
+        "heartbeat_age": round(max(0.0, now - heartbeat), 3), "read_at": iso(now),
         "activities": _activities(info), "running": held.get(worker_id, []),
     } for worker_id, host, pid, started, heartbeat, lease_ttl, concurrency, info
         in membership.registered_workers(tx)]

@@ -137,18 +137,21 @@ class Operating(Screen[None]):
         app.run_worker(job, name=f"{kind} {ident}", group="operations", thread=True,
                        exit_on_error=False)
 
-    def ask_bulk(self, name: str, idents: list[str], described: str) -> None:
-        """Confirm one operation on many runs (with the count), then run it on each.
+    def ask_bulk(self, name: str, idents: list[str], described: str, *, scope: str
+                 ) -> None:
+        """Confirm one operation on many runs, then run it on each. The title and button
+        name the count and the ``scope`` ("selected" or "shown"); ``described`` says which
+        runs those are.
 
         The safe button has focus, a terminate needs a reason, and more than
         ``TYPE_COUNT_ABOVE`` runs need their number typed."""
         op = OPERATIONS[name]
         if not idents:
-            self.app.notify(f"No runs to {op.title.lower()}: {described} is empty.",
-                            severity="warning")
+            self.app.notify(f"No runs to {op.title.lower()} ({described}).",
+                            severity="warning", markup=False)
             return
         count = len(idents)
-        runs = f"{count} run" + ("" if count == 1 else "s")
+        runs = f"{count} {scope} run" + ("" if count == 1 else "s")
         preview = ", ".join(idents[:8]) + (f" and {count - 8} more" if count > 8 else "")
         body = Content.assemble(
             (runs, "bold"), f" — {described}:\n", (preview, "$text-muted"), "\n\n",

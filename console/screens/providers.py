@@ -13,11 +13,12 @@ from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.content import Content
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.widgets import DataTable, Footer, Static
 
 from ..widgets.code_banner import CodeBanner
 from ..widgets.fitted_table import FittedTable
 from ..widgets.format import clock_time
+from ..widgets.pulse import PulseHeader
 from .live import LiveScreen
 
 ACTION_COLOURS = {"loaded": "text-success", "reloaded": "text-primary", "failed": "text-error",
@@ -63,7 +64,7 @@ class ProvidersScreen(LiveScreen):
         self.items: list[dict[str, Any]] = []  # the table's rows: flows, then providers
 
     def compose(self) -> ComposeResult:
-        yield Header()
+        yield PulseHeader(id="pulse")
         yield CodeBanner(id="code-banner")
         yield Static("", id="providers-summary")
         yield ProvidersTable(id="providers-table")

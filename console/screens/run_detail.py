@@ -14,7 +14,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.widgets import DataTable, Footer, Header, Input, Select, Static, TabbedContent, TabPane
+from textual.widgets import DataTable, Footer, Input, Select, Static, TabbedContent, TabPane
 
 from ..messages import OpenRun
 from ..operations import export_history
@@ -24,6 +24,7 @@ from ..widgets.gantt import Gantt
 from ..widgets.history_model import event_types
 from ..widgets.json_view import JsonView
 from ..widgets.pending import PendingView
+from ..widgets.pulse import PulseHeader
 from ..widgets.run_summary import RunSummary
 from ..widgets.status import status_text
 from ..widgets.timeline import Timeline
@@ -74,7 +75,7 @@ class RunDetailScreen(LiveScreen):
         self._types: list[str] = []
 
     def compose(self) -> ComposeResult:
-        yield Header()
+        yield PulseHeader(id="pulse")
         yield CodeBanner(id="code-banner")
         yield RunSummary("loading…", id="summary")
         with TabbedContent(initial="timeline", id="tabs"):

@@ -61,9 +61,14 @@ class RunsScreen(LiveScreen):
         Binding("t", "operate('terminate')", "Terminate", id="runs.terminate"),
         Binding("S", "signal", "Signal", show=False, id="runs.signal"),
         Binding("w", "save_view", "Save view", show=False, id="runs.save_view"),
-        Binding("R", "bulk('retry')", "Retry all shown", show=False, id="runs.bulk_retry"),
-        Binding("C", "bulk('cancel')", "Cancel all shown", show=False, id="runs.bulk_cancel"),
-        Binding("T", "bulk('terminate')", "Terminate all shown", show=False,
+        Binding("R", "bulk('retry')", "Retry selected or all shown", show=False,
+                tooltip="the selected runs; all runs shown when none is selected",
+                id="runs.bulk_retry"),
+        Binding("C", "bulk('cancel')", "Cancel selected or all shown", show=False,
+                tooltip="the selected runs; all runs shown when none is selected",
+                id="runs.bulk_cancel"),
+        Binding("T", "bulk('terminate')", "Terminate selected or all shown", show=False,
+                tooltip="the selected runs; all runs shown when none is selected",
                 id="runs.bulk_terminate"),
         Binding("escape", "clear", "Clear selection, then filter", show=False,
                 id="runs.clear"),
@@ -81,7 +86,7 @@ class RunsScreen(LiveScreen):
         self._total_runs = 0
 
     def compose(self) -> ComposeResult:
-        yield PulseHeader("Onward · Runs", id="pulse")
+        yield PulseHeader(id="pulse")
         yield CodeBanner(id="code-banner")
         yield CountsBar("", id="counts")
         with Horizontal(id="toolbar"):
@@ -299,8 +304,9 @@ class RunsScreen(LiveScreen):
             name = "resume" if all(r.get("paused") for r in chosen) else "pause"
         open_only = name in ("cancel", "terminate", "pause", "resume")
         idents = [str(r["id"]) for r in chosen if not open_only or r["status"] == "running"]
-        described = "the selected runs" + (" (open runs only)" if open_only else "")
-        self.ask_bulk(name, idents, described)
+        described = "the runs selected with space" + (
+            "; only the open ones" if len(idents) < len(chosen) else "")
+        self.ask_bulk(name, idents, described, scope="selected")
         return True
 
     def action_operate(self, name: str) -> None:
@@ -323,7 +329,10 @@ class RunsScreen(LiveScreen):
             self.ask_signal(str(run["id"]))
 
     def action_bulk(self, name: str) -> None:
-        """Act on every run matching the current filter and search (not just those loaded)."""
+        """Act on the selected runs; with none selected, on every run matching the current
+        filter and search (not just those loaded)."""
+        if self._on_selection(name):
+            return
         params = self.load_params()
         params["limit"] = None
         described = self._described()
@@ -334,8 +343,10 @@ class RunsScreen(LiveScreen):
             rows = engine.list(params["status"], search=params["search"], order=params["order"],
                                query=params["query"])
             idents = [str(r["id"]) for r in rows if not only_open or r["status"] == "running"]
-            self.app.call_from_thread(self.ask_bulk, name, idents,
-                                      described + (" (open runs only)" if only_open else ""))
+            self.app.call_from_thread(
+                self.ask_bulk, name, idents,
+                f"nothing is selected, so every run shown ({described})"
+                + ("; only the open ones" if only_open else ""), scope="shown")
 
         self.run_worker(collect, thread=True, exclusive=True, exit_on_error=False,
                         group="bulk-collect")

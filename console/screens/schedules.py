@@ -13,7 +13,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.content import Content
-from textual.widgets import DataTable, Header, Static
+from textual.widgets import DataTable, Static
 
 from onward import Engine
 
@@ -22,6 +22,7 @@ from ..widgets.code_banner import CodeBanner
 from ..widgets.fit_footer import FitFooter
 from ..widgets.fitted_table import Column, FittedTable
 from ..widgets.format import STATUS_LOOK, clock_time, short_span
+from ..widgets.pulse import PulseHeader
 from .live import LiveScreen
 from .modals import ConfirmModal
 from .operating import short
@@ -198,7 +199,7 @@ class SchedulesScreen(LiveScreen):
         self.members: list[dict[str, Any]] = []
 
     def compose(self) -> ComposeResult:
-        yield Header()
+        yield PulseHeader(id="pulse")
         yield CodeBanner(id="code-banner")
         yield Static("", id="schedules-summary")
         yield SchedulesTable(id="schedules-table")

@@ -11,13 +11,14 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.content import Content
-from textual.widgets import DataTable, Footer, Header, Input, Select, Static
+from textual.widgets import DataTable, Footer, Input, Select, Static
 
 from ..messages import OpenRun, OperationDone
 from ..widgets.code_banner import CodeBanner
 from ..widgets.fitted_table import FittedTable
 from ..widgets.format import clock_time, compact_json, countdown
 from ..widgets.json_view import JsonView
+from ..widgets.pulse import PulseHeader
 from .live import LiveScreen
 from .modals import CompleteTaskModal, ConfirmModal
 
@@ -82,7 +83,7 @@ class TasksScreen(LiveScreen):
         self._choices: tuple[list[str], list[str]] = ([], [])
 
     def compose(self) -> ComposeResult:
-        yield Header()
+        yield PulseHeader(id="pulse")
         yield CodeBanner(id="code-banner")
         yield Static("", id="tasks-summary")
         with Horizontal(id="tasks-bar"):

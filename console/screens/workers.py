@@ -1,5 +1,9 @@
 """Live workers: host, pid, concurrency, running attempts, heartbeat age and lease; below,
-the attempts (and so the runs) the selected worker holds."""
+the attempts (and so the runs) the selected worker holds.
+
+Ages are measured on the store's clock, never the console's: each read says the store's
+time it was made at (``read_at``), and between reads the ages grow by the time the
+console's own clock has moved since (a difference, so its skew cancels out)."""
 
 from __future__ import annotations
 
@@ -10,12 +14,13 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.content import Content
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.widgets import DataTable, Footer, Static
 
 from ..messages import OpenRun
 from ..widgets.code_banner import CodeBanner
 from ..widgets.fitted_table import FittedTable
-from ..widgets.format import ago, span
+from ..widgets.format import ago, parse_time, span
+from ..widgets.pulse import PulseHeader
 from .live import LiveScreen
 
 
@@ -29,9 +34,12 @@ class HeldTable(FittedTable):
                ("started", "Started", 10))
 
 
-def heartbeat_text(worker: dict[str, Any], colours: dict[str, str]) -> Text:
-    """The heartbeat age, in the error colour once it is older than the lease."""
-    age = float(worker.get("heartbeat_age") or 0.0)
+def heartbeat_text(worker: dict[str, Any], store_now: float, colours: dict[str, str]
+                   ) -> Text:
+    """The heartbeat's age at ``store_now`` (the store's time), in the error colour once
+    it is older than the lease."""
+    beat = parse_time(worker.get("heartbeat"))
+    age = max(0.0, store_now - beat) if beat is not None else 0.0
     late = age > float(worker.get("lease_ttl") or 0.0)
     return Text(("⚠ " if late else "") + span(age) + " ago",
                 style=colours["text-error"] if late else "")
@@ -47,9 +55,10 @@ class WorkersScreen(LiveScreen):
     def __init__(self) -> None:
         super().__init__(id="workers")
         self.members: list[dict[str, Any]] = []
+        self._read: tuple[float, float] | None = None  # (store's time, console's) at the read
 
     def compose(self) -> ComposeResult:
-        yield Header()
+        yield PulseHeader(id="pulse")
         yield CodeBanner(id="code-banner")
         yield Static("", id="workers-summary")
         yield WorkersTable(id="workers-table")
@@ -62,11 +71,26 @@ class WorkersScreen(LiveScreen):
         self.query_one(WorkersTable).focus()
 
     def fetch(self, params: dict[str, Any]) -> Any:
-        return self.engine.workers()
+        return self.engine.workers(), self.now()
+
+    def store_now(self) -> float:
+        """The store's time now: the last read's, moved on by the console's clock since
+        (the console's own now while nothing has been read)."""
+        if self._read is None:
+            return self.now()
+        store_then, console_then = self._read
+        return store_then + (self.now() - console_then)
 
     def show(self, data: Any) -> None:
-        self.members = list(data)
+        rows, console_then = data
+        self.members = list(rows)
+        read_at = parse_time(self.members[0].get("read_at")) if self.members else None
+        self._read = (read_at, console_then) if read_at is not None else None
+        self._fill()
+
+    def _fill(self) -> None:
         colours = self.colours()
+        store_now = self.store_now()
         rows = []
         for w in self.members:
             running = len(w.get("running") or [])
@@ -77,7 +101,7 @@ class WorkersScreen(LiveScreen):
                 Text(f"{running} / {w.get('concurrency')}",
                      style=colours["text-warning"] if running >= int(
                          w.get("concurrency") or 0) > 0 else ""),
-                heartbeat_text(w, colours),
+                heartbeat_text(w, store_now, colours),
                 Text(span(float(w.get("lease_ttl") or 0.0)))]))
         self.query_one(WorkersTable).set_rows(rows)
         busy = sum(len(w.get("running") or []) for w in self.members)
@@ -90,7 +114,9 @@ class WorkersScreen(LiveScreen):
         self._show_selected()
 
     def tick(self) -> None:
-        self._show_selected()
+        """Age the heartbeats and start times by the time passed (no store read)."""
+        if self.members:
+            self._fill()
 
     def _current(self) -> dict[str, Any] | None:
         row = self.query_one(WorkersTable).cursor_row
@@ -104,13 +130,14 @@ class WorkersScreen(LiveScreen):
             held.border_title = "Attempts it holds"
             held.set_rows([])
             return
+        store_now = self.store_now()
         held.border_title = (f"{worker['id']}: pid {worker['pid']} on {worker['host']}, "
-                             f"started {ago(worker.get('started'), self.now())}")
+                             f"started {ago(worker.get('started'), store_now)}")
         held.set_rows([(f"{a['run_id']}:{a['ref']}", [
             Text(str(a["id"]), overflow="ellipsis", no_wrap=True),
             Text(str(a["name"]), overflow="ellipsis", no_wrap=True),
             Text(str(a["attempt"]), justify="right"),
-            Text(ago(a.get("started"), self.now()))]) for a in worker.get("running") or []])
+            Text(ago(a.get("started"), store_now))]) for a in worker.get("running") or []])
 
     @on(DataTable.RowSelected, "#held-table")
     def _held_selected(self) -> None:

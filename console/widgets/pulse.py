@@ -1,18 +1,24 @@
-"""The live header: the title, then steps/s and failures/min as sparklines.
+"""The live header on every screen: the screen's title, then steps/s and failures/min as
+sparklines.
 
-Fed by ``Engine.recent_steps`` once a second, in a thread, while its screen is the one
-shown: the first read covers two minutes, later ones only the last few seconds (merged
-into the per-second counts kept here), so a read costs about one second of commits. Steps
-are committed events; failures are failed attempts, activities, workflow tasks and runs."""
+One ``PulseFeed`` per app reads ``Engine.recent_steps`` once a second in a thread worker:
+the first read covers two minutes, later ones only the last few seconds (merged into the
+per-second counts kept here), so a read costs about one second of commits. Every
+``PulseHeader`` (one per screen) follows the feed's ``rates`` and reads nothing itself.
+Steps are committed events; failures are failed attempts, activities, workflow tasks and
+runs."""
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widgets import Sparkline, Static
-from textual.worker import Worker, WorkerState
+
+if TYPE_CHECKING:
+    from ..app import OnwardApp
 
 WINDOW = 60  # seconds each sparkline covers
 PERIOD = 1.0  # seconds between reads
@@ -31,57 +37,45 @@ def rates(events: list[int], failures: list[int], window: int = WINDOW
     return steps, per_min
 
 
-class PulseHeader(Horizontal):
-    """``Onward · Runs   steps/s ▁▃▅█ 12   fail/min ▁▁▂ 3``."""
+@dataclass(frozen=True)
+class Pulse:
+    """What the headers draw: steps/s and failures/min per second, oldest first, and how
+    many reads made them (0: nothing read yet)."""
 
-    DEFAULT_CSS = """
-    PulseHeader { height: 1; background: $panel; color: $foreground; }
-    PulseHeader #pulse-title { width: 1fr; padding: 0 1; text-style: bold; }
-    PulseHeader .pulse-label { width: auto; padding: 0 1 0 2; color: $text-muted; }
-    PulseHeader Sparkline { width: 1fr; max-width: 30; min-width: 8; }
-    PulseHeader .pulse-value { width: 5; padding: 0 0 0 1; }
-    PulseHeader #pulse-steps > .sparkline--max-color { color: $success; }
-    PulseHeader #pulse-failures > .sparkline--max-color { color: $error; }
-    """
+    steps: list[float] = field(default_factory=list)
+    failures: list[float] = field(default_factory=list)
+    reads: int = 0
 
-    def __init__(self, title: str, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.title = title
-        self.reads = 0  # finished reads: tests wait on this
-        self.steps: list[float] = []
-        self.failures: list[float] = []
+
+class PulseFeed:
+    """The one data source of every live header: per-second counts merged from reads of
+    ``Engine.recent_steps``, published as ``app.pulse`` (a reactive the headers watch)."""
+
+    def __init__(self, app: OnwardApp) -> None:
+        self.app = app
         self._counts: dict[int, tuple[int, int]] = {}  # epoch second -> (events, failures)
+        self._reads = 0
+        self._busy = False
 
-    def compose(self) -> ComposeResult:
-        yield Static(self.title, id="pulse-title", markup=False)
-        yield Static("steps/s", classes="pulse-label")
-        yield Sparkline([0.0], id="pulse-steps")
-        yield Static("0", id="pulse-steps-now", classes="pulse-value")
-        yield Static("fail/min", classes="pulse-label")
-        yield Sparkline([0.0], id="pulse-failures")
-        yield Static("0", id="pulse-failures-now", classes="pulse-value")
-
-    def on_mount(self) -> None:
-        self.set_interval(PERIOD, self._tick)
-        self._tick()
-
-    def _tick(self) -> None:
-        if self.screen.is_current and getattr(self.app, "offline", None) is None:
-            self.run_worker(self._read, thread=True, exclusive=True, exit_on_error=False,
-                            group="pulse")
-
-    def _read(self) -> dict[str, Any]:
-        engine = self.app.engine  # type: ignore[attr-defined]
-        result: dict[str, Any] = engine.recent_steps(OVERLAP if self._counts
-                                                     else WINDOW + 59)
-        return result
-
-    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        if event.worker.group != "pulse" or event.state != WorkerState.SUCCESS:
+    def tick(self) -> None:
+        """Start a read in a thread (called on the UI thread once a PERIOD). One read at a
+        time: a tick that comes while the last read still runs is skipped."""
+        if self._busy:
             return
-        data = event.worker.result
-        if not isinstance(data, dict):
-            return
+        self._busy = True
+        seconds = OVERLAP if self._counts else WINDOW + 59
+        self.app.run_worker(lambda: self._read(seconds), thread=True, exit_on_error=False,
+                            group="pulse", name="live header")
+
+    def _read(self, seconds: int) -> None:
+        try:
+            data = self.app.engine.recent_steps(seconds)
+        finally:
+            self._busy = False  # (an error reaches the app's one error handler)
+        self.app.call_from_thread(self.merge, data)
+
+    def merge(self, data: dict[str, Any]) -> Pulse:
+        """Fold one read's per-second counts in and publish the rates (UI thread)."""
         first = int(data["from"])
         for offset, (n, failed) in enumerate(zip(data["events"], data["failures"],
                                                  strict=True)):
@@ -91,15 +85,72 @@ class PulseHeader(Horizontal):
         self._counts = {s: self._counts[s] for s in span if s in self._counts}
         events = [self._counts.get(s, (0, 0))[0] for s in span]
         failures = [self._counts.get(s, (0, 0))[1] for s in span]
-        self.show_rates(*rates(events, failures))
-        self.reads += 1
+        self._reads += 1
+        steps, per_min = rates(events, failures)
+        pulse = Pulse(steps, per_min, self._reads)
+        self.app.pulse = pulse
+        return pulse
 
-    def show_rates(self, steps: list[float], failures: list[float]) -> None:
+
+class PulseHeader(Horizontal):
+    """``Onward · Runs   steps/s ▁▃▅█ 12   fail/min ▁▁▂ 3``: the title follows the screen's
+    sub-title; the sparklines follow ``app.pulse`` (hidden for an offline history)."""
+
+    DEFAULT_CSS = """
+    PulseHeader { height: 1; background: $panel; color: $foreground; }
+    PulseHeader #pulse-title { width: 1fr; padding: 0 1; text-style: bold;
+                               text-wrap: nowrap; text-overflow: ellipsis; }
+    PulseHeader .pulse-label { width: auto; padding: 0 1 0 2; color: $text-muted; }
+    PulseHeader Sparkline { width: 1fr; max-width: 30; min-width: 8; }
+    PulseHeader .pulse-value { width: 5; padding: 0 0 0 1; }
+    PulseHeader #pulse-steps > .sparkline--max-color { color: $success; }
+    PulseHeader #pulse-failures > .sparkline--max-color { color: $error; }
+    PulseHeader.-offline .pulse-part { display: none; }
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.shown = Pulse()  # what is drawn now: tests read it
+
+    @property
+    def reads(self) -> int:
+        """The feed's reads behind what is drawn (0 before the first)."""
+        return self.shown.reads
+
+    @property
+    def steps(self) -> list[float]:
+        return self.shown.steps
+
+    @property
+    def failures(self) -> list[float]:
+        return self.shown.failures
+
+    def compose(self) -> ComposeResult:
+        yield Static(self.app.title, id="pulse-title", markup=False)
+        yield Static("steps/s", classes="pulse-label pulse-part")
+        yield Sparkline([0.0], id="pulse-steps", classes="pulse-part")
+        yield Static("0", id="pulse-steps-now", classes="pulse-value pulse-part")
+        yield Static("fail/min", classes="pulse-label pulse-part")
+        yield Sparkline([0.0], id="pulse-failures", classes="pulse-part")
+        yield Static("0", id="pulse-failures-now", classes="pulse-value pulse-part")
+
+    def on_mount(self) -> None:
+        self.set_class(getattr(self.app, "offline", None) is not None, "-offline")
+        self.watch(self.screen, "sub_title", self._show_title)
+        self.watch(self.app, "pulse", self.show_pulse)
+
+    def _show_title(self, sub_title: str | None) -> None:
+        title = str(self.app.title) + (f" · {sub_title}" if sub_title else "")
+        self.query_one("#pulse-title", Static).update(title)
+
+    def show_pulse(self, pulse: Pulse) -> None:
         """Draw both sparklines and the latest value of each."""
-        self.steps, self.failures = steps, failures
-        self.query_one("#pulse-steps", Sparkline).data = steps or [0.0]
-        self.query_one("#pulse-failures", Sparkline).data = failures or [0.0]
+        if pulse is self.shown:
+            return
+        self.shown = pulse
+        self.query_one("#pulse-steps", Sparkline).data = pulse.steps or [0.0]
+        self.query_one("#pulse-failures", Sparkline).data = pulse.failures or [0.0]
         self.query_one("#pulse-steps-now", Static).update(
-            str(int(steps[-1])) if steps else "0")
+            str(int(pulse.steps[-1])) if pulse.steps else "0")
         self.query_one("#pulse-failures-now", Static).update(
-            str(int(failures[-1])) if failures else "0")
+            str(int(pulse.failures[-1])) if pulse.failures else "0")

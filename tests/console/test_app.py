@@ -53,9 +53,9 @@ async def test_help_theme_and_palette(make_engine: Any, workdir: Path) -> None:
         dark = app.current_theme.dark
         await pilot.press("ctrl+t")
         assert app.current_theme.dark is not dark
-        titles = [title for title, _, _ in ConsoleCommands(app.screen)._commands()]
+        titles = [c.title for c in ConsoleCommands(app.screen).commands()]
         for expected in ("Retry", "Cancel", "Terminate", "Search", "Tasks", "New run",
-                         "Retry all shown", "Filter: Failed"):
+                         "Retry selected or all shown", "Filter: Failed"):
             assert expected in titles, f"{expected!r} missing from the command palette"
         await pilot.press("question_mark")
         await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen), "the help screen")

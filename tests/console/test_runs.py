@@ -119,7 +119,7 @@ async def test_bulk_retry_of_every_failed_run(make_engine: Any, workdir: Path) -
         await pilot.press("R")
         modal = await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal)
                                and app.screen, "the bulk confirmation")
-        assert modal._title == "Retry 3 runs?" and modal._confirm == "Retry 3 runs"
+        assert modal._title == "Retry 3 shown runs?" and modal._confirm == "Retry 3 shown runs"
         await pilot.press("shift+tab", "enter")  # from "Keep" to "Retry 3 runs"
         results = await wait_for(pilot, lambda: isinstance(app.screen, ResultsModal)
                                  and app.screen, "the results dialog")
@@ -174,7 +174,7 @@ async def test_bulk_terminate_keeps_on_enter_and_needs_a_reason_and_the_typed_co
         modal = await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal)
                                and app.screen, "the bulk confirmation")
         buttons = {b.id: str(b.label) for b in modal.query(Button)}
-        assert buttons == {"confirm": "Terminate 12 runs", "cancel": "Keep"}
+        assert buttons == {"confirm": "Terminate 12 shown runs", "cancel": "Keep"}
         assert app.focused is modal.query_one("#cancel")
         await pilot.press("enter")  # the safe choice
         await wait_for(pilot, lambda: isinstance(app.screen, RunsScreen), "kept")
@@ -213,7 +213,7 @@ async def test_other_bulk_actions_keep_on_enter(key: str, make_engine: Any, work
         await pilot.press(key)
         modal = await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal)
                                and app.screen, "the bulk confirmation")
-        assert str(modal.query_one("#confirm", Button).label).endswith(" 6 runs")
+        assert str(modal.query_one("#confirm", Button).label).endswith(" 6 shown runs")
         assert modal.query("#typed"), "more than 5 runs: the count must be typed"
         await pilot.press("enter")
         await wait_for(pilot, lambda: isinstance(app.screen, RunsScreen), "kept")
@@ -246,3 +246,62 @@ async def test_terminating_one_run_needs_a_reason(make_engine: Any, workdir: Pat
         await wait_for(pilot, lambda: statuses(engine)["launch-1"]["status"] == "terminated",
                        "terminated")
         assert "duplicate" in str(engine.show("launch-1")["error"])
+
+
+@pytest.mark.parametrize("key", ["C", "T"])
+async def test_capital_keys_act_on_the_selection(key: str, make_engine: Any, workdir: Path
+                                                 ) -> None:
+    """R, C and T act on the runs selected with space, and say so; the others stay."""
+    engine = make_engine(flows=[FLOWS])
+    for n in range(4):
+        engine.start("waiter", f"w{n}", id=f"w-{n}")
+    app = OnwardApp(engine, worker=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: len(run_ids(app)) == 4, "four runs")
+        await pilot.press("space", "j", "j", "space")
+        chosen = set(runs_table(app).selected)
+        assert len(chosen) == 2
+        await pilot.press(key)
+        modal = await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal)
+                               and app.screen, "the confirmation")
+        verb = "Cancel" if key == "C" else "Terminate"
+        assert modal._title == f"{verb} 2 selected runs?"
+        assert str(modal.query_one("#confirm", Button).label) == f"{verb} 2 selected runs"
+        assert "the runs selected with space" in str(modal._body)
+        if key == "T":
+            await pilot.press("ctrl+s")  # no reason yet: it takes the focus
+            await pilot.press(*"wrong batch", "enter")
+        else:
+            await pilot.press("shift+tab", "enter")  # from "Keep" to the confirm button
+        await wait_for(pilot, lambda: isinstance(app.screen, ResultsModal), "the results")
+    for ident in (f"w-{n}" for n in range(4)):
+        run = engine.show(ident)
+        if key == "T":
+            assert (run["status"] == "terminated") is (ident in chosen), ident
+        else:
+            asked = any(e["type"] == "CancelRequested" for e in run["history"])
+            assert asked is (ident in chosen) and run["status"] == "running", ident
+
+
+async def test_capital_keys_without_a_selection_act_on_every_run_shown(
+        make_engine: Any, workdir: Path) -> None:
+    """Nothing selected: T terminates every run the filter bar shows, and says so."""
+    engine = make_engine(flows=[FLOWS])
+    for ident in ("keep-1", "keep-2", "drop-1", "drop-2", "drop-3"):
+        engine.start("waiter", ident, id=ident)
+    app = OnwardApp(engine, worker=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: len(run_ids(app)) == 5, "five runs")
+        await pilot.press("slash", *"drop", "enter")
+        await wait_for(pilot, lambda: len(run_ids(app)) == 3, "the three drops shown")
+        await pilot.press("T")
+        modal = await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal)
+                               and app.screen, "the confirmation")
+        assert modal._title == "Terminate 3 shown runs?"
+        assert "nothing is selected, so every run shown" in str(modal._body)
+        assert "matching 'drop'" in str(modal._body)
+        await pilot.press("ctrl+s", *"cleanup", "enter")  # (a reason is required)
+        await wait_for(pilot, lambda: isinstance(app.screen, ResultsModal), "the results")
+    assert {ident: r["status"] for ident, r in statuses(engine).items()} == {
+        "keep-1": "running", "keep-2": "running", "drop-1": "terminated",
+        "drop-2": "terminated", "drop-3": "terminated"}

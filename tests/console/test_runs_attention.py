@@ -5,6 +5,7 @@ that stays on the table after dialogs, filter changes and empty results."""
 from __future__ import annotations
 
 import json
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -163,8 +164,8 @@ async def test_saved_views_round_trip_and_bad_files(story: Any, views_file: Path
         assert isinstance(app.focused, RunsTable)
         await pilot.press("escape")
         await wait_for(pilot, lambda: len(run_ids(app)) == 6, "every run again")
-        titles = {title: action for title, _, action in
-                  ConsoleCommands(app.screen)._commands()}
+        titles = {c.title: partial(app.run_action, c.action, c.node)
+                  for c in ConsoleCommands(app.screen).commands()}
         assert "View: my open runs" in titles and "Sort: needs attention" in titles
         await titles["View: my open runs"]()
         await wait_for(pilot, lambda: len(run_ids(app)) == 4, "the saved view applied")
@@ -176,7 +177,7 @@ async def test_saved_views_round_trip_and_bad_files(story: Any, views_file: Path
         await titles["Forget view: my open runs"]()
         assert load_views() == {}
         assert "View: my open runs" not in {
-            title for title, _, _ in ConsoleCommands(app.screen)._commands()}
+            c.title for c in ConsoleCommands(app.screen).commands()}
 
         save_view("my open runs", View(filter="open"))
         _write(views_file, "[1, 2]")  # not an object: reported, never rewritten

@@ -186,12 +186,12 @@ async def test_palette_and_help_list_the_screens_and_actions(make_engine: Any,
     app = OnwardApp(engine, worker=False, clock=clock)
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: top_loads(app) >= 1, "the runs screen")
-        titles = [title for title, _, _ in ConsoleCommands(app.screen)._commands()]
+        titles = [c.title for c in ConsoleCommands(app.screen).commands()]
         for expected in ("Runs", "Tasks", "Code", "Workers", "Schedules"):
             assert expected in titles, f"{expected!r} missing from the command palette"
         assert "Providers" not in titles
         await open_schedules(pilot)
-        titles = [title for title, _, _ in ConsoleCommands(app.screen)._commands()]
+        titles = [c.title for c in ConsoleCommands(app.screen).commands()]
         for expected in ("Pause", "Unpause", "Trigger now", "Open run"):
             assert expected in titles, f"{expected!r} missing from the command palette"
         await pilot.press("question_mark")
