@@ -21,6 +21,8 @@ if TYPE_CHECKING:
     from ..app import OnwardApp
 
 WINDOW = 60  # seconds each sparkline covers
+SPARK_WIDTHS = (8, 30)  # cells each sparkline takes, at least and at most
+FIXED = 31  # cells of the labels and values beside the sparklines
 PERIOD = 1.0  # seconds between reads
 OVERLAP = 3  # seconds each later read covers (commits land a little after their time)
 
@@ -101,7 +103,7 @@ class PulseHeader(Horizontal):
     PulseHeader #pulse-title { width: 1fr; padding: 0 1; text-style: bold;
                                text-wrap: nowrap; text-overflow: ellipsis; }
     PulseHeader .pulse-label { width: auto; padding: 0 1 0 2; color: $text-muted; }
-    PulseHeader Sparkline { width: 1fr; max-width: 30; min-width: 8; }
+    PulseHeader Sparkline { width: 8; }
     PulseHeader .pulse-value { width: 5; padding: 0 0 0 1; }
     PulseHeader #pulse-steps > .sparkline--max-color { color: $success; }
     PulseHeader #pulse-failures > .sparkline--max-color { color: $error; }
@@ -111,6 +113,7 @@ class PulseHeader(Horizontal):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.shown = Pulse()  # what is drawn now: tests read it
+        self._title_width = 0
 
     @property
     def reads(self) -> int:
@@ -142,6 +145,19 @@ class PulseHeader(Horizontal):
     def _show_title(self, sub_title: str | None) -> None:
         title = str(self.app.title) + (f" · {sub_title}" if sub_title else "")
         self.query_one("#pulse-title", Static).update(title)
+        self._title_width = len(title) + 2  # (its padding)
+        self._fit()
+
+    def on_resize(self) -> None:
+        self._fit()
+
+    def _fit(self) -> None:
+        """The sparklines take what the whole title leaves (within SPARK_WIDTHS); the
+        title, cut with an ellipsis only when they are at their narrowest, the rest."""
+        room = (self.size.width - FIXED - self._title_width) // 2
+        width = max(SPARK_WIDTHS[0], min(SPARK_WIDTHS[1], room))
+        for spark in self.query(Sparkline):
+            spark.styles.width = width
 
     def show_pulse(self, pulse: Pulse) -> None:
         """Draw both sparklines and the latest value of each."""

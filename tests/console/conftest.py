@@ -82,6 +82,12 @@ async def wait_for(pilot: Pilot[Any], predicate: Callable[[], Any], what: str,
         await pilot.pause(0.05)
 
 
+async def pulse_read(pilot: Pilot[Any]) -> None:
+    """Wait for the live header's first read (so screenshots do not depend on its timing)."""
+    await wait_for(pilot, lambda: pilot.app.pulse.reads >= 1,  # type: ignore[attr-defined]
+                   "the live header's first read")
+
+
 def settle(engine: Engine, predicate: Callable[[], bool], what: str,
            timeout: float = 10.0) -> None:
     """Run an in-process worker until ``predicate()`` holds, then stop it."""

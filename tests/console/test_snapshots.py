@@ -17,7 +17,7 @@ from onward.console.widgets.pulse import PulseHeader
 from onward.console.widgets.runs_table import RunsTable
 from onward.console.widgets.timeline import Timeline
 
-from .conftest import FLOWS, FixedClock, no_blink, sequential_ids, top, wait_for
+from .conftest import FLOWS, FixedClock, no_blink, pulse_read, sequential_ids, top, wait_for
 
 SIZE = (120, 40)
 
@@ -59,6 +59,7 @@ def test_runs_screen_empty_database(snap_compare: Any, make_engine: Any, workdir
 
     async def run_before(pilot: Pilot[Any]) -> None:
         await wait_for(pilot, lambda: top(app).loads >= 1, "the first load")
+        await pulse_read(pilot)
 
     assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
 

@@ -26,7 +26,7 @@ from onward.console.screens.modals import (
 from onward.console.screens.run_detail import RunDetailScreen
 from onward.console.widgets.timeline import Timeline
 
-from .conftest import T0, no_blink, top, wait_for
+from .conftest import T0, no_blink, pulse_read, top, wait_for
 
 SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((160, 45), id="160x45")]
 Steps = Callable[[Pilot[Any]], Awaitable[None]]
@@ -40,6 +40,7 @@ def _app(story: Any) -> OnwardApp:
 async def _detail(pilot: Pilot[Any], ident: str) -> RunDetailScreen:
     app = pilot.app
     await wait_for(pilot, lambda: getattr(app.screen, "loads", 0) >= 1, "the first screen")
+    await pulse_read(pilot)
     await app.push_screen(RunDetailScreen(ident))
     screen: RunDetailScreen = await wait_for(
         pilot, lambda: isinstance(app.screen, RunDetailScreen) and top(app).loads >= 1
@@ -115,6 +116,7 @@ def test_workers_screen(snap_compare: Any, story: Any, size: tuple[int, int]) ->
         await pilot.press("4")
         await wait_for(pilot, lambda: app.screen.id == "workers"
                        and getattr(app.screen, "loads", 0) >= 1, "the workers")
+        await pulse_read(pilot)
 
     assert snap_compare(app, terminal_size=size, run_before=run_before)
 
@@ -128,6 +130,7 @@ def test_code_screen(snap_compare: Any, story: Any, size: tuple[int, int]) -> No
         await pilot.press("3")
         await wait_for(pilot, lambda: app.screen.id == "providers"
                        and getattr(app.screen, "loads", 0) >= 1, "the code")
+        await pulse_read(pilot)
 
     assert snap_compare(app, terminal_size=size, run_before=run_before)
 
@@ -141,6 +144,7 @@ def test_tasks_filtered(snap_compare: Any, story: Any, size: tuple[int, int]) ->
         await pilot.press("2")
         await wait_for(pilot, lambda: app.screen.id == "tasks"
                        and getattr(app.screen, "loads", 0) >= 1, "the inbox")
+        await pulse_read(pilot)
         top(app).query_one("#tasks-due").value = "overdue"
         await wait_for(pilot, lambda: len(top(app).tasks) == 1, "the overdue task")
         no_blink(pilot)
@@ -157,6 +161,7 @@ def test_json_error_inline(snap_compare: Any, story: Any, size: tuple[int, int])
         await pilot.press("2")
         await wait_for(pilot, lambda: app.screen.id == "tasks"
                        and getattr(app.screen, "loads", 0) >= 1, "the inbox")
+        await pulse_read(pilot)
         await pilot.press("c")
         await wait_for(pilot, lambda: isinstance(app.screen, CompleteTaskModal), "dialog")
         await pilot.press("ctrl+a", *'{"approved": tru, "note": "ok"}')

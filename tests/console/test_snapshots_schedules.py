@@ -15,7 +15,7 @@ from onward.console.app import OnwardApp
 from onward.console.screens.modals import ConfirmModal
 from onward.console.screens.schedules import NextFires, SchedulesScreen, SchedulesTable
 
-from .conftest import no_blink, wait_for
+from .conftest import no_blink, pulse_read, wait_for
 from .schedules_story import schedules_engine
 
 
@@ -34,6 +34,7 @@ async def _on_ping(pilot: Pilot[Any]) -> None:
     await pilot.press("down", "down")
     await wait_for(pilot, lambda: app.screen.query_one(NextFires).border_title == "ping",
                    "ping selected")
+    await pulse_read(pilot)
 
 
 def test_schedules_80x24(snap_compare: Any, make_engine: Any, workdir: Path) -> None:
