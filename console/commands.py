@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Coroutine
 from functools import partial
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.dom import DOMNode
@@ -58,5 +59,5 @@ class ConsoleCommands(Provider):
                 yield Hit(score, matcher.highlight(command.title), self._runner(command),
                           help=command.help)
 
-    def _runner(self, command: PaletteCommand) -> partial[object]:
+    def _runner(self, command: PaletteCommand) -> partial[Coroutine[Any, Any, bool]]:
         return partial(self.app.run_action, command.action, command.node)

@@ -20,8 +20,9 @@ INTRO = (  # one line per paragraph: the screen wraps them to its width
     "[b]esc[/b] cancels.\n\n"
     "In every table: [b]j[/b]/[b]k[/b] or the arrows move, [b]g[/b]/[b]G[/b] or "
     "home/end go to the first/last row. On the runs list, [b]space[/b] selects runs: "
-    "retry, pause/resume, cancel and terminate then act on the selection ([b]esc[/b] "
-    "clears it). The filter bar ([b]/[/b]) takes an id or workflow name, or a query in "
+    "retry, pause/resume, cancel and terminate (and their capital forms) then act on "
+    "the selection ([b]esc[/b] clears it); with none selected, R C T act on every run "
+    "shown. The filter bar ([b]/[/b]) takes an id or workflow name, or a query in "
     "the list-filter language: [b]amount > 100 AND ExecutionStatus = \"Running\"[/b]. "
     "Times are relative and in local time."
 )
@@ -32,7 +33,7 @@ SCREENS = (  # (key, name, what it shows): the screens the number keys switch to
     ("3", "Code", "loaded flows and providers, versions, refused reloads, the load log"),
     ("4", "Workers", "live workers, their heartbeats and the attempts they hold"),
     ("5", "Schedules", "schedules with countdowns, next fires and recent results; "
-                       "pause, unpause, trigger"),
+                       "pause, unpause, trigger, backfill, delete"),
 )
 
 KEY_NAMES = {"slash": "/", "question_mark": "?", "escape": "esc", "enter": "enter"}

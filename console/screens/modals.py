@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from rich.text import Text
@@ -591,3 +592,73 @@ class ResultsModal(Dialog):
                                 Text(message, overflow="ellipsis", no_wrap=True)]))
         table.set_rows(rows)
         table.focus()
+
+
+def local_instant(text: str) -> datetime | None:
+    """An ISO-8601 time typed by the operator: with an offset as given, without one in
+    the local time zone (as the console shows times). None when it is not a time."""
+    try:
+        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else moment.astimezone()
+
+
+class BackfillModal(Dialog):
+    """Backfill a schedule: fire it for each of its fire times in [start, end). Times are
+    ISO-8601, local unless they carry an offset. Returns {"start", "end"} as aware ISO
+    strings."""
+
+    BINDINGS = [Binding("ctrl+s", "backfill", "Backfill", id="dialog.backfill")]
+
+    def __init__(self, sid: str, start: datetime, end: datetime) -> None:
+        super().__init__()
+        self._sid = sid
+        self._start = start
+        self._end = end
+
+    def compose(self) -> ComposeResult:
+        shown = "%Y-%m-%d %H:%M"
+        with Vertical(classes="dialog"):
+            yield Label(f"Backfill schedule {self._sid}", classes="dialog-title",
+                        markup=False)
+            yield Static("Fire it once for each of its fire times from the start up to (not "
+                         "including) the end, oldest first, under its overlap policy. Times "
+                         "that already ran are not run again.", classes="dialog-body",
+                         markup=False)
+            yield Label("Start (local time, or with an offset such as Z)",
+                        classes="field-label")
+            yield Input(self._start.strftime(shown), id="start")
+            yield Label("End", classes="field-label")
+            yield Input(self._end.strftime(shown), id="end")
+            yield Static("", classes="dialog-error", markup=False)
+            with Horizontal(classes="buttons"):
+                yield Button("Backfill", variant="primary", id="backfill")
+                yield Button("Cancel", id="cancel")
+
+    def on_mount(self) -> None:
+        self.query_one("#start", Input).focus()
+
+    @on(Input.Submitted, "#start")
+    def _start_done(self) -> None:
+        self.query_one("#end", Input).focus()
+
+    @on(Button.Pressed, "#backfill")
+    @on(Input.Submitted, "#end")
+    def action_backfill(self) -> None:
+        error = self.query_one(".dialog-error", Static)
+        times = {}
+        for field in ("start", "end"):
+            box = self.query_one(f"#{field}", Input)
+            moment = local_instant(box.value)
+            if moment is None:
+                error.update(f"The {field} is not a time: write it as 2026-03-02 09:30 "
+                             "(local) or 2026-03-02T09:30Z.")
+                box.focus()
+                return
+            times[field] = moment
+        if times["end"] <= times["start"]:
+            error.update("The end must be later than the start.")
+            self.query_one("#end", Input).focus()
+            return
+        self.dismiss({k: v.isoformat() for k, v in times.items()})

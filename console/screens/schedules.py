@@ -1,10 +1,12 @@
 """Schedules: id, workflow, when it fires, overlap policy, paused (and why), a live countdown
 to the next fire, the last result and the fire counts; below, the selected schedule's next
-fires and recent actions (enter opens a run). Pause, unpause and trigger act on the
-selected schedule in a thread and report with a toast."""
+fires and recent actions (enter opens a run). Pause, unpause, trigger, backfill (a range
+asked in a dialog) and delete (confirmed) act on the selected schedule in a thread and
+report with a toast."""
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
 
 from rich.text import Text
@@ -24,7 +26,7 @@ from ..widgets.fitted_table import Column, FittedTable
 from ..widgets.format import STATUS_LOOK, clock_time, short_span
 from ..widgets.pulse import PulseHeader
 from .live import LiveScreen
-from .modals import ConfirmModal
+from .modals import BackfillModal, ConfirmModal
 from .operating import short
 
 LAYOUTS: tuple[tuple[Column, ...], ...] = (  # widest first; the first that fits is used
@@ -140,10 +142,10 @@ def state_text(schedule: dict[str, Any], colours: dict[str, str]) -> Text:
                 style=colours.get("text-accent", ""), overflow="ellipsis", no_wrap=True)
 
 
-def schedule_action(engine: Engine, name: str, sid: str, note: str | None = None
-                    ) -> tuple[bool, str]:
-    """Pause, unpause or trigger schedule ``sid``; (ok, what happened). Engine errors
-    propagate (the app shows them)."""
+def schedule_action(engine: Engine, name: str, sid: str, note: str | None = None,
+                    span: tuple[str, str] | None = None) -> tuple[bool, str]:
+    """Pause, unpause, trigger, backfill (over ``span``: start and end) or delete schedule
+    ``sid``; (ok, what happened). Engine errors propagate (the app shows them)."""
     if name == "pause":
         engine.pause_schedule(sid, note or None)
         return True, f"paused schedule {sid}" + (f" ({note})" if note else "")
@@ -156,6 +158,15 @@ def schedule_action(engine: Engine, name: str, sid: str, note: str | None = None
                 "buffered": "buffered (runs after its open run)",
                 "exists": "this instant already has its run"}.get(outcome, outcome)
         return outcome in ("started", "buffered"), f"triggered schedule {sid}: {said}"
+    if name == "backfill" and span is not None:
+        tally = engine.backfill_schedule(sid, *span)
+        fires = sum(tally.values())
+        said = ", ".join(f"{n} {what}" for what, n in tally.items() if n) or "none"
+        return True, (f"backfilled schedule {sid}: {fires} fire time(s) in the range"
+                      + (f" ({said})" if fires else ""))
+    if name == "delete":
+        engine.delete_schedule(sid)
+        return True, f"deleted schedule {sid}; the runs it started go on"
     raise ValueError(f"unknown schedule action {name!r}")
 
 
@@ -189,6 +200,9 @@ class SchedulesScreen(LiveScreen):
                 id="schedules.pause"),
         Binding("u", "unpause_schedule", "Unpause", id="schedules.unpause"),
         Binding("t", "trigger_schedule", "Trigger now", id="schedules.trigger"),
+        Binding("b", "backfill_schedule", "Backfill", tooltip="fire the times in a range",
+                id="schedules.backfill"),
+        Binding("d", "delete_schedule", "Delete", id="schedules.delete"),
         Binding("o", "open_run", "Open run", tooltip="or enter on a recent action",
                 id="schedules.open_run"),
     ]
@@ -332,12 +346,41 @@ class SchedulesScreen(LiveScreen):
         if sid is not None:
             self.act("trigger", sid)
 
-    def act(self, name: str, sid: str, note: str | None = None) -> None:
+    def action_backfill_schedule(self) -> None:
+        """Ask for a range (the last hour to start with), then fire the selected schedule
+        for each of its fire times in it."""
+        sid = self._selected_id()
+        if sid is None:
+            return
+        end = datetime.fromtimestamp(self.now()).astimezone().replace(second=0, microsecond=0)
+
+        def answered(answer: dict[str, Any] | None) -> None:
+            if answer is not None:
+                self.act("backfill", sid, span=(answer["start"], answer["end"]))
+        self.app.push_screen(BackfillModal(sid, end - timedelta(hours=1), end), answered)
+
+    def action_delete_schedule(self) -> None:
+        """Delete the selected schedule, once confirmed ("Keep" has the focus)."""
+        sid = self._selected_id()
+        if sid is None:
+            return
+
+        def answered(answer: dict[str, Any] | None) -> None:
+            if answer is not None:
+                self.act("delete", sid)
+        self.app.push_screen(ConfirmModal(
+            f"Delete schedule {sid}?",
+            "It is removed and never fires again (pause it instead to keep it). The runs it "
+            "started go on.", confirm=f"Delete {short(sid)}", danger=True), answered)
+
+    def act(self, name: str, sid: str, note: str | None = None,
+            span: tuple[str, str] | None = None) -> None:
         """Run a schedule action in a thread owned by the app; a toast reports it."""
         app = self.onward
         engine = app.engine
+
         def job() -> None:
-            ok, text = schedule_action(engine, name, sid, note)
+            ok, text = schedule_action(engine, name, sid, note, span)
             app.post_message(OperationDone(f"{name} schedule", [(sid, ok, text)]))
 
         app.run_worker(job, name=f"{name} schedule {sid}", group="operations",

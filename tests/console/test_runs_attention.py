@@ -106,14 +106,14 @@ async def test_selection_and_bulk_cancel_name_the_count(story: Any) -> None:
         await pilot.press("c")
         modal = await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal)
                                and app.screen, "the bulk confirmation")
-        assert modal._title == "Cancel 2 runs?"  # open runs only: the failed one is left
+        assert modal._title == "Cancel 2 selected runs?"  # open only: the failed one is left
         await pilot.press("escape")  # keep: nothing happens, keys back on the table
         await wait_for(pilot, lambda: isinstance(app.screen, RunsScreen), "back on runs")
         assert isinstance(app.focused, RunsTable)
         assert statuses(engine)["payout-9"]["status"] == "running"
         await pilot.press("c")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal), "asked again")
-        await pilot.press("shift+tab", "enter")  # "Cancel 2 runs"
+        await pilot.press("shift+tab", "enter")  # "Cancel 2 selected runs"
         results = await wait_for(pilot, lambda: isinstance(app.screen, ResultsModal)
                                  and app.screen, "the results")
         assert sorted(i for i, ok, _ in results._results if ok) == ["payout-9", "visa-4"]
@@ -129,7 +129,7 @@ async def test_bulk_pause_then_resume_the_selection(story: Any) -> None:
     async with app.run_test(size=(120, 40)) as pilot:
         await _loaded(pilot, app)
         await pilot.press("G", "space", "k", "space")  # launch-1 and trip-7
-        for expected in ("Pause 2 runs?", "Resume 2 runs?"):
+        for expected in ("Pause 2 selected runs?", "Resume 2 selected runs?"):
             await pilot.press("p")
             modal = await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal)
                                    and app.screen, "the confirmation")

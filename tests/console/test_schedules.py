@@ -13,7 +13,7 @@ from onward.console.app import OnwardApp
 from onward.console.commands import ConsoleCommands
 from onward.console.demo import DEMO_SCHEDULE, seed_demo
 from onward.console.screens.help import HelpScreen
-from onward.console.screens.modals import ConfirmModal
+from onward.console.screens.modals import BackfillModal, ConfirmModal
 from onward.console.screens.run_detail import RunDetailScreen
 from onward.console.screens.schedules import (
     NextFires,
@@ -244,3 +244,58 @@ def test_demo_without_greet_makes_no_schedule(make_engine: Any, workdir: Path) -
     engine = make_engine(flows=[FLOWS])
     seed_demo(engine, live=False)
     assert engine.schedules() == []
+
+
+async def test_backfill_asks_a_range_and_fires_each_time_in_it(make_engine: Any,
+                                                               workdir: Path) -> None:
+    engine, clock = schedules_engine(make_engine, workdir)
+    app = OnwardApp(engine, worker=False, clock=clock)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_schedules(pilot)
+        await select(pilot, screen, "nightly-report")
+        await pilot.press("b")
+        modal = await wait_for(pilot, lambda: isinstance(app.screen, BackfillModal)
+                               and app.screen, "the backfill dialog")
+        start, end = modal.query_one("#start", Input), modal.query_one("#end", Input)
+        assert (start.value, end.value) == ("2026-03-02 08:30", "2026-03-02 09:30")
+        assert app.focused is start
+        start.value = "last tuesday"
+        await pilot.press("enter", "enter")  # to the end field, then submit
+        error = str(modal.query_one(".dialog-error").render())
+        assert "The start is not a time" in error and app.focused is start
+        start.value = "2026-02-27 00:00"  # local time (UTC in the tests)
+        end.value = "2026-03-01T23:00+00:00"
+        await pilot.press("enter", "enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, SchedulesScreen), "dialog closed")
+        await wait_for(pilot, lambda: any("backfilled schedule nightly-report: 3 fire "
+                                          "time(s)" in text for _, text in app.notices),
+                       "the backfill reported")
+        fired = {r["id"] for r in engine.describe_schedule("nightly-report")["recent"]}
+        assert "nightly-report-2026-02-27T01:30:00Z" in fired  # 02:30 in Berlin
+        assert ("information", "backfilled schedule nightly-report: 3 fire time(s) in the "
+                "range (1 started, 1 skipped, 1 buffered)") in app.notices  # (buffer_one)
+
+
+async def test_delete_keeps_on_enter_then_deletes_once_confirmed(make_engine: Any,
+                                                                 workdir: Path) -> None:
+    engine, clock = schedules_engine(make_engine, workdir)
+    app = OnwardApp(engine, worker=False, clock=clock)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_schedules(pilot)
+        await select(pilot, screen, "cleanup")
+        await pilot.press("d")
+        modal = await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal)
+                               and app.screen, "the confirmation")
+        assert modal._title == "Delete schedule cleanup?" and modal._confirm == "Delete cleanup"
+        assert app.focused is modal.query_one("#cancel")
+        await pilot.press("enter")  # "Keep"
+        await wait_for(pilot, lambda: app.screen is screen, "kept")
+        assert "cleanup" in {s["id"] for s in engine.schedules()}
+        await pilot.press("d")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal), "asked again")
+        await pilot.press("shift+tab", "enter")
+        await wait_for(pilot, lambda: screen.query_one(SchedulesTable).row_count == 2,
+                       "the schedule gone from the table")
+        assert {s["id"] for s in engine.schedules()} == {"nightly-report", "ping"}
+        assert ("information", "deleted schedule cleanup; the runs it started go on") \
+            in app.notices
