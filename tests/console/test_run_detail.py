@@ -7,12 +7,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from textual.widgets import Input, Select
+from textual.widgets import Input, Select, Static
 
 from onward.console.app import OnwardApp
 from onward.console.screens.modals import HandlerModal, HandlerNames, RepairModal, SignalModal
 from onward.console.screens.run_detail import RunDetailScreen
 from onward.console.widgets.json_editor import JsonEditor
+from onward.console.widgets.pulse import PulseHeader
 from onward.console.widgets.runs_table import RunsTable
 from onward.console.widgets.timeline import Timeline
 
@@ -112,6 +113,12 @@ async def test_export_then_open_offline(make_engine: Any, workdir: Path) -> None
         assert offline.screen is detail
         assert not [b for b in offline.screen.active_bindings.values()
                     if b.binding.action.startswith("operate")]
+        header = detail.query_one(PulseHeader)  # the title only: no store, no live rates
+        assert header.has_class("-offline") and not header.query_one("#pulse-steps").display
+        assert str(header.query_one("#pulse-title", Static).render()) == \
+            "Onward · charge-1 · fragile"
+        assert offline.pulse.reads == 0 and not [w for w in offline.workers
+                                                 if w.group == "pulse"]
 
 
 async def test_replay_check_says_the_history_matches(make_engine: Any, workdir: Path) -> None:

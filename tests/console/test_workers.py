@@ -14,6 +14,7 @@ from onward import Engine
 from onward.console.app import OnwardApp
 from onward.console.screens.run_detail import RunDetailScreen
 from onward.console.screens.workers import HeldTable, WorkersScreen, WorkersTable
+from onward.console.widgets.format import parse_time
 from onward.store import membership
 from tests.pg import pg_url  # noqa: F401 - a fixture
 
@@ -40,6 +41,9 @@ def test_engine_workers_lists_the_held_attempt(make_engine: Any, workdir: Path) 
         worker = rows[0]
         assert worker["concurrency"] == 3 and worker["pid"] > 0 and worker["host"]
         assert worker["heartbeat_age"] >= 0 and worker["lease_ttl"] > 0
+        read_at = parse_time(worker["read_at"])  # the engine's time the age is measured at
+        assert read_at is not None and read_at == pytest.approx(
+            parse_time(worker["heartbeat"]) + worker["heartbeat_age"], abs=0.002)
         assert "workers.hold" in worker["activities"]
         [attempt] = worker["running"]
         assert attempt["id"] == "hold-1" and attempt["name"] == "workers.hold"
