@@ -4,7 +4,8 @@ sparklines.
 One ``PulseFeed`` per app reads ``Engine.recent_steps`` once a second in a thread worker:
 the first read covers two minutes, later ones only the last few seconds (merged into the
 per-second counts kept here), so a read costs about one second of commits. Every
-``PulseHeader`` (one per screen) follows the feed's ``rates`` and reads nothing itself.
+``PulseHeader`` (one per screen) draws what the feed publishes as ``app.pulse`` and reads
+nothing itself.
 Steps are committed events; failures are failed attempts, activities, workflow tasks and
 runs."""
 
@@ -72,12 +73,14 @@ class PulseFeed:
     def _read(self, seconds: int) -> None:
         try:
             data = self.app.engine.recent_steps(seconds)
-        finally:
-            self._busy = False  # (an error reaches the app's one error handler)
+        except BaseException:
+            self._busy = False  # the next tick tries again; the app's handler shows why
+            raise
         self.app.call_from_thread(self.merge, data)
 
-    def merge(self, data: dict[str, Any]) -> Pulse:
+    def merge(self, data: dict[str, Any]) -> None:
         """Fold one read's per-second counts in and publish the rates (UI thread)."""
+        self._busy = False
         first = int(data["from"])
         for offset, (n, failed) in enumerate(zip(data["events"], data["failures"],
                                                  strict=True)):
@@ -89,9 +92,7 @@ class PulseFeed:
         failures = [self._counts.get(s, (0, 0))[1] for s in span]
         self._reads += 1
         steps, per_min = rates(events, failures)
-        pulse = Pulse(steps, per_min, self._reads)
-        self.app.pulse = pulse
-        return pulse
+        self.app.pulse = Pulse(steps, per_min, self._reads)
 
 
 class PulseHeader(Horizontal):
