@@ -41,6 +41,10 @@ PIPELINE = os.environ.get("ONWARD_PG_PIPELINE", "1") != "0"
 """Whether write transactions use pipeline mode (``ONWARD_PG_PIPELINE=0``: every statement
 waits for its answer, as before; for comparison and for poolers without pipeline support)."""
 
+BATCH_READS = os.environ.get("ONWARD_PG_BATCH", "1") != "0"
+"""Whether a turn reads its runs together (``Tx.batch_reads``; ``ONWARD_PG_BATCH=0``: one
+run at a time, as before; for comparison)."""
+
 ANSWERS, CHANGES, MAY_CHANGE, UNREAD = 0, 1, 2, 3
 """How a statement is sent in a pipelined write: ANSWERS waits for its rows; CHANGES (a plain
 ``INSERT ... VALUES``: it adds a row or fails), MAY_CHANGE (an ``UPDATE``, ``DELETE`` or
@@ -81,7 +85,7 @@ class PostgresTx(Tx):
     commit (the server may have committed before the connection dropped). Nothing was
     answered before that sync and no COMMIT was sent, so nothing of it was kept."""
 
-    batch_reads = True
+    batch_reads = BATCH_READS
 
     def __init__(self, conn: psycopg.Connection[Any], where: str, *, locking: bool,
                  pipelined: bool = False, reconnect: Reconnect | None = None) -> None:
