@@ -51,6 +51,9 @@ def drain_costs(n: int, profile: str | None = None) -> dict[str, float]:
         schema = url.rsplit("application_name=", 1)[1]
         for i in range(n):
             eng.start(THROUGHPUT_WORKFLOW, i)
+        prof = cProfile.Profile() if profile else None
+        if prof is not None:
+            _profile_dispatcher(prof)
         worker = eng.worker(concurrency=32)
         with worker:
             wait_until(lambda: len(_backends(eng, schema)) >= 2, timeout=30,
@@ -59,22 +62,33 @@ def drain_costs(n: int, profile: str | None = None) -> dict[str, float]:
             trips0, commits0 = eng.store.round_trips, eng.store.commits
             server0, client0, wall0 = _backend_cpu(pids), time.process_time(), \
                 time.perf_counter()
-            prof = cProfile.Profile() if profile else None
-            if prof is not None:
-                prof.enable()
             wait_until(lambda: _completed(url) >= n, timeout=max(120.0, n / 5),
                        interval=0.05, message=f"{n} runs complete")
-            if prof is not None:
-                prof.disable()
-                prof.dump_stats(profile)  # type: ignore[arg-type]
             wall = time.perf_counter() - wall0
             client = time.process_time() - client0
             server = _backend_cpu(pids) - server0
             trips = eng.store.round_trips - trips0
             commits = eng.store.commits - commits0
+        if prof is not None:
+            prof.dump_stats(profile)
     return {"wf_per_s": n / wall, "round_trips": trips / n, "commits": commits / n,
             "client_us": 1e6 * client / n, "server_us": 1e6 * server / n,
             "wall_us": 1e6 * wall / n}
+
+
+def _profile_dispatcher(prof: cProfile.Profile) -> None:
+    """Profile each dispatcher turn (the dispatcher thread only) into ``prof``."""
+    from onward.worker import Worker
+    tick = Worker._tick
+
+    def profiled(self: Worker) -> bool:
+        prof.enable()
+        try:
+            return tick(self)
+        finally:
+            prof.disable()
+
+    Worker._tick = profiled  # type: ignore[method-assign]
 
 
 def _completed(url: str) -> int:
@@ -89,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.pg_costs", description=__doc__)
     parser.add_argument("--n", type=int, default=2000)
     parser.add_argument("--rounds", type=int, default=1)
-    parser.add_argument("--profile", help="write a cProfile of the drain here")
+    parser.add_argument("--profile", help="write a cProfile of the dispatcher's turns here")
     args = parser.parse_args(argv)
     reason = unavailable()
     if reason:
