@@ -197,6 +197,7 @@ def section_postgres(rep: Report, tmp: Path, sizes: Sizes) -> None:
                          f"interpreter start"))
         rep.add(Row("postgres", f"{procs} worker process{'es' if procs > 1 else ''}: steps/s",
                     t["steps_per_s"], "steps/s"))
+    _postgres_costs(rep, fig, sizes)
     _postgres_seq(rep, fig, tmp, sizes)
     restart = pg.recovery_restart(tmp)
     takeover = pg.recovery_takeover(tmp)
@@ -209,6 +210,18 @@ def section_postgres(rep: Report, tmp: Path, sizes: Sizes) -> None:
     rep.add(Row("postgres", "kill -9, running 2nd worker takes over", takeover["seconds"],
                 "s", target="≤ 5 s (lease TTL)", ok=takeover["seconds"] <= 5.0))
     _dbos_postgres(rep, fig, sizes, base)
+
+
+def _postgres_costs(rep: Report, fig: dict[str, Any], sizes: Sizes) -> None:
+    """Where a drain's time goes: round trips, client and server CPU per workflow."""
+    from .pg_costs import drain_costs
+    c = drain_costs(sizes.pg)
+    fig["costs"] = c
+    rep.add(Row("postgres", f"in-process worker ×32 ({sizes.pg}): round trips per workflow",
+                c["round_trips"], "per wf",
+                note=f"CPU per workflow: client {c['client_us']:.0f} µs, server "
+                     f"{c['server_us']:.0f} µs; {c['wf_per_s']:.0f} wf/s "
+                     "(python -m bench.pg_costs)"))
 
 
 def _postgres_seq(rep: Report, fig: dict[str, Any], tmp: Path, sizes: Sizes) -> None:

@@ -6,7 +6,8 @@ on an in-process worker (starts counted), with the round trips per workflow the 
 counted. Each measurement gets a fresh schema (``onward_bench_<random>`` in the URL's
 search_path, as tests/pg.py does) that is dropped afterwards. ``$ONWARD_PG_URL`` names the
 server (default ``postgresql://postgres@127.0.0.1:5432/test``); ``ONWARD_PG_PIPELINE=0``
-turns pipeline mode off, for comparison (engine/store/pg_tx.py).
+turns pipeline mode off and ``ONWARD_PG_BATCH=0`` a turn's grouped reads, for comparison
+(engine/store/pg_tx.py).
 
 Alone: ``python -m bench.pg_bench [--n 2000] [--seq 300] [--processes 1 2 4]``.
 """
@@ -166,7 +167,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"skipped: {reason}")
         return 0
     print(f"PostgreSQL {server_version()}; pipeline "
-          f"{'off' if os.environ.get('ONWARD_PG_PIPELINE') == '0' else 'on'}")
+          f"{'off' if os.environ.get('ONWARD_PG_PIPELINE') == '0' else 'on'}, grouped reads "
+          f"{'off' if os.environ.get('ONWARD_PG_BATCH') == '0' else 'on'}")
     tmp = Path(os.environ.get("TMPDIR", "/tmp"))
     for procs in args.processes:
         t = throughput(tmp, args.n, procs)

@@ -7,6 +7,7 @@ finds its late result rejected, so no activity completes twice.
 
 from __future__ import annotations
 
+import collections
 import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -16,7 +17,7 @@ from . import history, payloads
 from .events import iso
 from .history import RunRow
 from .retry import RetryPolicy, stored_seconds
-from .store import queues
+from .store import batched, queues, runs
 from .store.base import Tx
 
 
@@ -128,18 +129,24 @@ def take_rate_slot(tx: Tx, name: str, now: float) -> None:
 
 
 def complete(tx: Tx, run_id: str, ref: int, owner: str, attempt: int, result: Any,
-             provider: tuple[str, str], now: float, *, save: bool = True) -> RunRow | None:
+             provider: tuple[str, str], now: float, *, save: bool = True,
+             finished: batched.Finished | None = None) -> RunRow | None:
     """Record a successful attempt; the run (now due a workflow task), or None if fenced.
 
     An attempt the code canceled without waiting ('try' or 'abandon') ends unrecorded:
-    the code no longer waits for it."""
-    found = queues.finish_attempt(tx, run_id, ref, owner, attempt)
+    the code no longer waits for it. ``finished``: what ``batched.finish_attempts`` did
+    for this attempt already (its run held), if it did."""
+    key = (run_id, ref)
+    if finished is not None and key in finished:
+        found = finished.pop(key)
+    else:
+        found = queues.finish_attempt(tx, run_id, ref, owner, attempt)
     if found is None:
         return None
     name, mark = found
     if mark in ("try", "abandon"):
         return None
-    run = history.get_run(tx, run_id, lock=True)
+    run = runs.take_held(tx, run_id) or history.get_run(tx, run_id, lock=True)
     if run is None or not run.is_open:
         return None
     history.append(tx, run, "ActivityCompleted", {
@@ -231,18 +238,46 @@ def record_outcomes(tx: Tx, endings: Iterable[Ending], now: float, *, save: bool
     records attempt outcomes (results, errors, timeouts, lost workers).
 
     Yields each recorded ending's run before the next is recorded (fenced ones yield
-    nothing), so the caller can settle it first; without ``save`` the caller saves it."""
-    for end in endings:
-        if end.ok:
-            assert end.owner is not None
-            run = complete(tx, end.run_id, end.ref, end.owner, end.attempt, end.result,
-                           end.provider, now, save=save)
-        else:
-            run = fail(tx, end.run_id, end.ref, end.owner, end.attempt, end.error,
-                       end.provider, now, retry_now=end.retry_now, timeout=end.timeout,
-                       final=end.final, save=save)
-        if run is not None:
-            yield run
+    nothing), so the caller can settle it first; without ``save`` the caller saves it.
+
+    Where reads cost round trips (``tx.batch_reads``), the completions are finished and
+    their runs locked together first (``batched.finish_attempts``)."""
+    endings = list(endings)
+    finished = _finish_together(tx, endings)
+    try:
+        for end in endings:
+            if end.ok:
+                assert end.owner is not None
+                run = complete(tx, end.run_id, end.ref, end.owner, end.attempt, end.result,
+                               end.provider, now, save=save, finished=finished)
+            else:
+                run = fail(tx, end.run_id, end.ref, end.owner, end.attempt, end.error,
+                           end.provider, now, retry_now=end.retry_now, timeout=end.timeout,
+                           final=end.final, save=save)
+            if run is not None:
+                yield run
+    finally:
+        if finished is not None:
+            runs.drop_held(tx)
+
+
+def _finish_together(tx: Tx, endings: list[Ending]) -> batched.Finished | None:
+    """Finish the completions among ``endings`` in one go where that saves round trips:
+    those of one owner on runs with no other ending here (a run's earlier ending may
+    change what a later one finds, as its workflow task runs in between)."""
+    if not tx.batch_reads:
+        return None
+    per_run = collections.Counter(end.run_id for end in endings)
+    owners = {end.owner for end in endings if end.ok}
+    if len(owners) != 1:
+        return None
+    together = [(end.run_id, end.ref, end.attempt) for end in endings
+                if end.ok and per_run[end.run_id] == 1]
+    if len(together) < 2:
+        return None
+    owner = owners.pop()
+    assert owner is not None
+    return batched.finish_attempts(tx, owner, together)
 
 
 def record_heartbeat(tx: Tx, run_id: str, ref: int, owner: str, attempt: int,

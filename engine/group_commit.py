@@ -58,6 +58,7 @@ class JobTx(Tx):
     def __init__(self, inner: Tx) -> None:
         self.inner = inner
         self.for_update = inner.for_update
+        self.batch_reads = inner.batch_reads
         self.published: list[Any] = []
 
     def __getattr__(self, name: str) -> Any:
@@ -74,6 +75,11 @@ class JobTx(Tx):
     def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         """As the shared transaction's."""
         self.inner.executemany(sql, rows)
+
+    def execute_together(self, statements: Sequence[tuple[str, Sequence[Any]]]
+                         ) -> list[list[Row]]:
+        """As the shared transaction's."""
+        return self.inner.execute_together(statements)
 
     def stream(self, sql: str, params: Sequence[Any] = (), size: int = 2000
                ) -> Iterator[Row]:

@@ -36,6 +36,7 @@ from .runtime import Runtime
 from .store import queues
 from .store.base import Tx
 from .timers import fire_due_timers, next_due
+from .turn_reads import locked_runs
 from .worklog import TurnReporter, WorkflowTask, note_workflow_task, report_started, report_turn
 
 log = logging.getLogger("onward.worker")
@@ -475,11 +476,9 @@ class Worker:
         names = self.runtime.registry.workflow_names()
         if not names:
             return
-        for run_id in queues.due_workflow_tasks(tx, names, BATCH):
-            if run_id in touched:
-                continue
-            run = history.get_run(tx, run_id, lock=True)
-            if run is not None and run.wf_pending:
+        due = queues.due_workflow_tasks(tx, names, BATCH)
+        for run in locked_runs(tx, due, self.runtime.cache, touched):  # (read together
+            if run.wf_pending:                                     # on PostgreSQL)
                 self._advance(tx, run, dispatch, touched)
 
     def _mark_stuck_pending(self, tx: Tx) -> None:

@@ -61,6 +61,20 @@ class Tx(abc.ABC):
     def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         """Run one statement once per parameter row."""
 
+    batch_reads: bool = False
+    """Whether each read waits for a round trip to a server (PostgreSQL), so that the
+    engine groups the reads of a turn's runs (``engine.store.batched``, in that backend's
+    dialect); False where a read costs no more alone (SQLite)."""
+
+    held_runs: dict[str, Any] | None = None
+    """Run rows read and locked ahead of their use in this transaction (``runs.hold``)."""
+
+    def execute_together(self, statements: Sequence[tuple[str, Sequence[Any]]]
+                         ) -> list[list[Row]]:
+        """Run ``statements`` (sql, params) in order; each one's rows. A backend that can
+        sends them all before waiting for any answer (one round trip)."""
+        return [self.execute(sql, params) for sql, params in statements]
+
     # -- optional capabilities: a backend overrides them where it has a better way ------
     def stream(self, sql: str, params: Sequence[Any] = (), size: int = 2000
                ) -> Iterator[Row]:

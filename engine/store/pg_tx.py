@@ -41,6 +41,10 @@ PIPELINE = os.environ.get("ONWARD_PG_PIPELINE", "1") != "0"
 """Whether write transactions use pipeline mode (``ONWARD_PG_PIPELINE=0``: every statement
 waits for its answer, as before; for comparison and for poolers without pipeline support)."""
 
+BATCH_READS = os.environ.get("ONWARD_PG_BATCH", "1") != "0"
+"""Whether a turn reads its runs together (``Tx.batch_reads``; ``ONWARD_PG_BATCH=0``: one
+run at a time, as before; for comparison)."""
+
 ANSWERS, CHANGES, MAY_CHANGE, UNREAD = 0, 1, 2, 3
 """How a statement is sent in a pipelined write: ANSWERS waits for its rows; CHANGES (a plain
 ``INSERT ... VALUES``: it adds a row or fails), MAY_CHANGE (an ``UPDATE``, ``DELETE`` or
@@ -81,6 +85,8 @@ class PostgresTx(Tx):
     commit (the server may have committed before the connection dropped). Nothing was
     answered before that sync and no COMMIT was sent, so nothing of it was kept."""
 
+    batch_reads = BATCH_READS
+
     def __init__(self, conn: psycopg.Connection[Any], where: str, *, locking: bool,
                  pipelined: bool = False, reconnect: Reconnect | None = None) -> None:
         self.conn = conn
@@ -100,6 +106,7 @@ class PostgresTx(Tx):
         self._unanswered: list[tuple[str, tuple[Any, ...], int]] | None = []
         """What was sent before the first sync (to send again on a new connection)."""
         self._current: psycopg.Cursor[Any] | None = None  # the cursor last sent
+        self._sent: list[psycopg.Cursor[Any]] | None = None  # (execute_together's)
         self._errors = 0  # errors the server reported
         self._savepoints = 0  # open savepoints
         self._aborted_by: BaseException | None = None  # the error that aborted it
@@ -160,6 +167,8 @@ class PostgresTx(Tx):
         cur = self.conn.cursor()
         cur.execute(query, params)
         self._current = cur
+        if self._sent is not None:
+            self._sent.append(cur)
         if how == CHANGES:
             self.dirty = True  # it adds its row, or the transaction fails
         elif how == MAY_CHANGE:
@@ -334,6 +343,29 @@ class PostgresTx(Tx):
         if not reads and cur.rowcount > 0:
             self.dirty = True
         return rows
+
+    def execute_together(self, statements: Sequence[tuple[str, Sequence[Any]]]
+                         ) -> list[list[Row]]:
+        """In pipeline mode all of ``statements`` are sent, then one sync waits for every
+        answer (one round trip); else one by one."""
+        if self._pipeline is None or len(statements) < 2:
+            return super().execute_together(statements)
+        sent: list[psycopg.Cursor[Any]] = []
+        self._sent = sent  # (a dead connection's replacement sends them again: the
+        try:               # last ones sent are these)
+            for sql, params in statements:
+                self._send_or_replace(translate(sql)[0], tuple(params), ANSWERS)
+            self.sync()
+            answered = []
+            for (sql, _), cur in zip(statements, sent[-len(statements):], strict=True):
+                answered.append(cur.fetchall() if cur.description is not None else [])
+                if not translate(sql)[1] and cur.rowcount > 0:
+                    self.dirty = True
+        except psycopg.Error as err:
+            self._fail(err)
+        finally:
+            self._sent = None
+        return answered
 
     def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         if not rows:

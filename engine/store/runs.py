@@ -160,6 +160,34 @@ def recently_closed_runs(tx: Tx, limit: int) -> list[RunRow]:
         "'canceled', 'continued_as_new') ORDER BY updated DESC LIMIT ?", (limit,)))
 
 
+# -- rows read ahead (engine.store.batched) ------------------------------------------------
+
+def hold(tx: Tx, runs: Iterable[RunRow]) -> None:
+    """Keep ``runs`` (read and locked in ``tx`` ahead of their use) for ``take_held``.
+
+    A held row is dropped as soon as ``tx`` saves that run or appends to it any other
+    way (``save_run_state``, ``add_event``): a row taken is always the run as stored."""
+    held = tx.held_runs
+    if held is None:
+        held = tx.held_runs = {}
+    for run in runs:
+        held[run.run_id] = run
+
+
+def take_held(tx: Tx, run_id: str) -> RunRow | None:
+    """The held row of ``run_id`` (no longer held), or None: read it the ordinary way."""
+    held = tx.held_runs
+    if not held:
+        return None
+    run: RunRow | None = held.pop(run_id, None)
+    return run
+
+
+def drop_held(tx: Tx) -> None:
+    """Forget every held row (the batch that read them is over)."""
+    tx.held_runs = None
+
+
 # -- writing runs ---------------------------------------------------------------------------
 
 def create_run(tx: Tx, run: RunRow, *, replaces_current: bool = True) -> None:
@@ -200,6 +228,8 @@ while it is unchanged spares two of the ~seven pages a step's commit writes."""
 def save_run_state(tx: Tx, run: RunRow) -> None:
     """Write back the mutable columns of ``run`` (status, result, error, times, last_seq,
     flags, reset link, step) after appends and status changes."""
+    if tx.held_runs:
+        tx.held_runs.pop(run.run_id, None)
     tail = (run.result, run.error, run.updated, run.closed, run.last_seq,
             run.wf_pending, run.stuck, run.stuck_reason, run.paused, run.retrying,
             run.reset_to, run.step, run.updates_pending, run.run_id)
@@ -215,6 +245,8 @@ def add_event(tx: Tx, run_id: str, event: Event) -> None:
     """Store one event of a run (its attributes as JSON).
 
     Raises: the backend's integrity error if the run already has an event ``event.seq``."""
+    if tx.held_runs:
+        tx.held_runs.pop(run_id, None)
     tx.execute("INSERT INTO events (run_id, seq, type, time, attrs) VALUES (?,?,?,?,?)",
                (run_id, event.seq, event.type, event.time, payloads.encode(event.attrs)))
 
