@@ -280,10 +280,13 @@ def section_console(rep: Report, tmp: Path, sizes: Sizes) -> None:
                 "ms median", target="≤ 50 ms", ok=p["direct_median_ms"] <= 50,
                 note=f"max {p['direct_max_ms']:.1f} ms; without Pilot's waits, repaint "
                      "excluded"))
+    leaves_out(rep, "key → screen updated: the terminal writing and drawing the rendered "
+                    "update (headless), and the driver parsing the key's bytes")
     for label, r in p["screens"].items():
-        rep.add(Row("console", f"key → screen updated: {label}", r["median_ms"], "ms median",
+        rep.add(Row("console", f"key → screen refreshed: {label}", r["median_ms"], "ms median",
                     target="≤ 100 ms", ok=r["median_ms"] <= 100,
-                    note=f"max {r['max_ms']:.1f} ms over {r['reps']}"))
+                    note=f"p90 {r['p90_ms']:.1f}, max {r['max_ms']:.1f} ms over {r['reps']}; "
+                         f"CPU median {r['cpu_median_ms']:.1f}, p90 {r['cpu_p90_ms']:.1f} ms"))
 
 
 def section_visibility(rep: Report, tmp: Path, sizes: Sizes) -> None:

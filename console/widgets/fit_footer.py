@@ -41,9 +41,11 @@ class StableFooter(Footer):
         yield from super().compose()
 
     def bindings_changed(self, screen: Screen[Any]) -> None:
-        if (self._bindings_ready and self._shown is not None and screen is self.screen
-                and shown_bindings(screen) == self._shown):
-            return
+        shown = shown_bindings(screen)
+        if self._bindings_ready and screen is self.screen and shown == self._shown:
+            return  # the same keys, or a rebuild that will show them is already asked for
+        if screen.app.app_focus and self.is_attached and screen is self.screen:
+            self._shown = shown  # Footer asks for a rebuild: later calls need not ask again
         super().bindings_changed(screen)
 
 
