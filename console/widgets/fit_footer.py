@@ -36,6 +36,10 @@ class StableFooter(Footer):
         self._shown: tuple[tuple[Any, ...], ...] | None = None
 
     def compose(self) -> ComposeResult:
+        if not self._bindings_ready and self.is_attached:
+            # The screen's keys are known once the footer is mounted: show them now rather
+            # than compose an empty footer and rebuild it when they are first announced.
+            self.set_reactive(Footer._bindings_ready, True)
         if self._bindings_ready:
             self._shown = shown_bindings(self.screen)
         yield from super().compose()
