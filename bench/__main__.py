@@ -25,7 +25,8 @@ Sections (run in this order, so that later lines can show ratios to earlier ones
   postgres    the PostgreSQL store: drained by 1, 2 and 4 worker processes, recovery,
               DBOS on PostgreSQL (skipped when the server is unreachable; $ONWARD_PG_URL)
   console     the runs screen's store reads on 10,000 runs / 1,000,000 events, and the
-              real console under Textual's Pilot (first rows, cursor keys)
+              real console under Textual's Pilot: first rows, and every screen's main keys
+              from key posted to screen refreshed (median, p90, CPU)
   visibility  list-filter queries on 1,000,000 bulk-loaded runs (bench/visibility_bench.py)
 
 Every section prints one "leaves out:" line. Ratios: "× limit" is steps/s over the 1-row
