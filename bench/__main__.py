@@ -25,7 +25,8 @@ Sections (run in this order, so that later lines can show ratios to earlier ones
   postgres    the PostgreSQL store: drained by 1, 2 and 4 worker processes, recovery,
               DBOS on PostgreSQL (skipped when the server is unreachable; $ONWARD_PG_URL)
   console     the runs screen's store reads on 10,000 runs / 1,000,000 events, and the
-              real console under Textual's Pilot (first rows, cursor keys)
+              real console under Textual's Pilot: first rows, and every screen's main keys
+              from key posted to screen refreshed (median, p90, CPU)
   visibility  list-filter queries on 1,000,000 bulk-loaded runs (bench/visibility_bench.py)
 
 Every section prints one "leaves out:" line. Ratios: "× limit" is steps/s over the 1-row
@@ -293,10 +294,13 @@ def section_console(rep: Report, tmp: Path, sizes: Sizes) -> None:
                 "ms median", target="≤ 50 ms", ok=p["direct_median_ms"] <= 50,
                 note=f"max {p['direct_max_ms']:.1f} ms; without Pilot's waits, repaint "
                      "excluded"))
+    leaves_out(rep, "key → screen updated: the terminal writing and drawing the rendered "
+                    "update (headless), and the driver parsing the key's bytes")
     for label, r in p["screens"].items():
-        rep.add(Row("console", f"key → screen updated: {label}", r["median_ms"], "ms median",
+        rep.add(Row("console", f"key → screen refreshed: {label}", r["median_ms"], "ms median",
                     target="≤ 100 ms", ok=r["median_ms"] <= 100,
-                    note=f"max {r['max_ms']:.1f} ms over {r['reps']}"))
+                    note=f"p90 {r['p90_ms']:.1f}, max {r['max_ms']:.1f} ms over {r['reps']}; "
+                         f"CPU median {r['cpu_median_ms']:.1f}, p90 {r['cpu_p90_ms']:.1f} ms"))
 
 
 def section_visibility(rep: Report, tmp: Path, sizes: Sizes) -> None:

@@ -155,54 +155,90 @@ async def _pilot(db: Path, keys: int) -> dict[str, Any]:
             "direct_median_ms": statistics.median(direct), "direct_max_ms": max(direct)}
 
 
-async def _after_key(app: Any, pilot: Any, key: str, done: Any) -> float:
-    """Milliseconds from posting ``key`` until ``done()`` holds (the screen shows the
-    result), spinning the event loop; the repaint after it is not timed."""
-    from textual import events
-    k0 = time.perf_counter()
-    app._driver.send_message(events.Key(key, None))
-    while not done():
-        if time.perf_counter() - k0 > 10:
-            raise BenchError(f"no update within 10 s of the key {key!r}")
-        await asyncio.sleep(0)
-    took = (time.perf_counter() - k0) * 1000
-    await pilot.pause()
-    return took
-
-
 async def _screen_keys(app: Any, pilot: Any, table: Any, reps: int) -> dict[str, Any]:
-    """Key press → updated screen, for the runs screen's keys and the other screens."""
+    """Key press → updated screen (see console_keys) for every screen's main keys."""
+    from textual.widgets import Input, Select, TabbedContent
+
     from onward.console.screens.run_detail import RunDetailScreen
-    from onward.console.screens.runs import RunsScreen
-    from onward.console.screens.tasks import TasksScreen
-    times: dict[str, list[float]] = {}
+    from onward.console.widgets.fitted_table import FittedTable
+    from onward.console.widgets.timeline import Timeline
 
-    def add(label: str, ms: float) -> None:
-        times.setdefault(label, []).append(ms)
-
+    from .console_keys import Timings, after_key, settled
+    t = Timings()
     runs = app.screen
+
+    async def key(label: str, name: str, done: Any, char: str | None = None) -> None:
+        t.add(label, await after_key(app, pilot, name, done, char=char))
+
+    def moved(widget: Any) -> Any:
+        row = widget.cursor_row
+        return lambda: widget.cursor_row != row
+
+    async def detail_round() -> None:
+        """The run detail's keys, ending with escape back to the runs."""
+        detail = app.screen
+        timeline = detail.query_one(Timeline)
+        tabs = detail.query_one(TabbedContent)
+        await key("detail k: previous event", "k", moved(timeline), "k")
+        for name, tab in (("i", "io"), ("w", "pending"), ("l", "related"),
+                          ("h", "timeline")):
+            await key(f"detail {name}: {tab} tab", name,
+                      lambda tab=tab: tabs.active == tab, name)
+        await key("detail m: chart tab", "m", lambda: tabs.active == "chart", "m")
+        await key("detail m: back to the timeline", "m", lambda: tabs.active == "timeline",
+                  "m")
+        folded = timeline.compact
+        await key("detail z: fold activities", "z", lambda f=folded: timeline.compact != f,
+                  "z")
+        await key("detail z: unfold", "z", lambda f=folded: timeline.compact == f, "z")
+        notes = len(app._notifications)
+        await key("detail x: copy the event", "x",
+                  lambda n=notes: len(app._notifications) > n, "x")
+        select = detail.query_one("#history-type", Select)
+        await key("detail f: event type list", "f", lambda: select.expanded, "f")
+        await key("detail escape: close the list", "escape", lambda: not select.expanded)
+        await key("detail /: focus the search", "slash",
+                  lambda: isinstance(app.focused, Input), "/")
+        await key("detail typed letter: history searched", "A",
+                  lambda: timeline.needle == "A", "A")
+        await key("detail backspace: search cleared", "backspace",
+                  lambda: timeline.needle == "")
+        await key("detail enter: back to the timeline", "enter",
+                  lambda: app.focused is timeline)
+        await key("detail escape: back to the runs", "escape", lambda: app.screen is runs)
+
     for _ in range(reps):
+        # -- runs screen
+        await key("runs j: cursor down", "j", moved(table), "j")
+        await key("runs k: cursor up", "k", moved(table), "k")
         selected = len(table.selected)
-        add("space: select the run (row redrawn)",
-            await _after_key(app, pilot, "space", lambda n=selected: len(table.selected) != n))
+        await key("runs space: select the run", "space",
+                  lambda n=selected: len(table.selected) != n, " ")
         loads = runs.loads
-        add("s: next sort (store read, table refilled)",
-            await _after_key(app, pilot, "s", lambda n=loads: runs.loads > n))
-        add("G: last loaded row", await _after_key(
-            app, pilot, "G", lambda: table.cursor_row == table.row_count - 1))
-        add("g: first row", await _after_key(app, pilot, "g", lambda: table.cursor_row == 0))
-        add("enter: open the run (detail loaded)", await _after_key(
-            app, pilot, "enter", lambda: isinstance(app.screen, RunDetailScreen)
-            and app.screen.loads >= 1))
-        add("escape: back to the runs", await _after_key(
-            app, pilot, "escape", lambda: app.screen is runs))
-        add("2: tasks screen (loaded)", await _after_key(
-            app, pilot, "2", lambda: isinstance(app.screen, TasksScreen)
-            and app.screen.loads >= 1))
-        add("1: runs screen again", await _after_key(
-            app, pilot, "1", lambda: isinstance(app.screen, RunsScreen)))
-    return {label: {"median_ms": statistics.median(v), "max_ms": max(v), "reps": len(v)}
-            for label, v in times.items()}
+        await key("runs s: next sort (store read, rows refilled)", "s",
+                  lambda n=loads: runs.loads > n, "s")
+        await key("runs /: focus the filter bar", "slash",
+                  lambda: isinstance(app.focused, Input), "/")
+        await key("runs escape: back to the table", "escape", lambda: app.focused is table)
+        await key("runs enter: open the run (detail loaded)", "enter",
+                  lambda: isinstance(app.screen, RunDetailScreen) and app.screen.loads >= 1)
+        await detail_round()
+        # -- the other screens: the switch key, then a cursor move
+        for name, mode in (("2", "tasks"), ("3", "providers"), ("4", "workers"),
+                           ("5", "schedules")):
+            stack = app._screen_stacks.get(mode) or []
+            before = getattr(stack[-1], "loads", 0) if stack else 0
+            await key(f"{name}: {mode} screen (loaded)", name,
+                      lambda mode=mode, b=before: app.current_mode == mode
+                      and getattr(app.screen, "loads", 1) > b, name)
+            focused = app.focused
+            if isinstance(focused, FittedTable) and focused.row_count > 1:
+                done = moved(focused)
+            else:  # an empty table: wait for the key to be handled
+                done = settled(app)
+            await key(f"{mode} j: cursor down", "j", done, "j")
+        await key("1: runs screen again", "1", lambda: app.screen is runs, "1")
+    return t.summary()
 
 
 def pilot(db: Path, keys: int = 50) -> dict[str, Any]:

@@ -1,5 +1,5 @@
-"""Key presses on the run detail screen of one long history, under Pilot: the history
-tools (fold, search, chart toggle) against Pilot's own floor (a key nothing is bound to).
+"""Key presses on the run detail screen of one long history: key posted -> screen refreshed
+(see console_keys) for the history tools (fold, search, chart toggle), median and p90.
 
 Run alone: ``python -m bench.console_detail [ACTIVITIES]`` (a history of about
 2 x ACTIVITIES events; 50 by default, as in the console section's runs).
@@ -8,10 +8,8 @@ Run alone: ``python -m bench.console_detail [ACTIVITIES]`` (a history of about
 from __future__ import annotations
 
 import asyncio
-import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +20,13 @@ PRESSES = 10
 
 
 async def _presses(db: Path, presses: int) -> dict[str, Any]:
+    from textual.widgets import Input, TabbedContent
+
     from onward.console.app import OnwardApp
     from onward.console.screens.run_detail import RunDetailScreen
+    from onward.console.widgets.timeline import Timeline
+
+    from .console_keys import Timings, after_key
 
     with _engine(db, BASIC_FLOWS, BENCH_FLOWS) as eng:
         events = len(eng.show("long")["history"])
@@ -33,19 +36,29 @@ async def _presses(db: Path, presses: int) -> dict[str, Any]:
             while not (isinstance(app.screen, RunDetailScreen) and app.screen.loads >= 1):
                 await pilot.pause(0.05)
             screen = app.screen
-            result: dict[str, Any] = {"events": events}
-            for name in ("floor", "fold", "chart", "search"):
-                times = []
-                for i in range(presses):
-                    t0 = time.perf_counter()
-                    if name == "search":  # one more character typed into the search
-                        screen.query_one("#history-search").value = "bench_step"[:i % 10 + 1]  # type: ignore[attr-defined]
-                        await pilot.pause()
-                    else:
-                        await pilot.press({"floor": "k", "fold": "z", "chart": "m"}[name])
-                    times.append((time.perf_counter() - t0) * 1000)
-                result[f"{name}_median_ms"] = round(statistics.median(times), 1)
-            return result
+            timeline = screen.query_one(Timeline)
+            tabs = screen.query_one(TabbedContent)
+            t = Timings()
+
+            async def key(label: str, name: str, done: Any, char: str | None = None) -> None:
+                t.add(label, await after_key(app, pilot, name, done, char=char))
+
+            for _ in range(presses):
+                row = timeline.cursor_row
+                await key("k: previous event", "k", lambda r=row: timeline.cursor_row != r, "k")
+                await key("z: fold", "z", lambda: timeline.compact, "z")
+                await key("z: unfold", "z", lambda: not timeline.compact, "z")
+                await key("m: chart", "m", lambda: tabs.active == "chart", "m")
+                await key("m: timeline", "m", lambda: tabs.active == "timeline", "m")
+                await key("/: focus the search", "slash",
+                          lambda: isinstance(app.focused, Input), "/")
+                await key("typed letter: history searched", "b",
+                          lambda: timeline.needle == "b", "b")
+                await key("backspace: search cleared", "backspace",
+                          lambda: timeline.needle == "")
+                await key("enter: back to the timeline", "enter",
+                          lambda: app.focused is timeline)
+            return {"events": events, "keys": t.summary()}
 
 
 def detail_keys(activities: int = 50, presses: int = PRESSES) -> dict[str, Any]:
@@ -59,4 +72,9 @@ def detail_keys(activities: int = 50, presses: int = PRESSES) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    print(detail_keys(int(sys.argv[1]) if len(sys.argv) > 1 else 50))
+    found = detail_keys(int(sys.argv[1]) if len(sys.argv) > 1 else 50)
+    print(f"{found['events']} events")
+    for label, r in found["keys"].items():
+        print(f"{label:34s} wall median {r['median_ms']:6.1f} p90 {r['p90_ms']:6.1f}  "
+              f"cpu median {r['cpu_median_ms']:6.1f} p90 {r['cpu_p90_ms']:6.1f} ms  "
+              f"n={r['reps']}")

@@ -13,9 +13,10 @@ from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.content import Content
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import DataTable, Static
 
 from ..widgets.code_banner import CodeBanner
+from ..widgets.fit_footer import StableFooter
 from ..widgets.fitted_table import FittedTable
 from ..widgets.format import clock_time
 from ..widgets.pulse import PulseHeader
@@ -71,7 +72,7 @@ class ProvidersScreen(LiveScreen):
         with Horizontal(id="provider-lower"):
             yield Static("", id="provider-detail")
             yield ProviderLog(id="provider-log")
-        yield Footer(compact=True)
+        yield StableFooter()
 
     def on_mount(self) -> None:
         self.sub_title = "Code"

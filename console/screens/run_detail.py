@@ -14,11 +14,12 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.widgets import DataTable, Footer, Input, Select, Static, TabbedContent, TabPane
+from textual.widgets import DataTable, Input, Select, Static, TabbedContent, TabPane
 
 from ..messages import OpenRun
 from ..operations import export_history
 from ..widgets.code_banner import CodeBanner
+from ..widgets.fit_footer import StableFooter
 from ..widgets.format import clock_time, error_text, pretty_json
 from ..widgets.gantt import Gantt
 from ..widgets.history_model import event_types
@@ -100,7 +101,7 @@ class RunDetailScreen(LiveScreen):
             with TabPane("Related", id="related"):
                 with Vertical():
                     yield DataTable(cursor_type="row", zebra_stripes=True, id="related-table")
-        yield Footer(compact=True)
+        yield StableFooter()
 
     def on_mount(self) -> None:
         self.sub_title = self.ident

@@ -11,10 +11,11 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.content import Content
-from textual.widgets import DataTable, Footer, Input, Select, Static
+from textual.widgets import DataTable, Input, Select, Static
 
 from ..messages import OpenRun, OperationDone
 from ..widgets.code_banner import CodeBanner
+from ..widgets.fit_footer import StableFooter
 from ..widgets.fitted_table import FittedTable
 from ..widgets.format import clock_time, compact_json, countdown
 from ..widgets.json_view import JsonView
@@ -96,7 +97,7 @@ class TasksScreen(LiveScreen):
         with Horizontal(id="task-detail"):
             yield Static("", id="task-instructions", markup=False)
             yield JsonView(empty="no data", id="task-data")
-        yield Footer(compact=True)
+        yield StableFooter()
 
     def on_mount(self) -> None:
         self.sub_title = "Tasks"

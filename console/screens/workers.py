@@ -14,10 +14,11 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.content import Content
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import DataTable, Static
 
 from ..messages import OpenRun
 from ..widgets.code_banner import CodeBanner
+from ..widgets.fit_footer import StableFooter
 from ..widgets.fitted_table import FittedTable
 from ..widgets.format import ago, parse_time, span
 from ..widgets.pulse import PulseHeader
@@ -63,7 +64,7 @@ class WorkersScreen(LiveScreen):
         yield Static("", id="workers-summary")
         yield WorkersTable(id="workers-table")
         yield HeldTable(id="held-table")
-        yield Footer(compact=True)
+        yield StableFooter()
 
     def on_mount(self) -> None:
         self.sub_title = "Workers"

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, ClassVar
 
 from textual import events
 from textual.binding import Binding, BindingType
+from textual.geometry import Size
 from textual.widgets import DataTable
+from textual.widgets.data_table import RowKey
 
 Column = tuple[str, str, int | None]  # key, label, width (None: the flexible column)
 
@@ -62,6 +64,22 @@ class FittedTable(DataTable[Any]):
         for key, label, width in self.COLUMNS:
             self.add_column(label, key=key, width=width or flex)
         return True
+
+    def _update_dimensions(self, new_rows: Iterable[RowKey]) -> None:
+        # DataTable measures every cell of every new row to size auto-width columns; ours
+        # all have fixed widths, so with one-line, unlabelled rows only the scrollable size
+        # changes. Refilling 200 runs (or 1,000 events) skips 1,400 (5,000) measurements.
+        keys = list(new_rows)
+        rows = [self.rows.get(key) for key in keys]
+        if any(c.auto_width for c in self.columns.values()) or any(
+                row is not None and (row.label is not None or row.auto_height)
+                for row in rows):
+            super()._update_dimensions(keys)
+            return
+        width = sum(c.get_render_width(self) for c in self.columns.values())
+        header = self.header_height if self.show_header else 0
+        self.virtual_size = Size(width + self._row_label_column_width,
+                                 self._total_row_height + header)
 
     def on_resize(self, event: events.Resize) -> None:
         if self.fit_columns():

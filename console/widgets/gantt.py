@@ -69,38 +69,64 @@ def chart_text(steps: list[Lane], start: float, end: float, width: int,
 
 class Gantt(ScrollView, can_focus=True):
     """The chart of one run's history; redrawn to the width it has, and only the lines on
-    screen are rendered (a history can have thousands of steps)."""
+    screen are rendered (a history can have thousands of steps).
+
+    ``show_history`` only notes what to chart: the lanes and lines are worked out when the
+    chart is first drawn (or read) after the history changed, so a history that grows while
+    another tab is shown costs nothing until the chart is looked at.
+    """
 
     DEFAULT_CSS = "Gantt { height: 1fr; }"
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.steps: list[Lane] = []
-        self._range = (0.0, 0.0)
+        self._events: list[dict[str, Any]] = []
+        self._source: tuple[Any, ...] | None = None  # what the chart was last asked to show
+        self._steps: list[Lane] | None = None  # lanes of ``_events`` (None: not worked out)
+        self._count = 0  # events in ``_events`` when its lanes were last worked out
+        self._open_run = False
         self._colours: dict[str, str] = {}
         self._now = 0.0
         self._drawn: tuple[Any, list[Text]] | None = None
         self._strips: dict[int, Strip] = {}
 
+    @property
+    def steps(self) -> list[Lane]:
+        """The chart's lanes, worked out from the history on first use."""
+        if self._steps is None:
+            self._steps = lanes(self._events)
+        return self._steps
+
     def show_history(self, events: list[dict[str, Any]], colours: dict[str, str],
                      now: float, *, open_run: bool) -> None:
-        """Chart ``events``; an open run's chart runs up to ``now``."""
-        self.steps = lanes(events)
-        times = [t for t in (parse_time(e.get("time")) for e in events) if t is not None]
-        start = min(times) if times else now
-        end = max(times) if times else now
-        if open_run:
-            end = max(end, now)
-        self._range, self._colours, self._now = (start, end), colours, now
-        self._lines()
+        """Chart ``events``; an open run's chart runs up to ``now``. Nothing is redrawn
+        when the history, colours and (for an open run) time are those already charted."""
+        source = (id(events), len(events), events[-1].get("seq") if events else None,
+                  tuple(sorted(colours.items())), now if open_run else None)
+        if source == self._source:
+            return
+        self._source = source
+        if events is not self._events or len(events) != self._count:
+            self._steps = None
+        self._events, self._count = events, len(events)
+        self._open_run = open_run
+        self._colours, self._now = colours, now
         self.refresh()
+
+    def _time_range(self) -> tuple[float, float]:
+        times = [t for t in (parse_time(e.get("time")) for e in self._events) if t is not None]
+        start = min(times) if times else self._now
+        end = max(times) if times else self._now
+        if self._open_run:
+            end = max(end, self._now)
+        return start, end
 
     def _lines(self) -> list[Text]:
         """The chart's lines for the current width (drawn again only when it changed)."""
         width = self.scrollable_content_region.width or self.size.width
-        key = (width, self._range, id(self.steps), self._now)
+        key = (width, self._source)
         if self._drawn is None or self._drawn[0] != key:
-            start, end = self._range
+            start, end = self._time_range()
             text = chart_text(self.steps, start, end, width, self._colours, self._now)
             lines = list(text.split("\n"))
             self._drawn = (key, lines)
@@ -110,7 +136,8 @@ class Gantt(ScrollView, can_focus=True):
         return self._drawn[1]
 
     def on_resize(self) -> None:
-        self._lines()
+        if self._source is not None:
+            self._lines()
 
     def render_line(self, y: int) -> Strip:
         lines = self._lines()

@@ -5,6 +5,7 @@ chart draws. No widgets, so they are easy to test."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,15 +23,21 @@ def event_types(events: list[dict[str, Any]]) -> list[str]:
     return list(dict.fromkeys(str(e.get("type", "")) for e in events))
 
 
-def matches(event: dict[str, Any], kind: str | None, needle: str) -> bool:
+def event_text(event: dict[str, Any]) -> str:
+    """The text a search looks in: the event's JSON, case folded."""
+    return json.dumps(event, ensure_ascii=False, default=str).casefold()
+
+
+def matches(event: dict[str, Any], kind: str | None, needle: str,
+            text_of: Callable[[dict[str, Any]], str] = event_text) -> bool:
     """Whether ``event`` has type ``kind`` (any when None) and contains ``needle`` (case
-    folded, anywhere in its JSON; everything matches an empty needle)."""
+    folded, anywhere in its JSON; everything matches an empty needle). ``text_of`` gives
+    the searched text (a caller searching the same events again passes a cached one)."""
     if kind and event.get("type") != kind:
         return False
     if not needle:
         return True
-    return needle.casefold() in json.dumps(event, ensure_ascii=False,
-                                           default=str).casefold()
+    return needle.casefold() in text_of(event)
 
 
 @dataclass
@@ -43,11 +50,12 @@ class Row:
 
 
 def rows(events: list[dict[str, Any]], *, kind: str | None = None, needle: str = "",
-         compact: bool = False) -> list[Row]:
+         compact: bool = False, text_of: Callable[[dict[str, Any]], str] = event_text
+         ) -> list[Row]:
     """The rows to show: events that pass the filter, and with ``compact`` each activity
     (its schedule, attempts and outcome) as one row at the place it was scheduled."""
     if not compact:
-        return [Row(e) for e in events if matches(e, kind, needle)]
+        return [Row(e) for e in events if matches(e, kind, needle, text_of)]
     groups: dict[int, list[dict[str, Any]]] = {}
     order: list[tuple[str, Any]] = []
     for event in events:
@@ -62,11 +70,11 @@ def rows(events: list[dict[str, Any]], *, kind: str | None = None, needle: str =
     shown: list[Row] = []
     for what, item in order:
         if what == "event":
-            if matches(item, kind, needle):
+            if matches(item, kind, needle, text_of):
                 shown.append(Row(item))
             continue
         members = groups[item]
-        if any(matches(e, kind, needle) for e in members):
+        if any(matches(e, kind, needle, text_of) for e in members):
             shown.append(Row(members[-1], members) if len(members) > 1 else Row(members[0]))
     return shown
 

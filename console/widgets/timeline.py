@@ -11,7 +11,7 @@ from textual.binding import Binding
 
 from .fitted_table import Column, FittedTable
 from .format import clock_time, describe_event, parse_time, span
-from .history_model import Row, fold_text, matches, rows
+from .history_model import Row, event_text, fold_text, matches, rows
 from .status import event_type_text
 
 COLUMNS: tuple[Column, ...] = (
@@ -43,6 +43,7 @@ class Timeline(FittedTable):
         self._colours: dict[str, str] = {}
         self._now = 0.0
         self._cached: dict[Any, list[Any]] = {}  # seq -> cells of a lone event (not delta)
+        self._texts: dict[Any, str] = {}  # seq -> the event's searched text
 
     @property
     def filtered(self) -> bool:
@@ -65,7 +66,7 @@ class Timeline(FittedTable):
             self.fit_columns()
         self.clear()
         self.shown = rows(self.events, kind=self.kind, needle=self.needle,
-                          compact=self.compact)
+                          compact=self.compact, text_of=self._text_of)
         previous: dict[str, Any] | None = None
         target = len(self.shown) - 1
         for index, row in enumerate(self.shown):
@@ -76,6 +77,17 @@ class Timeline(FittedTable):
                 target = index
         if self.shown:
             self.move_cursor(row=target, animate=False)
+
+    def _text_of(self, event: dict[str, Any]) -> str:
+        """The event's searched text, worked out once per event (each typed letter searches
+        the whole history again)."""
+        seq = event.get("seq")
+        if seq is None:
+            return event_text(event)
+        text = self._texts.get(seq)
+        if text is None:
+            text = self._texts[seq] = event_text(event)
+        return text
 
     def _cells(self, row: Row, previous: dict[str, Any] | None) -> list[Any]:
         event = row.event
@@ -103,6 +115,7 @@ class Timeline(FittedTable):
         """Replace the whole timeline (a different run, or a first load)."""
         self.events = []
         self._cached = {}
+        self._texts = {}
         self.shown = []
         self.clear()
         self.add_events(history, colours, now)
@@ -147,4 +160,5 @@ class Timeline(FittedTable):
 
     def count_matching(self) -> int:
         """How many events pass the type filter and the search."""
-        return sum(1 for e in self.events if matches(e, self.kind, self.needle))
+        return sum(1 for e in self.events
+                   if matches(e, self.kind, self.needle, self._text_of))
