@@ -69,6 +69,8 @@ class Worker:
         self._heartbeats: dict[tuple[str, int], tuple[Attempt, Any]] = {}
         self._hb_lock = threading.Lock()
         self._wake = threading.Event()
+        self._news = False
+        """Something besides this worker's own outcomes asked for a look at the store."""
         self._stopping = threading.Event()
         self._draining = False
         self._thread: threading.Thread | None = None
@@ -93,7 +95,7 @@ class Worker:
         self._overran = False
         """Workflow code ran into its deadline in this turn: advance no more runs in it."""
         self.executor = ActivityExecutor(
-            self.concurrency, runtime.registry.activity, self.outcomes, self.wake,
+            self.concurrency, runtime.registry.activity, self.outcomes, self._wake.set,
             self._on_heartbeat)
         self.executor.settle_inline = self._settle_inline
         self.committer = runtime.committer if getattr(self.session, "shares_writer", False) \
@@ -162,6 +164,7 @@ class Worker:
 
     def wake(self) -> None:
         """Ask the dispatcher to look at the store now."""
+        self._news = True
         self._wake.set()
 
     def retry_stuck_runs(self) -> None:
@@ -282,7 +285,7 @@ class Worker:
         self.dispatch(dispatch)
         self.report_commit(tx)
         self.runtime.feed.publish(tx)
-        self.runtime.feed.notify()
+        self.runtime.feed.notify(tx)
         return bool(outcomes or dispatch or touched)
 
     def _settle_inline(self, outcome: Outcome) -> bool:
@@ -316,7 +319,7 @@ class Worker:
         self.dispatch(dispatch)
         self.report_commit(tx)
         self.runtime.feed.publish(tx)
-        self.runtime.feed.notify()
+        self.runtime.feed.notify(tx)
         if self._backlog or self._queued:
             self.wake()
         return True
@@ -375,15 +378,16 @@ class Worker:
         return False
 
     def _wake_requested(self) -> bool:
-        if self._wake.is_set():
-            self._wake.clear()
-            return True
-        return False
+        """Whether :meth:`wake` was called since the last turn. (Outcomes and heartbeats
+        only set the event: a turn records them without looking for other work.)"""
+        self._wake.clear()
+        news, self._news = self._news, False
+        return news
 
     def _on_heartbeat(self, attempt: Attempt, details: Any) -> None:
         with self._hb_lock:
             self._heartbeats[(attempt.run_id, attempt.ref)] = (attempt, details)
-        self.wake()
+        self._wake.set()
 
     # -- steps of a turn ----------------------------------------------------------------
     def _advance(self, tx: Tx, run: RunRow, dispatch: list[Attempt], touched: set[str],
