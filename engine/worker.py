@@ -331,14 +331,20 @@ class Worker:
         for run_id in touched:
             self.runtime.cache.evict(run_id)
 
+    @property
+    def reporting(self) -> bool:
+        """Whether anything (metrics, traces) is told about committed turns."""
+        return bool(self.runtime.reporters or self.reporters)
+
     def report_commit(self, tx: Tx) -> None:
         """Log the failures ``tx`` (now committed) recorded and tell the reporters
         (metrics, traces) about it (see ``worklog``)."""
-        report_turn(tx, [*self.runtime.reporters, *self.reporters])
+        report_turn(tx, [*self.runtime.reporters, *self.reporters] if self.reporting else [])
 
     def dispatch(self, claimed: list[Attempt]) -> None:
         """Start attempts claimed in a transaction that has now committed."""
-        report_started(claimed, [*self.runtime.reporters, *self.reporters])
+        if self.reporting:
+            report_started(claimed, [*self.runtime.reporters, *self.reporters])
         for attempt in claimed:
             self.executor.submit(attempt)
 
@@ -417,8 +423,10 @@ class Worker:
             return self.worker_id
 
         advancer = self.runtime.advancer
-        began = time.time()
-        runs_code = bool(run.is_open and not run.paused and registry.workflow(run.workflow))
+        reporting = self.reporting  # (workflow tasks are noted for the reporters alone)
+        began = time.time() if reporting else 0.0
+        runs_code = reporting and bool(run.is_open and not run.paused and
+                                       registry.workflow(run.workflow))
         if not isolate:
             outcome: AdvanceOutcome = advancer.advance(tx, run, eager)
         else:
@@ -429,7 +437,8 @@ class Worker:
                 raise
             except Exception as err:  # noqa: BLE001 - held and reported, never fatal
                 self._hold_broken(tx, run, err)
-                note_workflow_task(tx, WorkflowTask(run, began, time.time(), False))
+                if reporting:
+                    note_workflow_task(tx, WorkflowTask(run, began, time.time(), False))
                 return
         if runs_code:  # (a closed or paused run, or one without code here, ran nothing)
             note_workflow_task(tx, WorkflowTask(run, began, time.time(), not run.stuck))

@@ -73,7 +73,8 @@ class Probe:
 
     def begin(self) -> None:
         import apsw
-        if self.sql:
+        self.tracing = self.sql
+        if self.sql:  # (connections opened later are not traced: warm up first)
             for conn in _connections():
                 conn.trace_v2(apsw.SQLITE_TRACE_STMT, self._traced)
         eng = self.eng
@@ -85,8 +86,9 @@ class Probe:
         self.wall, self.cpu = time.perf_counter(), time.process_time()
 
     def _traced(self, event: dict[str, Any]) -> None:
-        text = " ".join(str(event["sql"]).split())[:80]
-        self.statements[text] += 1
+        if self.tracing:
+            text = " ".join(str(event["sql"]).split())[:80]
+            self.statements[text] += 1
 
     def end(self) -> None:
         self.wall = time.perf_counter() - self.wall
@@ -106,9 +108,7 @@ class Probe:
         self.commits, self.batches, self.jobs = (a - b for a, b in zip(c, self.c0, strict=True))
         w = (self.worker.ticks, self.worker.inline_settled) if self.worker else (0, 0)
         self.ticks, self.inline = (a - b for a, b in zip(w, self.w0, strict=True))
-        if self.sql:
-            for conn in _connections():
-                conn.trace_v2(0, None)
+        self.tracing = False
 
     def report(self, n: int, extra: str = "") -> None:
         print(f"{n} workflows: {n / self.wall:,.0f} wf/s{extra}")
@@ -134,12 +134,9 @@ def _engine(db: Path) -> Any:
 
 
 def _wait_completed(eng: Any, n: int) -> None:
-    """Poll the run counts every 10 ms (as the benchmark does) until ``n`` runs completed."""
-    deadline = time.monotonic() + max(120.0, n / 5)
-    while eng.counts()["completed"] < n:
-        if time.monotonic() > deadline:
-            raise SystemExit(f"{n} runs did not complete in time")
-        time.sleep(0.01)
+    """Wait as the benchmark does until ``n`` runs completed."""
+    from bench.onward_bench import _wait_completed as wait
+    wait(eng, n, timeout=max(120.0, n / 5))
 
 
 def drain(tmp: Path, n: int, sql: bool, profiler: Any) -> None:
