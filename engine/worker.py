@@ -488,7 +488,10 @@ class Worker:
         names = self.runtime.registry.workflow_names()
         if not names:
             return
-        for run_id in queues.due_workflow_tasks(tx, names, BATCH):
+        due = queues.due_workflow_tasks(tx, names, BATCH)
+        if len(due) >= BATCH:  # more may be due: the next turn looks again (outcomes alone
+            self._backlog = True  # do not make a turn look; due timers are in next_due)
+        for run_id in due:
             if run_id in touched:
                 continue
             run = history.get_run(tx, run_id, lock=True)
