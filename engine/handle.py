@@ -53,9 +53,9 @@ class RunHandle:
         self.run_id = run_id
         self.created = created
         self._closes_at_start = closes_at_start
-        """The engine's close count before the start, when this process's worker took the
-        run: ``result`` then waits for a close before its first read (a workflow task run
-        here announces its close; a read before one would find the run still open)."""
+        """Set (to the engine's close count before the start) when this process's worker
+        took the run: ``result`` then waits for the run's close before its first read (a
+        workflow task run here announces it; a read before would find the run open)."""
 
     def __repr__(self) -> str:
         return f"RunHandle(id={self.id!r}, run_id={self.run_id!r})"
