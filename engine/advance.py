@@ -114,7 +114,7 @@ class Advancer:
     def __init__(self, *, workflows: Callable[[str], Any], clock: Callable[[], float],
                  new_id: Callable[[str], str], cache: InstanceCache,
                  watch: DeadlineWatch | None = None,
-                 on_close: Callable[[], None] | None = None,
+                 on_close: Callable[[Tx, str], None] | None = None,
                  activities: Callable[[str], Any] | None = None) -> None:
         self.workflows = workflows
         self.activities = activities
@@ -128,7 +128,8 @@ class Advancer:
         self.woke_others = False
         """Set when a workflow task made other work due (a child, a parent, a new run)."""
         self.on_close = on_close
-        """Called as each run closes (the change feed counts closes for result waiters)."""
+        """Called with the transaction and run id as each run closes (the change feed
+        announces the close to the run's result waiters once that transaction committed)."""
         self._holds_nothing = False
         """The run being advanced has no queue rows or children (its instance says so)."""
 
@@ -433,7 +434,7 @@ class Advancer:
         ``holds_nothing``: the run's code had nothing outstanding and started no child,
         so there is nothing to clear (spares four statements on the common path)."""
         if self.on_close is not None:
-            self.on_close()
+            self.on_close(tx, run.run_id)
         run.status, run.closed, run.updated = status, now, now
         run.wf_pending, run.stuck, run.retrying = 0, 0, 0
         run.step = status

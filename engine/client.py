@@ -245,7 +245,7 @@ class Engine(AsyncClient, ScheduleClient):
         else:
             local.dispatch(eager)
             local.report_commit(tx)
-            self.runtime.feed.notify()  # the local worker already ran the first workflow task
+            self.runtime.feed.notify(tx)  # the local worker already ran the first workflow task
             handle = RunHandle(self, workflow_id, run_id, closes_at_start=closes_at_start)
         handle.workflow_fn = typed  # result() converts by its return hint
         return handle
@@ -470,8 +470,8 @@ class Engine(AsyncClient, ScheduleClient):
             history.save_run_state(tx, run)
 
         # closing a run touches the instance cache, which the local worker also uses
-        self.runtime.committer.run(write, locked=True)
-        self.runtime.feed.wrote()
+        _, tx = self.runtime.committer.run_job(write, locked=True)
+        self.runtime.feed.wrote(tx)
 
     def complete_task(self, task_id: str, result: Any = None, *, by: str | None = None) -> None:
         """Complete an open manual task; the first answer stands."""

@@ -213,8 +213,15 @@ def from_json(value: Any, hint: Any, what: str, *, root: str = "$") -> Any:
         raise PayloadError(f"{what}: {_located(str(err), root)}") from None
 
 
+_EXACT = frozenset({str, int, bool})
+"""Hints a value of exactly that type already satisfies as it is (msgspec would return
+it unchanged): the common activity and workflow parameters skip the conversion."""
+
+
 def _to_type(value: Any, hint: Any) -> Any:
     """``from_json`` without the message: msgspec's ValidationError if it cannot be."""
+    if type(value) is hint and hint in _EXACT:
+        return value
     if _no_hint(hint):
         return value
     try:

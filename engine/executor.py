@@ -253,9 +253,9 @@ class _ThreadPool:
             if self._closed:
                 return
             self._jobs.append(job)
-            abandoned = sum(1 for info in self._doing.values()
-                            if info is not None and info.given_up)
-            if len(self._jobs) > self._idle and len(self._threads) - abandoned < self.size:
+            if len(self._jobs) > self._idle and len(self._threads) - sum(
+                    1 for info in self._doing.values()
+                    if info is not None and info.given_up) < self.size:
                 thread = threading.Thread(target=self._serve, daemon=True,
                                           name=f"onward-activity_{len(self._threads)}")
                 self._threads.append(thread)

@@ -53,13 +53,15 @@ _NO_LOCK = contextlib.nullcontext()
 
 class JobTx(Tx):
     """One job's view of a shared transaction: statements go to the transaction; what the
-    job notes for after its commit (``published`` events, workflow tasks) stays its own."""
+    job notes for after its commit (``published`` events, ``closed_runs``, workflow tasks)
+    stays its own."""
 
     def __init__(self, inner: Tx) -> None:
         self.inner = inner
         self.for_update = inner.for_update
         self.batch_reads = inner.batch_reads
         self.published: list[Any] = []
+        self.closed_runs: list[str] = []
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)

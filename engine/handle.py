@@ -53,9 +53,9 @@ class RunHandle:
         self.run_id = run_id
         self.created = created
         self._closes_at_start = closes_at_start
-        """The engine's close count before the start, when this process's worker took the
-        run: ``result`` then waits for a close before its first read (a workflow task run
-        here announces its close; a read before one would find the run still open)."""
+        """Set (to the engine's close count before the start) when this process's worker
+        took the run: ``result`` then waits for the run's close before its first read (a
+        workflow task run here announces it; a read before would find the run open)."""
 
     def __repr__(self) -> str:
         return f"RunHandle(id={self.id!r}, run_id={self.run_id!r})"
@@ -80,19 +80,42 @@ class RunHandle:
         from ``start`` with the workflow function, whose return hint then says; a result
         that does not fit raises PayloadError naming the path to the bad field."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        seen, self._closes_at_start = self._closes_at_start, None
-        feed = self.engine.runtime.feed
-        if seen is not None and self.engine.runtime.workers:  # (a stopped one announces none)
-            self.engine.wait_for_close(0.05 if timeout is None else min(0.05, timeout), seen)
+        ran_here = self._closes_at_start is not None
+        self._closes_at_start = None
+        runtime = self.engine.runtime
+        watched = self.run_id
         while True:
-            closes = feed.closes_seen  # before reading: a close after it wakes us
-            with self.engine.store.read() as tx:
-                run = history.current_run(tx, self.id)
-            remaining = None if deadline is None else deadline - time.monotonic()
-            if is_settled(run) or (remaining is not None and remaining <= 0):
-                return self._typed(outcome(self.id, run), result_type)
-            self.engine.wait_for_close(0.05 if remaining is None else min(0.05, remaining),
-                                       closes)
+            # Registered before the read: a close announced after it releases the waiter
+            # (None: announced already, or no worker here to announce one).
+            waiter = runtime.feed.watch_close(watched) if runtime.workers else None
+            try:
+                if ran_here and waiter is not None:  # its close is announced here: the read
+                    ran_here = False                 # waits for it (one read, not two)
+                    if waiter.acquire(timeout=self._slice(deadline)):
+                        waiter = None
+                while True:
+                    with self.engine.store.read() as tx:
+                        run = history.current_run(tx, self.id)
+                    remaining = None if deadline is None else deadline - time.monotonic()
+                    if is_settled(run) or (remaining is not None and remaining <= 0):
+                        return self._typed(outcome(self.id, run), result_type)
+                    assert run is not None
+                    if run.run_id != watched:  # continued as new: watch the new run
+                        break
+                    if waiter is None:  # any close, a commit elsewhere, or 50 ms
+                        self.engine.wait_for_close(self._slice(deadline))
+                    elif waiter.acquire(timeout=self._slice(deadline)):
+                        waiter = None  # (a close elsewhere is found by the next read)
+            finally:
+                if waiter is not None:
+                    runtime.feed.unwatch(watched, waiter)
+            watched = run.run_id
+
+    @staticmethod
+    def _slice(deadline: float | None) -> float:
+        """How long one wait lasts: 50 ms at most, so that a close made by another process
+        is found by the next read."""
+        return 0.05 if deadline is None else max(0.0, min(0.05, deadline - time.monotonic()))
 
     def _typed(self, value: Any, result_type: Any) -> Any:
         """A completed run's JSON result converted by ``result_type`` or the workflow's

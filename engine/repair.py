@@ -235,9 +235,9 @@ def retry(runtime: Runtime, ident: str, *, discard_completed: bool = False) -> s
                            "retrying runs can be retried (use --rerun to start it afresh)")
         return message, True
 
-    message, wrote = runtime.committer.run(write, locked=True)
+    (message, wrote), tx = runtime.committer.run_job(write, locked=True)
     if wrote:
-        runtime.feed.wrote()
+        runtime.feed.wrote(tx)  # (announcing the close a reset made)
     return message
 
 
@@ -325,9 +325,9 @@ def reset_run(runtime: Runtime, ident: str, seq: int, *, reapply_signals: bool =
                            discard_completed=discard_completed)
         return run.workflow_id, new_run_id, True
 
-    workflow_id, run_id, created = runtime.committer.run(write, locked=True)
+    (workflow_id, run_id, created), tx = runtime.committer.run_job(write, locked=True)
     if created:
-        runtime.feed.wrote()
+        runtime.feed.wrote(tx)
     return workflow_id, run_id, created
 
 

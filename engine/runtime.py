@@ -95,12 +95,17 @@ class LocalWorker(Protocol):
     def stop(self, grace: float = 10.0) -> None: ...
 
 
+RECENT_CLOSES = 4096
+"""Announced closes the feed remembers for result waiters that come after them."""
+
+
 class ChangeFeed:
     """Tells this process what committed: waiters for any change, waiters for a close,
     listeners (in-process workers, woken to look at the store) and event observers.
 
-    Closes are counted as the advancer makes them (inside a transaction) and announced by
-    :meth:`notify` once that transaction committed."""
+    The advancer notes each close in the transaction that makes it (:meth:`count_close`);
+    :meth:`notify`, given that transaction once it committed, announces them: each run's
+    own waiters wake (:meth:`watch_close`), not every waiter of the process."""
 
     def __init__(self, store: Store, registry: Registry, has_local_workers: Callable[[], bool]
                  ) -> None:
@@ -111,34 +116,72 @@ class ChangeFeed:
         self.changed = threading.Condition()
         self.generation = 0
         self.closed = threading.Condition()
-        self.closes = 0
-        """Runs this process has closed, committed or not yet."""
         self.closes_seen = 0
         """Closes announced (their transactions committed)."""
+        self._watching: dict[str, list[threading.Lock]] = {}
+        """Run id → the locks of its result waiters, released when its close is announced
+        (guarded by ``closed``)."""
+        self._recent: dict[str, None] = {}
+        """The last ``RECENT_CLOSES`` closes announced, oldest first (for waiters that
+        come after the close)."""
         self.listeners: list[Callable[[], None]] = []
         self.close_listeners: list[Callable[[], None]] = []
         """Called (on the committing thread) after each announcement of closes: the
         asyncio result waiters' wake-up, which must not block."""
 
-    def count_close(self) -> None:
-        """Count a run closed in the transaction under way (announced by ``notify``)."""
-        self.closes += 1
+    @staticmethod
+    def count_close(tx: Tx, run_id: str) -> None:
+        """Note ``run_id`` closed in ``tx``, the transaction under way (announced by
+        ``notify(tx)`` once it committed; never if it rolls back)."""
+        closed = getattr(tx, "closed_runs", None)
+        if closed is not None:
+            closed.append(run_id)
 
-    def notify(self) -> None:
-        """Announce a commit of this process: wake waiters for a change and for a close."""
+    def notify(self, tx: Tx | None = None) -> None:
+        """Announce a commit of this process (``tx``, if given): wake waiters for a change,
+        and the waiters of each run that ``tx`` closed."""
         with self.changed:
             self.generation += 1
             self.changed.notify_all()
-        if self.closes != self.closes_seen:
-            with self.closed:
-                self.closes_seen = self.closes
-                self.closed.notify_all()
-            for listener in list(self.close_listeners):
-                listener()
+        closed: list[str] = getattr(tx, "closed_runs", None) or []
+        if not closed:
+            return
+        with self.closed:
+            self.closes_seen += len(closed)
+            for run_id in closed:
+                self._recent[run_id] = None
+                if len(self._recent) > RECENT_CLOSES:
+                    del self._recent[next(iter(self._recent))]
+                for waiter in self._watching.pop(run_id, ()):
+                    waiter.release()
+            self.closed.notify_all()
+        for listener in list(self.close_listeners):
+            listener()
 
-    def wrote(self) -> None:
-        """Announce a client's commit: wake waiters, and the workers to look at it."""
-        self.notify()
+    def watch_close(self, run_id: str) -> threading.Lock | None:
+        """A lock that is released when ``run_id``'s close is announced (acquire it, with a
+        timeout, to wait); None if its close was announced already (recently)."""
+        waiter = threading.Lock()
+        waiter.acquire()
+        with self.closed:
+            if run_id in self._recent:
+                return None
+            self._watching.setdefault(run_id, []).append(waiter)
+        return waiter
+
+    def unwatch(self, run_id: str, waiter: threading.Lock) -> None:
+        """Forget a waiter of :meth:`watch_close` (its wait is over)."""
+        with self.closed:
+            waiters = self._watching.get(run_id)
+            if waiters is not None and waiter in waiters:
+                waiters.remove(waiter)
+                if not waiters:
+                    del self._watching[run_id]
+
+    def wrote(self, tx: Tx | None = None) -> None:
+        """Announce a client's commit (``tx``, if given): wake waiters, and the workers to
+        look at it."""
+        self.notify(tx)
         for listener in list(self.listeners):
             listener()
 

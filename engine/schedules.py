@@ -35,7 +35,7 @@ from .store.base import Tx
 from .store.schedules import ScheduleRow
 
 __all__ = ["OVERLAP_POLICIES", "Closer", "fire", "fire_due", "fired_workflow_id", "has_due",
-           "next_due", "set_next", "spec_of", "start_fired_run"]
+           "next_due", "set_next", "spec_of", "start_fired_run", "wake_at"]
 
 OVERLAP_POLICIES = ("skip", "buffer_one", "allow_all", "cancel_other", "terminate_other")
 BATCH = 50
@@ -166,6 +166,12 @@ def has_due(tx: Tx, now: float) -> bool:
 def next_due(tx: Tx, now: float) -> float | None:
     """When a schedule falls due next (None: none will), for the worker's wake-up."""
     due, buffered = store.next_due(tx)
+    return wake_at(due, buffered, now)
+
+
+def wake_at(due: float | None, buffered: bool, now: float) -> float | None:
+    """When a worker looks at the schedules next, given the earliest due schedule and
+    whether one holds a buffered fire (looked at again shortly)."""
     if buffered:
         due = now + BUFFER_RECHECK if due is None else min(due, now + BUFFER_RECHECK)
     return due

@@ -42,8 +42,9 @@ def fire_due_timers(tx: Tx, now: float, limit: int) -> Iterator[RunRow]:
 def next_due(tx: Tx, now: float, *, limited: bool) -> float:
     """When a timer, a ready attempt or a schedule falls due next (an hour away if nothing does);
     ``limited``: activities under rate limits are looked at again shortly."""
-    timer, ready = queues.next_due(tx, now)
-    candidates = [t for t in (timer, ready, schedules.next_due(tx, now)) if t is not None]
+    timer, ready, schedule, buffered = queues.next_due(tx, now)
+    candidates = [t for t in (timer, ready, schedules.wake_at(schedule, buffered, now))
+                  if t is not None]
     if limited:
         candidates.append(now + LIMITED_RECHECK)
     return min(candidates) if candidates else now + 3600.0

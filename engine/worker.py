@@ -70,6 +70,8 @@ class Worker:
         self._heartbeats: dict[tuple[str, int], tuple[Attempt, Any]] = {}
         self._hb_lock = threading.Lock()
         self._wake = threading.Event()
+        self._news = False
+        """Something besides this worker's own outcomes asked for a look at the store."""
         self._stopping = threading.Event()
         self._draining = False
         self._thread: threading.Thread | None = None
@@ -94,7 +96,7 @@ class Worker:
         self._overran = False
         """Workflow code ran into its deadline in this turn: advance no more runs in it."""
         self.executor = ActivityExecutor(
-            self.concurrency, runtime.registry.activity, self.outcomes, self.wake,
+            self.concurrency, runtime.registry.activity, self.outcomes, self._wake.set,
             self._on_heartbeat)
         self.executor.settle_inline = self._settle_inline
         self.committer = runtime.committer if getattr(self.session, "shares_writer", False) \
@@ -163,6 +165,7 @@ class Worker:
 
     def wake(self) -> None:
         """Ask the dispatcher to look at the store now."""
+        self._news = True
         self._wake.set()
 
     def retry_stuck_runs(self) -> None:
@@ -283,7 +286,7 @@ class Worker:
         self.dispatch(dispatch)
         self.report_commit(tx)
         self.runtime.feed.publish(tx)
-        self.runtime.feed.notify()
+        self.runtime.feed.notify(tx)
         return bool(outcomes or dispatch or touched)
 
     def _settle_inline(self, outcome: Outcome) -> bool:
@@ -317,7 +320,7 @@ class Worker:
         self.dispatch(dispatch)
         self.report_commit(tx)
         self.runtime.feed.publish(tx)
-        self.runtime.feed.notify()
+        self.runtime.feed.notify(tx)
         if self._backlog or self._queued:
             self.wake()
         return True
@@ -329,14 +332,20 @@ class Worker:
         for run_id in touched:
             self.runtime.cache.evict(run_id)
 
+    @property
+    def reporting(self) -> bool:
+        """Whether anything (metrics, traces) is told about committed turns."""
+        return bool(self.runtime.reporters or self.reporters)
+
     def report_commit(self, tx: Tx) -> None:
         """Log the failures ``tx`` (now committed) recorded and tell the reporters
         (metrics, traces) about it (see ``worklog``)."""
-        report_turn(tx, [*self.runtime.reporters, *self.reporters])
+        report_turn(tx, [*self.runtime.reporters, *self.reporters] if self.reporting else [])
 
     def dispatch(self, claimed: list[Attempt]) -> None:
         """Start attempts claimed in a transaction that has now committed."""
-        report_started(claimed, [*self.runtime.reporters, *self.reporters])
+        if self.reporting:
+            report_started(claimed, [*self.runtime.reporters, *self.reporters])
         for attempt in claimed:
             self.executor.submit(attempt)
 
@@ -376,15 +385,16 @@ class Worker:
         return False
 
     def _wake_requested(self) -> bool:
-        if self._wake.is_set():
-            self._wake.clear()
-            return True
-        return False
+        """Whether :meth:`wake` was called since the last turn. (Outcomes and heartbeats
+        only set the event: a turn records them without looking for other work.)"""
+        self._wake.clear()
+        news, self._news = self._news, False
+        return news
 
     def _on_heartbeat(self, attempt: Attempt, details: Any) -> None:
         with self._hb_lock:
             self._heartbeats[(attempt.run_id, attempt.ref)] = (attempt, details)
-        self.wake()
+        self._wake.set()
 
     # -- steps of a turn ----------------------------------------------------------------
     def _advance(self, tx: Tx, run: RunRow, dispatch: list[Attempt], touched: set[str],
@@ -414,8 +424,10 @@ class Worker:
             return self.worker_id
 
         advancer = self.runtime.advancer
-        began = time.time()
-        runs_code = bool(run.is_open and not run.paused and registry.workflow(run.workflow))
+        reporting = self.reporting  # (workflow tasks are noted for the reporters alone)
+        began = time.time() if reporting else 0.0
+        runs_code = reporting and bool(run.is_open and not run.paused and
+                                       registry.workflow(run.workflow))
         if not isolate:
             outcome: AdvanceOutcome = advancer.advance(tx, run, eager)
         else:
@@ -426,7 +438,8 @@ class Worker:
                 raise
             except Exception as err:  # noqa: BLE001 - held and reported, never fatal
                 self._hold_broken(tx, run, err)
-                note_workflow_task(tx, WorkflowTask(run, began, time.time(), False))
+                if reporting:
+                    note_workflow_task(tx, WorkflowTask(run, began, time.time(), False))
                 return
         if runs_code:  # (a closed or paused run, or one without code here, ran nothing)
             note_workflow_task(tx, WorkflowTask(run, began, time.time(), not run.stuck))
@@ -477,6 +490,8 @@ class Worker:
         if not names:
             return
         due = queues.due_workflow_tasks(tx, names, BATCH)
+        if len(due) >= BATCH:  # more may be due: the next turn looks again (outcomes alone
+            self._backlog = True  # do not make a turn look; due timers are in next_due)
         for run in locked_runs(tx, due, self.runtime.cache, touched):  # (read together
             if run.wf_pending:                                     # on PostgreSQL)
                 self._advance(tx, run, dispatch, touched)

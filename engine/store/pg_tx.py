@@ -93,6 +93,7 @@ class PostgresTx(Tx):
         self.where = where
         self.dirty = False
         self.published: list[Any] = []  # (run, event) pairs for ``onward_event`` observers
+        self.closed_runs: list[str] = []  # runs closed here, announced after the commit
         self.locking = locking  # a read-only snapshot cannot lock rows, nor needs to
         self.for_update = self.lock_rows_of()
         self.round_trips = 0

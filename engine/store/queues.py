@@ -279,13 +279,20 @@ def remove_timer(tx: Tx, run_id: str, ref: int) -> bool:
                            (run_id, ref)))
 
 
-def next_due(tx: Tx, now: float) -> tuple[float | None, float | None]:
-    """When work next falls due after ``now``: (earliest timer, earliest unclaimed attempt
-    due after ``now``), each None when there is none."""
-    timer = tx.scalar("SELECT min(fire_at) FROM timers")
-    ready = tx.scalar("SELECT min(due) FROM activity_tasks WHERE owner IS NULL AND due > ?",
-                      (now,))
-    return timer, ready
+NEXT_DUE_SQL = (
+    "SELECT (SELECT min(fire_at) FROM timers), "
+    "(SELECT min(due) FROM activity_tasks WHERE owner IS NULL AND due > ?), "
+    "(SELECT min(due) FROM schedules WHERE paused = 0), "
+    "EXISTS (SELECT 1 FROM schedules WHERE paused = 0 AND buffered IS NOT NULL)")
+
+
+def next_due(tx: Tx, now: float) -> tuple[float | None, float | None, float | None, bool]:
+    """When work next falls due after ``now``, in one statement (a worker asks after every
+    turn that changed something): the earliest timer, the earliest unclaimed attempt due
+    after ``now``, the earliest due unpaused schedule (each None when there is none), and
+    whether an unpaused schedule holds a buffered fire."""
+    timer, ready, schedule, buffered = tx.execute(NEXT_DUE_SQL, (now,))[0]
+    return timer, ready, schedule, bool(buffered)
 
 
 # -- manual tasks -------------------------------------------------------------------------------

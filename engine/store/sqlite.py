@@ -56,6 +56,7 @@ class SqliteTx(Tx):
         self.conn = conn
         self.path = path
         self.published: list[Any] = []
+        self.closed_runs: list[str] = []
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         try:

@@ -62,6 +62,48 @@ def test_result_of_a_run_this_process_runs_reads_the_store_once(make_engine) -> 
             assert reads[0] - before == 1
 
 
+def test_a_turn_that_only_records_outcomes_looks_for_no_other_work(make_engine) -> None:  # type: ignore[no-untyped-def]
+    eng: Engine = make_engine(flows=[FLOWS])
+    with eng.worker() as worker:
+        eng.start("three_steps", 0).result(timeout=10)  # warm up
+        worker.executor.settle_inline = None  # every outcome goes to a dispatcher turn
+        scans: list[int] = []
+        upkeep: list[int] = []
+        real_scan, real_upkeep = worker._advance_pending, worker._maintain
+
+        def scan(*args):  # type: ignore[no-untyped-def]
+            scans.append(1)
+            return real_scan(*args)
+
+        def maintain(*args):  # type: ignore[no-untyped-def]
+            upkeep.append(1)
+            return real_upkeep(*args)
+
+        worker._advance_pending = scan  # type: ignore[method-assign]
+        worker._maintain = maintain  # type: ignore[method-assign]
+        ticks = worker.ticks
+        for i in range(10):
+            assert eng.start("three_steps", i).result(timeout=10) == i + 3
+        assert worker.ticks - ticks >= 30  # each step's outcome was recorded by a turn
+        # Only the periodic upkeep looked for due timers and pending workflow tasks: an
+        # outcome of this worker's own attempt is no news of other work.
+        assert len(scans) <= len(upkeep)
+
+
+def test_runs_beyond_one_batch_of_pending_tasks_start_without_waiting_for_upkeep(
+        make_engine, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from onward import worker as worker_module
+    monkeypatch.setattr(worker_module, "BATCH", 5)  # a turn takes 5 pending runs at most
+    monkeypatch.setattr(worker_module, "MAINTENANCE_INTERVAL", 3600.0)  # upkeep: once
+    eng: Engine = make_engine(flows=[FLOWS])
+    handles = [eng.start("three_steps", i) for i in range(20)]  # no worker yet: all pending
+    with eng.worker():
+        # A full batch makes the next turn look again; the outcomes of the first five do
+        # not (they are no news), so without that the rest would wait for the upkeep.
+        for i, handle in enumerate(handles):
+            assert handle.result(timeout=20) == i + 3
+
+
 def test_result_after_the_worker_stopped_reads_without_waiting(make_engine) -> None:  # type: ignore[no-untyped-def]
     eng: Engine = make_engine(flows=[FLOWS])
     with eng.worker():

@@ -34,13 +34,22 @@ def test_stop_worker_without_a_worker_stops_every_in_process_worker(make_engine)
     assert handle.status() == "running"
 
 
-def test_a_close_is_announced_only_once_its_transaction_committed(make_engine) -> None:  # type: ignore[no-untyped-def]
-    feed = make_engine().runtime.feed
-    seen = feed.closes_seen
-    feed.count_close()  # (as the advancer does inside a transaction)
-    assert feed.closes_seen == seen
-    feed.notify()  # (after the commit)
-    assert feed.closes_seen == seen + 1
+def test_a_close_wakes_its_own_waiters_once_its_transaction_committed(make_engine) -> None:  # type: ignore[no-untyped-def]
+    eng = make_engine()
+    feed = eng.runtime.feed
+    mine, other = feed.watch_close("r1"), feed.watch_close("r2")
+    with eng.store.write() as tx:
+        feed.count_close(tx, "r1")  # (as the advancer does inside a transaction)
+    assert not mine.acquire(blocking=False)  # committed, not announced yet
+    feed.notify(tx)  # (after the commit)
+    assert mine.acquire(blocking=False)
+    assert not other.acquire(blocking=False)  # another run's waiter sleeps on
+    assert feed.watch_close("r1") is None  # a waiter that comes after the close reads at once
+    feed.unwatch("r2", other)
+    with eng.store.write() as tx:
+        pass
+    feed.notify(tx)  # a commit that closed nothing announces no close
+    assert feed.watch_close("r2") is not None
 
 
 def test_find_run_names_the_missing_id(make_engine) -> None:  # type: ignore[no-untyped-def]

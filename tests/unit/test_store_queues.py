@@ -179,7 +179,7 @@ def test_timers_fire_once_and_tasks_close_once(any_db: object) -> None:  # noqa:
                                     1.0, 5.0)
             queues.add_timer(tx, "r", 4, 2.0, "timer")
             assert queues.due_timers(tx, 4.0, 10) == [("r", 4, "timer")]
-            assert queues.next_due(tx, 4.0) == (2.0, None)
+            assert queues.next_due(tx, 4.0) == (2.0, None, None, False)
             assert queues.remove_timer(tx, "r", 4) and not queues.remove_timer(tx, "r", 4)
             assert queues.lock_manual_task(tx, "t1") == ("r", 3, "approve", "open", None)
             queues.close_task(tx, "t1", "r", 3, "completed", result="1", reason=None,
