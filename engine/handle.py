@@ -82,17 +82,24 @@ class RunHandle:
         deadline = None if timeout is None else time.monotonic() + timeout
         seen, self._closes_at_start = self._closes_at_start, None
         feed = self.engine.runtime.feed
+        closed = None
         if seen is not None and self.engine.runtime.workers:  # (a stopped one announces none)
-            self.engine.wait_for_close(0.05 if timeout is None else min(0.05, timeout), seen)
+            closed = feed.wait_for_outcome(self.run_id, 0.05 if timeout is None else
+                                           min(0.05, timeout), seen)
         while True:
+            if closed is not None and is_settled(closed):  # as its close committed: no read
+                return self._typed(outcome(self.id, closed), result_type)
             closes = feed.closes_seen  # before reading: a close after it wakes us
             with self.engine.store.read() as tx:
                 run = history.current_run(tx, self.id)
             remaining = None if deadline is None else deadline - time.monotonic()
             if is_settled(run) or (remaining is not None and remaining <= 0):
                 return self._typed(outcome(self.id, run), result_type)
-            self.engine.wait_for_close(0.05 if remaining is None else min(0.05, remaining),
-                                       closes)
+            wait = 0.05 if remaining is None else min(0.05, remaining)
+            if self.engine.runtime.workers and run is not None and run.run_id == self.run_id:
+                closed = feed.wait_for_outcome(self.run_id, wait, closes)
+            else:
+                self.engine.wait_for_close(wait, closes)
 
     def _typed(self, value: Any, result_type: Any) -> Any:
         """A completed run's JSON result converted by ``result_type`` or the workflow's

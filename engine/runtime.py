@@ -9,6 +9,7 @@ depend on it; it depends on none of them.
 
 from __future__ import annotations
 
+import copy
 import os
 import threading
 import time
@@ -25,6 +26,7 @@ from .history import RunRow, find_run
 from .observers import ObserverFeed
 from .registry import Registry
 from .store.base import Store, Tx
+from .worklog import CLOSES
 
 CLOCK_TOLERANCE = 0.05
 """Seconds a new measurement of the server's clock must differ by before it is adopted
@@ -120,6 +122,9 @@ class ChangeFeed:
         self.close_listeners: list[Callable[[], None]] = []
         """Called (on the committing thread) after each announcement of closes: the
         asyncio result waiters' wake-up, which must not block."""
+        self.awaited: dict[str, list[Any]] = {}
+        """Run ids ``wait_for_outcome`` waits on (under ``closed``): how many wait, and
+        the closed row once a committed transaction of this process closed it."""
 
     def count_close(self) -> None:
         """Count a run closed in the transaction under way (announced by ``notify``)."""
@@ -159,7 +164,15 @@ class ChangeFeed:
         observer cannot stall the caller (a worker's dispatcher)."""
         manager = self.registry.providers
         published = getattr(tx, "published", None)
-        if not published or manager is None or not manager.has_observers():
+        if not published:
+            return
+        if self.awaited:  # hand closed rows to their waiters (announced by ``notify``)
+            with self.closed:
+                for run, event in published:
+                    slot = self.awaited.get(run.run_id)
+                    if slot is not None and event.type in CLOSES:
+                        slot[1] = copy.copy(run)
+        if manager is None or not manager.has_observers():
             return
         for run, event in published:
             self.observers.put({
@@ -183,6 +196,22 @@ class ChangeFeed:
                 self.closed.wait_for(lambda: self.closes_seen != seen, timeout)
         else:
             self.store.wait_for_change(timeout)
+
+    def wait_for_outcome(self, run_id: str, timeout: float, seen: int) -> RunRow | None:
+        """Wait, as ``wait_for_close`` with a worker in this process, for a close after the
+        ``seen``-th; the row of ``run_id`` as its committed close left it if this process
+        closed it meanwhile (a worker's transaction), else None (the caller reads it)."""
+        with self.closed:
+            slot = self.awaited.setdefault(run_id, [0, None])
+            slot[0] += 1
+            try:
+                self.closed.wait_for(lambda: self.closes_seen != seen, timeout)
+                row: RunRow | None = slot[1]
+                return row
+            finally:
+                slot[0] -= 1
+                if not slot[0]:
+                    del self.awaited[run_id]
 
     def wait_for_change(self, timeout: float) -> None:
         """Wait until this process or another commits something, or ``timeout`` passes."""
