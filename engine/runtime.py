@@ -9,7 +9,6 @@ depend on it; it depends on none of them.
 
 from __future__ import annotations
 
-import copy
 import os
 import threading
 import time
@@ -171,7 +170,7 @@ class ChangeFeed:
                 for run, event in published:
                     slot = self.awaited.get(run.run_id)
                     if slot is not None and event.type in CLOSES:
-                        slot[1] = copy.copy(run)
+                        slot[1] = run  # (committed and closed: nothing changes it now)
         if manager is None or not manager.has_observers():
             return
         for run, event in published:
