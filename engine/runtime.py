@@ -9,6 +9,7 @@ depend on it; it depends on none of them.
 
 from __future__ import annotations
 
+import itertools
 import os
 import threading
 import time
@@ -112,6 +113,10 @@ class ChangeFeed:
         self.observers = ObserverFeed(self.deliver_event)
         self.changed = threading.Condition()
         self.generation = 0
+        self._generations = itertools.count(1)  # (next() on it is atomic: no lock needed)
+        self.change_waiters = 0
+        """Threads in ``wait_for_change`` (under ``changed``): ``notify`` takes that lock
+        only when there are some (a sequential caller commits four times per workflow)."""
         self.closed = threading.Condition()
         self.closes = 0
         """Runs this process has closed, committed or not yet."""
@@ -131,9 +136,10 @@ class ChangeFeed:
 
     def notify(self) -> None:
         """Announce a commit of this process: wake waiters for a change and for a close."""
-        with self.changed:
-            self.generation += 1
-            self.changed.notify_all()
+        self.generation = next(self._generations)  # a waiter that read the one before
+        if self.change_waiters:  # counted itself first, under the lock: it is woken
+            with self.changed:
+                self.changed.notify_all()
         if self.closes != self.closes_seen:
             with self.closed:
                 self.closes_seen = self.closes
@@ -166,10 +172,10 @@ class ChangeFeed:
         if not published:
             return
         if self.awaited:  # hand closed rows to their waiters (announced by ``notify``)
-            with self.closed:
-                for run, event in published:
-                    slot = self.awaited.get(run.run_id)
-                    if slot is not None and event.type in CLOSES:
+            for run, event in published:
+                if event.type in CLOSES:
+                    slot = self.awaited.get(run.run_id)  # (a slot stays valid while held)
+                    if slot is not None:
                         slot[1] = run  # (committed and closed: nothing changes it now)
         if manager is None or not manager.has_observers():
             return
@@ -216,8 +222,12 @@ class ChangeFeed:
         """Wait until this process or another commits something, or ``timeout`` passes."""
         if self.has_local_workers():
             with self.changed:
-                generation = self.generation
-                self.changed.wait_for(lambda: self.generation != generation, timeout)
+                self.change_waiters += 1
+                try:
+                    generation = self.generation
+                    self.changed.wait_for(lambda: self.generation != generation, timeout)
+                finally:
+                    self.change_waiters -= 1
         else:
             self.store.wait_for_change(timeout)
 
