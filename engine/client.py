@@ -49,7 +49,7 @@ from .runtime import EngineClock, Runtime, default_clock, open_store, time_order
 from .schedule_client import ScheduleClient
 from .store import queues, runs
 from .store.base import Store, Tx
-from .worker import Worker
+from .worker import InlineTaskFailed, Worker
 from .workflow import definition_of
 
 __all__ = ["Engine", "EngineClock", "RunHandle", "default_clock", "open_store",
@@ -201,6 +201,7 @@ class Engine(AsyncClient, ScheduleClient):
         was_open = rerun and not fresh_id and self._is_open(workflow_id)
         eager: list[Any] = []
         run_id = ""
+        isolate = False  # the first workflow task in a savepoint (after it failed without)
 
         def write(tx: Tx) -> RunHandle | None:
             nonlocal eager, run_id
@@ -223,11 +224,11 @@ class Engine(AsyncClient, ScheduleClient):
             run_id = self.new_id("run")
             run = history.insert_run(tx, run_id=run_id, workflow_id=workflow_id,
                                      workflow=name, args=arg_list, now=now,
-                                     first_of_id=fresh_id)
+                                     first_of_id=fresh_id, runs_inline=local is not None)
             if attrs or memo is not None:
                 search_attributes_.save(tx, run_id, attrs, memo, allow_system=True)
             if local is not None:  # eager start: the first workflow task rides along
-                eager = local.start_inline(tx, run)
+                eager = local.start_inline(tx, run, isolate=isolate)
             return None
 
         def undo(_err: BaseException) -> None:
@@ -236,7 +237,12 @@ class Engine(AsyncClient, ScheduleClient):
             if local is not None:  # the commit may have happened, unacknowledged
                 local.claims_in_doubt(eager)
 
-        found, tx = self.runtime.committer.run_job(write, undo=undo, locked=local is not None)
+        try:
+            found, tx = self.runtime.committer.run_job(write, undo=undo,
+                                                       locked=local is not None)
+        except InlineTaskFailed:  # nothing was written: again, the task held if it fails
+            isolate = True
+            found, tx = self.runtime.committer.run_job(write, undo=undo, locked=True)
         if found is not None:
             return found
         if local is None:

@@ -91,8 +91,10 @@ class RunHandle:
             try:
                 if ran_here and waiter is not None:  # its close is announced here: the read
                     ran_here = False                 # waits for it (one read, not two)
-                    if waiter.acquire(timeout=self._slice(deadline)):
-                        waiter = None
+                    if waiter.wait(self._slice(deadline)):
+                        closed, waiter = waiter.row, None
+                        if closed is not None and is_settled(closed):  # handed over: no read
+                            return self._typed(outcome(self.id, closed), result_type)
                 while True:
                     with self.engine.store.read() as tx:
                         run = history.current_run(tx, self.id)
@@ -104,8 +106,10 @@ class RunHandle:
                         break
                     if waiter is None:  # any close, a commit elsewhere, or 50 ms
                         self.engine.wait_for_close(self._slice(deadline))
-                    elif waiter.acquire(timeout=self._slice(deadline)):
-                        waiter = None  # (a close elsewhere is found by the next read)
+                    elif waiter.wait(self._slice(deadline)):
+                        closed, waiter = waiter.row, None
+                        if closed is not None and is_settled(closed):  # (else: read)
+                            return self._typed(outcome(self.id, closed), result_type)
             finally:
                 if waiter is not None:
                     runtime.feed.unwatch(watched, waiter)

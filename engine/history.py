@@ -37,18 +37,21 @@ def insert_run(tx: Tx, *, run_id: str, workflow_id: str, workflow: str, args: li
                now: float, parent: tuple[str, str, int] | None = None,
                continued_from: str | None = None, reset_from: str | None = None,
                start_attrs: dict[str, Any] | None = None, lineage: str | None = None,
-               first_event: bool = True, first_of_id: bool = False) -> RunRow:
+               first_event: bool = True, first_of_id: bool = False,
+               runs_inline: bool = False) -> RunRow:
     """Create a run with its WorkflowStarted event, due for its first workflow task.
 
     The caller holds ``tx.lock_workflow_id`` and has found no open run of the id (the index
     ``runs_open`` refuses a second one). ``first_of_id``: the workflow id is new
-    (generated), so no earlier run is current."""
+    (generated), so no earlier run is current. ``runs_inline``: the caller runs the first
+    workflow task in this transaction and saves the returned row after it whatever happens
+    (``Worker.start_inline``); the row is stored not due meanwhile."""
     input_text = payloads.dumps(args, "workflow input")
     parent_run_id, parent_id, parent_ref = parent if parent else (None, None, None)
     run = RunRow(run_id, workflow_id, workflow, OPEN, input_text, None, None, now, now, None,
                  1, 1, 0, None, 0, 0, parent_run_id, parent_id, parent_ref, continued_from,
                  reset_from, None, 1, "starting", lineage or run_id)
-    runs.create_run(tx, run, replaces_current=not first_of_id)
+    runs.create_run(tx, run, replaces_current=not first_of_id, runs_inline=runs_inline)
     if continued_from or reset_from:  # the new run keeps its search attributes and memo
         search_attrs.copy_meta(tx, str(continued_from or reset_from), run_id)
     if not first_event:

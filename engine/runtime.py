@@ -9,6 +9,7 @@ depend on it; it depends on none of them.
 
 from __future__ import annotations
 
+import itertools
 import os
 import threading
 import time
@@ -25,6 +26,7 @@ from .history import RunRow, find_run
 from .observers import ObserverFeed
 from .registry import Registry
 from .store.base import Store, Tx
+from .worklog import CLOSES
 
 CLOCK_TOLERANCE = 0.05
 """Seconds a new measurement of the server's clock must differ by before it is adopted
@@ -88,7 +90,8 @@ def open_store(db: str | os.PathLike[str], *, create: bool = True,
 class LocalWorker(Protocol):
     """What the runtime and ``Engine`` need of an in-process worker (engine.worker.Worker)."""
 
-    def start_inline(self, tx: Tx, run: RunRow) -> list[Attempt]: ...
+    def start_inline(self, tx: Tx, run: RunRow, *, isolate: bool = False
+                     ) -> list[Attempt]: ...
     def claims_in_doubt(self, claimed: list[Attempt]) -> None: ...
     def dispatch(self, claimed: list[Attempt]) -> None: ...
     def report_commit(self, tx: Tx) -> None: ...
@@ -97,6 +100,35 @@ class LocalWorker(Protocol):
 
 RECENT_CLOSES = 4096
 """Announced closes the feed remembers for result waiters that come after them."""
+
+
+class CloseWaiter:
+    """One result waiter's wait for a run's close: released once the close is announced,
+    with the run's row as the committed close left it when this process made the close
+    (None when the announcement has no row: the waiter reads the run)."""
+
+    __slots__ = ("_lock", "row")
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._lock.acquire()
+        self.row: RunRow | None = None
+
+    def release(self, row: RunRow | None) -> None:
+        """The close is announced (``row``: the closed run, if known)."""
+        self.row = row
+        self._lock.release()
+
+    def wait(self, timeout: float) -> bool:
+        """Whether the close was announced within ``timeout`` seconds."""
+        return self._lock.acquire(timeout=timeout)
+
+
+def _closed_rows(tx: Tx | None) -> dict[str, RunRow]:
+    """The runs ``tx`` closed, by run id, as its close events left them (once committed
+    and closed nothing changes such a row)."""
+    published: list[tuple[RunRow, Any]] = getattr(tx, "published", None) or []
+    return {run.run_id: run for run, event in published if event.type in CLOSES}
 
 
 class ChangeFeed:
@@ -115,12 +147,16 @@ class ChangeFeed:
         self.observers = ObserverFeed(self.deliver_event)
         self.changed = threading.Condition()
         self.generation = 0
+        self._generations = itertools.count(1)  # (next() on it is atomic: no lock needed)
+        self.change_waiters = 0
+        """Threads in ``wait_for_change`` (under ``changed``): ``notify`` takes that lock
+        only when there are some (a sequential caller commits four times per workflow)."""
         self.closed = threading.Condition()
         self.closes_seen = 0
         """Closes announced (their transactions committed)."""
-        self._watching: dict[str, list[threading.Lock]] = {}
-        """Run id → the locks of its result waiters, released when its close is announced
-        (guarded by ``closed``)."""
+        self._watching: dict[str, list[CloseWaiter]] = {}
+        """Run id → its result waiters, released when its close is announced (guarded by
+        ``closed``)."""
         self._recent: dict[str, None] = {}
         """The last ``RECENT_CLOSES`` closes announced, oldest first (for waiters that
         come after the close)."""
@@ -139,37 +175,42 @@ class ChangeFeed:
 
     def notify(self, tx: Tx | None = None) -> None:
         """Announce a commit of this process (``tx``, if given): wake waiters for a change,
-        and the waiters of each run that ``tx`` closed."""
-        with self.changed:
-            self.generation += 1
-            self.changed.notify_all()
+        and the waiters of each run that ``tx`` closed, handing each the run's row as the
+        committed close left it."""
+        self.generation = next(self._generations)  # a waiter that read the one before
+        if self.change_waiters:  # counted itself first, under the lock: it is woken
+            with self.changed:
+                self.changed.notify_all()
         closed: list[str] = getattr(tx, "closed_runs", None) or []
         if not closed:
             return
+        rows: dict[str, RunRow] | None = None
         with self.closed:
             self.closes_seen += len(closed)
             for run_id in closed:
                 self._recent[run_id] = None
                 if len(self._recent) > RECENT_CLOSES:
                     del self._recent[next(iter(self._recent))]
-                for waiter in self._watching.pop(run_id, ()):
-                    waiter.release()
+                waiters = self._watching.pop(run_id, ())
+                if waiters and rows is None:
+                    rows = _closed_rows(tx)
+                for waiter in waiters:
+                    waiter.release(rows.get(run_id) if rows else None)
             self.closed.notify_all()
         for listener in list(self.close_listeners):
             listener()
 
-    def watch_close(self, run_id: str) -> threading.Lock | None:
-        """A lock that is released when ``run_id``'s close is announced (acquire it, with a
-        timeout, to wait); None if its close was announced already (recently)."""
-        waiter = threading.Lock()
-        waiter.acquire()
+    def watch_close(self, run_id: str) -> CloseWaiter | None:
+        """A waiter released when ``run_id``'s close is announced (``wait`` on it, with a
+        timeout); None if its close was announced already (recently)."""
+        waiter = CloseWaiter()
         with self.closed:
             if run_id in self._recent:
                 return None
             self._watching.setdefault(run_id, []).append(waiter)
         return waiter
 
-    def unwatch(self, run_id: str, waiter: threading.Lock) -> None:
+    def unwatch(self, run_id: str, waiter: CloseWaiter) -> None:
         """Forget a waiter of :meth:`watch_close` (its wait is over)."""
         with self.closed:
             waiters = self._watching.get(run_id)
@@ -201,7 +242,9 @@ class ChangeFeed:
         observer cannot stall the caller (a worker's dispatcher)."""
         manager = self.registry.providers
         published = getattr(tx, "published", None)
-        if not published or manager is None or not manager.has_observers():
+        if not published:
+            return
+        if manager is None or not manager.has_observers():
             return
         for run, event in published:
             self.observers.put({
@@ -230,8 +273,12 @@ class ChangeFeed:
         """Wait until this process or another commits something, or ``timeout`` passes."""
         if self.has_local_workers():
             with self.changed:
-                generation = self.generation
-                self.changed.wait_for(lambda: self.generation != generation, timeout)
+                self.change_waiters += 1
+                try:
+                    generation = self.generation
+                    self.changed.wait_for(lambda: self.generation != generation, timeout)
+                finally:
+                    self.change_waiters -= 1
         else:
             self.store.wait_for_change(timeout)
 

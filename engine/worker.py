@@ -49,6 +49,11 @@ long), the dispatcher waits this long before its next turn so that other writers
 operator commands, other workers) get their turn: SQLite's busy handler polls every 0.1 s."""
 
 
+class InlineTaskFailed(Exception):
+    """A start's first workflow task, run without a savepoint, failed to be recorded: its
+    transaction is lost and the start is done again with the task isolated."""
+
+
 class Worker:
     """Runs workflow tasks and activity attempts for one engine until stopped."""
 
@@ -349,17 +354,30 @@ class Worker:
         for attempt in claimed:
             self.executor.submit(attempt)
 
-    def start_inline(self, tx: Tx, run: RunRow) -> list[Attempt]:
+    def start_inline(self, tx: Tx, run: RunRow, *, isolate: bool = False) -> list[Attempt]:
         """Run a new run's first workflow task inside the transaction that starts it.
 
-        The caller holds ``runtime.advance_lock`` and dispatches the returned attempts after
-        its commit. Saves a commit and a round trip per run (an eager start)."""
+        The caller holds ``runtime.advance_lock``, inserted ``run`` not due
+        (``insert_run(runs_inline=True)``: this saves it, due or not), and dispatches the
+        returned attempts after its commit. Saves a commit and a round trip per run (an
+        eager start). Without ``isolate`` the task runs without a savepoint and a failure
+        to record it raises InlineTaskFailed (the transaction is lost): the caller does
+        the start again with ``isolate``, which holds the run instead."""
         if self._draining:
+            history.save_run_state(tx, run)  # due: the dispatcher of some worker runs it
             return []
         claimed: list[Attempt] = []
         with self.doubts.guard(claimed):
             self.doubts.settle(tx, self.clock(), claimed)
-            self._advance(tx, run, claimed, set(), isolate=True)  # a failure holds the run
+            if isolate:
+                self._advance(tx, run, claimed, set(), isolate=True)  # a failure holds it
+                return claimed
+            try:
+                self._advance(tx, run, claimed, set(), isolate=False)
+            except StoreError:
+                raise
+            except Exception as err:
+                raise InlineTaskFailed(f"{type(err).__name__}: {safe_str(err)}") from err
         return claimed
 
     def claims_in_doubt(self, claimed: list[Attempt]) -> None:

@@ -197,14 +197,25 @@ def _activity_options(where: str, retry_policy: RetryPolicy | None,
     if cancellation_type not in CANCELLATION_TYPES:
         raise BadInput(f"{where}(cancellation_type={cancellation_type!r:.60}): must be one "
                        f"of {', '.join(CANCELLATION_TYPES)}")
+    if retry is None and retry_policy is None and start_to_close_timeout is None and \
+            schedule_to_close_timeout is None and heartbeat_timeout is None:
+        return dict(_DEFAULT_OPTIONS)  # (most calls: nothing to check or build)
     return {
-        "retry": _retry_option(retry, retry_policy).to_json(),
+        "retry": _DEFAULT_RETRY if retry is None and retry_policy is None else
+        _retry_option(retry, retry_policy).to_json(),
         "start_to_close": optional_duration(start_to_close_timeout, "start_to_close_timeout",
                                             where) or DEFAULT_START_TO_CLOSE,
         "schedule_to_close": optional_duration(schedule_to_close_timeout,
                                                "schedule_to_close_timeout", where),
         "heartbeat": optional_duration(heartbeat_timeout, "heartbeat_timeout", where),
     }
+
+
+_DEFAULT_RETRY = RetryPolicy().to_json()
+_DEFAULT_OPTIONS = {"retry": _DEFAULT_RETRY, "start_to_close": DEFAULT_START_TO_CLOSE,
+                    "schedule_to_close": None, "heartbeat": None}
+"""The options of an activity scheduled with none given, built once (the stored events
+share the nested retry object: nothing changes it)."""
 
 
 def start_activity(

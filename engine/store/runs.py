@@ -69,13 +69,16 @@ class RunRow:
     loaded_seq: int = -1
     stored_status: str = field(default="", repr=False)
     """The status as read or inserted (``create_run``): ``save_run_state`` leaves the
-    column (and the two indexes on it) alone while ``status`` still equals it."""
+    column (and the indexes on it) alone while ``status`` still equals it."""
+    stored_closed: float | None = field(init=False, repr=False)
+    """``closed`` as read or inserted (likewise, for ``runs_by_close``)."""
 
     def __post_init__(self) -> None:
         if self.loaded_seq < 0:
             self.loaded_seq = self.last_seq
         if not self.stored_status:
             self.stored_status = self.status
+        self.stored_closed = self.closed
 
     @property
     def is_open(self) -> bool:
@@ -190,11 +193,15 @@ def drop_held(tx: Tx) -> None:
 
 # -- writing runs ---------------------------------------------------------------------------
 
-def create_run(tx: Tx, run: RunRow, *, replaces_current: bool = True) -> None:
+def create_run(tx: Tx, run: RunRow, *, replaces_current: bool = True,
+               runs_inline: bool = False) -> None:
     """Store a new run as its id's current run.
 
     Args: ``run`` (its ``run_id`` new); ``replaces_current``: an earlier run of the id may
-    be current and stops being so (False only for a workflow id known to be new).
+    be current and stops being so (False only for a workflow id known to be new);
+    ``runs_inline``: its first workflow task runs in this transaction, which saves the
+    row again (``save_run_state``), so it is stored not due (``wf_pending`` 0) and never
+    enters the ``runs_pending`` index only to leave it before the commit.
     The caller holds ``tx.lock_workflow_id`` and has found no open run of the id.
     Raises: the backend's integrity error if the id already has an open run (the index
     ``runs_open`` refuses a second one) or the run id exists."""
@@ -207,9 +214,10 @@ def create_run(tx: Tx, run: RunRow, *, replaces_current: bool = True) -> None:
         "reset_from, is_current, step, lineage) "
         "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,1,?,?)",
         (run.run_id, run.workflow_id, run.workflow, run.status, run.input, run.started,
-         run.updated, run.last_seq, run.wf_pending, run.parent_run_id, run.parent_id,
+         run.updated, run.last_seq, 0 if runs_inline else run.wf_pending,
+         run.parent_run_id, run.parent_id,
          run.parent_ref, run.continued_from, run.reset_from, run.step, run.lineage))
-    run.stored_status = run.status
+    run.stored_status, run.stored_closed = run.status, run.closed
 
 
 _SAVE_STATE_SQL = (
@@ -217,12 +225,13 @@ _SAVE_STATE_SQL = (
     "last_seq = ?, wf_pending = ?, stuck = ?, stuck_reason = ?, paused = ?, "
     "retrying = ?, reset_to = ?, step = ?, updates_pending = ? WHERE run_id = ?")
 _SAVE_STEP_SQL = (
-    "UPDATE runs SET result = ?, error = ?, updated = ?, closed = ?, "
+    "UPDATE runs SET result = ?, error = ?, updated = ?, "
     "last_seq = ?, wf_pending = ?, stuck = ?, stuck_reason = ?, paused = ?, "
     "retrying = ?, reset_to = ?, step = ?, updates_pending = ? WHERE run_id = ?")
-"""Without ``status``: SQLite rewrites every index an UPDATE names a column of, changed or
-not, and two indexes (``runs_by_status``, ``runs_open``) hang on ``status``. Leaving it out
-while it is unchanged spares two of the ~seven pages a step's commit writes."""
+"""Without ``status`` and ``closed``: SQLite rewrites every index an UPDATE names a column
+of, changed or not; three indexes hang on ``status`` (``runs_by_status``, ``runs_open``,
+``runs_by_status_type``) and one on ``closed`` (``runs_by_close``). Leaving them out while
+they are unchanged spares ~3 of the ~8 pages a step's commit would write."""
 
 
 def save_run_state(tx: Tx, run: RunRow) -> None:
@@ -230,13 +239,13 @@ def save_run_state(tx: Tx, run: RunRow) -> None:
     flags, reset link, step) after appends and status changes."""
     if tx.held_runs:
         tx.held_runs.pop(run.run_id, None)
-    tail = (run.result, run.error, run.updated, run.closed, run.last_seq,
-            run.wf_pending, run.stuck, run.stuck_reason, run.paused, run.retrying,
-            run.reset_to, run.step, run.updates_pending, run.run_id)
-    if run.status == run.stored_status:
-        tx.execute(_SAVE_STEP_SQL, tail)
+    tail = (run.last_seq, run.wf_pending, run.stuck, run.stuck_reason, run.paused,
+            run.retrying, run.reset_to, run.step, run.updates_pending, run.run_id)
+    if run.status == run.stored_status and run.closed == run.stored_closed:
+        tx.execute(_SAVE_STEP_SQL, (run.result, run.error, run.updated, *tail))
     else:
-        tx.execute(_SAVE_STATE_SQL, (run.status, *tail))
+        tx.execute(_SAVE_STATE_SQL, (run.status, run.result, run.error, run.updated,
+                                     run.closed, *tail))
 
 
 # -- events -------------------------------------------------------------------------------

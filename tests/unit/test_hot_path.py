@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 from onward import Engine
 from onward.client import time_ordered_id
+from onward.errors import WorkflowFailed
 from onward.executor import _ThreadPool
 from onward.store import queues
 from tests.helpers import executions, wait_until
@@ -42,7 +43,7 @@ def test_a_sequential_workflow_commits_once_per_step_plus_its_start(make_engine)
         assert worker.inline_settled - inline >= 3 * n - dispatcher_turns
 
 
-def test_result_of_a_run_this_process_runs_reads_the_store_once(make_engine) -> None:  # type: ignore[no-untyped-def]
+def test_result_of_a_run_this_process_closes_reads_nothing(make_engine) -> None:  # type: ignore[no-untyped-def]
     eng: Engine = make_engine(flows=[FLOWS])
     reads = [0]
     real_read = eng.store.read
@@ -58,8 +59,17 @@ def test_result_of_a_run_this_process_runs_reads_the_store_once(make_engine) -> 
             handle = eng.start("three_steps", i)
             before = reads[0]
             assert handle.result(timeout=10) == i + 3
-            # it waited for the close this process announced, then read the result once
-            assert reads[0] - before == 1
+            # the close this process announced carried the run's result: no read at all
+            assert reads[0] - before == 0
+        failing = eng.start("refused", "non_retryable")
+        before = reads[0]
+        with pytest.raises(WorkflowFailed) as failed:
+            failing.result(timeout=10)
+        assert failed.value.status == "failed" and reads[0] - before == 0
+        slow = eng.start("sleeper", 0.2)  # still open when result()'s first wait ends
+        before = reads[0]
+        assert slow.result(timeout=10) == "slept True"
+        assert reads[0] - before >= 1  # it read, found the run open, and waited on
 
 
 def test_a_turn_that_only_records_outcomes_looks_for_no_other_work(make_engine) -> None:  # type: ignore[no-untyped-def]
@@ -234,6 +244,47 @@ def test_a_run_whose_task_cannot_be_recorded_is_held_without_stalling_its_batch(
                                                           "WorkflowTaskFailed"]
 
 
+def test_a_start_whose_first_task_cannot_be_recorded_holds_the_run_and_returns(
+        make_engine, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    """The first workflow task of an eager start runs without a savepoint; when it cannot
+    be recorded the start is done again with the task isolated, and the run is held."""
+    from onward.advance import Advancer
+    schedule = Advancer._on_ActivityScheduled
+    tries: list[str] = []
+
+    def fails_for_poison(self, tx, run, command, now, outcome):  # type: ignore[no-untyped-def]
+        if run.workflow_id == "poison":
+            tries.append(run.run_id)
+            raise RuntimeError("cannot record this one")
+        return schedule(self, tx, run, command, now, outcome)
+
+    monkeypatch.setattr(Advancer, "_on_ActivityScheduled", fails_for_poison)
+    eng: Engine = make_engine(flows=[FLOWS])
+    with eng.worker():
+        handle = eng.start("three_steps", 1, id="poison")
+        assert handle.created
+        assert eng.start("three_steps", 1, id="fine").result(timeout=10) == 4
+        shown = eng.show("poison")
+    assert len(tries) == 2  # without a savepoint, then isolated
+    assert shown["status"] == "running" and shown["stuck"]
+    assert "could not be recorded: RuntimeError: cannot record this one" in shown["stuck_reason"]
+    assert [e["type"] for e in shown["history"]] == ["WorkflowStarted", "WorkflowTaskFailed"]
+    with eng.store.read() as tx:  # one run of the id (the lost try left nothing)
+        assert tx.scalar("SELECT count(*) FROM runs WHERE workflow_id = 'poison'") == 1
+
+
+def test_a_start_while_the_local_worker_drains_leaves_its_run_due(make_engine) -> None:  # type: ignore[no-untyped-def]
+    eng: Engine = make_engine(flows=[FLOWS])
+    worker = eng.start_worker()
+    worker._draining = True  # as while stop() lets running attempts finish
+    handle = eng.start("three_steps", 1)
+    with eng.store.read() as tx:
+        assert tx.scalar("SELECT wf_pending FROM runs WHERE run_id = ?", (handle.run_id,)) == 1
+    eng.stop_worker(worker)
+    with eng.worker():  # a later worker's dispatcher runs it
+        assert eng.handle(handle.id).result(timeout=10) == 4
+
+
 @pytest.mark.parametrize("value", [
     [], [1, "a", None, True, False, -5], ["é", 1.5, [1, 2], {"k": "v"}], [2**70],
     ["x" * 2000], list(range(100))])
@@ -326,10 +377,13 @@ def test_a_sequential_workflow_writes_a_fixed_set_of_rows_with_few_statements(
     # Only the close changes the status: the other saves leave its two indexes alone.
     status_saves = [s for _, s in traced_sql if s.startswith("UPDATE runs SET status")]
     assert len(status_saves) == n
-    # Four transactions (start, three steps) and one read of the result; everything else
-    # is the run's row read once per step. The dispatcher's own turns are not counted.
+    # Four transactions (start, three steps); everything else is the run's row read once
+    # per step. The dispatcher's own turns are not counted.
     assert statements.count("BEGIN IMMEDIATE") <= 4 * n
-    assert len(statements) <= 35 * n + 10 * ticks, len(statements) / n
+    # Nothing else: the first workflow task runs in the start's transaction without a
+    # savepoint, and result() takes the closed run from the close it is told of (no read).
+    assert not [s for s in statements if "SAVEPOINT" in s or s == "BEGIN"], statements
+    assert len(statements) <= 30 * n + 10 * ticks, len(statements) / n
 
 
 def _has_dbstat() -> bool:
@@ -361,6 +415,10 @@ def test_steps_leave_the_status_indexes_alone(make_engine, db_path: Path,  # typ
     assert pages.get("runs_by_status", 0) <= 2 * n, pages
     assert pages.get("runs_open", 0) <= 2 * n, pages
     assert pages.get("runs", 0) <= 4 * n + 2, pages  # the run row, once per commit
+    # Its closed time too enters runs_by_close when it starts and moves when it closes.
+    assert pages.get("runs_by_close", 0) <= 2 * n + 2, pages
+    # The first workflow task runs in the start's transaction: the run is never due.
+    assert pages.get("runs_pending", 0) == 0, pages
 
 
 # -- JSON written and read by msgspec must mean what the standard library's would -----------

@@ -40,10 +40,11 @@ def test_a_close_wakes_its_own_waiters_once_its_transaction_committed(make_engin
     mine, other = feed.watch_close("r1"), feed.watch_close("r2")
     with eng.store.write() as tx:
         feed.count_close(tx, "r1")  # (as the advancer does inside a transaction)
-    assert not mine.acquire(blocking=False)  # committed, not announced yet
+    assert not mine.wait(0)  # committed, not announced yet
     feed.notify(tx)  # (after the commit)
-    assert mine.acquire(blocking=False)
-    assert not other.acquire(blocking=False)  # another run's waiter sleeps on
+    assert mine.wait(0)
+    assert mine.row is None  # this transaction published no close event: the waiter reads
+    assert not other.wait(0)  # another run's waiter sleeps on
     assert feed.watch_close("r1") is None  # a waiter that comes after the close reads at once
     feed.unwatch("r2", other)
     with eng.store.write() as tx:
