@@ -76,7 +76,12 @@ class Probe:
         self.tracing = self.sql
         if self.sql:  # (connections opened later are not traced: warm up first)
             for conn in _connections():
-                conn.trace_v2(apsw.SQLITE_TRACE_STMT, self._traced)
+                for _ in range(1000):  # a pool connection may be mid-statement elsewhere
+                    try:
+                        conn.trace_v2(apsw.SQLITE_TRACE_STMT, self._traced)
+                        break
+                    except apsw.ThreadingViolationError:
+                        time.sleep(0.001)
         eng = self.eng
         worker = eng.runtime.workers[0] if eng.runtime.workers else None
         self.worker = worker
