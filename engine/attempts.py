@@ -240,8 +240,8 @@ def record_outcomes(tx: Tx, endings: Iterable[Ending], now: float, *, save: bool
     Yields each recorded ending's run before the next is recorded (fenced ones yield
     nothing), so the caller can settle it first; without ``save`` the caller saves it.
 
-    Where the backend can (``tx.finish_together``), the completions are finished and
-    their runs read and locked together first (``batched.finish_attempts``)."""
+    Where reads cost round trips (``tx.batch_reads``), the completions are finished and
+    their runs locked together first (``batched.finish_attempts``)."""
     endings = list(endings)
     finished = _finish_together(tx, endings)
     try:
@@ -262,10 +262,10 @@ def record_outcomes(tx: Tx, endings: Iterable[Ending], now: float, *, save: bool
 
 
 def _finish_together(tx: Tx, endings: list[Ending]) -> batched.Finished | None:
-    """Finish the completions among ``endings`` in one go where the backend can:
+    """Finish the completions among ``endings`` in one go where that saves round trips:
     those of one owner on runs with no other ending here (a run's earlier ending may
     change what a later one finds, as its workflow task runs in between)."""
-    if not tx.finish_together:
+    if not tx.batch_reads:
         return None
     per_run = collections.Counter(end.run_id for end in endings)
     owners = {end.owner for end in endings if end.ok}

@@ -60,7 +60,6 @@ class JobTx(Tx):
         self.inner = inner
         self.for_update = inner.for_update
         self.batch_reads = inner.batch_reads
-        self.finish_together = inner.finish_together
         self.published: list[Any] = []
         self.closed_runs: list[str] = []
 

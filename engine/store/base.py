@@ -66,12 +66,6 @@ class Tx(abc.ABC):
     engine groups the reads of a turn's runs (``engine.store.batched``, in that backend's
     dialect); False where a read costs no more alone (SQLite)."""
 
-    finish_together: str = ""
-    """The dialect ("sqlite", "postgres") in which a turn finishes its completed attempts,
-    and reads their runs, in one statement each (``engine.store.batched.finish_attempts``);
-    '' where it finishes them one at a time. On SQLite it saves two statements' Python and
-    binding work per step; on PostgreSQL, round trips."""
-
     held_runs: dict[str, Any] | None = None
     """Run rows read and locked ahead of their use in this transaction (``runs.hold``)."""
 

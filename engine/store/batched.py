@@ -12,11 +12,7 @@ The run rows read are locked as ``get_run(lock=True)`` locks them (in run id ord
 that two workers locking the same runs wait rather than deadlock) and held in the
 transaction (``runs.hold``) for their consumers to take; a held row that the turn writes
 in any other way first is dropped and read again, so nothing works on a stale row.
-Callers check ``tx.batch_reads`` first: SQLite never reads a turn's runs with their events
-here. It does finish a turn's completions together (``finish_attempts`` where
-``tx.finish_together`` is "sqlite": SQLite's dialect: the keys as one JSON array, ``json_each``):
-a read costs SQLite no round trip, but each statement costs the dispatcher Python and
-binding work, two per step, under the GIL the workflow code needs.
+Callers check ``tx.batch_reads`` first: SQLite never comes here.
 """
 
 from __future__ import annotations
@@ -41,17 +37,6 @@ EVENTS_SQL = (
 """``runs.load_events`` of many runs, each after its own sequence number."""
 
 
-SQLITE_FINISH_SQL = (
-    "DELETE FROM activity_tasks WHERE owner = ? AND (run_id, ref, attempt) IN "
-    "(SELECT value ->> 0, value ->> 1, value ->> 2 FROM json_each(?)) "
-    "RETURNING run_id, ref, name, cancel")
-"""``FINISH_SQL`` in SQLite's dialect: the (run_id, ref, attempt) keys as one JSON array."""
-
-SQLITE_LOCK_RUNS_SQL = (
-    f"SELECT {RUN_COLUMNS} FROM runs WHERE run_id IN (SELECT value FROM json_each(?))")
-"""``lock_runs_sql`` in SQLite's dialect (its write transaction already excludes others)."""
-
-
 def lock_runs_sql(tx: Tx) -> str:
     """``runs.get_run(lock=True)`` for many run ids, locked in run id order."""
     return f"SELECT {RUN_COLUMNS} FROM runs WHERE run_id = ANY(?) ORDER BY run_id" \
@@ -66,16 +51,12 @@ def finish_attempts(tx: Tx, owner: str, attempts: Sequence[tuple[str, int, int]]
                     ) -> Finished:
     """``queues.finish_attempt`` for each (run_id, ref, attempt) that ``owner`` completed,
     and the runs of all of them read and locked (held: ``runs.take_held``); one round
-    trip (on SQLite, two statements). Every attempt passed is in the answer."""
+    trip. Every attempt passed is in the answer."""
     run_ids = sorted({run_id for run_id, _, _ in attempts})
-    if tx.finish_together == "sqlite":
-        deleted = tx.execute(SQLITE_FINISH_SQL, (owner, payloads.encode(list(attempts))))
-        rows = tx.execute(SQLITE_LOCK_RUNS_SQL, (payloads.encode(run_ids),))
-    else:
-        deleted, rows = tx.execute_together([
-            (FINISH_SQL, ([a[0] for a in attempts], [a[1] for a in attempts],
-                          [a[2] for a in attempts], owner)),
-            (lock_runs_sql(tx), (run_ids,))])
+    deleted, rows = tx.execute_together([
+        (FINISH_SQL, ([a[0] for a in attempts], [a[1] for a in attempts],
+                      [a[2] for a in attempts], owner)),
+        (lock_runs_sql(tx), (run_ids,))])
     hold(tx, (RunRow(*row) for row in rows))
     finished: Finished = {(run_id, ref): None for run_id, ref, _ in attempts}
     for run_id, ref, name, cancel in deleted:

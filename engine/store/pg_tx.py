@@ -86,7 +86,6 @@ class PostgresTx(Tx):
     answered before that sync and no COMMIT was sent, so nothing of it was kept."""
 
     batch_reads = BATCH_READS
-    finish_together = "postgres" if BATCH_READS else ""
 
     def __init__(self, conn: psycopg.Connection[Any], where: str, *, locking: bool,
                  pipelined: bool = False, reconnect: Reconnect | None = None) -> None:

@@ -25,9 +25,6 @@ from .schema import APPLICATION_ID, SCHEMA_VERSION, SchemaTypes
 
 BUSY_TIMEOUT_MS = 15_000
 CACHE_KIB = 64 * 1024  # page cache per connection: hot histories stay in memory
-FINISH_TOGETHER = os.environ.get("ONWARD_SQLITE_BATCH", "1") != "0"
-"""Whether a turn finishes its completed attempts together (``Tx.finish_together``;
-``ONWARD_SQLITE_BATCH=0``: one attempt at a time, as before; for comparison)."""
 SYNCHRONOUS_MODES = ("OFF", "NORMAL", "FULL", "EXTRA")
 
 
@@ -54,8 +51,6 @@ def _wrap(err: apsw.Error, path: str) -> StoreError:
 
 class SqliteTx(Tx):
     """A transaction on one APSW connection."""
-
-    finish_together = "sqlite" if FINISH_TOGETHER else ""
 
     def __init__(self, conn: apsw.Connection, path: str) -> None:
         self.conn = conn

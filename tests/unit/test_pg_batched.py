@@ -37,7 +37,6 @@ OWNER = "worker-test"
 def together(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> bool:
     """Each test with grouped reads, then without (the reference: a read per run)."""
     monkeypatch.setattr(PostgresTx, "batch_reads", request.param)
-    monkeypatch.setattr(PostgresTx, "finish_together", "postgres" if request.param else "")
     return bool(request.param)
 
 
@@ -153,7 +152,6 @@ def test_held_rows_are_dropped_by_a_save_or_an_append(eng: Engine) -> None:
 
 
 def test_sqlite_reads_one_by_one(tmp_path: Any) -> None:
-    """SQLite's reads cost no round trip: its turns read runs with their events one by one
-    (its completions are finished together, in its own dialect: test_sqlite_finish.py)."""
+    """SQLite's reads cost no round trip: its turns never batch (its behaviour is as it was)."""
     assert SqliteTx.batch_reads is False
     assert PostgresTx.batch_reads is pg_tx.BATCH_READS
