@@ -106,7 +106,7 @@ class Job(Generic[T]):
     """One caller's write, waiting for (or done by) a leader."""
 
     __slots__ = ("fn", "undo", "locked", "background", "done", "value", "error", "undone",
-                 "tx", "wake")
+                 "tx")
 
     def __init__(self, fn: Callable[[Tx], T], undo: Callable[[BaseException], None] | None,
                  locked: bool, background: bool = False) -> None:
@@ -119,9 +119,6 @@ class Job(Generic[T]):
         self.error: BaseException | None = None
         self.undone = False
         self.tx: Tx | None = None
-        self.wake: threading.Condition | None = None
-        """Its waiter's own condition (on the committer's lock): notified when the job is
-        done, or when it is first in the queue and nobody leads."""
 
 
 class _Redo(Exception):
@@ -142,9 +139,7 @@ class GroupCommitter:
         self._advance_lock = advance_lock
         self.isolation = isolation
         self.max_batch = max(1, max_batch)
-        self._lock = threading.Lock()
-        self._cv = threading.Condition(self._lock)
-        """Where a leader holding a batch open waits for a caller's write."""
+        self._cv = threading.Condition(threading.Lock())
         self._queue: list[Job[Any]] = []
         self._leading = False
         self._holding = False
@@ -197,7 +192,6 @@ class GroupCommitter:
         if alone:  # nobody commits, nobody waits: lead at once, no batch to keep
             return self._alone(fn, undo, locked)
         job: Job[T] = Job(fn, undo, locked, background)
-        wake = job.wake = threading.Condition(self._lock)
         with self._cv:
             self._queue.append(job)
             waiting = len(self._queue)
@@ -212,7 +206,7 @@ class GroupCommitter:
         while True:
             with self._cv:
                 while self._leading and not job.done:
-                    wake.wait()
+                    self._cv.wait()
                 if job.done:
                     break
                 self._leading = True
@@ -230,10 +224,8 @@ class GroupCommitter:
                 with self._cv:
                     for one in batch:
                         one.done = True
-                        if one is not job and one.wake is not None:
-                            one.wake.notify()
                     self._leading = False
-                    self._wake_next()
+                    self._cv.notify_all()
         if job.error is not None:
             raise job.error
         assert job.tx is not None
@@ -262,17 +254,9 @@ class GroupCommitter:
         finally:
             with self._cv:
                 self._leading = False
-                self._wake_next()
+                if self._queue:
+                    self._cv.notify_all()
         return value, tx
-
-    def _wake_next(self) -> None:
-        """Wake the first queued job's waiter to lead the next batch (the caller holds the
-        lock and has just stopped leading): each waiter is woken for its own job alone,
-        not every waiter at every batch's end."""
-        if self._queue:
-            first = self._queue[0].wake
-            if first is not None:
-                first.notify()
 
     def _lead(self, batch: list[Job[Any]]) -> None:
         """Run ``batch`` in one transaction and commit it (on the leader's thread)."""
