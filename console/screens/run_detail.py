@@ -154,6 +154,9 @@ class RunDetailScreen(LiveScreen):
         self.query_one(Gantt).show_history([], self.colours(), now, open_run=False)
         self.query_one(PendingView).show_pending(None, now)
         self.query_one("#related-table", DataTable).clear()
+        for scrolled in ("#event", "#input", "#outcome", "#gantt", "#pending-view",
+                         "#related-table"):
+            self.query_one(scrolled).scroll_home(animate=False, immediate=True)
         timeline.focus()
 
     # -- loading -----------------------------------------------------------------------------
@@ -255,7 +258,7 @@ class RunDetailScreen(LiveScreen):
             table.move_cursor(row=min(selected, len(self._related) - 1), animate=False)
 
     def tick(self) -> None:
-        if self.run:
+        if self.run and self.is_current:  # the kept screen ticks on while hidden
             now = self.now()
             self.query_one(RunSummary).show_run(self.run, now, offline=self.offline is not None)
             self.query_one(PendingView).show_pending(self.run.get("pending"), now)

@@ -44,6 +44,11 @@ async def test_second_run_reuses_the_screen_and_drops_the_first(story: Any) -> N
         await wait_for(pilot, lambda: timeline.compact, "the fold")
         await pilot.press("i")
         await wait_for(pilot, lambda: first.query_one(TabbedContent).active == "io", "io tab")
+        first.query_one("#outcome", JsonView).show(list(range(200)))  # long: scrolls
+        await pilot.pause()
+        first.query_one("#outcome", JsonView).scroll_end(animate=False, immediate=True)
+        await wait_for(pilot, lambda: first.query_one("#outcome", JsonView).scroll_y > 0,
+                       "the result scrolled down")
         charge_run = first.run["run_id"]
         await pilot.press("escape")
         await wait_for(pilot, lambda: app.screen is runs_screen, "back to the runs")
@@ -68,6 +73,8 @@ async def test_second_run_reuses_the_screen_and_drops_the_first(story: Any) -> N
         assert all(str(related.get_row_at(i)[1]) == "laptop-2"
                    for i in range(related.row_count))
         assert "laptop" in str(second.query_one("#input", JsonView).value)
+        assert second.query_one("#outcome", JsonView).scroll_y == 0
+        assert second.query_one("#outcome", JsonView).value == laptop["result"]
         options = [str(o[0]) for o in second.query_one("#history-type", Select)._options]
         assert "ActivityFailed" not in options  # charge-3's failure type is gone
 
