@@ -66,14 +66,15 @@ class RunDetailScreen(LiveScreen):
     ]
     AUTO_FOCUS = "#history"  # when a dialog on top closes, keys go to the timeline
 
-    def __init__(self, ident: str | None = None, *, offline: dict[str, Any] | None = None
-                 ) -> None:
-        super().__init__(id="detail")
+    def __init__(self, ident: str | None = None, *, offline: dict[str, Any] | None = None,
+                 id: str | None = "detail") -> None:  # noqa: A002 - Textual's name
+        super().__init__(id=id)
         self.offline = offline
         self.ident = str(offline["id"]) if offline is not None else str(ident)
         self.run: dict[str, Any] = {}
         self._related: list[str] = []
         self._types: list[str] = []
+        self._generation = 0  # bumped by open_run: a load for the previous run is dropped
 
     def compose(self) -> ComposeResult:
         yield PulseHeader(id="pulse")
@@ -115,20 +116,67 @@ class RunDetailScreen(LiveScreen):
             table.add_column(label, key=key)
         self.query_one(Timeline).focus()
 
+    # -- swapping the run shown ------------------------------------------------------------------
+    def open_run(self, ident: str) -> None:
+        """Show ``ident`` in this (kept) screen: everything of the run shown before goes —
+        its data, the type filter, the search, the fold, the tab, the scroll, the selected
+        event — and the next resume loads the new run (``loads`` counts from 0 again)."""
+        if self.offline is not None:
+            raise ValueError("an offline history screen cannot open another run")
+        self.ident = str(ident)
+        self._generation += 1
+        self.run = {}
+        self._related = []
+        self._types = []
+        self.loads = 0
+        self.sub_title = self.ident
+        now = self.now()
+        self.query_one(RunSummary).update("loading…")
+        self.query_one(TabbedContent).active = "timeline"
+        select = self.query_one("#history-type", Select)
+        search = self.query_one("#history-search", Input)
+        with self.prevent(Select.Changed, Input.Changed):
+            select.expanded = False
+            select.set_options([])
+            search.value = ""
+        timeline = self.query_one(Timeline)
+        timeline.kind, timeline.needle, timeline.compact = None, "", False
+        timeline.set_events([], self.colours(), now)
+        timeline.scroll_home(animate=False, immediate=True)
+        self._show_count()
+        event = self.query_one("#event", JsonView)
+        event.border_title = "Event"
+        event.show(None, empty="select an event")
+        self.query_one("#input", JsonView).show(None)
+        outcome = self.query_one("#outcome", JsonView)
+        outcome.border_title = "Result"
+        outcome.show(None, empty="no result yet")
+        self.query_one(Gantt).show_history([], self.colours(), now, open_run=False)
+        self.query_one(PendingView).show_pending(None, now)
+        self.query_one("#related-table", DataTable).clear()
+        for scrolled in ("#event", "#input", "#outcome", "#gantt", "#pending-view",
+                         "#related-table"):
+            self.query_one(scrolled).scroll_home(animate=False, immediate=True)
+        timeline.focus()
+
     # -- loading -----------------------------------------------------------------------------
     def load_params(self) -> dict[str, Any]:
         return {"ident": self.ident, "run_id": self.run.get("run_id"),
-                "after": self.query_one(Timeline).last_seq}
+                "after": self.query_one(Timeline).last_seq, "generation": self._generation}
 
     def fetch(self, params: dict[str, Any]) -> Any:
+        generation = params["generation"]
         summary = self.engine.show(params["ident"], history=False)
         if params["run_id"] and summary["run_id"] == params["run_id"]:
-            return summary, self.engine.history(summary["run_id"], after=params["after"]), False
+            events = self.engine.history(summary["run_id"], after=params["after"])
+            return summary, events, False, generation
         full = self.engine.show(summary["run_id"])
-        return full, full.get("history") or [], True
+        return full, full.get("history") or [], True, generation
 
     def show(self, data: Any) -> None:
-        run, events, replace = data
+        run, events, replace, generation = data
+        if generation != self._generation:
+            return  # loaded for the run shown before open_run: the reload after it follows
         self._apply(run, events, replace=replace)
 
     def reload(self) -> None:
@@ -210,7 +258,7 @@ class RunDetailScreen(LiveScreen):
             table.move_cursor(row=min(selected, len(self._related) - 1), animate=False)
 
     def tick(self) -> None:
-        if self.run:
+        if self.run and self.is_current:  # the kept screen ticks on while hidden
             now = self.now()
             self.query_one(RunSummary).show_run(self.run, now, offline=self.offline is not None)
             self.query_one(PendingView).show_pending(self.run.get("pending"), now)

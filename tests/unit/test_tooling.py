@@ -93,6 +93,8 @@ def _polling_loops(tree: ast.AST) -> list[int]:
 POLLING_LOOP_ALLOWED = {
     "bench/console_bench.py": "awaits the console's table inside Textual's event loop "
                               "(asyncio.sleep); wait_until is synchronous",
+    "bench/console_open.py": "awaits the console's table inside Textual's event loop "
+                             "(asyncio.sleep); wait_until is synchronous",
     "bench/console_keys.py": "spins Textual's event loop until a key's result is on screen "
                              "(asyncio.sleep(0)); wait_until is synchronous",
 }
