@@ -97,25 +97,30 @@ def reads(db: Path, reps: int) -> dict[str, Any]:
     return out
 
 
+async def runs_table_shown(app: Any, rows: int = 200) -> Any:
+    """The runs screen's table once it shows ``rows`` rows (BenchError after 120 s)."""
+    from onward.console.widgets.runs_table import RunsTable
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            table = app.screen.query_one(RunsTable)
+            if table.loaded >= rows and table.row_count >= rows:
+                return table
+        except Exception:  # noqa: BLE001 - screen not composed yet
+            pass
+        if time.monotonic() > deadline:
+            raise BenchError(f"the runs table did not show {rows} rows in 120 s")
+        await asyncio.sleep(0.002)
+
+
 async def _pilot(db: Path, keys: int) -> dict[str, Any]:
     from onward import Engine
     from onward.console.app import OnwardApp
-    from onward.console.widgets.runs_table import RunsTable
     with Engine(db) as eng:
         t0 = time.perf_counter()
         app = OnwardApp(eng, worker=False)
         async with app.run_test(size=(120, 40)) as pilot:
-            deadline = time.monotonic() + 120
-            while True:
-                try:
-                    table = app.screen.query_one(RunsTable)
-                    if table.loaded >= 200 and table.row_count >= 200:
-                        break
-                except Exception:  # noqa: BLE001 - screen not composed yet
-                    pass
-                if time.monotonic() > deadline:
-                    raise BenchError("the runs table did not show 200 rows in 120 s")
-                await asyncio.sleep(0.002)
+            table = await runs_table_shown(app)
             first = time.perf_counter() - t0
             table.focus()
             await pilot.pause()

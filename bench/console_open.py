@@ -11,35 +11,22 @@ from __future__ import annotations
 
 import asyncio
 import sys
-import time
 from pathlib import Path
 from typing import Any
-
-from .common import BenchError
 
 
 async def _open_runs(db: Path, presses: int) -> dict[str, Any]:
     from onward import Engine
     from onward.console.app import OnwardApp
     from onward.console.screens.run_detail import RunDetailScreen
-    from onward.console.widgets.runs_table import RunsTable
 
+    from .console_bench import runs_table_shown
     from .console_keys import Timings, after_key
 
     with Engine(db) as eng:
         app = OnwardApp(eng, worker=False)
         async with app.run_test(size=(120, 40)) as pilot:
-            deadline = time.monotonic() + 120
-            while True:
-                try:
-                    table = app.screen.query_one(RunsTable)
-                    if table.loaded >= 200 and table.row_count >= 200:
-                        break
-                except Exception:  # noqa: BLE001 - screen not composed yet
-                    pass
-                if time.monotonic() > deadline:
-                    raise BenchError("the runs table did not show 200 rows in 120 s")
-                await asyncio.sleep(0.002)
+            table = await runs_table_shown(app)
             runs = app.screen
             table.focus()
             await pilot.pause()

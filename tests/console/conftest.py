@@ -112,6 +112,14 @@ def top(app: Any) -> Any:
     return app.screen
 
 
+async def open_detail(pilot: Pilot[Any], app: Any, ident: str) -> Any:
+    """Push the run detail of ``ident`` and wait until it has loaded once."""
+    from onward.console.screens.run_detail import RunDetailScreen
+    await app.push_screen(RunDetailScreen(ident))
+    return await wait_for(pilot, lambda: isinstance(app.screen, RunDetailScreen)
+                          and top(app).loads >= 1 and app.screen, f"the detail of {ident}")
+
+
 def runs_table(app: Any) -> Any:
     """The runs screen's table (a ``RunsTable``)."""
     from onward.console.widgets.runs_table import RunsTable

@@ -25,16 +25,15 @@ from onward.console.widgets.history_model import (
 from onward.console.widgets.json_view import JsonView
 from onward.console.widgets.timeline import Timeline
 
-from .conftest import top, wait_for
+from .conftest import open_detail, wait_for
 
 pytestmark = pytest.mark.anyio
 SIZE = (120, 40)
 
 
 async def _detail(pilot: Any, app: OnwardApp, ident: str) -> RunDetailScreen:
-    await app.push_screen(RunDetailScreen(ident))
-    return await wait_for(pilot, lambda: isinstance(app.screen, RunDetailScreen)  # type: ignore[no-any-return]
-                          and top(app).loads >= 1 and app.screen, f"the detail of {ident}")
+    screen: RunDetailScreen = await open_detail(pilot, app, ident)
+    return screen
 
 
 async def test_filter_by_type_and_search(story: Any) -> None:

@@ -20,16 +20,15 @@ from onward.console.widgets.fitted_table import FittedTable
 from onward.console.widgets.gantt import Gantt
 from onward.console.widgets.timeline import Timeline
 
-from .conftest import runs_table, top, wait_for
+from .conftest import open_detail, runs_table, wait_for
 
 pytestmark = pytest.mark.anyio
 SIZE = (120, 40)
 
 
 async def _detail(pilot: Any, app: OnwardApp, ident: str) -> RunDetailScreen:
-    await app.push_screen(RunDetailScreen(ident))
-    return await wait_for(pilot, lambda: isinstance(app.screen, RunDetailScreen)  # type: ignore[no-any-return]
-                          and top(app).loads >= 1 and app.screen, f"the detail of {ident}")
+    screen: RunDetailScreen = await open_detail(pilot, app, ident)
+    return screen
 
 
 async def test_footer_kept_when_focus_moves_between_widgets_showing_the_same_keys(
