@@ -200,7 +200,10 @@ class PostgresStore(Store):
         begin = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
         with self._transaction(begin, session, locking=False) as tx:
             yield tx
-            if tx.conn.info.transaction_status != pq.TransactionStatus.INERROR:
+            # A read whose error the caller caught has nothing to commit: in pipeline mode
+            # the connection may not say INERROR until the next sync, so ask the
+            # transaction whether the server reported an error.
+            if not tx.errors and tx.conn.info.transaction_status != pq.TransactionStatus.INERROR:
                 tx.finish(None)  # COMMIT, not ROLLBACK: psycopg forgets its prepared
                 # statements on a ROLLBACK
 
