@@ -77,6 +77,7 @@ class Worker:
         self._wake = threading.Event()
         self._news = False
         """Something besides this worker's own outcomes asked for a look at the store."""
+        self._news_lock = threading.Lock()  # (a wake between reading and clearing is kept)
         self._stopping = threading.Event()
         self._draining = False
         self._thread: threading.Thread | None = None
@@ -170,7 +171,8 @@ class Worker:
 
     def wake(self) -> None:
         """Ask the dispatcher to look at the store now."""
-        self._news = True
+        with self._news_lock:
+            self._news = True
         self._wake.set()
 
     def retry_stuck_runs(self) -> None:
@@ -406,7 +408,8 @@ class Worker:
         """Whether :meth:`wake` was called since the last turn. (Outcomes and heartbeats
         only set the event: a turn records them without looking for other work.)"""
         self._wake.clear()
-        news, self._news = self._news, False
+        with self._news_lock:
+            news, self._news = self._news, False
         return news
 
     def _on_heartbeat(self, attempt: Attempt, details: Any) -> None:
