@@ -2,8 +2,11 @@
 sparklines.
 
 One ``PulseFeed`` per app reads ``Engine.recent_steps`` once a second in a thread worker:
-the first read covers two minutes, later ones only the last few seconds (merged into the
-per-second counts kept here), so a read costs about one second of commits. Every
+the first read covers only the last few seconds, so the sparklines show the latest rates
+at once; the read after it fills the whole two minutes (over a busy store, a million events
+take a few hundred milliseconds to count), and later ones again cover only the last few
+seconds (merged into the per-second counts kept here), so a read costs about one second of
+commits. Every
 ``PulseHeader`` (one per screen) draws what the feed publishes as ``app.pulse`` and reads
 nothing itself.
 Steps are committed events; failures are failed attempts, activities, workflow tasks and
@@ -43,11 +46,13 @@ def rates(events: list[int], failures: list[int], window: int = WINDOW
 @dataclass(frozen=True)
 class Pulse:
     """What the headers draw: steps/s and failures/min per second, oldest first, and how
-    many reads made them (0: nothing read yet)."""
+    many reads made them since the whole window was read (0: not yet; ``partial``: only
+    the last few seconds are in)."""
 
     steps: list[float] = field(default_factory=list)
     failures: list[float] = field(default_factory=list)
     reads: int = 0
+    partial: bool = False
 
 
 class PulseFeed:
@@ -59,14 +64,16 @@ class PulseFeed:
         self._counts: dict[int, tuple[int, int]] = {}  # epoch second -> (events, failures)
         self._reads = 0
         self._busy = False
+        self._filled = False  # the whole window has been read once
 
     def tick(self) -> None:
         """Start a read in a thread (called on the UI thread once a PERIOD). One read at a
         time: a tick that comes while the last read still runs is skipped."""
-        if self._busy:
-            return
+        if not self._busy:
+            self._start(OVERLAP)
+
+    def _start(self, seconds: int) -> None:
         self._busy = True
-        seconds = OVERLAP if self._counts else WINDOW + 59
         self.app.run_worker(lambda: self._read(seconds), thread=True, exit_on_error=False,
                             group="pulse", name="live header")
 
@@ -79,8 +86,10 @@ class PulseFeed:
         self.app.call_from_thread(self.merge, data)
 
     def merge(self, data: dict[str, Any]) -> None:
-        """Fold one read's per-second counts in and publish the rates (UI thread)."""
+        """Fold one read's per-second counts in and publish the rates (UI thread); after
+        the first (short) read, start the read of the whole window at once."""
         self._busy = False
+        filling = len(data["events"]) >= WINDOW + 59
         first = int(data["from"])
         for offset, (n, failed) in enumerate(zip(data["events"], data["failures"],
                                                  strict=True)):
@@ -90,9 +99,13 @@ class PulseFeed:
         self._counts = {s: self._counts[s] for s in span if s in self._counts}
         events = [self._counts.get(s, (0, 0))[0] for s in span]
         failures = [self._counts.get(s, (0, 0))[1] for s in span]
-        self._reads += 1
+        self._filled = self._filled or filling
+        if self._filled:
+            self._reads += 1
         steps, per_min = rates(events, failures)
-        self.app.pulse = Pulse(steps, per_min, self._reads)
+        self.app.pulse = Pulse(steps, per_min, self._reads, partial=not self._filled)
+        if not self._filled:
+            self._start(WINDOW + 59)
 
 
 class PulseHeader(Horizontal):
