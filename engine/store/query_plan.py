@@ -203,6 +203,47 @@ def _type_and_status_only(query: Query) -> bool:
                for t in terms)
 
 
+_FLAGS = frozenset({"Stuck", "Paused", "Retrying"})
+"""Flags whose true runs a small partial index lists (runs_stuck, runs_paused,
+runs_retrying)."""
+
+
+def _flag_set(term: Expr, types: dict[str, str]) -> bool:
+    """``Stuck``/``Paused``/``Retrying = true``: a term its partial index answers."""
+    if not (isinstance(term, Compare) and term.op == "=" and term.value.kind == "bool"
+            and term.value.value is True):
+        return False
+    field = resolve(term.field, term.pos, types)
+    return field.source == "column" and field.name in _FLAGS
+
+
+def _counted_where(tx: Tx, where: Expr, types: dict[str, str], collate: str,
+                   plain: str, params: list[Any]) -> tuple[str, list[Any]]:
+    """The condition a count runs: when one of several AND terms an index answers matches
+    fewer than ``CAP`` rows, that term drives and the others test each of its runs (by key,
+    EXISTS); else ``plain`` (whose attribute terms are sets of runs, ``IN``) and its
+    ``params``. Either way the same runs match."""
+    terms = _terms(where)
+    if len(terms) < 2:
+        return plain, params
+    best: tuple[int, int] | None = None
+    for index, term in enumerate(terms):
+        if _indexed(term, types) or _flag_set(term, types):
+            field = resolve(term.field, term.pos, types)  # type: ignore[union-attr]
+            count = _estimate(tx, term, field, types, collate)
+            if best is None or count < best[0]:
+                best = (count, index)
+    if best is None or best[0] >= CAP:
+        return plain, params
+    parts: list[str] = []
+    planned: list[Any] = []
+    for index, term in enumerate(terms):
+        compiler = Compiler(types, collate, correlated=index != best[1])
+        parts.append(compiler.expr(term, negated=False))
+        planned += compiler.params
+    return "(" + " AND ".join(parts) + ")", planned
+
+
 def count_runs(tx: Tx, query: Query, *, binary_collate: str, group_by: str | None = None,
                planned: bool = True) -> tuple[int, list[tuple[Any, int]] | None]:
     """How many runs match ``query``; with ``group_by``, also (value, count) per value of
@@ -219,10 +260,12 @@ def count_runs(tx: Tx, query: Query, *, binary_collate: str, group_by: str | Non
             return int(tx.scalar(f"SELECT count(*) FROM ({inner}) matching",
                                  counter.params) or 0), None
     compiler = Compiler(types, binary_collate)
-    where = compiler.where(query.where)
+    where = compiler.where(query.where)  # (a bad query fails here, on its first error)
+    params = compiler.params
+    if planned and query.where is not None:
+        where, params = _counted_where(tx, query.where, types, binary_collate, where, params)
     if group_by is None:
-        return int(tx.scalar(f"SELECT count(*) FROM runs WHERE {where}",
-                             compiler.params) or 0), None
+        return int(tx.scalar(f"SELECT count(*) FROM runs WHERE {where}", params) or 0), None
     try:
         field = resolve(group_by, 1, types)
     except QueryError:
@@ -234,14 +277,14 @@ def count_runs(tx: Tx, query: Query, *, binary_collate: str, group_by: str | Non
         # one indexed count per status (runs_by_status_type answers `status = ? AND
         # workflow = ?`); a GROUP BY would read the whole index
         rows = [(value, tx.scalar(f"SELECT count(*) FROM runs WHERE runs.status = ? AND "
-                                  f"{where}", [value, *compiler.params]))
+                                  f"{where}", [value, *params]))
                 for value in STATUS_NAMES.values()]
         rows = [(v, n) for v, n in rows if n]
     else:
         grouper = Compiler(types, binary_collate)
         expr = grouper.scalar(field)
         rows = tx.execute(f"SELECT {expr} AS g, count(*) FROM runs WHERE {where} GROUP BY g",
-                          [*grouper.params, *compiler.params])
+                          [*grouper.params, *params])
     groups = sorted(((_shown(field, v), int(n)) for v, n in rows),
                     key=lambda g: (-g[1], g[0] is None, str(g[0])))
     return sum(n for _, n in groups), groups

@@ -250,6 +250,60 @@ def test_pages_are_slices_of_the_whole_list(loaded: Engine,
     check()
 
 
+FLAG_TERMS = st.sampled_from([("Retrying = true", "Retrying"), ("Stuck = true", "Stuck"),
+                               ("Paused = true", "Paused")]).map(
+    lambda t: (t[0], {"kind": "cmp", "field": t[1], "op": "=", "value": True}))
+
+
+def test_counts_agree_with_the_model_whichever_term_drives(
+        loaded: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A count of several AND terms is driven by one that matches fewer than ``CAP`` rows
+    (the others tested run by run) or, when none does, is one statement (``CAP`` small
+    here so both plans run): either way the model's count, in total and per group."""
+    monkeypatch.setattr(query_plan, "CAP", 8)
+
+    @SETTINGS
+    @given(st.lists(st.one_of(queries(2), FLAG_TERMS), min_size=2, max_size=4))
+    def check(parts: list[tuple[str, dict[str, Any]]]) -> None:
+        text = " AND ".join(f"({t})" for t, _ in parts)
+        node = {"kind": "and", "items": [n for _, n in parts]}
+        matched = [r for r in RECORDS if evaluate(r, node) is True]
+        assert loaded.count(text) == {"count": len(matched)}, text
+        grouped = loaded.count(text, group_by="ExecutionStatus")
+        expected: dict[str, int] = {}
+        for r in matched:
+            expected[STATUS_OF[r.status]] = expected.get(STATUS_OF[r.status], 0) + 1
+        assert {g["value"]: g["count"] for g in grouped["groups"]} == expected, text
+        by_employee = loaded.count(text, group_by="employee")
+        assert by_employee["count"] == len(matched), text
+    check()
+
+
+def test_a_count_is_driven_by_a_flag_that_few_runs_have(tmp_path: Path) -> None:
+    """``Retrying = true AND WorkflowType = ... AND amount > 10`` (the bench's once slow
+    count): the few retrying runs drive (partial index runs_retrying), the type and the
+    attribute are tested run by run, not read as the set of every run with an amount."""
+    from onward.store.query_sql import Compiler
+    from onward.store.search_attrs import types as attr_types
+    with Engine(tmp_path / "v.db") as eng:
+        load(eng.store, RECORDS)
+        query = parse('Retrying = true AND WorkflowType = "order" AND amount > 10')
+        assert query.where is not None
+        with eng.store.read() as tx:
+            types = attr_types(tx)
+            compiler = Compiler(types)
+            plain = compiler.where(query.where)
+            where, params = query_plan._counted_where(tx, query.where, types, "", plain,
+                                                      compiler.params)
+            plan = " ".join(str(row[-1]) for row in tx.execute(
+                f"EXPLAIN QUERY PLAN SELECT count(*) FROM runs WHERE {where}", params))
+        assert "runs_retrying" in plan and "search_attrs_num" not in plan, plan
+        expected = sum(1 for r in RECORDS if r.retrying and r.workflow == "order"
+                       and r.attrs.get("amount", -1) > 10)
+        assert eng.count('Retrying = true AND WorkflowType = "order" AND amount > 10') == \
+            {"count": expected}
+
+
 def test_order_by_sorts_present_values_then_absent_ones_on_both_backends(
         loaded: Engine) -> None:
     for name in ("amount", "employee", "WorkflowId", "CloseTime"):
