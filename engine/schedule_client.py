@@ -244,6 +244,27 @@ class ScheduleClient:
         self.runtime.feed.wrote()
         return tally
 
+    def backfill_preview(self, sid: str, start: datetime | str | float,
+                         end: datetime | str | float) -> dict[str, Any]:
+        """What ``backfill_schedule`` would cover, firing nothing: ``count`` (fire times
+        in ``[start, end)``, counted up to ``MAX_BACKFILL + 1``), ``more`` (there are more
+        than ``MAX_BACKFILL``: a backfill refuses the range), ``first`` and ``last`` (ISO
+        fire times, None when there are none). Raises BadInput for a bad range, NotFound
+        for an unknown schedule."""
+        first, last = _instant(start, "--start"), _instant(end, "--end")
+        if last <= first:
+            raise BadInput("--end must be later than --start")
+        with self.store.read() as tx:
+            spec = schedules.spec_of(self._row(tx, sid))
+        times: list[float] = []
+        for t in spec.fires(first, last):
+            times.append(t)
+            if len(times) > MAX_BACKFILL:
+                break
+        return {"count": len(times), "more": len(times) > MAX_BACKFILL,
+                "first": fire_iso(times[0]) if times else None,
+                "last": fire_iso(times[-1]) if times else None}
+
     @staticmethod
     def _backfill_times(spec: Spec, first: float, last: float) -> list[float]:
         times: list[float] = []

@@ -604,18 +604,47 @@ def local_instant(text: str) -> datetime | None:
     return moment if moment.tzinfo is not None else moment.astimezone()
 
 
+def shown_time(iso_text: str) -> str:
+    """A fire time (ISO, UTC) as the dialog shows it: local, minutes, and seconds only
+    when it has some."""
+    moment = datetime.fromisoformat(iso_text.replace("Z", "+00:00")).astimezone()
+    return moment.strftime("%Y-%m-%d %H:%M:%S" if moment.second else "%Y-%m-%d %H:%M")
+
+
+def fire_times_text(found: dict[str, Any]) -> str:
+    """One line for what ``Engine.backfill_preview`` found: how many fire times the range
+    covers, from the first to the last."""
+    count = int(found["count"])
+    if found.get("more"):
+        return (f"More than {count - 1:,} fire times from {shown_time(found['first'])}: "
+                "too many for one backfill; shorten the range.")
+    if count == 0:
+        return "No fire times in this range: the backfill would fire nothing."
+    if count == 1:
+        return f"1 fire time: {shown_time(found['first'])}."
+    return (f"{count:,} fire times from {shown_time(found['first'])} to "
+            f"{shown_time(found['last'])}.")
+
+
 class BackfillModal(Dialog):
     """Backfill a schedule: fire it for each of its fire times in [start, end). Times are
     ISO-8601, local unless they carry an offset. Returns {"start", "end"} as aware ISO
-    strings."""
+    strings. With ``preview`` (the engine's ``backfill_preview`` for this schedule), a
+    line under the range says how many fire times it covers, read in a thread as the
+    range is typed."""
 
     BINDINGS = [Binding("ctrl+s", "backfill", "Backfill", id="dialog.backfill")]
 
-    def __init__(self, sid: str, start: datetime, end: datetime) -> None:
+    def __init__(self, sid: str, start: datetime, end: datetime,
+                 preview: Callable[[datetime, datetime], dict[str, Any]] | None = None
+                 ) -> None:
         super().__init__()
         self._sid = sid
         self._start = start
         self._end = end
+        self._preview = preview
+        self.previewed: tuple[datetime, datetime] | None = None
+        """The range the preview line describes (tests wait for it)."""
 
     def compose(self) -> ComposeResult:
         shown = "%Y-%m-%d %H:%M"
@@ -631,6 +660,7 @@ class BackfillModal(Dialog):
             yield Input(self._start.strftime(shown), id="start")
             yield Label("End", classes="field-label")
             yield Input(self._end.strftime(shown), id="end")
+            yield Static("", id="fire-times", classes="field-note", markup=False)
             yield Static("", classes="dialog-error", markup=False)
             with Horizontal(classes="buttons"):
                 yield Button("Backfill", variant="primary", id="backfill")
@@ -638,6 +668,48 @@ class BackfillModal(Dialog):
 
     def on_mount(self) -> None:
         self.query_one("#start", Input).focus()
+        self._range_typed()
+
+    def _range(self) -> tuple[dict[str, datetime], str, str]:
+        """The typed range, or the field at fault and a one-line error."""
+        times: dict[str, datetime] = {}
+        for field in ("start", "end"):
+            moment = local_instant(self.query_one(f"#{field}", Input).value)
+            if moment is None:
+                return times, field, (f"The {field} is not a time: write it as 2026-03-02 "
+                                      "09:30 (local) or 2026-03-02T09:30Z.")
+            times[field] = moment
+        if times["end"] <= times["start"]:
+            return times, "end", "The end must be later than the start."
+        return times, "", ""
+
+    @on(Input.Changed, "#start")
+    @on(Input.Changed, "#end")
+    def _range_typed(self) -> None:
+        times, _, problem = self._range()
+        self.query_one(".dialog-error", Static).update(problem)
+        if problem:
+            self.query_one("#fire-times", Static).update("")
+        elif self._preview is not None:
+            self._count_fire_times(times["start"], times["end"])
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="fire-times")
+    def _count_fire_times(self, start: datetime, end: datetime) -> None:
+        assert self._preview is not None
+        try:
+            text = fire_times_text(self._preview(start, end))
+        except OnwardError as err:
+            text = str(err).splitlines()[0]
+        self.app.call_from_thread(self._counted, start, end, text)
+
+    def _counted(self, start: datetime, end: datetime, text: str) -> None:
+        if not self.is_attached:
+            return  # the dialog closed meanwhile
+        times, _, problem = self._range()
+        if problem or (times["start"], times["end"]) != (start, end):
+            return  # typed on since: a newer count is on its way (or none is needed)
+        self.query_one("#fire-times", Static).update(text)
+        self.previewed = (start, end)
 
     @on(Input.Submitted, "#start")
     def _start_done(self) -> None:
@@ -646,19 +718,9 @@ class BackfillModal(Dialog):
     @on(Button.Pressed, "#backfill")
     @on(Input.Submitted, "#end")
     def action_backfill(self) -> None:
-        error = self.query_one(".dialog-error", Static)
-        times = {}
-        for field in ("start", "end"):
-            box = self.query_one(f"#{field}", Input)
-            moment = local_instant(box.value)
-            if moment is None:
-                error.update(f"The {field} is not a time: write it as 2026-03-02 09:30 "
-                             "(local) or 2026-03-02T09:30Z.")
-                box.focus()
-                return
-            times[field] = moment
-        if times["end"] <= times["start"]:
-            error.update("The end must be later than the start.")
-            self.query_one("#end", Input).focus()
+        times, field, problem = self._range()
+        if problem:
+            self.query_one(".dialog-error", Static).update(problem)
+            self.query_one(f"#{field}", Input).focus()
             return
         self.dismiss({k: v.isoformat() for k, v in times.items()})

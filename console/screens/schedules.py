@@ -357,7 +357,12 @@ class SchedulesScreen(LiveScreen):
         def answered(answer: dict[str, Any] | None) -> None:
             if answer is not None:
                 self.act("backfill", sid, span=(answer["start"], answer["end"]))
-        self.app.push_screen(BackfillModal(sid, end - timedelta(hours=1), end), answered)
+        engine = self.onward.engine
+
+        def preview(start: datetime, until: datetime) -> dict[str, Any]:
+            return engine.backfill_preview(sid, start, until)
+        self.app.push_screen(BackfillModal(sid, end - timedelta(hours=1), end, preview),
+                             answered)
 
     def action_delete_schedule(self) -> None:
         """Delete the selected schedule, once confirmed ("Keep" has the focus)."""

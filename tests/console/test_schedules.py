@@ -265,6 +265,8 @@ async def test_backfill_asks_a_range_and_fires_each_time_in_it(make_engine: Any,
         assert "The start is not a time" in error and app.focused is start
         start.value = "2026-02-27 00:00"  # local time (UTC in the tests)
         end.value = "2026-03-01T23:00+00:00"
+        await wait_for(pilot, lambda: fire_times_line(modal) == "3 fire times from "
+                       "2026-02-27 01:30 to 2026-03-01 01:30.", "the preview")
         await pilot.press("enter", "enter")
         await wait_for(pilot, lambda: isinstance(app.screen, SchedulesScreen), "dialog closed")
         await wait_for(pilot, lambda: any("backfilled schedule nightly-report: 3 fire "
@@ -274,6 +276,68 @@ async def test_backfill_asks_a_range_and_fires_each_time_in_it(make_engine: Any,
         assert "nightly-report-2026-02-27T01:30:00Z" in fired  # 02:30 in Berlin
         assert ("information", "backfilled schedule nightly-report: 3 fire time(s) in the "
                 "range (1 started, 1 skipped, 1 buffered)") in app.notices  # (buffer_one)
+
+
+def fire_times_line(modal: BackfillModal) -> str:
+    return str(modal.query_one("#fire-times").render())
+
+
+def error_line(modal: BackfillModal) -> str:
+    return str(modal.query_one(".dialog-error").render())
+
+
+async def test_backfill_previews_the_fire_times_of_the_typed_range(make_engine: Any,
+                                                                   workdir: Path) -> None:
+    """The dialog says how many fire times the range covers as it is typed (read from the
+    schedule's spec, firing nothing), a one-line error for a bad range, and 'more than
+    10,000' for a range one backfill refuses."""
+    engine, clock = schedules_engine(make_engine, workdir)
+    recent = engine.describe_schedule("ping")["recent"]
+    app = OnwardApp(engine, worker=False, clock=clock)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_schedules(pilot)
+        await select(pilot, screen, "ping")  # every 30s
+        await pilot.press("b")
+        modal = await wait_for(pilot, lambda: isinstance(app.screen, BackfillModal)
+                               and app.screen, "the backfill dialog")
+        start, end = modal.query_one("#start", Input), modal.query_one("#end", Input)
+        # the last hour, as the dialog opens: 08:30:00 up to, not including, 09:30:00
+        await wait_for(pilot, lambda: fire_times_line(modal) == "120 fire times from "
+                       "2026-03-02 08:30 to 2026-03-02 09:29:30.", "the hour's fire times")
+        end.value = "2026-03-02T08:30:30Z"
+        await wait_for(pilot, lambda: fire_times_line(modal) ==
+                       "1 fire time: 2026-03-02 08:30.", "one fire time")
+        start.value = "2026-03-02 08:30:01"
+        await wait_for(pilot, lambda: fire_times_line(modal).startswith("No fire times"),
+                       "none in ten seconds")
+        start.value = "last tuesday"
+        await wait_for(pilot, lambda: "The start is not a time" in error_line(modal),
+                       "the start refused")
+        assert fire_times_line(modal) == ""
+        start.value = "2026-03-02 09:00"
+        await wait_for(pilot, lambda: error_line(modal) == "The end must be later than the "
+                       "start.", "the range refused")
+        assert fire_times_line(modal) == ""
+        start.value, end.value = "2026-02-20 00:00", "2026-03-02 09:30"
+        await wait_for(pilot, lambda: fire_times_line(modal) == "More than 10,000 fire "
+                       "times from 2026-02-20 00:00: too many for one backfill; shorten "
+                       "the range.", "too many")
+        assert error_line(modal) == ""
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: isinstance(app.screen, SchedulesScreen), "closed")
+    assert engine.describe_schedule("ping")["recent"] == recent  # nothing fired
+
+
+def test_backfill_preview_counts_what_a_backfill_fires(make_engine: Any,
+                                                       workdir: Path) -> None:
+    engine, _ = schedules_engine(make_engine, workdir)
+    found = engine.backfill_preview("nightly-report", "2026-02-27T00:00:00Z",
+                                    "2026-03-01T23:00:00Z")
+    assert found == {"count": 3, "more": False, "first": "2026-02-27T01:30:00Z",
+                     "last": "2026-03-01T01:30:00Z"}
+    fired = engine.backfill_schedule("nightly-report", "2026-02-27T00:00:00Z",
+                                     "2026-03-01T23:00:00Z")
+    assert sum(fired.values()) == found["count"]
 
 
 async def test_delete_keeps_on_enter_then_deletes_once_confirmed(make_engine: Any,

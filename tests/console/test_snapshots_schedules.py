@@ -12,7 +12,7 @@ from typing import Any
 from textual.pilot import Pilot
 
 from onward.console.app import OnwardApp
-from onward.console.screens.modals import ConfirmModal
+from onward.console.screens.modals import BackfillModal, ConfirmModal
 from onward.console.screens.schedules import NextFires, SchedulesScreen, SchedulesTable
 
 from .conftest import no_blink, pulse_read, wait_for
@@ -59,3 +59,24 @@ def test_schedules_pause_dialog_80x24(snap_compare: Any, make_engine: Any, workd
 
     assert snap_compare(_app(make_engine, workdir), terminal_size=(80, 24),
                         run_before=run_before)
+
+
+async def _backfill_dialog(pilot: Pilot[Any]) -> None:
+    """The backfill dialog on ping, its preview of the last hour's fire times shown."""
+    await _on_ping(pilot)
+    await pilot.press("b")
+    await wait_for(pilot, lambda: isinstance(pilot.app.screen, BackfillModal)
+                   and pilot.app.screen.previewed is not None, "the fire times previewed")
+    no_blink(pilot)
+
+
+def test_schedules_backfill_dialog_80x24(snap_compare: Any, make_engine: Any,
+                                         workdir: Path) -> None:
+    assert snap_compare(_app(make_engine, workdir), terminal_size=(80, 24),
+                        run_before=_backfill_dialog)
+
+
+def test_schedules_backfill_dialog_160x45(snap_compare: Any, make_engine: Any,
+                                          workdir: Path) -> None:
+    assert snap_compare(_app(make_engine, workdir), terminal_size=(160, 45),
+                        run_before=_backfill_dialog)
