@@ -7,9 +7,9 @@ limit=100)`` or ``Engine.count`` (parse, type check, SQL, rows to dicts) and is 
 warm (its first run is not counted). Left out: queries while workers write, and
 PostgreSQL in the section (``python -m bench.visibility_bench N postgresql://...`` times it
 by hand). Known slow: a count of several terms that each
-match many runs (one attribute term is counted in its index; a term few runs match drives
-a count of several; when none does, they are intersected run by run); lists without a
-limit over many runs; ORDER BY with two keys over many runs.
+match many runs (one attribute term is counted in its index; in a count of several, the
+term matching fewest runs drives and the others test its runs one by one); lists without
+a limit over many runs; ORDER BY with two keys over many runs.
 
     python -m bench --only visibility          (or --quick: 20,000 runs)
 """

@@ -35,6 +35,9 @@ from .search_attrs import types as attr_types
 
 CAP = 5000
 """Rows a term may match and still drive a page (counted up to this many, no further)."""
+COUNT_CAP = 200_000
+"""Rows a term may match and still drive a count of several terms: reading its runs and
+testing each of them by key is still cheaper than intersecting sets of many runs."""
 
 _INDEXED_COLUMNS = frozenset({"WorkflowId", "RunId", "ExecutionStatus", "StartTime",
                               "CloseTime"})
@@ -61,15 +64,16 @@ def _indexed(term: Expr, types: dict[str, str]) -> bool:
     return field.source == "attr" or field.name in _INDEXED_COLUMNS
 
 
-def _estimate(tx: Tx, term: Expr, field: Field, types: dict[str, str], collate: str) -> int:
-    """How many rows ``term`` matches, counted up to ``CAP``."""
+def _estimate(tx: Tx, term: Expr, field: Field, types: dict[str, str], collate: str,
+              cap: int | None = None) -> int:
+    """How many rows ``term`` matches, counted up to ``cap`` (default ``CAP``)."""
     compiler = Compiler(types, collate)
     compiler.estimating = True
     inner = compiler.expr(term, negated=False)
     if field.source != "attr":
         inner = f"SELECT 1 FROM runs WHERE {inner}"
     return int(tx.scalar(f"SELECT count(*) FROM ({inner} LIMIT ?) capped",
-                         [*compiler.params, CAP]) or 0)
+                         [*compiler.params, CAP if cap is None else cap]) or 0)
 
 
 def _page(tx: Tx, query: Query, types: dict[str, str], collate: str, order: str,
@@ -220,25 +224,32 @@ def _flag_set(term: Expr, types: dict[str, str]) -> bool:
 def _counted_where(tx: Tx, where: Expr, types: dict[str, str], collate: str,
                    plain: str, params: list[Any]) -> tuple[str, list[Any]]:
     """The condition a count runs: when one of several AND terms an index answers matches
-    fewer than ``CAP`` rows, that term drives and the others test each of its runs (by key,
-    EXISTS); else ``plain`` (whose attribute terms are sets of runs, ``IN``) and its
-    ``params``. Either way the same runs match."""
+    fewer than ``COUNT_CAP`` rows, the one matching fewest drives and the others test each
+    of its runs (by key, EXISTS); else ``plain`` (whose attribute terms are sets of runs,
+    ``IN``) and its ``params``. Either way the same runs match."""
     terms = _terms(where)
-    if len(terms) < 2:
+    estimable = [i for i, term in enumerate(terms)
+                 if _indexed(term, types) or _flag_set(term, types)]
+    if len(terms) < 2 or not estimable:
         return plain, params
-    best: tuple[int, int] | None = None
-    for index, term in enumerate(terms):
-        if _indexed(term, types) or _flag_set(term, types):
+    driver = None
+    for cap in (CAP, COUNT_CAP):  # a term under CAP is found without counting further
+        best: tuple[int, int] | None = None
+        for index in estimable:
+            term = terms[index]
             field = resolve(term.field, term.pos, types)  # type: ignore[union-attr]
-            count = _estimate(tx, term, field, types, collate)
+            count = _estimate(tx, term, field, types, collate, cap)
             if best is None or count < best[0]:
                 best = (count, index)
-    if best is None or best[0] >= CAP:
+        if best is not None and best[0] < cap:
+            driver = best[1]
+            break
+    if driver is None:
         return plain, params
     parts: list[str] = []
     planned: list[Any] = []
     for index, term in enumerate(terms):
-        compiler = Compiler(types, collate, correlated=index != best[1])
+        compiler = Compiler(types, collate, correlated=index != driver)
         parts.append(compiler.expr(term, negated=False))
         planned += compiler.params
     return "(" + " AND ".join(parts) + ")", planned

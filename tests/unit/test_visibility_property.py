@@ -257,10 +257,12 @@ FLAG_TERMS = st.sampled_from([("Retrying = true", "Retrying"), ("Stuck = true", 
 
 def test_counts_agree_with_the_model_whichever_term_drives(
         loaded: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A count of several AND terms is driven by one that matches fewer than ``CAP`` rows
-    (the others tested run by run) or, when none does, is one statement (``CAP`` small
-    here so both plans run): either way the model's count, in total and per group."""
-    monkeypatch.setattr(query_plan, "CAP", 8)
+    """A count of several AND terms is driven by one that matches fewer than ``CAP``
+    rows, else by the smallest under ``COUNT_CAP`` (the others tested run by run), else is
+    one statement (both caps small here so every plan runs): either way the model's
+    count, in total and per group."""
+    monkeypatch.setattr(query_plan, "CAP", 3)
+    monkeypatch.setattr(query_plan, "COUNT_CAP", 20)
 
     @SETTINGS
     @given(st.lists(st.one_of(queries(2), FLAG_TERMS), min_size=2, max_size=4))
