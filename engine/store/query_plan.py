@@ -17,9 +17,13 @@ This planning is for a database that plans without statistics (SQLite, never ANA
 PostgreSQL (``Store.plans_by_statistics``) gets one plain statement, which its planner
 serves well, except that a page ordered by one attribute is still read along its index.
 
-Anything else (another order, no limit, counts) is one statement whose attribute terms are
-``run_id IN (matching rows)``. Plans change only the cost: every plan returns the same rows
-(the property tests compare them with a model and with each other).
+A count of several top-level AND terms, one of them on attributes or assignees, is planned
+the same way: the term matching fewest rows drives if under ``CAP``, else if under
+``COUNT_CAP``; the others test its runs by key.
+
+Anything else (another order, no limit, other counts) is one statement whose attribute
+terms are ``run_id IN (matching rows)``. Plans change only the cost: every plan returns
+the same rows (the property tests compare them with a model and with each other).
 """
 
 from __future__ import annotations
