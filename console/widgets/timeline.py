@@ -18,6 +18,8 @@ from rich.style import Style
 from rich.text import Text
 from textual import events
 from textual.binding import Binding, BindingType
+from textual.constants import DIM_FACTOR
+from textual.filter import dim_color
 from textual.geometry import Region, Size, Spacing
 from textual.message import Message
 from textual.scroll_view import ScrollView
@@ -392,8 +394,22 @@ class Timeline(ScrollView, can_focus=True):
             own = console.get_style(text.style) if text.style else None
             segments.extend(Segment.apply_style(fitted.render(console), own))
             segments.append(Segment(" " * (cut - fitted.cell_len + PAD)))
-        segments = list(Segment.apply_style(segments, pre, post))
+        segments = [_undim(s) for s in Segment.apply_style(segments, pre, post)]
         used = sum(s.cell_length for s in segments)
         if used < width:
             segments.append(Segment(" " * (width - used), fill))
         return Strip(segments).adjust_cell_length(width, self.rich_style).simplify()
+
+
+NOT_DIM = Style(dim=False)
+
+
+def _undim(segment: Segment) -> Segment:
+    """``segment`` with a dim style turned into its dimmed colour now (as Textual's dim
+    filter would at output): a dim attribute left in a cached line was drawn in either of
+    two shades under a dialog's backdrop, depending on when the line was drawn."""
+    style = segment.style
+    if style is None or not style.dim or style.color is None or style.bgcolor is None:
+        return segment
+    colour = dim_color(style.bgcolor, style.color, DIM_FACTOR)
+    return Segment(segment.text, style + Style.from_color(colour) + NOT_DIM)
