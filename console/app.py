@@ -255,7 +255,8 @@ class OnwardApp(App[int]):
             self.push_screen(RunDetailScreen(message.ident, id=None))  # ids are unique
             return
         else:
-            kept.open_run(message.ident)
+            kept.open_run(message.ident)  # pushes itself once the run is read: one paint
+            return
         self.push_screen(kept)
 
     # -- actions --------------------------------------------------------------------------

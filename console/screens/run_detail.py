@@ -14,6 +14,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
 from textual.widgets import DataTable, Input, Select, Static, TabbedContent, TabPane
 
 from ..messages import OpenRun
@@ -75,6 +76,8 @@ class RunDetailScreen(LiveScreen):
         self._related: list[str] = []
         self._types: list[str] = []
         self._generation = 0  # bumped by open_run: a load for the previous run is dropped
+        self._opener: Screen[Any] | None = None  # open_run: push over it once loaded
+        self._related_rows: list[Any] = []  # the related table's text (redrawn on change)
 
     def compose(self) -> ComposeResult:
         yield PulseHeader(id="pulse")
@@ -118,20 +121,22 @@ class RunDetailScreen(LiveScreen):
 
     # -- swapping the run shown ------------------------------------------------------------------
     def open_run(self, ident: str) -> None:
-        """Show ``ident`` in this (kept) screen: everything of the run shown before goes —
-        its data, the type filter, the search, the fold, the tab, the scroll, the selected
-        event — and the next resume loads the new run (``loads`` counts from 0 again)."""
+        """Show ``ident`` in this (kept, hidden) screen: everything of the run shown before
+        goes — its data, the type filter, the search, the fold, the tab, the scroll, the
+        selected event — and ``loads`` counts from 0 again. The run is read first and the
+        screen pushed once it is in place, so it is drawn once, with the new run (not
+        emptied, drawn, then filled); it is pushed over the screen that asked for it, and
+        not at all if another screen has come on top by then."""
         if self.offline is not None:
             raise ValueError("an offline history screen cannot open another run")
         self.ident = str(ident)
         self._generation += 1
+        self._opener = self.app.screen
         self.run = {}
         self._related = []
         self._types = []
         self.loads = 0
         self.sub_title = self.ident
-        now = self.now()
-        self.query_one(RunSummary).update("loading…")
         self.query_one(TabbedContent).active = "timeline"
         select = self.query_one("#history-type", Select)
         search = self.query_one("#history-search", Input)
@@ -141,23 +146,14 @@ class RunDetailScreen(LiveScreen):
             search.value = ""
         timeline = self.query_one(Timeline)
         timeline.kind, timeline.needle, timeline.compact = None, "", False
-        timeline.set_events([], self.colours(), now)
-        timeline.scroll_home(animate=False, immediate=True)
-        self._show_count()
         event = self.query_one("#event", JsonView)
         event.border_title = "Event"
         event.show(None, empty="select an event")
-        self.query_one("#input", JsonView).show(None)
-        outcome = self.query_one("#outcome", JsonView)
-        outcome.border_title = "Result"
-        outcome.show(None, empty="no result yet")
-        self.query_one(Gantt).show_history([], self.colours(), now, open_run=False)
-        self.query_one(PendingView).show_pending(None, now)
-        self.query_one("#related-table", DataTable).clear()
-        for scrolled in ("#event", "#input", "#outcome", "#gantt", "#pending-view",
-                         "#related-table"):
+        for scrolled in ("#history", "#event", "#input", "#outcome", "#gantt",
+                         "#pending-view", "#related-table"):
             self.query_one(scrolled).scroll_home(animate=False, immediate=True)
         timeline.focus()
+        self.reload()
 
     # -- loading -----------------------------------------------------------------------------
     def load_params(self) -> dict[str, Any]:
@@ -178,6 +174,9 @@ class RunDetailScreen(LiveScreen):
         if generation != self._generation:
             return  # loaded for the run shown before open_run: the reload after it follows
         self._apply(run, events, replace=replace)
+        opener, self._opener = self._opener, None
+        if opener is not None and self.app.screen is opener:
+            self.app.push_screen(self)
 
     def reload(self) -> None:
         if self.offline is None:
@@ -222,17 +221,15 @@ class RunDetailScreen(LiveScreen):
             self._show_event(selected)
 
     def _show_related(self, run: dict[str, Any], now: float) -> None:
-        table = self.query_one("#related-table", DataTable)
         colours = self.colours()
-        selected = table.cursor_row
-        table.clear()
-        self._related = []
+        rows: list[tuple[Text, ...]] = []
+        related: list[str] = []
 
         def add(relation: str, ident: str, run_id: str, workflow: str, status_run: dict[str, Any],
                 started: str | None, target: str) -> None:
-            table.add_row(Text(relation), Text(ident), Text(run_id[:12]), Text(workflow),
-                          status_text(status_run, colours), Text(clock_time(started, now)))
-            self._related.append(target)
+            rows.append((Text(relation), Text(ident), Text(run_id[:12]), Text(workflow),
+                         status_text(status_run, colours), Text(clock_time(started, now))))
+            related.append(target)
 
         parent = run.get("parent")
         if parent:
@@ -254,8 +251,18 @@ class RunDetailScreen(LiveScreen):
                 relation = "newest run" if other.get("current") else "earlier run"
             add(relation, str(run.get("id")), str(other["run_id"]), str(run.get("workflow")),
                 other, other.get("started"), str(other["run_id"]))
-        if self._related:
-            table.move_cursor(row=min(selected, len(self._related) - 1), animate=False)
+        self._related = related
+        shape = [[(cell.plain, str(cell.style)) for cell in row] for row in rows]
+        if shape == self._related_rows:
+            return  # as shown: a reload of an unchanged run redraws nothing
+        self._related_rows = shape
+        table = self.query_one("#related-table", DataTable)
+        selected = table.cursor_row
+        table.clear()
+        for cells in rows:
+            table.add_row(*cells)
+        if rows:
+            table.move_cursor(row=min(selected, len(rows) - 1), animate=False)
 
     def tick(self) -> None:
         if self.run and self.is_current:  # the kept screen ticks on while hidden
@@ -296,7 +303,9 @@ class RunDetailScreen(LiveScreen):
             text = f"{timeline.count_matching()} of {len(timeline.events)}"
         else:
             text = f"{len(timeline.events)} events"
-        count.update(text + (", folded" if timeline.compact else ""))
+        text += ", folded" if timeline.compact else ""
+        if count.content != text:
+            count.update(text)
 
     def _apply_view(self) -> None:
         timeline = self.query_one(Timeline)

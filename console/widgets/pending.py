@@ -6,18 +6,20 @@ from typing import Any
 
 from textual.containers import VerticalScroll
 from textual.content import Content
-from textual.widgets import Static
 
 from .format import clock_time, countdown, error_text
+from .run_summary import QuietStatic
 
 
 class PendingView(VerticalScroll):
     """What a run is waiting for, in plain sentences."""
 
     def compose(self):  # type: ignore[no-untyped-def]
-        yield Static("", classes="pending-body")
+        yield QuietStatic("", classes="pending-body")
 
     def show_pending(self, pending: dict[str, Any] | None, now: float) -> None:
+        """Show ``pending`` (the run's pending work) with countdowns to ``now`` (redrawn
+        only when the text changed: see QuietStatic)."""
         pending = pending or {}
         lines: list[Content] = []
         activities = pending.get("activities") or []
@@ -56,4 +58,4 @@ class PendingView(VerticalScroll):
         if not (activities or timers or tasks):
             lines.append(Content(""))
             lines.append(Content.styled("Nothing pending.", "italic $text-muted"))
-        self.query_one(".pending-body", Static).update(Content("\n").join(lines))
+        self.query_one(".pending-body", QuietStatic).show(Content("\n").join(lines))

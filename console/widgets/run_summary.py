@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from rich.cells import cell_len
 from textual.content import Content
 from textual.widgets import Static
 
@@ -15,8 +16,32 @@ def _pair(label: str, value: str, style: str = "") -> Content:
     return Content.assemble((f"{label} ", "$text-muted"), (value, style))
 
 
-class RunSummary(Static):
+class QuietStatic(Static):
+    """A Static whose ``show`` redraws nothing when the content is what is shown, and lays
+    the screen out again only when a line's width changed (a "3s ago" that becomes "4s
+    ago" wraps as before, so the widget keeps its height)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._shown: Content | None = None
+
+    def show(self, content: Content) -> None:
+        """Show ``content`` (see the class)."""
+        shown = self._shown
+        if shown is not None and shown.plain == content.plain and shown.spans == content.spans:
+            return
+        self._shown = content
+        self.update(content, layout=shown is None or _widths(shown) != _widths(content))
+
+
+def _widths(content: Content) -> list[int]:
+    """The width of each line (lines of the same widths wrap the same)."""
+    return [cell_len(line) for line in content.plain.split("\n")]
+
+
+class RunSummary(QuietStatic):
     """A few lines that say where a run stands."""
+
 
     def show_run(self, run: dict[str, Any], now: float, *, offline: bool = False) -> None:
         gap = Content("   ")
@@ -56,4 +81,4 @@ class RunSummary(Static):
                 links.append(_pair(label, str(run[key])[:12]))
         if links:
             lines.append(gap.join(links) + Content.styled("   (Related tab)", "$text-muted"))
-        self.update(Content("\n").join(lines))
+        self.show(Content("\n").join(lines))

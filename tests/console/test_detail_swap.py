@@ -89,3 +89,42 @@ async def test_related_run_from_a_detail_gets_its_own_screen(story: Any) -> None
         await pilot.press("escape")
         await wait_for(pilot, lambda: app.screen is first, "back to the first run")
         assert first.ident == "charge-3" and first.run["id"] == "charge-3"
+
+
+async def test_kept_screen_comes_up_with_the_new_run_in_place(story: Any) -> None:
+    """The kept screen is read first and pushed after: the moment it is on screen again it
+    shows the new run (never the run before, never an empty "loading" screen)."""
+    engine, clock = story
+    app = OnwardApp(engine, worker=False, clock=clock)
+    seen: list[tuple[str, Any, int]] = []
+
+    def changed(screen: Any) -> None:
+        if isinstance(screen, RunDetailScreen):
+            seen.append((screen.ident, screen.run.get("id"),
+                         screen.query_one(Timeline).row_count))
+
+    async with app.run_test(size=SIZE) as pilot:
+        app.screen_change_signal.subscribe(app, changed)
+        runs_screen = app.screen
+        await _open(pilot, app, "charge-3")
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: app.screen is runs_screen, "back to the runs")
+        seen.clear()
+        await _open(pilot, app, "laptop-2")
+        laptop = engine.show("laptop-2")
+        assert seen == [("laptop-2", "laptop-2", len(laptop["history"]))]
+
+
+async def test_open_is_dropped_when_another_screen_comes_on_top_first(story: Any) -> None:
+    engine, clock = story
+    app = OnwardApp(engine, worker=False, clock=clock)
+    async with app.run_test(size=SIZE) as pilot:
+        runs_screen = app.screen
+        first = await _open(pilot, app, "charge-3")
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: app.screen is runs_screen, "back to the runs")
+        first.open_run("laptop-2")  # as the app does for OpenRun ...
+        app.action_help()  # ... and help comes up before the run is read
+        await wait_for(pilot, lambda: first.run.get("id") == "laptop-2", "the run read")
+        await pilot.pause()
+        assert app.screen is not first and first not in app.screen_stack

@@ -121,3 +121,36 @@ async def test_search_folds_each_event_text_once(story: Any,
         assert sorted(folded) == sorted(e["seq"] for e in timeline.events)  # once each
         assert timeline.shown and all("charg" in history_model.event_text(r.event)
                                       for r in timeline.shown)
+
+
+async def test_reload_of_an_unchanged_run_redraws_no_pane(story: Any,
+                                                          monkeypatch: pytest.MonkeyPatch
+                                                          ) -> None:
+    """A load that finds nothing new (the reload when the screen comes back, a commit of
+    another run) updates no text and refills no table: nothing is laid out or drawn."""
+    from textual.widgets import DataTable, Static
+    engine, clock = story
+    app = OnwardApp(engine, worker=False, clock=clock)
+    async with app.run_test(size=SIZE) as pilot:
+        detail = await _detail(pilot, app, "charge-3")
+        await pilot.pause()
+        redrawn: list[str] = []
+        update, clear = Static.update, DataTable.clear
+        panes = [detail.query_one("#summary"), detail.query_one("#tabs")]
+
+        def note(widget: Any) -> None:  # the run's panes (not the live header's rates)
+            if any(pane in widget.ancestors_with_self for pane in panes):
+                redrawn.append(f"{widget.id or widget.classes}")
+
+        monkeypatch.setattr(Static, "update", lambda self, *a, **k: note(self)
+                            or update(self, *a, **k))
+        monkeypatch.setattr(DataTable, "clear", lambda self, *a, **k: note(self)
+                            or clear(self, *a, **k))
+        loads = detail.loads
+        detail.reload()
+        await wait_for(pilot, lambda: detail.loads > loads, "a second load")
+        await pilot.pause()
+        assert redrawn == []
+        detail.run = {**detail.run, "status": "running", "error": None}  # as if retried
+        detail.tick()
+        assert redrawn == ["summary"]  # the summary's text changed: it alone is redrawn
