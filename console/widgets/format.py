@@ -161,6 +161,20 @@ def relative_times(text: str, now: float) -> str:
     return ISO_TIME.sub(relative, text)
 
 
+def local_times(text: str, now: float) -> str:
+    """``text`` with every ISO-8601 time in it shown as the local clock time with how far
+    off it is ('retry at 2026-…T09:31:00Z' becomes 'retry at 10:31:00 (in 42s)'): the run
+    detail's summary, where there is room for both."""
+    def local(match: re.Match[str]) -> str:
+        ts = parse_time(match.group(1))
+        if ts is None:
+            return match.group(0)
+        lead = "at " if match.group(0).startswith("at ") else ""
+        off = f"in {short_span(ts - now)}" if ts >= now else ago(match.group(1), now)
+        return f"{lead}{clock_time(ts, now)} ({off})"
+    return ISO_TIME.sub(local, text)
+
+
 def short_span(seconds: float) -> str:
     """A countdown's duration in whole units: 42s, 4m59s, 3h05m, 2d04h."""
     whole = int(abs(seconds))

@@ -8,7 +8,7 @@ from rich.cells import cell_len
 from textual.content import Content
 from textual.widgets import Static
 
-from .format import ago, clock_time, error_text
+from .format import ago, clock_time, error_text, local_times
 from .status import status_content
 
 
@@ -59,7 +59,7 @@ class RunSummary(QuietStatic):
         if offline:
             lines.append(Content.styled("offline: an exported history, read-only", "$text-warning"))
         if run.get("step") and run.get("status") == "running":
-            lines.append(_pair("step", str(run["step"])))
+            lines.append(_pair("step", local_times(str(run["step"]), now)))
         if run.get("stuck") and run.get("stuck_reason"):
             reason = str(run["stuck_reason"]).splitlines()[0]
             lines.append(_pair("stuck", reason, "$text-warning"))

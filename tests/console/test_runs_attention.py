@@ -17,7 +17,7 @@ from onward.console.saved_views import View, ViewsError, load_views, save_view
 from onward.console.screens.modals import ConfirmModal, ResultsModal
 from onward.console.screens.runs import SORTS, RunsScreen
 from onward.console.widgets.fit_footer import FitFooter
-from onward.console.widgets.format import next_due_text, relative_times
+from onward.console.widgets.format import clock_time, local_times, next_due_text, relative_times
 from onward.console.widgets.pulse import PulseHeader, rates
 from onward.console.widgets.runs_table import RunsTable
 
@@ -270,3 +270,11 @@ def test_rates_and_formatting() -> None:
         "retry in 1m00s (2)"
     assert relative_times("since 2026-03-02T09:25:00Z", now) == "since 5m ago"
     assert relative_times("no times here", now) == "no times here"
+    # the run detail's summary: the local clock time and how far off it is
+    at = clock_time("2026-03-02T09:31:00Z", now)
+    assert at and "2026" not in at
+    assert local_times("attempt 4 failed, retry at 2026-03-02T09:31:00.000+00:00", now) == \
+        f"attempt 4 failed, retry at {at} (in 1m00s)"
+    assert local_times("since 2026-03-02T09:25:00Z", now) == \
+        f"since {clock_time('2026-03-02T09:25:00Z', now)} (5m ago)"
+    assert local_times("no times here", now) == "no times here"
