@@ -62,6 +62,7 @@ class JobTx(Tx):
         self.batch_reads = inner.batch_reads
         self.published: list[Any] = []
         self.closed_runs: list[str] = []
+        self.workflow_tasks: list[Any] = []  # (engine.worklog: noted per job, not shared)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
@@ -189,9 +190,9 @@ class GroupCommitter:
             alone = not self._leading and not self._queue
             if alone:
                 self._leading = True
-        if alone:  # nobody commits, nobody waits: lead at once, no batch to keep
-            return self._alone(fn, undo, locked)
         job: Job[T] = Job(fn, undo, locked, background)
+        if alone:  # nobody commits, nobody waits: lead at once, no batch to keep
+            return self._alone(job)
         with self._cv:
             self._queue.append(job)
             waiting = len(self._queue)
@@ -232,43 +233,37 @@ class GroupCommitter:
         return job.value, job.tx  # type: ignore[return-value]
 
     # -- the leader ---------------------------------------------------------------------
-    def _alone(self, fn: Callable[[Tx], T], undo: Callable[[BaseException], None] | None,
-               locked: bool) -> tuple[T, Tx]:
-        """Run one job that found the committer idle (the quiet path: as cheap as a plain
-        transaction); whoever queued meanwhile is woken to lead the next batch."""
-        self.batches += 1
-        self.jobs += 1
+    def _alone(self, job: Job[T]) -> tuple[T, Tx]:
+        """Run a job that found the committer idle (the quiet path: as cheap as a plain
+        transaction, unless others queue meanwhile and join it); whoever queued too late
+        for it is woken to lead the next batch."""
+        batch = [job]
         try:
-            with self._advance_lock if locked else _NO_LOCK:
-                try:
-                    with self._write() as tx:
-                        self._local.tx = tx
-                        try:
-                            value = fn(tx)
-                        finally:
-                            self._local.tx = None
-                except BaseException as err:
-                    if undo is not None:
-                        undo(err)
-                    raise
+            self._lead(batch)
         finally:
             with self._cv:
                 self._leading = False
-                if self._queue:
+                if len(batch) > 1 or self._queue:
+                    for one in batch:
+                        one.done = True
                     self._cv.notify_all()
-        return value, tx
+        if job.error is not None:
+            raise job.error
+        assert job.tx is not None
+        return job.value, job.tx  # type: ignore[return-value]
 
     def _lead(self, batch: list[Job[Any]]) -> None:
-        """Run ``batch`` in one transaction and commit it (on the leader's thread)."""
+        """Run ``batch`` in one transaction and commit it (on the leader's thread); jobs
+        that queue while it runs join it (``_join``), so ``batch`` may grow."""
         self.batches += 1
         self.jobs += len(batch)
-        guard: AbstractContextManager[Any] = (
-            self._advance_lock if any(job.locked for job in batch) else contextlib.nullcontext())
+        locked = any(job.locked for job in batch)
+        guard: AbstractContextManager[Any] = self._advance_lock if locked else _NO_LOCK
         isolate = len(batch) > 1 and self.isolation == "savepoint"
         with guard:
             while True:
                 try:
-                    self._transact(batch, isolate)
+                    self._transact(batch, isolate, locked)
                 except _Redo:
                     for job in batch:
                         self._undo(job, StoreError("rolled back to be done again"))
@@ -282,19 +277,30 @@ class GroupCommitter:
                         self._undo(job, err)
                 break
 
-    def _transact(self, batch: list[Job[Any]], isolate: bool) -> None:
+    def _transact(self, batch: list[Job[Any]], isolate: bool, locked: bool) -> None:
+        """Run the jobs of ``batch``, then those that queued meanwhile, in one transaction.
+
+        A batch of one runs its job on the transaction itself; any other job gets a view
+        of it (``JobTx``), in a savepoint if ``isolate`` (or, for jobs joining a batch of
+        one, under ``savepoint`` isolation), else plainly: one that raises makes the
+        batch be done again isolated (``_Redo``)."""
         alone = len(batch) == 1
+        apart = isolate or (alone and self.isolation == "savepoint")
         with self._write() as tx:
             self._local.tx = tx
             try:
-                for job in batch:
-                    view = tx if alone else JobTx(tx)
-                    job.tx = view
-                    if alone:
-                        job.value = job.fn(view)
-                    elif isolate:
-                        self._isolated(job, tx, view)
-                    else:
+                ran = 0
+                while True:
+                    for job in batch[ran:]:
+                        if alone and job is batch[0]:
+                            job.tx = tx
+                            job.value = job.fn(tx)
+                            continue
+                        view = JobTx(tx)
+                        job.tx = view
+                        if apart:
+                            self._isolated(job, tx, view)
+                            continue
                         try:
                             job.value = job.fn(view)
                         except StoreError:
@@ -302,8 +308,32 @@ class GroupCommitter:
                         except Exception as err:
                             job.error = err
                             raise _Redo from err
+                    ran = len(batch)
+                    if not self._join(batch, locked):
+                        break
             finally:
                 self._local.tx = None
+
+    def _join(self, batch: list[Job[Any]], locked: bool) -> bool:
+        """Move the jobs that queued while ``batch`` ran into it (up to ``max_batch``; a
+        job that needs the advance lock only if the leader holds it): they share its
+        commit instead of waiting for it and then committing on their own."""
+        if not self._queue or len(batch) >= self.max_batch:  # (a stale look: harmless)
+            return False
+        with self._cv:
+            take = 0
+            for job in self._queue[:self.max_batch - len(batch)]:
+                if job.locked and not locked:
+                    break
+                take += 1
+            if not take:
+                return False
+            joined = self._queue[:take]
+            del self._queue[:take]
+            self._foreground -= sum(1 for one in joined if not one.background)
+        batch.extend(joined)
+        self.jobs += take
+        return True
 
     def _isolated(self, job: Job[Any], tx: Tx, view: Tx) -> None:
         """Run one job of a batch in its own savepoint: its failure is its own."""
