@@ -276,6 +276,9 @@ def test_a_start_whose_first_task_cannot_be_recorded_holds_the_run_and_returns(
 def test_a_start_while_the_local_worker_drains_leaves_its_run_due(make_engine) -> None:  # type: ignore[no-untyped-def]
     eng: Engine = make_engine(flows=[FLOWS])
     worker = eng.start_worker()
+    # its first turn done (one under way would join the start's transaction and run it)
+    wait_until(lambda: worker.ticks and eng.runtime.committer.idle,
+               message="the worker's first turn")
     worker._draining = True  # as while stop() lets running attempts finish
     handle = eng.start("three_steps", 1)
     with eng.store.read() as tx:
