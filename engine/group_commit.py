@@ -5,9 +5,10 @@ outcomes its activity threads settle) is a *job*: a function of the open transac
 Callers queue their jobs; one of them at a time leads. The leader takes every queued job,
 opens ONE write transaction, runs each job (each in a savepoint when the batch has more
 than one, so that one job's failure rolls back that job alone), commits once and wakes
-every caller with its own value or exception. Writes that arrive while a batch commits
-queue up and go together in the next: the batching engages exactly when there is a stream
-to batch, and a lone caller leads at once, waiting for nobody.
+every caller with its own value or exception. Writes that arrive while a batch runs join
+it before its commit (a worker's only when several callers' writes are in it); those that
+arrive while it commits queue up and go together in the next: the batching engages exactly
+when there is a stream to batch, and a lone caller leads at once, waiting for nobody.
 
 A caller returns only after its own write is durable. A job that raises gets its own
 exception, and changes nothing (a PostgreSQL conflict inside a job's savepoint too: its
@@ -315,24 +316,33 @@ class GroupCommitter:
                 self._local.tx = None
 
     def _join(self, batch: list[Job[Any]], locked: bool) -> bool:
-        """Move the jobs that queued while ``batch`` ran into it (up to ``max_batch``; a
-        job that needs the advance lock only if the leader holds it): they share its
-        commit instead of waiting for it and then committing on their own."""
+        """Move the callers' jobs that queued while ``batch`` ran into it (up to
+        ``max_batch``; one that needs the advance lock only if the leader holds it): they
+        share its commit instead of waiting for it and then committing on their own.
+
+        A worker's (``background``) job joins only a batch of several callers' writes.
+        Beside a lone caller's write it stays queued for the next batch: by then more
+        outcomes have come for its turn (a stream: one turn instead of many small ones),
+        and the caller's next write joins that batch (``HOLD``)."""
         if not self._queue or len(batch) >= self.max_batch:  # (a stale look: harmless)
             return False
+        room = self.max_batch - len(batch)
+        crowd = sum(1 for job in batch if not job.background) > 1
         with self._cv:
-            take = 0
-            for job in self._queue[:self.max_batch - len(batch)]:
-                if job.locked and not locked:
-                    break
-                take += 1
-            if not take:
+            joined: list[Job[Any]] = []
+            kept: list[Job[Any]] = []
+            for job in self._queue:
+                if len(joined) < room and (crowd or not job.background) and \
+                        (locked or not job.locked):
+                    joined.append(job)
+                else:
+                    kept.append(job)
+            if not joined:
                 return False
-            joined = self._queue[:take]
-            del self._queue[:take]
-            self._foreground -= sum(1 for one in joined if not one.background)
+            self._queue[:] = kept
+            self._foreground -= len(joined)
         batch.extend(joined)
-        self.jobs += take
+        self.jobs += len(joined)
         return True
 
     def _isolated(self, job: Job[Any], tx: Tx, view: Tx) -> None:

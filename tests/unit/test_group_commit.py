@@ -458,3 +458,48 @@ def test_jobs_queued_while_a_lone_job_runs_join_its_commit(db_path: Path, isolat
         assert kept == {"lone", "j0", "j1", "j3"}
     finally:
         eng.close()
+
+
+@pytest.mark.parametrize(("callers", "commits"), [(0, 2), (1, 1)])
+def test_a_workers_job_joins_only_a_batch_of_several_callers_writes(
+        db_path: Path, callers: int, commits: int) -> None:
+    """Beside a lone caller's write a worker's (background) job does not join: it leads
+    the next batch (which gathers more outcomes for its turn). Once another caller's
+    write joined, the batch has several and the worker's job goes along too."""
+    eng = Engine(db_path, flows=[FLOWS])
+    try:
+        committer = eng.runtime.committer
+        queued = threading.Event()
+        committer.on_queue = lambda n: queued.set() if n >= 1 + callers else None
+        outcomes: dict[str, Any] = {}
+
+        def entry(name: str) -> Callable[[Tx], str]:
+            def job(tx: Tx) -> str:
+                runs.add_provider_log_entry(tx, time=1.0, worker_id=None, provider=name,
+                                            version="1", action="load", message="")
+                return name
+            return job
+
+        def worker_job() -> None:
+            outcomes["worker"] = committer.run_job(entry("worker"), background=True)[0]
+
+        def caller() -> None:
+            outcomes["caller"] = committer.run(entry("caller"))
+
+        threads = [threading.Thread(target=worker_job)] + [
+            threading.Thread(target=caller) for _ in range(callers)]
+
+        def lone(tx: Tx) -> str:
+            for thread in threads:
+                thread.start()
+            assert queued.wait(30), "the others never queued"
+            return entry("lone")(tx)
+
+        before = eng.store.commits
+        assert committer.run(lone) == "lone"
+        for thread in threads:
+            thread.join(30)
+        assert outcomes == {"worker": "worker", **({"caller": "caller"} if callers else {})}
+        assert eng.store.commits - before == commits
+    finally:
+        eng.close()
