@@ -258,7 +258,7 @@ class GroupCommitter:
         that queue while it runs join it (``_join``), so ``batch`` may grow."""
         self.batches += 1
         self.jobs += len(batch)
-        locked = any(job.locked for job in batch)
+        locked = batch[0].locked if len(batch) == 1 else any(job.locked for job in batch)
         guard: AbstractContextManager[Any] = self._advance_lock if locked else _NO_LOCK
         isolate = len(batch) > 1 and self.isolation == "savepoint"
         with guard:
@@ -324,7 +324,9 @@ class GroupCommitter:
         Beside a lone caller's write it stays queued for the next batch: by then more
         outcomes have come for its turn (a stream: one turn instead of many small ones),
         and the caller's next write joins that batch (``HOLD``)."""
-        if not self._queue or len(batch) >= self.max_batch:  # (a stale look: harmless)
+        if not self._queue:  # (a stale look: harmless)
+            return False
+        if len(batch) >= self.max_batch:
             return False
         room = self.max_batch - len(batch)
         crowd = sum(1 for job in batch if not job.background) > 1
