@@ -342,7 +342,7 @@ class GroupCommitter:
             if not joined:
                 return False
             self._queue[:] = kept
-            self._foreground -= len(joined)
+            self._foreground -= sum(1 for job in joined if not job.background)
         batch.extend(joined)
         self.jobs += len(joined)
         return True

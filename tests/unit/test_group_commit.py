@@ -501,5 +501,6 @@ def test_a_workers_job_joins_only_a_batch_of_several_callers_writes(
             thread.join(30)
         assert outcomes == {"worker": "worker", **({"caller": "caller"} if callers else {})}
         assert eng.store.commits - before == commits
+        assert committer._foreground == 0  # callers' jobs counted out once (HOLD reads it)
     finally:
         eng.close()
