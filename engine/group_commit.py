@@ -5,9 +5,10 @@ outcomes its activity threads settle) is a *job*: a function of the open transac
 Callers queue their jobs; one of them at a time leads. The leader takes every queued job,
 opens ONE write transaction, runs each job (each in a savepoint when the batch has more
 than one, so that one job's failure rolls back that job alone), commits once and wakes
-every caller with its own value or exception. Writes that arrive while a batch commits
-queue up and go together in the next: the batching engages exactly when there is a stream
-to batch, and a lone caller leads at once, waiting for nobody.
+every caller with its own value or exception. Writes that arrive while a batch runs join
+it before its commit (a worker's only when several callers' writes are in it); those that
+arrive while it commits queue up and go together in the next: the batching engages exactly
+when there is a stream to batch, and a lone caller leads at once, waiting for nobody.
 
 A caller returns only after its own write is durable. A job that raises gets its own
 exception, and changes nothing (a PostgreSQL conflict inside a job's savepoint too: its
@@ -62,6 +63,7 @@ class JobTx(Tx):
         self.batch_reads = inner.batch_reads
         self.published: list[Any] = []
         self.closed_runs: list[str] = []
+        self.workflow_tasks: list[Any] = []  # (engine.worklog: noted per job, not shared)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
@@ -189,9 +191,9 @@ class GroupCommitter:
             alone = not self._leading and not self._queue
             if alone:
                 self._leading = True
-        if alone:  # nobody commits, nobody waits: lead at once, no batch to keep
-            return self._alone(fn, undo, locked)
         job: Job[T] = Job(fn, undo, locked, background)
+        if alone:  # nobody commits, nobody waits: lead at once, no batch to keep
+            return self._alone(job)
         with self._cv:
             self._queue.append(job)
             waiting = len(self._queue)
@@ -232,43 +234,37 @@ class GroupCommitter:
         return job.value, job.tx  # type: ignore[return-value]
 
     # -- the leader ---------------------------------------------------------------------
-    def _alone(self, fn: Callable[[Tx], T], undo: Callable[[BaseException], None] | None,
-               locked: bool) -> tuple[T, Tx]:
-        """Run one job that found the committer idle (the quiet path: as cheap as a plain
-        transaction); whoever queued meanwhile is woken to lead the next batch."""
-        self.batches += 1
-        self.jobs += 1
+    def _alone(self, job: Job[T]) -> tuple[T, Tx]:
+        """Run a job that found the committer idle (the quiet path: as cheap as a plain
+        transaction, unless others queue meanwhile and join it); whoever queued too late
+        for it is woken to lead the next batch."""
+        batch = [job]
         try:
-            with self._advance_lock if locked else _NO_LOCK:
-                try:
-                    with self._write() as tx:
-                        self._local.tx = tx
-                        try:
-                            value = fn(tx)
-                        finally:
-                            self._local.tx = None
-                except BaseException as err:
-                    if undo is not None:
-                        undo(err)
-                    raise
+            self._lead(batch)
         finally:
             with self._cv:
                 self._leading = False
-                if self._queue:
+                if len(batch) > 1 or self._queue:
+                    for one in batch:
+                        one.done = True
                     self._cv.notify_all()
-        return value, tx
+        if job.error is not None:
+            raise job.error
+        assert job.tx is not None
+        return job.value, job.tx  # type: ignore[return-value]
 
     def _lead(self, batch: list[Job[Any]]) -> None:
-        """Run ``batch`` in one transaction and commit it (on the leader's thread)."""
+        """Run ``batch`` in one transaction and commit it (on the leader's thread); jobs
+        that queue while it runs join it (``_join``), so ``batch`` may grow."""
         self.batches += 1
         self.jobs += len(batch)
-        guard: AbstractContextManager[Any] = (
-            self._advance_lock if any(job.locked for job in batch) else contextlib.nullcontext())
+        locked = batch[0].locked if len(batch) == 1 else any(job.locked for job in batch)
+        guard: AbstractContextManager[Any] = self._advance_lock if locked else _NO_LOCK
         isolate = len(batch) > 1 and self.isolation == "savepoint"
         with guard:
             while True:
                 try:
-                    self._transact(batch, isolate)
+                    self._transact(batch, isolate, locked)
                 except _Redo:
                     for job in batch:
                         self._undo(job, StoreError("rolled back to be done again"))
@@ -282,19 +278,30 @@ class GroupCommitter:
                         self._undo(job, err)
                 break
 
-    def _transact(self, batch: list[Job[Any]], isolate: bool) -> None:
+    def _transact(self, batch: list[Job[Any]], isolate: bool, locked: bool) -> None:
+        """Run the jobs of ``batch``, then those that queued meanwhile, in one transaction.
+
+        A batch of one runs its job on the transaction itself; any other job gets a view
+        of it (``JobTx``), in a savepoint if ``isolate`` (or, for jobs joining a batch of
+        one, under ``savepoint`` isolation), else plainly: one that raises makes the
+        batch be done again isolated (``_Redo``)."""
         alone = len(batch) == 1
+        apart = isolate or (alone and self.isolation == "savepoint")
         with self._write() as tx:
             self._local.tx = tx
             try:
-                for job in batch:
-                    view = tx if alone else JobTx(tx)
-                    job.tx = view
-                    if alone:
-                        job.value = job.fn(view)
-                    elif isolate:
-                        self._isolated(job, tx, view)
-                    else:
+                ran = 0
+                while True:
+                    for job in batch[ran:]:
+                        if alone and job is batch[0]:
+                            job.tx = tx
+                            job.value = job.fn(tx)
+                            continue
+                        view = JobTx(tx)
+                        job.tx = view
+                        if apart:
+                            self._isolated(job, tx, view)
+                            continue
                         try:
                             job.value = job.fn(view)
                         except StoreError:
@@ -302,8 +309,43 @@ class GroupCommitter:
                         except Exception as err:
                             job.error = err
                             raise _Redo from err
+                    ran = len(batch)
+                    if not self._join(batch, locked):
+                        break
             finally:
                 self._local.tx = None
+
+    def _join(self, batch: list[Job[Any]], locked: bool) -> bool:
+        """Move the callers' jobs that queued while ``batch`` ran into it (up to
+        ``max_batch``; one that needs the advance lock only if the leader holds it): they
+        share its commit instead of waiting for it and then committing on their own.
+
+        A worker's (``background``) job joins only a batch of several callers' writes.
+        Beside a lone caller's write it stays queued for the next batch: by then more
+        outcomes have come for its turn (a stream: one turn instead of many small ones),
+        and the caller's next write joins that batch (``HOLD``)."""
+        if not self._queue:  # (a stale look: harmless)
+            return False
+        if len(batch) >= self.max_batch:
+            return False
+        room = self.max_batch - len(batch)
+        crowd = sum(1 for job in batch if not job.background) > 1
+        with self._cv:
+            joined: list[Job[Any]] = []
+            kept: list[Job[Any]] = []
+            for job in self._queue:
+                if len(joined) < room and (crowd or not job.background) and \
+                        (locked or not job.locked):
+                    joined.append(job)
+                else:
+                    kept.append(job)
+            if not joined:
+                return False
+            self._queue[:] = kept
+            self._foreground -= sum(1 for job in joined if not job.background)
+        batch.extend(joined)
+        self.jobs += len(joined)
+        return True
 
     def _isolated(self, job: Job[Any], tx: Tx, view: Tx) -> None:
         """Run one job of a batch in its own savepoint: its failure is its own."""

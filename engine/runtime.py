@@ -309,7 +309,8 @@ class Runtime:
                                  on_close=self.feed.count_close)
         self.advance_lock = threading.Lock()
         """Held while workflow instances of this engine are advanced (they are not shared)."""
-        self.committer = GroupCommitter(lambda: store.write(), self.advance_lock)
+        self.committer = GroupCommitter(lambda: store.write(), self.advance_lock,
+                                        isolation=store.batch_isolation)
         """Every write of this engine's threads goes through it: concurrent writes share
         one transaction and one commit (engine/group_commit.py)."""
         self.reporters: list[Any] = []

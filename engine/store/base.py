@@ -127,6 +127,12 @@ class Store(abc.ABC):
     plans_by_statistics: bool = False
     """Whether the database plans queries from statistics it keeps (PostgreSQL); if not
     (SQLite, without ANALYZE), list-filter pages are planned by ``engine.store.query_plan``."""
+    batch_isolation: str = "savepoint"
+    """How the group committer keeps the jobs of one shared transaction apart
+    (``engine.group_commit.ISOLATIONS``): each in a savepoint where one job's statements
+    may lose to another transaction (PostgreSQL: a conflict rolls back that job alone);
+    ``redo`` where they cannot (SQLite's one writer): the batch runs without savepoints
+    and only a batch in which a job raised is rolled back and done again isolated."""
 
     @classmethod
     def migrations(cls) -> list[list[str]]:

@@ -114,6 +114,9 @@ class SqliteStore(Store):
                                clustered=" WITHOUT ROWID")
     """Queue tables keyed by (run_id, ref) keep their rows in that one B-tree; the
     provider log's key is the rowid."""
+    batch_isolation = "redo"
+    """One writer connection: no job of a batch can conflict with another transaction,
+    so batches go without savepoints (two statements per job) unless a job raises."""
 
     def __init__(self, path: str | os.PathLike[str], *, create: bool = True,
                  synchronous: str = "FULL") -> None:
