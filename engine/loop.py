@@ -63,8 +63,15 @@ class DeterministicLoop(asyncio.AbstractEventLoop):
                 ready = self._ready
                 while ready:
                     handle = ready.popleft()
-                    if not handle._cancelled:
-                        handle._run()
+                    if handle._cancelled:
+                        continue
+                    try:  # Handle._run, inline (a frame fewer per callback)
+                        handle._context.run(handle._callback,  # type: ignore[attr-defined]
+                                            *handle._args)
+                    except (SystemExit, KeyboardInterrupt):
+                        raise
+                    except BaseException:  # noqa: BLE001, S112 - as Handle._run does,
+                        continue          # to the exception handler, which ignores it
             except WorkflowDeadline:  # landed in the stepping itself, between callbacks
                 stopped = True
             finally:
@@ -110,8 +117,9 @@ class DeterministicLoop(asyncio.AbstractEventLoop):
                     context: contextvars.Context | None = None) -> asyncio.Task[Any]:
         return asyncio.Task(coro, loop=self, name=name, context=context)
 
-    def get_debug(self) -> bool:
-        return False
+    get_debug = staticmethod(bool)
+    """Always False (``bool()``): asyncio asks on every handle, future and task, and a
+    builtin answers without a Python frame."""
 
     def is_running(self) -> bool:
         return self._running
