@@ -279,7 +279,7 @@ async def execute_activity(
         "execute_activity", retry_policy, start_to_close_timeout, schedule_to_close_timeout,
         heartbeat_timeout, retry, cancellation_type)
     inst = _instance()
-    name = _name_of(activity, "activity")
+    name = activity if isinstance(activity, str) else _name_of(activity, "activity")
     seq, future = inst.schedule_activity(name, list(args), options, cancellation_type)
     if cancellation_type == WAIT_CANCELLATION_COMPLETED:
         result = await ActivityHandle(inst, seq, future, name, cancellation_type)
