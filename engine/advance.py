@@ -82,6 +82,27 @@ def _step_text(command: Command) -> str:
     return ""
 
 
+_last_options: tuple[dict[str, Any], str] | None = None
+"""The last activity options encoded, as a private copy read back from their JSON, with
+that JSON (most activities share their options: the default ones, or their workflow's)."""
+
+
+def _options_json(options: dict[str, Any]) -> str:
+    """``payloads.encode(options)``, without encoding options equal to the last ones.
+
+    The copy compared with is decoded from the JSON, so nothing else holds it and it
+    cannot change; options equal to it encode to the same JSON (they are numbers, text,
+    None and lists of text: an int where the copy has a float, say ``300`` for ``300.0``,
+    would compare equal and be stored as ``300.0``, the same number)."""
+    global _last_options
+    last = _last_options
+    if last is not None and last[0] == options:
+        return last[1]
+    text = payloads.encode(options)
+    _last_options = (payloads.decode(text), text)
+    return text
+
+
 def queue_activity(tx: Tx, run: RunRow, ref: int, attrs: dict[str, Any], now: float,
                    owner: str | None = None) -> attempts.Attempt | None:
     """Queue the first attempt of an ActivityScheduled event; claimed for ``owner`` if given."""
@@ -92,7 +113,7 @@ def queue_activity(tx: Tx, run: RunRow, ref: int, attrs: dict[str, Any], now: fl
     if owner is not None:
         deadline, heartbeat = attempts.lease_columns(options, now)
     queues.add_activity_task(tx, run.run_id, ref, attrs["name"], payloads.encode(attrs["args"]),
-                             payloads.encode(options), now, now + close if close else None,
+                             _options_json(options), now, now + close if close else None,
                              owner, deadline, heartbeat)
     if owner is None:
         return None

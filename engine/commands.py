@@ -16,7 +16,7 @@ from .events import CANCEL_TYPES, Event
 _ENGINE_DIR = str(Path(__file__).resolve().parent)
 
 
-@dataclass
+@dataclass(slots=True)
 class Command:
     """A new history event requested by the code, with its future (if any)."""
 
@@ -25,7 +25,7 @@ class Command:
     seq: int = 0
 
 
-@dataclass
+@dataclass(slots=True)
 class Activation:
     """What one activation produced: new commands and side effects to cancel."""
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import functools
 import random
 from collections.abc import Callable
 from typing import Any
@@ -78,7 +79,9 @@ class WorkflowInstance(Handling):
         self._cancel_requested = False
         self._main: asyncio.Task[Any] | None = None
         self._recorded: collections.deque[Event] = collections.deque()
-        self._pending: dict[int, tuple[str, asyncio.Future[Any]]] = {}
+        self._pending: dict[int, tuple[str, asyncio.Future[Any], Callable[..., None]]] = {}
+        """Futures the code awaits, by the seq of their command: (kind, future, its
+        done-callback :meth:`_on_done`)."""
         self._activities: dict[int, tuple[str, str]] = {}
         """Activities awaited: (name, cancellation type) by the seq that scheduled them."""
         self._cancel_sent: set[int] = set()
@@ -158,15 +161,19 @@ class WorkflowInstance(Handling):
                 try:
                     apply(self, event)
                     self.loop.run_until_quiet()
-                    self._check_conditions()
+                    if self._conditions:
+                        self._check_conditions()
                 except (SystemExit, KeyboardInterrupt, GeneratorExit) as exc:
                     # asyncio lets these escape a task; workflow code raising them is a bug
                     self._fail_task(exc)
                 except WorkflowDeadline as stop:
                     self._overran(stop)
+                if self._failure is not None:
+                    self._raise_failure()
+            if self._failure is not None:
                 self._raise_failure()
-            self._raise_failure()
-            self._carry_signals(activation)
+            if self._signal_buffer:
+                self._carry_signals(activation)
             if self._recorded and not self.closed:
                 extra = self._recorded[0]
                 self._nondeterminism(
@@ -190,7 +197,8 @@ class WorkflowInstance(Handling):
 
     def _carry_signals(self, activation: Activation) -> None:
         """A continue-as-new issued now takes the signals not yet handled (also those that
-        arrived later in this activation) into the new run."""
+        arrived later in this activation) into the new run. (Called when some signal
+        was buffered.)"""
         for command in activation.commands:
             if command.type == "WorkflowContinuedAsNew":
                 signals = self.unhandled_signals()
@@ -299,7 +307,7 @@ class WorkflowInstance(Handling):
         ref = event.attrs.get("ref")
         if ref is None or ref not in self._pending:
             return
-        _, future = self._pending.pop(ref)
+        _, future, on_done = self._pending.pop(ref)
         self._activities.pop(ref, None)
         if future.done():
             return
@@ -308,6 +316,9 @@ class WorkflowInstance(Handling):
             if error is not None:
                 future.cancel()
                 return
+        # _on_done acts on a cancellation alone: a future settled here needs no callback
+        # (one call_soon and one loop step fewer per activity, timer or child)
+        future.remove_done_callback(on_done)
         if error is not None:
             future.set_exception(error)
         else:
@@ -364,8 +375,9 @@ class WorkflowInstance(Handling):
         """Match a command against history, or record it as new; returns its seq."""
         if self._failure is not None:
             raise Diverged()
-        self._skip_removed_patches(attrs)
         recorded = self._recorded
+        if recorded:  # (new commands, the common case, have no history to match)
+            self._skip_removed_patches(attrs)
         self._matched = None
         if event_type in CANCEL_TYPES and recorded and (
                 recorded[0].type != event_type or command_key(event_type, attrs) !=
@@ -402,8 +414,9 @@ class WorkflowInstance(Handling):
 
     def _await_ref(self, kind: str, seq: int) -> asyncio.Future[Any]:
         future = self.loop.create_future()
-        self._pending[seq] = (kind, future)
-        future.add_done_callback(lambda f: self._on_done(kind, seq, f))
+        on_done = functools.partial(self._on_done, kind, seq)
+        self._pending[seq] = (kind, future, on_done)
+        future.add_done_callback(on_done)
         return future
 
     def _on_done(self, kind: str, seq: int, future: asyncio.Future[Any]) -> None:

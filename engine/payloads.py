@@ -145,16 +145,22 @@ def check(value: Any, what: str = "payload") -> Any:
         return value
     if isinstance(value, int):
         return value
-    if type(value) is list and len(value) <= 64 and all(map(_reads_back_as_is, value)):
+    if type(value) is list and len(value) <= 64 and _reads_back_as_is(value):
         return list(value)  # the common case of activity arguments: no need to encode
     return _DECODE(dumps(value, what))
 
 
-def _reads_back_as_is(item: Any) -> bool:
-    """True for small values that JSON gives back unchanged (and cannot be too large)."""
-    kind = type(item)
-    if kind is str:
-        return len(item) <= 1024 and item.isascii()
-    if kind is int:
-        return bool(-(1 << 63) <= item < (1 << 63))
-    return item is None or kind is bool
+def _reads_back_as_is(items: list[Any]) -> bool:
+    """True if every item is a small value that JSON gives back unchanged (and cannot be
+    too large): ASCII text up to 1024 characters, a 64-bit int, a bool or None."""
+    for item in items:  # (one loop, no call per item: this runs for every activity)
+        kind = type(item)
+        if kind is str:
+            if len(item) > 1024 or not item.isascii():
+                return False
+        elif kind is int:
+            if not -(1 << 63) <= item < (1 << 63):
+                return False
+        elif item is not None and kind is not bool:
+            return False
+    return True

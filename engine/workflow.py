@@ -25,7 +25,13 @@ from .loop import DeterministicLoop
 from .retry import RetryPolicy, optional_duration
 from .retry import duration as check_duration
 from .workflow_logger import logger
-from .workflow_runtime import CANCELLATION_TYPES, ContinueAsNew, WorkflowInfo, WorkflowRuntime
+from .workflow_runtime import (
+    CANCELLATION_TYPES,
+    WAIT_CANCELLATION_COMPLETED,
+    ContinueAsNew,
+    WorkflowInfo,
+    WorkflowRuntime,
+)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -168,11 +174,12 @@ class ActivityHandle:
         self._inst.cancel_activity(self._seq, reason)
 
     def __await__(self) -> Any:
+        if self.cancellation_type != WAIT_CANCELLATION_COMPLETED:
+            return self._future.__await__()  # a cancel of the waiting task cancels it
         return self._wait().__await__()
 
     async def _wait(self) -> Any:
-        if self.cancellation_type != "wait_cancellation_completed":
-            return await self._future  # a cancel of the waiting task cancels the activity
+        """Await the activity under wait_cancellation_completed."""
         try:
             return await asyncio.shield(self._future)
         except asyncio.CancelledError:
@@ -199,7 +206,8 @@ def _activity_options(where: str, retry_policy: RetryPolicy | None,
                        f"of {', '.join(CANCELLATION_TYPES)}")
     if retry is None and retry_policy is None and start_to_close_timeout is None and \
             schedule_to_close_timeout is None and heartbeat_timeout is None:
-        return dict(_DEFAULT_OPTIONS)  # (most calls: nothing to check or build)
+        return _DEFAULT_OPTIONS  # (most calls: nothing to check or build; copied into
+                                 # the command's attributes, never changed)
     return {
         "retry": _DEFAULT_RETRY if retry is None and retry_policy is None else
         _retry_option(retry, retry_policy).to_json(),
@@ -267,11 +275,16 @@ async def execute_activity(
     activity's return hint declares when it is called by function, or by name when this
     worker has its code, else as JSON.
     """
-    handle = _schedule(activity, args, _activity_options(
+    options = _activity_options(
         "execute_activity", retry_policy, start_to_close_timeout, schedule_to_close_timeout,
-        heartbeat_timeout, retry, cancellation_type), cancellation_type)
-    result = await handle
-    name, inst = handle.name, _instance()
+        heartbeat_timeout, retry, cancellation_type)
+    inst = _instance()
+    name = activity if isinstance(activity, str) else _name_of(activity, "activity")
+    seq, future = inst.schedule_activity(name, list(args), options, cancellation_type)
+    if cancellation_type == WAIT_CANCELLATION_COMPLETED:
+        result = await ActivityHandle(inst, seq, future, name, cancellation_type)
+    else:  # as ActivityHandle's await, without the handle: a cancel cancels the future
+        result = await future
     code = inst.activity_code(name) if isinstance(activity, str) else \
         getattr(activity_definition_of(activity), "fn", None)
     if code is None:
