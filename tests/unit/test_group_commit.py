@@ -102,6 +102,17 @@ def engines(any_db: str | Path) -> Iterator[tuple[Engine, Engine]]:
         eng.close()
 
 
+
+def _log_job(name: str, fail: bool = False) -> Callable[[Tx], str]:
+    """A job writing one provider log entry named ``name``, then raising if ``fail``."""
+    def job(tx: Tx) -> str:
+        runs.add_provider_log_entry(tx, time=1.0, worker_id=None, provider=name,
+                                    version="1", action="load", message="")
+        if fail:
+            raise ValueError(f"{name} broke")
+        return name
+    return job
+
 def test_32_concurrent_starts_share_one_commit_and_each_is_durable_when_it_returns(
         engines: tuple[Engine, Engine]) -> None:
     eng, other = engines
@@ -244,13 +255,8 @@ def test_a_job_that_raises_after_writing_leaves_no_trace(db_path: Path, isolatio
         undone: list[str] = []
 
         def add(name: str, fail: bool) -> Callable[[], str]:
-            def job(tx: Tx) -> str:
-                runs.add_provider_log_entry(tx, time=1.0, worker_id=None, provider=name,
-                                            version="1", action="load", message="")
-                if fail:
-                    raise ValueError(f"{name} broke")
-                return name
-            return lambda: committer.run(job, undo=lambda err: undone.append(name))
+            return lambda: committer.run(_log_job(name, fail),
+                                         undo=lambda err: undone.append(name))
 
         calls = [add(f"p{i}", fail=i % 3 == 1) for i in range(9)]
         outcomes, commits = together(eng, calls)
@@ -422,14 +428,7 @@ def test_jobs_queued_while_a_lone_job_runs_join_its_commit(db_path: Path, isolat
         queued = threading.Event()
         committer.on_queue = lambda n: queued.set() if n >= 4 else None
 
-        def log(name: str, fail: bool = False) -> Callable[[Tx], str]:
-            def job(tx: Tx) -> str:
-                runs.add_provider_log_entry(tx, time=1.0, worker_id=None, provider=name,
-                                            version="1", action="load", message="")
-                if fail:
-                    raise ValueError(f"{name} broke")
-                return name
-            return job
+        log = _log_job
 
         outcomes: dict[str, Any] = {}
 
