@@ -223,9 +223,7 @@ class ScheduleClient:
         """Fire ``sid`` for each of its fire times in ``[start, end)``, oldest first, under
         its overlap policy (or ``overlap``); fires that already ran are not repeated.
         Returns how many fires started, were skipped, buffered or had run before."""
-        first, last = _instant(start, "--start"), _instant(end, "--end")
-        if last <= first:
-            raise BadInput("--end must be later than --start")
+        first, last = _backfill_range(start, end)
         if overlap is not None and overlap not in schedules.OVERLAP_POLICIES:
             raise BadInput(f"--overlap {overlap!r}: one of "
                            f"{', '.join(schedules.OVERLAP_POLICIES)}")
@@ -251,28 +249,20 @@ class ScheduleClient:
         than ``MAX_BACKFILL``: a backfill refuses the range), ``first`` and ``last`` (ISO
         fire times, None when there are none). Raises BadInput for a bad range, NotFound
         for an unknown schedule."""
-        first, last = _instant(start, "--start"), _instant(end, "--end")
-        if last <= first:
-            raise BadInput("--end must be later than --start")
+        first, last = _backfill_range(start, end)
         with self.store.read() as tx:
             spec = schedules.spec_of(self._row(tx, sid))
-        times: list[float] = []
-        for t in spec.fires(first, last):
-            times.append(t)
-            if len(times) > MAX_BACKFILL:
-                break
+        times = _fire_times(spec, first, last)
         return {"count": len(times), "more": len(times) > MAX_BACKFILL,
                 "first": fire_iso(times[0]) if times else None,
                 "last": fire_iso(times[-1]) if times else None}
 
     @staticmethod
     def _backfill_times(spec: Spec, first: float, last: float) -> list[float]:
-        times: list[float] = []
-        for t in spec.fires(first, last):
-            if len(times) == MAX_BACKFILL:
-                raise BadInput(f"the backfill covers more than {MAX_BACKFILL} fire times; "
-                               "split it into shorter ranges")
-            times.append(t)
+        times = _fire_times(spec, first, last)
+        if len(times) > MAX_BACKFILL:
+            raise BadInput(f"the backfill covers more than {MAX_BACKFILL} fire times; "
+                           "split it into shorter ranges")
         return times
 
     def delete_schedule(self, sid: str) -> None:
@@ -283,3 +273,23 @@ class ScheduleClient:
 
         self.runtime.committer.run(write)
         self.runtime.feed.wrote()
+
+
+def _backfill_range(start: datetime | str | float, end: datetime | str | float
+                    ) -> tuple[float, float]:
+    """A backfill's ``[start, end)`` as epoch seconds; BadInput unless end is later."""
+    first, last = _instant(start, "--start"), _instant(end, "--end")
+    if last <= first:
+        raise BadInput("--end must be later than --start")
+    return first, last
+
+
+def _fire_times(spec: Spec, first: float, last: float) -> list[float]:
+    """``spec``'s fire times in ``[first, last)``, oldest first, up to ``MAX_BACKFILL + 1``
+    (one more than a backfill takes: enough to tell that a range is too long)."""
+    times: list[float] = []
+    for t in spec.fires(first, last):
+        times.append(t)
+        if len(times) > MAX_BACKFILL:
+            break
+    return times

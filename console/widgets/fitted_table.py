@@ -14,6 +14,14 @@ from textual.widgets.data_table import RowKey
 Column = tuple[str, str, int | None]  # key, label, width (None: the flexible column)
 
 
+
+def flex_width(widths: list[int | None], available: int, minimum: int) -> int:
+    """The flexible column's width (the one of ``widths`` that is None): what ``available``
+    cells leave after the fixed columns, each cell padded by one either side, and two cells
+    kept for the vertical scrollbar; at least ``minimum``."""
+    fixed = sum(w for w in widths if w) + 2 * len(widths) + 2
+    return max(minimum, available - fixed)
+
 class FittedTable(DataTable[Any]):
     """Long cells are cut with an ellipsis instead of pushing columns off screen.
 
@@ -55,8 +63,7 @@ class FittedTable(DataTable[Any]):
 
     def fit_columns(self) -> bool:
         """(Re)create the columns for the current width; True if they changed."""
-        fixed = sum(w for _, _, w in self.COLUMNS if w) + 2 * len(self.COLUMNS) + 2
-        flex = max(self.MIN_FLEX, self.size.width - fixed)
+        flex = flex_width([w for _, _, w in self.COLUMNS], self.size.width, self.MIN_FLEX)
         if flex == self._flex_width and self.columns:
             return False
         self._flex_width = flex

@@ -25,6 +25,7 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from .fitted_table import flex_width
 from .format import clock_time, describe_event, parse_time, span
 from .history_model import Row, event_text, fold_text, matches, rows
 from .status import event_type_text
@@ -34,7 +35,6 @@ COLUMNS: tuple[tuple[str, int | None], ...] = (
 """Label and width of each column (None: the flexible one, which takes the rest)."""
 MIN_FLEX = 12
 PAD = 1  # blank cells either side of a cell's text
-SCROLLBAR = 2  # columns kept free for the vertical scrollbar (rows never run under it)
 HEADER = Spacing(1, 0, 0, 0)  # the header line stays on top: rows scroll under it
 
 
@@ -335,8 +335,7 @@ class Timeline(ScrollView, can_focus=True):
     # -- drawing ---------------------------------------------------------------------------------
     def _widths(self) -> list[int]:
         """Each column's text width for the current width of the widget."""
-        fixed = sum(w for _, w in COLUMNS if w) + 2 * PAD * len(COLUMNS) + SCROLLBAR
-        flex = max(MIN_FLEX, self.size.width - fixed)
+        flex = flex_width([w for _, w in COLUMNS], self.size.width, MIN_FLEX)
         return [w or flex for _, w in COLUMNS]
 
     def _table_width(self) -> int:
