@@ -118,13 +118,15 @@ async def runs_table_shown(app: Any, rows: int = 200) -> Any:
 
 async def _pilot(db: Path, keys: int) -> dict[str, Any]:
     from onward import Engine
-    from onward.console.app import OnwardApp
+
+    from .console_keys import console_app, gc_paced
     with Engine(db) as eng:
         t0 = time.perf_counter()
-        app = OnwardApp(eng, worker=False)
+        app = console_app(eng)
         async with app.run_test(size=(120, 40)) as pilot:
             table = await runs_table_shown(app)
             first = time.perf_counter() - t0
+            await gc_paced(app)
             table.focus()
             await pilot.pause()
             row0 = table.cursor_row

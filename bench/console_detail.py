@@ -22,19 +22,19 @@ PRESSES = 10
 async def _presses(db: Path, presses: int) -> dict[str, Any]:
     from textual.widgets import Input, TabbedContent
 
-    from onward.console.app import OnwardApp
     from onward.console.screens.run_detail import RunDetailScreen
     from onward.console.widgets.timeline import Timeline
 
-    from .console_keys import Timings, after_key
+    from .console_keys import Timings, after_key, console_app, gc_paced
 
     with _engine(db, BASIC_FLOWS, BENCH_FLOWS) as eng:
         events = len(eng.show("long")["history"])
-        app = OnwardApp(eng, worker=False)
+        app = console_app(eng)
         async with app.run_test(size=(160, 45)) as pilot:
             await app.push_screen(RunDetailScreen("long"))
             while not (isinstance(app.screen, RunDetailScreen) and app.screen.loads >= 1):
                 await pilot.pause(0.05)
+            await gc_paced(app)
             screen = app.screen
             timeline = screen.query_one(Timeline)
             tabs = screen.query_one(TabbedContent)

@@ -78,3 +78,23 @@ def p90(values: list[float]) -> float:
     """The 90th percentile (nearest rank)."""
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(round(0.9 * (len(ordered) - 1))))]
+
+
+def console_app(engine: Any) -> Any:
+    """The app as ``onward console`` builds it (no worker): full garbage-collection passes
+    paced between key presses (``console.gc_pacing``)."""
+    from onward.console.app import OnwardApp
+    return OnwardApp(engine, worker=False, pace_gc=True)
+
+
+async def gc_paced(app: Any) -> None:
+    """Wait until the console has frozen what it built at startup (its first second), as
+    an operator's first keys find it. From then on the presses below come faster than the
+    pacer's quiet second, so full passes land in none of them unless one is overdue (five
+    minutes without a quiet second): the bench leaves those passes out, as they run
+    between key presses."""
+    deadline = time.perf_counter() + 30
+    while not app.gc_pacer.started:
+        if time.perf_counter() > deadline:
+            raise BenchError("the console did not start pacing garbage collection in 30 s")
+        await asyncio.sleep(0.02)

@@ -17,16 +17,16 @@ from typing import Any
 
 async def _open_runs(db: Path, presses: int) -> dict[str, Any]:
     from onward import Engine
-    from onward.console.app import OnwardApp
     from onward.console.screens.run_detail import RunDetailScreen
 
     from .console_bench import runs_table_shown
-    from .console_keys import Timings, after_key
+    from .console_keys import Timings, after_key, console_app, gc_paced
 
     with Engine(db) as eng:
-        app = OnwardApp(eng, worker=False)
+        app = console_app(eng)
         async with app.run_test(size=(120, 40)) as pilot:
             table = await runs_table_shown(app)
+            await gc_paced(app)
             runs = app.screen
             table.focus()
             await pilot.pause()

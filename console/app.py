@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from textual import work
+from textual import events, work
 from textual.app import App
 from textual.binding import Binding
 from textual.reactive import reactive
@@ -21,6 +21,7 @@ from onward import Worker as EngineWorker
 
 from .commands import ConsoleCommands
 from .demo import seed_demo
+from .gc_pacing import GcPacer
 from .messages import CodeChanged, OpenRun, OperationDone, StoreChanged
 from .operations import load_history, start_args
 from .screens.help import HelpScreen
@@ -35,6 +36,7 @@ from .screens.workers import WorkersScreen
 from .widgets.pulse import PERIOD, Pulse, PulseFeed
 
 POLL_INTERVAL = 0.25  # seconds between change-token checks
+GC_TICK = 1.0  # seconds between checks for a quiet moment to collect garbage in
 ERROR_REPEAT = 10.0  # seconds before the same background error is shown again
 ONLINE_ACTIONS = {"show_runs", "show_tasks", "show_providers", "show_workers",
                   "show_schedules", "start_workflow"}
@@ -74,7 +76,7 @@ class OnwardApp(App[int]):
     def __init__(self, engine: Engine, *, worker: bool = True, demo: bool = False,
                  history_file: str | Path | None = None,
                  clock: Callable[[], float] | None = None, watch: bool | None = None,
-                 concurrency: int = 8) -> None:
+                 concurrency: int = 8, pace_gc: bool = False) -> None:
         self.offline = load_history(history_file) if history_file else None
         if self.offline is not None:
             # An exported history is the whole app: start in a mode with no screen of its
@@ -98,6 +100,9 @@ class OnwardApp(App[int]):
         self.ready = threading.Event()  # set once demo, worker and watcher are in place
         self._detail: RunDetailScreen | None = None  # the kept run detail screen (open_run)
         self._last_refusal = ""  # why the last reload was refused (shown while it stands)
+        # Full garbage-collection passes between key presses: only for a process the
+        # console owns (``onward console``), as it changes the collector's thresholds.
+        self.gc_pacer = GcPacer() if pace_gc else None
 
     def now(self) -> float:
         """The console's notion of now (fixed in snapshot tests)."""
@@ -114,6 +119,8 @@ class OnwardApp(App[int]):
 
     # -- background plumbing --------------------------------------------------------------
     def on_mount(self) -> None:
+        if self.gc_pacer is not None:
+            self.set_interval(GC_TICK, self._pace_gc)
         if self.offline is not None:
             self.ready.set()
             return
@@ -148,6 +155,21 @@ class OnwardApp(App[int]):
                         self._stop_background()
         finally:
             self.ready.set()
+
+    def _pace_gc(self) -> None:
+        """Once the console is up, freeze what it built; then collect between key presses."""
+        pacer = self.gc_pacer
+        if pacer is None:
+            return
+        if pacer.started:
+            pacer.tick()
+        elif self.ready.is_set():
+            pacer.start()
+
+    async def on_event(self, event: events.Event) -> None:
+        if self.gc_pacer is not None and isinstance(event, events.InputEvent):
+            self.gc_pacer.input_seen()
+        await super().on_event(event)
 
     def _code_notice(self, message: str, ok: bool) -> None:
         """Called by the watcher from its own thread (maybe after the app has gone)."""
@@ -214,6 +236,8 @@ class OnwardApp(App[int]):
             self.engine_worker = None
 
     def on_unmount(self) -> None:
+        if self.gc_pacer is not None:
+            self.gc_pacer.stop()
         self._stop.set()
         with self._lifecycle:
             self._stop_background()
@@ -329,6 +353,6 @@ def run_console(engine: Engine, args: Any) -> int:
     app = OnwardApp(engine, worker=not getattr(args, "no_worker", False),
                     demo=bool(getattr(args, "demo", False)),
                     history_file=getattr(args, "history", None),
-                    concurrency=int(getattr(args, "concurrency", 8) or 8))
+                    concurrency=int(getattr(args, "concurrency", 8) or 8), pace_gc=True)
     app.run()
     return int(app.return_code or 0)
