@@ -104,3 +104,15 @@ async def test_the_console_paces_only_when_asked(story: Any,
         assert gc.get_threshold() == thresholds  # put back when the console exits
     finally:
         gc.unfreeze()
+
+
+def test_onward_console_turns_pacing_on(story: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``run_console`` (what ``onward console`` calls) builds its app with a pacer."""
+    from types import SimpleNamespace
+
+    from onward.console import app as app_module
+    engine, _clock = story
+    built: list[OnwardApp] = []
+    monkeypatch.setattr(app_module.OnwardApp, "run", lambda self: built.append(self))
+    assert app_module.run_console(engine, SimpleNamespace(no_worker=True)) == 0
+    assert len(built) == 1 and built[0].gc_pacer is not None
