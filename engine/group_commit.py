@@ -152,14 +152,13 @@ class GroupCommitter:
         self.isolation = isolation
         self.max_batch = max(1, max_batch)
         self._lock = threading.Lock()
-        self._held = threading.Condition(self._lock)
-        """Wakes a leader holding a batch of background jobs (``HOLD``) when a caller's
-        write arrives; no other wait uses it (a queued job waits on its own ``wake``)."""
         self._queue: list[Job[Any]] = []
         self._leading = False
         """A leader runs a batch, or was handed the lead and is about to (then the queue
         is never left without one: whoever queues is taken along or handed the lead)."""
-        self._holding = False
+        self._holding: threading.Lock | None = None
+        """While a leader holds a batch of background jobs (``HOLD``): the lock it waits
+        on, released by the next caller's write to arrive."""
         self._foreground = 0
         """Queued jobs that are not ``background``."""
         self._stream_until = 0.0
@@ -233,19 +232,24 @@ class GroupCommitter:
             self._foreground += 1
             # it waits for a commit: a stream of writes is on
             self._stream_until = time.monotonic() + STREAM_WINDOW
-            if self._holding:
-                self._held.notify()
+            if self._holding is not None:  # the holding leader takes it along at once
+                self._holding.release()
+                self._holding = None
         return wake
 
     def _lead_queued(self, job: Job[Any]) -> None:
         """Lead the batch of everything queued (``job``, handed the lead, among it): run
         it, commit it, wake its callers and hand the lead on."""
+        hold = None
         with self._lock:
             if job.background and not self._foreground and \
                     time.monotonic() < self._stream_until:
-                self._holding = True
-                self._held.wait_for(lambda: self._foreground > 0, HOLD)
-                self._holding = False
+                hold = self._holding = threading.Lock()
+                hold.acquire()
+        if hold is not None:  # a stream of callers' writes: wait a little for the next
+            hold.acquire(timeout=HOLD)
+        with self._lock:
+            self._holding = None
             batch = self._queue[:self.max_batch]
             del self._queue[:len(batch)]
             self._foreground -= sum(1 for one in batch if not one.background)
