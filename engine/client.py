@@ -178,15 +178,17 @@ class Engine(AsyncClient, ScheduleClient):
         in the store: a value of another type raises SearchAttributeTypeError, a BadInput,
         and nothing is written; ``ScheduleId`` is accepted here, for the schedule code);
         ``memo``: free JSON shown by ``show``, not searchable."""
-        attrs = dict(search_attributes or {})
-        visibility.check_start(attrs, memo)
+        attrs = dict(search_attributes) if search_attributes else {}
+        if attrs or memo is not None:  # (nothing to check without either)
+            visibility.check_start(attrs, memo)
         definition = None if isinstance(workflow, str) else definition_of(workflow)
         name = workflow if isinstance(workflow, str) else getattr(definition, "name", None)
         if not name:
             raise BadInput(f"{workflow!r} is not a workflow")
         arg_list = convert.to_json(list(args), "workflow input")
         typed = definition.fn if definition is not None else None  # results typed by it
-        definition = definition or self.registry.workflow(name)
+        registered = self.registry.workflow(name)
+        definition = definition or registered
         if definition is not None:  # refused here, naming the field, before anything is written
             convert.bind_args(definition.fn, arg_list, f"input of workflow {name}")
         if id is not None and (not isinstance(id, str) or not id.strip() or len(id) > 200):
@@ -194,9 +196,7 @@ class Engine(AsyncClient, ScheduleClient):
         fresh_id = id is None  # 48 random bits after the time: no earlier run to look for
         workflow_id = id or f"{name}-{time_ordered_id(random_bytes=6)}"
         now = self.clock()
-        local = self.runtime.local_worker
-        if local is not None and self.registry.workflow(name) is None:
-            local = None
+        local = self.runtime.local_worker if registered is not None else None
         closes_at_start = self.runtime.feed.closes_seen
         was_open = rerun and not fresh_id and self._is_open(workflow_id)
         eager: list[Any] = []
