@@ -68,6 +68,11 @@ class InstanceCache:
         return len(self._items)
 
 
+_STEP_TYPES = frozenset(("ActivityScheduled", "TimerStarted", "ManualTaskCreated",
+                         "ChildWorkflowStarted"))
+"""The commands that name the run's step (``_step_text``); the others leave it."""
+
+
 def _step_text(command: Command) -> str:
     attrs = command.attrs
     if command.type == "ActivityScheduled":
@@ -118,7 +123,9 @@ def _exact_options(options: dict[str, Any], text: str) -> bool:
     if last is None or last[1] is not text or options["retry"] is not last[2]:
         return False
     copy = last[0]
-    return all(type(options[key]) is type(copy[key]) for key in _OPTION_KEYS[1:])
+    return type(options["start_to_close"]) is type(copy["start_to_close"]) and \
+        type(options["schedule_to_close"]) is type(copy["schedule_to_close"]) and \
+        type(options["heartbeat"]) is type(copy["heartbeat"])
 
 
 @dataclass(slots=True)
@@ -323,14 +330,13 @@ class Advancer:
             kind, ref = activation.cancels[activation.cancels_done]
             activation.cancels_done += 1
             self.cancel_pending(tx, run, kind, ref, now)
-        while activation.persisted < len(activation.commands):
-            command = activation.commands[activation.persisted]
+        commands = activation.commands
+        while activation.persisted < len(commands):
+            command = commands[activation.persisted]
             activation.persisted += 1
-            handler = getattr(self, "_on_" + command.type)
-            handler(tx, run, command, now, outcome)
-            text = _step_text(command)
-            if text:
-                run.step = text
+            getattr(self, "_on_" + command.type)(tx, run, command, now, outcome)
+            if command.type in _STEP_TYPES:
+                run.step = _step_text(command)
 
     def _append(self, tx: Tx, run: RunRow, command: Command, now: float) -> Event:
         return history.append(tx, run, command.type, command.attrs, now, seq=command.seq)
