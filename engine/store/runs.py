@@ -102,9 +102,13 @@ def get_run(tx: Tx, run_id: str, *, lock: bool = False) -> RunRow | None:
     Args: ``run_id``; ``lock``: hold the row until the transaction ends (write
     transactions only have an effect).
     Returns: the run, or None if there is none."""
-    row = tx.one(f"SELECT {RUN_COLUMNS} FROM runs WHERE run_id = ?"
-                 + (tx.for_update if lock else ""), (run_id,))
+    suffix = tx.for_update if lock else ""
+    row = tx.one(_GET_RUN_SQL + suffix if suffix else _GET_RUN_SQL, (run_id,))
     return RunRow(*row) if row else None
+
+
+_GET_RUN_SQL = f"SELECT {RUN_COLUMNS} FROM runs WHERE run_id = ?"
+"""``get_run``'s query, built once (the lock suffix added where the backend has one)."""
 
 
 def current_run(tx: Tx, workflow_id: str, *, lock: bool = False) -> RunRow | None:
