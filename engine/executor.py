@@ -236,10 +236,12 @@ class _ThreadPool:
         """The attempt each pool thread runs (None while it runs none), by thread id: a
         thread's key is added once, under the lock, and its value set without it (the
         dict never changes size while ``submit`` counts over it)."""
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
         self._ready = threading.Condition(self._lock)
         """Signalled when a job is queued (or the pool closes); ``with self._lock`` where
-        nobody is signalled (the plain lock's block is the cheaper one)."""
+        nobody is signalled (the lock's own block is the cheaper one). An RLock, never
+        taken twice: a Condition on it asks the lock whether it is held, where on a plain
+        Lock it tries to take it to find out, on every wait and notify."""
         self._local = threading.local()
         self._closed = False
         self._keep = _KeepNext(self._local)
