@@ -5,8 +5,10 @@ the next. Values and counts, not timings."""
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -15,6 +17,8 @@ from onward.advance import encode_activity
 from onward.deadline import DeadlineWatch
 from onward.events import Event
 from onward.instance import WorkflowInstance
+from onward.store import runs
+from onward.store.sqlite import SqliteStore
 from onward.workflow_runtime import WorkflowInfo
 
 
@@ -91,3 +95,22 @@ def test_the_watch_keeps_one_record_per_thread() -> None:
         assert watch.stopped == 0
     finally:
         watch.close()
+
+
+
+def test_a_write_commits_or_rolls_back_and_always_lets_go(tmp_path: Path) -> None:
+    """The write transaction's block: a clean exit commits, an exception rolls back and
+    goes on; either way the writer lock is let go (the next write does not wait)."""
+    store = SqliteStore(tmp_path / "w.db")
+    try:
+        with store.write() as tx:
+            runs.register_workflow_types(tx, ["kept"], 1.0)
+        with pytest.raises(KeyError), store.write() as tx:
+            runs.register_workflow_types(tx, ["dropped"], 1.0)
+            raise KeyError("boom")
+        with store.write() as tx:
+            assert runs.workflow_type_names(tx) == ["kept"]
+        assert store._writer_lock.acquire(blocking=False)
+        store._writer_lock.release()
+    finally:
+        store.close()
