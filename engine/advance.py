@@ -68,6 +68,11 @@ class InstanceCache:
         return len(self._items)
 
 
+_STEP_TYPES = frozenset(("ActivityScheduled", "TimerStarted", "ManualTaskCreated",
+                         "ChildWorkflowStarted"))
+"""The commands that name the run's step (``_step_text``); the others leave it."""
+
+
 def _step_text(command: Command) -> str:
     attrs = command.attrs
     if command.type == "ActivityScheduled":
@@ -82,9 +87,15 @@ def _step_text(command: Command) -> str:
     return ""
 
 
-_last_options: tuple[dict[str, Any], str] | None = None
+_last_options: tuple[dict[str, Any], str, Any] | None = None
 """The last activity options encoded, as a private copy read back from their JSON, with
-that JSON (most activities share their options: the default ones, or their workflow's)."""
+that JSON and the retry object it was encoded from (most activities share their options:
+the default ones, or their workflow's)."""
+
+_OPTION_KEYS = ("retry", "start_to_close", "schedule_to_close", "heartbeat")
+_SCHEDULED_KEYS = ["name", "args", *_OPTION_KEYS]
+"""An ActivityScheduled event's attributes as ``WorkflowInstance.schedule_activity``
+builds them: its text is put together from the queue row's encodings."""
 
 
 def _options_json(options: dict[str, Any]) -> str:
@@ -99,21 +110,64 @@ def _options_json(options: dict[str, Any]) -> str:
     if last is not None and last[0] == options:
         return last[1]
     text = payloads.encode(options)
-    _last_options = (payloads.decode(text), text)
+    _last_options = (payloads.decode(text), text, options["retry"])
     return text
 
 
+def _exact_options(options: dict[str, Any], text: str) -> bool:
+    """Whether ``text`` (just returned by ``_options_json(options)``) is exactly what
+    encoding ``options`` writes: the retry object is the one encoded (the defaults, shared
+    by every activity scheduled without options) and the timeouts have the types of the
+    copy read back from the text."""
+    last = _last_options
+    if last is None or last[1] is not text or options["retry"] is not last[2]:
+        return False
+    copy = last[0]
+    return type(options["start_to_close"]) is type(copy["start_to_close"]) and \
+        type(options["schedule_to_close"]) is type(copy["schedule_to_close"]) and \
+        type(options["heartbeat"]) is type(copy["heartbeat"])
+
+
+@dataclass(slots=True)
+class EncodedActivity:
+    """An ActivityScheduled event's attributes encoded once for its queue row and event."""
+
+    options: dict[str, Any]
+    args: str
+    options_text: str
+    attrs_text: str | None
+    """The event's attributes as JSON, put together from the arguments and options, where
+    that comes out exactly as encoding them whole would; else None (encoded whole)."""
+
+
+def encode_activity(attrs: dict[str, Any]) -> EncodedActivity:
+    """The queue row's JSON of an ActivityScheduled event's attributes, and the event's."""
+    options = {key: attrs.get(key) for key in _OPTION_KEYS}
+    args = payloads.encode(attrs["args"])
+    options_text = _options_json(options)
+    name = attrs["name"]
+    attrs_text = None
+    if type(name) is str and list(attrs) == _SCHEDULED_KEYS and \
+            _exact_options(options, options_text):
+        attrs_text = f'{{"name":{payloads.encode(name)},"args":{args},{options_text[1:]}'
+    return EncodedActivity(options, args, options_text, attrs_text)
+
+
 def queue_activity(tx: Tx, run: RunRow, ref: int, attrs: dict[str, Any], now: float,
-                   owner: str | None = None) -> attempts.Attempt | None:
-    """Queue the first attempt of an ActivityScheduled event; claimed for ``owner`` if given."""
-    options = {k: attrs.get(k) for k in ("retry", "start_to_close", "schedule_to_close",
-                                         "heartbeat")}
+                   owner: str | None = None, encoded: EncodedActivity | None = None
+                   ) -> attempts.Attempt | None:
+    """Queue the first attempt of an ActivityScheduled event; claimed for ``owner`` if given.
+
+    ``encoded``: ``encode_activity(attrs)``, if the caller has it already."""
+    if encoded is None:
+        encoded = encode_activity(attrs)
+    options = encoded.options
     close = attrs.get("schedule_to_close")
     deadline = heartbeat = None
     if owner is not None:
         deadline, heartbeat = attempts.lease_columns(options, now)
-    queues.add_activity_task(tx, run.run_id, ref, attrs["name"], payloads.encode(attrs["args"]),
-                             _options_json(options), now, now + close if close else None,
+    queues.add_activity_task(tx, run.run_id, ref, attrs["name"], encoded.args,
+                             encoded.options_text, now, now + close if close else None,
                              owner, deadline, heartbeat)
     if owner is None:
         return None
@@ -276,24 +330,25 @@ class Advancer:
             kind, ref = activation.cancels[activation.cancels_done]
             activation.cancels_done += 1
             self.cancel_pending(tx, run, kind, ref, now)
-        while activation.persisted < len(activation.commands):
-            command = activation.commands[activation.persisted]
+        commands = activation.commands
+        while activation.persisted < len(commands):
+            command = commands[activation.persisted]
             activation.persisted += 1
-            handler = getattr(self, "_on_" + command.type)
-            handler(tx, run, command, now, outcome)
-            text = _step_text(command)
-            if text:
-                run.step = text
+            getattr(self, "_on_" + command.type)(tx, run, command, now, outcome)
+            if command.type in _STEP_TYPES:
+                run.step = _step_text(command)
 
     def _append(self, tx: Tx, run: RunRow, command: Command, now: float) -> Event:
         return history.append(tx, run, command.type, command.attrs, now, seq=command.seq)
 
     def _on_ActivityScheduled(self, tx: Tx, run: RunRow, command: Command, now: float,
                               outcome: AdvanceOutcome) -> None:
-        self._append(tx, run, command, now)
-        name = command.attrs["name"]
-        owner = self._eager(name) if self._eager is not None else None
-        attempt = queue_activity(tx, run, command.seq, command.attrs, now, owner)
+        attrs = command.attrs
+        encoded = encode_activity(attrs)
+        history.append(tx, run, command.type, attrs, now, seq=command.seq,
+                       attrs_text=encoded.attrs_text)
+        owner = self._eager(attrs["name"]) if self._eager is not None else None
+        attempt = queue_activity(tx, run, command.seq, attrs, now, owner, encoded)
         if attempt is not None:
             outcome.claimed.append(attempt)
 

@@ -57,12 +57,17 @@ def check_deadline(value: Any, where: str) -> float:
     return float(value)
 
 
+_OFF = math.inf
+"""The due time of a thread whose workflow code is not running: never overdue."""
+
+
 class Overrun:
-    """One thread's current run of workflow code, as the watchdog sees it."""
+    """One thread's run of workflow code, as the watchdog sees it (one per thread, kept
+    from one run to the next: due ``_OFF`` while no code runs)."""
 
     __slots__ = ("due", "fired", "where")
 
-    def __init__(self, due: float) -> None:
+    def __init__(self, due: float = _OFF) -> None:
         self.due = due
         self.fired = 0
         self.where = ""
@@ -75,28 +80,47 @@ class DeadlineWatch:
         self.deadline = check_deadline(deadline, "the workflow-task deadline")
         self._lock = threading.Lock()
         self._on: dict[int, Overrun] = {}
+        """Each thread's overrun record (created on its first ``arm``, then reused)."""
         self._thread: threading.Thread | None = None
         self._closed = threading.Event()
         self.stopped = 0
         """How many times workflow code was stopped at its deadline."""
 
     def arm(self) -> None:
-        """Start the clock for the calling thread's workflow code."""
+        """Start the clock for the calling thread's workflow code.
+
+        No lock and no allocation after a thread's first call: the watchdog reads ``due``
+        under the lock, and sees either ``_OFF`` (left by ``disarm``) or the new due time,
+        neither of which is past before the code has run its full deadline."""
+        overrun = self._on.get(threading.get_ident())
+        if overrun is None:
+            overrun = self._first_arm()
+        overrun.due = time.monotonic() + self.deadline
+
+    def _first_arm(self) -> Overrun:
+        """The calling thread's overrun record, added under the lock (the watchdog walks
+        the records), with the watchdog started if it is not yet."""
         if self._thread is None:
             self._start()
         with self._lock:
-            self._on[threading.get_ident()] = Overrun(time.monotonic() + self.deadline)
+            return self._on.setdefault(threading.get_ident(), Overrun())
 
     def disarm(self) -> Overrun | None:
         """Stop the clock; the overrun if the code was stopped (an exception raised in it
         and not yet delivered is withdrawn: none lands after this)."""
         ident = threading.get_ident()
+        overrun = self._on.get(ident)
+        if overrun is None:
+            return None
         with self._lock:
-            overrun = self._on.pop(ident, None)
-            if overrun is None or not overrun.fired:
+            overrun.due = _OFF
+            if not overrun.fired:
                 return None
             _set_async_exc(ident, ctypes.py_object())
-        return overrun
+            stopped = Overrun(overrun.due)
+            stopped.fired, stopped.where = overrun.fired, overrun.where
+            overrun.fired, overrun.where = 0, ""
+        return stopped
 
     def message(self, overrun: Overrun) -> str:
         """The stuck reason for code stopped at its deadline."""

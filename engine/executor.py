@@ -233,15 +233,23 @@ class _ThreadPool:
         self._threads: list[threading.Thread] = []
         self._idle = 0
         self._doing: dict[int, ActivityInfo | None] = {}
-        """The attempt each busy thread runs, by thread id."""
-        self._ready = threading.Condition(threading.Lock())
+        """The attempt each pool thread runs (None while it runs none), by thread id: a
+        thread's key is added once, under the lock, and its value set without it (the
+        dict never changes size while ``submit`` counts over it)."""
+        self._lock = threading.RLock()
+        self._ready = threading.Condition(self._lock)
+        """Signalled when a job is queued (or the pool closes); ``with self._lock`` where
+        nobody is signalled (the lock's own block is the cheaper one). An RLock, never
+        taken twice: a Condition on it asks the lock whether it is held, where on a plain
+        Lock it tries to take it to find out, on every wait and notify."""
         self._local = threading.local()
         self._closed = False
+        self._keep = _KeepNext(self._local)
 
     def keep_next(self) -> _KeepNext:
         """Keep the first job this pool thread submits inside the block for it to run next
         (a context manager; outside the pool's threads it does nothing)."""
-        return _KeepNext(self._local)
+        return self._keep
 
     def submit(self, job: Job) -> None:
         """Run ``job`` on a pool thread (this one, next, when inside ``keep_next``)."""
@@ -249,7 +257,7 @@ class _ThreadPool:
         if getattr(local, "keeping", False) and local.next is None:
             local.next = job
             return
-        with self._ready:
+        with self._lock:
             if self._closed:
                 return
             self._jobs.append(job)
@@ -260,11 +268,14 @@ class _ThreadPool:
                                           name=f"onward-activity_{len(self._threads)}")
                 self._threads.append(thread)
                 thread.start()
-            self._ready.notify()
+            if self._idle:  # a thread waits in _take (none: nobody to wake)
+                self._ready.notify()
 
     def _take(self) -> Job | None:
         """The next queued job, waiting for one; None once the pool is shut down."""
-        with self._ready:
+        with self._lock:
+            if self._jobs and not self._closed:  # one queued already: no waiting
+                return self._jobs.popleft()
             self._idle += 1
             while not self._jobs and not self._closed:
                 self._ready.wait()
@@ -275,15 +286,16 @@ class _ThreadPool:
         local = self._local
         local.keeping, local.next = False, None
         me = threading.get_ident()
+        doing = self._doing
+        with self._lock:
+            doing[me] = None
         job = self._take()
         while job is not None:
-            with self._ready:
-                self._doing[me] = job[2]
+            doing[me] = job[2]
             try:
                 self.run(*job)
             finally:
-                with self._ready:
-                    del self._doing[me]
+                doing[me] = None
             job, local.next = local.next, None
             if self._closed:
                 return
@@ -292,7 +304,7 @@ class _ThreadPool:
 
     def shutdown(self, wait: bool) -> None:
         """Stop taking jobs (queued ones are dropped); with ``wait``, join the threads."""
-        with self._ready:
+        with self._lock:
             self._closed = True
             self._jobs.clear()
             threads = list(self._threads)

@@ -73,11 +73,14 @@ def insert_run(tx: Tx, *, run_id: str, workflow_id: str, workflow: str, args: li
 
 
 def append(tx: Tx, run: RunRow, event_type: str, attrs: dict[str, Any], now: float,
-           *, wake: bool = False, seq: int | None = None) -> Event:
-    """Append one event to ``run`` (whose ``last_seq`` is kept current in memory)."""
+           *, wake: bool = False, seq: int | None = None, attrs_text: str | None = None
+           ) -> Event:
+    """Append one event to ``run`` (whose ``last_seq`` is kept current in memory).
+
+    ``attrs_text``: ``attrs`` as the JSON that encoding them writes, if the caller has it."""
     seq = run.last_seq + 1 if seq is None else seq
     event = Event(seq, event_type, now, attrs)
-    runs.add_event(tx, run.run_id, event)
+    runs.add_event(tx, run.run_id, event, attrs_text)
     run.last_seq = seq
     run.updated = now
     if wake:

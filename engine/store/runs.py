@@ -102,9 +102,13 @@ def get_run(tx: Tx, run_id: str, *, lock: bool = False) -> RunRow | None:
     Args: ``run_id``; ``lock``: hold the row until the transaction ends (write
     transactions only have an effect).
     Returns: the run, or None if there is none."""
-    row = tx.one(f"SELECT {RUN_COLUMNS} FROM runs WHERE run_id = ?"
-                 + (tx.for_update if lock else ""), (run_id,))
+    suffix = tx.for_update if lock else ""
+    row = tx.one(_GET_RUN_SQL + suffix if suffix else _GET_RUN_SQL, (run_id,))
     return RunRow(*row) if row else None
+
+
+_GET_RUN_SQL = f"SELECT {RUN_COLUMNS} FROM runs WHERE run_id = ?"
+"""``get_run``'s query, built once (the lock suffix added where the backend has one)."""
 
 
 def current_run(tx: Tx, workflow_id: str, *, lock: bool = False) -> RunRow | None:
@@ -239,25 +243,30 @@ def save_run_state(tx: Tx, run: RunRow) -> None:
     flags, reset link, step) after appends and status changes."""
     if tx.held_runs:
         tx.held_runs.pop(run.run_id, None)
-    tail = (run.last_seq, run.wf_pending, run.stuck, run.stuck_reason, run.paused,
-            run.retrying, run.reset_to, run.step, run.updates_pending, run.run_id)
     if run.status == run.stored_status and run.closed == run.stored_closed:
-        tx.execute(_SAVE_STEP_SQL, (run.result, run.error, run.updated, *tail))
+        tx.execute(_SAVE_STEP_SQL, (
+            run.result, run.error, run.updated, run.last_seq, run.wf_pending, run.stuck,
+            run.stuck_reason, run.paused, run.retrying, run.reset_to, run.step,
+            run.updates_pending, run.run_id))
     else:
-        tx.execute(_SAVE_STATE_SQL, (run.status, run.result, run.error, run.updated,
-                                     run.closed, *tail))
+        tx.execute(_SAVE_STATE_SQL, (
+            run.status, run.result, run.error, run.updated, run.closed, run.last_seq,
+            run.wf_pending, run.stuck, run.stuck_reason, run.paused, run.retrying,
+            run.reset_to, run.step, run.updates_pending, run.run_id))
 
 
 # -- events -------------------------------------------------------------------------------
 
-def add_event(tx: Tx, run_id: str, event: Event) -> None:
-    """Store one event of a run (its attributes as JSON).
+def add_event(tx: Tx, run_id: str, event: Event, attrs_text: str | None = None) -> None:
+    """Store one event of a run (its attributes as JSON: ``attrs_text`` if given, the
+    caller's encoding of ``event.attrs``).
 
     Raises: the backend's integrity error if the run already has an event ``event.seq``."""
     if tx.held_runs:
         tx.held_runs.pop(run_id, None)
     tx.execute("INSERT INTO events (run_id, seq, type, time, attrs) VALUES (?,?,?,?,?)",
-               (run_id, event.seq, event.type, event.time, payloads.encode(event.attrs)))
+               (run_id, event.seq, event.type, event.time,
+                payloads.encode(event.attrs) if attrs_text is None else attrs_text))
 
 
 def load_events(tx: Tx, run_id: str, after: int = 0, upto: int | None = None) -> list[Event]:

@@ -12,7 +12,7 @@ import os
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -66,6 +66,17 @@ class SqliteTx(Tx):
                 raise
             raise _wrap(err, self.path) from err
 
+    def one(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
+        """The first row of a statement's result, or None (one call less than the base
+        class's, on every run row read)."""
+        try:
+            rows = self.conn.execute(sql, params).fetchall()
+        except apsw.Error as err:
+            if isinstance(err, apsw.ConstraintError | apsw.SQLError):
+                raise
+            raise _wrap(err, self.path) from err
+        return rows[0] if rows else None
+
     def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         try:
             self.conn.executemany(sql, rows)
@@ -105,6 +116,60 @@ class SqliteTx(Tx):
                 raise cause from None
             raise StoreError(f"{self.path}: SQLite rolled the transaction back: "
                              f"{err}") from err
+
+
+class _Writing:
+    """A write transaction on ``conn`` holding ``lock`` (every write of the process takes
+    it): ``BEGIN IMMEDIATE`` on entry, COMMIT on a clean exit, ROLLBACK on an exception.
+
+    A plain class rather than two nested ``@contextmanager`` generators: it is entered
+    once per transaction, several times per workflow step."""
+
+    __slots__ = ("conn", "lock", "path", "read_only")
+
+    def __init__(self, store: SqliteStore, conn: apsw.Connection, lock: threading.Lock
+                 ) -> None:
+        self.conn = conn
+        self.lock = lock
+        self.path = store.path
+        self.read_only = store.read_only
+
+    def __enter__(self) -> Tx:
+        self.lock.acquire()
+        try:
+            if self.read_only:
+                raise StoreError(f"{self.path} is read-only for this user: this needs write "
+                                 "access to the file and its folder (reading works)")
+            try:
+                self.conn.execute("BEGIN IMMEDIATE")
+            except apsw.Error as err:
+                raise _wrap(err, self.path) from err
+        except BaseException:
+            self.lock.release()
+            raise
+        return SqliteTx(self.conn, self.path)
+
+    def __exit__(self, kind: type[BaseException] | None, err: BaseException | None,
+                 _tb: object) -> None:
+        try:
+            conn = self.conn
+            if kind is not None:
+                if conn.in_transaction:
+                    try:
+                        conn.execute("ROLLBACK")
+                    except apsw.Error:
+                        pass
+                return  # the exception goes on
+            try:
+                conn.execute("COMMIT")
+            except apsw.Error as failed:
+                try:
+                    conn.execute("ROLLBACK")
+                except apsw.Error:
+                    pass
+                raise _wrap(failed, self.path) from failed
+        finally:
+            self.lock.release()
 
 
 class SqliteStore(Store):
@@ -303,39 +368,8 @@ class SqliteStore(Store):
                 self._pool.append(conn)
 
     # -- transactions -------------------------------------------------------------------
-    @contextmanager
-    def write(self) -> Iterator[Tx]:
-        with self._writer_lock, self._write_on(self._writer) as tx:
-            yield tx
-
-    @contextmanager
-    def _write_on(self, conn: apsw.Connection) -> Iterator[Tx]:
-        """A write transaction on ``conn``; the caller holds the writer lock."""
-        if self.read_only:
-            raise StoreError(f"{self.path} is read-only for this user: this needs write "
-                             "access to the file and its folder (reading works)")
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-        except apsw.Error as err:
-            raise _wrap(err, self.path) from err
-        try:
-            yield SqliteTx(conn, self.path)
-        except BaseException:
-            if not conn.in_transaction:
-                raise
-            try:
-                conn.execute("ROLLBACK")
-            except apsw.Error:
-                pass
-            raise
-        try:
-            conn.execute("COMMIT")
-        except apsw.Error as err:
-            try:
-                conn.execute("ROLLBACK")
-            except apsw.Error:
-                pass
-            raise _wrap(err, self.path) from err
+    def write(self) -> AbstractContextManager[Tx]:
+        return _Writing(self, self._writer, self._writer_lock)
 
     @contextmanager
     def read(self, _pinned: apsw.Connection | None = None) -> Iterator[Tx]:
@@ -407,10 +441,8 @@ class SqliteSession:
         self.conn = store._writer
         self._lock = store._writer_lock
 
-    @contextmanager
-    def write(self) -> Iterator[Tx]:
-        with self._lock, self.store._write_on(self.conn) as tx:
-            yield tx
+    def write(self) -> AbstractContextManager[Tx]:
+        return _Writing(self.store, self.conn, self._lock)
 
     @contextmanager
     def read(self) -> Iterator[Tx]:
