@@ -27,6 +27,7 @@ that never releases the GIL (``sum(itertools.count())``) freezes the process.
 from __future__ import annotations
 
 import ctypes
+import gc
 import linecache
 import math
 import sys
@@ -158,9 +159,31 @@ class DeadlineWatch:
         self._closed.set()
 
 
+_FRAMES_LOCK = threading.Lock()
+"""Serialises ``_frame_of`` (every watchdog of the process): one turns the collector off
+and back on at a time."""
+
+
+def _frame_of(ident: int) -> Any:
+    """The frame thread ``ident`` is running, with the garbage collector held off.
+
+    CPython 3.11 can deadlock when a collection starts inside ``sys._current_frames()``:
+    it holds the interpreter's thread-list lock, and the collection waits for that same
+    lock (python/cpython#106883; a workflow-deadline stress test hung here, every thread
+    waiting for the GIL)."""
+    with _FRAMES_LOCK:
+        enabled = gc.isenabled()
+        gc.disable()
+        try:
+            return sys._current_frames().get(ident)
+        finally:
+            if enabled:
+                gc.enable()
+
+
 def _where(ident: int) -> str:
     """The line of workflow code the thread ``ident`` is running, for the stuck reason."""
-    frame = sys._current_frames().get(ident)
+    frame = _frame_of(ident)
     innermost = frame
     while frame is not None:
         name = frame.f_code.co_filename

@@ -169,3 +169,32 @@ def test_query_and_replay_of_a_spinning_run_stop_at_the_deadline(make_engine) ->
         eng.query("spinner", "anything")
     [report] = eng.replay(["spinner"])
     assert report["ok"] is False and "deadline" in report["error"], report
+
+
+def test_the_watchdog_reads_frames_with_the_collector_held_off(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A collection starting inside ``sys._current_frames()`` deadlocks CPython 3.11
+    (python/cpython#106883): the watchdog turns the collector off around the read, and
+    back on after it, as it was."""
+    import gc
+    import sys
+
+    from onward import deadline
+    seen: list[bool] = []
+    real = sys._current_frames
+
+    def frames() -> dict[int, Any]:
+        seen.append(gc.isenabled())
+        return real()
+
+    monkeypatch.setattr(sys, "_current_frames", frames)
+    assert gc.isenabled()
+    where = deadline._where(threading.get_ident())
+    assert seen == [False] and gc.isenabled()
+    assert where.startswith("test_workflow_deadline.py:")
+    gc.disable()
+    try:
+        deadline._where(threading.get_ident())
+        assert seen == [False, False] and not gc.isenabled()  # left off, as it was
+    finally:
+        gc.enable()
