@@ -290,9 +290,9 @@ class Worker:
             raise
         self._isolate = False
         self._retry_stuck = False
-        self.dispatch(dispatch)
+        self.runtime.feed.publish(tx)  # before the attempts start: observers get events
+        self.dispatch(dispatch)        # in history order (an attempt's end may be next)
         self.report_commit(tx)
-        self.runtime.feed.publish(tx)
         self.runtime.feed.notify(tx)
         return bool(outcomes or dispatch or touched)
 
@@ -324,9 +324,9 @@ class Worker:
         except Exception:  # noqa: BLE001 - the dispatcher retries it the ordinary way
             return False
         self.inline_settled += 1
+        self.runtime.feed.publish(tx)  # before the attempts start, as in a turn
         self.dispatch(dispatch)
         self.report_commit(tx)
-        self.runtime.feed.publish(tx)
         self.runtime.feed.notify(tx)
         if self._backlog or self._queued:
             self.wake()
