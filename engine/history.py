@@ -67,6 +67,7 @@ def insert_run(tx: Tx, *, run_id: str, workflow_id: str, workflow: str, args: li
         attrs.update(start_attrs)
     event = Event(1, "WorkflowStarted", now, attrs)
     runs.add_event(tx, run_id, event)
+    _note_published(tx, run, event)
     run.loaded_seq = 0
     run.fresh.append(event)
     return run
@@ -86,10 +87,16 @@ def append(tx: Tx, run: RunRow, event_type: str, attrs: dict[str, Any], now: flo
     if wake:
         run.wf_pending = 1
     run.fresh.append(event)
+    _note_published(tx, run, event)
+    return event
+
+
+def _note_published(tx: Tx, run: RunRow, event: Event) -> None:
+    """Note ``event`` for after ``tx`` commits (``onward_event`` observers, metrics,
+    traces, failure logs), if ``tx`` keeps such notes."""
     published = getattr(tx, "published", None)
     if published is not None:
         published.append((run, event))
-    return event
 
 
 def request_cancel(tx: Tx, run: RunRow, reason: str, now: float) -> bool:

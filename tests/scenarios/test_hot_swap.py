@@ -135,8 +135,11 @@ def test_deleting_a_provider_fails_attempts_until_one_appears(
         assert worker.proc.poll() is None
 
 
-def test_event_observer_hook_sees_the_workers_events(tmp_path: Path,
-                                                     any_db: Path | str) -> None:
+def test_event_observer_hook_sees_every_event_in_history_order(tmp_path: Path,
+                                                               any_db: Path | str) -> None:
+    """Observers see each run's whole history, WorkflowStarted first, in order: for a run
+    started before a worker runs (the client records the start) and for one started
+    beside an in-process worker (whose first workflow task rides in the start's commit)."""
     plugins = tmp_path / "plugins"
     plugins.mkdir()
     seen = tmp_path / "seen.jsonl"
@@ -147,12 +150,20 @@ from onward import hookimpl
 @hookimpl
 def onward_event(event):
     with open({str(seen)!r}, "a") as f:
-        f.write(json.dumps({{"type": event["type"], "id": event["workflow_id"]}}) + "\\n")
+        f.write(json.dumps({{"type": event["type"], "id": event["workflow_id"],
+                            "seq": event["seq"]}}) + "\\n")
 ''')
     eng = Engine(any_db, flows=[str(REPO / "tests" / "flows" / "basic.py")],
                  plugins=[plugins])
+    early = eng.start("three_steps", 1, id="started-early")
     with eng.worker():
         eng.start("three_steps", 1, id="watched").result(timeout=10)
+        early.result(timeout=10)
+    histories = {ident: [(e["seq"], e["type"]) for e in eng.show(ident)["history"]]
+                 for ident in ("started-early", "watched")}
     eng.close()
-    types = [json.loads(line)["type"] for line in seen.read_text().splitlines()]
-    assert "ActivityCompleted" in types and types[-1] == "WorkflowCompleted"
+    lines = [json.loads(line) for line in seen.read_text().splitlines()]
+    for ident, history in histories.items():
+        observed = [(line["seq"], line["type"]) for line in lines if line["id"] == ident]
+        assert observed == history, ident
+        assert observed[0][1] == "WorkflowStarted" and observed[-1][1] == "WorkflowCompleted"
