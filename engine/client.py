@@ -245,7 +245,6 @@ class Engine(AsyncClient, ScheduleClient):
             found, tx = self.runtime.committer.run_job(write, undo=undo, locked=True)
         if found is not None:
             return found
-        self.runtime.feed.publish(tx)  # observers see the start before its first attempt
         if local is None:
             self.runtime.feed.wrote()
             handle = RunHandle(self, workflow_id, run_id)

@@ -142,13 +142,17 @@ class GroupCommitter:
 
     def __init__(self, write: Callable[[], AbstractContextManager[Tx]],
                  advance_lock: threading.Lock, *, isolation: str = "savepoint",
-                 max_batch: int = MAX_BATCH) -> None:
+                 max_batch: int = MAX_BATCH,
+                 on_commit: Callable[[Tx], None] | None = None) -> None:
         """``write`` opens a write transaction (``store.write``); ``advance_lock`` is the
-        engine's, held by a leader whose batch has a ``locked`` job."""
+        engine's, held by a leader whose batch has a ``locked`` job; ``on_commit`` is told
+        each job's transaction once it has committed, in commit order, before the job's
+        caller returns (the engine publishes the events it recorded to observers)."""
         if isolation not in ISOLATIONS:
             raise ValueError(f"isolation must be one of {', '.join(ISOLATIONS)}")
         self._write = write
         self._advance_lock = advance_lock
+        self._on_commit = on_commit
         self.isolation = isolation
         self.max_batch = max(1, max_batch)
         self._lock = threading.Lock()
@@ -308,6 +312,11 @@ class GroupCommitter:
                         if job.error is None:
                             job.error = err
                         self._undo(job, err)
+                else:
+                    if self._on_commit is not None:
+                        for job in batch:
+                            if job.error is None and job.tx is not None:
+                                self._on_commit(job.tx)
                 break
 
     def _transact(self, batch: list[Job[Any]], isolate: bool, locked: bool) -> None:

@@ -310,9 +310,11 @@ class Runtime:
         self.advance_lock = threading.Lock()
         """Held while workflow instances of this engine are advanced (they are not shared)."""
         self.committer = GroupCommitter(lambda: store.write(), self.advance_lock,
-                                        isolation=store.batch_isolation)
+                                        isolation=store.batch_isolation,
+                                        on_commit=self.feed.publish)
         """Every write of this engine's threads goes through it: concurrent writes share
-        one transaction and one commit (engine/group_commit.py)."""
+        one transaction and one commit (engine/group_commit.py); the events each write
+        recorded go to ``onward_event`` observers once it has committed."""
         self.reporters: list[Any] = []
         """Told about each turn this process's workers commit (engine.worklog.TurnReporter:
         metrics); a worker's own reporters (traces) come after these."""

@@ -106,7 +106,8 @@ class Worker:
             self._on_heartbeat)
         self.executor.settle_inline = self._settle_inline
         self.committer = runtime.committer if getattr(self.session, "shares_writer", False) \
-            else GroupCommitter(self.session.write, runtime.advance_lock)
+            else GroupCommitter(self.session.write, runtime.advance_lock,
+                                on_commit=runtime.feed.publish)
         """Where this worker's turns commit: with the engine's other writes when they share
         a connection (SQLite), else on the worker's own session (PostgreSQL)."""
         self.inline_settled = 0
@@ -162,6 +163,7 @@ class Worker:
         except StoreError as err:
             log.warning("worker %s could not deregister: %s", self.worker_id, err)
         else:
+            self.runtime.feed.publish(tx)
             self.report_commit(tx)
         for reporter in self.reporters:
             close = getattr(reporter, "close", None)
@@ -290,8 +292,7 @@ class Worker:
             raise
         self._isolate = False
         self._retry_stuck = False
-        self.runtime.feed.publish(tx)  # before the attempts start: observers get events
-        self.dispatch(dispatch)        # in history order (an attempt's end may be next)
+        self.dispatch(dispatch)  # after the committer published the turn's events
         self.report_commit(tx)
         self.runtime.feed.notify(tx)
         return bool(outcomes or dispatch or touched)
@@ -324,7 +325,6 @@ class Worker:
         except Exception:  # noqa: BLE001 - the dispatcher retries it the ordinary way
             return False
         self.inline_settled += 1
-        self.runtime.feed.publish(tx)  # before the attempts start, as in a turn
         self.dispatch(dispatch)
         self.report_commit(tx)
         self.runtime.feed.notify(tx)

@@ -159,11 +159,30 @@ def onward_event(event):
     with eng.worker():
         eng.start("three_steps", 1, id="watched").result(timeout=10)
         early.result(timeout=10)
+        # events recorded by every kind of writer: a client's signal, task completion and
+        # cancel, a worker's child start
+        signalled = eng.start("signals", 2, id="signalled")
+        eng.signal("signalled", "item", 1)
+        eng.signal("signalled", "item", 2)
+        signalled.result(timeout=10)
+        approval = eng.start("approval", id="approved")
+        wait_until(lambda: eng.tasks(), message="the approval task")
+        eng.complete_task(eng.tasks()[0]["task_id"], True, by="alice")
+        approval.result(timeout=10)
+        eng.start("parent", False, id="parent").result(timeout=10)
+        eng.start("saga", id="cancelled")
+        wait_until(lambda: "TimerStarted" in [e["type"] for e in eng.history("cancelled")],
+                   message="the saga's timer")
+        eng.cancel("cancelled")
+        wait_until(lambda: eng.show("cancelled", history=False)["status"] != "running",
+                   message="the cancelled saga to close")
+        idents = [r["id"] for r in eng.list(limit=100)]
     histories = {ident: [(e["seq"], e["type"]) for e in eng.show(ident)["history"]]
-                 for ident in ("started-early", "watched")}
+                 for ident in idents}
     eng.close()
+    assert len(histories) == 7, sorted(histories)  # the child too
     lines = [json.loads(line) for line in seen.read_text().splitlines()]
     for ident, history in histories.items():
         observed = [(line["seq"], line["type"]) for line in lines if line["id"] == ident]
         assert observed == history, ident
-        assert observed[0][1] == "WorkflowStarted" and observed[-1][1] == "WorkflowCompleted"
+        assert observed[0][1] == "WorkflowStarted", ident

@@ -249,8 +249,9 @@ def test_a_job_that_raises_after_writing_leaves_no_trace(db_path: Path, isolatio
                                                          ) -> None:
     eng = Engine(db_path, flows=[FLOWS])
     try:
+        committed: list[Tx] = []
         committer = GroupCommitter(eng.store.write, eng.runtime.advance_lock,
-                                   isolation=isolation)
+                                   isolation=isolation, on_commit=committed.append)
         eng.runtime.committer = committer
         undone: list[str] = []
 
@@ -269,6 +270,9 @@ def test_a_job_that_raises_after_writing_leaves_no_trace(db_path: Path, isolatio
         kept = {row["provider"] for row in eng.provider_log(stored=True)}
         assert kept == {f"p{i}" for i in range(9) if i % 3 != 1}
         assert {f"p{i}" for i in range(9) if i % 3 == 1} <= set(undone)
+        # told once about each job that committed (its observers' events), never about a
+        # failed one: the six that worked and the gate
+        assert len(committed) == 7 and len({id(tx) for tx in committed}) == 7
     finally:
         eng.close()
 
