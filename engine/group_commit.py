@@ -108,7 +108,7 @@ class Job(Generic[T]):
     """One caller's write, waiting for (or done by) a leader."""
 
     __slots__ = ("fn", "undo", "locked", "background", "done", "value", "error", "undone",
-                 "tx", "wake")
+                 "tx")
 
     def __init__(self, fn: Callable[[Tx], T], undo: Callable[[BaseException], None] | None,
                  locked: bool, background: bool = False) -> None:
@@ -121,16 +121,6 @@ class Job(Generic[T]):
         self.error: BaseException | None = None
         self.undone = False
         self.tx: Tx | None = None
-        self.wake: Any = None
-        """A lock held while the job waits in the queue (set when it queues); released
-        once, when it is done or is handed the lead: each caller is woken alone."""
-
-    def release(self) -> None:
-        """Wake the job's caller (once: it was done, or handed the lead)."""
-        wake = self.wake
-        if wake is not None:
-            self.wake = None
-            wake.release()
 
 
 class _Redo(Exception):
@@ -155,14 +145,10 @@ class GroupCommitter:
         self._on_commit = on_commit
         self.isolation = isolation
         self.max_batch = max(1, max_batch)
-        self._lock = threading.Lock()
+        self._cv = threading.Condition(threading.Lock())
         self._queue: list[Job[Any]] = []
         self._leading = False
-        """A leader runs a batch, or was handed the lead and is about to (then the queue
-        is never left without one: whoever queues is taken along or handed the lead)."""
-        self._holding: threading.Lock | None = None
-        """While a leader holds a batch of background jobs (``HOLD``): the lock it waits
-        on, released by the next caller's write to arrive."""
+        self._holding = False
         self._foreground = 0
         """Queued jobs that are not ``background``."""
         self._stream_until = 0.0
@@ -179,7 +165,7 @@ class GroupCommitter:
     @property
     def idle(self) -> bool:
         """Nobody leads a batch and nobody waits (a lone job would commit at once)."""
-        with self._lock:
+        with self._cv:
             return not self._leading and not self._queue
 
     def run(self, fn: Callable[[Tx], T], *, undo: Callable[[BaseException], None] | None
@@ -205,85 +191,67 @@ class GroupCommitter:
         current: Tx | None = getattr(self._local, "tx", None)
         if current is not None:
             return fn(current), current
+        with self._cv:
+            alone = not self._leading and not self._queue
+            if alone:
+                self._leading = True
         job: Job[T] = Job(fn, undo, locked, background)
-        with self._lock:
-            if not self._leading and not self._queue:
-                self._leading = True  # nobody commits, nobody waits: lead at once
-                wake = None
-            else:
-                wake = self._enqueue(job)
-                waiting = len(self._queue)
-        if wake is None:
+        if alone:  # nobody commits, nobody waits: lead at once, no batch to keep
             return self._alone(job)
+        with self._cv:
+            self._queue.append(job)
+            waiting = len(self._queue)
+            if not background:
+                self._foreground += 1
+                if self._leading:  # it waits for a commit: a stream of writes is on
+                    self._stream_until = time.monotonic() + STREAM_WINDOW
+                    if self._holding:
+                        self._cv.notify_all()
         if self.on_queue is not None:
             self.on_queue(waiting)
-        wake.acquire()  # released once: done, or handed the lead
-        if not job.done:  # handed the lead: this caller commits the next batch
-            self._lead_queued(job)
+        while True:
+            with self._cv:
+                while self._leading and not job.done:
+                    self._cv.wait()
+                if job.done:
+                    break
+                self._leading = True
+                if background and not self._foreground and \
+                        time.monotonic() < self._stream_until:
+                    self._holding = True
+                    self._cv.wait_for(lambda: self._foreground > 0, HOLD)
+                    self._holding = False
+                batch = self._queue[:self.max_batch]
+                del self._queue[:len(batch)]
+                self._foreground -= sum(1 for one in batch if not one.background)
+            try:
+                self._lead(batch)
+            finally:
+                with self._cv:
+                    for one in batch:
+                        one.done = True
+                    self._leading = False
+                    self._cv.notify_all()
         if job.error is not None:
             raise job.error
         assert job.tx is not None
         return job.value, job.tx  # type: ignore[return-value]
 
-    def _enqueue(self, job: Job[Any]) -> threading.Lock:
-        """Queue ``job`` behind the batch under way (under the lock); the lock its caller
-        waits on."""
-        wake = threading.Lock()
-        wake.acquire()
-        job.wake = wake
-        self._queue.append(job)
-        if not job.background:
-            self._foreground += 1
-            # it waits for a commit: a stream of writes is on
-            self._stream_until = time.monotonic() + STREAM_WINDOW
-            if self._holding is not None:  # the holding leader takes it along at once
-                self._holding.release()
-                self._holding = None
-        return wake
-
-    def _lead_queued(self, job: Job[Any]) -> None:
-        """Lead the batch of everything queued (``job``, handed the lead, among it): run
-        it, commit it, wake its callers and hand the lead on."""
-        hold = None
-        with self._lock:
-            if job.background and not self._foreground and \
-                    time.monotonic() < self._stream_until:
-                hold = self._holding = threading.Lock()
-                hold.acquire()
-        if hold is not None:  # a stream of callers' writes: wait a little for the next
-            hold.acquire(timeout=HOLD)
-        with self._lock:
-            self._holding = None
-            batch = self._queue[:self.max_batch]
-            del self._queue[:len(batch)]
-            self._foreground -= sum(1 for one in batch if not one.background)
-        try:
-            self._lead(batch)
-        finally:
-            self._finish(batch)
-
-    def _finish(self, batch: list[Job[Any]]) -> None:
-        """After a batch: wake each of its callers (done), and hand the lead to the first
-        queued job, if any (it alone wakes to lead the next batch)."""
-        with self._lock:
-            for one in batch:
-                one.done = True
-                one.release()  # (the leader's own job holds no lock: a no-op)
-            if self._queue:
-                self._queue[0].release()  # not done: it leads
-            else:
-                self._leading = False
-
     # -- the leader ---------------------------------------------------------------------
     def _alone(self, job: Job[T]) -> tuple[T, Tx]:
         """Run a job that found the committer idle (the quiet path: as cheap as a plain
         transaction, unless others queue meanwhile and join it); whoever queued too late
-        for it is handed the lead of the next batch."""
+        for it is woken to lead the next batch."""
         batch = [job]
         try:
             self._lead(batch)
         finally:
-            self._finish(batch)
+            with self._cv:
+                self._leading = False
+                if len(batch) > 1 or self._queue:
+                    for one in batch:
+                        one.done = True
+                    self._cv.notify_all()
         if job.error is not None:
             raise job.error
         assert job.tx is not None
@@ -371,7 +339,7 @@ class GroupCommitter:
             return False
         room = self.max_batch - len(batch)
         crowd = sum(1 for job in batch if not job.background) > 1
-        with self._lock:
+        with self._cv:
             joined: list[Job[Any]] = []
             kept: list[Job[Any]] = []
             for job in self._queue:
