@@ -36,6 +36,14 @@ def _pacer(clock: Clock, log: list[str]) -> GcPacer:
                    collect=lambda: log.append("collect"), freeze=lambda: log.append("freeze"))
 
 
+def _started(clock: Clock, log: list[str]) -> GcPacer:
+    """A pacer already started, its log emptied."""
+    pacer = _pacer(clock, log)
+    pacer.start()
+    log.clear()
+    return pacer
+
+
 def test_start_collects_freezes_and_holds_back_full_passes(
         thresholds: tuple[int, int, int]) -> None:
     log: list[str] = []
@@ -53,9 +61,7 @@ def test_start_collects_freezes_and_holds_back_full_passes(
 def test_a_pass_waits_for_a_quiet_second_and_its_spacing(
         thresholds: tuple[int, int, int]) -> None:
     clock, log = Clock(), []
-    pacer = _pacer(clock, log)
-    pacer.start()
-    log.clear()
+    pacer = _started(clock, log)
     clock.now += 29.0
     assert pacer.tick() is False  # quiet, but the last pass is only 29 s old
     clock.now += 2.0
@@ -71,9 +77,7 @@ def test_a_pass_waits_for_a_quiet_second_and_its_spacing(
 def test_an_overdue_pass_runs_even_while_keys_keep_coming(
         thresholds: tuple[int, int, int]) -> None:
     clock, log = Clock(), []
-    pacer = _pacer(clock, log)
-    pacer.start()
-    log.clear()
+    pacer = _started(clock, log)
     for _ in range(299):
         clock.now += 1.0
         pacer.input_seen()

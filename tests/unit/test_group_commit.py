@@ -476,18 +476,11 @@ def test_a_workers_job_joins_only_a_batch_of_several_callers_writes(
         committer.on_queue = lambda n: queued.set() if n >= 1 + callers else None
         outcomes: dict[str, Any] = {}
 
-        def entry(name: str) -> Callable[[Tx], str]:
-            def job(tx: Tx) -> str:
-                runs.add_provider_log_entry(tx, time=1.0, worker_id=None, provider=name,
-                                            version="1", action="load", message="")
-                return name
-            return job
-
         def worker_job() -> None:
-            outcomes["worker"] = committer.run_job(entry("worker"), background=True)[0]
+            outcomes["worker"] = committer.run_job(_log_job("worker"), background=True)[0]
 
         def caller() -> None:
-            outcomes["caller"] = committer.run(entry("caller"))
+            outcomes["caller"] = committer.run(_log_job("caller"))
 
         threads = [threading.Thread(target=worker_job)] + [
             threading.Thread(target=caller) for _ in range(callers)]
@@ -496,7 +489,7 @@ def test_a_workers_job_joins_only_a_batch_of_several_callers_writes(
             for thread in threads:
                 thread.start()
             assert queued.wait(30), "the others never queued"
-            return entry("lone")(tx)
+            return _log_job("lone")(tx)
 
         before = eng.store.commits
         assert committer.run(lone) == "lone"

@@ -4,26 +4,16 @@ wake-ups), never its time."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from onward import Engine, convert
-from onward.store import runs
 from onward.store.base import Tx
+from tests.unit.test_group_commit import _log_job
 
 FLOWS = str(Path(__file__).parents[1] / "flows" / "basic.py")
-
-
-def _entry(name: str) -> Callable[[Tx], str]:
-    """A job writing one provider log entry named ``name``."""
-    def job(tx: Tx) -> str:
-        runs.add_provider_log_entry(tx, time=1.0, worker_id=None, provider=name,
-                                    version="1", action="load", message="")
-        return name
-    return job
 
 
 def test_jobs_left_behind_a_lone_write_are_led_by_one_of_them_in_one_batch(
@@ -39,7 +29,7 @@ def test_jobs_left_behind_a_lone_write_are_led_by_one_of_them_in_one_batch(
         outcomes: dict[str, Any] = {}
 
         def worker_job(name: str) -> None:
-            outcomes[name] = committer.run_job(_entry(name), background=True)[0]
+            outcomes[name] = committer.run_job(_log_job(name), background=True)[0]
 
         threads = [threading.Thread(target=worker_job, args=(f"w{i}",))
                    for i in range(background)]
@@ -48,7 +38,7 @@ def test_jobs_left_behind_a_lone_write_are_led_by_one_of_them_in_one_batch(
             for thread in threads:
                 thread.start()
             assert queued.wait(30), "the worker's jobs never queued"
-            return _entry("lone")(tx)
+            return _log_job("lone")(tx)
 
         commits, batches = eng.store.commits, committer.batches
         assert committer.run(lone) == "lone"
