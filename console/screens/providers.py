@@ -79,6 +79,11 @@ class ProvidersScreen(LiveScreen):
         self.query_one("#provider-detail", Static).border_title = "Details"
         self.query_one(ProviderLog).border_title = "Load and reload log (newest first)"
         self.query_one(ProvidersTable).focus()
+        # a refusal's reason can come after the drift it explains: redraw the detail then
+        self.watch(self.app, "refused_reloads", self._refusals_changed, init=False)
+
+    def _refusals_changed(self, _refused: dict[str, str]) -> None:
+        self._show_selected()
 
     def fetch(self, params: dict[str, Any]) -> Any:
         return (self.engine.providers(), self.engine.provider_log(), self.engine.flows(),

@@ -62,11 +62,12 @@ async def test_a_refused_reload_is_listed_with_its_reason(make_engine: Any,
         await wait_for(pilot, lambda: screen.flows and screen.flows[0]["drift"]
                        and str(flows) in app.refused_reloads, "the refusal listed")
         screen.query_one(ProvidersTable).move_cursor(row=0)
-        await wait_for(pilot, lambda: "refused" in _detail_text(screen), "the detail")
+        await wait_for(pilot, lambda: "refused" in _detail_text(screen)
+                       and "o-1" in _detail_text(screen),  # the run the new code would break
+                       "the detail with the refusal's reason")
         text = _detail_text(screen)
         on_disk = screen.flows[0]["drift"]["on_disk"]
         assert f"on disk: {on_disk}, refused; loaded: {loaded}" in text
-        assert "o-1" in text  # the run the new code would break
         assert "on disk" in str(screen.query_one(ProvidersTable).get_row_at(0)[2])
 
         flows.write_text(V1.read_text())  # reverted: it loads, the refusal goes
