@@ -1,5 +1,5 @@
-"""The client's start path: counts of what a start costs (commits, batches, introspection,
-wake-ups), never its time."""
+"""The client's start path: counts of what a start costs (commits, batches,
+introspection), never its time."""
 
 from __future__ import annotations
 
